@@ -1,0 +1,227 @@
+"""The FastAPI application factory: settings, database, bus, hub, routers, templates and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from edudesk import jobs
+from edudesk.auth import admin_views as auth_admin_views
+from edudesk.auth import views as auth_views
+from edudesk.auth.deps import Forbidden, LoginRequired
+from edudesk.bot import views as bot_views
+from edudesk.channels.base import ChannelRegistry
+from edudesk.context import AppContext
+from edudesk.conversations import service as conversations_service
+from edudesk.conversations import views as conversation_views
+from edudesk.db import Database, NotFoundError
+from edudesk.errors import DomainError
+from edudesk.events import make_bus
+from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.logsetup import configure_logging
+from edudesk.realtime import Hub, Presence
+from edudesk.settings import Settings
+from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
+
+log = structlog.get_logger(__name__)
+
+
+class LocaleMiddleware:
+    """Sets the request's UI language from the language cookie or Accept-Language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            cookie = None
+            for part in headers.get("cookie", "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == LANG_COOKIE:
+                    cookie = value
+            set_locale(pick_locale(cookie, headers.get("accept-language")))
+        await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+                if path.startswith(("/console", "/admin", "/login")):
+                    headers.append((b"x-frame-options", b"DENY"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return error_response(401, "login_required", "请先登录")
+        if request.headers.get("hx-request") == "true":
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _wants_json(request):
+            return error_response(403, "forbidden", "没有权限执行此操作")
+        return page(request, "error.html", status_code=403, title="没有权限", message="您的角色无权访问此页面。")
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        if _wants_json(request):
+            return error_response(404, "not_found", "记录不存在")
+        return page(request, "error.html", status_code=404, title="找不到", message="记录不存在或已被删除。")
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        message = f"参数不合法：{first.get('msg', '')}"
+        if not _wants_json(request) and request.method != "GET":
+            return page(request, "error.html", status_code=422, title="输入有误", message=message)
+        return error_response(422, "invalid_request", message, ".".join(loc) or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = (settings or Settings()).with_secret()
+    configure_logging(settings.log_level, settings.log_json)
+    db = Database(settings.database_url)
+    bus = make_bus(settings.redis_url, settings.redis_namespace)
+    bus.attach(db.sessionmaker)
+    hub = Hub(Presence(settings.redis_url, settings.instance_id, settings.redis_namespace))
+    bus.subscribe(hub.on_event)
+    job_registry = jobs.JobRegistry()
+    job_registry.register(conversations_service.CLOSE_RESOLVED_JOB, conversations_service.close_resolved_job)
+    channels = ChannelRegistry()
+    channels.load_entry_points()
+    catalogues = Catalogues()
+    ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
+                     templates=make_templates(catalogues), catalogues=catalogues)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind_loop(asyncio.get_running_loop())
+        await bus.start()
+        tasks = [asyncio.create_task(_presence_heartbeat(hub))]
+        if settings.jobs_in_process:
+            worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")
+            tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds)))
+        log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
+                 jobs_in_process=settings.jobs_in_process)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await bus.stop()
+            hub.presence.close()
+            db.dispose()
+
+    app = FastAPI(title="edudesk", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
+                       max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
+    app.add_middleware(LocaleMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    # The widget API is called from institutions' own sites; it carries no cookies, so "*" is safe.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
+                       allow_headers=["content-type", "x-visitor-token"], allow_credentials=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (auth_views.router, auth_admin_views.router, bot_views.router, conversation_views.router,
+                   conversation_views.ws_router):
+        app.include_router(router)
+    for kind in channels.kinds:
+        make_router = getattr(channels.get(kind), "router", None)
+        if make_router is not None:
+            app.include_router(make_router())
+
+    metrics = CollectorRegistry()
+    Gauge("edudesk_ws_connections", "open WebSocket connections", registry=metrics).set_function(
+        lambda: hub.connection_count)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/console", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        with db.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"ok": True, "database": db.dialect, "connections": hub.connection_count}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _presence_heartbeat(hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(15)
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(hub.presence.heartbeat)
+
+
+async def _run_jobs(worker: jobs.Worker, poll_seconds: float) -> None:
+    while True:
+        try:
+            ran = await anyio.to_thread.run_sync(worker.run_pending)
+        except Exception:
+            log.exception("in_process_jobs_failed")
+            ran = 0
+        if not ran:
+            await asyncio.sleep(poll_seconds)
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory edudesk.app:app_from_env`` (used by ``edudesk serve --workers N``)."""
+    return create_app(Settings())

@@ -1,0 +1,102 @@
+"""Admin pages for staff accounts and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from edudesk.audit import service as audit_service
+from edudesk.auth import service as auth_service
+from edudesk.auth.deps import actor_of, admin
+from edudesk.auth.models import ROLE_LABELS, User
+from edudesk.context import get_ctx
+from edudesk.errors import DomainError
+from edudesk.web import csrf_ok, page
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+Admin = Annotated[User, Depends(admin)]
+CsrfField = Annotated[str, Form(max_length=100)]
+
+
+@router.get("", response_class=HTMLResponse)
+def admin_home(user: Admin) -> Response:
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+def _users_page(request: Request, user: User, *, errors: dict[str, str] | None = None,
+                form: dict[str, Any] | None = None, notice: str | None = None, status: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        users = auth_service.list_users(session, user.org_id)
+    return page(request, "admin/users.html", status_code=status, user=user, users=users, roles=ROLE_LABELS,
+                errors=errors or {}, form=form or {}, notice=notice)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(request: Request, user: Admin) -> Response:
+    return _users_page(request, user)
+
+
+@router.post("/users", response_class=HTMLResponse)
+def create_user(
+    request: Request,
+    user: Admin,
+    username: Annotated[str, Form(max_length=1000)] = "",
+    display_name: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    role: Annotated[str, Form(max_length=32)] = "agent",
+    csrf_token: CsrfField = "",
+) -> Response:
+    form = {"username": username, "display_name": display_name, "role": role}
+    if not csrf_ok(request, csrf_token):
+        return _users_page(request, user, errors={"form": "页面已过期，请刷新后重试"}, form=form, status=400)
+    with get_ctx(request).db.session() as session:
+        try:
+            auth_service.create_user(session, actor_of(request, user), username=username, password=password,
+                                     display_name=display_name, role=role)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _users_page(request, user, errors={exc.field or "form": exc.message}, form=form, status=422)
+    return _users_page(request, user, notice=f"已创建账号 {username.strip()}")
+
+
+@router.post("/users/{user_id}", response_class=HTMLResponse)
+def update_user(
+    request: Request,
+    user: Admin,
+    user_id: int,
+    action: Annotated[str, Form(max_length=32)],
+    role: Annotated[str, Form(max_length=32)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _users_page(request, user, errors={"form": "页面已过期，请刷新后重试"}, status=400)
+    with get_ctx(request).db.session() as session:
+        target = auth_service.get_user(session, user.org_id, user_id)
+        actor = actor_of(request, user)
+        try:
+            if action == "disable":
+                auth_service.set_active(session, actor, target, False)
+            elif action == "enable":
+                auth_service.set_active(session, actor, target, True)
+            elif action == "role":
+                auth_service.set_role(session, actor, target, role)
+            elif action == "password":
+                auth_service.set_password(session, actor, target, password)
+            else:
+                raise DomainError("bad_action", "未知操作", "action")
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _users_page(request, user, errors={f"user{user_id}": exc.message}, status=422)
+    return _users_page(request, user, notice="已保存")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, user: Admin) -> Response:
+    with get_ctx(request).db.session() as session:
+        entries = audit_service.recent(session, user.org_id, limit=200)
+    return page(request, "admin/audit.html", user=user, entries=entries)

@@ -1,0 +1,108 @@
+"""Admin pages for the bot: welcome text, hand-over words, fallback and keyword rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from edudesk.auth.deps import actor_of, supervisor
+from edudesk.auth.models import User
+from edudesk.bot import service as bot_service
+from edudesk.context import get_ctx
+from edudesk.errors import DomainError
+from edudesk.web import csrf_ok, page
+
+router = APIRouter(prefix="/admin/bot", include_in_schema=False)
+Supervisor = Annotated[User, Depends(supervisor)]
+CsrfField = Annotated[str, Form(max_length=100)]
+STALE = "页面已过期，请刷新后重试"
+
+
+def _bot_page(request: Request, user: User, *, errors: dict[str, str] | None = None,
+              settings_form: dict[str, Any] | None = None, rule_form: dict[str, Any] | None = None,
+              notice: str | None = None, status: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        settings = bot_service.get_settings(session, user.org_id)
+        rules = bot_service.list_rules(session, user.org_id)
+        session.commit()
+    sf = settings_form or {
+        "welcome_text": settings.welcome_text,
+        "fallback_text": settings.fallback_text,
+        "handoff_keywords": "\n".join(settings.handoff_keywords),
+        "max_misses": settings.max_misses,
+    }
+    return page(request, "admin/bot.html", status_code=status, user=user, sf=sf, rules=rules,
+                rf=rule_form or {}, errors=errors or {}, notice=notice)
+
+
+@router.get("", response_class=HTMLResponse)
+def bot_admin(request: Request, user: Supervisor) -> Response:
+    return _bot_page(request, user)
+
+
+@router.post("/settings", response_class=HTMLResponse)
+def save_settings(
+    request: Request,
+    user: Supervisor,
+    welcome_text: Annotated[str, Form(max_length=20000)] = "",
+    fallback_text: Annotated[str, Form(max_length=20000)] = "",
+    handoff_keywords: Annotated[str, Form(max_length=20000)] = "",
+    max_misses: Annotated[str, Form(max_length=10)] = "3",
+    csrf_token: CsrfField = "",
+) -> Response:
+    form = {"welcome_text": welcome_text, "fallback_text": fallback_text, "handoff_keywords": handoff_keywords,
+            "max_misses": max_misses}
+    if not csrf_ok(request, csrf_token):
+        return _bot_page(request, user, errors={"settings": STALE}, settings_form=form, status=400)
+    try:
+        misses = int(max_misses)
+    except ValueError:
+        return _bot_page(request, user, errors={"max_misses": "请输入整数"}, settings_form=form, status=422)
+    with get_ctx(request).db.session() as session:
+        try:
+            bot_service.update_settings(session, actor_of(request, user), welcome_text=welcome_text,
+                                        fallback_text=fallback_text, handoff_keywords=handoff_keywords,
+                                        max_misses=misses)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _bot_page(request, user, errors={exc.field or "settings": exc.message}, settings_form=form,
+                             status=422)
+    return _bot_page(request, user, notice="机器人设置已保存")
+
+
+@router.post("/rules", response_class=HTMLResponse)
+def save_rule(
+    request: Request,
+    user: Supervisor,
+    keywords: Annotated[str, Form(max_length=20000)] = "",
+    reply: Annotated[str, Form(max_length=20000)] = "",
+    label: Annotated[str, Form(max_length=1000)] = "",
+    enabled: Annotated[str, Form(max_length=10)] = "",
+    rule_id: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    form = {"keywords": keywords, "reply": reply, "label": label, "enabled": bool(enabled), "rule_id": rule_id}
+    if not csrf_ok(request, csrf_token):
+        return _bot_page(request, user, errors={"rule": STALE}, rule_form=form, status=400)
+    with get_ctx(request).db.session() as session:
+        try:
+            bot_service.save_rule(session, actor_of(request, user), keywords=keywords, reply=reply, label=label,
+                                  enabled=bool(enabled), rule_id=int(rule_id) if rule_id.isdigit() else None)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _bot_page(request, user, errors={exc.field or "rule": exc.message}, rule_form=form, status=422)
+    return _bot_page(request, user, notice="关键词回复已保存")
+
+
+@router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
+def delete_rule(request: Request, user: Supervisor, rule_id: int, csrf_token: CsrfField = "") -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _bot_page(request, user, errors={"rule": STALE}, status=400)
+    with get_ctx(request).db.session() as session:
+        bot_service.delete_rule(session, actor_of(request, user), rule_id)
+        session.commit()
+    return _bot_page(request, user, notice="已删除")

@@ -1,0 +1,269 @@
+"""The ``edudesk`` command: serve, worker, migrate, demo, org, user, bench.
+
+Every failure is one line on stderr and a non-zero exit; tracebacks are for bugs, not for bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from edudesk import demo as demo_seed
+from edudesk import jobs, migrate
+from edudesk.app import create_app
+from edudesk.audit.service import Actor
+from edudesk.auth import service as auth_service
+from edudesk.db import Database, NotFoundError
+from edudesk.errors import DomainError
+from edudesk.logsetup import configure_logging
+from edudesk.orgs import service as orgs_service
+from edudesk.orgs.models import Org
+from edudesk.settings import Settings
+
+app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+user_app = typer.Typer(help="管理坐席账号", no_args_is_help=True)
+org_app = typer.Typer(help="管理机构", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(org_app, name="org")
+out = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"edudesk: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def clean_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except DomainError as exc:
+            fail(exc.message)
+        except NotFoundError as exc:
+            fail(f"找不到 {exc.what} {exc.ident}")
+        except OperationalError as exc:
+            fail(f"无法连接或读写数据库：{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}")
+        except SQLAlchemyError as exc:
+            fail(f"数据库错误：{str(exc).splitlines()[0]}")
+        except OSError as exc:
+            fail(str(exc))
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(database_url: str | None = None) -> Settings:
+    try:
+        settings = Settings(**({"database_url": database_url} if database_url else {}))
+    except ValueError as exc:
+        fail(f"配置有误：{str(exc).splitlines()[0]}")
+        raise
+    return settings
+
+
+DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDUDESK_DATABASE_URL")]
+
+
+@app.command("migrate")
+@clean_errors
+def migrate_cmd(database_url: DbOption = None) -> None:
+    """把数据库升级到最新结构（Alembic）。"""
+    settings = _settings(database_url)
+    _ensure_sqlite_dir(settings)
+    migrate.upgrade(settings.database_url)
+    out.print("数据库已是最新结构")
+
+
+def _ensure_sqlite_dir(settings: Settings) -> None:
+    if settings.is_sqlite and ":memory:" not in settings.database_url:
+        path = settings.database_url.split("///", 1)[-1]
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+@app.command()
+@clean_errors
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="进程数（需要 PostgreSQL + Redis 才能大于 1）", min=1, max=64)] = 1,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="启动前升级数据库")] = True,
+    database_url: DbOption = None,
+) -> None:
+    """启动 Web 服务（访客组件、坐席工作台、管理后台、API）。"""
+    settings = _settings(database_url)
+    if workers > 1 and (settings.is_sqlite or not settings.redis_url):
+        fail("多进程需要 EDUDESK_DATABASE_URL 指向 PostgreSQL 并设置 EDUDESK_REDIS_URL")
+    _ensure_sqlite_dir(settings)
+    if migrate_first:
+        migrate.upgrade(settings.database_url)
+    settings = settings.with_secret()
+    _run_server(settings, host, port, workers)
+
+
+def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", ws_max_size=64 * 1024,
+                    timeout_graceful_shutdown=5)
+    else:
+        # Each worker process builds its own app from the environment; pass the resolved secret along.
+        os.environ["EDUDESK_SECRET_KEY"] = settings.secret_key
+        os.environ["EDUDESK_DATABASE_URL"] = settings.database_url
+        uvicorn.run("edudesk.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", ws_max_size=64 * 1024)
+
+
+@app.command()
+@clean_errors
+def worker(
+    once: Annotated[bool, typer.Option(help="只处理当前到期的任务后退出")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """处理后台任务（自动关闭会话等）；可以同时运行多个。"""
+    settings = _settings(database_url).with_secret()
+    configure_logging(settings.log_level, settings.log_json)
+    app_ = create_app(settings)
+    ctx = app_.state.ctx
+    w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}")
+    if once:
+        n = w.run_pending(limit=1000)
+        out.print(f"处理了 {n} 个任务")
+        return
+    stopping = {"flag": False}
+
+    def _stop(*_: Any) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    w.run_forever(settings.worker_poll_seconds, stop=lambda: stopping["flag"])
+
+
+@app.command()
+@clean_errors
+def demo(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口", min=1, max=65535)] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="演示数据目录")] = Path("./demo-data"),
+    reset: Annotated[bool, typer.Option(help="删除旧的演示数据库重新生成")] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="只生成数据，不启动服务")] = False,
+) -> None:
+    """生成一个中文演示机构（SQLite），打印访问地址和账号，然后启动服务。"""
+    data_dir = data_dir.resolve()
+    db_path = data_dir / "edudesk-demo.db"
+    if reset and db_path.exists():
+        db_path.unlink()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(database_url=f"sqlite:///{db_path}", data_dir=data_dir,
+                        base_url=f"http://{host}:{port}").with_secret()
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            info = demo_seed.seed(session)
+            session.commit()
+    finally:
+        db.dispose()
+    base = f"http://{host}:{port}"
+    out.print(f"[bold]edudesk 演示已就绪：{info.org_name}[/bold]")
+    out.print(f"  访客咨询页面（嵌入了聊天组件）：{base}/demo")
+    out.print(f"  坐席工作台：{base}/console    管理后台：{base}/admin")
+    out.print(f"  机构标识：{info.org_slug}")
+    for username, password, role in info.logins:
+        out.print(f"  登录 {role}：用户名 [bold]{username}[/bold]  密码 [bold]{password}[/bold]")
+    if not no_serve:
+        _run_server(settings, host, port, 1)
+
+
+@org_app.command("create")
+@clean_errors
+def org_create(slug: str, name: str, database_url: DbOption = None) -> None:
+    """新建机构。"""
+    db = Database(_settings(database_url).database_url)
+    with db.session() as session:
+        org = orgs_service.create_org(session, slug=slug, name=name)
+        session.commit()
+        out.print(f"已创建机构 {org.slug}（组件公钥 {org.public_key}）")
+
+
+@org_app.command("list")
+@clean_errors
+def org_list(database_url: DbOption = None) -> None:
+    """列出机构。"""
+    db = Database(_settings(database_url).database_url)
+    table = Table("标识", "名称", "组件公钥")
+    with db.session() as session:
+        for org in session.scalars(select(Org).order_by(Org.id)):
+            table.add_row(org.slug, org.name, org.public_key)
+    out.print(table)
+
+
+@user_app.command("create")
+@clean_errors
+def user_create(
+    username: str,
+    org: Annotated[str, typer.Option("--org", help="机构标识")],
+    display_name: Annotated[str, typer.Option("--name", help="显示名称")],
+    role: Annotated[str, typer.Option(help="admin / supervisor / agent")] = "agent",
+    password: Annotated[str | None, typer.Option(help="不填则交互输入")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """新建坐席账号。"""
+    if password is None:
+        password = typer.prompt("密码", hide_input=True, confirmation_prompt=True)
+    db = Database(_settings(database_url).database_url)
+    with db.session() as session:
+        org_row = orgs_service.get_by_slug(session, org)
+        user = auth_service.create_user(session, Actor(org_row.id, label="cli"), username=username,
+                                        password=password, display_name=display_name, role=role)
+        session.commit()
+        out.print(f"已创建 {user.username}（{user.role.value}）")
+
+
+@user_app.command("list")
+@clean_errors
+def user_list(org: Annotated[str, typer.Option("--org", help="机构标识")], database_url: DbOption = None) -> None:
+    """列出机构的坐席账号。"""
+    db = Database(_settings(database_url).database_url)
+    table = Table("ID", "用户名", "名称", "角色", "状态")
+    with db.session() as session:
+        org_row = orgs_service.get_by_slug(session, org)
+        for u in auth_service.list_users(session, org_row.id):
+            table.add_row(str(u.id), u.username, u.display_name, u.role.value, "启用" if u.is_active else "停用")
+    out.print(table)
+
+
+@user_app.command("disable")
+@clean_errors
+def user_disable(username: str, org: Annotated[str, typer.Option("--org", help="机构标识")],
+                 database_url: DbOption = None) -> None:
+    """停用账号（立即踢出已登录的会话）。"""
+    db = Database(_settings(database_url).database_url)
+    with db.session() as session:
+        org_row = orgs_service.get_by_slug(session, org)
+        user = auth_service.find_user(session, org_row.id, username)
+        if user is None:
+            fail(f"机构 {org} 下没有用户 {username}")
+            return
+        auth_service.set_active(session, Actor(org_row.id, label="cli"), user, False)
+        session.commit()
+        out.print(f"已停用 {username}")
+
+
+def main() -> None:
+    app()
+

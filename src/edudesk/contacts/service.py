@@ -1,0 +1,114 @@
+"""Finding or creating the contact behind a channel identity, and the contact details agents edit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from edudesk.contacts.models import Contact, ContactIdentity
+from edudesk.db import get_in_org, utcnow
+from edudesk.errors import DomainError
+
+# A visit counts again after this much silence, like the "return visit" of web analytics.
+NEW_VISIT_AFTER = dt.timedelta(minutes=30)
+
+
+class ContactError(DomainError):
+    pass
+
+
+def find_by_identity(session: Session, org_id: int, channel: str, external_id: str) -> Contact | None:
+    stmt = (
+        select(Contact)
+        .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+        .where(
+            ContactIdentity.org_id == org_id,
+            ContactIdentity.channel == channel,
+            ContactIdentity.external_id == external_id,
+            Contact.org_id == org_id,
+        )
+    )
+    return session.scalars(stmt).first()
+
+
+def find_or_create(
+    session: Session, org_id: int, channel: str, external_id: str, *, page_url: str | None = None
+) -> Contact:
+    contact = find_by_identity(session, org_id, channel, external_id)
+    if contact is not None:
+        return contact
+    try:
+        with session.begin_nested():
+            contact = Contact(org_id=org_id, first_page_url=page_url, last_page_url=page_url)
+            session.add(contact)
+            session.flush()
+            session.add(ContactIdentity(org_id=org_id, contact_id=contact.id, channel=channel,
+                                        external_id=external_id))
+            session.flush()
+    except IntegrityError:
+        # Another request created the same identity at the same moment: use theirs.
+        contact = find_by_identity(session, org_id, channel, external_id)
+        if contact is None:
+            raise
+    return contact
+
+
+def get(session: Session, org_id: int, contact_id: int) -> Contact:
+    return get_in_org(session, Contact, contact_id, org_id)
+
+
+def touch(session: Session, contact: Contact, *, page_url: str | None = None) -> None:
+    now = utcnow()
+    if now - contact.last_seen_at > NEW_VISIT_AFTER:
+        contact.visits += 1
+    contact.last_seen_at = now
+    if page_url:
+        contact.last_page_url = page_url[:1000]
+
+
+def update_details(
+    session: Session,
+    contact: Contact,
+    *,
+    name: str | None = None,
+    phone: str | None = None,
+    wechat_id: str | None = None,
+    notes: str | None = None,
+) -> Contact:
+    if name is not None:
+        name = name.strip()
+        if len(name) > 100:
+            raise ContactError("too_long", "姓名不超过 100 个字符", "name")
+        contact.name = name or None
+    if phone is not None:
+        digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+        if phone.strip() and not (7 <= len(digits.lstrip("+")) <= 15):
+            raise ContactError("bad_phone", "电话号码格式不正确", "phone")
+        contact.phone = digits or None
+    if wechat_id is not None:
+        wechat_id = wechat_id.strip()
+        if len(wechat_id) > 64:
+            raise ContactError("too_long", "微信号不超过 64 个字符", "wechat_id")
+        contact.wechat_id = wechat_id or None
+    if notes is not None:
+        if len(notes) > 5000:
+            raise ContactError("too_long", "备注不超过 5000 个字符", "notes")
+        contact.notes = notes
+    return contact
+
+
+def display_name(contact: Contact) -> str:
+    return contact.name or f"访客{contact.id}"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: agents see enough to recognise a number without being able to copy it out."""
+    if not phone:
+        return phone
+    digits = phone.lstrip("+")
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return phone[: len(phone) - len(digits)] + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]

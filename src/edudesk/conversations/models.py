@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from edudesk.conversations.states import ConversationState
+from edudesk.db import Base, OrgScoped, UTCDateTime, utcnow
+
+
+class SenderKind(enum.StrEnum):
+    visitor = "visitor"
+    bot = "bot"
+    agent = "agent"
+    system = "system"
+
+
+class Conversation(OrgScoped, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_org_state", "org_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    state: Mapped[ConversationState] = mapped_column(
+        Enum(ConversationState, native_enum=False, length=16), default=ConversationState.bot
+    )
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                                                    index=True)
+    page_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    page_title: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    referrer: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_message_text: Mapped[str] = mapped_column(String(200), default="")
+    last_message_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Attachment(OrgScoped, Base):
+    """An uploaded file; stored under the data directory by its content hash, never by the visitor's name."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), nullable=True)
+    storage_key: Mapped[str] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(OrgScoped, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_id", name="uq_messages_conversation_client"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    sender: Mapped[SenderKind] = mapped_column(Enum(SenderKind, native_enum=False, length=16))
+    sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    sender_name: Mapped[str] = mapped_column(String(100), default="")
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"),
+                                                      nullable=True)
+    # Buttons and other structured parts of bot replies.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

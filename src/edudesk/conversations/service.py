@@ -1,0 +1,420 @@
+"""Conversations and messages: every state change, with its system message, audit entry, jobs and events.
+
+Visitor-facing text lives here too (system messages are part of the transcript), in natural Chinese.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from edudesk import events, jobs
+from edudesk.audit import service as audit_service
+from edudesk.auth.models import Role, User
+from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import Contact
+from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
+from edudesk.conversations.schemas import conversation_summary, message_to_dict
+from edudesk.conversations.states import ConversationState, check_transition
+from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
+from edudesk.errors import DomainError
+
+S = ConversationState
+CLOSE_RESOLVED_JOB = "conversations.close_resolved"
+OPEN_STATES = (S.bot, S.queued, S.assigned, S.resolved)
+
+
+class ConversationError(DomainError):
+    pass
+
+
+@dataclass
+class Posted:
+    message: Message
+    created: bool
+
+
+def contact_topic(contact_id: int) -> str:
+    return f"contact:{contact_id}"
+
+
+def agents_topic(org_id: int) -> str:
+    return f"org:{org_id}:agents"
+
+
+def get(session: Session, org_id: int, conversation_id: int, *, for_update: bool = False) -> Conversation:
+    return get_in_org(session, Conversation, conversation_id, org_id, for_update=for_update)
+
+
+def current_for_contact(session: Session, org_id: int, contact_id: int) -> Conversation | None:
+    """The contact's open conversation, if any (closed ones stay in history)."""
+    stmt = (
+        org_query(Conversation, org_id)
+        .where(Conversation.contact_id == contact_id, Conversation.state.in_(OPEN_STATES))
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def open_conversation(
+    session: Session,
+    contact: Contact,
+    channel: str,
+    *,
+    welcome: str | None = None,
+    page_url: str | None = None,
+    page_title: str | None = None,
+    referrer: str | None = None,
+) -> Conversation:
+    conv = Conversation(
+        org_id=contact.org_id,
+        contact_id=contact.id,
+        channel=channel,
+        state=S.bot,
+        page_url=(page_url or None) and page_url[:1000],
+        page_title=(page_title or None) and page_title[:300],
+        referrer=(referrer or None) and referrer[:1000],
+    )
+    session.add(conv)
+    session.flush()
+    if welcome:
+        post_message(session, conv, SenderKind.bot, welcome, sender_name="智能助手")
+    _publish_conversation(session, conv, "conversation.created")
+    return conv
+
+
+def summary(session: Session, conv: Conversation) -> dict[str, Any]:
+    contact = session.get(Contact, conv.contact_id)
+    assignee = session.get(User, conv.assignee_id) if conv.assignee_id else None
+    name = contacts_service.display_name(contact) if contact else ""
+    return conversation_summary(conv, name, assignee.display_name if assignee else None)
+
+
+def _publish_conversation(session: Session, conv: Conversation, event_type: str, **extra: Any) -> None:
+    events.record(
+        session,
+        events.DomainEvent(
+            type=event_type,
+            org_id=conv.org_id,
+            data={"conversation": summary(session, conv), **extra},
+            topics=(contact_topic(conv.contact_id), agents_topic(conv.org_id)),
+        ),
+    )
+
+
+def find_by_client_id(session: Session, conv: Conversation, client_id: str) -> Message | None:
+    """A retried visitor message is recognised in any conversation of the same contact."""
+    stmt = (
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.org_id == conv.org_id,
+            Message.client_id == client_id,
+            Conversation.contact_id == conv.contact_id,
+        )
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def post_message(
+    session: Session,
+    conv: Conversation,
+    sender: SenderKind,
+    text: str,
+    *,
+    sender_name: str = "",
+    sender_user_id: int | None = None,
+    client_id: str | None = None,
+    attachment: Attachment | None = None,
+    buttons: list[dict[str, str]] | None = None,
+) -> Posted:
+    if client_id is not None:
+        existing = find_by_client_id(session, conv, client_id)
+        if existing is not None:
+            return Posted(existing, created=False)
+    if conv.state == S.closed:
+        raise ConversationError("closed", "会话已关闭")
+    now = utcnow()
+    msg = Message(
+        org_id=conv.org_id,
+        conversation_id=conv.id,
+        sender=sender,
+        sender_name=sender_name,
+        sender_user_id=sender_user_id,
+        client_id=client_id,
+        text=text,
+        attachment_id=attachment.id if attachment else None,
+        extra={"buttons": buttons} if buttons else {},
+        created_at=now,
+    )
+    session.add(msg)
+    session.flush()
+    conv.last_message_at = now
+    preview = text if text else ("[图片]" if attachment else "")
+    conv.last_message_text = preview[:200]
+    if sender == SenderKind.visitor:
+        conv.unread_count += 1
+    events.record(
+        session,
+        events.DomainEvent(
+            type="message.created",
+            org_id=conv.org_id,
+            data={"message": message_to_dict(msg, attachment), "conversation": summary(session, conv)},
+            topics=(contact_topic(conv.contact_id), agents_topic(conv.org_id)),
+        ),
+    )
+    return Posted(msg, created=True)
+
+
+def recent_visitor_messages(session: Session, conv: Conversation, seconds: int) -> int:
+    since = utcnow() - dt.timedelta(seconds=seconds)
+    stmt = select(func.count()).select_from(Message).where(
+        Message.conversation_id == conv.id, Message.sender == SenderKind.visitor, Message.created_at >= since
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def _transition(session: Session, conv: Conversation, target: ConversationState) -> None:
+    check_transition(conv.state, target)
+    conv.state = target
+    now = utcnow()
+    if target == S.queued:
+        conv.queued_at = now
+        conv.assignee_id = None
+    elif target == S.assigned:
+        conv.assigned_at = now
+    elif target == S.resolved:
+        conv.resolved_at = now
+    elif target == S.closed:
+        conv.closed_at = now
+
+
+def handoff(session: Session, conv: Conversation, reason: str, *, agents_online: bool) -> None:
+    """The bot hands the conversation to the human queue."""
+    if conv.state in (S.queued, S.assigned):
+        return
+    _transition(session, conv, S.queued)
+    conv.handoff_reason = reason[:64]
+    text = (
+        "正在为您转接人工客服，请稍候～"
+        if agents_online
+        else "现在暂时没有老师在线。您可以先留下问题和联系方式（手机号或微信），老师上线后会第一时间联系您。"
+    )
+    post_message(session, conv, SenderKind.system, text)
+    _publish_conversation(session, conv, "conversation.handoff", reason=reason)
+
+
+def _require_staff_can_act(user: User, conv: Conversation) -> None:
+    if conv.org_id != user.org_id:
+        raise NotFoundError("Conversation", conv.id)
+    if user.role == Role.agent and conv.assignee_id not in (None, user.id):
+        raise ConversationError("not_yours", "该会话正由其他客服接待")
+
+
+def accept(session: Session, user: User, conversation_id: int) -> Conversation:
+    conv = get(session, user.org_id, conversation_id, for_update=True)
+    if conv.state == S.assigned and conv.assignee_id == user.id:
+        return conv
+    if conv.state == S.assigned:
+        raise ConversationError("taken", "该会话已被其他客服接入")
+    if conv.state not in (S.queued, S.bot):
+        raise ConversationError("not_acceptable", "该会话当前无法接入")
+    _transition(session, conv, S.assigned)
+    conv.assignee_id = user.id
+    conv.unread_count = 0
+    post_message(session, conv, SenderKind.system, f"{user.display_name}老师已接入，为您服务")
+    audit_service.record(session, _actor(user), "conversation.accept", "conversation", conv.id)
+    _publish_conversation(session, conv, "conversation.assigned", agent={"name": user.display_name})
+    return conv
+
+
+def release(session: Session, user: User, conversation_id: int) -> Conversation:
+    conv = get(session, user.org_id, conversation_id, for_update=True)
+    _require_staff_can_act(user, conv)
+    if conv.state != S.assigned:
+        raise ConversationError("not_assigned", "只有服务中的会话可以放回队列")
+    _transition(session, conv, S.queued)
+    post_message(session, conv, SenderKind.system, "正在为您转接其他老师，请稍候～")
+    audit_service.record(session, _actor(user), "conversation.release", "conversation", conv.id)
+    _publish_conversation(session, conv, "conversation.queued")
+    return conv
+
+
+def send_agent_message(session: Session, user: User, conversation_id: int, text: str, *,
+                       client_id: str | None = None, max_chars: int = 2000) -> Posted:
+    text = text.strip()
+    if not text:
+        raise ConversationError("empty_message", "消息不能为空", "text")
+    if len(text) > max_chars:
+        raise ConversationError("too_long", f"消息不能超过 {max_chars} 个字", "text")
+    conv = get(session, user.org_id, conversation_id, for_update=True)
+    _require_staff_can_act(user, conv)
+    if conv.state == S.closed:
+        raise ConversationError("closed", "会话已关闭，不能再发送消息")
+    if conv.state != S.assigned or conv.assignee_id != user.id:
+        if conv.state in (S.bot, S.queued):
+            accept(session, user, conv.id)
+        elif conv.state == S.resolved:
+            _transition(session, conv, S.assigned)
+            conv.assignee_id = user.id
+            _publish_conversation(session, conv, "conversation.assigned", agent={"name": user.display_name})
+        elif user.role == Role.agent:
+            raise ConversationError("not_yours", "该会话正由其他客服接待")
+    conv.unread_count = 0
+    return post_message(session, conv, SenderKind.agent, text, sender_name=user.display_name,
+                        sender_user_id=user.id, client_id=client_id)
+
+
+def resolve(session: Session, user: User, conversation_id: int, *, close_after_seconds: int) -> Conversation:
+    conv = get(session, user.org_id, conversation_id, for_update=True)
+    _require_staff_can_act(user, conv)
+    if conv.state == S.resolved:
+        return conv
+    _transition(session, conv, S.resolved)
+    conv.unread_count = 0
+    post_message(session, conv, SenderKind.system, "本次服务已结束，欢迎为我们的服务打分～")
+    jobs.enqueue(
+        session,
+        CLOSE_RESOLVED_JOB,
+        {"conversation_id": conv.id, "org_id": conv.org_id},
+        org_id=conv.org_id,
+        run_at=utcnow() + dt.timedelta(seconds=close_after_seconds),
+    )
+    audit_service.record(session, _actor(user), "conversation.resolve", "conversation", conv.id)
+    _publish_conversation(session, conv, "conversation.resolved", csat_pending=True)
+    return conv
+
+
+def reopen_by_visitor(session: Session, conv: Conversation) -> None:
+    """A visitor writing into a resolved conversation gets the same agent back (or the bot if none)."""
+    if conv.state != S.resolved:
+        return
+    if conv.assignee_id is not None:
+        _transition(session, conv, S.assigned)
+    else:
+        _transition(session, conv, S.bot)
+    _publish_conversation(session, conv, "conversation.reopened")
+
+
+def rate(session: Session, org_id: int, contact_id: int, score: int, comment: str | None) -> Conversation:
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ConversationError("bad_score", "评分须为 1–5 的整数", "score")
+    comment = (comment or "").strip()
+    if len(comment) > 500:
+        raise ConversationError("too_long", "评价不能超过 500 个字", "comment")
+    conv = current_for_contact(session, org_id, contact_id)
+    if conv is None or conv.state != S.resolved:
+        raise ConversationError("not_rateable", "当前没有可以评价的会话")
+    conv.csat_score = score
+    conv.csat_comment = comment or None
+    post_message(session, conv, SenderKind.system, "感谢您的评价，祝您和孩子学习顺利！")
+    _transition(session, conv, S.closed)
+    _publish_conversation(session, conv, "conversation.rated", score=score, comment=comment)
+    return conv
+
+
+def close_resolved_job(session: Session, payload: dict[str, Any]) -> None:
+    """Closes a resolved conversation that nobody touched since; reopened ones are left alone."""
+    conv = session.get(Conversation, int(payload["conversation_id"]))
+    if conv is None or conv.org_id != int(payload["org_id"]) or conv.state != S.resolved:
+        return
+    _transition(session, conv, S.closed)
+    _publish_conversation(session, conv, "conversation.closed")
+    session.commit()
+
+
+def mark_read(session: Session, user: User, conv: Conversation) -> None:
+    if conv.assignee_id == user.id and conv.unread_count:
+        conv.unread_count = 0
+        _publish_conversation(session, conv, "conversation.read")
+
+
+def messages(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0, limit: int = 200
+             ) -> list[tuple[Message, Attachment | None]]:
+    stmt = (
+        select(Message, Attachment)
+        .outerjoin(Attachment, Attachment.id == Message.attachment_id)
+        .where(Message.org_id == org_id, Message.conversation_id == conversation_id, Message.id > after_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    rows = [(m, a) for m, a in session.execute(stmt)]
+    rows.reverse()
+    return rows
+
+
+def message_dict(msg: Message, att: Attachment | None = None) -> dict[str, Any]:
+    return message_to_dict(msg, att)
+
+
+def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0
+                      ) -> list[dict[str, Any]]:
+    return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id)]
+
+
+def list_for_console(session: Session, user: User) -> dict[str, list[tuple[Conversation, Contact]]]:
+    """The console's three lists: the queue, my conversations, and (for every role) the bot's live chats."""
+    base = (
+        select(Conversation, Contact)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.org_id == user.org_id, Contact.org_id == user.org_id)
+    )
+    queue = base.where(Conversation.state == S.queued).order_by(Conversation.queued_at, Conversation.id)
+    mine = base.where(
+        Conversation.assignee_id == user.id, Conversation.state.in_((S.assigned, S.resolved))
+    ).order_by(Conversation.last_message_at.desc())
+    bot = base.where(Conversation.state == S.bot).order_by(Conversation.last_message_at.desc()).limit(50)
+    return {
+        "queue": [(c, ct) for c, ct in session.execute(queue)],
+        "mine": [(c, ct) for c, ct in session.execute(mine)],
+        "bot": [(c, ct) for c, ct in session.execute(bot)],
+    }
+
+
+def history_for_contact(session: Session, org_id: int, contact_id: int, limit: int = 20) -> list[Conversation]:
+    stmt = (
+        org_query(Conversation, org_id)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(Conversation.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_attachment(session: Session, org_id: int, contact_id: int | None, *, storage_key: str,
+                   content_type: str, size: int, name: str) -> Attachment:
+    att = Attachment(org_id=org_id, contact_id=contact_id, storage_key=storage_key, content_type=content_type,
+                     size=size, original_name=name[:200])
+    session.add(att)
+    session.flush()
+    return att
+
+
+def find_attachment(session: Session, attachment_id: int, key: str) -> Attachment | None:
+    """Looks an attachment up by its capability URL (id + random key); any org, since the key is the secret."""
+    att = session.get(Attachment, attachment_id)
+    if att is None or not hmac.compare_digest(att.storage_key, key):
+        return None
+    return att
+
+
+def get_attachment(session: Session, org_id: int, attachment_id: int) -> Attachment:
+    return get_in_org(session, Attachment, attachment_id, org_id)
+
+
+def visitor_attachment(session: Session, org_id: int, contact_id: int, attachment_id: int) -> Attachment:
+    att = get_attachment(session, org_id, attachment_id)
+    if att.contact_id != contact_id:
+        raise NotFoundError("Attachment", attachment_id)
+    return att
+
+
+def _actor(user: User) -> audit_service.Actor:
+    return audit_service.Actor(org_id=user.org_id, user_id=user.id, label=user.username)

@@ -1,0 +1,293 @@
+"""The agent console: conversation lists, chat pane, contact card, agent actions and the agent WebSocket."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+import anyio
+from fastapi import APIRouter, Depends, Form, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from edudesk import events
+from edudesk.auth.deps import current_user, user_from_session
+from edudesk.auth.models import Role, User
+from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import Contact
+from edudesk.context import AppContext, get_ctx
+from edudesk.conversations import service as conversations_service
+from edudesk.conversations.models import Conversation
+from edudesk.conversations.states import STATE_LABELS, ConversationState
+from edudesk.db import NotFoundError
+from edudesk.errors import DomainError
+from edudesk.realtime import Connection
+from edudesk.web import csrf_ok, page
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+ws_router = APIRouter()
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def can_see_phone(user: User, conv: Conversation | None) -> bool:
+    """Supervisors see numbers; an agent sees them only for conversations they are serving."""
+    if user.role in (Role.admin, Role.supervisor):
+        return True
+    return conv is not None and conv.assignee_id == user.id
+
+
+def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> dict[str, Any]:
+    visible = can_see_phone(user, conv)
+    return {
+        "id": contact.id,
+        "name": contact.name or "",
+        "display_name": contacts_service.display_name(contact),
+        "phone": contact.phone if visible else contacts_service.mask_phone(contact.phone),
+        "phone_visible": visible,
+        "wechat_id": contact.wechat_id or "",
+        "notes": contact.notes,
+        "first_page_url": contact.first_page_url,
+        "last_page_url": contact.last_page_url,
+        "first_seen_at": contact.first_seen_at,
+        "last_seen_at": contact.last_seen_at,
+        "visits": contact.visits,
+    }
+
+
+def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        lists = conversations_service.list_for_console(session, user)
+    def rows(items: list[tuple[Conversation, Contact]]) -> list[dict[str, Any]]:
+        return [{"conv": c, "name": contacts_service.display_name(ct), "state_label": STATE_LABELS[c.state]}
+                for c, ct in items]
+    return {"queue": rows(lists["queue"]), "mine": rows(lists["mine"]), "bot": rows(lists["bot"]),
+            "unread_total": sum(c.unread_count for c, _ in lists["mine"])}
+
+
+def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_read: bool = True,
+                  error: str | None = None) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+        if mark_read:
+            conversations_service.mark_read(session, user, conv)
+            session.commit()
+        contact = contacts_service.get(session, user.org_id, conv.contact_id)
+        msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
+        history = conversations_service.history_for_contact(session, user.org_id, contact.id)
+        summary = conversations_service.summary(session, conv)
+    return {
+        "conv": conv,
+        "summary": summary,
+        "state_label": STATE_LABELS[conv.state],
+        "messages": msgs,
+        "contact": _contact_view(contact, user, conv),
+        "history": [h for h in history if h.id != conv.id],
+        "can_accept": conv.state in (ConversationState.queued, ConversationState.bot),
+        "can_reply": conv.state != ConversationState.closed,
+        "can_resolve": conv.state in (ConversationState.assigned, ConversationState.queued, ConversationState.bot),
+        "can_release": conv.state == ConversationState.assigned and conv.assignee_id == user.id,
+        "error": error,
+        "user": user,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def console(request: Request, user: CurrentUser, c: int | None = None) -> Response:
+    ctx = get_ctx(request)
+    chat = None
+    if c is not None:
+        try:
+            chat = _chat_context(ctx, user, c)
+        except NotFoundError:
+            chat = None
+    return page(request, "console/index.html", has_chat=chat is not None, **(chat or {"user": user}),
+                **_lists_context(ctx, user))
+
+
+@router.get("/lists", response_class=HTMLResponse)
+def lists(request: Request, user: CurrentUser) -> Response:
+    return page(request, "console/_lists.html", user=user, **_lists_context(get_ctx(request), user))
+
+
+@router.get("/c/{conversation_id}", response_class=HTMLResponse)
+def chat(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+    ctx = get_ctx(request)
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/console?c={conversation_id}", status_code=303)
+    return page(request, "console/_chat.html", **_chat_context(ctx, user, conversation_id))
+
+
+def _action(request: Request, user: User, conversation_id: int, csrf_token: str, fn: Any) -> Response:
+    ctx = get_ctx(request)
+    if not csrf_ok(request, csrf_token):
+        return page(request, "console/_chat.html", status_code=400,
+                    **_chat_context(ctx, user, conversation_id, error="页面已过期，请刷新后重试"))
+    error = None
+    with ctx.db.session() as session:
+        try:
+            fn(session)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            error = exc.message
+    status = 409 if error else 200
+    return page(request, "console/_chat.html", status_code=status,
+                **_chat_context(ctx, user, conversation_id, error=error))
+
+
+CsrfField = Annotated[str, Form(max_length=100)]
+
+
+@router.post("/c/{conversation_id}/accept", response_class=HTMLResponse)
+def accept(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+    return _action(request, user, conversation_id, csrf_token,
+                   lambda s: conversations_service.accept(s, user, conversation_id))
+
+
+@router.post("/c/{conversation_id}/resolve", response_class=HTMLResponse)
+def resolve(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+    delay = get_ctx(request).settings.close_resolved_after_seconds
+    return _action(request, user, conversation_id, csrf_token,
+                   lambda s: conversations_service.resolve(s, user, conversation_id, close_after_seconds=delay))
+
+
+@router.post("/c/{conversation_id}/release", response_class=HTMLResponse)
+def release(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+    return _action(request, user, conversation_id, csrf_token,
+                   lambda s: conversations_service.release(s, user, conversation_id))
+
+
+@router.post("/c/{conversation_id}/send", response_class=HTMLResponse)
+def send(
+    request: Request,
+    user: CurrentUser,
+    conversation_id: int,
+    text: Annotated[str, Form(max_length=20000)] = "",
+    client_id: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    ctx = get_ctx(request)
+    if not csrf_ok(request, csrf_token):
+        return page(request, "console/_send_error.html", status_code=400, error="页面已过期，请刷新后重试")
+    with ctx.db.session() as session:
+        try:
+            posted = conversations_service.send_agent_message(
+                session, user, conversation_id, text, client_id=client_id or None,
+                max_chars=ctx.settings.max_message_chars,
+            )
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return page(request, "console/_send_error.html", status_code=422, error=exc.message)
+        msg = conversations_service.message_dict(posted.message)
+    return page(request, "console/_message.html", m=msg, oob_clear=True)
+
+
+@router.post("/contacts/{contact_id}", response_class=HTMLResponse)
+def update_contact(
+    request: Request,
+    user: CurrentUser,
+    contact_id: int,
+    conversation_id: Annotated[int, Form()],
+    name: Annotated[str, Form(max_length=1000)] = "",
+    phone: Annotated[str | None, Form(max_length=100)] = None,
+    wechat_id: Annotated[str, Form(max_length=1000)] = "",
+    notes: Annotated[str, Form(max_length=20000)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    ctx = get_ctx(request)
+    errors: dict[str, str] = {}
+    with ctx.db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+        contact = contacts_service.get(session, user.org_id, contact_id)
+        if conv.contact_id != contact.id:
+            raise NotFoundError("Contact", contact_id)
+        if not csrf_ok(request, csrf_token):
+            errors["form"] = "页面已过期，请刷新后重试"
+        else:
+            # A masked number shown to the agent comes back unchanged: keep the stored one.
+            phone_in = phone if (phone is not None and can_see_phone(user, conv)) else None
+            try:
+                contacts_service.update_details(session, contact, name=name, phone=phone_in,
+                                                wechat_id=wechat_id, notes=notes)
+                session.commit()
+            except DomainError as exc:
+                session.rollback()
+                errors[exc.field or "form"] = exc.message
+        view = _contact_view(contacts_service.get(session, user.org_id, contact_id), user, conv)
+    return page(request, "console/_contact.html", status_code=422 if errors else 200, contact=view,
+                conv=conv, errors=errors, saved=not errors)
+
+
+def agent_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
+    data = ev.data
+    if ev.type == "message.created":
+        return {"type": "message", "conversation_id": data["message"]["conversation_id"],
+                "message": data["message"], "conversation": data["conversation"]}
+    if ev.type == "typing.visitor":
+        return {"type": "typing", "conversation_id": data["conversation_id"], "preview": data["preview"]}
+    if ev.type == "conversation.rated":
+        return {"type": "rated", "conversation_id": data["conversation"]["id"], "score": data.get("score"),
+                "comment": data.get("comment")}
+    if ev.type.startswith("conversation."):
+        return {"type": "conversation", "event": ev.type, "conversation": data["conversation"]}
+    return None
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # non-browser clients send no Origin; the session cookie still has to be valid
+    host = websocket.headers.get("host", "")
+    return urlparse(origin).netloc == host
+
+
+@ws_router.websocket("/ws/agent")
+async def agent_socket(websocket: WebSocket) -> None:
+    ctx = get_ctx(websocket)
+    if not _same_origin(websocket):
+        await websocket.close(code=4403, reason="cross-origin")
+        return
+    user = await anyio.to_thread.run_sync(user_from_session, websocket)
+    if user is None:
+        await websocket.close(code=4401, reason="login required")
+        return
+    await websocket.accept()
+    conn = Connection(websocket, [conversations_service.agents_topic(user.org_id)], agent_renderer,
+                      org_id=user.org_id, user_id=user.id)
+    ctx.hub.add(conn)
+    conn.offer({"type": "hello", "user": {"id": user.id, "name": user.display_name, "role": user.role.value}})
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                frame = json.loads(raw) if len(raw) <= 4000 else None
+            except ValueError:
+                frame = None
+            if not isinstance(frame, dict):
+                conn.offer({"type": "error", "code": "bad_frame", "message": "无法解析的消息"})
+                continue
+            if frame.get("type") == "ping":
+                conn.offer({"type": "pong"})
+            elif frame.get("type") == "typing" and isinstance(frame.get("conversation_id"), int):
+                await anyio.to_thread.run_sync(_agent_typing, ctx, user, frame["conversation_id"],
+                                               bool(frame.get("is_typing")))
+            else:
+                conn.offer({"type": "error", "code": "bad_frame", "message": "未知的消息类型"})
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        await ctx.hub.remove(conn)
+
+
+def _agent_typing(ctx: AppContext, user: User, conversation_id: int, is_typing: bool) -> None:
+    with ctx.db.session() as session:
+        try:
+            conv = conversations_service.get(session, user.org_id, conversation_id)
+        except NotFoundError:
+            return
+        contact_id = conv.contact_id
+    ctx.bus.publish([events.DomainEvent(
+        type="typing.agent", org_id=user.org_id, data={"conversation_id": conversation_id, "is_typing": is_typing},
+        topics=(conversations_service.contact_topic(contact_id),),
+    )])

@@ -1,0 +1,139 @@
+"""The demo institution: a K12 tutoring and arts school in Hangzhou with agents, courses, campuses, bot rules
+and a few conversations in every state, so that ``edudesk demo`` shows a working desk at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from edudesk.audit.service import Actor
+from edudesk.auth import service as auth_service
+from edudesk.bot import service as bot_service
+from edudesk.catalog import service as catalog_service
+from edudesk.channels.base import InboundMessage
+from edudesk.contacts import service as contacts_service
+from edudesk.conversations import service as conversations_service
+from edudesk.inbound import service as inbound_service
+from edudesk.orgs import service as orgs_service
+from edudesk.routing import service as routing_service
+
+DEMO_SLUG = "qimingxing"
+DEMO_NAME = "启明星教育（演示）"
+LOGINS = (
+    ("admin", "qimingxing-admin", "admin", "陈校长"),
+    ("zhuguan", "qimingxing-lead", "supervisor", "周主管"),
+    ("wang", "qimingxing-wang", "agent", "王老师"),
+    ("li", "qimingxing-li", "agent", "李老师"),
+)
+GROUPS = (
+    ("小学数学", "小学 1–6 年级数学思维与同步提高", (("wang", 5), ("zhuguan", 3))),
+    ("少儿英语", "3–12 岁少儿英语、剑桥英语考级", (("li", 4), ("zhuguan", 2))),
+)
+COURSES = (
+    ("小学数学思维提高班", "数学", "一年级–六年级", "¥3,600 / 期（16 课时）", "小班 8 人，每周一次，90 分钟。"),
+    ("初中数学同步培优", "数学", "初一–初三", "¥4,800 / 期（20 课时）", "紧跟校内进度，每周两次。"),
+    ("少儿英语启蒙", "英语", "4–6 岁", "¥2,980 / 期（24 课时）", "外教 + 中教双师，绘本与自然拼读。"),
+    ("剑桥少儿英语 KET/PET", "英语", "三年级–初二", "¥5,200 / 期（24 课时）", "备考剑桥英语，含 2 次模考。"),
+    ("少儿美术创意课", "美术", "4–10 岁", "¥2,400 / 期（16 课时）", "素描、水彩与手工，学期末办作品展。"),
+)
+CAMPUSES = (
+    ("西湖文化广场校区", "杭州", "西湖区", "杭州市西湖区文三路 88 号 3 楼", "0571-8888 1234", "周二至周日 9:00–20:30"),
+    ("滨江星光校区", "杭州", "滨江区", "杭州市滨江区江南大道 1688 号 2 楼", "0571-8888 5678", "周二至周日 9:00–20:30"),
+)
+RULES = (
+    ("价格", ("价格", "多少钱", "学费", "收费", "费用"),
+     "我们的课程按期收费：小学数学思维提高班 ¥3,600/期（16 课时），少儿英语启蒙 ¥2,980/期（24 课时），"
+     "少儿美术创意课 ¥2,400/期（16 课时）。新学员可先免费试听一次，回复“试听”了解安排。"),
+    ("试听", ("试听", "体验课", "免费课"),
+     "每位新学员都可以免费试听一次（约 60 分钟）。留下孩子的年级和您的手机号，课程顾问会在 2 小时内和您确认时间～"),
+    ("校区地址", ("地址", "校区", "在哪", "怎么走", "位置"),
+     "我们有两个校区：西湖文化广场校区（西湖区文三路 88 号 3 楼）和滨江星光校区（滨江区江南大道 1688 号 2 楼），"
+     "都在地铁站步行 5 分钟内。"),
+    ("上课时间", ("上课时间", "几点", "周末", "什么时候上课", "时间安排"),
+     "周二至周五晚上 18:30–20:00，周六日全天都有班级，具体班次请以课程顾问发给您的课表为准。"),
+    ("退费", ("退费", "退款", "退钱", "不想上了"),
+     "开课后 2 课时内可全额退费，之后按剩余课时退费，手续 3 个工作日内办完。"),
+    ("师资", ("老师怎么样", "师资", "老师资质", "外教"),
+     "我们的老师都有教师资格证，平均教龄 6 年以上；英语课由外教和中教双师授课。"),
+)
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    org_slug: str
+    org_name: str
+    public_key: str
+    logins: tuple[tuple[str, str, str], ...]
+
+
+def seed(session: Session) -> DemoInfo:
+    """Creates the demo institution once; later runs just report it."""
+    logins = tuple((u, p, r) for u, p, r, _ in LOGINS)
+    try:
+        org = orgs_service.get_by_slug(session, DEMO_SLUG)
+        return DemoInfo(org.slug, org.name, org.public_key, logins)
+    except LookupError:
+        pass
+    org = orgs_service.create_org(session, slug=DEMO_SLUG, name=DEMO_NAME)
+    actor = Actor(org.id, label="demo")
+    users = {}
+    for username, password, role, name in LOGINS:
+        users[username] = auth_service.create_user(session, actor, username=username, password=password,
+                                                   display_name=name, role=role)
+    for group_name, description, members in GROUPS:
+        group = routing_service.create_group(session, actor, group_name, description)
+        for username, level in members:
+            routing_service.add_member(session, actor, group.id, users[username].id, level)
+    for name, subject, grades, price, description in COURSES:
+        catalog_service.add_course(session, actor, name=name, subject=subject, grades=grades, price_text=price,
+                                   description=description)
+    for name, city, district, address, phone, hours in CAMPUSES:
+        catalog_service.add_campus(session, actor, name=name, city=city, district=district, address=address,
+                                   phone=phone, hours=hours)
+    bot_service.get_settings(session, org.id).welcome_text = (
+        "您好，欢迎来到启明星教育！我是智能助手小星 🌟 课程价格、上课时间、校区地址、免费试听都可以问我；"
+        "需要课程顾问时回复“转人工”。"
+    )
+    for label, keywords, reply in RULES:
+        bot_service.save_rule(session, actor, keywords="\n".join(keywords), reply=reply, label=label)
+    _sample_conversations(session, org.id, users)
+    return DemoInfo(org.slug, org.name, org.public_key, logins)
+
+
+def _say(session: Session, org_id: int, visitor: str, text: str, n: int, page: str) -> None:
+    inbound_service.receive(
+        session,
+        InboundMessage(org_id=org_id, channel="web", external_user_id=visitor, client_message_id=f"{visitor}-{n}",
+                       text=text, page_url=page, page_title="启明星教育"),
+        agents_online=True,
+    )
+
+
+def _sample_conversations(session: Session, org_id: int, users: dict) -> None:  # type: ignore[type-arg]
+    home = "https://www.qimingxing.example/"
+    # 1. A parent asked about prices and a trial with the bot, then asked for a human: waiting in the queue.
+    for i, text in enumerate(("你好，孩子三年级，数学有点跟不上", "价格多少", "可以先试听吗", "转人工")):
+        _say(session, org_id, "demo-visitor-zhang", text, i, home + "math")
+    zhang = contacts_service.find_by_identity(session, org_id, "web", "demo-visitor-zhang")
+    if zhang:
+        contacts_service.update_details(session, zhang, name="张妈妈")
+    # 2. A conversation served by 王老师, resolved and rated 5 stars.
+    for i, text in enumerate(("滨江校区在哪里", "人工客服")):
+        _say(session, org_id, "demo-visitor-liu", text, i, home + "campus")
+    liu = contacts_service.find_by_identity(session, org_id, "web", "demo-visitor-liu")
+    assert liu is not None
+    contacts_service.update_details(session, liu, name="刘先生", phone="13800138000")
+    conv = conversations_service.current_for_contact(session, org_id, liu.id)
+    assert conv is not None
+    wang = users["wang"]
+    conversations_service.accept(session, wang, conv.id)
+    conversations_service.send_agent_message(
+        session, wang, conv.id, "刘先生您好，滨江星光校区在江南大道 1688 号 2 楼，地铁 1 号线滨和路站 B 口步行 5 分钟。"
+    )
+    _say(session, org_id, "demo-visitor-liu", "好的，谢谢老师", 2, home + "campus")
+    conversations_service.resolve(session, wang, conv.id, close_after_seconds=1800)
+    conversations_service.rate(session, org_id, liu.id, 5, "回复很快，很专业")
+    # 3. A visitor still chatting with the bot about English classes.
+    for i, text in enumerate(("孩子5岁，有英语启蒙课吗", "上课时间是什么时候")):
+        _say(session, org_id, "demo-visitor-chen", text, i, home + "english")

@@ -1,0 +1,150 @@
+"""Domain events, published only after the transaction that caused them commits.
+
+Services call ``record(session, event)``; the event waits in ``session.info`` and is handed to the bus by an
+``after_commit`` hook, so a rolled-back change never announces itself. The in-process bus delivers to local
+subscribers; the Redis bus publishes to a channel that every instance (including this one) subscribes to, so two
+``edudesk serve`` processes behave as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+import structlog
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, sessionmaker
+
+log = structlog.get_logger(__name__)
+
+PENDING_KEY = "edudesk_pending_events"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    type: str
+    org_id: int
+    data: dict[str, Any] = field(default_factory=dict)
+    # Realtime topics this event is pushed to, e.g. "conv:12" (visitor + watching agents) or "org:3:agents".
+    topics: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> DomainEvent:
+        data = json.loads(raw)
+        return cls(type=data["type"], org_id=data["org_id"], data=data["data"], topics=tuple(data["topics"]))
+
+
+def record(session: Session, event: DomainEvent) -> None:
+    session.info.setdefault(PENDING_KEY, []).append(event)
+
+
+Subscriber = Callable[[DomainEvent], None]
+
+
+class EventBus:
+    """In-process bus: subscribers are called in the committing thread, in order."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, fn: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.append(fn)
+
+    def publish(self, events: list[DomainEvent]) -> None:
+        for ev in events:
+            self._deliver(ev)
+
+    def _deliver(self, ev: DomainEvent) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(ev)
+            except Exception:
+                # One broken subscriber must not stop the others; the state change is already committed.
+                log.exception("event_subscriber_failed", event_type=ev.type)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def attach(self, factory: sessionmaker[Session]) -> None:
+        """Wire the after-commit hook on a session factory."""
+
+        @sa_event.listens_for(factory, "after_commit")
+        def _after_commit(session: Session) -> None:
+            pending = session.info.pop(PENDING_KEY, None)
+            if pending:
+                self.publish(pending)
+
+        @sa_event.listens_for(factory, "after_rollback")
+        def _after_rollback(session: Session) -> None:
+            session.info.pop(PENDING_KEY, None)
+
+
+class RedisEventBus(EventBus):
+    """Publishes to Redis; a listener task delivers what any instance published to the local subscribers."""
+
+    def __init__(self, url: str, namespace: str = "edudesk") -> None:
+        super().__init__()
+        self.channel = f"{namespace}:events"
+        self._url = url
+        self._sync = redis.Redis.from_url(url)
+        self._async = aredis.Redis.from_url(url)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def publish(self, events: list[DomainEvent]) -> None:
+        pipe = self._sync.pipeline(transaction=False)
+        for ev in events:
+            pipe.publish(self.channel, ev.to_json())
+        pipe.execute()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="edudesk-redis-events")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._async.pubsub()
+                await pubsub.subscribe(self.channel)
+                self._ready.set()
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    try:
+                        ev = DomainEvent.from_json(msg["data"])
+                    except (ValueError, KeyError):
+                        log.warning("redis_event_malformed")
+                        continue
+                    self._deliver(ev)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis_listener_lost; reconnecting")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._async.aclose()
+        self._sync.close()
+
+
+def make_bus(redis_url: str | None, namespace: str = "edudesk") -> EventBus:
+    return RedisEventBus(redis_url, namespace) if redis_url else EventBus()

@@ -1,0 +1,65 @@
+"""Chinese-first UI text with English from Babel catalogues.
+
+Message ids are the Chinese strings themselves; ``locale/<lang>/LC_MESSAGES/messages.po`` translates them. The
+catalogues are read from the .po files at start-up (no compiled .mo files to keep in sync), and the request's
+language lives in a context variable so that templates and services share it without passing it around.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+SUPPORTED = ("zh", "en")
+DEFAULT = "zh"
+LANG_COOKIE = "edudesk_lang"
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("edudesk_locale", default=DEFAULT)
+
+
+class Catalogues:
+    def __init__(self, locale_dir: Path = LOCALE_DIR) -> None:
+        self._messages: dict[str, dict[str, str]] = {}
+        for lang in SUPPORTED:
+            po = locale_dir / lang / "LC_MESSAGES" / "messages.po"
+            if not po.exists():
+                continue
+            with po.open("rb") as fh:
+                catalog = read_po(fh, locale=lang)
+            self._messages[lang] = {
+                str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy
+            }
+
+    def gettext(self, text: str) -> str:
+        lang = _current.get()
+        if lang == DEFAULT:
+            return text
+        return self._messages.get(lang, {}).get(text, text)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.gettext(singular if n == 1 else plural)
+
+
+def set_locale(lang: str) -> contextvars.Token[str]:
+    return _current.set(lang if lang in SUPPORTED else DEFAULT)
+
+
+def get_locale() -> str:
+    return _current.get()
+
+
+def pick_locale(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in SUPPORTED:
+        return cookie  # type: ignore[return-value]
+    if accept_language:
+        first = accept_language.split(",")[0].strip().lower()
+        if first.startswith("en"):
+            return "en"
+    return DEFAULT
+
+
+__all__ = ["Catalogues", "Translations", "get_locale", "pick_locale", "set_locale"]

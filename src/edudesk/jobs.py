@@ -1,0 +1,182 @@
+"""Durable jobs (the outbox): enqueued in the same transaction as the change that causes them.
+
+Workers claim due jobs with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of ``edudesk worker``
+processes share the table without running a job twice; on SQLite the single writer lock gives the same guarantee.
+A failing job is retried with exponential backoff and kept, with its last error, after the final attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import JSON, Enum, Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from edudesk.db import Base, Database, UTCDateTime, utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class JobStatus(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, native_enum=False, length=16), default=JobStatus.pending, index=True
+    )
+    run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=10)
+    locked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+JobHandler = Callable[[Session, dict[str, Any]], None]
+
+
+class JobRegistry:
+    """Maps a job kind to its handler; areas register their handlers in the app factory."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, JobHandler] = {}
+
+    def register(self, kind: str, handler: JobHandler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"job kind {kind!r} registered twice")
+        self._handlers[kind] = handler
+
+    def get(self, kind: str) -> JobHandler | None:
+        return self._handlers.get(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    org_id: int | None = None,
+    run_at: dt.datetime | None = None,
+    max_attempts: int = 10,
+) -> Job:
+    job = Job(
+        kind=kind,
+        payload=payload,
+        org_id=org_id,
+        run_at=run_at or utcnow(),
+        max_attempts=max_attempts,
+        status=JobStatus.pending,
+    )
+    session.add(job)
+    return job
+
+
+def backoff_seconds(attempt: int) -> float:
+    return float(min(3600, 2 ** min(attempt, 12)))
+
+
+class Worker:
+    def __init__(self, db: Database, registry: JobRegistry, *, worker_id: str, lease_seconds: int = 300) -> None:
+        self.db = db
+        self.registry = registry
+        self.worker_id = worker_id
+        self.lease = dt.timedelta(seconds=lease_seconds)
+
+    def claim(self, limit: int = 20) -> list[int]:
+        now = utcnow()
+        with self.db.session() as session:
+            stmt = (
+                select(Job.id)
+                .where(
+                    ((Job.status == JobStatus.pending) & (Job.run_at <= now))
+                    | ((Job.status == JobStatus.running) & (Job.locked_until < now))
+                )
+                .order_by(Job.run_at, Job.id)
+                .limit(limit)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids = list(session.scalars(stmt))
+            if not ids:
+                return []
+            session.execute(
+                update(Job)
+                .where(Job.id.in_(ids))
+                .values(status=JobStatus.running, locked_by=self.worker_id, locked_until=now + self.lease)
+            )
+            session.commit()
+            return ids
+
+    def run_one(self, job_id: int) -> JobStatus:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.locked_by != self.worker_id or job.status != JobStatus.running:
+                return JobStatus.pending
+            kind, payload = job.kind, dict(job.payload)
+            handler = self.registry.get(kind)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for job kind {kind!r}")
+                handler(session, payload)
+                session.flush()
+                job = session.get(Job, job_id)
+                assert job is not None
+                job.status = JobStatus.done
+                job.finished_at = utcnow()
+                job.attempts += 1
+                job.locked_by = None
+                session.commit()
+                return JobStatus.done
+            except Exception as exc:
+                session.rollback()
+                log.warning("job_failed", job_id=job_id, kind=kind, error=str(exc))
+                err = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.attempts += 1
+            job.last_error = err
+            job.locked_by = None
+            if job.attempts >= job.max_attempts:
+                job.status = JobStatus.failed
+                job.finished_at = utcnow()
+            else:
+                job.status = JobStatus.pending
+                job.run_at = utcnow() + dt.timedelta(seconds=backoff_seconds(job.attempts))
+            session.commit()
+            return job.status
+
+    def run_pending(self, limit: int = 20) -> int:
+        """Runs what is due now; returns how many jobs were attempted."""
+        ids = self.claim(limit)
+        for job_id in ids:
+            self.run_one(job_id)
+        return len(ids)
+
+    def run_forever(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+        log.info("worker_started", worker_id=self.worker_id, kinds=self.registry.kinds)
+        while not stop():
+            if self.run_pending() == 0:
+                time.sleep(poll_seconds)

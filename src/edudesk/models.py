@@ -1,0 +1,25 @@
+"""Imports every area's models so that ``Base.metadata`` is complete for Alembic and the test schema."""
+
+from edudesk.audit import models as audit_models
+from edudesk.auth import models as auth_models
+from edudesk.bot import models as bot_models
+from edudesk.catalog import models as catalog_models
+from edudesk.contacts import models as contacts_models
+from edudesk.conversations import models as conversations_models
+from edudesk.db import Base
+from edudesk.jobs import Job
+from edudesk.orgs import models as orgs_models
+from edudesk.routing import models as routing_models
+
+__all__ = [
+    "Base",
+    "Job",
+    "audit_models",
+    "auth_models",
+    "bot_models",
+    "catalog_models",
+    "contacts_models",
+    "conversations_models",
+    "orgs_models",
+    "routing_models",
+]

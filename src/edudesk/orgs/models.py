@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from edudesk.db import Base, UTCDateTime, utcnow
+
+
+class Org(Base):
+    """An institution (tenant). ``public_key`` is published in the widget tag; it grants nothing but chatting."""
+
+    __tablename__ = "orgs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    widget_color: Mapped[str] = mapped_column(String(16), default="#2563eb")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,61 @@
+"""Creating and finding institutions."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from edudesk.db import NotFoundError
+from edudesk.errors import DomainError
+from edudesk.orgs.models import Org
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class OrgError(DomainError):
+    pass
+
+
+def create_org(session: Session, *, slug: str, name: str) -> Org:
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise OrgError("bad_slug", "机构标识只能包含小写字母、数字和连字符（2–63 个字符）", "slug")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise OrgError("bad_name", "机构名称不能为空，且不超过 200 个字符", "name")
+    if session.scalars(select(Org).where(Org.slug == slug)).first() is not None:
+        raise OrgError("duplicate_slug", f"机构标识 {slug} 已存在", "slug")
+    org = Org(slug=slug, name=name, public_key="pk_" + secrets.token_urlsafe(18))
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_by_slug(session: Session, slug: str) -> Org:
+    org = session.scalars(select(Org).where(Org.slug == slug)).first()
+    if org is None:
+        raise NotFoundError("Org", slug)
+    return org
+
+
+def get_by_public_key(session: Session, key: str) -> Org | None:
+    if not key or len(key) > 64:
+        return None
+    return session.scalars(select(Org).where(Org.public_key == key)).first()
+
+
+def get(session: Session, org_id: int) -> Org:
+    org = session.get(Org, org_id)
+    if org is None:
+        raise NotFoundError("Org", org_id)
+    return org
+
+
+def update_widget(session: Session, org: Org, *, color: str) -> None:
+    if not COLOR_RE.match(color):
+        raise OrgError("bad_color", "颜色格式应为 #RRGGBB", "widget_color")
+    org.widget_color = color

@@ -1,0 +1,185 @@
+"""The WebSocket hub: which sockets listen to which topics, and who is online.
+
+Events reach the hub from the bus (after commit, from any thread, or from the Redis listener); the hub renders
+each event for each subscribed connection and queues the frame. Every connection has its own bounded send queue
+and sender task, so one slow phone on a bad network cannot hold up anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+import structlog
+from starlette.websockets import WebSocket, WebSocketState
+
+from edudesk.events import DomainEvent
+
+log = structlog.get_logger(__name__)
+
+Frame = dict[str, Any]
+Renderer = Callable[[DomainEvent], Frame | None]
+SEND_QUEUE_LIMIT = 500
+PRESENCE_TTL = 45
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, topics: Iterable[str], render: Renderer, *, org_id: int,
+                 user_id: int | None = None) -> None:
+        self.websocket = websocket
+        self.topics = set(topics)
+        self.render = render
+        self.org_id = org_id
+        self.user_id = user_id
+        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=SEND_QUEUE_LIMIT)
+        self._sender: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop())
+
+    def offer(self, frame: Frame) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # The client stopped reading; drop it rather than grow without bound. It resyncs on reconnect.
+            log.warning("ws_send_queue_full; closing", org_id=self.org_id, user_id=self.user_id)
+            self.queue = asyncio.Queue(maxsize=1)
+            self.queue.put_nowait(None)
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                frame = await self.queue.get()
+                if frame is None:
+                    await self.websocket.close(code=1013)
+                    return
+                if self.websocket.application_state != WebSocketState.CONNECTED:
+                    return
+                await self.websocket.send_json(frame)
+        except Exception:  # the socket went away mid-send; the receive loop notices and cleans up
+            return
+
+    async def stop(self) -> None:
+        if self._sender:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender
+
+
+class Presence:
+    """Which agents are connected. In-process counts, mirrored to Redis (with a TTL) when several instances run."""
+
+    def __init__(self, redis_url: str | None, instance_id: str, namespace: str = "edudesk") -> None:
+        self.namespace = namespace
+        self.local: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.instance_id = instance_id
+        self._redis = redis.Redis.from_url(redis_url) if redis_url else None
+
+    def _key(self, org_id: int) -> str:
+        return f"{self.namespace}:presence:{org_id}"
+
+    def join(self, org_id: int, user_id: int) -> None:
+        self.local[org_id][user_id] += 1
+        self._heartbeat_one(org_id, user_id)
+
+    def leave(self, org_id: int, user_id: int) -> None:
+        users = self.local[org_id]
+        users[user_id] -= 1
+        if users[user_id] <= 0:
+            del users[user_id]
+            if self._redis is not None:
+                self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
+
+    def _heartbeat_one(self, org_id: int, user_id: int) -> None:
+        if self._redis is not None:
+            self._redis.zadd(self._key(org_id), {f"{self.instance_id}:{user_id}": time.time() + PRESENCE_TTL})
+
+    def heartbeat(self) -> None:
+        for org_id, users in list(self.local.items()):
+            for user_id in list(users):
+                self._heartbeat_one(org_id, user_id)
+
+    def online_user_ids(self, org_id: int) -> set[int]:
+        ids = set(self.local.get(org_id, {}))
+        if self._redis is not None:
+            key = self._key(org_id)
+            self._redis.zremrangebyscore(key, "-inf", time.time())
+            for member in self._redis.zrange(key, 0, -1):
+                ids.add(int(member.decode().rsplit(":", 1)[1]))
+        return ids
+
+    def any_online(self, org_id: int) -> bool:
+        return bool(self.online_user_ids(org_id))
+
+    def close(self) -> None:
+        if self._redis is not None:
+            for org_id, users in self.local.items():
+                for user_id in users:
+                    self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
+            self._redis.close()
+
+
+class Hub:
+    def __init__(self, presence: Presence) -> None:
+        self.presence = presence
+        self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.delivered = 0
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def connection_count(self) -> int:
+        return len({c for conns in self._by_topic.values() for c in conns})
+
+    def add(self, conn: Connection) -> None:
+        for topic in conn.topics:
+            self._by_topic[topic].add(conn)
+        conn.start()
+        if conn.user_id is not None:
+            self.presence.join(conn.org_id, conn.user_id)
+
+    async def remove(self, conn: Connection) -> None:
+        for topic in conn.topics:
+            subs = self._by_topic.get(topic)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self._by_topic[topic]
+        if conn.user_id is not None:
+            self.presence.leave(conn.org_id, conn.user_id)
+        await conn.stop()
+
+    def on_event(self, event: DomainEvent) -> None:
+        """Bus subscriber: may be called from a worker thread or from the loop itself."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.dispatch(event)
+        else:
+            loop.call_soon_threadsafe(self.dispatch, event)
+
+    def dispatch(self, event: DomainEvent) -> None:
+        targets: set[Connection] = set()
+        for topic in event.topics:
+            targets |= self._by_topic.get(topic, set())
+        for conn in targets:
+            try:
+                frame = conn.render(event)
+            except Exception:
+                log.exception("ws_render_failed", event_type=event.type)
+                continue
+            if frame is not None:
+                conn.offer(frame)
+                self.delivered += 1

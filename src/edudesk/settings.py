@@ -1,0 +1,77 @@
+"""Every knob of edudesk, read from ``EDUDESK_*`` environment variables.
+
+Settings are built by the app factory and the CLI and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDUDESK_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./edudesk.db"
+    redis_url: str | None = None
+    # Prefix of every Redis key and channel, so several deployments (or test runs) can share one Redis.
+    redis_namespace: str = "edudesk"
+    # Signs sessions and visitor tokens. Unset: generated once and kept in ``data_dir/secret_key``.
+    secret_key: str = ""
+    data_dir: Path = Path("./data")
+    base_url: str = "http://127.0.0.1:8000"
+    default_locale: str = "zh"
+    # A visitor message longer than this is refused, not truncated.
+    max_message_chars: int = 2000
+    max_upload_bytes: int = 5 * 1024 * 1024
+    # Visitor messages allowed per rolling minute per visitor; a burst beyond this is refused with rate_limited.
+    visitor_messages_per_minute: int = 60
+    login_attempts_per_15min: int = 10
+    session_max_age_seconds: int = 12 * 3600
+    # After a conversation is resolved it is closed automatically if the visitor neither rates nor writes.
+    close_resolved_after_seconds: int = 30 * 60
+    secure_cookies: bool = False
+    log_level: str = "INFO"
+    log_json: bool = False
+    instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+    worker_poll_seconds: float = 1.0
+    # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
+    run_jobs_in_process: bool | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_pg_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def jobs_in_process(self) -> bool:
+        if self.run_jobs_in_process is not None:
+            return self.run_jobs_in_process
+        return self.is_sqlite
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def with_secret(self) -> Settings:
+        """Fills ``secret_key`` from the data directory, creating it on first run, so restarts keep sessions."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key)
+            path.chmod(0o600)
+        return self.model_copy(update={"secret_key": key})

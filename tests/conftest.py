@@ -1,0 +1,215 @@
+"""Shared fixtures: every database test runs on SQLite and PostgreSQL, with two orgs, through the real app.
+
+PostgreSQL and Redis are real servers on 127.0.0.1. Outside CI an unreachable service skips its tests with a loud
+reason; under CI (``CI=true``) it fails the run instead, so a green CI always means both backends were tested.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from edudesk import migrate
+from edudesk.app import create_app
+from edudesk.audit.service import Actor
+from edudesk.auth import service as auth_service
+from edudesk.db import Database
+from edudesk.models import Base
+from edudesk.orgs import service as orgs_service
+from edudesk.settings import Settings
+
+PG_ADMIN_DSN = os.environ.get("EDUDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("EDUDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "correct-horse-42"
+
+
+def unavailable(what: str, why: str) -> None:
+    message = f"{what} is unreachable ({why}); its tests are SKIPPED. Start it (make services) to run them."
+    if IN_CI:
+        pytest.fail(f"CI requires {what}: {why}")
+    print(f"\n!!!! {message}\n")
+    pytest.skip(message)
+
+
+def _worker(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(scope="session")
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"edudesk_test_{_worker(request)}"
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        unavailable("PostgreSQL", str(exc).strip().splitlines()[0])
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{base}/{name}"
+    migrate.upgrade(url)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sqlite") / "edudesk.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
+
+
+def clean(db: Database) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{t}"'))
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    db = Database(db_url)
+    clean(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        unavailable("Redis", str(exc))
+    return REDIS_URL
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_url, secret_key="test-secret-" + "x" * 20, data_dir=tmp_path,
+                    run_jobs_in_process=False, redis_namespace=f"edudesk-test-{uuid.uuid4().hex[:8]}")
+
+
+@dataclass
+class OrgFixture:
+    id: int
+    slug: str
+    public_key: str
+    users: dict[str, Any] = field(default_factory=dict)  # role → User
+
+
+@dataclass
+class TwoOrgs:
+    a: OrgFixture
+    b: OrgFixture
+
+
+def make_org(db: Database, slug: str, name: str) -> OrgFixture:
+    with db.session() as session:
+        org = orgs_service.create_org(session, slug=slug, name=name)
+        fx = OrgFixture(org.id, org.slug, org.public_key)
+        actor = Actor(org.id, label="test")
+        for role, display in (("admin", "校长"), ("supervisor", "主管"), ("agent", "王老师"), ("agent2", "李老师")):
+            user = auth_service.create_user(session, actor, username=role, password=PASSWORD,
+                                            display_name=display, role=role.rstrip("2"))
+            fx.users[role] = user
+        session.commit()
+        for user in fx.users.values():
+            session.expunge(user)
+    return fx
+
+
+@pytest.fixture
+def orgs(database: Database) -> TwoOrgs:
+    return TwoOrgs(make_org(database, "alpha", "阿尔法教育"), make_org(database, "beta", "贝塔培训"))
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client: TestClient, org_slug: str, username: str, password: str = PASSWORD) -> str:
+    """Logs in through the real form; returns the CSRF token of the new session."""
+    token = csrf_from(client.get("/login").text)
+    resp = client.post("/login", data={"org": org_slug, "username": username, "password": password,
+                                       "csrf_token": token}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    return csrf_from(client.get("/console").text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a background thread, for browsers and raw WebSocket clients."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    ws_max_size=64 * 1024))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
