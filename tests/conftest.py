@@ -54,7 +54,8 @@ def _worker(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"edudesk_test_{_worker(request)}"
+    # One database per pytest process: parallel runs (xdist workers, or two developers) never share one.
+    name = f"edudesk_test_{_worker(request)}_{os.getpid()}"
     try:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -65,6 +66,24 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url = f"{base}/{name}"
     migrate.upgrade(url)
     yield url
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """Argon2 is deliberately slow; tests hash the same few passwords hundreds of times, so remember them."""
+    real = auth_service.hash_password
+    cache: dict[str, str] = {}
+
+    def cached(password: str) -> str:
+        if password not in cache:
+            cache[password] = real(password)
+        return cache[password]
+
+    auth_service.hash_password = cached  # type: ignore[assignment]
+    yield
+    auth_service.hash_password = real  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +101,10 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 def clean(db: Database) -> None:
     tables = [t.name for t in Base.metadata.sorted_tables]
+    # DELETE beats TRUNCATE on the few rows a test leaves: TRUNCATE rewrites every table's files on PostgreSQL.
     with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in reversed(tables):
-                conn.execute(text(f'DELETE FROM "{t}"'))
+        for t in reversed(tables):
+            conn.execute(text(f'DELETE FROM "{t}"'))
 
 
 @pytest.fixture

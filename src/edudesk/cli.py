@@ -20,6 +20,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from edudesk import bench as bench_mod
 from edudesk import demo as demo_seed
 from edudesk import jobs, migrate
 from edudesk.app import create_app
@@ -262,6 +263,38 @@ def user_disable(username: str, org: Annotated[str, typer.Option("--org", help="
         auth_service.set_active(session, Actor(org_row.id, label="cli"), user, False)
         session.commit()
         out.print(f"已停用 {username}")
+
+
+@app.command()
+@clean_errors
+def bench(
+    url: Annotated[str, typer.Option(help="被测服务地址（服务须已在运行）")] = "http://127.0.0.1:8000",
+    org_key: Annotated[str, typer.Option("--org-key", help="机构的组件公钥 pk_…")] = "",
+    visitors: Annotated[int, typer.Option(help="同时在线的访客连接数", min=1, max=100_000)] = 100,
+    rate: Annotated[float, typer.Option(help="所有访客合计每秒发送的消息数", min=0)] = 10.0,
+    duration: Annotated[float, typer.Option(help="全部连接建立后持续发送的秒数", min=0.1)] = 30.0,
+    server_pid: Annotated[int | None, typer.Option("--server-pid", help="服务进程 PID，用于采样内存和 CPU")] = None,
+    ramp: Annotated[float, typer.Option(help="每秒新建的连接数（逐步建连，避免压垮 accept）", min=1)] = 200.0,
+    text: Annotated[list[str] | None, typer.Option(
+        "--text", help="访客消息文本，可重复；默认几条问学费、试听、上课时间的问题")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
+) -> None:
+    """压测运行中的服务：N 个访客同时保持 WebSocket 连接，按给定速率提问，测量机器人回复往返、吞吐、错误和内存。"""
+    if not org_key:
+        fail("请用 --org-key 指定机构的组件公钥（edudesk org list 可查看）")
+    cfg = bench_mod.BenchConfig(url=url, org_key=org_key, visitors=visitors, rate=rate, duration=duration,
+                                server_pid=server_pid, ramp=ramp, texts=tuple(text or bench_mod.DEFAULT_TEXTS))
+    if not as_json:
+        print(f"正在建立 {visitors} 个访客连接，然后以每秒 {rate} 条发送 {duration} 秒 …", file=sys.stderr)
+    try:
+        result = bench_mod.run(cfg)
+    except bench_mod.BenchError as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        print(bench_mod.to_json(result))
+    else:
+        out.print(bench_mod.render_table(result))
 
 
 def main() -> None:

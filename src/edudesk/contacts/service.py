@@ -100,6 +100,13 @@ def update_details(
     return contact
 
 
+def display_names(session: Session, org_id: int, contact_ids: set[int]) -> dict[int, str]:
+    if not contact_ids:
+        return {}
+    stmt = select(Contact).where(Contact.org_id == org_id, Contact.id.in_(contact_ids))
+    return {c.id: display_name(c) for c in session.scalars(stmt)}
+
+
 def display_name(contact: Contact) -> str:
     return contact.name or f"访客{contact.id}"
 

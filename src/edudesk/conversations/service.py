@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from edudesk import events, jobs
 from edudesk.audit import service as audit_service
+from edudesk.auth import service as auth_service
 from edudesk.auth.models import Role, User
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
@@ -83,17 +84,17 @@ def open_conversation(
     )
     session.add(conv)
     session.flush()
+    _publish_conversation(session, conv, "conversation.created")
     if welcome:
         post_message(session, conv, SenderKind.bot, welcome, sender_name="智能助手")
-    _publish_conversation(session, conv, "conversation.created")
     return conv
 
 
 def summary(session: Session, conv: Conversation) -> dict[str, Any]:
-    contact = session.get(Contact, conv.contact_id)
-    assignee = session.get(User, conv.assignee_id) if conv.assignee_id else None
-    name = contacts_service.display_name(contact) if contact else ""
-    return conversation_summary(conv, name, assignee.display_name if assignee else None)
+    contact = contacts_service.get(session, conv.org_id, conv.contact_id)
+    assignee = auth_service.get_user(session, conv.org_id, conv.assignee_id) if conv.assignee_id else None
+    return conversation_summary(conv, contacts_service.display_name(contact),
+                                assignee.display_name if assignee else None)
 
 
 def _publish_conversation(session: Session, conv: Conversation, event_type: str, **extra: Any) -> None:
@@ -359,23 +360,24 @@ def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, af
     return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id)]
 
 
-def list_for_console(session: Session, user: User) -> dict[str, list[tuple[Conversation, Contact]]]:
+@dataclass
+class ConsoleRow:
+    conv: Conversation
+    name: str
+
+
+def list_for_console(session: Session, user: User) -> dict[str, list[ConsoleRow]]:
     """The console's three lists: the queue, my conversations, and (for every role) the bot's live chats."""
-    base = (
-        select(Conversation, Contact)
-        .join(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.org_id == user.org_id, Contact.org_id == user.org_id)
-    )
+    base = org_query(Conversation, user.org_id)
     queue = base.where(Conversation.state == S.queued).order_by(Conversation.queued_at, Conversation.id)
     mine = base.where(
         Conversation.assignee_id == user.id, Conversation.state.in_((S.assigned, S.resolved))
     ).order_by(Conversation.last_message_at.desc())
     bot = base.where(Conversation.state == S.bot).order_by(Conversation.last_message_at.desc()).limit(50)
-    return {
-        "queue": [(c, ct) for c, ct in session.execute(queue)],
-        "mine": [(c, ct) for c, ct in session.execute(mine)],
-        "bot": [(c, ct) for c, ct in session.execute(bot)],
-    }
+    lists = {name: list(session.scalars(stmt)) for name, stmt in (("queue", queue), ("mine", mine), ("bot", bot))}
+    ids = {c.contact_id for convs in lists.values() for c in convs}
+    names = contacts_service.display_names(session, user.org_id, ids)
+    return {name: [ConsoleRow(c, names.get(c.contact_id, "")) for c in convs] for name, convs in lists.items()}
 
 
 def history_for_contact(session: Session, org_id: int, contact_id: int, limit: int = 20) -> list[Conversation]:

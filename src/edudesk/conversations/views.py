@@ -57,11 +57,12 @@ def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> di
 def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
     with ctx.db.session() as session:
         lists = conversations_service.list_for_console(session, user)
-    def rows(items: list[tuple[Conversation, Contact]]) -> list[dict[str, Any]]:
-        return [{"conv": c, "name": contacts_service.display_name(ct), "state_label": STATE_LABELS[c.state]}
-                for c, ct in items]
+
+    def rows(items: list[conversations_service.ConsoleRow]) -> list[dict[str, Any]]:
+        return [{"conv": r.conv, "name": r.name, "state_label": STATE_LABELS[r.conv.state]} for r in items]
+
     return {"queue": rows(lists["queue"]), "mine": rows(lists["mine"]), "bot": rows(lists["bot"]),
-            "unread_total": sum(c.unread_count for c, _ in lists["mine"])}
+            "unread_total": sum(r.conv.unread_count for r in lists["mine"])}
 
 
 def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_read: bool = True,

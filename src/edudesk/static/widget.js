@@ -1,0 +1,963 @@
+/*! edudesk chat widget · AGPL-3.0-or-later · https://github.com/edudesk
+ *
+ * Embed with:
+ *   <script src="https://desk.example.com/static/widget.js" data-org-key="pk_xxx" async></script>
+ * Optional: data-lang="en" (default zh), data-open="true" (start opened).
+ *
+ * Vanilla ES2017, no dependencies, one file that injects its own CSS (every class is prefixed `edk-`).
+ * Protocol: docs/protocol.md. Server text is only ever written with textContent, never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  if (window.EdudeskWidget && window.EdudeskWidget.loaded) return;
+
+  // ---------------------------------------------------------------- configuration
+  var script = document.currentScript ||
+    document.querySelector('script[data-org-key][src*="widget.js"]');
+  if (!script) return;
+  var ORG_KEY = script.getAttribute("data-org-key") || "";
+  if (!ORG_KEY) { console.warn("[edudesk] data-org-key is missing on the widget <script> tag"); return; }
+  var LANG = (script.getAttribute("data-lang") || "zh").toLowerCase().indexOf("en") === 0 ? "en" : "zh";
+  var START_OPEN = script.getAttribute("data-open") === "true";
+  var ORIGIN = new URL(script.src, location.href).origin;
+  var WS_ORIGIN = ORIGIN.replace(/^http/, "ws");
+  var TOKEN_KEY = "edudesk:" + ORG_KEY;
+  var OUTBOX_KEY = TOKEN_KEY + ":outbox";
+
+  var MAX_CHARS = 2000;
+  var MAX_COMMENT = 500;
+  var PING_MS = 25000;
+  var PONG_TIMEOUT_MS = 10000;
+  var BACKOFF_MIN = 500;
+  var BACKOFF_MAX = 15000;
+  var TYPING_THROTTLE_MS = 1500;
+  var AGENT_TYPING_MS = 5000;
+  var RATE_LIMIT_RETRY_MS = 10000;
+  var OUTBOX_MAX_AGE_MS = 24 * 3600 * 1000;
+  var OUTBOX_MAX = 50;
+
+  var I18N = {
+    zh: {
+      title: "在线咨询", open: "打开在线咨询", close: "关闭", placeholder: "请输入您的问题，Enter 发送",
+      send: "发送", upload: "发送图片", sending: "发送中…", failed: "发送失败", retryLater: "发送太频繁，稍后自动重发",
+      typing: "老师正在输入…", serving: "{name} 为您服务", connecting: "正在连接…",
+      reconnecting: "网络不稳定，正在重新连接…", offline: "网络已断开，恢复后消息会自动发送",
+      rateTitle: "请为本次服务打分", rateComment: "还有什么想对我们说的吗？（选填）", rateSubmit: "提交评价",
+      rateNeedScore: "请先点选星级", thanks: "感谢您的评价！", rateOffline: "网络未连接，请稍后再提交",
+      scores: ["很不满意", "不满意", "一般", "满意", "非常满意"], star: "{n} 星",
+      tooBig: "图片太大了（{size} MB），请选择不超过 {max} MB 的图片", notImage: "只能发送图片（PNG、JPEG、GIF、WebP）",
+      uploading: "正在上传图片…", uploadFailed: "图片上传失败，请检查网络后重试",
+      tooLong: "消息不能超过 {n} 个字（现在 {len} 个字）", unavailable: "在线咨询暂时不可用",
+      image: "图片", bot: "智能助手", unread: "{n} 条新消息"
+    },
+    en: {
+      title: "Chat with us", open: "Open chat", close: "Close", placeholder: "Type your question, Enter to send",
+      send: "Send", upload: "Send a picture", sending: "Sending…", failed: "Not sent", retryLater: "Too fast, will retry shortly",
+      typing: "The teacher is typing…", serving: "{name} is here to help", connecting: "Connecting…",
+      reconnecting: "Connection lost, reconnecting…", offline: "You are offline; messages will be sent when you reconnect",
+      rateTitle: "How did we do?", rateComment: "Anything else you want to tell us? (optional)", rateSubmit: "Submit",
+      rateNeedScore: "Please pick a star rating first", thanks: "Thank you for your feedback!",
+      rateOffline: "Not connected, please try again shortly",
+      scores: ["Very poor", "Poor", "OK", "Good", "Excellent"], star: "{n} stars",
+      tooBig: "The picture is too large ({size} MB); the limit is {max} MB", notImage: "Only pictures can be sent (PNG, JPEG, GIF, WebP)",
+      uploading: "Uploading picture…", uploadFailed: "Upload failed, please check your connection and retry",
+      tooLong: "Messages are limited to {n} characters (now {len})", unavailable: "Chat is not available right now",
+      image: "Picture", bot: "Assistant", unread: "{n} new messages"
+    }
+  };
+  var T = I18N[LANG];
+  function t(key, vars) {
+    var s = T[key] === undefined ? I18N.zh[key] : T[key];
+    if (vars) Object.keys(vars).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
+    return s;
+  }
+
+  // ---------------------------------------------------------------- small helpers
+  var store = {
+    get: function (k) { try { return window.localStorage.getItem(k); } catch (e) { return null; } },
+    set: function (k, v) { try { window.localStorage.setItem(k, v); } catch (e) { /* storage full or blocked */ } },
+    remove: function (k) { try { window.localStorage.removeItem(k); } catch (e) { /* blocked */ } }
+  };
+
+  function uuid() {
+    var c = window.crypto;
+    if (c && typeof c.randomUUID === "function") return c.randomUUID();
+    var b = new Uint8Array(16);
+    if (c && c.getRandomValues) c.getRandomValues(b);
+    else for (var i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
+  function charCount(s) { return Array.from(s).length; }  // the server counts code points, not UTF-16 units
+
+  function safeColor(c) { return typeof c === "string" && /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i.test(c) ? c : null; }
+
+  function assetUrl(url) {
+    if (typeof url !== "string") return null;
+    if (url.charAt(0) === "/" && url.charAt(1) !== "/") return ORIGIN + url;
+    if (/^https?:\/\//i.test(url)) return url;
+    return null;  // never javascript:, data: or protocol-relative URLs from the wire
+  }
+
+  function clockTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  // ---------------------------------------------------------------- styles
+  var CSS = [
+    "#edk-root{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483000;--edk-color:#2563eb;",
+    "font:14px/1.5 -apple-system,BlinkMacSystemFont,'PingFang SC','Hiragino Sans GB','Noto Sans CJK SC','Microsoft YaHei',sans-serif;color:#1f2937}",
+    "#edk-root *,#edk-root *::before,#edk-root *::after{box-sizing:border-box}",
+    "#edk-root button{font:inherit;cursor:pointer}",
+    "#edk-root .edk-hidden{display:none!important}",
+    "#edk-root .edk-bubble{position:relative;width:56px;height:56px;border-radius:50%;border:0;background:var(--edk-color);",
+    "color:#fff;box-shadow:0 6px 20px rgba(0,0,0,.22);display:flex;align-items:center;justify-content:center;padding:0;transition:transform .15s}",
+    "#edk-root .edk-bubble:hover{transform:scale(1.06)}",
+    "#edk-root .edk-bubble svg{width:28px;height:28px;fill:currentColor}",
+    "#edk-root .edk-badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;",
+    "background:#ef4444;color:#fff;font-size:12px;line-height:20px;text-align:center;font-weight:600}",
+    "#edk-root .edk-panel{position:fixed;right:20px;bottom:88px;width:370px;height:580px;max-height:calc(100vh - 108px);",
+    "background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}",
+    "#edk-root .edk-header{background:var(--edk-color);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px;flex:none}",
+    "#edk-root .edk-titles{flex:1;min-width:0}",
+    "#edk-root .edk-title{font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    "#edk-root .edk-agent{font-size:12px;opacity:.9}",
+    "#edk-root .edk-close{background:transparent;border:0;color:#fff;font-size:24px;line-height:1;padding:2px 6px;border-radius:6px}",
+    "#edk-root .edk-close:hover{background:rgba(255,255,255,.18)}",
+    "#edk-root .edk-status{flex:none;padding:4px 14px;font-size:12px;color:#6b7280;background:#f9fafb;border-bottom:1px solid #f3f4f6}",
+    "#edk-root .edk-messages{flex:1;overflow-y:auto;padding:12px;background:#f5f6f8;-webkit-overflow-scrolling:touch}",
+    "#edk-root .edk-msg{display:flex;flex-direction:column;margin:0 0 10px;max-width:100%}",
+    "#edk-root .edk-name{font-size:12px;color:#6b7280;margin:0 0 2px 4px}",
+    "#edk-root .edk-body{max-width:82%;padding:8px 11px;border-radius:12px;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.06);",
+    "white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere}",
+    "#edk-root .edk-msg-visitor{align-items:flex-end}",
+    "#edk-root .edk-msg-visitor .edk-body{background:var(--edk-color);color:#fff;border-bottom-right-radius:4px}",
+    "#edk-root .edk-msg-bot .edk-body,#edk-root .edk-msg-agent .edk-body,#edk-root .edk-welcome .edk-body{border-bottom-left-radius:4px}",
+    "#edk-root .edk-msg-system{align-items:center}",
+    "#edk-root .edk-msg-system .edk-body{background:transparent;box-shadow:none;color:#6b7280;font-size:12px;text-align:center;max-width:92%;padding:2px 8px}",
+    "#edk-root .edk-image{display:block;margin-top:4px}",
+    "#edk-root .edk-image img{display:block;max-width:200px;max-height:240px;border-radius:8px;background:#e5e7eb}",
+    "#edk-root .edk-msg-visitor .edk-image img{margin-left:auto}",
+    "#edk-root .edk-meta{font-size:11px;color:#9ca3af;margin:2px 4px 0}",
+    "#edk-root .edk-msg[data-status=failed] .edk-meta{color:#dc2626}",
+    "#edk-root .edk-chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;max-width:90%}",
+    "#edk-root .edk-chip{border:1px solid var(--edk-color);color:var(--edk-color);background:#fff;border-radius:14px;padding:3px 12px;font-size:13px}",
+    "#edk-root .edk-chip:hover{background:var(--edk-color);color:#fff}",
+    "#edk-root .edk-rate{flex:none;padding:10px 14px;border-top:1px solid #e5e7eb;background:#fffbeb}",
+    "#edk-root .edk-rate-title{font-weight:600;margin-bottom:4px}",
+    "#edk-root .edk-stars{display:flex;gap:2px;align-items:center}",
+    "#edk-root .edk-star{background:transparent;border:0;font-size:26px;line-height:1;color:#d1d5db;padding:0 2px}",
+    "#edk-root .edk-star.edk-on{color:#f59e0b}",
+    "#edk-root .edk-score-label{font-size:12px;color:#92400e;margin-left:8px}",
+    "#edk-root .edk-rate-comment{width:100%;margin:6px 0;min-height:44px;resize:none;border:1px solid #e5e7eb;border-radius:8px;padding:6px 8px;font:inherit}",
+    "#edk-root .edk-rate-submit{background:var(--edk-color);color:#fff;border:0;border-radius:8px;padding:5px 14px}",
+    "#edk-root .edk-rate-thanks{color:#15803d;font-weight:600}",
+    "#edk-root .edk-error{flex:none;padding:4px 14px;font-size:12px;color:#dc2626;background:#fef2f2}",
+    "#edk-root .edk-composer{flex:none;display:flex;align-items:flex-end;gap:6px;padding:8px 10px;border-top:1px solid #e5e7eb;background:#fff}",
+    "#edk-root .edk-upload{background:transparent;border:0;font-size:20px;padding:4px;line-height:1}",
+    "#edk-root .edk-input{flex:1;resize:none;border:1px solid #e5e7eb;border-radius:10px;padding:7px 10px;font:inherit;",
+    "font-size:16px;line-height:1.4;max-height:110px;min-height:38px;outline:none;color:#1f2937;background:#fff}",
+    "#edk-root .edk-input:focus{border-color:var(--edk-color)}",
+    "#edk-root .edk-send{background:var(--edk-color);color:#fff;border:0;border-radius:10px;padding:8px 14px;white-space:nowrap}",
+    "#edk-root .edk-file{display:none}",
+    "@media (max-width:480px){",
+    "#edk-root{right:14px;bottom:14px}",
+    "#edk-root .edk-panel{top:0;left:0;right:0;bottom:0;width:100%;height:100%;max-height:none;border-radius:0}",
+    "#edk-root.edk-open .edk-bubble{display:none}",
+    "}"
+  ].join("");
+
+  // ---------------------------------------------------------------- DOM
+  var ui = {};
+
+  function build() {
+    var style = el("style");
+    style.id = "edk-style";
+    style.textContent = CSS;
+    (document.head || document.documentElement).appendChild(style);
+
+    var root = el("div", "edk-root");
+    root.id = "edk-root";
+    root.setAttribute("lang", LANG === "zh" ? "zh-CN" : "en");
+    root.setAttribute("data-connection", "connecting");
+
+    var bubble = el("button", "edk-bubble");
+    bubble.type = "button";
+    bubble.setAttribute("aria-label", t("open"));
+    bubble.setAttribute("aria-expanded", "false");
+    var svgNS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(svgNS, "path");
+    path.setAttribute("d", "M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.6 3.4 6.1L4.5 21l4.3-2.3c1 .2 2.1.3 3.2.3 5.5 0 10-3.6 10-8s-4.5-8-10-8z");
+    svg.appendChild(path);
+    bubble.appendChild(svg);
+    var badge = el("span", "edk-badge edk-hidden");
+    badge.setAttribute("aria-live", "polite");
+    bubble.appendChild(badge);
+
+    var panel = el("div", "edk-panel edk-hidden");
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", t("title"));
+
+    var header = el("div", "edk-header");
+    var titles = el("div", "edk-titles");
+    var title = el("div", "edk-title", t("title"));
+    var agent = el("div", "edk-agent edk-hidden");
+    titles.appendChild(title);
+    titles.appendChild(agent);
+    var closeBtn = el("button", "edk-close", "×");
+    closeBtn.type = "button";
+    closeBtn.setAttribute("aria-label", t("close"));
+    header.appendChild(titles);
+    header.appendChild(closeBtn);
+
+    var status = el("div", "edk-status edk-hidden");
+    status.setAttribute("role", "status");
+    var messages = el("div", "edk-messages");
+    messages.setAttribute("role", "log");
+    messages.setAttribute("aria-live", "polite");
+
+    var rate = el("div", "edk-rate edk-hidden");
+    var rateForm = el("div", "edk-rate-form");
+    rateForm.appendChild(el("div", "edk-rate-title", t("rateTitle")));
+    var stars = el("div", "edk-stars");
+    var starBtns = [];
+    for (var i = 1; i <= 5; i++) {
+      var s = el("button", "edk-star", "★");
+      s.type = "button";
+      s.setAttribute("data-score", String(i));
+      s.setAttribute("aria-label", t("star", { n: i }) + " · " + T.scores[i - 1]);
+      s.setAttribute("aria-pressed", "false");
+      s.title = T.scores[i - 1];
+      stars.appendChild(s);
+      starBtns.push(s);
+    }
+    var scoreLabel = el("span", "edk-score-label");
+    stars.appendChild(scoreLabel);
+    var rateComment = el("textarea", "edk-rate-comment");
+    rateComment.maxLength = MAX_COMMENT;
+    rateComment.placeholder = t("rateComment");
+    rateComment.rows = 2;
+    var rateSubmit = el("button", "edk-rate-submit", t("rateSubmit"));
+    rateSubmit.type = "button";
+    rateForm.appendChild(stars);
+    rateForm.appendChild(rateComment);
+    rateForm.appendChild(rateSubmit);
+    var thanks = el("div", "edk-rate-thanks edk-hidden", t("thanks"));
+    rate.appendChild(rateForm);
+    rate.appendChild(thanks);
+
+    var error = el("div", "edk-error edk-hidden");
+    error.setAttribute("role", "alert");
+
+    var composer = el("div", "edk-composer");
+    var upload = el("button", "edk-upload", "📷");
+    upload.type = "button";
+    upload.title = t("upload");
+    upload.setAttribute("aria-label", t("upload"));
+    var file = el("input", "edk-file");
+    file.type = "file";
+    file.accept = "image/png,image/jpeg,image/gif,image/webp,image/*";
+    file.tabIndex = -1;
+    var input = el("textarea", "edk-input");
+    input.rows = 1;
+    input.maxLength = MAX_CHARS;
+    input.placeholder = t("placeholder");
+    input.setAttribute("aria-label", t("placeholder"));
+    var send = el("button", "edk-send", t("send"));
+    send.type = "button";
+    composer.appendChild(upload);
+    composer.appendChild(file);
+    composer.appendChild(input);
+    composer.appendChild(send);
+
+    panel.appendChild(header);
+    panel.appendChild(status);
+    panel.appendChild(messages);
+    panel.appendChild(rate);
+    panel.appendChild(error);
+    panel.appendChild(composer);
+    root.appendChild(panel);
+    root.appendChild(bubble);
+    document.body.appendChild(root);
+
+    ui = {
+      root: root, bubble: bubble, badge: badge, panel: panel, title: title, agent: agent, closeBtn: closeBtn,
+      status: status, messages: messages, rate: rate, rateForm: rateForm, starBtns: starBtns, scoreLabel: scoreLabel,
+      rateComment: rateComment, rateSubmit: rateSubmit, thanks: thanks, error: error, upload: upload, file: file,
+      input: input, send: send, welcome: null
+    };
+  }
+
+  // ---------------------------------------------------------------- state
+  var st = {
+    token: store.get(TOKEN_KEY),
+    sessionLoaded: false,
+    sessionRetries: 0,
+    disabled: false,
+    welcomeText: "",
+    maxUpload: 5 * 1024 * 1024,
+    state: null,
+    csatPending: false,
+    agentName: null,
+    lastId: 0,
+    byId: Object.create(null),          // server message id → element
+    pendingEls: Object.create(null),    // client_id → element still waiting for its ack
+    outbox: [],
+    ws: null,
+    ready: false,                       // the socket is open and `hello` arrived
+    backoff: BACKOFF_MIN,
+    reconnectTimer: null,
+    pingTimer: null,
+    pongTimer: null,
+    retryTimer: null,
+    rateLimitTimer: null,
+    open: false,
+    unread: 0,
+    score: 0,
+    rated: false,
+    agentTyping: false,
+    agentTypingTimer: null,
+    typingLastSent: 0,
+    typingTimer: null,
+    typingSentText: "",
+    errorTimer: null,
+    connection: "connecting"
+  };
+
+  // ---------------------------------------------------------------- outbox (survives a page refresh)
+  function loadOutbox() {
+    var raw = store.get(OUTBOX_KEY);
+    if (!raw) return [];
+    try {
+      var items = JSON.parse(raw);
+      var now = Date.now();
+      return (Array.isArray(items) ? items : []).filter(function (it) {
+        return it && typeof it.client_id === "string" && now - (it.ts || 0) < OUTBOX_MAX_AGE_MS;
+      }).slice(-OUTBOX_MAX);
+    } catch (e) { return []; }
+  }
+
+  function saveOutbox() {
+    if (st.outbox.length) store.set(OUTBOX_KEY, JSON.stringify(st.outbox));
+    else store.remove(OUTBOX_KEY);
+  }
+
+  function dropFromOutbox(cid) {
+    var before = st.outbox.length;
+    st.outbox = st.outbox.filter(function (it) { return it.client_id !== cid; });
+    if (st.outbox.length !== before) saveOutbox();
+  }
+
+  // ---------------------------------------------------------------- rendering
+  function nearBottom() {
+    var m = ui.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+  }
+
+  function scrollToEnd() { ui.messages.scrollTop = ui.messages.scrollHeight; }
+
+  function renderWelcome() {
+    if (ui.welcome || !st.welcomeText || Object.keys(st.byId).length) return;
+    var w = el("div", "edk-welcome");
+    w.appendChild(el("div", "edk-name", T.bot));
+    w.appendChild(el("div", "edk-body", st.welcomeText));
+    ui.messages.insertBefore(w, ui.messages.firstChild);
+    ui.welcome = w;
+  }
+
+  function removeWelcome() {
+    if (ui.welcome) { ui.welcome.remove(); ui.welcome = null; }
+  }
+
+  function buildMessage(msg, pending) {
+    var sender = ["visitor", "bot", "agent", "system"].indexOf(msg.sender) >= 0 ? msg.sender : "system";
+    var box = el("div", "edk-msg edk-msg-" + sender);
+    if (!pending) box.setAttribute("data-id", String(msg.id));
+    if (msg.client_id) box.setAttribute("data-client-id", msg.client_id);
+    box.setAttribute("data-status", pending ? "sending" : "sent");
+    if (sender === "bot" || sender === "agent") {
+      box.appendChild(el("div", "edk-name", msg.sender_name || (sender === "bot" ? T.bot : "")));
+    }
+    var body = el("div", "edk-body");
+    var hasBody = false;
+    if (msg.text) { body.appendChild(el("div", "edk-text", msg.text)); hasBody = true; }
+    var att = msg.attachment;
+    var src = att && assetUrl(att.url);
+    if (src && /^image\//.test(att.content_type || "image/")) {
+      var a = el("a", "edk-image");
+      a.href = src;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      var img = el("img");
+      img.alt = att.name || t("image");
+      img.src = src;
+      img.addEventListener("load", function () { if (nearBottom() || pending) scrollToEnd(); });
+      a.appendChild(img);
+      body.appendChild(a);
+      hasBody = true;
+    }
+    if (hasBody) box.appendChild(body);
+    if (Array.isArray(msg.buttons) && msg.buttons.length) {
+      var chips = el("div", "edk-chips");
+      msg.buttons.forEach(function (b) {
+        if (!b || typeof b.payload !== "string" || !b.payload) return;
+        var chip = el("button", "edk-chip", b.label || b.payload);
+        chip.type = "button";
+        chip.setAttribute("data-payload", b.payload);
+        chips.appendChild(chip);
+      });
+      box.appendChild(chips);
+    }
+    var meta = el("div", "edk-meta", pending ? t("sending") : clockTime(msg.created_at));
+    if (sender !== "system") box.appendChild(meta);
+    return box;
+  }
+
+  function insertSorted(node, id) {
+    var kids = ui.messages.children;
+    var before = null;
+    for (var i = 0; i < kids.length; i++) {
+      var k = kids[i];
+      if (k === ui.welcome) continue;
+      var kid = k.getAttribute("data-id");
+      if (kid === null) {
+        if (k.getAttribute("data-status") === "failed") continue;
+        before = k;  // messages still being sent stay at the bottom
+        break;
+      }
+      if (Number(kid) > id) { before = k; break; }
+    }
+    ui.messages.insertBefore(node, before);
+  }
+
+  /** Renders a stored message once, whatever route it came by (history, hello, message, ack). */
+  function addMessage(msg, live) {
+    if (!msg || typeof msg.id !== "number") return;
+    if (msg.client_id && st.pendingEls[msg.client_id]) {
+      st.pendingEls[msg.client_id].remove();
+      delete st.pendingEls[msg.client_id];
+      dropFromOutbox(msg.client_id);
+    } else if (msg.client_id && msg.sender === "visitor") {
+      dropFromOutbox(msg.client_id);
+    }
+    if (st.byId[msg.id]) return;
+    var stick = nearBottom() || msg.sender === "visitor";
+    removeWelcome();
+    var node = buildMessage(msg, false);
+    st.byId[msg.id] = node;
+    insertSorted(node, msg.id);
+    if (msg.id > st.lastId) st.lastId = msg.id;
+    if (live && msg.sender === "agent") setAgentTyping(false);
+    if (live && msg.sender !== "visitor" && !st.open) setUnread(st.unread + 1);
+    if (stick) scrollToEnd();
+  }
+
+  function addPending(item) {
+    var node = buildMessage({ sender: "visitor", text: item.text, attachment: item.attachment,
+      client_id: item.client_id }, true);
+    st.pendingEls[item.client_id] = node;
+    ui.messages.appendChild(node);
+    scrollToEnd();
+  }
+
+  function markPending(cid, status, note) {
+    var node = st.pendingEls[cid];
+    if (!node) return;
+    node.setAttribute("data-status", status);
+    var meta = node.querySelector(".edk-meta");
+    if (meta) meta.textContent = note;
+  }
+
+  function setUnread(n) {
+    st.unread = n;
+    ui.badge.textContent = n > 99 ? "99+" : String(n);
+    ui.badge.classList.toggle("edk-hidden", n === 0);
+    ui.bubble.setAttribute("aria-label", n ? t("open") + "（" + t("unread", { n: n }) + "）" : t("open"));
+  }
+
+  function renderStatus() {
+    var text = "";
+    if (st.connection === "offline") text = t("offline");
+    else if (st.connection === "reconnecting") text = t("reconnecting");
+    else if (st.agentTyping) text = t("typing");
+    ui.status.textContent = text;
+    ui.status.classList.toggle("edk-hidden", !text);
+  }
+
+  function setConnection(c) {
+    st.connection = c;
+    ui.root.setAttribute("data-connection", c);
+    renderStatus();
+  }
+
+  function setAgentTyping(on) {
+    clearTimeout(st.agentTypingTimer);
+    st.agentTyping = on;
+    if (on) st.agentTypingTimer = setTimeout(function () { setAgentTyping(false); }, AGENT_TYPING_MS);
+    renderStatus();
+  }
+
+  function showError(text) {
+    clearTimeout(st.errorTimer);
+    ui.error.textContent = text;
+    ui.error.classList.remove("edk-hidden");
+    st.errorTimer = setTimeout(function () { ui.error.classList.add("edk-hidden"); }, 10000);
+  }
+
+  function clearError() {
+    clearTimeout(st.errorTimer);
+    ui.error.classList.add("edk-hidden");
+  }
+
+  function renderAgent() {
+    var show = !!st.agentName && (st.state === "assigned" || st.state === "resolved");
+    ui.agent.textContent = show ? t("serving", { name: st.agentName }) : "";
+    ui.agent.classList.toggle("edk-hidden", !show);
+  }
+
+  function setState(state, csatPending) {
+    var prev = st.state;
+    st.state = state || null;
+    st.csatPending = !!csatPending;
+    ui.root.setAttribute("data-state", st.state || "none");
+    if (st.state !== prev && (st.state === "resolved" || st.state === "bot" || st.state === "queued" ||
+        st.state === "assigned")) {
+      st.rated = false;  // a new resolution asks for a new rating; a new chat hides the old thanks
+    }
+    if (!st.rated && (st.csatPending || st.state === "resolved")) {
+      if (ui.rate.classList.contains("edk-hidden") || !ui.thanks.classList.contains("edk-hidden")) {
+        selectScore(0);
+        ui.rateComment.value = "";
+        ui.rateSubmit.disabled = false;
+      }
+      ui.rate.classList.remove("edk-hidden");
+      ui.rateForm.classList.remove("edk-hidden");
+      ui.thanks.classList.add("edk-hidden");
+    } else if (!st.rated) {
+      ui.rate.classList.add("edk-hidden");
+    }
+    renderAgent();
+  }
+
+  function selectScore(n) {
+    st.score = n;
+    ui.starBtns.forEach(function (b, i) {
+      b.classList.toggle("edk-on", i < n);
+      b.setAttribute("aria-pressed", i === n - 1 ? "true" : "false");
+    });
+    ui.scoreLabel.textContent = n ? T.scores[n - 1] : "";
+  }
+
+  // ---------------------------------------------------------------- session (HTTP)
+  function loadSession() {
+    clearTimeout(st.retryTimer);
+    var body = {
+      org_key: ORG_KEY,
+      token: st.token || null,
+      page_url: String(location.href).slice(0, 2000),
+      page_title: String(document.title || "").slice(0, 500),
+      referrer: String(document.referrer || "").slice(0, 2000)
+    };
+    fetch(ORIGIN + "/api/v1/widget/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "omit"
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) { return { resp: resp, data: data }; });
+    }).then(function (r) {
+      if (r.resp.status === 401 && st.token) {  // token from another org, tampered with, or key rotated
+        st.token = null;
+        store.remove(TOKEN_KEY);
+        loadSession();
+        return;
+      }
+      if (r.resp.status === 404) {
+        st.disabled = true;
+        console.warn("[edudesk] unknown org key", ORG_KEY);
+        showError(t("unavailable"));
+        setConnection("offline");
+        return;
+      }
+      if (!r.resp.ok || !r.data.token) throw new Error("session " + r.resp.status);
+      applySession(r.data);
+    }).catch(function () {
+      setConnection(navigator.onLine === false ? "offline" : "reconnecting");
+      var delay = nextDelay();
+      st.retryTimer = setTimeout(loadSession, delay);
+    });
+  }
+
+  function applySession(data) {
+    st.token = data.token;
+    store.set(TOKEN_KEY, data.token);
+    st.sessionLoaded = true;
+    var org = data.org || {};
+    ui.title.textContent = org.name || t("title");
+    ui.panel.setAttribute("aria-label", org.name || t("title"));
+    var color = safeColor(org.color);
+    if (color) ui.root.style.setProperty("--edk-color", color);
+    st.welcomeText = typeof org.welcome === "string" ? org.welcome : "";
+    if (typeof data.max_upload_bytes === "number" && data.max_upload_bytes > 0) st.maxUpload = data.max_upload_bytes;
+    if (data.agent && data.agent.name) st.agentName = data.agent.name;
+    (data.messages || []).forEach(function (m) { addMessage(m, false); });
+    renderWelcome();
+    setState(data.state, data.csat_pending);
+    scrollToEnd();
+    connect();
+  }
+
+  // ---------------------------------------------------------------- WebSocket
+  function nextDelay() {
+    var b = st.backoff;
+    st.backoff = Math.min(st.backoff * 2, BACKOFF_MAX);
+    return Math.round(b / 2 + Math.random() * b / 2);  // "equal jitter": between b/2 and b
+  }
+
+  function connect() {
+    if (st.disabled || st.ws || !st.sessionLoaded) return;
+    clearTimeout(st.reconnectTimer);
+    st.reconnectTimer = null;
+    var url = WS_ORIGIN + "/ws/visitor?token=" + encodeURIComponent(st.token) + "&after=" + st.lastId;
+    var ws;
+    try { ws = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
+    st.ws = ws;
+    ws.onmessage = function (ev) {
+      var frame;
+      try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      if (frame && typeof frame.type === "string") handleFrame(frame);
+    };
+    ws.onclose = function (ev) { onSocketGone(ws, ev.code); };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function detach(ws) {
+    ws.onmessage = ws.onclose = ws.onerror = ws.onopen = null;
+    try { ws.close(); } catch (e) { /* already closed */ }
+  }
+
+  function onSocketGone(ws, code) {
+    if (ws !== st.ws) return;
+    detach(ws);
+    st.ws = null;
+    st.ready = false;
+    clearInterval(st.pingTimer);
+    clearTimeout(st.pongTimer);
+    if (code === 4401) {  // the token is no longer valid: get a fresh identity, keep the outbox
+      st.token = null;
+      store.remove(TOKEN_KEY);
+      st.sessionLoaded = false;
+      setConnection("reconnecting");
+      st.retryTimer = setTimeout(loadSession, nextDelay());
+      return;
+    }
+    if (code === 4404) {
+      st.disabled = true;
+      showError(t("unavailable"));
+      setConnection("offline");
+      return;
+    }
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (st.disabled || st.reconnectTimer) return;
+    if (navigator.onLine === false) { setConnection("offline"); return; }  // the `online` event reconnects
+    setConnection("reconnecting");
+    st.reconnectTimer = setTimeout(function () { st.reconnectTimer = null; connect(); }, nextDelay());
+  }
+
+  function reconnectNow() {
+    if (st.disabled) return;
+    st.backoff = BACKOFF_MIN;
+    clearTimeout(st.reconnectTimer);
+    st.reconnectTimer = null;
+    if (!st.sessionLoaded) { loadSession(); return; }
+    if (!st.ws) connect();
+  }
+
+  function sendFrame(frame) {
+    if (!st.ready || !st.ws || st.ws.readyState !== 1) return false;
+    try { st.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+  }
+
+  function startPing() {
+    clearInterval(st.pingTimer);
+    st.pingTimer = setInterval(function () {
+      if (!sendFrame({ type: "ping" })) return;
+      clearTimeout(st.pongTimer);
+      var ws = st.ws;
+      st.pongTimer = setTimeout(function () { onSocketGone(ws, 0); }, PONG_TIMEOUT_MS);  // half-open socket
+    }, PING_MS);
+  }
+
+  function flushOutbox() {
+    st.outbox.forEach(function (it) {
+      var f = { type: "message", client_id: it.client_id };
+      if (it.text) f.text = it.text;
+      if (it.attachment_id) f.attachment_id = it.attachment_id;
+      if (!f.text && !f.attachment_id) f.text = "";
+      sendFrame(f);
+      markPending(it.client_id, "sending", t("sending"));
+    });
+  }
+
+  function handleFrame(f) {
+    switch (f.type) {
+      case "hello":
+        st.ready = true;
+        st.backoff = BACKOFF_MIN;
+        setConnection("online");
+        if (f.agent && f.agent.name) st.agentName = f.agent.name;
+        (f.messages || []).forEach(function (m) { addMessage(m, true); });
+        setState(f.state, f.csat_pending);
+        startPing();
+        flushOutbox();
+        break;
+      case "ack":
+        if (f.message) addMessage(f.message, true);
+        if (f.client_id) {
+          dropFromOutbox(f.client_id);
+          var stale = st.pendingEls[f.client_id];
+          if (stale) { stale.remove(); delete st.pendingEls[f.client_id]; }
+        }
+        break;
+      case "message":
+        addMessage(f.message, true);
+        break;
+      case "typing":
+        if (f.who === "agent") setAgentTyping(!!f.is_typing);
+        break;
+      case "agent_joined":
+        if (f.agent && f.agent.name) st.agentName = f.agent.name;
+        setState(f.state || "assigned", false);
+        break;
+      case "state":
+        setState(f.state, f.csat_pending);
+        break;
+      case "rated":
+        st.rated = true;
+        ui.rateSubmit.disabled = false;
+        ui.rateForm.classList.add("edk-hidden");
+        ui.thanks.classList.remove("edk-hidden");
+        ui.rate.classList.remove("edk-hidden");
+        setState("closed", false);
+        break;
+      case "error":
+        onError(f);
+        break;
+      case "pong":
+        clearTimeout(st.pongTimer);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onError(f) {
+    var text = typeof f.message === "string" && f.message ? f.message : String(f.code || "error");
+    if (f.client_id && st.pendingEls[f.client_id]) {
+      if (f.code === "rate_limited") {
+        markPending(f.client_id, "retrying", t("retryLater"));
+        clearTimeout(st.rateLimitTimer);
+        st.rateLimitTimer = setTimeout(flushOutbox, RATE_LIMIT_RETRY_MS);
+      } else {
+        dropFromOutbox(f.client_id);
+        markPending(f.client_id, "failed", t("failed") + "：" + text);
+        st.pendingEls[f.client_id].classList.add("edk-failed");
+        delete st.pendingEls[f.client_id];
+      }
+    } else if (f.code === "not_rateable") {
+      ui.rateSubmit.disabled = false;
+      ui.rate.classList.add("edk-hidden");
+    } else if (f.code === "bad_score" || (f.code === "too_long" && !f.client_id)) {
+      ui.rateSubmit.disabled = false;
+    }
+    showError(text);
+  }
+
+  // ---------------------------------------------------------------- sending
+  function queueMessage(text, attachment) {
+    var item = { client_id: uuid(), text: text || "", ts: Date.now() };
+    if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
+    st.outbox.push(item);
+    saveOutbox();
+    addPending(item);
+    if (st.ready) {
+      var f = { type: "message", client_id: item.client_id };
+      if (item.text) f.text = item.text;
+      if (item.attachment_id) f.attachment_id = item.attachment_id;
+      sendFrame(f);
+    }
+  }
+
+  function sendText(raw) {
+    var text = String(raw || "").trim();
+    if (!text) return false;
+    var n = charCount(text);
+    if (n > MAX_CHARS) { showError(t("tooLong", { n: MAX_CHARS, len: n })); return false; }
+    clearError();
+    queueMessage(text, null);
+    return true;
+  }
+
+  function submitInput() {
+    if (sendText(ui.input.value)) {
+      ui.input.value = "";
+      autosize();
+      onDraftChanged();
+    }
+  }
+
+  function autosize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 110) + "px";
+  }
+
+  // Typing previews go to agents only while a human is (or soon will be) involved, at most one per 1.5 s,
+  // with a trailing send so the agent sees the last draft (or the empty one after sending).
+  function onDraftChanged() {
+    if (st.state !== "queued" && st.state !== "assigned") return;
+    if (st.typingTimer) return;
+    var wait = st.typingLastSent + TYPING_THROTTLE_MS - Date.now();
+    if (wait <= 0) { sendTyping(); return; }
+    st.typingTimer = setTimeout(function () { st.typingTimer = null; sendTyping(); }, wait);
+  }
+
+  function sendTyping() {
+    var draft = ui.input.value.slice(0, 200);
+    if (draft === st.typingSentText) return;
+    if (sendFrame({ type: "typing", text: draft })) {
+      st.typingLastSent = Date.now();
+      st.typingSentText = draft;
+    }
+  }
+
+  function uploadImage(file) {
+    if (!file) return;
+    if (file.type && !/^image\//.test(file.type)) { showError(t("notImage")); return; }
+    if (file.size > st.maxUpload) {
+      showError(t("tooBig", { size: (file.size / 1048576).toFixed(1), max: Math.floor(st.maxUpload / 1048576) }));
+      return;
+    }
+    if (!st.token) { showError(t("uploadFailed")); return; }
+    clearError();
+    ui.upload.disabled = true;
+    ui.status.textContent = t("uploading");
+    ui.status.classList.remove("edk-hidden");
+    var form = new FormData();
+    form.append("file", file, file.name || "image");
+    fetch(ORIGIN + "/api/v1/widget/attachments", {
+      method: "POST", body: form, headers: { "X-Visitor-Token": st.token }, credentials: "omit"
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) throw new Error((data.error && data.error.message) || t("uploadFailed"));
+        if (typeof data.id !== "number") throw new Error(t("uploadFailed"));
+        queueMessage("", data);
+      });
+    }).catch(function (e) {
+      showError(e instanceof TypeError ? t("uploadFailed") : (e.message || t("uploadFailed")));
+    }).then(function () {
+      ui.upload.disabled = false;
+      renderStatus();
+    });
+  }
+
+  // ---------------------------------------------------------------- open / close
+  function open() {
+    if (st.open) return;
+    st.open = true;
+    ui.panel.classList.remove("edk-hidden");
+    ui.root.classList.add("edk-open");
+    ui.bubble.setAttribute("aria-expanded", "true");
+    setUnread(0);
+    scrollToEnd();
+    if (window.matchMedia && !window.matchMedia("(max-width: 480px)").matches) ui.input.focus();
+  }
+
+  function close() {
+    if (!st.open) return;
+    st.open = false;
+    ui.panel.classList.add("edk-hidden");
+    ui.root.classList.remove("edk-open");
+    ui.bubble.setAttribute("aria-expanded", "false");
+    ui.bubble.focus();
+  }
+
+  // ---------------------------------------------------------------- wiring
+  function wire() {
+    ui.bubble.addEventListener("click", function () { if (st.open) close(); else open(); });
+    ui.closeBtn.addEventListener("click", close);
+    ui.panel.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+    ui.send.addEventListener("click", function () { submitInput(); ui.input.focus(); });
+    ui.input.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+      e.preventDefault();
+      submitInput();
+    });
+    ui.input.addEventListener("input", function () { autosize(); onDraftChanged(); });
+    ui.messages.addEventListener("click", function (e) {
+      var chip = e.target.closest ? e.target.closest(".edk-chip") : null;
+      if (chip && ui.messages.contains(chip)) sendText(chip.getAttribute("data-payload"));
+    });
+    ui.upload.addEventListener("click", function () { ui.file.click(); });
+    ui.file.addEventListener("change", function () {
+      var f = ui.file.files && ui.file.files[0];
+      ui.file.value = "";
+      uploadImage(f);
+    });
+    ui.starBtns.forEach(function (b) {
+      b.addEventListener("click", function () { selectScore(Number(b.getAttribute("data-score"))); });
+    });
+    ui.rateSubmit.addEventListener("click", function () {
+      if (!st.score) { showError(t("rateNeedScore")); return; }
+      var frame = { type: "rate", score: st.score };
+      var comment = ui.rateComment.value.trim().slice(0, MAX_COMMENT);
+      if (comment) frame.comment = comment;
+      if (!sendFrame(frame)) { showError(t("rateOffline")); return; }
+      clearError();
+      ui.rateSubmit.disabled = true;
+    });
+    window.addEventListener("online", reconnectNow);
+    window.addEventListener("offline", function () {
+      // The socket is dead even if the browser has not noticed yet; queue messages until we are back.
+      setConnection("offline");
+      if (st.ws) { var ws = st.ws; onSocketGone(ws, 0); }
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible" && !st.ws && navigator.onLine !== false) reconnectNow();
+    });
+  }
+
+  function start() {
+    if (document.getElementById("edk-root")) return;
+    build();
+    wire();
+    st.outbox = loadOutbox();
+    saveOutbox();
+    st.outbox.forEach(addPending);
+    if (START_OPEN) open();
+    loadSession();
+  }
+
+  window.EdudeskWidget = { loaded: true, open: function () { if (ui.panel) open(); },
+    close: function () { if (ui.panel) close(); } };
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,47 @@
+"""Real-browser fixtures: one headless Debian chromium per test session, a fresh context per test.
+
+Every test in this folder is marked ``e2e`` and kept in one xdist group, so under ``-n`` they share a worker
+(and its browser) instead of launching a chromium per worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+HERE = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers this marker itself; register it too so `-p no:xdist --strict-markers` still works.
+    config.addinivalue_line("markers", "xdist_group(name): run the marked tests on one xdist worker")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """The browser tests exercise the widget, not the database: SQLite only (the API tests cover PostgreSQL)."""
+    return sqlite_url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()

@@ -1,0 +1,314 @@
+"""The chat widget (static/widget.js) in a real chromium against a live server: docs/protocol.md end to end."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from sqlalchemy import func, select
+
+from edudesk import events
+from edudesk.audit.service import Actor
+from edudesk.bot import service as bot_service
+from edudesk.contacts.models import Contact
+from edudesk.conversations import service as conversations_service
+from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
+from edudesk.db import Database
+from tests.conftest import LiveServer, TwoOrgs
+
+PRICE_ANSWER = "数学思维课每学期 2980 元（16 次课），首次试听免费。"
+WELCOME = "您好！我是智能助手"
+
+
+def png_bytes(width: int = 8, height: int = 6) -> bytes:
+    """A valid RGB PNG, built by hand so the test needs no image library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x25\x63\xeb" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class Widget:
+    """A visitor's browser tab on the demo page, with the locators the tests need."""
+
+    def __init__(self, context: BrowserContext, base_url: str) -> None:
+        self.context, self.base_url = context, base_url
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = self.new_page()
+
+    def new_page(self) -> Page:
+        page = self.context.new_page()
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+
+        def on_dialog(dialog: Dialog) -> None:
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        return page
+
+    def goto(self, page: Page | None = None) -> Page:
+        page = page or self.page
+        page.goto(f"{self.base_url}/demo?org=alpha")
+        return page
+
+    def open(self, page: Page | None = None) -> Page:
+        page = self.goto(page)
+        page.locator(".edk-bubble").click()
+        expect(page.locator(".edk-panel")).to_be_visible()
+        # The session has loaded (title = org name) and the socket said hello.
+        expect(page.locator(".edk-title")).to_have_text("阿尔法教育")
+        expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+        return page
+
+    def send(self, text: str, page: Page | None = None) -> None:
+        page = page or self.page
+        page.locator(".edk-input").fill(text)
+        page.locator(".edk-input").press("Enter")
+        expect(page.locator(".edk-input")).to_have_value("")
+
+    def visitor_msgs(self, text: str, page: Page | None = None) -> Locator:
+        return (page or self.page).locator(".edk-msg-visitor").filter(has_text=text)
+
+
+@pytest.fixture
+def widget(browser: Browser, live_server: LiveServer, orgs: TwoOrgs) -> Iterator[Widget]:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    w = Widget(context, live_server.url)
+    yield w
+    context.close()
+    assert not w.page_errors, f"uncaught errors in the page: {w.page_errors}"
+
+
+@pytest.fixture
+def price_rule(database: Database, orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        bot_service.save_rule(session, Actor(orgs.a.id, label="test"), keywords="多少钱,学费,价格",
+                              reply=PRICE_ANSWER, label="价格")
+        session.commit()
+
+
+def count_visitor_messages(database: Database, text: str) -> int:
+    with database.session() as session:
+        stmt = select(func.count()).select_from(Message).where(
+            Message.sender == SenderKind.visitor, Message.text == text)
+        return int(session.scalar(stmt) or 0)
+
+
+def only_conversation(database: Database) -> Conversation:
+    with database.session() as session:
+        convs = list(session.scalars(select(Conversation)))
+        assert len(convs) == 1, convs
+        return convs[0]
+
+
+def test_welcome_bot_answer_no_duplicates_and_history_after_reload(
+        widget: Widget, price_rule: None, database: Database, orgs: TwoOrgs) -> None:
+    page = widget.open()
+    expect(page.locator(".edk-messages")).to_contain_text(WELCOME)
+
+    widget.send("请问数学课学费多少钱？")
+
+    bot = page.locator(".edk-msg-bot").filter(has_text=PRICE_ANSWER)
+    expect(bot).to_have_count(1)
+    mine = widget.visitor_msgs("请问数学课学费多少钱？")
+    expect(mine).to_have_count(1)
+    expect(mine).to_have_attribute("data-status", "sent")
+    # The local welcome placeholder gave way to the stored welcome message: shown once, not twice.
+    expect(page.locator(".edk-messages").get_by_text(WELCOME, exact=False)).to_have_count(1)
+    assert count_visitor_messages(database, "请问数学课学费多少钱？") == 1
+    ids = page.locator(".edk-msg[data-id]").evaluate_all("els => els.map(e => Number(e.dataset.id))")
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 3  # welcome, question, answer
+    token = page.evaluate(f"localStorage.getItem('edudesk:{orgs.a.public_key}')")
+    assert token
+
+    page.reload()
+    page.locator(".edk-bubble").click()
+    expect(page.locator(".edk-msg-bot").filter(has_text=PRICE_ANSWER)).to_have_count(1)
+    expect(widget.visitor_msgs("请问数学课学费多少钱？")).to_have_count(1)
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+    expect(page.locator(".edk-msg[data-id]")).to_have_count(3)
+    assert page.evaluate(f"localStorage.getItem('edudesk:{orgs.a.public_key}')") == token
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1  # the same visitor, not a new one
+
+
+def test_message_sent_offline_is_delivered_exactly_once(widget: Widget, price_rule: None,
+                                                        database: Database) -> None:
+    page = widget.open()
+    widget.send("你好")
+    expect(page.locator(".edk-msg-bot").last).to_contain_text("抱歉")
+
+    widget.context.set_offline(True)
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "offline")
+    expect(page.locator(".edk-status")).to_contain_text("网络已断开")
+    widget.send("断网时问的：学费多少钱")
+    pending = widget.visitor_msgs("断网时问的：学费多少钱")
+    expect(pending).to_have_attribute("data-status", "sending")
+    assert count_visitor_messages(database, "断网时问的：学费多少钱") == 0
+
+    widget.context.set_offline(False)
+    expect(pending).to_have_attribute("data-status", "sent")
+    expect(page.locator(".edk-msg-bot").filter(has_text=PRICE_ANSWER)).to_have_count(1)
+    expect(widget.visitor_msgs("断网时问的：学费多少钱")).to_have_count(1)
+    expect(page.locator(".edk-status")).to_be_hidden()
+    assert count_visitor_messages(database, "断网时问的：学费多少钱") == 1
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox')).length") == 0
+
+
+def test_unsent_message_survives_a_refresh(widget: Widget, database: Database) -> None:
+    """A message typed while the socket is stuck stays in the localStorage outbox and is sent after a reload."""
+    stuck = widget.new_page()
+    # The socket "opens" but never reaches the server, like a dead mobile connection.
+    stuck.route_web_socket("**/ws/visitor*", lambda ws: None)
+    widget.goto(stuck)
+    stuck.locator(".edk-bubble").click()
+    expect(stuck.locator(".edk-title")).to_have_text("阿尔法教育")
+    widget.send("刷新前没发出去的消息", stuck)
+    expect(widget.visitor_msgs("刷新前没发出去的消息", stuck)).to_have_attribute("data-status", "sending")
+    stuck.close()
+    assert count_visitor_messages(database, "刷新前没发出去的消息") == 0
+
+    page = widget.open(widget.page)
+    sent = widget.visitor_msgs("刷新前没发出去的消息")
+    expect(sent).to_have_attribute("data-status", "sent")
+    expect(sent).to_have_count(1)
+    assert count_visitor_messages(database, "刷新前没发出去的消息") == 1
+    page.reload()
+    page.locator(".edk-bubble").click()
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+    expect(widget.visitor_msgs("刷新前没发出去的消息")).to_have_count(1)
+    assert count_visitor_messages(database, "刷新前没发出去的消息") == 1
+
+
+def test_fallback_chip_hands_the_conversation_to_a_human(widget: Widget, database: Database) -> None:
+    page = widget.open()
+    widget.send("你们那边停车方便吗")
+    fallback = page.locator(".edk-msg-bot").filter(has_text="这个问题我还没学会")
+    expect(fallback).to_have_count(1)
+
+    fallback.locator(".edk-chip", has_text="转人工").click()
+
+    expect(widget.visitor_msgs("转人工")).to_have_attribute("data-status", "sent")
+    expect(page.locator(".edk-msg-system")).to_contain_text("暂时没有老师在线")
+    expect(page.locator("#edk-root")).to_have_attribute("data-state", "queued")
+    assert only_conversation(database).state.value == "queued"
+
+
+def test_image_upload_is_rendered_and_oversized_files_are_refused(widget: Widget, database: Database) -> None:
+    page = widget.open()
+    page.locator(".edk-file").set_input_files(
+        files=[{"name": "作业.png", "mimeType": "image/png", "buffer": png_bytes()}])
+
+    img = page.locator(".edk-msg-visitor[data-id] .edk-image img")
+    expect(img).to_have_count(1)
+    expect(img).to_have_attribute("src", re.compile("^" + re.escape(f"{widget.base_url}/api/v1/attachments/")))
+    page.wait_for_function("img => img.complete && img.naturalWidth === 8",
+                           arg=img.element_handle())
+    with database.session() as session:
+        att = session.scalars(select(Attachment)).one()
+        msg = session.scalars(select(Message).where(Message.attachment_id == att.id)).one()
+        assert (att.content_type, msg.sender) == ("image/png", SenderKind.visitor)
+
+    big = b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024)
+    page.locator(".edk-file").set_input_files(files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}])
+    expect(page.locator(".edk-error")).to_contain_text("不超过 5 MB")
+    expect(img).to_have_count(1)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment)) == 1
+
+
+def test_markup_from_visitor_and_bot_is_shown_as_text(widget: Widget, database: Database,
+                                                      orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        bot_service.save_rule(session, Actor(orgs.a.id, label="test"), keywords="校区",
+                              reply='<b>校区</b><script>window.__pwned=1</script>', label="xss")
+        session.commit()
+    page = widget.open()
+    payload = "<img src=x onerror=alert(1)> 校区在哪"
+    widget.send(payload)
+
+    mine = widget.visitor_msgs("onerror")
+    expect(mine.locator(".edk-text")).to_have_text(payload)
+    bot = page.locator(".edk-msg-bot").filter(has_text="<script>")
+    expect(bot.locator(".edk-text")).to_have_text('<b>校区</b><script>window.__pwned=1</script>')
+    assert page.locator(".edk-messages img, .edk-messages script, .edk-messages b").count() == 0
+    assert page.evaluate("window.__pwned === undefined")
+    assert widget.dialogs == []
+
+
+def test_phone_viewport_shows_the_panel_full_screen(browser: Browser, live_server: LiveServer,
+                                                     orgs: TwoOrgs) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/demo?org=alpha")
+        page.locator(".edk-bubble").tap()
+        panel = page.locator(".edk-panel")
+        expect(panel).to_be_visible()
+        expect(page.locator(".edk-title")).to_have_text("阿尔法教育")
+        box = panel.bounding_box()
+        assert box is not None
+        assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
+        expect(page.locator(".edk-input")).to_be_visible()
+        page.locator(".edk-close").tap()
+        expect(panel).to_be_hidden()
+        expect(page.locator(".edk-bubble")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_agent_joins_types_answers_and_visitor_rates(widget: Widget, app: FastAPI, orgs: TwoOrgs) -> None:
+    """The widget side of a human conversation; the agent acts through the services (the console has its own
+    tests), on the app's own database handle so the events reach the live sockets."""
+    db: Database = app.state.ctx.db
+    page = widget.open()
+    widget.send("我想找老师")  # a hand-over word
+    expect(page.locator("#edk-root")).to_have_attribute("data-state", "queued")
+    conv = only_conversation(db)
+    agent = orgs.a.users["agent"]
+
+    page.locator(".edk-close").click()
+    with db.session() as session:
+        conversations_service.accept(session, agent, conv.id)
+        session.commit()
+    expect(page.locator(".edk-agent")).to_have_text("王老师 为您服务")
+    expect(page.locator("#edk-root")).to_have_attribute("data-state", "assigned")
+    app.state.ctx.bus.publish([events.DomainEvent(
+        type="typing.agent", org_id=orgs.a.id, data={"conversation_id": conv.id, "is_typing": True},
+        topics=(conversations_service.contact_topic(conv.contact_id),))])
+    expect(page.locator(".edk-status")).to_have_text("老师正在输入…")
+    with db.session() as session:
+        conversations_service.send_agent_message(session, agent, conv.id, "您好，我是王老师，孩子现在几年级？")
+        session.commit()
+    badge = page.locator(".edk-bubble .edk-badge")
+    expect(badge).to_be_visible()  # unread while the panel is closed
+    page.locator(".edk-bubble").click()
+    expect(badge).to_be_hidden()
+    expect(page.locator(".edk-msg-agent")).to_contain_text("孩子现在几年级")
+    expect(page.locator(".edk-status")).to_be_hidden()  # the answer ends the typing indicator
+
+    with db.session() as session:
+        conversations_service.resolve(session, agent, conv.id, close_after_seconds=3600)
+        session.commit()
+    expect(page.locator(".edk-rate")).to_be_visible()
+    page.locator('.edk-star[data-score="4"]').click()
+    page.locator(".edk-rate-comment").fill("老师很耐心")
+    page.locator(".edk-rate-submit").click()
+    expect(page.locator(".edk-rate")).to_contain_text("感谢您的评价")
+    expect(page.locator(".edk-rate-submit")).to_be_hidden()
+    with db.session() as session:
+        rated = session.get(Conversation, conv.id)
+        assert rated is not None
+        assert (rated.csat_score, rated.csat_comment, rated.state.value) == (4, "老师很耐心", "closed")
