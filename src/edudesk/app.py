@@ -71,10 +71,12 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"referrer-policy", b"strict-origin-when-cross-origin"))
+                present = {name.lower() for name, _ in headers}
+                wanted = [(b"x-content-type-options", b"nosniff"),
+                          (b"referrer-policy", b"strict-origin-when-cross-origin")]
                 if path.startswith(("/console", "/admin", "/login")):
-                    headers.append((b"x-frame-options", b"DENY"))
+                    wanted.append((b"x-frame-options", b"DENY"))
+                headers.extend(h for h in wanted if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 
