@@ -19,7 +19,9 @@ def turn(text: str, misses: int = 0) -> BotTurn:
     return BotTurn(org_id=1, conversation_id=1, text=text, misses_before=misses)
 
 
-@pytest.mark.parametrize("text", ["转人工", "我要人工客服", "帮我找老师", "人工", "  人工！", "客服在吗？", "有人吗", "ＨＵＭＡＮ"])
+@pytest.mark.parametrize(
+    "text", ["转人工", "我要人工客服", "帮我找老师", "人工", "  人工！", "客服在吗？", "有人吗", "ＨＵＭＡＮ"]
+)
 def test_requests_for_a_human_hand_over(text: str) -> None:
     decision = bot().respond(turn(text))
     assert decision.handoff and decision.handoff_reason == "visitor_request"

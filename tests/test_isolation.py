@@ -1,0 +1,155 @@
+"""Org isolation, route by route: a signed-in admin of org B aims every route at org A's records.
+
+Every route of the app must appear in ROUTES (with a request aimed at org A) or in PUBLIC (with the reason it
+holds no org data), so a new route cannot be added without deciding how it is isolated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from edudesk.audit.service import Actor
+from edudesk.auth.models import User
+from edudesk.bot import service as bot_service
+from edudesk.bot.models import KeywordRule
+from edudesk.channels.base import InboundMessage
+from edudesk.contacts.models import Contact
+from edudesk.conversations.models import Conversation, Message
+from edudesk.db import Database
+from edudesk.inbound import service as inbound_service
+from tests.conftest import TwoOrgs, login
+
+SECRET_TEXT = "甲机构的秘密消息 13912345678"
+
+
+@dataclass
+class Targets:
+    conv: int
+    contact: int
+    rule: int
+    user: int
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    form: dict[str, str] | None = None
+    htmx: bool = False
+
+
+ROUTES: dict[str, list[Case]] = {
+    "/console": [Case("GET", "/console?c={conv}")],
+    "/console/lists": [Case("GET", "/console/lists")],
+    "/console/c/{conversation_id}": [Case("GET", "/console/c/{conv}", htmx=True)],
+    "/console/c/{conversation_id}/accept": [Case("POST", "/console/c/{conv}/accept", {})],
+    "/console/c/{conversation_id}/resolve": [Case("POST", "/console/c/{conv}/resolve", {})],
+    "/console/c/{conversation_id}/release": [Case("POST", "/console/c/{conv}/release", {})],
+    "/console/c/{conversation_id}/send": [Case("POST", "/console/c/{conv}/send", {"text": "越权", "client_id": "x"})],
+    "/console/contacts/{contact_id}": [
+        Case("POST", "/console/contacts/{contact}", {"conversation_id": "{conv}", "name": "改名"}),
+    ],
+    "/admin": [Case("GET", "/admin")],
+    "/admin/users": [Case("GET", "/admin/users")],
+    "/admin/users/{user_id}": [
+        Case("POST", "/admin/users/{user}", {"action": "disable"}),
+        Case("POST", "/admin/users/{user}", {"action": "password", "password": "new-password-1"}),
+        Case("POST", "/admin/users/{user}", {"action": "role", "role": "agent"}),
+    ],
+    "/admin/audit": [Case("GET", "/admin/audit")],
+    "/admin/bot": [Case("GET", "/admin/bot")],
+    "/admin/bot/settings": [Case("POST", "/admin/bot/settings", {"welcome_text": "乙", "fallback_text": "乙",
+                                                                 "handoff_keywords": "转人工", "max_misses": "3"})],
+    "/admin/bot/rules": [Case("POST", "/admin/bot/rules", {"rule_id": "{rule}", "keywords": "劫持",
+                                                           "reply": "被改了", "enabled": "1"})],
+    "/admin/bot/rules/{rule_id}/delete": [Case("POST", "/admin/bot/rules/{rule}/delete", {})],
+    "/login": [Case("GET", "/login")],
+}
+
+PUBLIC = {
+    "/": "redirect only",
+    "/logout": "ends the caller's own session",
+    "/lang/{lang}": "sets a language cookie",
+    "/healthz": "no org data",
+    "/metrics": "process-wide counters, no org data",
+    "/demo": "public demo page of a chosen org, like the org's own website",
+    "/api/v1/widget/session": "visitor token is signed per org; tested in tests/channels (token of another org: 401)",
+    "/api/v1/widget/attachments": "visitor token scoped; tested in tests/channels",
+    "/api/v1/attachments/{attachment_id}/{key}": "capability URL: the random key is the secret (tests/channels)",
+    "/ws/visitor": "visitor token scoped; tested in tests/channels",
+    "/ws/agent": "topics scoped to the agent's org; tested in tests/channels",
+    "/api/openapi.json": "schema", "/api/docs": "docs", "/docs/oauth2-redirect": "docs",
+    "/static": "files",
+}
+
+
+def app_paths(app: FastAPI) -> set[str]:
+    paths = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute | APIWebSocketRoute) or hasattr(route, "path"):
+            paths.add(route.path)  # type: ignore[attr-defined]
+    return paths
+
+
+def test_every_route_is_classified(app: FastAPI) -> None:
+    unclassified = app_paths(app) - set(ROUTES) - set(PUBLIC)
+    assert not unclassified, f"decide how these routes are isolated: {sorted(unclassified)}"
+
+
+def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
+    with database.session() as session:
+        result = inbound_service.receive(session, InboundMessage(orgs.a.id, "web", "secret-visitor", "s1",
+                                                                 text=SECRET_TEXT), agents_online=True)
+        inbound_service.receive(session, InboundMessage(orgs.a.id, "web", "secret-visitor", "s2", text="转人工"),
+                                agents_online=True)
+        rule = bot_service.save_rule(session, Actor(orgs.a.id, label="t"), keywords="学费", reply="甲的学费答复")
+        session.commit()
+        return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id)
+
+
+def fingerprint(database: Database, org_id: int) -> str:
+    """A digest of everything of org A that an attack could change."""
+    h = hashlib.sha256()
+    with database.session() as session:
+        for model in (Conversation, Message, Contact, KeywordRule):
+            for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
+                h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
+        for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
+            h.update(f"{user.id}{user.password_hash}{user.role}{user.is_active}{user.session_epoch}".encode())
+        for settings in session.scalars(select(bot_service.BotSettings).where(
+                bot_service.BotSettings.org_id == org_id)):
+            h.update(f"{settings.welcome_text}{settings.handoff_keywords}".encode())
+    return h.hexdigest()
+
+
+CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
+
+
+@pytest.mark.parametrize(("route", "case"), CASES, ids=[f"{c.method} {c.path}" for _, c in CASES])
+def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: Database, route: str,
+                                  case: Case) -> None:
+    targets = seed_org_a(database, orgs)
+    before = fingerprint(database, orgs.a.id)
+    csrf = login(client, "beta", "admin")
+    fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,
+                            "user": targets.user}
+    url = case.path.format(**fill)
+    headers = {"hx-request": "true"} if case.htmx else {}
+    if case.method == "GET":
+        resp = client.get(url, headers=headers, follow_redirects=True)
+    else:
+        form = {k: v.format(**fill) for k, v in (case.form or {}).items()}
+        resp = client.post(url, data={**form, "csrf_token": csrf}, headers=headers, follow_redirects=True)
+    path_has_id = "{" in route
+    if path_has_id or (case.form and any("{" in v for v in case.form.values())):
+        assert resp.status_code == 404, f"{case.method} {url} answered {resp.status_code}"
+    assert SECRET_TEXT not in resp.text and "甲的学费答复" not in resp.text and "secret-visitor" not in resp.text
+    assert fingerprint(database, orgs.a.id) == before
