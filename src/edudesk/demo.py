@@ -92,7 +92,7 @@ def seed(session: Session) -> DemoInfo:
         catalog_service.add_campus(session, actor, name=name, city=city, district=district, address=address,
                                    phone=phone, hours=hours)
     bot_service.get_settings(session, org.id).welcome_text = (
-        "您好，欢迎来到启明星教育！我是智能助手小星 🌟 课程价格、上课时间、校区地址、免费试听都可以问我；"
+        "您好，欢迎来到启明星教育！我是智能助手小星，课程价格、上课时间、校区地址、免费试听都可以问我；"
         "需要课程顾问时回复“转人工”。"
     )
     for label, keywords, reply in RULES:

@@ -158,8 +158,9 @@ def post_message(
     session.add(msg)
     session.flush()
     conv.last_message_at = now
-    preview = text if text else ("[图片]" if attachment else "")
-    conv.last_message_text = preview[:200]
+    if sender != SenderKind.system:  # the list preview shows what people said, not "正在为您转接…"
+        preview = text if text else ("[图片]" if attachment else "")
+        conv.last_message_text = preview[:200]
     if sender == SenderKind.visitor:
         conv.unread_count += 1
     events.record(

@@ -99,7 +99,17 @@
     var now = Date.now();
     if (now - lastTypingSent > 2000) { lastTypingSent = now; ws.send(JSON.stringify({ type: "typing", conversation_id: currentId(), is_typing: true })); }
   });
+  // The agent's own reply comes back twice (the form response and the socket event), in either order.
+  function dedupeMessages() {
+    var seen = {};
+    document.querySelectorAll("#messages [data-message-id]").forEach(function (el) {
+      var id = el.getAttribute("data-message-id");
+      if (seen[id]) el.remove(); else seen[id] = true;
+    });
+  }
+
   document.body.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail.target && ev.detail.target.id === "messages") { dedupeMessages(); scrollToEnd(); }
     if (ev.detail.target && ev.detail.target.id === "chat") scrollToEnd();
     var cid = document.querySelector("#composer [name=client_id]");
     if (cid && !cid.value) cid.value = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now() + Math.random());
