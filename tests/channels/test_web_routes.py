@@ -7,6 +7,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -16,7 +17,8 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from edudesk.app import create_app
-from edudesk.conversations.models import Attachment, Message
+from edudesk.contacts.models import Contact
+from edudesk.conversations.models import Attachment, Conversation, Message
 from edudesk.db import Database
 from edudesk.settings import Settings
 from tests.conftest import TwoOrgs, login
@@ -296,3 +298,20 @@ class TestAttachments:
             ws.receive_json()
             ws.send_json({"type": "message", "client_id": "steal", "attachment_id": att_id})
             assert recv_until(ws, "error")["code"] == "bad_attachment"
+
+
+def test_the_page_a_conversation_started_on_is_recorded(client: TestClient, orgs: TwoOrgs,
+                                                        database: Database) -> None:
+    info = new_visitor(client, orgs.a.public_key, page_url="https://school.example/math")
+    query = urlencode({"page_url": "https://school.example/math?c=1", "page_title": "数学",
+                       "referrer": "https://baidu.com"})
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}&{query}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "p1", "text": "你好"})
+        recv_until(ws, "ack")
+    with database.session() as session:
+        conv = session.scalars(select(Conversation).where(Conversation.org_id == orgs.a.id)).one()
+        contact = session.get(Contact, conv.contact_id)
+        assert conv.page_url == "https://school.example/math?c=1" and conv.page_title == "数学"
+        assert conv.referrer == "https://baidu.com"
+        assert contact is not None and contact.first_page_url == "https://school.example/math?c=1"

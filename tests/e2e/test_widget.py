@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, WebSocket, WebSocketRoute, expect
 from sqlalchemy import func, select
 
 from edudesk import events
@@ -19,10 +23,12 @@ from edudesk.contacts.models import Contact
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.db import Database
+from edudesk.orgs import service as orgs_service
+from edudesk.settings import Settings
 from tests.conftest import LiveServer, TwoOrgs
 
 PRICE_ANSWER = "数学思维课每学期 2980 元（16 次课），首次试听免费。"
-WELCOME = "您好！我是智能助手"
+WELCOME = bot_service.DEFAULT_WELCOME
 
 
 def png_bytes(width: int = 8, height: int = 6) -> bytes:
@@ -43,6 +49,8 @@ class Widget:
         self.context, self.base_url = context, base_url
         self.page_errors: list[str] = []
         self.dialogs: list[str] = []
+        self.frames_sent: list[dict[str, Any]] = []
+        self.sockets: list[WebSocket] = []
         self.page = self.new_page()
 
     def new_page(self) -> Page:
@@ -53,8 +61,16 @@ class Widget:
             self.dialogs.append(dialog.message)
             dialog.dismiss()
 
+        def on_socket(ws: WebSocket) -> None:
+            self.sockets.append(ws)
+            ws.on("framesent", lambda payload: self.frames_sent.append(json.loads(payload)))
+
         page.on("dialog", on_dialog)
+        page.on("websocket", on_socket)
         return page
+
+    def sent(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames_sent if f.get("type") == kind]
 
     def goto(self, page: Page | None = None) -> Page:
         page = page or self.page
@@ -81,6 +97,12 @@ class Widget:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A 1 MB upload limit: the widget must take the limit from the session, not assume the default 5 MB."""
+    return settings.model_copy(update={"max_upload_bytes": 1024 * 1024})
+
+
+@pytest.fixture
 def widget(browser: Browser, live_server: LiveServer, orgs: TwoOrgs) -> Iterator[Widget]:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
@@ -96,6 +118,44 @@ def price_rule(database: Database, orgs: TwoOrgs) -> None:
         bot_service.save_rule(session, Actor(orgs.a.id, label="test"), keywords="多少钱,学费,价格",
                               reply=PRICE_ANSWER, label="价格")
         session.commit()
+
+
+class SchoolSite:
+    """An institution's own web site on another origin (another loopback port), serving one page."""
+
+    def __init__(self) -> None:
+        self.html = b""
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(site.html)))
+                self.end_headers()
+                self.wfile.write(site.html)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, html: str) -> str:
+        self.html = html.encode()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/school.html"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def school_site() -> Iterator[SchoolSite]:
+    site = SchoolSite()
+    yield site
+    site.close()
 
 
 def count_visitor_messages(database: Database, text: str) -> int:
@@ -220,9 +280,9 @@ def test_image_upload_is_rendered_and_oversized_files_are_refused(widget: Widget
         msg = session.scalars(select(Message).where(Message.attachment_id == att.id)).one()
         assert (att.content_type, msg.sender) == ("image/png", SenderKind.visitor)
 
-    big = b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024)
+    big = b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024)
     page.locator(".edk-file").set_input_files(files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}])
-    expect(page.locator(".edk-error")).to_contain_text("不超过 5 MB")
+    expect(page.locator(".edk-error")).to_contain_text("请选择不超过 1 MB 的图片")
     expect(img).to_have_count(1)
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Attachment)) == 1
@@ -265,6 +325,11 @@ def test_phone_viewport_shows_the_panel_full_screen(browser: Browser, live_serve
         page.locator(".edk-close").tap()
         expect(panel).to_be_hidden()
         expect(page.locator(".edk-bubble")).to_be_visible()
+        page.evaluate("window.EdudeskWidget.open()")  # the page's own "咨询" buttons can open the chat
+        expect(panel).to_be_visible()
+        expect(page.locator(".edk-bubble")).to_be_hidden()  # covered by the full-screen panel
+        page.evaluate("window.EdudeskWidget.close()")
+        expect(panel).to_be_hidden()
     finally:
         context.close()
 
@@ -299,6 +364,15 @@ def test_agent_joins_types_answers_and_visitor_rates(widget: Widget, app: FastAP
     expect(page.locator(".edk-msg-agent")).to_contain_text("孩子现在几年级")
     expect(page.locator(".edk-status")).to_be_hidden()  # the answer ends the typing indicator
 
+    # The draft goes to the agent as a typing preview, throttled: the first keystroke and then the final draft.
+    assert widget.sent("typing") == []  # nothing was sent while the bot was answering
+    ws = widget.sockets[-1]
+    with ws.expect_event("framesent", predicate=lambda p: '"typing"' in p and "孩子三年级了" in p, timeout=5000):
+        page.locator(".edk-input").press_sequentially("孩子三年级了", delay=30)
+    typing = widget.sent("typing")
+    assert 2 <= len(typing) <= 3, typing
+    assert typing[-1]["text"] == "孩子三年级了"
+
     with db.session() as session:
         conversations_service.resolve(session, agent, conv.id, close_after_seconds=3600)
         session.commit()
@@ -312,3 +386,88 @@ def test_agent_joins_types_answers_and_visitor_rates(widget: Widget, app: FastAP
         rated = session.get(Conversation, conv.id)
         assert rated is not None
         assert (rated.csat_score, rated.csat_comment, rated.state.value) == (4, "老师很耐心", "closed")
+
+
+def test_enter_sends_but_not_while_composing_or_with_shift(widget: Widget, database: Database) -> None:
+    page = widget.open()
+    box = page.locator(".edk-input")
+    box.fill("sh")
+    box.dispatch_event("keydown", {"key": "Enter", "isComposing": True})  # choosing a pinyin candidate
+    box.press("Shift+Enter")
+    box.press_sequentially("第二行")
+    expect(box).to_have_value("sh\n第二行")
+    assert widget.sent("message") == []
+    page.locator(".edk-send").click()
+    expect(widget.visitor_msgs("第二行").locator(".edk-text")).to_have_text("sh\n第二行")
+    expect(box).to_have_value("")
+    # Over-long text never leaves the browser (maxlength on the box, and a check before sending).
+    assert box.evaluate("el => el.maxLength") == 2000
+    expect(widget.visitor_msgs("第二行")).to_have_attribute("data-status", "sent")
+    assert len(widget.sent("message")) == 1
+
+
+def test_a_refused_message_is_marked_failed_and_not_resent(widget: Widget, database: Database) -> None:
+    """An `error` frame about one client_id marks that message failed and drops it from the outbox."""
+
+    def proxy(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "message" and "不该发出" in frame.get("text", ""):
+                ws.send(json.dumps({"type": "error", "code": "bad_attachment", "message": "图片不存在或已失效",
+                                    "client_id": frame["client_id"]}))
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    widget.page.route_web_socket("**/ws/visitor*", proxy)
+    page = widget.open()
+    widget.send("这条不该发出")
+    failed = widget.visitor_msgs("这条不该发出")
+    expect(failed).to_have_attribute("data-status", "failed")
+    expect(failed.locator(".edk-meta")).to_contain_text("发送失败")
+    expect(page.locator(".edk-error")).to_have_text("图片不存在或已失效")
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox')).length") == 0
+    widget.send("这条正常")
+    expect(widget.visitor_msgs("这条正常")).to_have_attribute("data-status", "sent")
+    # Later messages are placed after the failed one, which keeps its place.
+    texts = page.locator(".edk-msg-visitor .edk-text").all_inner_texts()
+    assert texts == ["这条不该发出", "这条正常"]
+    assert count_visitor_messages(database, "这条不该发出") == 0
+
+
+def test_embedded_on_another_origin_in_english_recovers_from_a_bad_token(
+        widget: Widget, database: Database, orgs: TwoOrgs, school_site: SchoolSite) -> None:
+    """A customer's site on another origin embeds the script with data-lang/data-open; a stored token that
+    the server refuses (here: one of another org) is replaced by a fresh identity instead of breaking the chat."""
+    with database.session() as session:
+        orgs_service.update_widget(session, orgs_service.get(session, orgs.a.id), color="#16a34a")
+        session.commit()
+    server = widget.base_url
+    html = (f'<!doctype html><html><head><meta charset="utf-8"><title>School</title></head><body><h1>School</h1>'
+            f'<script src="{server}/static/widget.js" data-org-key="{orgs.a.public_key}" data-lang="en" '
+            f'data-open="true" async></script></body></html>')
+    page = widget.page
+    foreign = widget.context.request.post(f"{server}/api/v1/widget/session",
+                                          data={"org_key": orgs.b.public_key}).json()["token"]
+    widget.context.add_init_script(f"localStorage.setItem('edudesk:{orgs.a.public_key}', '{foreign}')")
+
+    school = school_site.serve(html)
+    page.goto(school)
+    expect(page.locator(".edk-panel")).to_be_visible()  # data-open
+    expect(page.locator(".edk-title")).to_have_text("阿尔法教育")
+    expect(page.locator(".edk-send")).to_have_text("Send")
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+    expect(page.locator(".edk-bubble")).to_have_css("background-color", "rgb(22, 163, 74)")
+    token = page.evaluate(f"localStorage.getItem('edudesk:{orgs.a.public_key}')")
+    assert token and token != foreign
+    widget.send("hello from the school site")
+    expect(page.locator(".edk-msg-bot")).to_have_count(2)  # the stored welcome + the fallback answer
+    with database.session() as session:
+        contact = session.scalars(select(Contact).where(Contact.org_id == orgs.a.id)).one()
+        conv = session.scalars(select(Conversation).where(Conversation.contact_id == contact.id)).one()
+        assert conv.org_id == orgs.a.id
+        # The refused token of org b was never used to write anything there.
+        assert session.scalar(select(func.count()).select_from(Contact).where(Contact.org_id == orgs.b.id)) == 0

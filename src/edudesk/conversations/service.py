@@ -135,8 +135,11 @@ def post_message(
     client_id: str | None = None,
     attachment: Attachment | None = None,
     buttons: list[dict[str, str]] | None = None,
+    client_id_checked: bool = False,
 ) -> Posted:
-    if client_id is not None:
+    """Stores a message; a ``client_id`` already stored for the contact returns that message instead (pass
+    ``client_id_checked=True`` when the caller has just looked it up in the same transaction)."""
+    if client_id is not None and not client_id_checked:
         existing = find_by_client_id(session, conv, client_id)
         if existing is not None:
             return Posted(existing, created=False)
@@ -231,7 +234,7 @@ def accept(session: Session, user: User, conversation_id: int) -> Conversation:
     _transition(session, conv, S.assigned)
     conv.assignee_id = user.id
     conv.unread_count = 0
-    post_message(session, conv, SenderKind.system, f"{user.display_name}老师已接入，为您服务")
+    post_message(session, conv, SenderKind.system, f"{user.display_name} 已接入，为您服务")
     audit_service.record(session, _actor(user), "conversation.accept", "conversation", conv.id)
     _publish_conversation(session, conv, "conversation.assigned", agent={"name": user.display_name})
     return conv

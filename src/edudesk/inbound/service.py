@@ -80,7 +80,7 @@ def receive(
     conversations_service.reopen_by_visitor(session, conv)
     posted = conversations_service.post_message(
         session, conv, SenderKind.visitor, text, sender_name=contacts_service.display_name(contact),
-        client_id=msg.client_message_id, attachment=attachment,
+        client_id=msg.client_message_id, attachment=attachment, client_id_checked=True,
     )
     result = InboundResult(conv, posted.message, created=True)
     if conv.state == ConversationState.bot and text:

@@ -29,6 +29,7 @@
   var MAX_COMMENT = 500;
   var PING_MS = 25000;
   var PONG_TIMEOUT_MS = 10000;
+  var HELLO_TIMEOUT_MS = 10000;
   var BACKOFF_MIN = 500;
   var BACKOFF_MAX = 15000;
   var TYPING_THROTTLE_MS = 1500;
@@ -49,7 +50,7 @@
       tooBig: "图片太大了（{size} MB），请选择不超过 {max} MB 的图片", notImage: "只能发送图片（PNG、JPEG、GIF、WebP）",
       uploading: "正在上传图片…", uploadFailed: "图片上传失败，请检查网络后重试",
       tooLong: "消息不能超过 {n} 个字（现在 {len} 个字）", unavailable: "在线咨询暂时不可用",
-      image: "图片", bot: "智能助手", unread: "{n} 条新消息"
+      image: "图片", bot: "智能助手", unread: "（{n} 条新消息）"
     },
     en: {
       title: "Chat with us", open: "Open chat", close: "Close", placeholder: "Type your question, Enter to send",
@@ -63,7 +64,7 @@
       tooBig: "The picture is too large ({size} MB); the limit is {max} MB", notImage: "Only pictures can be sent (PNG, JPEG, GIF, WebP)",
       uploading: "Uploading picture…", uploadFailed: "Upload failed, please check your connection and retry",
       tooLong: "Messages are limited to {n} characters (now {len})", unavailable: "Chat is not available right now",
-      image: "Picture", bot: "Assistant", unread: "{n} new messages"
+      image: "Picture", bot: "Assistant", unread: " ({n} new messages)"
     }
   };
   var T = I18N[LANG];
@@ -120,6 +121,10 @@
     "#edk-root{all:initial;position:fixed;right:20px;bottom:20px;z-index:2147483000;--edk-color:#2563eb;",
     "font:14px/1.5 -apple-system,BlinkMacSystemFont,'PingFang SC','Hiragino Sans GB','Noto Sans CJK SC','Microsoft YaHei',sans-serif;color:#1f2937}",
     "#edk-root *,#edk-root *::before,#edk-root *::after{box-sizing:border-box}",
+    // Host pages style bare elements freely; undo the usual suspects (class rules below win on specificity).
+    "#edk-root div,#edk-root span,#edk-root a,#edk-root img,#edk-root button,#edk-root textarea,#edk-root input{",
+    "margin:0;float:none;text-transform:none;letter-spacing:normal;text-indent:0;text-shadow:none;box-shadow:none;",
+    "border-radius:0;min-height:0;vertical-align:baseline;text-decoration:none}",
     "#edk-root button{font:inherit;cursor:pointer}",
     "#edk-root .edk-hidden{display:none!important}",
     "#edk-root .edk-bubble{position:relative;width:56px;height:56px;border-radius:50%;border:0;background:var(--edk-color);",
@@ -148,6 +153,8 @@
     "#edk-root .edk-msg-system{align-items:center}",
     "#edk-root .edk-msg-system .edk-body{background:transparent;box-shadow:none;color:#6b7280;font-size:12px;text-align:center;max-width:92%;padding:2px 8px}",
     "#edk-root .edk-image{display:block;margin-top:4px}",
+    "#edk-root .edk-body.edk-only-image{background:transparent;box-shadow:none;padding:0}",
+    "#edk-root .edk-only-image .edk-image{margin-top:0}",
     "#edk-root .edk-image img{display:block;max-width:200px;max-height:240px;border-radius:8px;background:#e5e7eb}",
     "#edk-root .edk-msg-visitor .edk-image img{margin-left:auto}",
     "#edk-root .edk-meta{font-size:11px;color:#9ca3af;margin:2px 4px 0}",
@@ -166,7 +173,10 @@
     "#edk-root .edk-rate-thanks{color:#15803d;font-weight:600}",
     "#edk-root .edk-error{flex:none;padding:4px 14px;font-size:12px;color:#dc2626;background:#fef2f2}",
     "#edk-root .edk-composer{flex:none;display:flex;align-items:flex-end;gap:6px;padding:8px 10px;border-top:1px solid #e5e7eb;background:#fff}",
-    "#edk-root .edk-upload{background:transparent;border:0;font-size:20px;padding:4px;line-height:1}",
+    "#edk-root .edk-upload{background:transparent;border:0;padding:6px 4px;line-height:0;color:#6b7280;border-radius:8px}",
+    "#edk-root .edk-upload:hover{color:var(--edk-color)}",
+    "#edk-root .edk-upload:disabled{opacity:.4;cursor:progress}",
+    "#edk-root .edk-upload svg{width:26px;height:26px;fill:currentColor}",
     "#edk-root .edk-input{flex:1;resize:none;border:1px solid #e5e7eb;border-radius:10px;padding:7px 10px;font:inherit;",
     "font-size:16px;line-height:1.4;max-height:110px;min-height:38px;outline:none;color:#1f2937;background:#fff}",
     "#edk-root .edk-input:focus{border-color:var(--edk-color)}",
@@ -265,8 +275,16 @@
     error.setAttribute("role", "alert");
 
     var composer = el("div", "edk-composer");
-    var upload = el("button", "edk-upload", "📷");
+    // A drawn camera (📷 as an icon), so it looks the same on systems without an emoji font.
+    var upload = el("button", "edk-upload");
     upload.type = "button";
+    var cam = document.createElementNS(svgNS, "svg");
+    cam.setAttribute("viewBox", "0 0 24 24");
+    cam.setAttribute("aria-hidden", "true");
+    var camPath = document.createElementNS(svgNS, "path");
+    camPath.setAttribute("d", "M9 4 7.2 6H4a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V8a2 2 0 0 0-2-2h-3.2L15 4H9zm3 4.5a4.5 4.5 0 1 1 0 9 4.5 4.5 0 0 1 0-9zm0 2a2.5 2.5 0 1 0 0 5 2.5 2.5 0 0 0 0-5z");
+    cam.appendChild(camPath);
+    upload.appendChild(cam);
     upload.title = t("upload");
     upload.setAttribute("aria-label", t("upload"));
     var file = el("input", "edk-file");
@@ -325,6 +343,7 @@
     pingTimer: null,
     pongTimer: null,
     retryTimer: null,
+    helloTimer: null,
     rateLimitTimer: null,
     open: false,
     unread: 0,
@@ -406,11 +425,15 @@
       var img = el("img");
       img.alt = att.name || t("image");
       img.src = src;
-      img.addEventListener("load", function () { if (nearBottom() || pending) scrollToEnd(); });
+      img.addEventListener("load", function () {
+        var m = ui.messages;  // stay at the bottom if we were there before the picture took its height
+        if (pending || m.scrollHeight - m.scrollTop - m.clientHeight - img.offsetHeight < 80) scrollToEnd();
+      });
       a.appendChild(img);
       body.appendChild(a);
       hasBody = true;
     }
+    if (hasBody && !msg.text) body.classList.add("edk-only-image");
     if (hasBody) box.appendChild(body);
     if (Array.isArray(msg.buttons) && msg.buttons.length) {
       var chips = el("div", "edk-chips");
@@ -487,7 +510,7 @@
     st.unread = n;
     ui.badge.textContent = n > 99 ? "99+" : String(n);
     ui.badge.classList.toggle("edk-hidden", n === 0);
-    ui.bubble.setAttribute("aria-label", n ? t("open") + "（" + t("unread", { n: n }) + "）" : t("open"));
+    ui.bubble.setAttribute("aria-label", n ? t("open") + t("unread", { n: n }) : t("open"));
   }
 
   function renderStatus() {
@@ -539,6 +562,7 @@
         st.state === "assigned")) {
       st.rated = false;  // a new resolution asks for a new rating; a new chat hides the old thanks
     }
+    var stick = nearBottom();
     if (!st.rated && (st.csatPending || st.state === "resolved")) {
       if (ui.rate.classList.contains("edk-hidden") || !ui.thanks.classList.contains("edk-hidden")) {
         selectScore(0);
@@ -551,6 +575,7 @@
     } else if (!st.rated) {
       ui.rate.classList.add("edk-hidden");
     }
+    if (stick) scrollToEnd();  // the form took room from the message list
     renderAgent();
   }
 
@@ -633,7 +658,10 @@
     if (st.disabled || st.ws || !st.sessionLoaded) return;
     clearTimeout(st.reconnectTimer);
     st.reconnectTimer = null;
-    var url = WS_ORIGIN + "/ws/visitor?token=" + encodeURIComponent(st.token) + "&after=" + st.lastId;
+    var url = WS_ORIGIN + "/ws/visitor?token=" + encodeURIComponent(st.token) + "&after=" + st.lastId +
+      "&page_url=" + encodeURIComponent(String(location.href).slice(0, 1000)) +
+      "&page_title=" + encodeURIComponent(String(document.title || "").slice(0, 300)) +
+      "&referrer=" + encodeURIComponent(String(document.referrer || "").slice(0, 1000));
     var ws;
     try { ws = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     st.ws = ws;
@@ -644,6 +672,9 @@
     };
     ws.onclose = function (ev) { onSocketGone(ws, ev.code); };
     ws.onerror = function () { /* onclose follows */ };
+    // A socket that neither fails nor says hello (captive portal, stuck proxy) is retried like a failed one.
+    clearTimeout(st.helloTimer);
+    st.helloTimer = setTimeout(function () { onSocketGone(ws, 0); }, HELLO_TIMEOUT_MS);
   }
 
   function detach(ws) {
@@ -658,6 +689,7 @@
     st.ready = false;
     clearInterval(st.pingTimer);
     clearTimeout(st.pongTimer);
+    clearTimeout(st.helloTimer);
     if (code === 4401) {  // the token is no longer valid: get a fresh identity, keep the outbox
       st.token = null;
       store.remove(TOKEN_KEY);
@@ -720,6 +752,7 @@
   function handleFrame(f) {
     switch (f.type) {
       case "hello":
+        clearTimeout(st.helloTimer);
         st.ready = true;
         st.backoff = BACKOFF_MIN;
         setConnection("online");
@@ -951,12 +984,16 @@
     st.outbox = loadOutbox();
     saveOutbox();
     st.outbox.forEach(addPending);
-    if (START_OPEN) open();
+    if (START_OPEN || openRequested) open();
     loadSession();
   }
 
-  window.EdudeskWidget = { loaded: true, open: function () { if (ui.panel) open(); },
-    close: function () { if (ui.panel) close(); } };
+  var openRequested = false;
+  window.EdudeskWidget = {
+    loaded: true,
+    open: function () { if (ui.panel) open(); else openRequested = true; },
+    close: function () { if (ui.panel) close(); else openRequested = false; }
+  };
 
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start);

@@ -4,6 +4,7 @@ change goes through ``inbound.service`` / ``conversations.service``."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
@@ -193,6 +194,15 @@ def visitor_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
     return None
 
 
+@dataclass(frozen=True)
+class PageContext:
+    """The page the visitor's socket was opened on: where a conversation (and a lead) came from."""
+
+    url: str | None = None
+    title: str | None = None
+    referrer: str | None = None
+
+
 class FrameError(Exception):
     def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
         super().__init__(message)
@@ -221,8 +231,9 @@ def _parse(raw: str) -> dict[str, Any]:
 class VisitorSession:
     """One visitor socket: parses frames and calls the services in a worker thread."""
 
-    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int) -> None:
-        self.ctx, self.org, self.ident, self.contact_id = ctx, org, ident, contact_id
+    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext
+                 ) -> None:
+        self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
 
     def post(self, frame: dict[str, Any]) -> dict[str, Any]:
         cid = _client_id(frame)
@@ -231,7 +242,8 @@ class VisitorSession:
         if not isinstance(text, str) or (att is not None and (not isinstance(att, int) or isinstance(att, bool))):
             raise FrameError("bad_frame", "text 必须是字符串，attachment_id 必须是整数", cid)
         msg = InboundMessage(org_id=self.org.id, channel=CHANNEL, external_user_id=self.ident.visitor_id,
-                             client_message_id=cid, text=text, attachment_id=att)
+                             client_message_id=cid, text=text, attachment_id=att, page_url=self.page.url,
+                             page_title=self.page.title, referrer=self.page.referrer)
         ctx = self.ctx
         try:
             with ctx.db.session() as session:
@@ -277,7 +289,8 @@ class VisitorSession:
 
 
 @router.websocket("/ws/visitor")
-async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0) -> None:
+async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, page_url: str = "",
+                         page_title: str = "", referrer: str = "") -> None:
     ctx = get_ctx(websocket)
     found = await anyio.to_thread.run_sync(_visitor_from_token, ctx, token)
     if found is None:
@@ -285,9 +298,12 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0) 
         return
     ident, org = found
 
+    page = PageContext(url=page_url[:1000] or None, title=page_title[:300] or None, referrer=referrer[:1000] or None)
+
     def prepare() -> tuple[int, dict[str, Any]]:
         with ctx.db.session() as session:
-            contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id)
+            contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id, page_url=page.url)
+            contacts_service.touch(session, contact, page_url=page.url)
             session.commit()
             payload = _conversation_payload(session, org.id, contact.id)
             payload["messages"] = [m for m in payload["messages"] if m["id"] > after]
@@ -299,7 +315,7 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0) 
                       org_id=org.id)
     ctx.hub.add(conn)
     conn.offer({"type": "hello", **hello})
-    vs = VisitorSession(ctx, org, ident, contact_id)
+    vs = VisitorSession(ctx, org, ident, contact_id, page)
     try:
         while True:
             raw = await websocket.receive_text()
