@@ -20,11 +20,12 @@ import redis
 import redis.asyncio as aredis
 import structlog
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = structlog.get_logger(__name__)
 
 PENDING_KEY = "edudesk_pending_events"
+SAVEPOINT_MARKS_KEY = "edudesk_pending_event_savepoints"
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,39 @@ class EventBus:
         return None
 
     def attach(self, factory: sessionmaker[Session]) -> None:
-        """Wire the after-commit hook on a session factory."""
+        """Wire the transaction hooks on a session factory.
+
+        SQLAlchemy also fires ``after_commit``/``after_rollback`` for a savepoint (``begin_nested``): its release
+        publishes nothing yet (the outer transaction may still roll back), and its rollback drops only the events
+        recorded since the savepoint began.
+        """
 
         @sa_event.listens_for(factory, "after_commit")
         def _after_commit(session: Session) -> None:
+            if session.in_nested_transaction():
+                return
             pending = session.info.pop(PENDING_KEY, None)
             if pending:
                 self.publish(pending)
 
+        @sa_event.listens_for(factory, "after_transaction_create")
+        def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
+            if transaction.nested:
+                marks = session.info.setdefault(SAVEPOINT_MARKS_KEY, {})
+                marks[transaction] = len(session.info.get(PENDING_KEY, ()))
+
+        @sa_event.listens_for(factory, "after_transaction_end")
+        def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+            session.info.get(SAVEPOINT_MARKS_KEY, {}).pop(transaction, None)
+
         @sa_event.listens_for(factory, "after_rollback")
         def _after_rollback(session: Session) -> None:
-            session.info.pop(PENDING_KEY, None)
+            savepoint = session.get_nested_transaction()
+            mark = session.info.get(SAVEPOINT_MARKS_KEY, {}).get(savepoint) if savepoint is not None else None
+            if mark is None:
+                session.info.pop(PENDING_KEY, None)
+            else:
+                del session.info.get(PENDING_KEY, [])[mark:]
 
 
 class RedisEventBus(EventBus):
@@ -127,7 +150,9 @@ class RedisEventBus(EventBus):
                         continue
                     try:
                         ev = DomainEvent.from_json(msg["data"])
-                    except (ValueError, KeyError):
+                    except (ValueError, KeyError, TypeError):
+                        # Includes valid JSON of the wrong shape ([], null, "text"): skipping it must not cost
+                        # a reconnect, during which other instances' events would be lost.
                         log.warning("redis_event_malformed")
                         continue
                     self._deliver(ev)

@@ -106,28 +106,28 @@ class Worker:
 
     def claim(self, limit: int = 20) -> list[int]:
         now = utcnow()
+        due = ((Job.status == JobStatus.pending) & (Job.run_at <= now)) | (
+            (Job.status == JobStatus.running) & (Job.locked_until < now)
+        )
         with self.db.session() as session:
-            stmt = (
-                select(Job.id)
-                .where(
-                    ((Job.status == JobStatus.pending) & (Job.run_at <= now))
-                    | ((Job.status == JobStatus.running) & (Job.locked_until < now))
-                )
-                .order_by(Job.run_at, Job.id)
-                .limit(limit)
-            )
+            stmt = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
             if self.db.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             ids = list(session.scalars(stmt))
             if not ids:
                 return []
-            session.execute(
-                update(Job)
-                .where(Job.id.in_(ids))
-                .values(status=JobStatus.running, locked_by=self.worker_id, locked_until=now + self.lease)
+            # The UPDATE checks again that each row is still due and reports the rows it took: on SQLite the SELECT
+            # above locks nothing, so another worker may have claimed (or even finished) some of them meanwhile.
+            claimed = set(
+                session.scalars(
+                    update(Job)
+                    .where(Job.id.in_(ids), due)
+                    .values(status=JobStatus.running, locked_by=self.worker_id, locked_until=now + self.lease)
+                    .returning(Job.id)
+                )
             )
             session.commit()
-            return ids
+            return [i for i in ids if i in claimed]
 
     def run_one(self, job_id: int) -> JobStatus:
         with self.db.session() as session:

@@ -17,7 +17,7 @@ from edudesk.auth.models import LoginAttempt, Role, User
 from edudesk.auth.service import AuthError
 from edudesk.db import Database, NotFoundError, utcnow
 from edudesk.orgs import service as orgs_service
-from tests.conftest import PASSWORD, TwoOrgs
+from tests.conftest import PASSWORD, TwoOrgs, clean
 
 IP = "203.0.113.7"
 
@@ -109,28 +109,41 @@ def test_duplicate_username_refused_in_same_org_allowed_in_other(database: Datab
         assert sorted(rows) == sorted([(orgs.a.id, "张老师"), (orgs.b.id, "贝塔的张老师")])
 
 
-def test_password_is_stored_as_argon2_hash(database: Database, real_hasher: PasswordHash) -> None:
-    """With the production hasher (no ``orgs`` fixture: eight production-cost hashes would be slow)."""
+def test_password_is_stored_as_argon2_hash(database: Database, orgs: TwoOrgs) -> None:
     secret = "大熊猫-bamboo-2024"
     with database.session() as session:
-        org = orgs_service.create_org(session, slug="hashing", name="哈希学校")
-        actor = Actor(org.id, label="test")
-        user = auth_service.create_user(session, actor, username="hash", password=secret, display_name="哈希")
-        session.commit()
-        uid = user.id
-    with database.session() as session:
-        stored = session.get(User, uid)
-        assert stored is not None
-        assert stored.password_hash.startswith("$argon2id$")
-        assert secret not in stored.password_hash
-        assert "bamboo" not in stored.password_hash
-        assert real_hasher.verify(secret, stored.password_hash)
-        assert not real_hasher.verify(secret + "x", stored.password_hash)
-    # Two users with the same password get different hashes (salted).
-    with database.session() as session:
-        twin = auth_service.create_user(session, actor, username="hash2", password=secret,
+        user = auth_service.create_user(session, admin_actor(orgs), username="hash", password=secret,
+                                        display_name="哈希")
+        twin = auth_service.create_user(session, admin_actor(orgs), username="hash2", password=secret,
                                         display_name="哈希二")
-        assert twin.password_hash != stored.password_hash
+        session.commit()
+        ids = (user.id, twin.id)
+    with database.session() as session:
+        hashes = [session.get(User, i).password_hash for i in ids]  # type: ignore[union-attr]
+    for stored in hashes:
+        assert stored.startswith("$argon2id$")
+        assert secret not in stored and "bamboo" not in stored
+    assert hashes[0] != hashes[1], "equal passwords must get different salts"
+
+
+def test_production_hasher_is_argon2id(sqlite_url: str, real_hasher: PasswordHash) -> None:
+    """With the production hasher (SQLite only, no ``orgs``: production-cost hashes are slow on purpose)."""
+    db = Database(sqlite_url)
+    clean(db)
+    try:
+        with db.session() as session:
+            org = orgs_service.create_org(session, slug="hashing", name="哈希学校")
+            user = auth_service.create_user(session, Actor(org.id, label="test"), username="hash",
+                                            password="大熊猫-bamboo-2024", display_name="哈希")
+            session.commit()
+            stored = user.password_hash
+        assert stored.startswith("$argon2id$") and "bamboo" not in stored
+        params = dict(p.split("=") for p in stored.split("$")[3].split(","))
+        assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2, params  # at least OWASP's minimum
+        assert real_hasher.verify("大熊猫-bamboo-2024", stored)
+        assert not real_hasher.verify("大熊猫-bamboo-2025", stored)
+    finally:
+        db.dispose()
 
 
 def test_create_user_writes_audit_entry(database: Database, orgs: TwoOrgs) -> None:
@@ -183,12 +196,13 @@ def test_login_blocked_after_limit(database: Database, orgs: TwoOrgs) -> None:
     with database.session() as session:
         for i in range(limit):
             assert not auth_service.login_blocked(session, a.slug, "agent", IP, limit), f"blocked after {i}"
-            # The username is case-insensitive for throttling: guessing "AGENT" counts for "agent".
-            name = "AGENT" if i == 0 else "agent"
-            assert auth_service.authenticate(session, a.id, a.slug, name, "guess-%d-xxxx" % i, IP) is None
+            # Throttling normalises the username as the lookup does: "AGENT" and " agent " count for "agent".
+            name = ("AGENT", " agent ", "agent")[i]
+            assert auth_service.authenticate(session, a.id, a.slug, name, f"guess-{i}-xxxx", IP) is None
             session.commit()
         assert auth_service.login_blocked(session, a.slug, "agent", IP, limit)
         assert auth_service.login_blocked(session, a.slug, "Agent", None, limit)
+        assert auth_service.login_blocked(session, a.slug, "  agent", None, limit)
         # Other accounts, and the same username in another org, are not blocked by these failures.
         assert not auth_service.login_blocked(session, a.slug, "agent2", None, limit)
         assert not auth_service.login_blocked(session, orgs.b.slug, "agent", None, limit)

@@ -112,7 +112,8 @@ def set_password(session: Session, actor: audit_service.Actor, user: User, passw
 
 
 def _throttle_keys(org_slug: str, username: str, ip: str | None) -> list[str]:
-    keys = [f"user:{org_slug}:{username.lower()}"]
+    # Normalised as ``authenticate`` looks the user up, so " agent " cannot dodge the per-account limit.
+    keys = [f"user:{org_slug}:{username.strip().lower()}"]
     if ip:
         keys.append(f"ip:{ip}")
     return keys
