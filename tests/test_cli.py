@@ -131,6 +131,12 @@ def test_unreachable_database_is_one_line() -> None:
         assert_one_line_error(result.stderr, result.exit_code, "无法连接或读写数据库")
 
 
+@pytest.mark.parametrize("url", ["mysql://u@h/x", "sqlite://", "not a url"])
+def test_unsupported_database_url_is_one_line(url: str) -> None:
+    result = run("org", "list", "--database-url", url)
+    assert_one_line_error(result.stderr, result.exit_code, "配置有误（database_url）")
+
+
 def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
     path = tmp_path / "does" / "not" / "exist" / "edudesk.db"
     url = f"sqlite:///{path}"

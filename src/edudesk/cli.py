@@ -9,12 +9,14 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -71,10 +73,21 @@ def clean_errors(fn: F) -> F:
 def _settings(database_url: str | None = None) -> Settings:
     try:
         settings = Settings(**({"database_url": database_url} if database_url else {}))
-    except ValueError as exc:
-        fail(f"配置有误：{str(exc).splitlines()[0]}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        fail(f"配置有误（{where}）：{first.get('msg', '')}")
         raise
     return settings
+
+
+@contextmanager
+def _database(database_url: str | None) -> Iterator[Database]:
+    db = Database(_settings(database_url).database_url)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDUDESK_DATABASE_URL")]
@@ -194,8 +207,7 @@ def demo(
 @clean_errors
 def org_create(slug: str, name: str, database_url: DbOption = None) -> None:
     """新建机构。"""
-    db = Database(_settings(database_url).database_url)
-    with db.session() as session:
+    with _database(database_url) as db, db.session() as session:
         org = orgs_service.create_org(session, slug=slug, name=name)
         session.commit()
         out.print(f"已创建机构 {org.slug}（组件公钥 {org.public_key}）")
@@ -205,9 +217,8 @@ def org_create(slug: str, name: str, database_url: DbOption = None) -> None:
 @clean_errors
 def org_list(database_url: DbOption = None) -> None:
     """列出机构。"""
-    db = Database(_settings(database_url).database_url)
     table = Table("标识", "名称", "组件公钥")
-    with db.session() as session:
+    with _database(database_url) as db, db.session() as session:
         for org in session.scalars(select(Org).order_by(Org.id)):
             table.add_row(org.slug, org.name, org.public_key)
     out.print(table)
@@ -226,8 +237,7 @@ def user_create(
     """新建坐席账号。"""
     if password is None:
         password = typer.prompt("密码", hide_input=True, confirmation_prompt=True)
-    db = Database(_settings(database_url).database_url)
-    with db.session() as session:
+    with _database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         user = auth_service.create_user(session, Actor(org_row.id, label="cli"), username=username,
                                         password=password, display_name=display_name, role=role)
@@ -239,9 +249,8 @@ def user_create(
 @clean_errors
 def user_list(org: Annotated[str, typer.Option("--org", help="机构标识")], database_url: DbOption = None) -> None:
     """列出机构的坐席账号。"""
-    db = Database(_settings(database_url).database_url)
     table = Table("ID", "用户名", "名称", "角色", "状态")
-    with db.session() as session:
+    with _database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         for u in auth_service.list_users(session, org_row.id):
             table.add_row(str(u.id), u.username, u.display_name, u.role.value, "启用" if u.is_active else "停用")
@@ -253,8 +262,7 @@ def user_list(org: Annotated[str, typer.Option("--org", help="机构标识")], d
 def user_disable(username: str, org: Annotated[str, typer.Option("--org", help="机构标识")],
                  database_url: DbOption = None) -> None:
     """停用账号（立即踢出已登录的会话）。"""
-    db = Database(_settings(database_url).database_url)
-    with db.session() as session:
+    with _database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         user = auth_service.find_user(session, org_row.id, username)
         if user is None:

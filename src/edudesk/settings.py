@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     def _normalise_pg_driver(cls, value: str) -> str:
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("EDUDESK_DATABASE_URL must be sqlite:///PATH or postgresql://USER@HOST/DB")
         return value
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 from pwdlib import PasswordHash
@@ -141,7 +142,7 @@ def authenticate(session: Session, org_id: int, org_slug: str, username: str, pa
         ok = _hasher.verify(password, user.password_hash)
     else:
         # Hash anyway so that response time does not reveal whether the username exists.
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
     if not ok:
         for key in _throttle_keys(org_slug, username, ip):
             session.add(LoginAttempt(key=key))
@@ -154,4 +155,7 @@ def authenticate(session: Session, org_id: int, org_slug: str, username: str, pa
     return user
 
 
-_DUMMY_HASH = _hasher.hash("edudesk-dummy-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed on first use, not at import: the CLI should not pay for Argon2 before it does anything."""
+    return _hasher.hash("edudesk-dummy-password")
