@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -19,6 +21,12 @@ from edudesk.db import Database
 from edudesk.events import DomainEvent, EventBus, RedisEventBus
 from edudesk.orgs import service as orgs_service
 from edudesk.realtime import Presence
+
+
+def run_in_fresh_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps a loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -194,7 +202,7 @@ def test_redis_bus_fans_out_to_every_instance_of_a_namespace(redis_url: str) -> 
         finally:
             await asyncio.gather(one.stop(), two.stop(), other.stop())
 
-    asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+    run_in_fresh_loop(asyncio.wait_for(scenario(), timeout=20))
 
 
 @pytest.mark.redis
@@ -217,7 +225,7 @@ def test_redis_bus_ignores_malformed_payloads(redis_url: str) -> None:
             await bus.stop()
 
     try:
-        asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+        run_in_fresh_loop(asyncio.wait_for(scenario(), timeout=20))
     finally:
         raw.close()
 
