@@ -1,0 +1,48 @@
+"""The visitor socket on a real uvicorn server: limits that only a real server enforces."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.conftest import LiveServer, TwoOrgs
+
+
+def new_token(server: LiveServer, org_key: str) -> str:
+    return str(httpx.post(f"{server.url}/api/v1/widget/session", json={"org_key": org_key}, timeout=10).json()["token"])
+
+
+def visitor_url(server: LiveServer, token: str) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws/visitor?token={token}"
+
+
+def test_a_frame_over_64_kib_closes_the_socket_and_stores_nothing(live_server: LiveServer, orgs: TwoOrgs) -> None:
+    token = new_token(live_server, orgs.a.public_key)
+    with connect(visitor_url(live_server, token), open_timeout=10, max_size=None) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        ws.send(json.dumps({"type": "message", "client_id": "big", "text": "长" * 40_000}))
+        with pytest.raises(ConnectionClosed) as exc:
+            while True:
+                ws.recv(timeout=10)
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1009  # message too big
+    session = httpx.post(f"{live_server.url}/api/v1/widget/session",
+                         json={"org_key": orgs.a.public_key, "token": token}, timeout=10).json()
+    assert session["conversation_id"] is None and session["messages"] == []
+
+
+def test_a_normal_conversation_over_a_real_socket(live_server: LiveServer, orgs: TwoOrgs) -> None:
+    with connect(visitor_url(live_server, new_token(live_server, orgs.a.public_key)), open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        ws.send(json.dumps({"type": "message", "client_id": "c1", "text": "你好"}))
+        seen = set()
+        while not {"ack", "bot"} <= seen:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame["type"] == "ack":
+                seen.add("ack")
+            elif frame["type"] == "message" and frame["message"]["sender"] == "bot" and \
+                    frame["message"]["buttons"]:
+                seen.add("bot")
