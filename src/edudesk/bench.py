@@ -17,9 +17,11 @@ its own CPU use is reported beside the server's.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import math
+import os
 import resource
 import time
 from collections import Counter
@@ -136,16 +138,17 @@ class Visitor:
 
     async def _read(self) -> None:
         assert self.ws is not None
+        code: int | None = None
         try:
             async for raw in self.ws:
                 self._on_frame(json.loads(raw))
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
         except ValueError:
             self.stats.errors["bad_frame_from_server"] += 1
-        if self.alive:  # not closed by us
+        if self.alive:  # not closed by us; 1011 is the server's keepalive ping timing out
             self.alive = False
-            self.stats.errors["closed_by_server"] += 1
+            self.stats.errors[f"closed_by_server_{code or 'no_close_frame'}"] += 1
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -212,7 +215,7 @@ class Visitor:
 
 
 class ServerSampler:
-    """Samples the server's resident memory while the bench runs."""
+    """Samples the server's resident memory (the process plus its children, for ``serve --workers N``) and CPU."""
 
     def __init__(self, pid: int | None) -> None:
         self.proc: psutil.Process | None = None
@@ -224,15 +227,27 @@ class ServerSampler:
                 raise BenchError(f"无法读取服务进程 {pid}：{exc}") from None
         self.peak = 0
         self.samples: dict[str, int] = {}
+        self.processes = 0
         self._task: asyncio.Task[None] | None = None
+
+    def _tree(self) -> list[psutil.Process]:
+        assert self.proc is not None
+        try:
+            return [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return [self.proc]
 
     def rss(self) -> int | None:
         if self.proc is None:
             return None
-        try:
-            value = int(self.proc.memory_info().rss)
-        except psutil.Error:
+        value, alive = 0, 0
+        for p in self._tree():
+            with contextlib.suppress(psutil.Error):
+                value += int(p.memory_info().rss)
+                alive += 1
+        if not alive:
             return None
+        self.processes = max(self.processes, alive)
         self.peak = max(self.peak, value)
         return value
 
@@ -244,11 +259,12 @@ class ServerSampler:
     def cpu_seconds(self) -> float | None:
         if self.proc is None:
             return None
-        try:
-            t = self.proc.cpu_times()
-        except psutil.Error:
-            return None
-        return float(t.user + t.system)
+        total = 0.0
+        for p in self._tree():
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
     async def _loop(self) -> None:
         while True:
@@ -264,6 +280,12 @@ class ServerSampler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds spent by everything on the machine (all cores), for telling a loaded machine from a slow server."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
 def raise_open_file_limit(needed: int) -> int:
@@ -332,7 +354,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
         sampler.mark("connected")
 
         # 2. Send on schedule for `duration` seconds, every live visitor with its own phase.
-        cpu_server_0, cpu_me_0 = sampler.cpu_seconds(), _cpu(me)
+        cpu_server_0, cpu_me_0, cpu_all_0 = sampler.cpu_seconds(), _cpu(me), _machine_busy_seconds()
         wall_0 = time.perf_counter()
         start = loop.time() + 0.5
         end = start + cfg.duration
@@ -345,14 +367,14 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
                 senders.append(asyncio.create_task(v.send_on_schedule(cfg.texts, first, period, end)))
         await asyncio.sleep(max(0.0, end - loop.time()))
         await asyncio.gather(*senders)
-        sending_seconds = time.perf_counter() - wall_0
+        sending_seconds = loop.time() - start  # the schedule's window (longer only if senders fell behind)
 
         # 3. Let the last answers arrive, then read the figures while every connection is still held.
         drain_until = loop.time() + cfg.reply_timeout
         # Polling is cheaper here than one Event per turn, and the drain is bounded by reply_timeout.
         while any(v.pending for v in live if v.alive) and loop.time() < drain_until:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        cpu_server_1, cpu_me_1 = sampler.cpu_seconds(), _cpu(me)
+        cpu_server_1, cpu_me_1, cpu_all_1 = sampler.cpu_seconds(), _cpu(me), _machine_busy_seconds()
         busy_seconds = time.perf_counter() - wall_0
         held = sum(1 for v in visitors if v.alive)
         sampler.mark("final")
@@ -415,6 +437,16 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
             "rss_mb_peak": round(sampler.peak / 2**20, 1) if sampler.peak else None,
             "rss_mb_final": mb("final"),
             "cpu_percent": cpu_pct(cpu_server_0, cpu_server_1),
+            "processes": sampler.processes or None,
+        },
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            # In percent of one core, like the two figures above; "others" is what neither of them used
+            # (PostgreSQL, Redis, anything else running): a high value means the figures are disturbed.
+            "cpu_percent": cpu_pct(cpu_all_0, cpu_all_1),
+            "others_cpu_percent": (round(max(0.0, (cpu_all_1 - cpu_all_0) - ((cpu_server_1 or 0) - (cpu_server_0 or 0))
+                                              - (cpu_me_1 - cpu_me_0)) / busy_seconds * 100, 1)),
+            "load_average_1m": round(os.getloadavg()[0], 2),
         },
         "client": {
             "cpu_percent": cpu_pct(cpu_me_0, cpu_me_1),
@@ -430,8 +462,7 @@ def _cpu(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-def run(cfg: BenchConfig) -> dict[str, Any]:
-    """Runs the bench on a fresh event loop (uvloop when installed, as the server uses) and returns the figures."""
+def _run_on_new_loop(cfg: BenchConfig) -> dict[str, Any]:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
@@ -439,6 +470,17 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             return runner.run(run_async(cfg))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(run_async(cfg))
+
+
+def run(cfg: BenchConfig) -> dict[str, Any]:
+    """Runs the bench on a fresh event loop (uvloop when installed, as the server uses) and returns the figures."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_on_new_loop(cfg)
+    # Called from code that already runs an event loop in this thread: give the bench a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_run_on_new_loop, cfg).result()
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -463,11 +505,15 @@ def render_table(result: dict[str, Any]) -> Table:
     if m["handed_off_visitors"]:
         table.add_row("被转人工的访客", str(m["handed_off_visitors"]))
     if s["pid"] is not None:
-        table.add_row("服务进程内存 RSS 起始 / 连接后 / 峰值 / 结束",
+        procs = f"（{s['processes']} 个进程合计）" if (s["processes"] or 1) > 1 else ""
+        table.add_row(f"服务进程内存 RSS{procs} 起始 / 连接后 / 峰值 / 结束",
                       f"{_fmt(s['rss_mb_start'])} / {_fmt(s['rss_mb_connected'])} / {_fmt(s['rss_mb_peak'])} / "
                       f"{_fmt(s['rss_mb_final'])} MB")
         table.add_row("服务进程 CPU", _fmt(s["cpu_percent"], "%"))
     table.add_row("压测进程 CPU / 发送延迟 p99", f"{_fmt(cl['cpu_percent'], '%')} / {_fmt(cl['send_lag_ms_p99'])} 毫秒")
+    mc = result["machine"]
+    table.add_row(f"整机 CPU（{mc['cpus']} 核）/ 其他进程", f"{_fmt(mc['cpu_percent'], '%')} / "
+                  f"{_fmt(mc['others_cpu_percent'], '%')}（以单核为 100%；负载 {mc['load_average_1m']}）")
     for note in result["notes"]:
         table.add_row("注意", note)
     return table

@@ -7,11 +7,14 @@ Every row that belongs to an institution carries ``org_id``; area services read 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, ForeignKey, Integer, MetaData, Select, create_engine, event, select
+from sqlalchemy import DateTime, Engine, ForeignKey, Integer, MetaData, Select, create_engine, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -76,7 +79,24 @@ def org_query(model: type[M], org_id: int) -> Select[tuple[M]]:
     return select(model).where(model.org_id == org_id)
 
 
+def _loaded_in_org(session: Session, model: type[M], ident: int, org_id: int) -> M | None:
+    """The row if this session already holds it, fully loaded and not being deleted, and it is in ``org_id``."""
+    row = session.identity_map.get(session.identity_key(model, ident))
+    if row is None:
+        return None
+    state = inspect(row)
+    if state.expired or state.deleted or "org_id" not in state.dict or row in session.deleted:
+        return None
+    return row if row.org_id == org_id else None  # type: ignore[return-value]
+
+
 def get_in_org(session: Session, model: type[M], ident: int, org_id: int, *, for_update: bool = False) -> M:
+    if not for_update:
+        # Hot paths ask for the same row several times in one session (the contact behind every message of a
+        # turn); one the session already holds needs no query. Another org's row is never returned from here.
+        cached = _loaded_in_org(session, model, ident, org_id)
+        if cached is not None:
+            return cached
     stmt = org_query(model, org_id).where(model.id == ident)  # type: ignore[attr-defined]
     if for_update:
         stmt = stmt.with_for_update()
@@ -86,9 +106,130 @@ def get_in_org(session: Session, model: type[M], ident: int, org_id: int, *, for
     return row
 
 
+# Statements that never take SQLite's write lock by themselves; anything else may write.
+_SQLITE_NON_WRITING = frozenset({"SELECT", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "END",
+                                 "EXPLAIN"})
+
+
+class SQLiteWriteGate:
+    """Lets one connection of this process write to a SQLite file at a time, first come first served.
+
+    SQLite has a single writer; a second writer waits in SQLite's busy handler, which sleeps and retries
+    (1, 2, 5 … 100 ms) instead of queueing, so under concurrent writes the lock is handed over late and unfairly and
+    some transactions wait for seconds. Taking this gate right before a transaction's first write and leaving it
+    when the transaction ends keeps exactly the scope of SQLite's own lock, but hands it to the next writer in line
+    at once. Other processes on the same file (``edudesk worker``, the CLI) still meet SQLite's busy handler.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._busy = False
+        self._owner: int | None = None
+
+    def enter(self) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                # This thread already writes through another connection: waiting here would deadlock; let SQLite
+                # decide, as it did before the gate existed.
+                return False
+            if not self._busy:
+                self._busy, self._owner = True, me
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        handed_over = turn.acquire(timeout=self.timeout)
+        with self._mutex:
+            if not handed_over:
+                try:
+                    self._waiters.remove(turn)
+                except ValueError:
+                    handed_over = True  # handed over just as the wait timed out: the gate is ours after all
+                else:
+                    return False  # a stuck writer: fall back to SQLite's own busy handling rather than fail here
+            self._owner = me
+        return True
+
+    def leave(self) -> None:
+        with self._mutex:
+            self._owner = None
+            if self._waiters:
+                self._waiters.popleft().release()  # straight to the next in line; the gate stays busy
+            else:
+                self._busy = False
+
+
+def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose transactions take ``gate`` before their first write."""
+
+    class GatedCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            conn: GatedConnection = self.connection  # type: ignore[assignment]
+            conn.before_statement(sql)
+            try:
+                return super().execute(sql, parameters)
+            finally:
+                conn.after_statement()
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+            conn: GatedConnection = self.connection  # type: ignore[assignment]
+            conn.before_statement(sql)
+            try:
+                return super().executemany(sql, seq_of_parameters)
+            finally:
+                conn.after_statement()
+
+    class GatedConnection(sqlite3.Connection):
+        holds_gate = False
+
+        def cursor(self, factory: Any = GatedCursor) -> Any:
+            return super().cursor(factory)
+
+        def before_statement(self, sql: str) -> None:
+            if self.holds_gate:
+                return
+            words = sql.lstrip()[:10].split(None, 1)
+            if words and words[0].upper() not in _SQLITE_NON_WRITING:
+                self.holds_gate = gate.enter()
+
+        def after_statement(self) -> None:
+            # Also covers RELEASE of an outermost SAVEPOINT, which commits in SQLite.
+            if self.holds_gate and not self.in_transaction:
+                self.holds_gate = False
+                gate.leave()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.after_statement()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.after_statement()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                if self.holds_gate:
+                    self.holds_gate = False
+                    gate.leave()
+
+    return GatedConnection
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        busy_seconds = 30
+        gate = SQLiteWriteGate(timeout=busy_seconds)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_seconds,
+                                                  "factory": _gated_sqlite_connection(gate)})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -97,7 +238,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_seconds * 1000}")
             cur.close()
 
         return engine

@@ -110,18 +110,17 @@ def _publish_conversation(session: Session, conv: Conversation, event_type: str,
 
 
 def find_by_client_id(session: Session, conv: Conversation, client_id: str) -> Message | None:
-    """A retried visitor message is recognised in any conversation of the same contact."""
-    stmt = (
-        select(Message)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.org_id == conv.org_id,
-            Message.client_id == client_id,
-            Conversation.contact_id == conv.contact_id,
-        )
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    """A retried visitor message is recognised in any conversation of the same contact.
+
+    Runs for every inbound message, so it must stay one index lookup per conversation of the contact
+    (``ix_conversations_contact_id``, then ``uq_messages_conversation_client``) however big the org grows. An
+    ``org_id`` term in the SQL would make SQLite, which keeps no statistics, walk every message of the org through
+    ``ix_messages_org_id`` instead; the org is enforced on the row found.
+    """
+    conversations = select(Conversation.id).where(Conversation.contact_id == conv.contact_id)
+    stmt = select(Message).where(Message.conversation_id.in_(conversations), Message.client_id == client_id).limit(1)
+    found = session.scalars(stmt).first()
+    return found if found is not None and found.org_id == conv.org_id else None
 
 
 def post_message(
@@ -343,14 +342,17 @@ def mark_read(session: Session, user: User, conv: Conversation) -> None:
 
 def messages(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0, limit: int = 200
              ) -> list[tuple[Message, Attachment | None]]:
+    # The org is checked on the conversation, so the messages are read through ix_messages_conversation_id_id in
+    # id order; a ``Message.org_id`` term would make SQLite (no statistics) walk the org's messages instead.
+    in_org = select(Conversation.id).where(Conversation.id == conversation_id, Conversation.org_id == org_id)
     stmt = (
         select(Message, Attachment)
         .outerjoin(Attachment, Attachment.id == Message.attachment_id)
-        .where(Message.org_id == org_id, Message.conversation_id == conversation_id, Message.id > after_id)
+        .where(Message.conversation_id == in_org.scalar_subquery(), Message.id > after_id)
         .order_by(Message.id.desc())
         .limit(limit)
     )
-    rows = [(m, a) for m, a in session.execute(stmt)]
+    rows = [(m, a) for m, a in session.execute(stmt) if m.org_id == org_id]
     rows.reverse()
     return rows
 

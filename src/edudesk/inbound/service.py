@@ -6,6 +6,7 @@ This is the one place that ties the areas together for an inbound message; chann
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -49,7 +50,7 @@ def receive(
     session: Session,
     msg: InboundMessage,
     *,
-    agents_online: bool,
+    agents_online: bool | Callable[[], bool],
     max_chars: int = 2000,
     max_per_minute: int = 60,
     contact: Contact | None = None,
@@ -92,6 +93,7 @@ def receive(
             )
             result.replies.append(bot_msg.message)
         if decision.handoff:
-            conversations_service.handoff(session, conv, decision.handoff_reason or "bot",
-                                          agents_online=agents_online)
+            # Presence may cost Redis round trips: ask only when a hand-over actually happens.
+            online = agents_online() if callable(agents_online) else agents_online
+            conversations_service.handoff(session, conv, decision.handoff_reason or "bot", agents_online=online)
     return result

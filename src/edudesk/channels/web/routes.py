@@ -248,7 +248,7 @@ class VisitorSession:
         try:
             with ctx.db.session() as session:
                 result = inbound_service.receive(
-                    session, msg, agents_online=ctx.hub.presence.any_online(self.org.id),
+                    session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                     max_chars=ctx.settings.max_message_chars,
                     max_per_minute=ctx.settings.visitor_messages_per_minute,
                 )

@@ -1,0 +1,253 @@
+"""Start a real ``edudesk serve``, seed an org whose bot answers the bench's questions, run ``edudesk bench`` against
+it, print the figures next to the targets, and stop the server.
+
+    .venv/bin/python benchmarks/run.py --scenario connections
+    .venv/bin/python benchmarks/run.py --scenario throughput --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+
+Every scenario gets a fresh server process, so its memory figures are its own. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from edudesk import migrate
+from edudesk.audit.service import Actor
+from edudesk.bot import service as bot_service
+from edudesk.db import Database
+from edudesk.orgs import service as orgs_service
+
+# Keywords covering every default bench text (edudesk.bench.DEFAULT_TEXTS), so no visitor is ever handed off.
+RULE_KEYWORDS = "学费,价格,试听,上课时间"
+RULE_REPLY = "我们的课程按课时收费，试听课免费，周末上午和下午都有班。留下手机号，老师为您安排试听～"
+# Raised for the bench server: the throughput scenario has each visitor write once a second, right at the default.
+BENCH_MESSAGES_PER_MINUTE = 600
+
+console = Console(width=150)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    visitors: int
+    rate: float
+    duration: float
+    rss_target_mb: float | None = None
+    p99_target_ms: float | None = None
+
+
+SCENARIOS = {
+    # 1,000 visitors with the widget open, a few of them typing: the memory of held connections.
+    "connections": Scenario("connections", visitors=1000, rate=20, duration=30, rss_target_mb=500),
+    # 200 visitor messages per second: the bot's reply round trip under load.
+    "throughput": Scenario("throughput", visitors=200, rate=200, duration=30, p99_target_ms=100),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def edudesk_exe() -> str:
+    local = Path(sys.executable).with_name("edudesk")
+    found = str(local) if local.exists() else shutil.which("edudesk")
+    if not found:
+        sys.exit("run.py: the edudesk command is not installed (pip install -e .)")
+    return found
+
+
+def seed(database_url: str) -> tuple[str, str]:
+    """Migrates the database and creates a fresh org with a keyword rule; returns (slug, public key)."""
+    migrate.upgrade(database_url)
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            org = orgs_service.create_org(session, slug=f"bench-{secrets.token_hex(4)}", name="压测培训学校")
+            bot_service.save_rule(session, Actor(org.id, label="bench"), keywords=RULE_KEYWORDS, reply=RULE_REPLY,
+                                  label="压测")
+            session.commit()
+            return org.slug, org.public_key
+    finally:
+        db.dispose()
+
+
+class Server:
+    def __init__(self, database_url: str, redis_url: str | None, data_dir: Path, extra_env: dict[str, str],
+                 workers: int = 1) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / f"server-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDUDESK_")}
+        env.update({
+            "EDUDESK_DATABASE_URL": database_url,
+            "EDUDESK_DATA_DIR": str(data_dir),
+            "EDUDESK_SECRET_KEY": secrets.token_urlsafe(32),
+            "EDUDESK_VISITOR_MESSAGES_PER_MINUTE": str(BENCH_MESSAGES_PER_MINUTE),
+            "EDUDESK_LOG_LEVEL": "WARNING",
+            "EDUDESK_REDIS_NAMESPACE": f"edudesk-bench-{secrets.token_hex(4)}",
+            **({"EDUDESK_REDIS_URL": redis_url} if redis_url else {}),
+            **extra_env,
+        })
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [edudesk_exe(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-migrate",
+                 "--workers", str(self.workers)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer /healthz within {timeout} s:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def run_bench(server: Server, org_key: str, sc: Scenario) -> dict[str, Any]:
+    cmd = [edudesk_exe(), "bench", "--url", server.url, "--org-key", org_key, "--visitors", str(sc.visitors),
+           "--rate", str(sc.rate), "--duration", str(sc.duration), "--server-pid", str(server.pid), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=sc.duration + 300, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"edudesk bench failed ({proc.returncode}): {proc.stderr.strip()}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
+    """Each target with its measured value: "ok" or "MISSED"."""
+    out = []
+    if sc.rss_target_mb is not None:
+        peak = r["server"]["rss_mb_peak"]
+        held = r["connections"]["held"]
+        ok = peak is not None and peak < sc.rss_target_mb and held == sc.visitors
+        out.append(f"{held}/{sc.visitors} held, RSS peak {peak} MB < {sc.rss_target_mb:g} MB: "
+                   f"{'ok' if ok else 'MISSED'}")
+    if sc.p99_target_ms is not None:
+        p99 = r["reply_ms"]["p99"]
+        rate = r["messages"]["answered_per_second"]
+        ok = p99 is not None and p99 < sc.p99_target_ms and rate >= 0.95 * sc.rate and r["errors"]["total"] == 0
+        out.append(f"p99 {p99} ms < {sc.p99_target_ms:g} ms at {rate}/{sc.rate:g} msg/s, "
+                   f"{r['errors']['total']} errors: {'ok' if ok else 'MISSED'}")
+    return out
+
+
+def table(rows: list[tuple[str, Scenario, dict[str, Any]]]) -> Table:
+    t = Table("backend", "scenario", "visitors held", "msg/s sent/answered", "reply p50/p95/p99 ms", "errors",
+              "RSS MB peak", "CPU % server/bench/others", title="edudesk benchmarks")
+    for backend, sc, r in rows:
+        c, m, lat, s, mc = r["connections"], r["messages"], r["reply_ms"], r["server"], r["machine"]
+        t.add_row(backend, sc.name, f"{c['held']}/{sc.visitors}", f"{m['sent_per_second']}/{m['answered_per_second']}",
+                  f"{lat['p50']}/{lat['p95']}/{lat['p99']}", str(r["errors"]["total"]), str(s["rss_mb_peak"]),
+                  f"{s['cpu_percent']}/{r['client']['cpu_percent']}/{mc['others_cpu_percent']}")
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    ap.add_argument("--database-url", help="PostgreSQL URL (default: a temporary SQLite file)")
+    ap.add_argument("--redis-url", help="run the server with Redis (event fan-out and presence), as in production")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes (edudesk serve --workers; more than 1 needs PostgreSQL and --redis-url)")
+    ap.add_argument("--visitors", type=int, help="override the scenario's visitor count")
+    ap.add_argument("--rate", type=float, help="override the scenario's messages per second")
+    ap.add_argument("--duration", type=float, help="override the scenario's seconds of sending")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the server (repeatable), e.g. EDUDESK_LOG_LEVEL=INFO")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file, server logs)")
+    args = ap.parse_args(argv)
+
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    tmp = Path(tempfile.mkdtemp(prefix="edudesk-bench-"))
+    database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    backend = ("postgresql" if database_url.startswith("postgres") else "sqlite") + ("+redis" if args.redis_url else "")
+    if args.workers > 1:
+        backend += f" ×{args.workers}"
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    rows: list[tuple[str, Scenario, dict[str, Any]]] = []
+    try:
+        slug, org_key = seed(database_url)
+        for name in names:
+            base = SCENARIOS[name]
+            sc = Scenario(base.name, args.visitors or base.visitors, args.rate if args.rate is not None else base.rate,
+                          args.duration or base.duration, base.rss_target_mb, base.p99_target_ms)
+            server = Server(database_url, args.redis_url, tmp, extra_env, args.workers)
+            if not args.json:
+                console.print(f"[bold]{backend} · {name}[/bold]: {sc.visitors} visitors, {sc.rate:g} msg/s, "
+                               f"{sc.duration:g} s (server on port {server.port}, org {slug})")
+            try:
+                server.start()
+                result = run_bench(server, org_key, sc)
+            finally:
+                server.stop()
+            rows.append((backend, sc, result))
+            if not args.json:
+                for line in verdict(sc, result):
+                    console.print(f"  {line}")
+    except RuntimeError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps([{"backend": b, "scenario": sc.name, "targets": verdict(sc, r), **r} for b, sc, r in rows],
+                         ensure_ascii=False))
+    else:
+        console.print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
