@@ -69,11 +69,10 @@ def test_a_bot_turn_costs_at_most_twelve_statements(database: Database, orgs: Tw
     assert all(s == "SELECT" for s in statements), statements
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL plans from statistics instead
 def test_no_hot_read_walks_all_of_an_orgs_messages(database: Database, orgs: TwoOrgs) -> None:
     """SQLite keeps no statistics: given ``messages.org_id = ?`` it picks ix_messages_org_id and reads every message
     of the org, so a turn grows slower as the institution's history grows. The hot reads must avoid that."""
-    if database.dialect != "sqlite":
-        pytest.skip("PostgreSQL plans from statistics; this guards SQLite's rule-based choice")
     first = turn(database, orgs.a.id, "c1", "你好")
     with capturing(database) as statements:
         turn(database, orgs.a.id, "c2", "你好吗")
