@@ -14,6 +14,7 @@ from edudesk.errors import DomainError
 
 # A visit counts again after this much silence, like the "return visit" of web analytics.
 NEW_VISIT_AFTER = dt.timedelta(minutes=30)
+SEEN_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class ContactError(DomainError):
@@ -61,11 +62,15 @@ def get(session: Session, org_id: int, contact_id: int) -> Contact:
 
 
 def touch(session: Session, contact: Contact, *, page_url: str | None = None) -> None:
+    """Records that the contact is here. ``last_seen_at`` moves in steps of a minute, so a chatting visitor does
+    not cost a contact UPDATE on every message (the hot path of every turn)."""
     now = utcnow()
-    if now - contact.last_seen_at > NEW_VISIT_AFTER:
+    gap = now - contact.last_seen_at
+    if gap > NEW_VISIT_AFTER:
         contact.visits += 1
-    contact.last_seen_at = now
-    if page_url:
+    if gap >= SEEN_RESOLUTION:
+        contact.last_seen_at = now
+    if page_url and contact.last_page_url != page_url[:1000]:
         contact.last_page_url = page_url[:1000]
 
 
@@ -115,7 +120,9 @@ def mask_phone(phone: str | None) -> str | None:
     """138****5678: agents see enough to recognise a number without being able to copy it out."""
     if not phone:
         return phone
-    digits = phone.lstrip("+")
+    prefix, digits = ("+", phone[1:]) if phone.startswith("+") else ("", phone)
+    if prefix and digits.startswith("86") and len(digits) == 13:  # +86 mobile: mask the national number
+        prefix, digits = "+86", digits[2:]
     if len(digits) < 7:
-        return "*" * len(digits)
-    return phone[: len(phone) - len(digits)] + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+        return prefix + "*" * len(digits)
+    return prefix + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
