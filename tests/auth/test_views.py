@@ -20,6 +20,7 @@ from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
 from edudesk.auth.models import Role, User
 from edudesk.db import Database
+from edudesk.routing import service as routing_service
 from edudesk.settings import Settings
 from tests.conftest import PASSWORD, TwoOrgs, csrf_from, login
 
@@ -398,3 +399,14 @@ def test_language_switch_shows_english_login_page(client: TestClient, orgs: TwoO
     # And back to Chinese.
     client.get("/lang/zh", follow_redirects=False)
     assert "登录客服工作台" in client.get("/login").text
+
+
+def test_users_page_shows_each_agents_skill_groups(client: TestClient, orgs: TwoOrgs, database: Database) -> None:
+    with database.session() as session:
+        actor = Actor(orgs.a.id, label="t")
+        group = routing_service.create_group(session, actor, "小学数学")
+        routing_service.add_member(session, actor, group.id, orgs.a.users["agent"].id, level=4)
+        session.commit()
+    login(client, "alpha", "admin")
+    page = client.get("/admin/users").text
+    assert "小学数学 · 4" in page

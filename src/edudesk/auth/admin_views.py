@@ -13,6 +13,7 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import ROLE_LABELS, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.routing import service as routing_service
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -29,7 +30,9 @@ def _users_page(request: Request, user: User, *, errors: dict[str, str] | None =
                 form: dict[str, Any] | None = None, notice: str | None = None, status: int = 200) -> Response:
     with get_ctx(request).db.session() as session:
         users = auth_service.list_users(session, user.org_id)
+        groups = routing_service.groups_by_user(session, user.org_id)
     return page(request, "admin/users.html", status_code=status, user=user, users=users, roles=ROLE_LABELS,
+                groups=groups,
                 errors=errors or {}, form=form or {}, notice=notice)
 
 
