@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     ctx.db.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

@@ -109,9 +109,14 @@ class Visitor:
         self._n = 0
 
     async def open(self, http: httpx.AsyncClient, cfg: BenchConfig, ws_base: str) -> bool:
+        body = {"org_key": cfg.org_key, "page_url": "http://bench.invalid/"}
         try:
-            resp = await http.post("/api/v1/widget/session", json={"org_key": cfg.org_key,
-                                                                   "page_url": "http://bench.invalid/"})
+            try:
+                resp = await http.post("/api/v1/widget/session", json=body)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A pooled keep-alive connection the server closed just as it was reused: a client race, not a
+                # server failure. One fresh attempt, as a browser would make.
+                resp = await http.post("/api/v1/widget/session", json=body)
         except httpx.HTTPError as exc:
             self.stats.errors[f"session_{type(exc).__name__}"] += 1
             return False
@@ -330,7 +335,8 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
     stats = Stats()
     visitors = [Visitor(i, stats) for i in range(cfg.visitors)]
     loop = asyncio.get_running_loop()
-    limits = httpx.Limits(max_connections=MAX_OPENING, max_keepalive_connections=MAX_OPENING)
+    # Drop idle connections before uvicorn's 5 s keep-alive timeout closes them under us.
+    limits = httpx.Limits(max_connections=MAX_OPENING, max_keepalive_connections=MAX_OPENING, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=cfg.url.rstrip("/"), limits=limits, timeout=cfg.open_timeout) as http:
         await _check_server(http, cfg)
         sampler.mark("start")
