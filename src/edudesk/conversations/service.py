@@ -357,10 +357,6 @@ def messages(session: Session, org_id: int, conversation_id: int, *, after_id: i
     return rows
 
 
-def message_dict(msg: Message, att: Attachment | None = None) -> dict[str, Any]:
-    return message_to_dict(msg, att)
-
-
 def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0
                       ) -> list[dict[str, Any]]:
     return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id)]

@@ -18,6 +18,7 @@ from edudesk.contacts.models import Contact
 from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Conversation
+from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
@@ -180,7 +181,7 @@ def send(
         except DomainError as exc:
             session.rollback()
             return page(request, "console/_send_error.html", status_code=422, error=exc.message)
-        msg = conversations_service.message_dict(posted.message)
+        msg = message_to_dict(posted.message)
     return page(request, "console/_message.html", m=msg, oob_clear=True)
 
 

@@ -22,7 +22,7 @@ from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens
 from edudesk.contacts import service as contacts_service
 from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
-from edudesk.conversations.schemas import attachment_to_dict
+from edudesk.conversations.schemas import attachment_to_dict, message_to_dict
 from edudesk.conversations.states import ConversationState
 from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
@@ -255,7 +255,7 @@ class VisitorSession:
                 session.commit()
                 att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)
                            if result.message.attachment_id else None)
-                from_db = conversations_service.message_dict(result.message, att_row)
+                from_db = message_to_dict(result.message, att_row)
         except DomainError as exc:
             raise FrameError(exc.code, exc.message, cid) from None
         return {"type": "ack", "client_id": cid, "message": from_db}
