@@ -25,6 +25,10 @@ from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
 from edudesk.db import Database
 from edudesk.inbound import service as inbound_service
+from edudesk.kb import categories as kb_categories
+from edudesk.kb import service as kb_service
+from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
+from edudesk.kb.schemas import EntryInput
 from tests.conftest import TwoOrgs, login
 
 SECRET_TEXT = "甲机构的秘密消息 13912345678"
@@ -36,6 +40,9 @@ class Targets:
     contact: int
     rule: int
     user: int
+    entry: int = 0
+    category: int = 0
+    miss: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,29 @@ ROUTES: dict[str, list[Case]] = {
     "/admin/bot/rules": [Case("POST", "/admin/bot/rules", {"rule_id": "{rule}", "keywords": "劫持",
                                                            "reply": "被改了", "enabled": "1"})],
     "/admin/bot/rules/{rule_id}/delete": [Case("POST", "/admin/bot/rules/{rule}/delete", {})],
+    "/admin/kb": [Case("GET", "/admin/kb"), Case("GET", "/admin/kb?q=甲&category={category}")],
+    "/admin/kb/bulk": [Case("POST", "/admin/kb/bulk", {"action": "delete", "ids": "{entry}"}),
+                       Case("POST", "/admin/kb/bulk", {"action": "disable", "ids": "{entry}"})],
+    "/admin/kb/new": [Case("GET", "/admin/kb/new"),
+                      Case("POST", "/admin/kb/new", {"question": "越权", "answer": "乙", "category_id": "{category}"}),
+                      Case("POST", "/admin/kb/new", {"question": "越权", "answer": "乙", "related_ids": "{entry}"})],
+    "/admin/kb/{entry_id}": [Case("GET", "/admin/kb/{entry}"),
+                             Case("POST", "/admin/kb/{entry}", {"question": "劫持", "answer": "被改了"})],
+    "/admin/kb/{entry_id}/delete": [Case("POST", "/admin/kb/{entry}/delete", {})],
+    "/admin/kb/{entry_id}/restore": [Case("POST", "/admin/kb/{entry}/restore", {})],
+    "/admin/kb/categories": [Case("GET", "/admin/kb/categories"),
+                             Case("POST", "/admin/kb/categories", {"name": "越权", "parent_id": "{category}"})],
+    "/admin/kb/categories/{category_id}": [Case("POST", "/admin/kb/categories/{category}", {"name": "劫持"})],
+    "/admin/kb/categories/{category_id}/delete": [Case("POST", "/admin/kb/categories/{category}/delete", {})],
+    "/admin/kb/import": [Case("GET", "/admin/kb/import"), Case("POST", "/admin/kb/import", {})],
+    "/admin/kb/export": [Case("GET", "/admin/kb/export?format=csv"),
+                         Case("GET", "/admin/kb/export?format=xlsx&category={category}")],
+    "/admin/kb/misses": [Case("GET", "/admin/kb/misses")],
+    "/admin/kb/misses/similar": [Case("POST", "/admin/kb/misses/similar", {"miss_ids": "{miss}",
+                                                                           "entry_id": "{entry}"})],
+    "/admin/kb/misses/new-entry": [Case("POST", "/admin/kb/misses/new-entry", {"miss_ids": "{miss}",
+                                                                               "answer": "越权"})],
+    "/admin/kb/misses/dismiss": [Case("POST", "/admin/kb/misses/dismiss", {"miss_ids": "{miss}"})],
     "/login": [Case("GET", "/login")],
 }
 
@@ -111,15 +141,21 @@ def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
         inbound_service.receive(session, InboundMessage(orgs.a.id, "web", "secret-visitor", "s2", text="转人工"),
                                 agents_online=True)
         rule = bot_service.save_rule(session, Actor(orgs.a.id, label="t"), keywords="学费", reply="甲的学费答复")
+        category = kb_categories.create_category(session, Actor(orgs.a.id, label="t"), name="甲的分类")
+        entry = kb_service.create_entry(session, Actor(orgs.a.id, label="t"), EntryInput(
+            question="甲机构的学费多少", answer="甲的学费答复", similar=["甲的相似问"], category_id=category.id))
+        miss = kb_service.record_miss(session, orgs.a.id, SECRET_TEXT, "unanswered")
         session.commit()
-        return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id)
+        assert miss is not None
+        return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id,
+                       entry.id, category.id, miss.id)
 
 
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
     with database.session() as session:
-        for model in (Conversation, Message, Contact, KeywordRule):
+        for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -140,7 +176,8 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
     fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,
-                            "user": targets.user}
+                            "user": targets.user, "entry": targets.entry, "category": targets.category,
+                            "miss": targets.miss}
     url = case.path.format(**fill)
     headers = {"hx-request": "true"} if case.htmx else {}
     if case.method == "GET":

@@ -23,6 +23,7 @@ from edudesk import jobs
 from edudesk.auth import admin_views as auth_admin_views
 from edudesk.auth import views as auth_views
 from edudesk.auth.deps import Forbidden, LoginRequired
+from edudesk.bot import service as bot_service
 from edudesk.bot import views as bot_views
 from edudesk.channels.base import ChannelRegistry
 from edudesk.context import AppContext
@@ -32,6 +33,7 @@ from edudesk.db import Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import make_bus
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.kb import views as kb_views
 from edudesk.logsetup import configure_logging
 from edudesk.realtime import Hub, Presence
 from edudesk.settings import Settings
@@ -140,8 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     channels = ChannelRegistry()
     channels.load_entry_points()
     catalogues = Catalogues()
+    bots = bot_service.make_runtime(db)
+    bus.subscribe(bots.on_event)
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
-                     templates=make_templates(catalogues), catalogues=catalogues)
+                     templates=make_templates(catalogues), catalogues=catalogues, bots=bots)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -178,7 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        allow_headers=["content-type", "x-visitor-token"], allow_credentials=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (auth_views.router, auth_admin_views.router, bot_views.router, conversation_views.router,
-                   conversation_views.ws_router):
+                   conversation_views.ws_router, kb_views.router):
         app.include_router(router)
     for kind in channels.kinds:
         make_router = getattr(channels.get(kind), "router", None)

@@ -30,6 +30,8 @@ from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
 from edudesk.db import Database, NotFoundError
 from edudesk.errors import DomainError
+from edudesk.evaluation.cli import eval_app
+from edudesk.kb.cli import kb_app
 from edudesk.logsetup import configure_logging
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
@@ -41,6 +43,8 @@ user_app = typer.Typer(help="管理坐席账号", no_args_is_help=True)
 org_app = typer.Typer(help="管理机构", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi.templating import Jinja2Templates
 from starlette.requests import HTTPConnection
 
+from edudesk.bot.runtime import BotRuntime
 from edudesk.channels.base import ChannelRegistry
 from edudesk.db import Database
 from edudesk.events import EventBus
@@ -26,6 +27,7 @@ class AppContext:
     channels: ChannelRegistry
     templates: Jinja2Templates
     catalogues: Catalogues
+    bots: BotRuntime
 
 
 def get_ctx(conn: HTTPConnection) -> AppContext:

@@ -14,7 +14,11 @@ from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
+from edudesk.demo_kb import DEMO_KB
 from edudesk.inbound import service as inbound_service
+from edudesk.kb import categories as kb_categories
+from edudesk.kb import service as kb_service
+from edudesk.kb.schemas import EntryInput
 from edudesk.orgs import service as orgs_service
 from edudesk.routing import service as routing_service
 
@@ -41,22 +45,13 @@ CAMPUSES = (
     ("西湖文化广场校区", "杭州", "西湖区", "杭州市西湖区文三路 88 号 3 楼", "0571-8888 1234", "周二至周日 9:00–20:30"),
     ("滨江星光校区", "杭州", "滨江区", "杭州市滨江区江南大道 1688 号 2 楼", "0571-8888 5678", "周二至周日 9:00–20:30"),
 )
+# Keyword rules win over the FAQ: the demo keeps one, for the one announcement that must never be paraphrased.
 RULES = (
-    ("价格", ("价格", "多少钱", "学费", "收费", "费用"),
-     "我们的课程按期收费：小学数学思维提高班 ¥3,600/期（16 课时），少儿英语启蒙 ¥2,980/期（24 课时），"
-     "少儿美术创意课 ¥2,400/期（16 课时）。新学员可先免费试听一次，回复“试听”了解安排。"),
-    ("试听", ("试听", "体验课", "免费课"),
-     "每位新学员都可以免费试听一次（约 60 分钟）。留下孩子的年级和您的手机号，课程顾问会在 2 小时内和您确认时间～"),
-    ("校区地址", ("地址", "校区", "在哪", "怎么走", "位置"),
-     "我们有两个校区：西湖文化广场校区（西湖区文三路 88 号 3 楼）和滨江星光校区（滨江区江南大道 1688 号 2 楼），"
-     "都在地铁站步行 5 分钟内。"),
-    ("上课时间", ("上课时间", "几点", "周末", "什么时候上课", "时间安排"),
-     "周二至周五晚上 18:30–20:00，周六日全天都有班级，具体班次请以课程顾问发给您的课表为准。"),
-    ("退费", ("退费", "退款", "退钱", "不想上了"),
-     "开课后 2 课时内可全额退费，之后按剩余课时退费，手续 3 个工作日内办完。"),
-    ("师资", ("老师怎么样", "师资", "老师资质", "外教"),
-     "我们的老师都有教师资格证，平均教龄 6 年以上；英语课由外教和中教双师授课。"),
+    ("暑期招生", ("暑期招生", "暑假报名"),
+     "2027 暑期班火热报名中：7 月 6 日开课，前 50 名立减 500 元！回复“试听”预约免费体验课。"),
 )
+# Pinned in the widget's 热门问题, in this order.
+HOT = ("各个课程的学费是多少？", "可以免费试听吗？", "你们的校区在哪里？", "什么时候上课？")
 
 
 @dataclass(frozen=True)
@@ -97,8 +92,21 @@ def seed(session: Session) -> DemoInfo:
     )
     for label, keywords, reply in RULES:
         bot_service.save_rule(session, actor, keywords="\n".join(keywords), reply=reply, label=label)
+    _seed_knowledge_base(session, actor)
+    session.flush()
     _sample_conversations(session, org.id, users)
     return DemoInfo(org.slug, org.name, org.public_key, logins)
+
+
+def _seed_knowledge_base(session: Session, actor: Actor) -> None:
+    known = kb_categories.known_paths(session, actor.org_id)
+    for path, question, similar, answer in DEMO_KB:
+        category_id = kb_categories.ensure_path(session, actor.org_id, path.split("/"), known)
+        hot = question in HOT
+        kb_service.create_entry(session, actor, EntryInput(
+            question=question, similar=list(similar), answer=answer, category_id=category_id,
+            hot_pinned=hot, hot_position=HOT.index(question) if hot else 0,
+            buttons=[{"label": "预约免费试听", "payload": "可以免费试听吗？"}] if path.startswith("课程") else []))
 
 
 def _say(session: Session, org_id: int, visitor: str, text: str, n: int, page: str) -> None:

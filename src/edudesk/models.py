@@ -8,6 +8,7 @@ from edudesk.contacts import models as contacts_models
 from edudesk.conversations import models as conversations_models
 from edudesk.db import Base
 from edudesk.jobs import Job
+from edudesk.kb import models as kb_models
 from edudesk.orgs import models as orgs_models
 from edudesk.routing import models as routing_models
 
@@ -20,6 +21,7 @@ __all__ = [
     "catalog_models",
     "contacts_models",
     "conversations_models",
+    "kb_models",
     "orgs_models",
     "routing_models",
 ]

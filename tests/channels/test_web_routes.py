@@ -111,7 +111,8 @@ class TestVisitorSocket:
         assert ack["client_id"] == "c1" and ack["message"]["sender"] == "visitor"
         bots = [f["message"] for f in frames if f["type"] == "message" and f["message"]["sender"] == "bot"]
         assert bots[0]["text"].startswith("您好")  # the welcome opens the conversation
-        assert bots[-1]["buttons"] == [{"label": "转人工", "payload": "转人工"}]
+        assert [b["label"] for b in bots[-1]["buttons"]] == ["转人工", "留下联系方式"]
+        assert bots[-1]["kind"] == "fallback"
         assert bots[-1]["id"] > ack["message"]["id"]
 
     def test_resend_never_duplicates(self, visitor: tuple[dict[str, Any], WebSocketTestSession],

@@ -207,7 +207,7 @@ def test_message_sent_offline_is_delivered_exactly_once(widget: Widget, price_ru
                                                         database: Database) -> None:
     page = widget.open()
     widget.send("你好")
-    expect(page.locator(".edk-msg-bot").last).to_contain_text("抱歉")
+    expect(page.locator(".edk-msg-bot").last).to_contain_text("您好")
 
     widget.context.set_offline(True)
     expect(page.locator("#edk-root")).to_have_attribute("data-connection", "offline")

@@ -1,10 +1,10 @@
-"""The bot engine interface that every bot feature plugs into (keyword rules today, the FAQ matcher and lead
-flows later). Engines are pure: they see the turn and return a decision; the caller stores and sends it."""
+"""The bot engine interface that every bot feature plugs into (keyword rules, the FAQ matcher, later lead flows).
+Engines are pure: they see the turn and return a decision; the caller stores and sends it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class Button:
 class BotReply:
     text: str
     buttons: tuple[Button, ...] = ()
+    # Structured parts stored with the message for the widget: "kind" (answer / suggest / fallback / smalltalk),
+    # "kb_entry_id" and "feedback" (show 解决了吗 👍/👎), "images" (URLs shown under the text).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class BotTurn:
     text: str
     # How many visitor questions in a row the bot has failed to answer before this one.
     misses_before: int = 0
+    page_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class BotDecision:
     handoff_reason: str | None = None
     understood: bool = True
     matched: str | None = field(default=None)
+    # The knowledge-base entry answered directly, and its category path (for "猜你所想").
+    entry_id: int | None = None
+    category: str | None = None
+    # Why a question counts as not answered, for the misses log: "unanswered" or "suggested".
+    miss_reason: str | None = None
 
 
 class BotEngine(Protocol):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.db import Base, OrgScoped
@@ -16,6 +16,11 @@ class BotSettings(OrgScoped, Base):
     handoff_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Consecutive questions the bot could not answer before it hands over by itself.
     max_misses: Mapped[int] = mapped_column(Integer, default=3)
+    # Masked in visitor and bot text, on top of the built-in list.
+    sensitive_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # FAQ thresholds for this org; NULL means the calibrated defaults of the matcher.
+    answer_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    suggest_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class KeywordRule(OrgScoped, Base):
@@ -40,3 +45,5 @@ class BotConversationState(OrgScoped, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(Integer, index=True)
     misses: Mapped[int] = mapped_column(Integer, default=0)
+    # Category paths of the entries answered in this conversation, newest last (for "猜你所想").
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)

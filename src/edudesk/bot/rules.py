@@ -37,15 +37,22 @@ class RulesBot:
             return True
         return any(k in norm for k in self.handoff_keywords)
 
-    def respond(self, turn: BotTurn) -> BotDecision:
-        if self.wants_human(turn.text):
-            return BotDecision(handoff=True, handoff_reason="visitor_request")
-        norm = normalise(turn.text)
+    def match_rule(self, text: str) -> Rule | None:
+        """The first rule with a keyword in the text; ``keywords[0]`` of the result is the keyword that hit."""
+        norm = normalise(text)
         if norm:
             for rule in self.rules:
                 hit = next((k for k in rule.keywords if k in norm), None)
                 if hit is not None:
-                    return BotDecision(replies=(BotReply(rule.reply),), matched=hit)
+                    return Rule((hit,), rule.reply)
+        return None
+
+    def respond(self, turn: BotTurn) -> BotDecision:
+        if self.wants_human(turn.text):
+            return BotDecision(handoff=True, handoff_reason="visitor_request")
+        rule = self.match_rule(turn.text)
+        if rule is not None:
+            return BotDecision(replies=(BotReply(rule.reply),), matched=rule.keywords[0])
         if turn.misses_before + 1 >= self.max_misses:
             return BotDecision(handoff=True, handoff_reason="bot_misses", understood=False)
         return BotDecision(replies=(BotReply(self.fallback_text, (HANDOFF_BUTTON,)),), understood=False)

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
-from edudesk.bot.engine import BotDecision, BotEngine, BotTurn
+from edudesk.bot.engine import BotDecision, BotTurn, Button
+from edudesk.bot.faq import AnswerCard, FaqBot
 from edudesk.bot.models import BotConversationState, BotSettings, KeywordRule
-from edudesk.bot.rules import DEFAULT_HANDOFF_KEYWORDS, Rule, RulesBot
-from edudesk.db import get_in_org, org_query
+from edudesk.bot.rules import DEFAULT_HANDOFF_KEYWORDS, Rule
+from edudesk.bot.runtime import VERSION_POLL_SECONDS, BotRuntime, OrgBot, local_today
+from edudesk.bot.sensitive import DEFAULT_WORDS as DEFAULT_SENSITIVE_WORDS
+from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
+from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
+from edudesk.bot.sensitive import SensitiveFilter, parse_words
+from edudesk.db import Database, get_in_org, org_query
 from edudesk.errors import DomainError
+from edudesk.events import DomainEvent, record
+from edudesk.kb import service as kb_service
+from edudesk.nlp.embedding import Embedder, load_default_embedder
+from edudesk.nlp.matcher import FaqIndex, MatcherConfig
+from edudesk.orgs import service as orgs_service
 
 DEFAULT_WELCOME = "您好！我是智能助手，课程、价格、上课时间和试听都可以问我。需要老师时回复“转人工”即可～"
 DEFAULT_FALLBACK = "抱歉，这个问题我还没学会。您可以换个说法问问，或者点“转人工”，由老师为您解答。"
 MAX_TEXT = 2000
 MAX_KEYWORDS = 50
+HOT_QUESTIONS = 6
+MAX_REMEMBERED_CATEGORIES = 5
 
 
 class BotConfigError(DomainError):
@@ -59,17 +78,42 @@ def parse_keywords(raw: str, field: str = "keywords") -> list[str]:
     return words
 
 
+def changed(session: Session, org_id: int, reason: str) -> None:
+    """Tells every instance to rebuild this org's bot once the transaction commits."""
+    record(session, DomainEvent("bot.changed", org_id, {"reason": reason}))
+    orgs_service.bump_bot_version(session, org_id)
+
+
+def _threshold(value: float | None, field: str) -> float | None:
+    if value is not None and not 0.0 < value < 1.0:
+        raise BotConfigError("out_of_range", "阈值须在 0 和 1 之间（不含），留空表示使用默认值", field)
+    return value
+
+
 def update_settings(session: Session, actor: audit_service.Actor, *, welcome_text: str, fallback_text: str,
-                    handoff_keywords: str, max_misses: int) -> BotSettings:
+                    handoff_keywords: str, max_misses: int, sensitive_words: str | None = None,
+                    answer_threshold: float | None = None, suggest_threshold: float | None = None) -> BotSettings:
     welcome = _clean_text(welcome_text, "welcome_text", "欢迎语")
     fallback = _clean_text(fallback_text, "fallback_text", "兜底回复")
     words = parse_keywords(handoff_keywords, "handoff_keywords")
     if not 1 <= max_misses <= 10:
         raise BotConfigError("out_of_range", "连续未答次数须在 1–10 之间", "max_misses")
+    answer = _threshold(answer_threshold, "answer_threshold")
+    suggest = _threshold(suggest_threshold, "suggest_threshold")
+    if answer is not None and suggest is not None and suggest >= answer:
+        raise BotConfigError("out_of_range", "“您是不是想问”阈值须低于直接回答阈值", "suggest_threshold")
+    sensitive = parse_words(sensitive_words or "")
+    if len(sensitive) > MAX_SENSITIVE_WORDS or any(len(w) > MAX_SENSITIVE_WORD_LEN for w in sensitive):
+        message = f"敏感词最多 {MAX_SENSITIVE_WORDS} 个，每个不超过 {MAX_SENSITIVE_WORD_LEN} 个字"
+        raise BotConfigError("too_many", message, "sensitive_words")
     settings = get_settings(session, actor.org_id)
     settings.welcome_text, settings.fallback_text = welcome, fallback
     settings.handoff_keywords, settings.max_misses = words, max_misses
+    if sensitive_words is not None:
+        settings.sensitive_words = sensitive
+    settings.answer_threshold, settings.suggest_threshold = answer, suggest
     audit_service.record(session, actor, "bot.settings", "bot_settings", settings.id)
+    changed(session, actor.org_id, "settings")
     return settings
 
 
@@ -93,6 +137,7 @@ def save_rule(session: Session, actor: audit_service.Actor, *, keywords: str, re
         rule = get_in_org(session, KeywordRule, rule_id, actor.org_id)
         rule.keywords, rule.reply, rule.label, rule.enabled = words, reply, label, enabled
         audit_service.record(session, actor, "bot.rule.update", "bot_rule", rule.id)
+    changed(session, actor.org_id, "rule")
     return rule
 
 
@@ -101,13 +146,88 @@ def delete_rule(session: Session, actor: audit_service.Actor, rule_id: int) -> N
     audit_service.record(session, actor, "bot.rule.delete", "bot_rule", rule.id, keywords=rule.keywords,
                          reply=rule.reply)
     session.delete(rule)
+    changed(session, actor.org_id, "rule")
 
 
-def engine_for(session: Session, org_id: int) -> BotEngine:
+def build_org_bot(session: Session, org_id: int, generation: int, today: dt.date, *,
+                  embedder: Callable[[], Embedder | None]) -> OrgBot:
+    """Everything one org's bot needs per turn, read from the database once: see ``bot.runtime``."""
+    started = time.monotonic()
+    version = orgs_service.bot_version(session, org_id)
     settings = get_settings(session, org_id)
     rules = [Rule(tuple(r.keywords), r.reply) for r in list_rules(session, org_id) if r.enabled]
-    return RulesBot(rules, handoff_keywords=settings.handoff_keywords, fallback_text=settings.fallback_text,
-                    max_misses=settings.max_misses)
+    documents = kb_service.active_documents(session, org_id, today)
+    contents = kb_service.answer_contents(session, org_id, [d.entry_id for d in documents], today)
+    cards = {
+        d.entry_id: AnswerCard(
+            entry_id=d.entry_id, question=d.question, answer=c.answer, category=d.category, images=tuple(c.images),
+            buttons=tuple(Button(b["label"], b["payload"]) for b in c.buttons), related=tuple(c.related))
+        for d in documents if (c := contents.get(d.entry_id)) is not None
+    }
+    matcher: FaqIndex | None = None
+    loading = time.monotonic()
+    model = embedder() if documents else None
+    # Loading the embedding model happens once per process: it does not make this org's bot slow to build.
+    started += time.monotonic() - loading
+    if documents:
+        config = matcher_config(settings, embeddings=model is not None)
+        matcher = FaqIndex.build(documents, model, config)
+    engine = FaqBot(matcher=matcher, cards=cards, rules=rules, handoff_keywords=settings.handoff_keywords,
+                    fallback_text=settings.fallback_text, max_misses=settings.max_misses,
+                    sensitive=SensitiveFilter((*DEFAULT_SENSITIVE_WORDS, *(settings.sensitive_words or ()))))
+    hot = tuple(kb_service.hot_questions(session, org_id, HOT_QUESTIONS, today))
+    return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot,
+                  generation=generation, version=version, day=today, uses_embeddings=model is not None,
+                  questions_indexed=sum(1 + len(d.similar) for d in documents),
+                  build_seconds=time.monotonic() - started)
+
+
+def matcher_defaults(*, embeddings: bool) -> dict[str, float]:
+    """The calibrated thresholds an org uses unless it sets its own (with or without the embedding model)."""
+    answer, suggest = MatcherConfig().thresholds(embeddings)
+    return {"answer_threshold": answer, "suggest_threshold": suggest}
+
+
+def matcher_config(settings: BotSettings, *, embeddings: bool) -> MatcherConfig:
+    """The matcher's calibrated defaults, with this org's own thresholds where it set them.
+
+    An org sets one pair of thresholds for the mode it runs in; "did you mean" never starts above "answer"."""
+    config = MatcherConfig()
+    if settings.answer_threshold is None and settings.suggest_threshold is None:
+        return config
+    default_answer, default_suggest = config.thresholds(embeddings)
+    answer = settings.answer_threshold if settings.answer_threshold is not None else default_answer
+    suggest = min(settings.suggest_threshold if settings.suggest_threshold is not None else default_suggest, answer)
+    if embeddings:
+        return replace(config, answer_threshold=answer, suggest_threshold=suggest)
+    return replace(config, bm25_only_answer_threshold=answer, bm25_only_suggest_threshold=suggest)
+
+
+def load_org_bot(session: Session, org_id: int) -> OrgBot:
+    """An org's bot built now and not kept: for callers without a ``BotRuntime`` (CLI, scripts, tests)."""
+    return build_org_bot(session, org_id, 0, local_today(), embedder=shared_embedder)
+
+
+def make_runtime(db: Database, *, poll_seconds: float = VERSION_POLL_SECONDS) -> BotRuntime:
+    """The per-process cache of org bots (the app factory makes one; tests and scripts may make their own)."""
+    return BotRuntime(db, functools.partial(build_org_bot, embedder=shared_embedder), orgs_service.bot_version,
+                      poll_seconds=poll_seconds)
+
+
+@functools.cache
+def shared_embedder() -> Embedder | None:
+    """The embedding model, loaded once per process: it is read-only, ~100 MB, and every org's index uses it."""
+    return load_default_embedder()
+
+
+def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str], limit: int = 4) -> list[str]:
+    """"猜你所想": questions chosen from the page the visitor is on and the categories they asked about."""
+    matcher = org_bot.engine.matcher
+    context = " ".join(filter(None, [page_title or "", *categories[-2:]]))
+    if matcher is None or not context.strip():
+        return []
+    hot = set(org_bot.hot_questions)
+    return [c.question for c in matcher.suggest_for(context, limit + len(hot)) if c.question not in hot][:limit]
 
 
 def _state(session: Session, org_id: int, conversation_id: int) -> BotConversationState:
@@ -122,11 +242,26 @@ def _state(session: Session, org_id: int, conversation_id: int) -> BotConversati
     return state
 
 
-def respond(session: Session, org_id: int, conversation_id: int, text: str) -> BotDecision:
-    """Runs one bot turn and remembers whether it was understood."""
+def conversation_categories(session: Session, org_id: int, conversation_id: int) -> list[str]:
+    state = session.scalars(select(BotConversationState).where(
+        BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id)).first()
+    return list(state.categories or []) if state else []
+
+
+def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, *, message_id: int | None = None,
+            page_title: str | None = None) -> BotDecision:
+    """Runs one bot turn, remembers whether it was understood and logs what the knowledge base lacked."""
+    org_id = org_bot.org_id
     state = _state(session, org_id, conversation_id)
-    decision = engine_for(session, org_id).respond(
-        BotTurn(org_id=org_id, conversation_id=conversation_id, text=text, misses_before=state.misses or 0)
-    )
+    decision = org_bot.engine.respond(BotTurn(org_id=org_id, conversation_id=conversation_id, text=text,
+                                              misses_before=state.misses or 0, page_title=page_title))
     state.misses = 0 if decision.understood else (state.misses or 0) + 1
+    if decision.entry_id is not None:
+        kb_service.record_answer(session, org_id, decision.entry_id)
+        if decision.category:
+            asked = [c for c in (state.categories or []) if c != decision.category]
+            state.categories = [*asked, decision.category][-MAX_REMEMBERED_CATEGORIES:]
+    if decision.miss_reason is not None:
+        kb_service.record_miss(session, org_id, query=text, reason=decision.miss_reason,
+                               conversation_id=conversation_id, message_id=message_id)
     return decision

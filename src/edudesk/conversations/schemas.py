@@ -26,7 +26,8 @@ def attachment_to_dict(att: Attachment | None) -> dict[str, Any] | None:
 
 
 def message_to_dict(msg: Message, att: Attachment | None = None) -> dict[str, Any]:
-    return {
+    extra = msg.extra or {}
+    out = {
         "id": msg.id,
         "conversation_id": msg.conversation_id,
         "client_id": msg.client_id,
@@ -34,9 +35,14 @@ def message_to_dict(msg: Message, att: Attachment | None = None) -> dict[str, An
         "sender_name": msg.sender_name,
         "text": msg.text,
         "attachment": attachment_to_dict(att),
-        "buttons": list((msg.extra or {}).get("buttons", [])),
+        "buttons": list(extra.get("buttons", [])),
         "created_at": msg.created_at.isoformat(),
     }
+    # Bot replies carry their kind (answer, suggest, fallback…), answer pictures and the 解决了吗 👍/👎 state.
+    for key in ("kind", "images", "feedback", "helpful"):
+        if key in extra:
+            out[key] = extra[key]
+    return out
 
 
 def conversation_summary(conv: Conversation, contact_name: str, assignee_name: str | None = None

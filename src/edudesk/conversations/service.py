@@ -134,6 +134,7 @@ def post_message(
     client_id: str | None = None,
     attachment: Attachment | None = None,
     buttons: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
     client_id_checked: bool = False,
 ) -> Posted:
     """Stores a message; a ``client_id`` already stored for the contact returns that message instead (pass
@@ -154,7 +155,7 @@ def post_message(
         client_id=client_id,
         text=text,
         attachment_id=attachment.id if attachment else None,
-        extra={"buttons": buttons} if buttons else {},
+        extra={**(extra or {}), **({"buttons": buttons} if buttons else {})},
         created_at=now,
     )
     session.add(msg)
@@ -175,6 +176,38 @@ def post_message(
         ),
     )
     return Posted(msg, created=True)
+
+
+def contact_message(session: Session, org_id: int, contact_id: int, message_id: int) -> Message:
+    """A message of one of this contact's conversations; anything else (another visitor's, another org's) is
+    "not found", so a visitor cannot probe other conversations by id."""
+    msg = session.scalars(
+        select(Message).join(Conversation, Conversation.id == Message.conversation_id).where(
+            Message.id == message_id, Message.org_id == org_id, Conversation.contact_id == contact_id)
+    ).first()
+    if msg is None:
+        raise NotFoundError("message", message_id)
+    return msg
+
+
+def visitor_question_before(session: Session, msg: Message) -> str:
+    """The visitor message a bot reply answered (the last visitor text before it)."""
+    text = session.scalars(
+        select(Message.text).where(Message.conversation_id == msg.conversation_id, Message.id < msg.id,
+                                   Message.sender == SenderKind.visitor, Message.org_id == msg.org_id)
+        .order_by(Message.id.desc()).limit(1)
+    ).first()
+    return text or ""
+
+
+def update_message_extra(session: Session, msg: Message, **values: Any) -> None:
+    """Changes structured parts of a stored message (e.g. the visitor's 👍/👎) and tells the visitor's tabs."""
+    msg.extra = {**(msg.extra or {}), **values}
+    conv = get(session, msg.org_id, msg.conversation_id)
+    events.record(session, events.DomainEvent(
+        type="message.updated", org_id=msg.org_id, data={"message": message_to_dict(msg)},
+        topics=(contact_topic(conv.contact_id),),
+    ))
 
 
 def recent_visitor_messages(session: Session, conv: Conversation, seconds: int) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from edudesk.bot import service as bot_service
+from edudesk.bot.faq import HANDOFF_BUTTON, LEAVE_CONTACT_BUTTON
+from edudesk.bot.runtime import BotRuntime, OrgBot
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
@@ -19,8 +21,10 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.states import ConversationState
 from edudesk.errors import DomainError
+from edudesk.kb import service as kb_service
 
 BOT_NAME = "智能助手"
+SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
 
 
 class InboundError(DomainError):
@@ -35,11 +39,11 @@ class InboundResult:
     replies: list[Message] = field(default_factory=list)
 
 
-def ensure_conversation(session: Session, contact: Contact, msg: InboundMessage) -> Conversation:
+def ensure_conversation(session: Session, contact: Contact, msg: InboundMessage, org_bot: OrgBot) -> Conversation:
     conv = conversations_service.current_for_contact(session, msg.org_id, contact.id)
     if conv is not None:
         return conv
-    welcome = bot_service.get_settings(session, msg.org_id).welcome_text
+    welcome = org_bot.welcome_text
     return conversations_service.open_conversation(
         session, contact, msg.channel, welcome=welcome, page_url=msg.page_url, page_title=msg.page_title,
         referrer=msg.referrer,
@@ -54,6 +58,7 @@ def receive(
     max_chars: int = 2000,
     max_per_minute: int = 60,
     contact: Contact | None = None,
+    bots: BotRuntime | None = None,
 ) -> InboundResult:
     text = msg.text.strip()
     if not text and msg.attachment_id is None:
@@ -63,7 +68,8 @@ def receive(
     if contact is None:
         contact = contacts_service.find_or_create(session, msg.org_id, msg.channel, msg.external_user_id,
                                                   page_url=msg.page_url)
-    conv = ensure_conversation(session, contact, msg)
+    org_bot = bots.get(session, msg.org_id) if bots is not None else bot_service.load_org_bot(session, msg.org_id)
+    conv = ensure_conversation(session, contact, msg, org_bot)
     if msg.client_message_id is not None:
         existing = conversations_service.find_by_client_id(session, conv, msg.client_message_id)
         if existing is not None:
@@ -79,17 +85,20 @@ def receive(
             raise InboundError("bad_attachment", "图片不存在或已失效", "attachment_id") from None
     contacts_service.touch(session, contact, page_url=msg.page_url)
     conversations_service.reopen_by_visitor(session, conv)
+    # Abuse is masked before anyone sees it; the bot still gets the original to answer it calmly.
+    stored_text = org_bot.engine.sensitive.apply(text).text
     posted = conversations_service.post_message(
-        session, conv, SenderKind.visitor, text, sender_name=contacts_service.display_name(contact),
+        session, conv, SenderKind.visitor, stored_text, sender_name=contacts_service.display_name(contact),
         client_id=msg.client_message_id, attachment=attachment, client_id_checked=True,
     )
     result = InboundResult(conv, posted.message, created=True)
     if conv.state == ConversationState.bot and text:
-        decision = bot_service.respond(session, msg.org_id, conv.id, text)
+        decision = bot_service.respond(session, org_bot, conv.id, text, message_id=posted.message.id,
+                                       page_title=msg.page_title or conv.page_title)
         for reply in decision.replies:
             bot_msg = conversations_service.post_message(
                 session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,
-                buttons=[b.as_dict() for b in reply.buttons] or None,
+                buttons=[b.as_dict() for b in reply.buttons] or None, extra=reply.extra or None,
             )
             result.replies.append(bot_msg.message)
         if decision.handoff:
@@ -97,3 +106,26 @@ def receive(
             online = agents_online() if callable(agents_online) else agents_online
             conversations_service.handoff(session, conv, decision.handoff_reason or "bot", agents_online=online)
     return result
+
+
+def feedback(session: Session, org_id: int, contact_id: int, message_id: int, helpful: bool) -> None:
+    """The visitor's 解决了吗 👍/👎 on a bot answer. A 👎 is logged as a miss for the knowledge base and, while
+    the bot still owns the conversation, offers the ways on (ask again, a human, leave details)."""
+    msg = conversations_service.contact_message(session, org_id, contact_id, message_id)
+    extra = msg.extra or {}
+    entry_id = extra.get("kb_entry_id")
+    if msg.sender != SenderKind.bot or not extra.get("feedback") or not isinstance(entry_id, int):
+        raise InboundError("not_votable", "这条消息不能评价", "message_id")
+    previous = extra.get("helpful")
+    if previous is helpful:
+        return
+    question = conversations_service.visitor_question_before(session, msg)
+    kb_service.record_feedback(session, org_id, message_id=msg.id, entry_id=entry_id, helpful=helpful,
+                               query=question, conversation_id=msg.conversation_id)
+    conversations_service.update_message_extra(session, msg, helpful=helpful)
+    conv = conversations_service.get(session, org_id, msg.conversation_id)
+    if not helpful and conv.state == ConversationState.bot:
+        conversations_service.post_message(
+            session, conv, SenderKind.bot, SORRY_TEXT, sender_name=BOT_NAME,
+            buttons=[HANDOFF_BUTTON.as_dict(), LEAVE_CONTACT_BUTTON.as_dict()], extra={"kind": "sorry"},
+        )

@@ -19,4 +19,7 @@ class Org(Base):
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     widget_color: Mapped[str] = mapped_column(String(16), default="#2563eb")
+    # Bumped by every change to the org's bot or knowledge base, in the same transaction: an instance that missed
+    # the change event (no Redis, or a CLI import in another process) still notices within seconds.
+    bot_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

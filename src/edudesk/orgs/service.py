@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from edudesk.db import NotFoundError
@@ -59,3 +59,13 @@ def update_widget(session: Session, org: Org, *, color: str) -> None:
     if not COLOR_RE.match(color):
         raise OrgError("bad_color", "颜色格式应为 #RRGGBB", "widget_color")
     org.widget_color = color
+
+
+def bump_bot_version(session: Session, org_id: int) -> None:
+    """Marks the org's bot as changed; one UPDATE, committed with the change itself."""
+    session.execute(update(Org).where(Org.id == org_id).values(bot_version=Org.bot_version + 1)
+                    .execution_options(synchronize_session=False))
+
+
+def bot_version(session: Session, org_id: int) -> int:
+    return int(session.scalar(select(Org.bot_version).where(Org.id == org_id)) or 0)

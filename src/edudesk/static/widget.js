@@ -50,7 +50,9 @@
       tooBig: "图片太大了（{size} MB），请选择不超过 {max} MB 的图片", notImage: "只能发送图片（PNG、JPEG、GIF、WebP）",
       uploading: "正在上传图片…", uploadFailed: "图片上传失败，请检查网络后重试",
       tooLong: "消息不能超过 {n} 个字（现在 {len} 个字）", unavailable: "在线咨询暂时不可用",
-      image: "图片", bot: "智能助手", unread: "（{n} 条新消息）"
+      image: "图片", bot: "智能助手", unread: "（{n} 条新消息）",
+      solved: "解决了吗？", helpful: "有用", notHelpful: "没用", thanksVote: "感谢反馈！",
+      hot: "热门问题", guess: "猜你所想"
     },
     en: {
       title: "Chat with us", open: "Open chat", close: "Close", placeholder: "Type your question, Enter to send",
@@ -64,7 +66,9 @@
       tooBig: "The picture is too large ({size} MB); the limit is {max} MB", notImage: "Only pictures can be sent (PNG, JPEG, GIF, WebP)",
       uploading: "Uploading picture…", uploadFailed: "Upload failed, please check your connection and retry",
       tooLong: "Messages are limited to {n} characters (now {len})", unavailable: "Chat is not available right now",
-      image: "Picture", bot: "Assistant", unread: " ({n} new messages)"
+      image: "Picture", bot: "Assistant", unread: " ({n} new messages)",
+      solved: "Did this help?", helpful: "Yes", notHelpful: "No", thanksVote: "Thanks for the feedback!",
+      hot: "Popular questions", guess: "You may want to ask"
     }
   };
   var T = I18N[LANG];
@@ -162,6 +166,12 @@
     "#edk-root .edk-chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;max-width:90%}",
     "#edk-root .edk-chip{border:1px solid var(--edk-color);color:var(--edk-color);background:#fff;border-radius:14px;padding:3px 12px;font-size:13px}",
     "#edk-root .edk-chip:hover{background:var(--edk-color);color:#fff}",
+    "#edk-root .edk-text a{color:inherit;text-decoration:underline;word-break:break-all}",
+    "#edk-root .edk-answer-img{display:block;max-width:100%;max-height:220px;border-radius:8px;margin-top:6px}",
+    "#edk-root .edk-vote{display:flex;align-items:center;gap:6px;margin-top:4px;font-size:12px;color:#6b7280}",
+    "#edk-root .edk-vote button{border:1px solid #d1d5db;background:#fff;border-radius:12px;padding:1px 8px;font-size:12px;cursor:pointer}",
+    "#edk-root .edk-vote button[aria-pressed=true]{border-color:var(--edk-color);color:var(--edk-color)}",
+    "#edk-root .edk-suggest-title{font-size:12px;color:#6b7280;margin-top:8px}",
     "#edk-root .edk-rate{flex:none;padding:10px 14px;border-top:1px solid #e5e7eb;background:#fffbeb}",
     "#edk-root .edk-rate-title{font-weight:600;margin-bottom:4px}",
     "#edk-root .edk-stars{display:flex;gap:2px;align-items:center}",
@@ -395,6 +405,19 @@
     var w = el("div", "edk-welcome");
     w.appendChild(el("div", "edk-name", T.bot));
     w.appendChild(el("div", "edk-body", st.welcomeText));
+    [["guess", st.guess], ["hot", st.hot]].forEach(function (group) {
+      var items = (group[1] || []).filter(function (q) { return typeof q === "string" && q; });
+      if (!items.length) return;
+      w.appendChild(el("div", "edk-suggest-title edk-" + group[0] + "-title", t(group[0])));
+      var chips = el("div", "edk-chips edk-" + group[0]);
+      items.forEach(function (q) {
+        var chip = el("button", "edk-chip", q);
+        chip.type = "button";
+        chip.setAttribute("data-payload", q);
+        chips.appendChild(chip);
+      });
+      w.appendChild(chips);
+    });
     ui.messages.insertBefore(w, ui.messages.firstChild);
     ui.welcome = w;
   }
@@ -414,7 +437,19 @@
     }
     var body = el("div", "edk-body");
     var hasBody = false;
-    if (msg.text) { body.appendChild(el("div", "edk-text", msg.text)); hasBody = true; }
+    if (msg.text) {
+      body.appendChild(sender === "visitor" ? el("div", "edk-text", msg.text) : linkified(msg.text));
+      hasBody = true;
+    }
+    (Array.isArray(msg.images) ? msg.images : []).forEach(function (u) {
+      var isrc = typeof u === "string" ? assetUrl(u) : null;
+      if (!isrc) return;
+      var pic = el("img", "edk-answer-img");
+      pic.alt = t("image");
+      pic.src = isrc;
+      body.appendChild(pic);
+      hasBody = true;
+    });
     var att = msg.attachment;
     var src = att && assetUrl(att.url);
     if (src && /^image\//.test(att.content_type || "image/")) {
@@ -446,9 +481,45 @@
       });
       box.appendChild(chips);
     }
+    if (msg.feedback && !pending) box.appendChild(buildVote(msg));
     var meta = el("div", "edk-meta", pending ? t("sending") : clockTime(msg.created_at));
     if (sender !== "system") box.appendChild(meta);
     return box;
+  }
+
+  // Text with http(s) links made clickable; everything else stays text (never innerHTML).
+  function linkified(text) {
+    var box = el("div", "edk-text");
+    var re = /https?:\/\/[^\s<>"'，。！？、）)]+/g;
+    var last = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > last) box.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var a = el("a", null, m[0]);
+      a.href = m[0];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer nofollow";
+      box.appendChild(a);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) box.appendChild(document.createTextNode(text.slice(last)));
+    return box;
+  }
+
+  function buildVote(msg) {
+    var row = el("div", "edk-vote");
+    row.appendChild(el("span", null, t("solved")));
+    [[true, "👍 " + t("helpful")], [false, "👎 " + t("notHelpful")]].forEach(function (v) {
+      var b = el("button", null, v[1]);
+      b.type = "button";
+      b.setAttribute("aria-pressed", msg.helpful === v[0] ? "true" : "false");
+      b.addEventListener("click", function () {
+        if (!sendFrame({ type: "feedback", message_id: msg.id, helpful: v[0] })) { showError(t("offline")); return; }
+        row.querySelectorAll("button").forEach(function (x) { x.setAttribute("aria-pressed", "false"); });
+        b.setAttribute("aria-pressed", "true");
+      });
+      row.appendChild(b);
+    });
+    return row;
   }
 
   function insertSorted(node, id) {
@@ -638,6 +709,8 @@
     var color = safeColor(org.color);
     if (color) ui.root.style.setProperty("--edk-color", color);
     st.welcomeText = typeof org.welcome === "string" ? org.welcome : "";
+    st.hot = Array.isArray(data.hot) ? data.hot.slice(0, 8) : [];
+    st.guess = Array.isArray(data.guess) ? data.guess.slice(0, 4) : [];
     if (typeof data.max_upload_bytes === "number" && data.max_upload_bytes > 0) st.maxUpload = data.max_upload_bytes;
     if (data.agent && data.agent.name) st.agentName = data.agent.name;
     (data.messages || []).forEach(function (m) { addMessage(m, false); });
@@ -796,6 +869,14 @@
         break;
       case "pong":
         clearTimeout(st.pongTimer);
+        break;
+      case "message_updated":  // e.g. a 👍/👎 given in another tab
+        var node = f.message && st.byId[f.message.id];
+        if (node) {
+          node.querySelectorAll(".edk-vote button").forEach(function (b, i) {
+            b.setAttribute("aria-pressed", f.message.helpful === (i === 0) ? "true" : "false");
+          });
+        }
         break;
       default:
         break;

