@@ -34,6 +34,9 @@ DEFAULT_FALLBACK = "抱歉，这个问题我还没学会。您可以换个说法
 MAX_TEXT = 2000
 MAX_KEYWORDS = 50
 HOT_QUESTIONS = 6
+# A guess must share words with the page or be close in meaning; a page title alone is weak evidence.
+GUESS_MIN_LEXICAL = 0.05
+GUESS_MIN_SEMANTIC = 0.55
 MAX_REMEMBERED_CATEGORIES = 5
 
 
@@ -227,7 +230,9 @@ def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str
     if matcher is None or not context.strip():
         return []
     hot = set(org_bot.hot_questions)
-    return [c.question for c in matcher.suggest_for(context, limit + len(hot)) if c.question not in hot][:limit]
+    related = [c for c in matcher.suggest_for(context, limit + len(hot))
+               if c.lexical >= GUESS_MIN_LEXICAL or c.semantic >= GUESS_MIN_SEMANTIC]
+    return [c.question for c in related if c.question not in hot][:limit]
 
 
 def _state(session: Session, org_id: int, conversation_id: int) -> BotConversationState:
