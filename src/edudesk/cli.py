@@ -199,7 +199,8 @@ def demo(
     base = f"http://{host}:{port}"
     out.print(f"[bold]edudesk 演示已就绪：{info.org_name}[/bold]")
     out.print(f"  访客咨询页面（嵌入了聊天组件）：{base}/demo")
-    out.print(f"  坐席工作台：{base}/console    管理后台：{base}/admin")
+    out.print(f"  坐席工作台：{base}/console")
+    out.print(f"  管理后台：{base}/admin（知识库：{base}/admin/kb）")
     out.print(f"  机构标识：{info.org_slug}")
     for username, password, role in info.logins:
         out.print(f"  登录 {role}：用户名 [bold]{username}[/bold]  密码 [bold]{password}[/bold]")
