@@ -71,8 +71,9 @@ def _say(rng: random.Random, template: str, slots: dict[str, str]) -> str:
     return rng.choice(OPENERS) + template.format(**slots) + rng.choice(CLOSERS)
 
 
-def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7) -> tuple[list[FaqDocument], list[str]]:
-    """About ``n_texts`` questions and paraphrases in ``n_texts / per_entry`` entries, and 1,000 test queries."""
+def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7) -> tuple[list[FaqDocument], list[Query]]:
+    """About ``n_texts`` questions and paraphrases in ``n_texts / per_entry`` entries, and 1,000 test queries
+    (fresh paraphrases of random entries, and 10 % off-topic questions with no expected entry)."""
     rng = random.Random(seed)
     combos = [(topic, s, g, t, c) for topic in TOPICS for s in SUBJECTS for g in GRADES for t in TERMS
               for c in CAMPUSES[:1]]
@@ -98,11 +99,19 @@ def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7) -> tuple[list
     queries = []
     for _ in range(1000):
         if rng.random() < 0.1:
-            queries.append(rng.choice(OFF_TOPIC))
+            queries.append(Query(rng.choice(OFF_TOPIC), None))
         else:
-            topic, slots = rng.choice(slots_of)
-            queries.append(_say(rng, rng.choice(TOPICS[topic]), slots) + rng.choice(("", "", "谢谢", "急")))
+            entry = rng.randrange(len(slots_of))
+            topic, slots = slots_of[entry]
+            text = _say(rng, rng.choice(TOPICS[topic]), slots) + rng.choice(("", "", "谢谢", "急"))
+            queries.append(Query(text, documents[entry].entry_id))
     return documents, queries
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    expected: int | None  # entry id; None: off-topic
 
 
 @dataclass
@@ -114,10 +123,14 @@ class Figures:
     index_mb: float
     p50_ms: float
     p99_ms: float
+    # quality on the synthetic queries, a sanity check at scale (the real calibration is ``edudesk eval faq``)
+    top1: float
     answered: float
+    wrong: float
+    off_topic_answered: int
 
 
-def measure(documents: Sequence[FaqDocument], queries: Sequence[str], model: Embedder | None) -> Figures:
+def measure(documents: Sequence[FaqDocument], queries: Sequence[Query], model: Embedder | None) -> Figures:
     embedder = MemoEmbedder(model) if model is not None else None  # cold: nothing remembered yet
     gc.collect()
     started = time.perf_counter()
@@ -126,15 +139,22 @@ def measure(documents: Sequence[FaqDocument], queries: Sequence[str], model: Emb
 
     for warm in ("你好", "在吗", "有人吗"):
         index.match(warm)
+    unique = list({q.text: q for q in queries}.values())  # each query new to the embedding memo, as a visitor's
     latencies = []
-    answered = 0
-    unique = list(dict.fromkeys(queries))  # every query is new to the embedding memo, as a visitor's would be
+    top1 = answered = wrong = off_topic_answered = 0
     for query in unique:
         t0 = time.perf_counter()
-        result = index.match(query)
+        result = index.match(query.text)
         latencies.append(time.perf_counter() - t0)
-        answered += result.band == "answer"
+        best = result.best.entry_id if result.best else None
+        if query.expected is None:
+            off_topic_answered += result.answer is not None
+            continue
+        top1 += best == query.expected
+        answered += result.answer is not None
+        wrong += result.answer is not None and best != query.expected
     ms = np.asarray(latencies) * 1000
+    in_scope = sum(q.expected is not None for q in unique)
 
     del index
     gc.collect()
@@ -145,7 +165,8 @@ def measure(documents: Sequence[FaqDocument], queries: Sequence[str], model: Emb
     tracemalloc.stop()
     return Figures(index.n_texts, len(index), index.has_classifier, round(build, 2), round(index_bytes / 2**20, 1),
                    round(float(np.percentile(ms, 50)), 2), round(float(np.percentile(ms, 99)), 2),
-                   round(answered / len(unique), 3))
+                   round(top1 / in_scope, 3), round(answered / in_scope, 3), round(wrong / in_scope, 3),
+                   off_topic_answered)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,8 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.json:
             print(f"{figures.texts:>6} texts {figures.entries:>5} entries  classifier={figures.classifier!s:5}  "
                   f"build {figures.build_seconds:6.2f} s  index {figures.index_mb:6.1f} MB  "
-                  f"match p50 {figures.p50_ms:5.2f} ms  p99 {figures.p99_ms:5.2f} ms  answered {figures.answered:.2f}",
-                  flush=True)
+                  f"match p50 {figures.p50_ms:5.2f} ms  p99 {figures.p99_ms:5.2f} ms  |  top-1 {figures.top1:.3f}  "
+                  f"answered {figures.answered:.3f}  wrong {figures.wrong:.3f}  "
+                  f"off-topic answered {figures.off_topic_answered}", flush=True)
     if args.json:
         print(json.dumps({"model_load_seconds": round(load_seconds, 2), "embedder": model is not None,
                           "results": [asdict(r) for r in results]}, ensure_ascii=False))

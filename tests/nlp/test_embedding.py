@@ -107,3 +107,18 @@ def test_memo_gives_the_same_vector_fresh_or_remembered() -> None:
     assert np.array_equal(cold, warm)
     assert warm.dtype == np.float32
     assert np.allclose(np.linalg.norm(warm, axis=1), 1.0, atol=1e-3)
+
+
+def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave() -> None:
+    """A rebuild must not hold the model for half a minute: each chunk takes the lock on its own."""
+    sizes: list[int] = []
+
+    class Model:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            sizes.append(len(texts))
+            return np.ones((len(texts), 512), dtype=np.float32)
+
+    vectors = UseEmbedder(Model()).encode([f"问题{i}" for i in range(600)])
+    assert vectors.shape == (600, 512)
+    assert sizes == [256, 256, 88]
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)

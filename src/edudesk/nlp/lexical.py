@@ -11,6 +11,10 @@ views are built over them, both as scipy sparse matrices (a query touches only t
   mentions scores low even if it shares a few common characters.
 - **tf-idf per text**, rows of unit length: the lexical features of the per-index classifier and the lexical
   cosine that picks which paraphrase matched when there is no embedding model.
+
+scipy rather than ``bm25s``: the matcher needs the per-entry score vector (not a top-k list), the query's own
+ceiling with unknown terms counted, and a second (per-text) view over the same vocabulary; that is forty lines of
+sparse arithmetic, and a query costs a few sparse row gathers (~0.2 ms at 50,000 questions).
 """
 
 from __future__ import annotations

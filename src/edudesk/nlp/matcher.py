@@ -37,6 +37,7 @@ from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
+from edudesk.nlp.threads import one_blas_thread
 
 __all__ = ["Band", "Candidate", "FaqIndex", "MatchResult", "MatcherConfig"]
 
@@ -250,7 +251,7 @@ class FaqIndex:
     # ---- matching ----
     def match(self, query: str, k: int = 3) -> MatchResult:
         """The ``k`` best entries for a visitor's question and what to do with them."""
-        scored = self._score(query, use_classifier=True)
+        scored = self._score(query, use_classifier=True, limit=max(k, 1))
         if scored is None:
             return MatchResult(query, Band.FALLBACK)
         answer_at, suggest_at = self.config.thresholds(self.semantic)
@@ -270,7 +271,7 @@ class FaqIndex:
         shows these as hints, not answers. Only entries sharing at least one word or character n-gram with the
         context are offered, so a title about something the KB never mentions suggests nothing.
         """
-        scored = self._score(context, use_classifier=False)
+        scored = self._score(context, use_classifier=False, limit=None)
         if scored is None:
             return []
         related = [c for c in scored if c.lexical > 0]
@@ -283,8 +284,13 @@ class FaqIndex:
         wl, ws = self.config.lexical_weight, self.config.semantic_weight
         return (wl * lexical + ws * semantic) / (wl + ws)
 
-    def _score(self, query: str, use_classifier: bool) -> list[Candidate] | None:
-        """Every pooled entry as a candidate, best first; ``None`` when the query has nothing to match on."""
+    def _score(self, query: str, use_classifier: bool, limit: int | None) -> list[Candidate] | None:
+        """The ``limit`` best pooled entries (all with ``None``), best first; ``None`` when the query has nothing
+        to match on."""
+        with one_blas_thread():
+            return self._score_entries(query, use_classifier, limit)
+
+    def _score_entries(self, query: str, use_classifier: bool, limit: int | None) -> list[Candidate] | None:
         if not len(self):
             return None
         text = normalise(query[: self.config.max_query_chars * 2])[: self.config.max_query_chars]
@@ -308,7 +314,7 @@ class FaqIndex:
             prob = softmax(sim.astype(np.float64) / self.config.retrieval_temperature)
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
-        order = np.lexsort((pool, -fused))
+        order = np.lexsort((pool, -fused))[:limit]
         e = self._entries
         return [
             Candidate(int(e.ids[pool[i]]), e.questions[pool[i]], float(fused[i]), e.texts[matched[i]],
@@ -343,8 +349,11 @@ class FaqIndex:
         e = self._entries
         lengths = e.starts[pool + 1] - e.starts[pool]
         whole = len(pool) == len(self)
-        rows = np.arange(self.n_texts) if whole else np.concatenate(
-            [np.arange(e.starts[i], e.starts[i + 1]) for i in pool])
+        if whole:
+            rows = np.arange(self.n_texts)
+        else:  # the texts of the pooled entries, in pool order: one arange per entry, built without a loop
+            offsets = np.repeat(e.starts[pool] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+            rows = offsets + np.arange(int(lengths.sum()))
         if qvec is not None and self._text_vectors is not None:
             vectors = self._text_vectors if whole else self._text_vectors[rows]
             sims = vectors @ qvec
