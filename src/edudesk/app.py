@@ -151,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind_loop(asyncio.get_running_loop())
         await bus.start()
+        # The embedding model and the jieba dictionary load before the first visitor, not during their question.
+        await anyio.to_thread.run_sync(bot_service.warm_up)
         tasks = [asyncio.create_task(_presence_heartbeat(hub))]
         if settings.jobs_in_process:
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")

@@ -276,3 +276,14 @@ def test_language_switch_translates_kb_pages(client: TestClient, orgs: TwoOrgs) 
     page = client.get("/admin/kb").text
     assert "Knowledge base" in page and "知识库" not in page.split("<main>")[1]
     assert csrf_from(page)
+
+
+def test_misses_page_groups_by_meaning_not_only_shared_characters(client: TestClient, database: Database,
+                                                                   orgs: TwoOrgs) -> None:
+    login(client, "alpha", "supervisor")
+    with database.session() as session:
+        for text in ("学费多少", "学费多少钱？", "你们学费是多少", "能停车吗"):
+            kb_service.record_miss(session, orgs.a.id, text, MissReason.unanswered)
+        session.commit()
+    page = client.get("/admin/kb/misses").text
+    assert "3 次" in page and "1 次" in page  # the three fee questions are one group, parking another

@@ -25,7 +25,8 @@ from edudesk.db import Database, get_in_org, org_query
 from edudesk.errors import DomainError
 from edudesk.events import DomainEvent, record
 from edudesk.kb import service as kb_service
-from edudesk.nlp.embedding import Embedder, load_default_embedder
+from edudesk.nlp import tokenise
+from edudesk.nlp.embedding import Embedder, shared_embedder
 from edudesk.nlp.matcher import FaqIndex, MatcherConfig
 from edudesk.orgs import service as orgs_service
 
@@ -217,10 +218,10 @@ def make_runtime(db: Database, *, poll_seconds: float = VERSION_POLL_SECONDS) ->
                       poll_seconds=poll_seconds)
 
 
-@functools.cache
-def shared_embedder() -> Embedder | None:
-    """The embedding model, loaded once per process: it is read-only, ~100 MB, and every org's index uses it."""
-    return load_default_embedder()
+def warm_up() -> None:
+    """Loads what every org's bot needs (the embedding model, the jieba dictionary) ahead of the first turn."""
+    shared_embedder()
+    tokenise.warm_up()
 
 
 def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str], limit: int = 4) -> list[str]:

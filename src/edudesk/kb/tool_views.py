@@ -18,6 +18,8 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import exporting, importing, misses
 from edudesk.kb import service as kb_service
 from edudesk.kb.text import shanghai_time, today_in_shanghai
+from edudesk.nlp.cluster import group_similar
+from edudesk.nlp.embedding import shared_embedder
 from edudesk.web import csrf_ok
 from edudesk.web import page as render
 
@@ -99,12 +101,17 @@ def _misses_page(request: Request, user: User, *, errors: dict[str, str] | None 
                  forms: dict[str, dict[str, str]] | None = None, notice: str | None = None,
                  code: int = 200) -> Response:
     with get_ctx(request).db.session() as session:
-        groups = misses.miss_groups(session, user.org_id)
+        groups = misses.miss_groups(session, user.org_id, grouper=_similar_questions)
         total = misses.unresolved_count(session, user.org_id)
         choices = kb_service.entry_choices(session, user.org_id)
         tree = kb_categories.tree(session, user.org_id)
     return page(request, "admin/kb_misses.html", status_code=code, user=user, groups=groups, total=total,
                 choices=choices, tree=tree, errors=errors or {}, forms=forms or {}, notice=notice)
+
+
+def _similar_questions(texts: list[str]) -> list[list[int]]:
+    """Groups misses by meaning with the sentence embedding (by shared words when the model is missing)."""
+    return group_similar(texts, shared_embedder())
 
 
 def _ids(raw: str) -> list[int]:

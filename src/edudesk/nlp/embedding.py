@@ -21,6 +21,7 @@ fresh or remembered, goes through the same float16 rounding, so a rebuilt index 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from collections import OrderedDict
@@ -134,3 +135,19 @@ def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None)
         log.warning("embedding model could not be loaded; FAQ matching uses BM25 only", error=str(exc))
         return None
     return MemoEmbedder(embedder, max_items=memo_items)
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+@functools.cache
+def _load_shared() -> Embedder | None:
+    return load_default_embedder()
+
+
+def shared_embedder() -> Embedder | None:
+    """The process's one embedding model: read-only, ~100 MB, used by every org's index and by the misses
+    grouping, so it is loaded once (the lock keeps two first callers from loading it twice). See
+    docs/decisions.md, "One embedding model per process"."""
+    with _SHARED_LOCK:
+        return _load_shared()
