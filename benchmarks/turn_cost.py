@@ -13,6 +13,7 @@ this is the number to watch when changing the hot path.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import event, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,8 +36,8 @@ from edudesk.app import create_app
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts.models import Contact
 from edudesk.context import AppContext
-from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Conversation, Message, SenderKind
+from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import ConversationState
 from edudesk.db import utcnow
 from edudesk.inbound import service as inbound_service
@@ -48,11 +50,11 @@ def turn(ctx: AppContext, org_id: int, visitor_id: str, client_id: str, text: st
     msg = InboundMessage(org_id=org_id, channel="web", external_user_id=visitor_id, client_message_id=client_id,
                          text=text, page_url="http://bench.invalid/")
     with ctx.db.session() as session:
-        result = inbound_service.receive(session, msg, agents_online=ctx.hub.presence.any_online(org_id),
+        result = inbound_service.receive(session, msg, agents_online=lambda: ctx.hub.presence.any_online(org_id),
                                          max_chars=ctx.settings.max_message_chars,
-                                         max_per_minute=ctx.settings.visitor_messages_per_minute)
+                                         max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots)
         session.commit()
-        return conversations_service.message_dict(result.message)
+        return message_to_dict(result.message)
 
 
 def add_history(ctx: AppContext, org_id: int, messages: int, per_conversation: int = 20) -> None:
@@ -74,6 +76,29 @@ def add_history(ctx: AppContext, org_id: int, messages: int, per_conversation: i
                 for i in range(min(per_conversation, messages - start))
             ])
         session.commit()
+
+
+def database_server_cpu(ctx: AppContext) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends of this process's pool (None on SQLite)."""
+    if ctx.db.dialect != "postgresql":
+        return None
+    with ctx.db.engine.connect() as conn:  # one of the pool's own connections, so it is counted too
+        pids = [r[0] for r in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND client_port = ANY(%(ports)s)",
+            {"ports": _pool_ports(ctx)})]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _pool_ports(ctx: AppContext) -> list[int]:
+    """The local ports of this process's connections to the database server."""
+    port = ctx.db.engine.url.port or 5432
+    return [c.laddr.port for c in psutil.Process().net_connections("tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu.append((time.process_time() - c0) / count * 1000)
         wall.append((time.perf_counter() - w0) / count * 1000)
     per_turn = {k: round(v / (args.rounds * args.turns * len(sessions)), 2) for k, v in statements.items()}
+    server_cpu = database_server_cpu(ctx)
     result: dict[str, Any] = {
         "database": ctx.db.dialect,
         "statements_per_turn": round(sum(per_turn.values()), 2),
@@ -132,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_ms_per_turn": {"best": round(min(cpu), 2), "median": round(statistics.median(cpu), 2)},
         "wall_ms_per_turn": {"best": round(min(wall), 2), "median": round(statistics.median(wall), 2)},
         "first_turn": {"statements": round(first_statements, 2), "cpu_ms": round(first_cpu, 2)},
+        # PostgreSQL's own CPU (its backends serving this run, every turn including the first), per turn.
+        "database_cpu_ms_per_turn": (round(server_cpu * 1000 / n, 2)
+                                     if server_cpu is not None else None),
         "history_messages": args.history,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }

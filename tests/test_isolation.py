@@ -7,6 +7,7 @@ holds no org data), so a new route cannot be added without deciding how it is is
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,19 +17,27 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from edudesk.apitokens import service as apitokens_service
+from edudesk.apitokens.models import ApiToken
 from edudesk.audit.service import Actor
 from edudesk.auth.models import User
+from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
-from edudesk.bot.models import KeywordRule
+from edudesk.bot.models import BotFlow, KeywordRule
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
 from edudesk.db import Database
+from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
+from edudesk.leads.models import Lead, LeadValue
+from edudesk.webhooks import service as webhooks_service
+from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from edudesk.webhooks.urls import UrlPolicy
 from tests.conftest import TwoOrgs, login
 
 SECRET_TEXT = "甲机构的秘密消息 13912345678"
@@ -43,6 +52,11 @@ class Targets:
     entry: int = 0
     category: int = 0
     miss: int = 0
+    endpoint: int = 0
+    delivery: int = 0
+    token: int = 0
+    lead: int = 0
+    flow: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ ROUTES: dict[str, list[Case]] = {
     "/console": [Case("GET", "/console?c={conv}")],
     "/console/lists": [Case("GET", "/console/lists")],
     "/console/c/{conversation_id}": [Case("GET", "/console/c/{conv}", htmx=True)],
+    "/console/c/{conversation_id}/lead": [Case("GET", "/console/c/{conv}/lead", htmx=True)],
     "/console/c/{conversation_id}/accept": [Case("POST", "/console/c/{conv}/accept", {})],
     "/console/c/{conversation_id}/resolve": [Case("POST", "/console/c/{conv}/resolve", {})],
     "/console/c/{conversation_id}/release": [Case("POST", "/console/c/{conv}/release", {})],
@@ -78,6 +93,14 @@ ROUTES: dict[str, list[Case]] = {
     "/admin/bot/rules": [Case("POST", "/admin/bot/rules", {"rule_id": "{rule}", "keywords": "劫持",
                                                            "reply": "被改了", "enabled": "1"})],
     "/admin/bot/rules/{rule_id}/delete": [Case("POST", "/admin/bot/rules/{rule}/delete", {})],
+    "/admin/bot/flows": [Case("GET", "/admin/bot/flows")],
+    "/admin/bot/flows/{flow_id}": [Case("GET", "/admin/bot/flows/{flow}")],
+    "/admin/bot/flows/{flow_id}/export": [Case("GET", "/admin/bot/flows/{flow}/export")],
+    "/admin/bot/flows/{flow_id}/{action}": [Case("POST", "/admin/bot/flows/{flow}/disable", {}),
+                                            Case("POST", "/admin/bot/flows/{flow}/delete", {})],
+    "/leads": [Case("GET", "/leads"), Case("GET", "/leads?phone=13912345678&grade=三年级")],
+    "/leads/assign": [Case("POST", "/leads/assign", {"lead_ids": "{lead}", "owner_id": "{user}"})],
+    "/leads/export": [Case("GET", "/leads/export?format=csv"), Case("GET", "/leads/export?format=xlsx&phone=139")],
     "/admin/kb": [Case("GET", "/admin/kb"), Case("GET", "/admin/kb?q=甲&category={category}")],
     "/admin/kb/bulk": [Case("POST", "/admin/kb/bulk", {"action": "delete", "ids": "{entry}"}),
                        Case("POST", "/admin/kb/bulk", {"action": "disable", "ids": "{entry}"})],
@@ -102,6 +125,24 @@ ROUTES: dict[str, list[Case]] = {
                                                                                "answer": "越权"})],
     "/admin/kb/misses/dismiss": [Case("POST", "/admin/kb/misses/dismiss", {"miss_ids": "{miss}"})],
     "/login": [Case("GET", "/login")],
+    "/admin/webhooks": [Case("GET", "/admin/webhooks")],
+    "/admin/webhooks/new": [Case("GET", "/admin/webhooks/new"),
+                            Case("POST", "/admin/webhooks/new", {"url": "http://127.0.0.1:9/x",
+                                                                 "event_types": "lead.created"})],
+    "/admin/webhooks/{endpoint_id}": [Case("GET", "/admin/webhooks/{endpoint}"),
+                                      Case("POST", "/admin/webhooks/{endpoint}", {"url": "http://127.0.0.1:9/evil",
+                                                                                  "event_types": "lead.created"})],
+    "/admin/webhooks/{endpoint_id}/rotate": [Case("POST", "/admin/webhooks/{endpoint}/rotate", {})],
+    "/admin/webhooks/{endpoint_id}/test": [Case("POST", "/admin/webhooks/{endpoint}/test", {})],
+    "/admin/webhooks/{endpoint_id}/delete": [Case("POST", "/admin/webhooks/{endpoint}/delete", {})],
+    "/admin/webhooks/{endpoint_id}/deliveries": [Case("GET", "/admin/webhooks/{endpoint}/deliveries")],
+    "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}": [
+        Case("GET", "/admin/webhooks/{endpoint}/deliveries/{delivery}")],
+    "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay": [
+        Case("POST", "/admin/webhooks/{endpoint}/deliveries/{delivery}/replay", {})],
+    "/admin/api-tokens": [Case("GET", "/admin/api-tokens"),
+                          Case("POST", "/admin/api-tokens", {"name": "越权", "scopes": "leads:read"})],
+    "/admin/api-tokens/{token_id}/revoke": [Case("POST", "/admin/api-tokens/{token}/revoke", {})],
 }
 
 PUBLIC = {
@@ -118,6 +159,7 @@ PUBLIC = {
     "/ws/agent": "topics scoped to the agent's org; tested in tests/channels",
     "/api/openapi.json": "schema", "/api/docs": "docs", "/docs/oauth2-redirect": "docs",
     "/static": "files",
+    "/api/v1/whoami": "API token scoped: answers only about the token's own org (tests/apitokens: other org, revoked)",
 }
 
 
@@ -126,6 +168,9 @@ def app_paths(app: FastAPI) -> set[str]:
     for route in app.routes:
         if isinstance(route, APIRoute | APIWebSocketRoute) or hasattr(route, "path"):
             paths.add(route.path)  # type: ignore[attr-defined]
+        elif hasattr(route, "effective_route_contexts"):
+            # FastAPI ≥ 0.160 keeps an included router as one lazy entry; without this the check saw no route.
+            paths.update(ctx.path or ctx.original_route.path for ctx in route.effective_route_contexts())
     return paths
 
 
@@ -145,17 +190,29 @@ def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
         entry = kb_service.create_entry(session, Actor(orgs.a.id, label="t"), EntryInput(
             question="甲机构的学费多少", answer="甲的学费答复", similar=["甲的相似问"], category_id=category.id))
         miss = kb_service.record_miss(session, orgs.a.id, SECRET_TEXT, "unanswered")
+        endpoint, _ = webhooks_service.create_endpoint(
+            session, Actor(orgs.a.id, label="t"), webhooks_service.secret_box("test-secret-" + "x" * 20),
+            UrlPolicy(allow_private=True), webhooks_service.EndpointInput("http://127.0.0.1:9/甲", ["lead.created"],
+                                                                          "甲的推送"))
+        webhooks_service.emit(session, orgs.a.id, "lead.created", "lead:1", {"note": SECRET_TEXT})
+        delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.org_id == orgs.a.id)).one()
+        token, _ = apitokens_service.create_token(session, Actor(orgs.a.id, label="t"), name="甲的令牌",
+                                                  scopes=["leads:read"])
+        flow = scripts.save_flow(session, Actor(orgs.a.id, label="t"),
+                                 json.dumps({**K12_FLOW, "name": "甲的学费答复流程"}, ensure_ascii=False))
+        lead = session.scalars(select(Lead).where(Lead.org_id == orgs.a.id)).one()
         session.commit()
         assert miss is not None
         return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id,
-                       entry.id, category.id, miss.id)
+                       entry.id, category.id, miss.id, endpoint.id, delivery.id, token.id, lead.id, flow.id)
 
 
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
     with database.session() as session:
-        for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss):
+        for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
+                      WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -177,7 +234,8 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     csrf = login(client, "beta", "admin")
     fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,
                             "user": targets.user, "entry": targets.entry, "category": targets.category,
-                            "miss": targets.miss}
+                            "miss": targets.miss, "endpoint": targets.endpoint, "delivery": targets.delivery,
+                            "token": targets.token, "lead": targets.lead, "flow": targets.flow}
     url = case.path.format(**fill)
     headers = {"hx-request": "true"} if case.htmx else {}
     if case.method == "GET":

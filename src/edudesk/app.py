@@ -20,9 +20,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from edudesk import jobs
+from edudesk.apitokens import api as apitokens_api
+from edudesk.apitokens import views as apitokens_views
 from edudesk.auth import admin_views as auth_admin_views
 from edudesk.auth import views as auth_views
 from edudesk.auth.deps import Forbidden, LoginRequired
+from edudesk.bot import flow_views as bot_flow_views
 from edudesk.bot import service as bot_service
 from edudesk.bot import views as bot_views
 from edudesk.channels.base import ChannelRegistry
@@ -34,10 +37,15 @@ from edudesk.errors import DomainError
 from edudesk.events import make_bus
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.kb import views as kb_views
+from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
 from edudesk.realtime import Hub, Presence
 from edudesk.settings import Settings
 from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
+from edudesk.webhooks import delivery as webhooks_delivery
+from edudesk.webhooks import service as webhooks_service
+from edudesk.webhooks import views as webhooks_views
+from edudesk.webhooks.urls import UrlPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus.subscribe(hub.on_event)
     job_registry = jobs.JobRegistry()
     job_registry.register(conversations_service.CLOSE_RESOLVED_JOB, conversations_service.close_resolved_job)
+    job_registry.register(webhooks_service.DELIVER_JOB, webhooks_delivery.Deliverer(
+        webhooks_service.secret_box(settings.secret_key), UrlPolicy(allow_private=settings.webhooks_allow_private)))
     channels = ChannelRegistry()
     channels.load_entry_points()
     catalogues = Catalogues()
@@ -150,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind_loop(asyncio.get_running_loop())
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await bus.start()
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
         await anyio.to_thread.run_sync(bot_service.warm_up)
@@ -183,8 +194,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                        allow_headers=["content-type", "x-visitor-token"], allow_credentials=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (auth_views.router, auth_admin_views.router, bot_views.router, conversation_views.router,
-                   conversation_views.ws_router, kb_views.router):
+    routers = (
+        auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
+        conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
+        webhooks_views.router, apitokens_views.router, apitokens_api.router,
+    )
+    for router in routers:
         app.include_router(router)
     for kind in channels.kinds:
         make_router = getattr(channels.get(kind), "router", None)

@@ -9,12 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, ForeignKey, Integer, MetaData, Select, create_engine, event, inspect, select
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Select,
+    create_engine,
+    event,
+    exc,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -242,7 +255,37 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+PING_IDLE_AFTER = 10.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` sends ``SELECT 1`` on every checkout: one more round trip for each session,
+    i.e. for every visitor message. A connection that went stale (database restarted, idle connection dropped by a
+    firewall) has almost always been idle, so only those are pinged; a busy connection is handed out as is, and the
+    rare one that breaks mid-use is still recognised as a disconnect by SQLAlchemy, which then replaces the whole
+    pool. A failed ping makes the pool try another connection, as ``pool_pre_ping`` does."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["edudesk_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False):
+            raise exc.DisconnectionError("connection closed")
+        idle_since = record.info.get("edudesk_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_AFTER:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as err:
+            raise exc.DisconnectionError(f"idle connection failed its ping: {err}") from err
 
 
 class Database:

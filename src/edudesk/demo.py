@@ -3,22 +3,26 @@ and a few conversations in every state, so that ``edudesk demo`` shows a working
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
+from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
+from edudesk.demo_flows import DEMO_CUSTOM_FIELDS, EXAM_PREP_FLOW, K12_FLOW
 from edudesk.demo_kb import DEMO_KB
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
+from edudesk.leads import service as leads_service
 from edudesk.orgs import service as orgs_service
 from edudesk.routing import service as routing_service
 
@@ -93,6 +97,7 @@ def seed(session: Session) -> DemoInfo:
     for label, keywords, reply in RULES:
         bot_service.save_rule(session, actor, keywords="\n".join(keywords), reply=reply, label=label)
     _seed_knowledge_base(session, actor)
+    _seed_flows(session, actor)
     session.flush()
     _sample_conversations(session, org.id, users)
     return DemoInfo(org.slug, org.name, org.public_key, logins)
@@ -107,6 +112,14 @@ def _seed_knowledge_base(session: Session, actor: Actor) -> None:
             question=question, similar=list(similar), answer=answer, category_id=category_id,
             hot_pinned=hot, hot_position=HOT.index(question) if hot else 0,
             buttons=[{"label": "预约免费试听", "payload": "可以免费试听吗？"}] if path.startswith("课程") else []))
+
+
+def _seed_flows(session: Session, actor: Actor) -> None:
+    """The K12 trial-class script runs; the exam-prep one (for a vocational school) ships disabled as a template."""
+    for key, label, kind, options in DEMO_CUSTOM_FIELDS:
+        leads_service.add_custom_field(session, actor.org_id, key, label, kind, options)
+    scripts.save_flow(session, actor, json.dumps(K12_FLOW, ensure_ascii=False))
+    scripts.save_flow(session, actor, json.dumps({**EXAM_PREP_FLOW, "enabled": False}, ensure_ascii=False))
 
 
 def _say(session: Session, org_id: int, visitor: str, text: str, n: int, page: str) -> None:

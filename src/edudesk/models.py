@@ -1,5 +1,6 @@
 """Imports every area's models so that ``Base.metadata`` is complete for Alembic and the test schema."""
 
+from edudesk.apitokens import models as apitokens_models
 from edudesk.audit import models as audit_models
 from edudesk.auth import models as auth_models
 from edudesk.bot import models as bot_models
@@ -9,12 +10,15 @@ from edudesk.conversations import models as conversations_models
 from edudesk.db import Base
 from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
+from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
 from edudesk.routing import models as routing_models
+from edudesk.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
     "Job",
+    "apitokens_models",
     "audit_models",
     "auth_models",
     "bot_models",
@@ -22,6 +26,8 @@ __all__ = [
     "contacts_models",
     "conversations_models",
     "kb_models",
+    "leads_models",
     "orgs_models",
     "routing_models",
+    "webhooks_models",
 ]

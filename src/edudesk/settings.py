@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     log_json: bool = False
     instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
     worker_poll_seconds: float = 1.0
+    # Threads that run blocking work (database sessions, sync routes) beside the event loop; anyio's default is 40.
+    # More threads than database connections only queue for the pool while contending for the GIL.
+    worker_threads: int = Field(default=40, ge=1, le=1000)
+    # Lets webhook URLs point at loopback, private and link-local addresses (tests, or a receiver on the same LAN).
+    # Off by default: an admin-entered URL must not make the server call its own internal network (SSRF).
+    webhooks_allow_private: bool = False
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
     run_jobs_in_process: bool | None = None
 

@@ -108,7 +108,7 @@ def test_abuse_is_not_matched_and_gets_a_calm_reply() -> None:
 def test_leave_contact_button_and_a_phone_number() -> None:
     b = bot(StubMatcher("fallback"))
     assert b.respond(turn("留下联系方式")).replies[0].text == ASK_CONTACT_TEXT
-    noted = b.respond(turn("我的电话 138-0013-8000"))
+    noted = b.respond(BotTurn(1, 1, "我的电话 138-0013-8000", facts=(("phone", "手机号", "13800138000"),)))
     assert noted.understood and noted.replies[0].extra["kind"] == "contact_noted"
 
 
@@ -139,3 +139,18 @@ def test_a_clicked_standard_question_is_answered_without_matching() -> None:
     matcher = StubMatcher("fallback")
     decision = bot(matcher).respond(turn("可以退费吗？"))
     assert decision.entry_id == 3 and matcher.queries == []
+
+
+def test_a_message_that_states_facts_is_acknowledged_not_a_miss() -> None:
+    facts = (("grade", "年级", "三年级"), ("subject", "意向科目", "数学"))
+    decision = bot(StubMatcher("fallback")).respond(BotTurn(1, 1, "孩子三年级，数学", misses_before=2, facts=facts))
+    assert decision.understood and not decision.handoff and decision.miss_reason is None
+    assert "年级：三年级" in decision.replies[0].text and decision.replies[0].extra["kind"] == "facts_noted"
+    noted = bot(StubMatcher("suggest")).respond(BotTurn(1, 1, "电话13800138000", facts=(("phone", "手机号", "1"),)))
+    assert noted.replies[0].extra["kind"] == "contact_noted"
+
+
+def test_a_question_with_facts_is_still_answered() -> None:
+    facts = (("grade", "年级", "一年级"),)
+    decision = bot(StubMatcher("answer")).respond(BotTurn(1, 1, "一年级数学多少钱", facts=facts))
+    assert decision.entry_id == 1

@@ -53,7 +53,7 @@ def test_visitor_bot_handover_agent_reply_resolve_rate(contexts: tuple[BrowserCo
     expect(site.locator(".edk-panel")).to_be_visible(timeout=TIMEOUT)
     site.fill(".edk-input", "你好，孩子三年级")
     site.click(".edk-send")
-    expect(site.locator(".edk-msg-bot").last).to_contain_text("转人工", timeout=TIMEOUT)
+    expect(site.locator(".edk-msg-bot").last).to_contain_text("已为您记下（年级：三年级）", timeout=TIMEOUT)
     site.fill(".edk-input", "转人工")
     site.click(".edk-send")
     expect(site.locator(".edk-msg-system").last).to_contain_text("正在为您转接人工客服", timeout=TIMEOUT)

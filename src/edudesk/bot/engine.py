@@ -33,6 +33,8 @@ class BotTurn:
     # How many visitor questions in a row the bot has failed to answer before this one.
     misses_before: int = 0
     page_title: str | None = None
+    # Lead facts this message stated and the card recorded, as (field key, label, value): ("grade", "年级", "三年级").
+    facts: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ Everything here is pure: the knowledge base arrives as an index plus answer card
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from edudesk.bot import smalltalk
 from edudesk.bot.engine import BotDecision, BotReply, BotTurn, Button
+from edudesk.bot.flows.answers import looks_like_question
 from edudesk.bot.rules import HANDOFF_BUTTON, Rule, RulesBot
 from edudesk.bot.sensitive import SensitiveFilter
 from edudesk.bot.text import normalise
@@ -26,13 +26,13 @@ LEAVE_CONTACT = "留下联系方式"
 LEAVE_CONTACT_BUTTON = Button(LEAVE_CONTACT, LEAVE_CONTACT)
 ASK_CONTACT_TEXT = "好的～请留下您的手机号或微信号，并说说孩子的年级和想了解的课程，老师会尽快与您联系。"
 CONTACT_NOTED_TEXT = "收到，已为您记下联系方式，课程老师会尽快与您联系～还有其他问题也可以继续问我。"
+FACTS_NOTED_TEXT = "好的，已为您记下（{noted}）。想了解课程安排、价格还是免费试听？直接问我就行～"
+CONTACT_FIELDS = frozenset({"phone", "wechat"})
 COMPLAINT_TEXT = "非常抱歉给您带来了不好的体验，正在为您转接老师处理，请稍候。"
 ABUSE_TEXT = "理解您着急的心情，我们文明沟通，我会尽力帮您解决～"
 COMPLAINT_WORDS = ("投诉", "骗子", "骗钱", "差评", "举报", "曝光你们", "太坑了", "坑人", "维权", "12315")
 MAX_RELATED = 3
 MAX_BUTTONS = 6
-# A mainland mobile number, written with or without spaces/dashes and an optional +86.
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,6 @@ class FaqBot:
             return BotDecision(replies=(self._reply(ABUSE_TEXT, kind="abuse"),))
         if norm == normalise(LEAVE_CONTACT):
             return BotDecision(replies=(self._reply(ASK_CONTACT_TEXT, kind="ask_contact"),))
-        if _MOBILE.search(re.sub(r"[\s\-()（）]", "", text)):
-            return BotDecision(replies=(self._reply(CONTACT_NOTED_TEXT, kind="contact_noted"),))
         talk = smalltalk.recognise(text)
         if talk is not None:
             return BotDecision(replies=(self._reply(talk.reply, kind="smalltalk"),), matched=talk.intent)
@@ -114,9 +112,19 @@ class FaqBot:
             top = [c for c in result.candidates if c.entry_id in self.cards][:3]
             if result.band == "answer" and top:
                 return self._answer(self.cards[top[0].entry_id])
-            if result.band == "suggest" and top:
+            # "孩子三年级，数学" states facts (acknowledged below); "一年级多少钱" asks, so it gets suggestions.
+            if result.band == "suggest" and top and (not turn.facts or looks_like_question(text)):
                 return self._suggest(turn, top)
+        if turn.facts:
+            return self._noted(turn)
         return self._miss(turn, "unanswered")
+
+    def _noted(self, turn: BotTurn) -> BotDecision:
+        """The message told us about the visitor rather than asking: say what was recorded (not a miss)."""
+        if {key for key, _, _ in turn.facts} & CONTACT_FIELDS:
+            return BotDecision(replies=(self._reply(CONTACT_NOTED_TEXT, kind="contact_noted"),))
+        noted = "，".join(f"{label}：{value}" for _, label, value in turn.facts[:4])
+        return BotDecision(replies=(self._reply(FACTS_NOTED_TEXT.format(noted=noted), kind="facts_noted"),))
 
     def _answer(self, card: AnswerCard) -> BotDecision:
         related = tuple(Button(q, q) for q in card.related[:MAX_RELATED])

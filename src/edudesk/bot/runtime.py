@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from edudesk.bot.faq import FaqBot
+from edudesk.bot.flows import Flow
 from edudesk.db import Database
 from edudesk.events import DomainEvent
 
@@ -54,6 +55,8 @@ class OrgBot:
     engine: FaqBot
     welcome_text: str
     hot_questions: tuple[str, ...]
+    # The org's enabled bot scripts, in the admin's order.
+    flows: tuple[Flow, ...] = ()
     generation: int = 0
     # The org's bot_version when this was built, and when it was last compared with the database.
     version: int = 0

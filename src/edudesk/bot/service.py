@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
+from edudesk.bot import flow_host, scripts
 from edudesk.bot.engine import BotDecision, BotTurn, Button
 from edudesk.bot.faq import AnswerCard, FaqBot
 from edudesk.bot.models import BotConversationState, BotSettings, KeywordRule
@@ -21,12 +22,16 @@ from edudesk.bot.sensitive import DEFAULT_WORDS as DEFAULT_SENSITIVE_WORDS
 from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
 from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
 from edudesk.bot.sensitive import SensitiveFilter, parse_words
+from edudesk.contacts.models import Contact
 from edudesk.db import Database, get_in_org, org_query
 from edudesk.errors import DomainError
 from edudesk.events import DomainEvent, record
 from edudesk.kb import service as kb_service
+from edudesk.leads import service as leads_service
+from edudesk.leads.models import ValueSource
 from edudesk.nlp import tokenise
 from edudesk.nlp.embedding import Embedder, shared_embedder
+from edudesk.nlp.extract import Extraction, extract
 from edudesk.nlp.matcher import FaqIndex, MatcherConfig
 from edudesk.orgs import service as orgs_service
 
@@ -180,7 +185,8 @@ def build_org_bot(session: Session, org_id: int, generation: int, today: dt.date
                     fallback_text=settings.fallback_text, max_misses=settings.max_misses,
                     sensitive=SensitiveFilter((*DEFAULT_SENSITIVE_WORDS, *(settings.sensitive_words or ()))))
     hot = tuple(kb_service.hot_questions(session, org_id, HOT_QUESTIONS, today))
-    return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot,
+    flows = scripts.enabled_flows(session, org_id)
+    return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot, flows=flows,
                   generation=generation, version=version, day=today, uses_embeddings=model is not None,
                   questions_indexed=sum(1 + len(d.similar) for d in documents),
                   build_seconds=time.monotonic() - started)
@@ -219,9 +225,12 @@ def make_runtime(db: Database, *, poll_seconds: float = VERSION_POLL_SECONDS) ->
 
 
 def warm_up() -> None:
-    """Loads what every org's bot needs (the embedding model, the jieba dictionary) ahead of the first turn."""
+    """Loads what every turn needs (the embedding model, the jieba dictionary, the name tagger behind field
+    extraction) ahead of the first visitor, so nobody's question waits for a model to load."""
     shared_embedder()
     tokenise.warm_up()
+    for text in ("我叫王小明，孩子三年级", "学费多少？", "电话 138 0013 8000，在杭州西湖区"):
+        extract(text)
 
 
 def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str], limit: int = 4) -> list[str]:
@@ -255,12 +264,29 @@ def conversation_categories(session: Session, org_id: int, conversation_id: int)
 
 
 def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, *, message_id: int | None = None,
-            page_title: str | None = None) -> BotDecision:
-    """Runs one bot turn, remembers whether it was understood and logs what the knowledge base lacked."""
+            page_title: str | None = None, facts: tuple[tuple[str, str, str], ...] = (),
+            contact: Contact | None = None, extraction: Extraction | None = None, channel: str = "") -> BotDecision:
+    """Runs one bot turn — a bot script when one runs or its trigger fires, else the FAQ — remembers whether it
+    was understood, writes script answers onto the lead card and logs what the knowledge base lacked."""
     org_id = org_bot.org_id
     state = _state(session, org_id, conversation_id)
-    decision = org_bot.engine.respond(BotTurn(org_id=org_id, conversation_id=conversation_id, text=text,
-                                              misses_before=state.misses or 0, page_title=page_title))
+    turn = BotTurn(org_id=org_id, conversation_id=conversation_id, text=text, misses_before=state.misses or 0,
+                   page_title=page_title, facts=facts)
+    if org_bot.flows and contact is not None:
+        state.turns = (state.turns or 0) + 1  # counted only where a script may trigger on it: one write less
+        known = leads_service.known_values(session, org_id, contact.id)
+        hosted = flow_host.run_turn(org_bot.engine, org_bot.flows, turn, state=state.flow_state,
+                                    done=state.flows_done or [], known=known, extraction=extraction,
+                                    turns=state.turns, has_contact=bool(known.get("phone") or known.get("wechat")))
+        decision = hosted.decision
+        state.flow_state = None if decision.handoff else hosted.state
+        state.flows_done = hosted.done
+        if hosted.captured:
+            leads_service.record_values(session, contact, hosted.captured, source=ValueSource.flow,
+                                        channel=channel,
+                                        conversation_id=conversation_id, message_id=message_id)
+    else:
+        decision = org_bot.engine.respond(turn)
     state.misses = 0 if decision.understood else (state.misses or 0) + 1
     if decision.entry_id is not None:
         kb_service.record_answer(session, org_id, decision.entry_id)

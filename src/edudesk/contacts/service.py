@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,18 +21,22 @@ class ContactError(DomainError):
     pass
 
 
-def find_by_identity(session: Session, org_id: int, channel: str, external_id: str) -> Contact | None:
-    stmt = (
-        select(Contact)
-        .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-        .where(
-            ContactIdentity.org_id == org_id,
-            ContactIdentity.channel == channel,
-            ContactIdentity.external_id == external_id,
-            Contact.org_id == org_id,
-        )
+# Read on every inbound message: built once, with the org and the identity as parameters.
+_BY_IDENTITY = (
+    select(Contact)
+    .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
+    .where(
+        ContactIdentity.org_id == bindparam("org_id"),
+        ContactIdentity.channel == bindparam("channel"),
+        ContactIdentity.external_id == bindparam("external_id"),
+        Contact.org_id == bindparam("org_id"),
     )
-    return session.scalars(stmt).first()
+)
+
+
+def find_by_identity(session: Session, org_id: int, channel: str, external_id: str) -> Contact | None:
+    params = {"org_id": org_id, "channel": channel, "external_id": external_id}
+    return session.scalars(_BY_IDENTITY, params).first()
 
 
 def find_or_create(

@@ -8,10 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from edudesk import events, jobs
 from edudesk.audit import service as audit_service
@@ -52,15 +52,18 @@ def get(session: Session, org_id: int, conversation_id: int, *, for_update: bool
     return get_in_org(session, Conversation, conversation_id, org_id, for_update=for_update)
 
 
+# Read on every visitor message: built once, with the org and the contact as parameters.
+_CURRENT_FOR_CONTACT = (
+    org_query(Conversation, bindparam("org_id"))  # type: ignore[arg-type]
+    .where(Conversation.contact_id == bindparam("contact_id"), Conversation.state.in_(OPEN_STATES))
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)
+
+
 def current_for_contact(session: Session, org_id: int, contact_id: int) -> Conversation | None:
     """The contact's open conversation, if any (closed ones stay in history)."""
-    stmt = (
-        org_query(Conversation, org_id)
-        .where(Conversation.contact_id == contact_id, Conversation.state.in_(OPEN_STATES))
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    return session.scalars(_CURRENT_FOR_CONTACT, {"org_id": org_id, "contact_id": contact_id}).first()
 
 
 def open_conversation(
@@ -123,6 +126,9 @@ def find_by_client_id(session: Session, conv: Conversation, client_id: str) -> M
     return found if found is not None and found.org_id == conv.org_id else None
 
 
+_INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(cast(Table, Message.__table__).c.id)
+
+
 def post_message(
     session: Session,
     conv: Conversation,
@@ -146,20 +152,26 @@ def post_message(
     if conv.state == S.closed:
         raise ConversationError("closed", "会话已关闭")
     now = utcnow()
-    msg = Message(
-        org_id=conv.org_id,
-        conversation_id=conv.id,
-        sender=sender,
-        sender_name=sender_name,
-        sender_user_id=sender_user_id,
-        client_id=client_id,
-        text=text,
-        attachment_id=attachment.id if attachment else None,
-        extra={**(extra or {}), **({"buttons": buttons} if buttons else {})},
-        created_at=now,
-    )
+    values: dict[str, Any] = {
+        "org_id": conv.org_id,
+        "conversation_id": conv.id,
+        "sender": sender,
+        "sender_name": sender_name,
+        "sender_user_id": sender_user_id,
+        "client_id": client_id,
+        "text": text,
+        "attachment_id": attachment.id if attachment else None,
+        "extra": {**(extra or {}), **({"buttons": buttons} if buttons else {})},
+        "created_at": now,
+    }
+    # A Core INSERT … RETURNING id instead of a unit-of-work flush: the id is there at once for the event, and
+    # the conversation's new preview (and any other pending change) is not flushed with it, so a turn's two
+    # messages cost one conversation UPDATE at commit instead of one per message. The row is then attached to
+    # the session as if it had been loaded, so callers get an ordinary persistent ``Message``.
+    msg_id = session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
+    msg = Message(id=msg_id, **values)
+    make_transient_to_detached(msg)
     session.add(msg)
-    session.flush()
     conv.last_message_at = now
     if sender != SenderKind.system:  # the list preview shows what people said, not "正在为您转接…"
         preview = text if text else ("[图片]" if attachment else "")
@@ -208,6 +220,39 @@ def update_message_extra(session: Session, msg: Message, **values: Any) -> None:
         type="message.updated", org_id=msg.org_id, data={"message": message_to_dict(msg)},
         topics=(contact_topic(conv.contact_id),),
     ))
+
+
+# The two checks of every inbound visitor message in one statement (one round trip): the id of a message already
+# stored under this client id for the contact (see ``find_by_client_id`` for why there is no org term) and the
+# number of visitor messages of the conversation in the rate-limit window. Built once: statement building is a
+# large part of a turn's CPU.
+_VISITOR_CHECKS = select(
+    select(Message.id).where(
+        Message.conversation_id.in_(select(Conversation.id).where(Conversation.contact_id == bindparam("contact_id"))),
+        Message.client_id == bindparam("client_id"),
+    ).limit(1).scalar_subquery(),
+    select(func.count()).select_from(Message).where(
+        Message.conversation_id == bindparam("conversation_id"), Message.sender == SenderKind.visitor,
+        Message.created_at >= bindparam("since"),
+    ).scalar_subquery(),
+)
+
+
+def visitor_checks(session: Session, conv: Conversation, client_id: str | None, seconds: int
+                   ) -> tuple[Message | None, int]:
+    """``find_by_client_id`` and ``recent_visitor_messages`` of one inbound visitor message, in one statement.
+
+    Returns the message already stored under ``client_id`` for this contact (in this org), if any, and the number
+    of visitor messages in the conversation during the last ``seconds``."""
+    since = utcnow() - dt.timedelta(seconds=seconds)
+    existing_id, count = session.execute(_VISITOR_CHECKS, {
+        "contact_id": conv.contact_id, "client_id": client_id, "conversation_id": conv.id, "since": since,
+    }).one()
+    existing = None
+    if existing_id is not None:
+        found = session.get(Message, existing_id)
+        existing = found if found is not None and found.org_id == conv.org_id else None
+    return existing, int(count or 0)
 
 
 def recent_visitor_messages(session: Session, conv: Conversation, seconds: int) -> int:
@@ -455,3 +500,15 @@ def visitor_attachment(session: Session, org_id: int, contact_id: int, attachmen
 
 def _actor(user: User) -> audit_service.Actor:
     return audit_service.Actor(org_id=user.org_id, user_id=user.id, label=user.username)
+
+
+def visitor_conversations(session: Session, org_id: int, since: dt.datetime, until: dt.datetime
+                          ) -> list[tuple[int, str, dt.datetime]]:
+    """(id, channel, started) of the conversations started in [since, until) in which the visitor said
+    something: the denominator of every conversion report (an opened-and-left widget is not a conversation)."""
+    spoke = select(Message.conversation_id).where(
+        Message.org_id == org_id, Message.sender == SenderKind.visitor).distinct().scalar_subquery()
+    rows = session.execute(select(Conversation.id, Conversation.channel, Conversation.created_at).where(
+        Conversation.org_id == org_id, Conversation.created_at >= since, Conversation.created_at < until,
+        Conversation.id.in_(spoke)))
+    return [(r.id, r.channel, r.created_at) for r in rows]

@@ -22,6 +22,7 @@ from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
+from edudesk.leads import service as leads_service
 from edudesk.realtime import Connection
 from edudesk.web import csrf_ok, page
 
@@ -77,7 +78,10 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
         history = conversations_service.history_for_contact(session, user.org_id, contact.id)
         summary = conversations_service.summary(session, conv)
+        lead = leads_service.card(session, user.org_id, contact.id, show_phone=can_see_phone(user, conv))
+        session.commit()  # the lead card's built-in fields are created the first time they are shown
     return {
+        "lead": lead,
         "conv": conv,
         "summary": summary,
         "state_label": STATE_LABELS[conv.state],
@@ -138,6 +142,17 @@ def _action(request: Request, user: User, conversation_id: int, csrf_token: str,
 
 
 CsrfField = Annotated[str, Form(max_length=100)]
+
+
+@router.get("/c/{conversation_id}/lead", response_class=HTMLResponse)
+def lead_card(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+    """The lead card beside the chat, re-fetched live when the visitor states something new."""
+    ctx = get_ctx(request)
+    with ctx.db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+        lead = leads_service.card(session, user.org_id, conv.contact_id, show_phone=can_see_phone(user, conv))
+        session.commit()
+    return page(request, "console/_lead.html", lead=lead, conv=conv)
 
 
 @router.post("/c/{conversation_id}/accept", response_class=HTMLResponse)
@@ -233,6 +248,9 @@ def agent_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
                 "comment": data.get("comment")}
     if ev.type.startswith("conversation."):
         return {"type": "conversation", "event": ev.type, "conversation": data["conversation"]}
+    if ev.type == "lead.updated":  # ids only: each console fetches the card with its own masking rules
+        return {"type": "lead", "contact_id": data["contact_id"], "lead_id": data["lead_id"],
+                "fields": data["fields"]}
     return None
 
 

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edudesk.evaluation import extract as extract_eval
 from edudesk.evaluation import faq
 from edudesk.nlp.embedding import load_default_embedder
 
@@ -79,3 +80,6 @@ def faq_cmd(
         print(json.dumps(report.metrics.as_dict(), ensure_ascii=False))
     else:
         Console().print(_faq_table(report))
+
+
+extract_eval.register(eval_app)

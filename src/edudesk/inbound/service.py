@@ -6,6 +6,7 @@ This is the one place that ties the areas together for an inbound message; chann
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from edudesk.conversations.models import Attachment, Conversation, Message, Send
 from edudesk.conversations.states import ConversationState
 from edudesk.errors import DomainError
 from edudesk.kb import service as kb_service
+from edudesk.leads import service as leads_service
+from edudesk.nlp.extract import extract
 
 BOT_NAME = "智能助手"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
@@ -70,11 +73,11 @@ def receive(
                                                   page_url=msg.page_url)
     org_bot = bots.get(session, msg.org_id) if bots is not None else bot_service.load_org_bot(session, msg.org_id)
     conv = ensure_conversation(session, contact, msg, org_bot)
-    if msg.client_message_id is not None:
-        existing = conversations_service.find_by_client_id(session, conv, msg.client_message_id)
-        if existing is not None:
-            return InboundResult(conv, existing, created=False)
-    if conversations_service.recent_visitor_messages(session, conv, 60) >= max_per_minute:
+    # The duplicate check and the rate-limit count: one statement (a retry is answered before it is counted).
+    existing, recent = conversations_service.visitor_checks(session, conv, msg.client_message_id, 60)
+    if existing is not None:
+        return InboundResult(conv, existing, created=False)
+    if recent >= max_per_minute:
         raise InboundError("rate_limited", "发送太频繁了，请稍后再试")
     attachment: Attachment | None = None
     if msg.attachment_id is not None:
@@ -92,9 +95,26 @@ def receive(
         client_id=msg.client_message_id, attachment=attachment, client_id_checked=True,
     )
     result = InboundResult(conv, posted.message, created=True)
+    facts: tuple[tuple[str, str, str], ...] = ()
+    extraction = extract(text) if text else None
+    if extraction is not None:
+        # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script
+        # asks, so every visitor message that states a fact updates the lead card (no statement when none does).
+        # No autoflush: the conversation's new preview goes out with the bot reply's changes, in one UPDATE.
+        with session.no_autoflush:
+            captured = leads_service.capture(session, contact, text, extraction=extraction, channel=msg.channel,
+                                             conversation_id=conv.id, message_id=posted.message.id,
+                                             page_url=conv.page_url)
+        facts = captured.facts
     if conv.state == ConversationState.bot and text:
-        decision = bot_service.respond(session, org_bot, conv.id, text, message_id=posted.message.id,
-                                       page_title=msg.page_title or conv.page_title)
+        # The bot's reads need not flush the conversation's new preview: the bot's reply changes it again, and both
+        # changes then go out as one UPDATE at commit (one statement less per turn). Only when nothing else is
+        # pending, so whatever the bot reads (its state, the lead card) still sees every earlier write of the turn.
+        # The visitor's message is already stored: ``post_message`` INSERTs at once.
+        with session.no_autoflush if _only_pending(session, conv) else contextlib.nullcontext():
+            decision = bot_service.respond(session, org_bot, conv.id, text, message_id=posted.message.id,
+                                           page_title=msg.page_title or conv.page_title, facts=facts,
+                                           contact=contact, extraction=extraction, channel=msg.channel)
         for reply in decision.replies:
             bot_msg = conversations_service.post_message(
                 session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,
@@ -106,6 +126,11 @@ def receive(
             online = agents_online() if callable(agents_online) else agents_online
             conversations_service.handoff(session, conv, decision.handoff_reason or "bot", agents_online=online)
     return result
+
+
+def _only_pending(session: Session, row: object) -> bool:
+    """Whether ``row`` is the only object of the session with changes not yet flushed."""
+    return not session.new and not session.deleted and all(obj is row for obj in session.dirty)
 
 
 def feedback(session: Session, org_id: int, contact_id: int, message_id: int, helpful: bool) -> None:

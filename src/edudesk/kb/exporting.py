@@ -6,20 +6,17 @@ so an export opened in Excel or WPS never executes visitor-influenced text such 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Literal
 
-import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from edudesk import spreadsheets
 from edudesk.audit import service as audit_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb.models import KbEntry, KbSimilarQuestion
-from edudesk.kb.tabular import COLUMNS, escape_cell
+from edudesk.kb.tabular import COLUMNS
 from edudesk.kb.text import SIMILAR_SEPARATOR, KbError
 
 ExportFormat = Literal["csv", "xlsx"]
@@ -48,23 +45,11 @@ def export_rows(session: Session, org_id: int, category_id: int | None = None) -
 
 
 def to_csv(rows: list[tuple[str, str, str, str]]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    writer.writerows([escape_cell(c) for c in row] for row in rows)
-    return buffer.getvalue().encode("utf-8-sig")
+    return spreadsheets.to_csv(COLUMNS, rows)
 
 
 def to_xlsx(rows: list[tuple[str, str, str, str]]) -> bytes:
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("knowledge_base")
-    sheet.append(list(COLUMNS))
-    for row in rows:
-        # Control characters are not allowed in XLSX XML; they carry nothing a reader of the sheet needs.
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", escape_cell(c)) for c in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return spreadsheets.to_xlsx(COLUMNS, rows, "knowledge_base")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import openpyxl
 
+from edudesk import spreadsheets
 from edudesk.kb.text import KbError
 
 COLUMNS = ("question", "similar_questions", "answer", "category")
@@ -30,7 +31,7 @@ ALIASES = {
 }
 MAX_ROWS = 20_000
 # A cell starting with one of these is a formula to Excel; exports escape it with a leading "'".
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = spreadsheets.FORMULA_PREFIXES
 # What ``errors="replace"`` puts where bytes could not be decoded: a row containing it is rejected, not imported.
 BAD_CHAR = "\ufffd"
 CSV_DELIMITERS = (",", "\t", ";")
@@ -69,7 +70,7 @@ def unescape_cell(value: str) -> str:
 
 def escape_cell(value: str) -> str:
     """What the exporter writes: a leading "'" keeps Excel and WPS from running a cell as a formula."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    return spreadsheets.escape_cell(value)
 
 
 def _header_key(value: str) -> str:

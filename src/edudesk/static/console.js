@@ -70,6 +70,11 @@
     } else if (f.type === "rated") {
       refreshLists();
       if (f.conversation_id === currentId()) reloadChat();
+    } else if (f.type === "lead") {
+      var chatEl = currentChat();
+      if (chatEl && window.htmx && String(f.contact_id) === chatEl.getAttribute("data-contact-id")) {
+        htmx.ajax("GET", "/console/c/" + currentId() + "/lead", { target: "#lead-card", swap: "outerHTML" });
+      }
     }
   }
 

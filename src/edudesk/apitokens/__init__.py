@@ -1,0 +1,1 @@
+"""Per-org API tokens for the REST API under /api/v1 and the dependency that checks them."""

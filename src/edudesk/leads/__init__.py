@@ -1,0 +1,1 @@
+"""Leads (线索): what a visitor told the institution about themselves and their child, turned into a lead card."""

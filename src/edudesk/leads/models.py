@@ -1,0 +1,96 @@
+"""Lead cards: one lead per contact, its field values with where each came from, and the org's field definitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from edudesk.db import Base, OrgScoped, UTCDateTime, utcnow
+
+
+class FieldType(enum.StrEnum):
+    text = "text"
+    number = "number"
+    phone = "phone"
+    single = "single"
+    multi = "multi"
+    date = "date"
+
+
+class LeadStatus(enum.StrEnum):
+    new = "new"
+    contacted = "contacted"
+    trial_booked = "trial_booked"
+    attended = "attended"
+    enrolled = "enrolled"
+    lost = "lost"
+
+
+class ValueSource(enum.StrEnum):
+    visitor = "visitor"  # extracted from a visitor message
+    agent = "agent"  # typed by staff on the card
+    flow = "flow"  # answered to a bot script's question
+
+
+class LeadFieldDef(OrgScoped, Base):
+    """One field of the org's lead card (名片): the built-ins and the org's own."""
+
+    __tablename__ = "lead_field_defs"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_lead_field_defs_org_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(40))
+    type: Mapped[FieldType] = mapped_column(Enum(FieldType, native_enum=False, length=16))
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Lead(OrgScoped, Base):
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("org_id", "contact_id", name="uq_leads_org_contact"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[LeadStatus] = mapped_column(Enum(LeadStatus, native_enum=False, length=16),
+                                              default=LeadStatus.new)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    # Phone or WeChat known: the lead can be called back (套电). Kept as a column for the capture-rate report.
+    has_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Normalised E.164 phone, for duplicate detection across conversations and channels.
+    phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    source_channel: Mapped[str] = mapped_column(String(32), default="")
+    landing_page: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    first_conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    contact_captured_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LeadValue(OrgScoped, Base):
+    """One field's value on a lead and its provenance (which message, or which agent)."""
+
+    __tablename__ = "lead_values"
+    __table_args__ = (UniqueConstraint("lead_id", "key", name="uq_lead_values_lead_key"),
+                      Index("ix_lead_values_org_key_text", "org_id", "key", "value_text"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    value: Mapped[Any] = mapped_column(JSON)
+    # The value as shown ("数学、英语"): what lists filter and search on (JSON is not comparable everywhere).
+    value_text: Mapped[str] = mapped_column(String(500), default="")
+    source: Mapped[ValueSource] = mapped_column(Enum(ValueSource, native_enum=False, length=16))
+    # The visitor's words the value was taken from, and where they were said.
+    evidence: Mapped[str] = mapped_column(String(200), default="")
+    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

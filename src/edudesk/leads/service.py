@@ -1,0 +1,355 @@
+"""The lead card: field definitions per org, and capturing what visitors say about themselves into it.
+
+Capture runs on every visitor message (``inbound.service``), not only inside a bot script: parents give their
+number or their child's grade whenever they feel like it. The rules of who wins a field:
+- a value an agent typed is never overwritten by extraction (the agent talked to the parent);
+- a visitor who restates a field (a new number, "其实是四年级") replaces what they said before;
+- subjects accumulate (数学, then 英语 → both).
+Each value keeps the words it came from and the message, so the card can say where it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from edudesk import events
+from edudesk.audit import service as audit_service
+from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import Contact
+from edudesk.db import NotFoundError, org_query, utcnow
+from edudesk.errors import DomainError
+from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadValue, ValueSource
+from edudesk.nlp.extract import Extraction
+
+GRADES = ("小班", "中班", "大班", "一年级", "二年级", "三年级", "四年级", "五年级", "六年级", "初一", "初二", "初三",
+          "高一", "高二", "高三")
+# (key, label, type, options) of the card's built-in fields, in card order.
+BUILTIN_FIELDS: tuple[tuple[str, str, FieldType, tuple[str, ...]], ...] = (
+    ("name", "称呼", FieldType.text, ()),
+    ("phone", "手机号", FieldType.phone, ()),
+    ("wechat", "微信号", FieldType.text, ()),
+    ("child_name", "孩子姓名", FieldType.text, ()),
+    ("child_age", "孩子年龄", FieldType.number, ()),
+    ("grade", "年级", FieldType.single, GRADES),
+    ("subject", "意向科目", FieldType.multi, ()),
+    ("city", "城市", FieldType.text, ()),
+    ("district", "区县", FieldType.text, ()),
+    ("campus", "意向校区", FieldType.single, ()),
+    ("occupation", "职业", FieldType.text, ()),
+)
+# Lead card key ← extraction attribute.
+FROM_EXTRACTION = (("name", "name"), ("phone", "phone"), ("wechat", "wechat"), ("child_name", "child_name"),
+                   ("child_age", "age"), ("grade", "grade"), ("city", "city"), ("district", "district"))
+# Extraction span names, where they differ from the card key.
+SPAN_OF = {"child_age": "age"}
+CONTACT_KEYS = frozenset({"phone", "wechat"})
+
+
+class LeadError(DomainError):
+    pass
+
+
+@dataclass
+class Capture:
+    lead: Lead | None
+    created: bool = False
+    changed: list[str] = field(default_factory=list)
+    # (key, label, value as shown) of the changed fields, for the bot's "已为您记下…".
+    facts: tuple[tuple[str, str, str], ...] = ()
+
+
+def agents_topic(org_id: int) -> str:
+    return f"org:{org_id}:agents"
+
+
+def field_defs(session: Session, org_id: int) -> list[LeadFieldDef]:
+    """The org's card fields in order; the built-ins are added the first time they are asked for."""
+    defs = list(session.scalars(org_query(LeadFieldDef, org_id).order_by(LeadFieldDef.position, LeadFieldDef.id)))
+    have = {d.key for d in defs}
+    missing = [b for b in BUILTIN_FIELDS if b[0] not in have]
+    if missing:
+        for key, label, kind, options in missing:
+            position = next(i for i, b in enumerate(BUILTIN_FIELDS) if b[0] == key)
+            d = LeadFieldDef(org_id=org_id, key=key, label=label, type=kind, options=list(options), builtin=True,
+                             enabled=True, position=position)
+            session.add(d)
+            defs.append(d)
+        session.flush()
+        defs.sort(key=lambda d: (d.position, d.id))
+    return defs
+
+
+def lead_for_contact(session: Session, org_id: int, contact_id: int) -> Lead | None:
+    return session.scalars(org_query(Lead, org_id).where(Lead.contact_id == contact_id)).first()
+
+
+def values_of(session: Session, lead: Lead) -> dict[str, LeadValue]:
+    rows = session.scalars(org_query(LeadValue, lead.org_id).where(LeadValue.lead_id == lead.id))
+    return {v.key: v for v in rows}
+
+
+def _wanted(extraction: Extraction, text: str) -> list[tuple[str, Any, str]]:
+    """(card key, value, evidence: the visitor's own words) for every field the message states."""
+
+    def words(name: str) -> str:
+        span = extraction.span(name)
+        return text[span.start:span.end] if span is not None else ""
+
+    out: list[tuple[str, Any, str]] = []
+    for key, attr in FROM_EXTRACTION:
+        value = getattr(extraction, attr)
+        if value is not None and value != "":
+            out.append((key, value, words(SPAN_OF.get(key, attr))))
+    if extraction.subjects:
+        out.append(("subject", list(extraction.subjects), words("subject")))
+    return out
+
+
+def capture(session: Session, contact: Contact, text: str, *, extraction: Extraction, channel: str,
+            conversation_id: int | None, message_id: int | None, page_url: str | None = None) -> Capture:
+    """Writes what one visitor message (``text``) says into the contact's lead card, creating the lead on the
+    first fact it states."""
+    return record_values(session, contact, _wanted(extraction, text), source=ValueSource.visitor, channel=channel,
+                         conversation_id=conversation_id, message_id=message_id, page_url=page_url,
+                         phone_e164=extraction.phone_e164)
+
+
+def record_values(session: Session, contact: Contact, wanted: list[tuple[str, Any, str]], *, source: ValueSource,
+                  channel: str, conversation_id: int | None, message_id: int | None, page_url: str | None = None,
+                  phone_e164: str | None = None) -> Capture:
+    """Writes (key, value, the visitor's words) onto the card: from extraction or from a bot script's answers."""
+    if not wanted:
+        return Capture(None)
+    org_id = contact.org_id
+    lead = lead_for_contact(session, org_id, contact.id)
+    created = lead is None
+    if lead is None:
+        lead = Lead(org_id=org_id, contact_id=contact.id, source_channel=channel, landing_page=page_url,
+                    first_conversation_id=conversation_id)
+        session.add(lead)
+        session.flush()
+    current = {} if created else values_of(session, lead)
+    now = utcnow()
+    changed: list[str] = []
+    for key, value, evidence in wanted:
+        old = current.get(key)
+        if old is not None and old.source == ValueSource.agent:
+            continue
+        if key == "subject" and old is not None and isinstance(value, list):
+            value = list(dict.fromkeys([*(old.value if isinstance(old.value, list) else [old.value]), *value]))
+        if old is not None and old.value == value:
+            continue
+        if old is None:
+            old = LeadValue(org_id=org_id, lead_id=lead.id, key=key)
+            session.add(old)
+            current[key] = old
+        old.value, old.source, old.user_id = value, source, None
+        old.value_text = _display(value)[:500]
+        old.evidence = evidence[:200]
+        old.message_id, old.conversation_id, old.updated_at = message_id, conversation_id, now
+        changed.append(key)
+    if not changed:
+        return Capture(lead, created)
+    if "phone" in changed:
+        lead.phone_e164 = phone_e164 or _e164(str(current["phone"].value))
+    if CONTACT_KEYS & set(changed) and not lead.has_contact:
+        lead.has_contact, lead.contact_captured_at = True, now
+    lead.updated_at = now
+    stated = {k: v for k, v, _ in wanted if k in changed}
+    _sync_contact(session, contact, stated)
+    events.record(session, events.DomainEvent(
+        type="lead.updated", org_id=org_id,
+        data={"lead_id": lead.id, "contact_id": contact.id, "conversation_id": conversation_id,
+              "fields": changed, "created": created},
+        topics=(agents_topic(org_id),),
+    ))
+    labels = {key: label for key, label, _, _ in BUILTIN_FIELDS}
+    facts = tuple((k, labels.get(k, k), _display(stated[k])) for k in changed)
+    return Capture(lead, created, changed, facts)
+
+
+def _e164(phone: str) -> str | None:
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return "+86" + digits if len(digits) == 11 and digits.startswith("1") else None
+
+
+def known_values(session: Session, org_id: int, contact_id: int) -> dict[str, Any]:
+    """The card's values by key, for a bot script's "skip if known"."""
+    lead = lead_for_contact(session, org_id, contact_id)
+    return {k: v.value for k, v in values_of(session, lead).items()} if lead is not None else {}
+
+
+def _sync_contact(session: Session, contact: Contact, values: dict[str, Any]) -> None:
+    """The contact's own name/phone/WeChat fill in from the card when still empty (never overwritten here)."""
+    updates: dict[str, str] = {}
+    if values.get("name") and not contact.name:
+        updates["name"] = str(values["name"])
+    if values.get("phone") and not contact.phone:
+        updates["phone"] = str(values["phone"])
+    if values.get("wechat") and not contact.wechat_id:
+        updates["wechat_id"] = str(values["wechat"])
+    if updates:
+        contacts_service.update_details(session, contact, **updates)
+
+
+@dataclass(frozen=True)
+class CardField:
+    key: str
+    label: str
+    value: str
+    source: str | None
+    evidence: str
+    message_id: int | None
+
+
+def card(session: Session, org_id: int, contact_id: int, *, show_phone: bool) -> list[CardField] | None:
+    """The lead card as the console shows it, phone masked unless ``show_phone``; None when there is no lead."""
+    lead = lead_for_contact(session, org_id, contact_id)
+    if lead is None:
+        return None
+    values = values_of(session, lead)
+    out = []
+    for d in field_defs(session, org_id):
+        if not d.enabled:
+            continue
+        v = values.get(d.key)
+        text = _display(v.value) if v is not None else ""
+        if d.key == "phone" and text and not show_phone:
+            text = contacts_service.mask_phone(text) or ""
+        out.append(CardField(d.key, d.label, text, v.source.value if v is not None else None,
+                             v.evidence if v is not None else "", v.message_id if v is not None else None))
+    return out
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def leads_for_contacts(session: Session, org_id: int, contact_ids: Iterable[int]) -> dict[int, Lead]:
+    ids = list(set(contact_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(Lead).where(Lead.org_id == org_id, Lead.contact_id.in_(ids)))
+    return {lead.contact_id: lead for lead in rows}
+
+
+# --- the leads list --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeadRow:
+    lead: Lead
+    contact_name: str
+    phone: str
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    rows: list[LeadRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    status: str = ""
+    grade: str = ""
+    channel: str = ""
+    landing: str = ""
+    owner_id: int | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    phone: str = ""
+
+
+def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: bool, page: int = 1,
+           per_page: int = 50) -> LeadPage:
+    """Leads newest first, filtered; phone numbers masked unless ``show_phone``."""
+    stmt = org_query(Lead, org_id)
+    if filters.status:
+        stmt = stmt.where(Lead.status == filters.status)
+    if filters.channel:
+        stmt = stmt.where(Lead.source_channel == filters.channel)
+    if filters.landing:
+        stmt = stmt.where(Lead.landing_page.contains(filters.landing[:200], autoescape=True))
+    if filters.owner_id is not None:
+        stmt = stmt.where(Lead.owner_id == filters.owner_id)
+    if filters.since is not None:
+        stmt = stmt.where(Lead.created_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(Lead.created_at < filters.until)
+    digits = "".join(ch for ch in filters.phone if ch.isdigit())[:15]
+    if digits:
+        stmt = stmt.where(Lead.phone_e164.contains(digits, autoescape=True))
+    if filters.grade:
+        graded = select(LeadValue.lead_id).where(LeadValue.org_id == org_id, LeadValue.key == "grade",
+                                                 LeadValue.value_text == filters.grade[:40])
+        stmt = stmt.where(Lead.id.in_(graded))
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    page = max(1, page)
+    leads = list(session.scalars(stmt.order_by(Lead.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+    values: dict[int, dict[str, str]] = {lead.id: {} for lead in leads}
+    if leads:
+        for v in session.scalars(org_query(LeadValue, org_id).where(LeadValue.lead_id.in_(list(values)))):
+            values[v.lead_id][v.key] = v.value_text
+    names = contacts_service.display_names(session, org_id, {lead.contact_id for lead in leads})
+    rows = []
+    for lead in leads:
+        vals = values[lead.id]
+        phone = vals.get("phone", "")
+        if phone and not show_phone:
+            phone = contacts_service.mask_phone(phone) or ""
+            vals = {**vals, "phone": phone}
+        rows.append(LeadRow(lead, names.get(lead.contact_id, ""), phone, vals))
+    return LeadPage(rows, total, page, per_page)
+
+
+def assign(session: Session, actor: audit_service.Actor, lead_ids: list[int], owner_id: int | None) -> int:
+    """Gives leads of the actor's org to one owner (None: unassigned). An id that is not a lead of this org fails
+    the whole request (404) rather than assigning the rest silently. Audited."""
+    wanted = set(lead_ids)
+    leads = list(session.scalars(org_query(Lead, actor.org_id).where(Lead.id.in_(wanted)))) if wanted else []
+    if len(leads) != len(wanted):
+        raise NotFoundError("Lead", sorted(wanted - {x.id for x in leads}))
+    for lead in leads:
+        lead.owner_id = owner_id
+        lead.updated_at = utcnow()
+    if leads:
+        audit_service.record(session, actor, "leads.assign", "lead", None, lead_ids=[x.id for x in leads],
+                             owner_id=owner_id)
+    return len(leads)
+
+
+def add_custom_field(session: Session, org_id: int, key: str, label: str, kind: str,
+                     options: Iterable[str] = ()) -> LeadFieldDef:
+    """One of the org's own card fields (the built-ins exist already). Keys are lowercase identifiers."""
+    key = key.strip().lower()
+    if not key.isidentifier() or not key.isascii() or len(key) > 40:
+        raise LeadError("bad_key", "字段标识只能包含小写字母、数字和下划线", "key")
+    if not label.strip() or len(label) > 40:
+        raise LeadError("bad_label", "字段名称不能为空，且不超过 40 个字", "label")
+    try:
+        field_type = FieldType(kind)
+    except ValueError:
+        raise LeadError("bad_type", "字段类型不正确", "type") from None
+    defs = field_defs(session, org_id)
+    if any(d.key == key for d in defs):
+        raise LeadError("duplicate", f"字段 {key} 已存在", "key")
+    d = LeadFieldDef(org_id=org_id, key=key, label=label.strip(), type=field_type, options=list(options),
+                     builtin=False, enabled=True, position=len(defs))
+    session.add(d)
+    session.flush()
+    return d

@@ -1,0 +1,123 @@
+"""The leads page: every lead of the org with filters, phone search, bulk assignment and export.
+
+Agents see the list with phone numbers masked (they see a number in full on the card of a conversation they
+serve); supervisors and admins see numbers, assign owners and export. Every export is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from edudesk import spreadsheets
+from edudesk.audit import service as audit_service
+from edudesk.auth import service as auth_service
+from edudesk.auth.deps import actor_of, current_user, supervisor
+from edudesk.auth.models import Role, User
+from edudesk.context import get_ctx
+from edudesk.leads import service as leads_service
+from edudesk.leads.reports import LOCAL_TZ
+from edudesk.web import csrf_ok, error_response, page
+
+router = APIRouter(prefix="/leads", include_in_schema=False)
+CurrentUser = Annotated[User, Depends(current_user)]
+Supervisor = Annotated[User, Depends(supervisor)]
+STATUS_LABELS = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
+                 "enrolled": "已报名", "lost": "已流失"}
+EXPORT_LIMIT = 20_000
+EXPORT_COLUMNS = ("线索ID", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市", "区县", "状态",
+                  "来源渠道", "落地页", "创建时间")
+Param = Annotated[str, Query(max_length=200)]
+
+
+def _date(raw: str, *, end: bool = False) -> dt.datetime | None:
+    try:
+        day = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if end:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
+
+
+def _filters(status: str, grade: str, channel: str, landing: str, since: str, until: str, phone: str,
+             owner: str) -> leads_service.LeadFilters:
+    return leads_service.LeadFilters(
+        status=status if status in STATUS_LABELS else "", grade=grade.strip(), channel=channel.strip(),
+        landing=landing.strip(), since=_date(since), until=_date(until, end=True), phone=phone,
+        owner_id=int(owner) if owner.isdigit() else None)
+
+
+def sees_phones(user: User) -> bool:
+    return user.role in (Role.admin, Role.supervisor)
+
+
+@router.get("", response_class=HTMLResponse)
+def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: Param = "", channel: Param = "",
+               landing: Param = "", since: Param = "", until: Param = "", phone: Param = "", owner: Param = "",
+               page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+               notice: str | None = None) -> Response:
+    filters = _filters(status, grade, channel, landing, since, until, phone, owner)
+    with get_ctx(request).db.session() as session:
+        result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
+        staff = auth_service.list_users(session, user.org_id)
+    query = {"status": status, "grade": grade, "channel": channel, "landing": landing, "since": since,
+             "until": until, "phone": phone, "owner": owner}
+    kept = {k: v for k, v in query.items() if v}
+
+    def page_url(n: int) -> str:
+        return "/leads?" + urlencode({**kept, "page": n})
+
+    owners = {u.id: u.display_name for u in staff}
+    return page(request, "leads/list.html", user=user, result=result, q=query, statuses=STATUS_LABELS,
+                grades=leads_service.GRADES, staff=staff, owners=owners, page_url=page_url,
+                export_query=urlencode(kept), can_manage=sees_phones(user), notice=notice)
+
+
+@router.post("/assign", response_class=HTMLResponse)
+def assign(request: Request, user: Supervisor, lead_ids: Annotated[list[int], Form(max_length=500)] = (),  # type: ignore[assignment]
+           owner_id: Annotated[str, Form(max_length=20)] = "", csrf_token: Annotated[str, Form(max_length=100)] = ""
+           ) -> Response:
+    if not csrf_ok(request, csrf_token):
+        return error_response(400, "csrf", "页面已过期，请刷新后重试")
+    with get_ctx(request).db.session() as session:
+        owner = auth_service.get_user(session, user.org_id, int(owner_id)) if owner_id.isdigit() else None
+        count = leads_service.assign(session, actor_of(request, user), list(lead_ids)[:500],
+                                     owner.id if owner else None)
+        session.commit()
+    return leads_page(request, user, notice=f"已分配 {count} 条线索")
+
+
+@router.get("/export")
+def export(request: Request, user: Supervisor, fmt: Annotated[str, Query(alias="format", max_length=10)] = "csv",
+           status: Param = "", grade: Param = "", channel: Param = "", landing: Param = "", since: Param = "",
+           until: Param = "", phone: Param = "", owner: Param = "") -> Response:
+    if fmt not in ("csv", "xlsx"):
+        return error_response(422, "bad_format", "导出格式只能是 csv 或 xlsx", "format")
+    filters = _filters(status, grade, channel, landing, since, until, phone, owner)
+    with get_ctx(request).db.session() as session:
+        result = leads_service.search(session, user.org_id, filters, show_phone=True, per_page=EXPORT_LIMIT)
+        rows = [_export_row(r) for r in result.rows]
+        audit_service.record(session, actor_of(request, user), "leads.export", "lead", None, format=fmt,
+                             rows=len(rows), filters={k: str(v) for k, v in vars(filters).items() if v})
+        session.commit()
+    data = (spreadsheets.to_csv(EXPORT_COLUMNS, rows) if fmt == "csv"
+            else spreadsheets.to_xlsx(EXPORT_COLUMNS, rows, "leads"))
+    media = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = f"leads-{dt.datetime.now(LOCAL_TZ).strftime('%Y%m%d')}.{fmt}"
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                     "Cache-Control": "no-store"})
+
+
+def _export_row(row: leads_service.LeadRow) -> list[Any]:
+    v = row.values
+    return [row.lead.id, v.get("name") or row.contact_name, v.get("phone", ""), v.get("wechat", ""),
+            v.get("child_age", ""), v.get("grade", ""), v.get("subject", ""), v.get("city", ""),
+            v.get("district", ""), STATUS_LABELS.get(row.lead.status.value, row.lead.status.value),
+            row.lead.source_channel, row.lead.landing_page or "",
+            row.lead.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")]

@@ -1,0 +1,1 @@
+"""Signed outgoing webhooks: endpoints, the event outbox, delivery with retries and the delivery log."""

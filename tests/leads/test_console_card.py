@@ -1,0 +1,50 @@
+"""The lead card beside the chat in the console: masked for agents who are not serving, live over the socket."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from edudesk.db import Database
+from tests.channels.test_web_routes import new_visitor, recv_until
+from tests.conftest import TwoOrgs, login
+
+
+def test_card_shows_the_visitors_words_masked_for_other_agents(client: TestClient, database: Database,
+                                                              orgs: TwoOrgs) -> None:
+    info = new_visitor(client, orgs.a.public_key)
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "c1", "text": "孩子上初二，电话 139 1234 5678 <b>x</b>"})
+        conv_id = recv_until(ws, "ack")["message"]["conversation_id"]
+    login(client, "alpha", "agent")
+    html = client.get(f"/console/c/{conv_id}/lead").text
+    assert 'id="lead-card"' in html and "初二" in html
+    assert "139****5678" in html and "13912345678" not in html
+    assert "<b>x</b>" not in html
+    client.cookies.clear()
+    login(client, "alpha", "supervisor")
+    assert "13912345678" in client.get(f"/console/c/{conv_id}/lead").text
+    assert "线索名片" in client.get(f"/console/c/{conv_id}").text
+
+
+def test_agents_hear_about_new_facts_live(client: TestClient, orgs: TwoOrgs) -> None:
+    login(client, "alpha", "agent")
+    with client.websocket_connect("/ws/agent", headers={"origin": "http://testserver"}) as agent:
+        assert agent.receive_json()["type"] == "hello"
+        info = new_visitor(client, orgs.a.public_key)
+        with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+            ws.receive_json()
+            ws.send_json({"type": "message", "client_id": "c1", "text": "孩子5岁，想学英语"})
+            frame = recv_until(agent, "lead")
+            assert sorted(frame["fields"]) == ["child_age", "subject"]
+            assert "5" not in str(frame.get("values", ""))
+
+
+def test_another_orgs_console_cannot_read_the_card(client: TestClient, orgs: TwoOrgs) -> None:
+    info = new_visitor(client, orgs.a.public_key)
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "c1", "text": "电话 13800138000"})
+        conv_id = recv_until(ws, "ack")["message"]["conversation_id"]
+    login(client, "beta", "agent2")
+    assert client.get(f"/console/c/{conv_id}/lead").status_code == 404
