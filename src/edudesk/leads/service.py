@@ -26,6 +26,7 @@ from edudesk.db import NotFoundError, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadValue, ValueSource
 from edudesk.nlp.extract import Extraction
+from edudesk.webhooks import service as webhooks_service
 
 GRADES = ("小班", "中班", "大班", "一年级", "二年级", "三年级", "四年级", "五年级", "六年级", "初一", "初二", "初三",
           "高一", "高二", "高三")
@@ -169,9 +170,26 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
               "fields": changed, "created": created},
         topics=(agents_topic(org_id),),
     ))
+    webhooks_service.emit_if_subscribed(
+        session, org_id, "lead.created" if created else "lead.updated", f"lead:{lead.id}",
+        lambda: lead_payload(session, lead, changed=changed))
     labels = {key: label for key, label, _, _ in BUILTIN_FIELDS}
     facts = tuple((k, labels.get(k, k), _display(stated[k])) for k in changed)
     return Capture(lead, created, changed, facts)
+
+
+def lead_payload(session: Session, lead: Lead, *, changed: Iterable[str] = ()) -> dict[str, Any]:
+    """The lead as the CRM receives it in webhooks: every card value with where it came from."""
+    session.flush()
+    values = values_of(session, lead)
+    return {
+        "lead_id": lead.id, "contact_id": lead.contact_id, "status": lead.status.value,
+        "has_contact": lead.has_contact, "phone_e164": lead.phone_e164, "source_channel": lead.source_channel,
+        "landing_page": lead.landing_page, "created_at": lead.created_at.isoformat(),
+        "updated_at": lead.updated_at.isoformat(), "changed": list(changed),
+        "fields": {k: {"value": v.value, "source": v.source.value, "evidence": v.evidence,
+                       "message_id": v.message_id} for k, v in values.items()},
+    }
 
 
 def _e164(phone: str) -> str | None:
