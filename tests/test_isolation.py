@@ -6,6 +6,7 @@ holds no org data), so a new route cannot be added without deciding how it is is
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,10 +25,11 @@ from edudesk.auth.models import User
 from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
 from edudesk.bot.models import BotFlow, KeywordRule
+from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
-from edudesk.db import Database
+from edudesk.db import Database, utcnow
 from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
@@ -35,6 +37,8 @@ from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
 from edudesk.leads.models import Lead, LeadValue
+from edudesk.trials import service as trials_service
+from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -57,6 +61,10 @@ class Targets:
     token: int = 0
     lead: int = 0
     flow: int = 0
+    trial: int = 0
+    booking: int = 0
+    course: int = 0
+    campus: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,13 @@ ROUTES: dict[str, list[Case]] = {
     "/admin/api-tokens": [Case("GET", "/admin/api-tokens"),
                           Case("POST", "/admin/api-tokens", {"name": "越权", "scopes": "leads:read"})],
     "/admin/api-tokens/{token_id}/revoke": [Case("POST", "/admin/api-tokens/{token}/revoke", {})],
+    "/admin/trials": [Case("GET", "/admin/trials")],
+    "/admin/trials/new": [Case("POST", "/admin/trials/new", {"course_id": "{course}", "starts_at": "2099-01-01T10:00",
+                                                             "capacity": "5", "duration_minutes": "60"})],
+    "/admin/trials/{session_id}": [Case("GET", "/admin/trials/{trial}")],
+    "/admin/trials/{session_id}/cancel": [Case("POST", "/admin/trials/{trial}/cancel", {})],
+    "/admin/trials/{session_id}/book": [Case("POST", "/admin/trials/{trial}/book", {"lead_id": "{lead}"})],
+    "/admin/trials/bookings/{booking_id}/cancel": [Case("POST", "/admin/trials/bookings/{booking}/cancel", {})],
 }
 
 PUBLIC = {
@@ -160,6 +175,10 @@ PUBLIC = {
     "/api/openapi.json": "schema", "/api/docs": "docs", "/docs/oauth2-redirect": "docs",
     "/static": "files",
     "/api/v1/whoami": "API token scoped: answers only about the token's own org (tests/apitokens: other org, revoked)",
+    "/api/v1/leads": "API token scoped: lists only the token's org (tests/leads/test_api.py)",
+    "/api/v1/leads/{lead_id}": "API token scoped: another org's lead is 404 (tests/leads/test_api.py)",
+    "/api/v1/leads/{lead_id}/status": "API token scoped: another org's lead is 404 (tests/leads/test_api.py)",
+    "/api/v1/reports/capture-rate": "API token scoped: the token's org only (tests/leads/test_api.py)",
 }
 
 
@@ -201,10 +220,17 @@ def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
         flow = scripts.save_flow(session, Actor(orgs.a.id, label="t"),
                                  json.dumps({**K12_FLOW, "name": "甲的学费答复流程"}, ensure_ascii=False))
         lead = session.scalars(select(Lead).where(Lead.org_id == orgs.a.id)).one()
+        course = catalog_service.add_course(session, Actor(orgs.a.id, label="t"), name="甲的学费答复课", subject="数学")
+        campus = catalog_service.add_campus(session, Actor(orgs.a.id, label="t"), name="甲的校区")
+        trial = trials_service.create_session(session, Actor(orgs.a.id, label="t"), trials_service.SessionInput(
+            course_id=course.id, campus_id=campus.id, starts_at=utcnow() + dt.timedelta(days=3), capacity=5,
+            note=SECRET_TEXT))
+        booking = trials_service.book(session, orgs.a.id, trial.id, lead.id)
         session.commit()
         assert miss is not None
         return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id,
-                       entry.id, category.id, miss.id, endpoint.id, delivery.id, token.id, lead.id, flow.id)
+                       entry.id, category.id, miss.id, endpoint.id, delivery.id, token.id, lead.id, flow.id,
+                       trial.id, booking.id, course.id, campus.id)
 
 
 def fingerprint(database: Database, org_id: int) -> str:
@@ -212,7 +238,8 @@ def fingerprint(database: Database, org_id: int) -> str:
     h = hashlib.sha256()
     with database.session() as session:
         for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
-                      WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow):
+                      WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow,
+                      TrialSession, TrialBooking):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -235,7 +262,9 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,
                             "user": targets.user, "entry": targets.entry, "category": targets.category,
                             "miss": targets.miss, "endpoint": targets.endpoint, "delivery": targets.delivery,
-                            "token": targets.token, "lead": targets.lead, "flow": targets.flow}
+                            "token": targets.token, "lead": targets.lead, "flow": targets.flow,
+                            "trial": targets.trial, "booking": targets.booking, "course": targets.course,
+                            "campus": targets.campus}
     url = case.path.format(**fill)
     headers = {"hx-request": "true"} if case.htmx else {}
     if case.method == "GET":

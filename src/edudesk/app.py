@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,10 +38,12 @@ from edudesk.errors import DomainError
 from edudesk.events import make_bus
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.kb import views as kb_views
+from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
 from edudesk.realtime import Hub, Presence
 from edudesk.settings import Settings
+from edudesk.trials import views as trials_views
 from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
 from edudesk.webhooks import delivery as webhooks_delivery
 from edudesk.webhooks import service as webhooks_service
@@ -163,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await bus.start()
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
-        await anyio.to_thread.run_sync(bot_service.warm_up)
+        await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub))]
         if settings.jobs_in_process:
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")
@@ -197,7 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
         conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
-        webhooks_views.router, apitokens_views.router, apitokens_api.router,
+        webhooks_views.router, apitokens_views.router, apitokens_api.router, leads_api.router,
+        trials_views.router,
     )
     for router in routers:
         app.include_router(router)

@@ -13,6 +13,7 @@ from edudesk.kb import models as kb_models
 from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
 from edudesk.routing import models as routing_models
+from edudesk.trials import models as trials_models
 from edudesk.webhooks import models as webhooks_models
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "leads_models",
     "orgs_models",
     "routing_models",
+    "trials_models",
     "webhooks_models",
 ]

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Threads that run blocking work (database sessions, sync routes) beside the event loop; anyio's default is 40.
     # More threads than database connections only queue for the pool while contending for the GIL.
     worker_threads: int = Field(default=40, ge=1, le=1000)
+    # The LAC name tagger behind field extraction costs ~120 MB and ~1–2 ms on messages with a possible name; the
+    # patterns (我姓王, 王妈妈, 叫我李老师 …) find how visitors introduce themselves without it. Off by default.
+    name_model: bool = False
     # Lets webhook URLs point at loopback, private and link-local addresses (tests, or a receiver on the same LAN).
     # Off by default: an admin-entered URL must not make the server call its own internal network (SSRF).
     webhooks_allow_private: bool = False

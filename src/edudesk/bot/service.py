@@ -224,13 +224,13 @@ def make_runtime(db: Database, *, poll_seconds: float = VERSION_POLL_SECONDS) ->
                       poll_seconds=poll_seconds)
 
 
-def warm_up() -> None:
-    """Loads what every turn needs (the embedding model, the jieba dictionary, the name tagger behind field
-    extraction) ahead of the first visitor, so nobody's question waits for a model to load."""
+def warm_up(*, name_model: bool = False) -> None:
+    """Loads what every turn needs (the embedding model, the jieba dictionary, the extraction rules and, when
+    enabled, the name tagger) ahead of the first visitor, so nobody's question waits for a model to load."""
     shared_embedder()
     tokenise.warm_up()
     for text in ("我叫王小明，孩子三年级", "学费多少？", "电话 138 0013 8000，在杭州西湖区"):
-        extract(text)
+        extract(text, use_model=name_model)
 
 
 def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str], limit: int = 4) -> list[str]:

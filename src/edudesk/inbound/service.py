@@ -62,6 +62,7 @@ def receive(
     max_per_minute: int = 60,
     contact: Contact | None = None,
     bots: BotRuntime | None = None,
+    name_model: bool = False,
 ) -> InboundResult:
     text = msg.text.strip()
     if not text and msg.attachment_id is None:
@@ -96,7 +97,7 @@ def receive(
     )
     result = InboundResult(conv, posted.message, created=True)
     facts: tuple[tuple[str, str, str], ...] = ()
-    extraction = extract(text) if text else None
+    extraction = extract(text, use_model=name_model) if text else None
     if extraction is not None:
         # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script
         # asks, so every visitor message that states a fact updates the lead card (no statement when none does).

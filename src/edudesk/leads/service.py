@@ -22,9 +22,9 @@ from edudesk import events
 from edudesk.audit import service as audit_service
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
-from edudesk.db import NotFoundError, org_query, utcnow
+from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
-from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadValue, ValueSource
+from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadStatus, LeadValue, ValueSource
 from edudesk.nlp.extract import Extraction
 from edudesk.webhooks import service as webhooks_service
 
@@ -140,8 +140,8 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
     changed: list[str] = []
     for key, value, evidence in wanted:
         old = current.get(key)
-        if old is not None and old.source == ValueSource.agent:
-            continue
+        if old is not None and old.source == ValueSource.agent and source != ValueSource.agent:
+            continue  # what staff (or the CRM through the API) entered is not overwritten by the bot
         if key == "subject" and old is not None and isinstance(value, list):
             value = list(dict.fromkeys([*(old.value if isinstance(old.value, list) else [old.value]), *value]))
         if old is not None and old.value == value:
@@ -371,3 +371,43 @@ def add_custom_field(session: Session, org_id: int, key: str, label: str, kind: 
     session.add(d)
     session.flush()
     return d
+
+
+STATUS_ORDER = tuple(LeadStatus)
+
+
+def get_lead(session: Session, org_id: int, lead_id: int) -> Lead:
+    return get_in_org(session, Lead, lead_id, org_id)
+
+
+def set_status(session: Session, actor: audit_service.Actor, lead_id: int, status: str) -> Lead:
+    """Moves a lead along the pipeline (new → contacted → trial booked → attended → enrolled / lost). Any move is
+    allowed — sales re-open lost leads — but each is audited and sent to the CRM as lead.status_changed."""
+    try:
+        target = LeadStatus(status)
+    except ValueError:
+        raise LeadError("bad_status", "状态只能是 " + " / ".join(s.value for s in LeadStatus), "status") from None
+    lead = get_lead(session, actor.org_id, lead_id)
+    previous = lead.status
+    if previous == target:
+        return lead
+    lead.status, lead.updated_at = target, utcnow()
+    audit_service.record(session, actor, "lead.status", "lead", lead.id, previous=previous.value, status=target.value)
+    webhooks_service.emit_if_subscribed(
+        session, actor.org_id, "lead.status_changed", f"lead:{lead.id}",
+        lambda: {**lead_payload(session, lead), "previous_status": previous.value})
+    return lead
+
+
+def mark_trial_booked(session: Session, lead: Lead) -> bool:
+    """A trial class was booked for the lead (``trials.service.book``): a lead still at new/contacted moves to
+    trial_booked, in the booking's transaction, and the CRM hears lead.status_changed. A lead further along
+    (attended, enrolled) or lost keeps its status: a booking must not undo what sales recorded. True when moved."""
+    previous = lead.status
+    if previous not in (LeadStatus.new, LeadStatus.contacted):
+        return False
+    lead.status, lead.updated_at = LeadStatus.trial_booked, utcnow()
+    webhooks_service.emit_if_subscribed(
+        session, lead.org_id, "lead.status_changed", f"lead:{lead.id}",
+        lambda: {**lead_payload(session, lead), "previous_status": previous.value})
+    return True

@@ -259,6 +259,7 @@ class VisitorSession:
                     session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                     max_chars=ctx.settings.max_message_chars,
                     max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
+                    name_model=ctx.settings.name_model,
                 )
                 session.commit()
                 att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)

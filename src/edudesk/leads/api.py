@@ -1,0 +1,106 @@
+"""REST API for leads (``/api/v1/leads``) behind per-org API tokens: list, get, create and move along the
+pipeline; and the lead-capture rate (套电率). Every query is scoped by the token's org; another org's lead is 404."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from edudesk.apitokens.deps import TokenAuth, api_token
+from edudesk.audit.service import Actor
+from edudesk.contacts import service as contacts_service
+from edudesk.context import get_ctx
+from edudesk.leads import reports
+from edudesk.leads import service as leads_service
+from edudesk.leads.models import LeadStatus, ValueSource
+from edudesk.nlp.extract import extract
+
+router = APIRouter(prefix="/api/v1", tags=["leads"])
+Read = Annotated[TokenAuth, Depends(api_token("leads:read"))]
+Write = Annotated[TokenAuth, Depends(api_token("leads:write"))]
+API_CHANNEL = "api"
+
+
+def _actor(auth: TokenAuth) -> Actor:
+    return Actor(org_id=auth.org_id, label=f"api:{auth.prefix}")
+
+
+class LeadIn(BaseModel):
+    """A lead pushed in from elsewhere (a landing-page form, a mini-program): the card's fields by key."""
+
+    external_id: str = Field(min_length=1, max_length=128, description="the caller's id for this person")
+    fields: dict[str, str | int | list[str]] = Field(default_factory=dict)
+    landing_page: str | None = Field(default=None, max_length=1000)
+
+
+class StatusIn(BaseModel):
+    status: LeadStatus
+
+
+@router.get("/leads", summary="线索列表（新到旧）")
+def list_leads(request: Request, auth: Read, status: Annotated[str, Query(max_length=20)] = "",
+               grade: Annotated[str, Query(max_length=20)] = "", phone: Annotated[str, Query(max_length=20)] = "",
+               page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+               per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    filters = leads_service.LeadFilters(status=status if status in LeadStatus.__members__ else "", grade=grade,
+                                        phone=phone)
+    with get_ctx(request).db.session() as session:
+        result = leads_service.search(session, auth.org_id, filters, show_phone=True, page=page, per_page=per_page)
+        items = [leads_service.lead_payload(session, row.lead) for row in result.rows]
+    return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
+
+
+@router.get("/leads/{lead_id}", summary="一条线索")
+def get_lead(request: Request, auth: Read, lead_id: int) -> dict[str, Any]:
+    with get_ctx(request).db.session() as session:
+        return leads_service.lead_payload(session, leads_service.get_lead(session, auth.org_id, lead_id))
+
+
+@router.post("/leads", status_code=201, summary="新建或更新线索（按 external_id）")
+def create_lead(request: Request, auth: Write, body: LeadIn) -> dict[str, Any]:
+    with get_ctx(request).db.session() as session:
+        contact = contacts_service.find_or_create(session, auth.org_id, API_CHANNEL, body.external_id,
+                                                  page_url=body.landing_page)
+        known = {d.key for d in leads_service.field_defs(session, auth.org_id)}
+        unknown = sorted(set(body.fields) - known)
+        if unknown:
+            raise leads_service.LeadError("unknown_field", f"未知字段：{', '.join(unknown)}", "fields")
+        fields = dict(body.fields)
+        e164 = None
+        if fields.get("phone"):
+            found = extract(str(fields["phone"]))
+            if found.phone is None:
+                raise leads_service.LeadError("bad_phone", "手机号格式不正确", "fields.phone")
+            fields["phone"], e164 = found.phone, found.phone_e164
+        wanted = [(k, v, "") for k, v in fields.items() if v not in ("", [])]
+        result = leads_service.record_values(session, contact, wanted, source=ValueSource.agent, channel=API_CHANNEL,
+                                             conversation_id=None, message_id=None, page_url=body.landing_page,
+                                             phone_e164=e164)
+        lead = result.lead or leads_service.lead_for_contact(session, auth.org_id, contact.id)
+        if lead is None:
+            raise leads_service.LeadError("empty", "至少提供一个字段", "fields")
+        payload = leads_service.lead_payload(session, lead)
+        session.commit()
+    return payload
+
+
+@router.post("/leads/{lead_id}/status", summary="更新线索状态")
+def update_status(request: Request, auth: Write, lead_id: int, body: StatusIn) -> dict[str, Any]:
+    with get_ctx(request).db.session() as session:
+        lead = leads_service.set_status(session, _actor(auth), lead_id, body.status.value)
+        payload = leads_service.lead_payload(session, lead)
+        session.commit()
+    return payload
+
+
+@router.get("/reports/capture-rate", summary="套电率：留下联系方式的有效对话 ÷ 有效对话")
+def capture_rate(request: Request, auth: Read, since: dt.date, until: dt.date,
+                 by: Annotated[str, Query(pattern="^(day|channel)$")] = "day") -> dict[str, Any]:
+    if (until - since).days > 366:
+        raise leads_service.LeadError("range_too_long", "时间范围不能超过一年", "until")
+    with get_ctx(request).db.session() as session:
+        rows = reports.capture_rate(session, auth.org_id, since, until, by=by)
+    return {"rows": [r.as_dict() for r in rows], "total": reports.overall(rows).as_dict()}

@@ -1,0 +1,149 @@
+"""Admin pages for trial classes: upcoming sessions with their seats, opening and cancelling sessions, the
+bookings of a session, and booking a lead into one (supervisors and admins; agents book from the lead card later).
+
+Times are entered and shown in Asia/Shanghai, stored in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from edudesk.auth import service as auth_service
+from edudesk.auth.deps import actor_of, supervisor
+from edudesk.auth.models import User
+from edudesk.catalog import service as catalog_service
+from edudesk.context import get_ctx
+from edudesk.errors import DomainError
+from edudesk.trials import service as trials_service
+from edudesk.trials.offer import LOCAL_TZ
+from edudesk.web import csrf_ok, page
+
+router = APIRouter(prefix="/admin/trials", include_in_schema=False)
+Supervisor = Annotated[User, Depends(supervisor)]
+CsrfField = Annotated[str, Form(max_length=100)]
+Short = Annotated[str, Form(max_length=40)]
+Text = Annotated[str, Form(max_length=1000)]
+STALE = "页面已过期，请刷新后重试"
+
+
+def _local(value: dt.datetime) -> str:
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _list_page(request: Request, user: User, *, form: dict[str, Any] | None = None,
+               errors: dict[str, str] | None = None, notice: str | None = None, code: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        sessions = trials_service.list_sessions(session, user.org_id)
+        courses = catalog_service.list_courses(session, user.org_id)
+        campuses = catalog_service.list_campuses(session, user.org_id)
+    form = form or {"course_id": "", "campus_id": "", "starts_at": "", "duration_minutes": "60", "capacity": "8",
+                    "teacher": "", "note": ""}
+    return page(request, "admin/trials.html", status_code=code, user=user, sessions=sessions, courses=courses,
+                campuses=campuses, form=form, errors=errors or {}, notice=notice, local=_local)
+
+
+@router.get("", response_class=HTMLResponse)
+def trials_page(request: Request, user: Supervisor) -> Response:
+    return _list_page(request, user)
+
+
+def _int(raw: str, field: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise trials_service.TrialError("bad_number", "请输入整数", field) from None
+
+
+def _input(form: dict[str, str]) -> trials_service.SessionInput:
+    try:
+        local = dt.datetime.fromisoformat(form["starts_at"].strip())
+    except ValueError:
+        raise trials_service.TrialError("bad_time", "请填写开课时间", "starts_at") from None
+    starts_at = (local.replace(tzinfo=LOCAL_TZ) if local.tzinfo is None else local).astimezone(dt.UTC)
+    campus = form["campus_id"].strip()
+    return trials_service.SessionInput(
+        course_id=_int(form["course_id"], "course_id"), starts_at=starts_at,
+        capacity=_int(form["capacity"], "capacity"),
+        duration_minutes=_int(form["duration_minutes"], "duration_minutes"),
+        campus_id=_int(campus, "campus_id") if campus else None, teacher=form["teacher"], note=form["note"])
+
+
+@router.post("/new", response_class=HTMLResponse)
+def create_session(request: Request, user: Supervisor, course_id: Short = "", campus_id: Short = "",
+                   starts_at: Short = "", duration_minutes: Short = "60", capacity: Short = "",
+                   teacher: Short = "", note: Text = "", csrf_token: CsrfField = "") -> Response:
+    form = {"course_id": course_id, "campus_id": campus_id, "starts_at": starts_at,
+            "duration_minutes": duration_minutes, "capacity": capacity, "teacher": teacher, "note": note}
+    if not csrf_ok(request, csrf_token):
+        return _list_page(request, user, form=form, errors={"form": STALE}, code=400)
+    with get_ctx(request).db.session() as session:
+        try:
+            trials_service.create_session(session, actor_of(request, user), _input(form))
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _list_page(request, user, form=form, errors={exc.field or "form": exc.message}, code=422)
+    return _list_page(request, user, notice="试听课已创建")
+
+
+@router.post("/{session_id}/cancel", response_class=HTMLResponse)
+def cancel_session(request: Request, user: Supervisor, session_id: int, csrf_token: CsrfField = "") -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _list_page(request, user, errors={"form": STALE}, code=400)
+    with get_ctx(request).db.session() as session:
+        trials_service.cancel_session(session, actor_of(request, user), session_id)
+        session.commit()
+    return _list_page(request, user, notice="试听课已取消，请联系已预约的家长")
+
+
+def _session_page(request: Request, user: User, session_id: int, *, errors: dict[str, str] | None = None,
+                  notice: str | None = None, lead_id: str = "", code: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        view = trials_service.view_of(session, user.org_id, session_id)
+        bookings = trials_service.bookings_of(session, user.org_id, session_id)
+        staff = {u.id: u.display_name for u in auth_service.list_users(session, user.org_id)}
+    return page(request, "admin/trial_session.html", status_code=code, user=user, view=view, bookings=bookings,
+                staff=staff, errors=errors or {}, notice=notice, lead_id=lead_id,
+                local=_local)
+
+
+@router.get("/{session_id}", response_class=HTMLResponse)
+def session_page(request: Request, user: Supervisor, session_id: int) -> Response:
+    return _session_page(request, user, session_id)
+
+
+@router.post("/{session_id}/book", response_class=HTMLResponse)
+def book(request: Request, user: Supervisor, session_id: int, lead_id: Short = "",
+         csrf_token: CsrfField = "") -> Response:
+    if not csrf_ok(request, csrf_token):
+        return _session_page(request, user, session_id, errors={"form": STALE}, lead_id=lead_id, code=400)
+    with get_ctx(request).db.session() as session:
+        try:
+            trials_service.book(session, user.org_id, session_id, _int(lead_id, "lead_id"),
+                                actor=actor_of(request, user))
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _session_page(request, user, session_id, errors={exc.field or "form": exc.message},
+                                 lead_id=lead_id, code=exc.status_code if exc.status_code == 409 else 422)
+    return _session_page(request, user, session_id, notice="已预约")
+
+
+@router.post("/bookings/{booking_id}/cancel", response_class=HTMLResponse)
+def cancel_booking(request: Request, user: Supervisor, booking_id: int, csrf_token: CsrfField = "") -> Response:
+    with get_ctx(request).db.session() as session:
+        booking = trials_service.get_booking(session, user.org_id, booking_id)
+        session_id = booking.session_id
+        if not csrf_ok(request, csrf_token):
+            return _session_page(request, user, session_id, errors={"form": STALE}, code=400)
+        try:
+            trials_service.cancel_booking(session, actor_of(request, user), booking_id)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _session_page(request, user, session_id, errors={"form": exc.message}, code=422)
+    return _session_page(request, user, session_id, notice="预约已取消，名额已释放")
