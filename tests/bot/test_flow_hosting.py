@@ -16,8 +16,10 @@ from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
-from edudesk.leads.models import LeadValue
+from edudesk.leads.models import Lead, LeadStatus, LeadValue
+from edudesk.trials.models import TrialBooking
 from tests.conftest import TwoOrgs
+from tests.trials import factories
 
 
 def say(database: Database, org_id: int, text: str, n: int) -> list[str]:
@@ -89,3 +91,28 @@ def test_saving_validates_versions_and_isolates(database: Database, orgs: TwoOrg
                 raise AssertionError(f"accepted {raw[:20]!r}")
         assert scripts.list_flows(session, orgs.b.id) == []
         session.commit()
+
+
+def test_the_script_offers_trial_sessions_and_books_a_click(database: Database, orgs: TwoOrgs) -> None:
+    setup(database, orgs.a.id)
+    course_id, campus_id = factories.catalog(database, orgs.a.id, course="小学数学思维提高班", subject="数学")
+    session_id = factories.trial(database, orgs.a.id, course_id, campus_id, capacity=1)
+    say(database, orgs.a.id, "想预约试听", 1)
+    say(database, orgs.a.id, "三年级", 2)
+    say(database, orgs.a.id, "数学思维", 3)
+    say(database, orgs.a.id, "王妈妈", 4)
+    with database.session() as session:
+        say_result = inbound_service.receive(session, InboundMessage(
+            org_id=orgs.a.id, channel="web", external_user_id="parent", client_message_id="m5",
+            text="13800138000"), agents_online=False)
+        session.commit()
+        offer = say_result.replies[-1]
+        buttons = offer.extra.get("buttons", [])
+        assert any(b["payload"] == f"trial:{session_id}" for b in buttons), offer.text
+    booked = say(database, orgs.a.id, f"trial:{session_id}", 6)
+    assert booked[0].startswith("已为您预约") and any("预约成功" in t for t in booked)
+    with database.session() as session:
+        lead = session.scalars(select(Lead).where(Lead.org_id == orgs.a.id)).one()
+        assert lead.status == LeadStatus.trial_booked
+        assert session.scalars(select(TrialBooking)).one().lead_id == lead.id
+        assert session.scalars(select(BotConversationState)).one().flow_state is None

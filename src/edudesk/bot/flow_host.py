@@ -11,14 +11,29 @@ and a question ("三年级，学费多少？") gets the FAQ answer first, then t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edudesk.bot.engine import BotDecision, BotReply, BotTurn
+from edudesk.bot.engine import BotDecision, BotReply, BotTurn, Button
 from edudesk.bot.faq import FaqBot
 from edudesk.bot.flows import Flow, FlowEvent, FlowOutput, FlowState, advance, pick_flow, start, trial_outcome
+from edudesk.bot.flows.spec import OfferTrialStep
 from edudesk.nlp.extract import Extraction
+
+
+@dataclass(frozen=True)
+class TrialPick:
+    """What became of a click on a trial-session button: booked (with the confirmation) or why not."""
+
+    booked: bool
+    text: str
+
+
+# Trial sessions for a course (None: whatever fits the visitor) as buttons; () when there is nothing to offer.
+TrialOffer = Callable[[str | None], tuple[Button, ...]]
+# Books the session a message picked ("trial:12"); None when the message is not such a click.
+TrialBook = Callable[[str], TrialPick | None]
 
 
 @dataclass
@@ -34,7 +49,8 @@ class FlowTurn:
 
 def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Mapping[str, Any] | None,
              done: Sequence[str], known: Mapping[str, Any], extraction: Extraction | None, turns: int,
-             has_contact: bool, off_hours: bool = False) -> FlowTurn:
+             has_contact: bool, off_hours: bool = False, offer_trial: TrialOffer | None = None,
+             book_trial: TrialBook | None = None) -> FlowTurn:
     done_list = list(done)
     by_key = {f.key: f for f in flows if f.enabled}
     faq = engine.respond(turn)
@@ -43,29 +59,56 @@ def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Map
     running = FlowState.from_json(dict(state)) if state else None
     flow = by_key.get(running.flow_key) if running is not None else None
     if running is not None and flow is not None:
+        step = flow.step(running.step) if flow.has_step(running.step) else None
+        pick = book_trial(turn.text) if book_trial is not None and isinstance(step, OfferTrialStep) else None
+        if pick is not None and isinstance(step, OfferTrialStep):
+            return _picked(flow, running, step, pick, known, done_list, offer_trial)
         out = advance(flow, running, turn.text, known, extraction, faq_band="answer" if faq.entry_id else None)
-        return _continue(flow, out, faq, known, done_list, started=None)
+        return _continue(flow, out, faq, known, done_list, started=None, offer_trial=offer_trial)
     event = FlowEvent(kind="message", text=turn.text, faq_category=faq.category, turns=turns,
                       has_contact=has_contact, off_hours=off_hours, done=frozenset(done_list))
     chosen = pick_flow(list(by_key.values()), event)
     if chosen is None:
         return FlowTurn(faq, None, done_list)
     out = start(chosen, known, extraction=extraction)
-    return _continue(chosen, out, faq, known, done_list, started=chosen.key)
+    return _continue(chosen, out, faq, known, done_list, started=chosen.key, offer_trial=offer_trial)
+
+
+def _picked(flow: Flow, running: FlowState, step: OfferTrialStep, pick: TrialPick, known: Mapping[str, Any],
+            done: list[str], offer_trial: TrialOffer | None) -> FlowTurn:
+    """A click on a session button: booked → the script's "booked" route; refused (full, too late) → the
+    remaining sessions again, or the "unavailable" route when none is left."""
+    if pick.booked:
+        follow = trial_outcome(flow, running, "booked", known)
+        out = replace(follow, replies=(BotReply(pick.text, (), {"kind": "trial_booked"}), *follow.replies))
+        return _continue(flow, out, BotDecision(), known, done, started=None, offer_trial=offer_trial)
+    buttons = offer_trial(step.course) if offer_trial is not None else ()
+    if buttons:
+        decision = BotDecision(replies=(BotReply(pick.text, buttons, {"kind": "trial_offer"}),), understood=True,
+                               matched=f"flow:{flow.key}")
+        return FlowTurn(decision, running.to_json(), done)
+    follow = trial_outcome(flow, running, "unavailable", known)
+    out = replace(follow, replies=(BotReply(pick.text), *follow.replies))
+    return _continue(flow, out, BotDecision(), known, done, started=None, offer_trial=offer_trial)
 
 
 def _continue(flow: Flow, out: FlowOutput, faq: BotDecision, known: Mapping[str, Any], done: list[str], *,
-              started: str | None) -> FlowTurn:
+              started: str | None, offer_trial: TrialOffer | None = None) -> FlowTurn:
     if out.interrupted:
         # A question in the middle of the flow: the FAQ answers it, then the pending question is asked again.
         replies = (*faq.replies, *((out.resume,) if out.resume is not None and faq.entry_id else ()))
         return FlowTurn(replace(faq, replies=replies), _state(out), done, _captured(out), started)
     for action in out.actions:
         if action.kind == "offer_trial" and out.state is not None:
-            # Trial-class sessions are not bookable yet: the flow takes its "unavailable" route at once.
-            follow = trial_outcome(flow, out.state, "unavailable", known)
-            out = FlowOutput(replies=(*out.replies, *follow.replies), state=follow.state,
-                             captured=(*out.captured, *follow.captured), actions=follow.actions)
+            buttons = offer_trial(action.course) if offer_trial is not None else ()
+            if buttons and out.replies:
+                # The sessions go on the offer as buttons; the script waits for a click (or a "no").
+                last = out.replies[-1]
+                out = replace(out, replies=(*out.replies[:-1], replace(last, buttons=(*last.buttons, *buttons))))
+            else:  # nothing bookable: the script's "unavailable" route at once
+                follow = trial_outcome(flow, out.state, "unavailable", known)
+                out = FlowOutput(replies=(*out.replies, *follow.replies), state=follow.state,
+                                 captured=(*out.captured, *follow.captured), actions=follow.actions)
             break
     replies: tuple[BotReply, ...] = out.replies
     # The visitor's question is answered before the script speaks: when it both states and asks something, and

@@ -7,6 +7,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
 from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
 from edudesk.bot.sensitive import SensitiveFilter, parse_words
 from edudesk.contacts.models import Contact
-from edudesk.db import Database, get_in_org, org_query
+from edudesk.db import Database, NotFoundError, get_in_org, org_query
 from edudesk.errors import DomainError
 from edudesk.events import DomainEvent, record
 from edudesk.kb import service as kb_service
@@ -34,6 +35,7 @@ from edudesk.nlp.embedding import Embedder, shared_embedder
 from edudesk.nlp.extract import Extraction, extract
 from edudesk.nlp.matcher import FaqIndex, MatcherConfig
 from edudesk.orgs import service as orgs_service
+from edudesk.trials import service as trials_service
 
 DEFAULT_WELCOME = "您好！我是智能助手，课程、价格、上课时间和试听都可以问我。需要老师时回复“转人工”即可～"
 DEFAULT_FALLBACK = "抱歉，这个问题我还没学会。您可以换个说法问问，或者点“转人工”，由老师为您解答。"
@@ -257,6 +259,37 @@ def _state(session: Session, org_id: int, conversation_id: int) -> BotConversati
     return state
 
 
+def _trial_callbacks(session: Session, org_id: int, contact: Contact, known: dict[str, Any]
+                     ) -> tuple[flow_host.TrialOffer, flow_host.TrialBook]:
+    """What a script's offer_trial step needs from the trials area: sessions as buttons, and booking a click."""
+    subject = known.get("subject")
+    guess = "、".join(subject) if isinstance(subject, list) else (str(subject) if subject else None)
+
+    def offer(course: str | None) -> tuple[Button, ...]:
+        if leads_service.lead_for_contact(session, org_id, contact.id) is None:
+            return ()  # a booking needs a lead: the scripts ask for the phone first
+        return tuple(Button(b.label, b.payload) for b in trials_service.offer_buttons(
+            session, org_id, course_text=course or guess, fallback_to_all=course is None))
+
+    def book(text: str) -> flow_host.TrialPick | None:
+        if trials_service.picked_session(text) is None:
+            return None
+        lead = leads_service.lead_for_contact(session, org_id, contact.id)
+        if lead is None:
+            return flow_host.TrialPick(False, "请先留下联系电话，我们再为您预约试听～")
+        try:
+            booking = trials_service.book_from_payload(session, org_id, text, lead.id)
+        except NotFoundError:
+            return flow_host.TrialPick(False, "这个时间已失效，请重新选择～")
+        except DomainError as exc:
+            if exc.code == "already_booked":
+                return flow_host.TrialPick(True, "您已经预约过这节试听课啦～")
+            return flow_host.TrialPick(False, exc.message)
+        return flow_host.TrialPick(True, trials_service.booked_text(session, org_id, booking))
+
+    return offer, book
+
+
 def conversation_categories(session: Session, org_id: int, conversation_id: int) -> list[str]:
     state = session.scalars(select(BotConversationState).where(
         BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id)).first()
@@ -275,9 +308,11 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
     if org_bot.flows and contact is not None:
         state.turns = (state.turns or 0) + 1  # counted only where a script may trigger on it: one write less
         known = leads_service.known_values(session, org_id, contact.id)
+        offer_trial, book_trial = _trial_callbacks(session, org_id, contact, known)
         hosted = flow_host.run_turn(org_bot.engine, org_bot.flows, turn, state=state.flow_state,
                                     done=state.flows_done or [], known=known, extraction=extraction,
-                                    turns=state.turns, has_contact=bool(known.get("phone") or known.get("wechat")))
+                                    turns=state.turns, has_contact=bool(known.get("phone") or known.get("wechat")),
+                                    offer_trial=offer_trial, book_trial=book_trial)
         decision = hosted.decision
         state.flow_state = None if decision.handoff else hosted.state
         state.flows_done = hosted.done
