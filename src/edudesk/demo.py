@@ -3,8 +3,11 @@ and a few conversations in every state, so that ``edudesk demo`` shows a working
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +28,9 @@ from edudesk.kb.schemas import EntryInput
 from edudesk.leads import service as leads_service
 from edudesk.orgs import service as orgs_service
 from edudesk.routing import service as routing_service
+from edudesk.trials import service as trials_service
 
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEMO_SLUG = "qimingxing"
 DEMO_NAME = "启明星教育（演示）"
 LOGINS = (
@@ -84,12 +89,14 @@ def seed(session: Session) -> DemoInfo:
         group = routing_service.create_group(session, actor, group_name, description)
         for username, level in members:
             routing_service.add_member(session, actor, group.id, users[username].id, level)
-    for name, subject, grades, price, description in COURSES:
-        catalog_service.add_course(session, actor, name=name, subject=subject, grades=grades, price_text=price,
-                                   description=description)
+    courses = [catalog_service.add_course(session, actor, name=name, subject=subject, grades=grades,
+                                          price_text=price, description=description)
+               for name, subject, grades, price, description in COURSES]
+    campuses = []
     for name, city, district, address, phone, hours in CAMPUSES:
-        catalog_service.add_campus(session, actor, name=name, city=city, district=district, address=address,
-                                   phone=phone, hours=hours)
+        campuses.append(catalog_service.add_campus(session, actor, name=name, city=city, district=district,
+                                                   address=address, phone=phone, hours=hours))
+    _seed_trial_sessions(session, actor, courses, campuses)
     bot_service.get_settings(session, org.id).welcome_text = (
         "您好，欢迎来到启明星教育！我是智能助手小星，课程价格、上课时间、校区地址、免费试听都可以问我；"
         "需要课程顾问时回复“转人工”。"
@@ -112,6 +119,19 @@ def _seed_knowledge_base(session: Session, actor: Actor) -> None:
             question=question, similar=list(similar), answer=answer, category_id=category_id,
             hot_pinned=hot, hot_position=HOT.index(question) if hot else 0,
             buttons=[{"label": "预约免费试听", "payload": "可以免费试听吗？"}] if path.startswith("课程") else []))
+
+
+def _seed_trial_sessions(session: Session, actor: Actor, courses: list[Any], campuses: list[Any]) -> None:
+    """Free trial classes on the next two weekends (10:00 and 14:00 Hangzhou time), so the script can book one."""
+    today = dt.datetime.now(LOCAL_TZ).date()
+    saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
+    slots = [(saturday, 10, 0), (saturday, 14, 1), (saturday + dt.timedelta(days=1), 10, 2),
+             (saturday + dt.timedelta(days=7), 10, 0), (saturday + dt.timedelta(days=8), 14, 3)]
+    for day, hour, course_index in slots:
+        starts = dt.datetime.combine(day, dt.time(hour), LOCAL_TZ).astimezone(dt.UTC)
+        trials_service.create_session(session, actor, trials_service.SessionInput(
+            course_id=courses[course_index].id, campus_id=campuses[course_index % len(campuses)].id,
+            starts_at=starts, capacity=6, duration_minutes=60, teacher=("王老师", "李老师")[course_index % 2]))
 
 
 def _seed_flows(session: Session, actor: Actor) -> None:
