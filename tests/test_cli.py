@@ -94,16 +94,16 @@ def test_org_and_user_lifecycle(database: Database, db_url: str) -> None:
 
 
 ERRORS = [
-    (("user", "create", "bob", "--org", "nope", "--name", "鲍勃", "--password", PASSWORD), "找不到 Org nope"),
+    (("user", "create", "bob", "--org", "nope", "--name", "鲍勃", "--password", PASSWORD), "找不到机构 nope"),
     (("user", "create", "agent", "--org", "alpha", "--name", "又一个", "--password", PASSWORD), "用户名 agent 已存在"),
     (("user", "create", "bob", "--org", "alpha", "--name", "鲍勃", "--password", "short"), "密码至少 8 位"),
     (("user", "create", "bob", "--org", "alpha", "--name", "鲍勃", "--role", "boss", "--password", PASSWORD),
      "角色只能是"),
     (("user", "create", "bad name", "--org", "alpha", "--name", "鲍勃", "--password", PASSWORD), "用户名需为"),
     (("user", "create", "bob", "--org", "alpha", "--name", " ", "--password", PASSWORD), "显示名称不能为空"),
-    (("user", "list", "--org", "nope"), "找不到 Org nope"),
+    (("user", "list", "--org", "nope"), "找不到机构 nope"),
     (("user", "disable", "ghost", "--org", "alpha"), "机构 alpha 下没有用户 ghost"),
-    (("user", "disable", "agent", "--org", "nope"), "找不到 Org nope"),
+    (("user", "disable", "agent", "--org", "nope"), "找不到机构 nope"),
     (("org", "create", "Bad Slug!", "坏标识"), "机构标识只能包含"),
     (("org", "create", "a", "太短"), "机构标识只能包含"),
     (("org", "create", "alpha", "重复"), "机构标识 alpha 已存在"),
@@ -162,7 +162,7 @@ def test_installed_command_contract(tmp_path: Path, sqlite_url: str) -> None:
     cases = {
         "unreachable": (["org", "list", "--database-url", UNREACHABLE], "无法连接或读写数据库"),
         "unknown org": (["user", "create", "bob", "--org", "nope", "--name", "鲍勃", "--password", PASSWORD,
-                         "--database-url", sqlite_url], "找不到 Org nope"),
+                         "--database-url", sqlite_url], "找不到机构 nope"),
     }
     procs = {name: subprocess.Popen([str(EDUDESK), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)

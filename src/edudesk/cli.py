@@ -5,22 +5,17 @@ Every failure is one line on stderr and a non-zero exit; tracebacks are for bugs
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from edudesk import bench as bench_mod
 from edudesk import demo as demo_seed
@@ -28,8 +23,8 @@ from edudesk import jobs, migrate
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
-from edudesk.db import Database, NotFoundError
-from edudesk.errors import DomainError
+from edudesk.cli_support import clean_errors, database, fail, settings_from_env
+from edudesk.db import Database
 from edudesk.evaluation.cli import eval_app
 from edudesk.kb.cli import kb_app
 from edudesk.logsetup import configure_logging
@@ -46,52 +41,6 @@ app.add_typer(org_app, name="org")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 out = Console()
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 1) -> None:
-    print(f"edudesk: {message}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
-def clean_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except DomainError as exc:
-            fail(exc.message)
-        except NotFoundError as exc:
-            fail(f"找不到 {exc.what} {exc.ident}")
-        except OperationalError as exc:
-            fail(f"无法连接或读写数据库：{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}")
-        except SQLAlchemyError as exc:
-            fail(f"数据库错误：{str(exc).splitlines()[0]}")
-        except OSError as exc:
-            fail(str(exc))
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(database_url: str | None = None) -> Settings:
-    try:
-        settings = Settings(**({"database_url": database_url} if database_url else {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        fail(f"配置有误（{where}）：{first.get('msg', '')}")
-        raise
-    return settings
-
-
-@contextmanager
-def _database(database_url: str | None) -> Iterator[Database]:
-    db = Database(_settings(database_url).database_url)
-    try:
-        yield db
-    finally:
-        db.dispose()
 
 
 DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDUDESK_DATABASE_URL")]
@@ -101,7 +50,7 @@ DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDU
 @clean_errors
 def migrate_cmd(database_url: DbOption = None) -> None:
     """把数据库升级到最新结构（Alembic）。"""
-    settings = _settings(database_url)
+    settings = settings_from_env(database_url)
     _ensure_sqlite_dir(settings)
     migrate.upgrade(settings.database_url)
     out.print("数据库已是最新结构")
@@ -123,7 +72,7 @@ def serve(
     database_url: DbOption = None,
 ) -> None:
     """启动 Web 服务（访客组件、坐席工作台、管理后台、API）。"""
-    settings = _settings(database_url)
+    settings = settings_from_env(database_url)
     if workers > 1 and (settings.is_sqlite or not settings.redis_url):
         fail("多进程需要 EDUDESK_DATABASE_URL 指向 PostgreSQL 并设置 EDUDESK_REDIS_URL")
     _ensure_sqlite_dir(settings)
@@ -152,7 +101,7 @@ def worker(
     database_url: DbOption = None,
 ) -> None:
     """处理后台任务（自动关闭会话等）；可以同时运行多个。"""
-    settings = _settings(database_url).with_secret()
+    settings = settings_from_env(database_url).with_secret()
     configure_logging(settings.log_level, settings.log_json)
     app_ = create_app(settings)
     ctx = app_.state.ctx
@@ -212,7 +161,7 @@ def demo(
 @clean_errors
 def org_create(slug: str, name: str, database_url: DbOption = None) -> None:
     """新建机构。"""
-    with _database(database_url) as db, db.session() as session:
+    with database(database_url) as db, db.session() as session:
         org = orgs_service.create_org(session, slug=slug, name=name)
         session.commit()
         out.print(f"已创建机构 {org.slug}（组件公钥 {org.public_key}）")
@@ -223,7 +172,7 @@ def org_create(slug: str, name: str, database_url: DbOption = None) -> None:
 def org_list(database_url: DbOption = None) -> None:
     """列出机构。"""
     table = Table("标识", "名称", "组件公钥")
-    with _database(database_url) as db, db.session() as session:
+    with database(database_url) as db, db.session() as session:
         for org in session.scalars(select(Org).order_by(Org.id)):
             table.add_row(org.slug, org.name, org.public_key)
     out.print(table)
@@ -242,7 +191,7 @@ def user_create(
     """新建坐席账号。"""
     if password is None:
         password = typer.prompt("密码", hide_input=True, confirmation_prompt=True)
-    with _database(database_url) as db, db.session() as session:
+    with database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         user = auth_service.create_user(session, Actor(org_row.id, label="cli"), username=username,
                                         password=password, display_name=display_name, role=role)
@@ -255,7 +204,7 @@ def user_create(
 def user_list(org: Annotated[str, typer.Option("--org", help="机构标识")], database_url: DbOption = None) -> None:
     """列出机构的坐席账号。"""
     table = Table("ID", "用户名", "名称", "角色", "状态")
-    with _database(database_url) as db, db.session() as session:
+    with database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         for u in auth_service.list_users(session, org_row.id):
             table.add_row(str(u.id), u.username, u.display_name, u.role.value, "启用" if u.is_active else "停用")
@@ -267,7 +216,7 @@ def user_list(org: Annotated[str, typer.Option("--org", help="机构标识")], d
 def user_disable(username: str, org: Annotated[str, typer.Option("--org", help="机构标识")],
                  database_url: DbOption = None) -> None:
     """停用账号（立即踢出已登录的会话）。"""
-    with _database(database_url) as db, db.session() as session:
+    with database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org)
         user = auth_service.find_user(session, org_row.id, username)
         if user is None:

@@ -1,35 +1,27 @@
 """``edudesk kb import|export``: the knowledge-base file format from the command line.
 
-Same contract as the rest of the CLI (edudesk.cli): a failure is one ``edudesk: …`` line on stderr and a non-zero
-exit. The few helpers are repeated here rather than imported, because edudesk.cli imports this module to register
-``kb_app`` and importing it back would be a cycle.
+Same contract as the rest of the CLI (``edudesk.cli_support``): a failure is one ``edudesk: …`` line on stderr and a
+non-zero exit.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from edudesk.audit.service import Actor
-from edudesk.db import Database, NotFoundError
-from edudesk.errors import DomainError
+from edudesk.cli_support import clean_errors, database, fail
 from edudesk.kb import exporting, importing
 from edudesk.orgs import service as orgs_service
-from edudesk.settings import Settings
 
 kb_app = typer.Typer(help="知识库：导入、导出（CSV / XLSX）", no_args_is_help=True)
-F = TypeVar("F", bound=Callable[..., Any])
 # The web upload is capped at 5 MB; from the command line a full 20,000-row file with long answers must fit.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -37,44 +29,10 @@ OrgOption = Annotated[str, typer.Option("--org", help="机构标识")]
 DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDUDESK_DATABASE_URL")]
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    print(f"edudesk: {message}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
-def clean_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except DomainError as exc:
-            fail(exc.message)
-        except NotFoundError as exc:
-            fail(f"找不到机构 {exc.ident}" if exc.what == "Org" else f"找不到 {exc.what} {exc.ident}")
-        except OperationalError as exc:
-            fail(f"无法连接或读写数据库：{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}")
-        except SQLAlchemyError as exc:
-            fail(f"数据库错误：{str(exc).splitlines()[0]}")
-        except OSError as exc:
-            fail(f"{exc.filename or ''} {exc.strerror or exc}".strip())
-    return wrapper  # type: ignore[return-value]
-
-
 @contextmanager
 def _session(database_url: str | None) -> Iterator[Session]:
-    try:
-        settings = Settings(**({"database_url": database_url} if database_url else {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"配置有误（{'.'.join(str(p) for p in first.get('loc', ()))}）：{first.get('msg', '')}")
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            yield session
-    finally:
-        db.dispose()
+    with database(database_url) as db, db.session() as session:
+        yield session
 
 
 def _read(path: Path) -> bytes:
