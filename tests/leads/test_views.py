@@ -48,11 +48,11 @@ def test_export_is_audited_escapes_formulas_and_keeps_to_the_org(client: TestCli
     resp = client.get("/leads/export?format=csv")
     assert resp.status_code == 200 and resp.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["线索ID", "称呼", "手机号"] and len(rows) == 4
+    assert rows[0][:5] == ["线索ID", "意向", "分数", "称呼", "手机号"] and len(rows) == 4
     assert "13700137000" not in resp.text
     xlsx = client.get("/leads/export?format=xlsx&grade=三年级")
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
-    assert sheet is not None and [c.value for c in sheet[2]][2] == "13800138000" and sheet.max_row == 2
+    assert sheet is not None and [c.value for c in sheet[2]][4] == "13800138000" and sheet.max_row == 2
     assert client.get("/leads/export?format=pdf").status_code == 422
     with database.session() as session:
         audits = session.scalars(select(AuditEntry).where(AuditEntry.action == "leads.export")).all()

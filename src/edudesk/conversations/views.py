@@ -79,9 +79,11 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         history = conversations_service.history_for_contact(session, user.org_id, contact.id)
         summary = conversations_service.summary(session, conv)
         lead = leads_service.card(session, user.org_id, contact.id, show_phone=can_see_phone(user, conv))
+        grade = leads_service.card_grade(session, user.org_id, contact.id)
         session.commit()  # the lead card's built-in fields are created the first time they are shown
     return {
         "lead": lead,
+        "grade": grade,
         "conv": conv,
         "summary": summary,
         "state_label": STATE_LABELS[conv.state],
@@ -151,8 +153,9 @@ def lead_card(request: Request, user: CurrentUser, conversation_id: int) -> Resp
     with ctx.db.session() as session:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         lead = leads_service.card(session, user.org_id, conv.contact_id, show_phone=can_see_phone(user, conv))
+        grade = leads_service.card_grade(session, user.org_id, conv.contact_id)
         session.commit()
-    return page(request, "console/_lead.html", lead=lead, conv=conv)
+    return page(request, "console/_lead.html", lead=lead, grade=grade, conv=conv)
 
 
 @router.post("/c/{conversation_id}/accept", response_class=HTMLResponse)

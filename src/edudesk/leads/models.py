@@ -72,6 +72,10 @@ class Lead(OrgScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     contact_captured_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Intent grade (A/B/C) from the org's grading rules, and the reasons shown on the card ("+25 留下了手机号").
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    level: Mapped[str] = mapped_column(String(1), default="C", index=True)
+    score_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class LeadValue(OrgScoped, Base):
@@ -94,3 +98,16 @@ class LeadValue(OrgScoped, Base):
     conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeadGrading(OrgScoped, Base):
+    """An org's own grading rules; without a row the defaults of ``leads.grading`` apply."""
+
+    __tablename__ = "lead_grading"
+    __table_args__ = (UniqueConstraint("org_id", name="uq_lead_grading_org"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # [[signal, points, label], …]
+    rules: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    a_threshold: Mapped[int] = mapped_column(Integer, default=60)
+    b_threshold: Mapped[int] = mapped_column(Integer, default=30)

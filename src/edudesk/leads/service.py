@@ -24,7 +24,8 @@ from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
-from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadStatus, LeadValue, ValueSource
+from edudesk.leads import grading
+from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadGrading, LeadStatus, LeadValue, ValueSource
 from edudesk.nlp.extract import Extraction
 from edudesk.webhooks import service as webhooks_service
 
@@ -115,10 +116,44 @@ def _wanted(extraction: Extraction, text: str) -> list[tuple[str, Any, str]]:
 def capture(session: Session, contact: Contact, text: str, *, extraction: Extraction, channel: str,
             conversation_id: int | None, message_id: int | None, page_url: str | None = None) -> Capture:
     """Writes what one visitor message (``text``) says into the contact's lead card, creating the lead on the
-    first fact it states."""
-    return record_values(session, contact, _wanted(extraction, text), source=ValueSource.visitor, channel=channel,
-                         conversation_id=conversation_id, message_id=message_id, page_url=page_url,
-                         phone_e164=extraction.phone_e164)
+    first fact it states, and notes intent signals (asked the price, wants to enrol…) for the lead's grade."""
+    new_signals = grading.signals_in(text) - set(contact_signals(contact))
+    if new_signals:
+        contact.attributes = {**(contact.attributes or {}),
+                              "signals": sorted({*contact_signals(contact), *new_signals})}
+    result = record_values(session, contact, _wanted(extraction, text), source=ValueSource.visitor, channel=channel,
+                           conversation_id=conversation_id, message_id=message_id, page_url=page_url,
+                           phone_e164=extraction.phone_e164)
+    if new_signals and not result.changed:
+        lead = result.lead or lead_for_contact(session, contact.org_id, contact.id)
+        if lead is not None:
+            rescore(session, lead, contact)
+    return result
+
+
+def contact_signals(contact: Contact) -> list[str]:
+    return list((contact.attributes or {}).get("signals", []))
+
+
+def grading_rules(session: Session, org_id: int) -> tuple[tuple[grading.Rule, ...], int, int]:
+    row = session.scalars(org_query(LeadGrading, org_id)).first()
+    if row is None or not row.rules:
+        return grading.DEFAULT_RULES, grading.A_THRESHOLD, grading.B_THRESHOLD
+    rules = tuple(grading.Rule(str(r[0]), int(r[1]), str(r[2])) for r in row.rules)
+    return rules, row.a_threshold, row.b_threshold
+
+
+def rescore(session: Session, lead: Lead, contact: Contact | None = None,
+            values: dict[str, Any] | None = None) -> grading.Grade:
+    """Grades the lead again from everything it shows now (re-run on every new fact, signal or status)."""
+    contact = contact or session.get(Contact, lead.contact_id)
+    fields = values if values is not None else {k: v.value for k, v in values_of(session, lead).items()}
+    shown = grading.facts(fields, lead.status, contact.visits if contact else 1,
+                          contact_signals(contact) if contact else [])
+    rules, a, b = grading_rules(session, lead.org_id)
+    result = grading.grade(shown, rules, a_threshold=a, b_threshold=b)
+    lead.score, lead.level, lead.score_reasons = result.score, result.level, list(result.reasons)
+    return result
 
 
 def record_values(session: Session, contact: Contact, wanted: list[tuple[str, Any, str]], *, source: ValueSource,
@@ -162,6 +197,7 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
     if CONTACT_KEYS & set(changed) and not lead.has_contact:
         lead.has_contact, lead.contact_captured_at = True, now
     lead.updated_at = now
+    rescore(session, lead, contact, {k: v.value for k, v in current.items()})
     stated = {k: v for k, v, _ in wanted if k in changed}
     _sync_contact(session, contact, stated)
     events.record(session, events.DomainEvent(
@@ -284,6 +320,7 @@ class LeadPage:
 @dataclass(frozen=True)
 class LeadFilters:
     status: str = ""
+    level: str = ""
     grade: str = ""
     channel: str = ""
     landing: str = ""
@@ -299,6 +336,8 @@ def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: b
     stmt = org_query(Lead, org_id)
     if filters.status:
         stmt = stmt.where(Lead.status == filters.status)
+    if filters.level in ("A", "B", "C"):
+        stmt = stmt.where(Lead.level == filters.level)
     if filters.channel:
         stmt = stmt.where(Lead.source_channel == filters.channel)
     if filters.landing:
@@ -392,6 +431,7 @@ def set_status(session: Session, actor: audit_service.Actor, lead_id: int, statu
     if previous == target:
         return lead
     lead.status, lead.updated_at = target, utcnow()
+    rescore(session, lead)
     audit_service.record(session, actor, "lead.status", "lead", lead.id, previous=previous.value, status=target.value)
     webhooks_service.emit_if_subscribed(
         session, actor.org_id, "lead.status_changed", f"lead:{lead.id}",
@@ -407,7 +447,24 @@ def mark_trial_booked(session: Session, lead: Lead) -> bool:
     if previous not in (LeadStatus.new, LeadStatus.contacted):
         return False
     lead.status, lead.updated_at = LeadStatus.trial_booked, utcnow()
+    rescore(session, lead)
     webhooks_service.emit_if_subscribed(
         session, lead.org_id, "lead.status_changed", f"lead:{lead.id}",
         lambda: {**lead_payload(session, lead), "previous_status": previous.value})
     return True
+
+
+@dataclass(frozen=True)
+class CardGrade:
+    level: str
+    score: int
+    reasons: tuple[str, ...]
+    status: str
+
+
+def card_grade(session: Session, org_id: int, contact_id: int) -> CardGrade | None:
+    """The grade line of the lead card ("A · 75 分" and why), or None without a lead."""
+    lead = lead_for_contact(session, org_id, contact_id)
+    if lead is None:
+        return None
+    return CardGrade(lead.level, lead.score, tuple(lead.score_reasons or ()), lead.status.value)

@@ -29,8 +29,8 @@ Supervisor = Annotated[User, Depends(supervisor)]
 STATUS_LABELS = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
                  "enrolled": "已报名", "lost": "已流失"}
 EXPORT_LIMIT = 20_000
-EXPORT_COLUMNS = ("线索ID", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市", "区县", "状态",
-                  "来源渠道", "落地页", "创建时间")
+EXPORT_COLUMNS = ("线索ID", "意向", "分数", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市",
+                  "区县", "状态", "来源渠道", "落地页", "创建时间")
 Param = Annotated[str, Query(max_length=200)]
 
 
@@ -45,9 +45,10 @@ def _date(raw: str, *, end: bool = False) -> dt.datetime | None:
 
 
 def _filters(status: str, grade: str, channel: str, landing: str, since: str, until: str, phone: str,
-             owner: str) -> leads_service.LeadFilters:
+             owner: str, level: str = "") -> leads_service.LeadFilters:
     return leads_service.LeadFilters(
-        status=status if status in STATUS_LABELS else "", grade=grade.strip(), channel=channel.strip(),
+        status=status if status in STATUS_LABELS else "", level=level.strip().upper(), grade=grade.strip(),
+        channel=channel.strip(),
         landing=landing.strip(), since=_date(since), until=_date(until, end=True), phone=phone,
         owner_id=int(owner) if owner.isdigit() else None)
 
@@ -59,14 +60,14 @@ def sees_phones(user: User) -> bool:
 @router.get("", response_class=HTMLResponse)
 def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: Param = "", channel: Param = "",
                landing: Param = "", since: Param = "", until: Param = "", phone: Param = "", owner: Param = "",
-               page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+               level: Param = "", page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
                notice: str | None = None) -> Response:
-    filters = _filters(status, grade, channel, landing, since, until, phone, owner)
+    filters = _filters(status, grade, channel, landing, since, until, phone, owner, level)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
         staff = auth_service.list_users(session, user.org_id)
-    query = {"status": status, "grade": grade, "channel": channel, "landing": landing, "since": since,
-             "until": until, "phone": phone, "owner": owner}
+    query = {"status": status, "level": level, "grade": grade, "channel": channel, "landing": landing,
+             "since": since, "until": until, "phone": phone, "owner": owner}
     kept = {k: v for k, v in query.items() if v}
 
     def page_url(n: int) -> str:
@@ -116,7 +117,8 @@ def export(request: Request, user: Supervisor, fmt: Annotated[str, Query(alias="
 
 def _export_row(row: leads_service.LeadRow) -> list[Any]:
     v = row.values
-    return [row.lead.id, v.get("name") or row.contact_name, v.get("phone", ""), v.get("wechat", ""),
+    return [row.lead.id, row.lead.level, row.lead.score, v.get("name") or row.contact_name, v.get("phone", ""),
+            v.get("wechat", ""),
             v.get("child_age", ""), v.get("grade", ""), v.get("subject", ""), v.get("city", ""),
             v.get("district", ""), STATUS_LABELS.get(row.lead.status.value, row.lead.status.value),
             row.lead.source_channel, row.lead.landing_page or "",
