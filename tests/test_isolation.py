@@ -36,7 +36,7 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
-from edudesk.leads.models import Lead, LeadValue
+from edudesk.leads.models import Lead, LeadGrading, LeadValue
 from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.webhooks import service as webhooks_service
@@ -108,6 +108,9 @@ ROUTES: dict[str, list[Case]] = {
                                             Case("POST", "/admin/bot/flows/{flow}/delete", {})],
     "/leads": [Case("GET", "/leads"), Case("GET", "/leads?phone=13912345678&grade=三年级")],
     "/leads/assign": [Case("POST", "/leads/assign", {"lead_ids": "{lead}", "owner_id": "{user}"})],
+    "/leads/grading": [Case("GET", "/leads/grading"),
+                       Case("POST", "/leads/grading", {"rules": "has_phone|1|乙", "a_threshold": "9",
+                                                       "b_threshold": "5"})],
     "/leads/export": [Case("GET", "/leads/export?format=csv"), Case("GET", "/leads/export?format=xlsx&phone=139")],
     "/admin/kb": [Case("GET", "/admin/kb"), Case("GET", "/admin/kb?q=甲&category={category}")],
     "/admin/kb/bulk": [Case("POST", "/admin/kb/bulk", {"action": "delete", "ids": "{entry}"}),
@@ -238,7 +241,7 @@ def fingerprint(database: Database, org_id: int) -> str:
     h = hashlib.sha256()
     with database.session() as session:
         for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
-                      WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow,
+                      WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow, LeadGrading,
                       TrialSession, TrialBooking):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())

@@ -47,3 +47,26 @@ def test_a_lead_is_rescored_on_every_new_signal(client: TestClient, database: Da
     login(client, "alpha", "supervisor")
     assert "A · 70" in client.get("/leads?level=A").text
     assert "共 0 条线索" in client.get("/leads?level=B").text
+
+
+def test_an_org_sets_its_own_rules(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    csrf = login(client, "alpha", "supervisor")
+    assert "has_phone|25|留下了手机号" in client.get("/leads/grading").text
+    for rules, a, b, message in (("has_phone|x|电话", "60", "30", "分值须为整数"),
+                                 ("guessed|5|猜的", "60", "30", "未知信号"),
+                                 ("has_phone|50|电话", "30", "60", "B 级分数线"),
+                                 ("<script>|5|x", "60", "30", "未知信号")):
+        resp = client.post("/leads/grading", data={"rules": rules, "a_threshold": a, "b_threshold": b,
+                                                   "csrf_token": csrf})
+        assert resp.status_code == 422 and message in resp.text and "<script>|" not in resp.text
+    resp = client.post("/leads/grading", data={"rules": "has_phone|50|留了电话\nfield:grade|20|说了年级",
+                                               "a_threshold": "60", "b_threshold": "20", "csrf_token": csrf})
+    assert resp.status_code == 200 and "评分规则已保存" in resp.text
+    say(database, orgs.a.id, "孩子三年级，电话 13800138000", 1)
+    say(database, orgs.b.id, "孩子三年级，电话 13800138000", 1, visitor="b")
+    with database.session() as session:
+        levels = {lead.org_id: (lead.level, lead.score) for lead in session.scalars(select(Lead))}
+    assert levels[orgs.a.id] == ("A", 70) and levels[orgs.b.id] == ("B", 35)
+    client.cookies.clear()
+    login(client, "alpha", "agent")
+    assert client.get("/leads/grading").status_code == 403

@@ -468,3 +468,43 @@ def card_grade(session: Session, org_id: int, contact_id: int) -> CardGrade | No
     if lead is None:
         return None
     return CardGrade(lead.level, lead.score, tuple(lead.score_reasons or ()), lead.status.value)
+
+
+KNOWN_SIGNALS = ("has_phone", "has_wechat", "return_visit", "trial_booked", *grading.MESSAGE_SIGNALS)
+
+
+def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, a_threshold: int,
+                 b_threshold: int) -> LeadGrading:
+    """An org's grading rules, one per line as ``signal|points|label`` (signals: the built-in ones or
+    ``field:<card field key>``). Existing leads are graded again on their next signal."""
+    field_keys = {d.key for d in field_defs(session, actor.org_id)}
+    rules: list[list[Any]] = []
+    for number, line in enumerate(rules_text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.replace("｜", "|").split("|")]
+        if len(parts) != 3:
+            raise LeadError("bad_rule", f"第 {number} 行应为“信号|分值|说明”", "rules")
+        signal, points, label = parts
+        known = signal in KNOWN_SIGNALS or (signal.startswith("field:") and signal[6:] in field_keys)
+        if not known:
+            raise LeadError("bad_rule", f"第 {number} 行：未知信号 {signal[:40]}", "rules")
+        try:
+            value = int(points)
+        except ValueError:
+            raise LeadError("bad_rule", f"第 {number} 行：分值须为整数", "rules") from None
+        if not -100 <= value <= 100 or not label or len(label) > 30:
+            raise LeadError("bad_rule", f"第 {number} 行：分值在 -100 到 100 之间，说明 1–30 个字", "rules")
+        rules.append([signal, value, label])
+    if not rules or len(rules) > 50:
+        raise LeadError("bad_rule", "请填写 1–50 条规则", "rules")
+    if not 0 < b_threshold < a_threshold <= 1000:
+        raise LeadError("bad_threshold", "须满足 0 < B 级分数线 < A 级分数线", "a_threshold")
+    row = session.scalars(org_query(LeadGrading, actor.org_id)).first()
+    if row is None:
+        row = LeadGrading(org_id=actor.org_id)
+        session.add(row)
+    row.rules, row.a_threshold, row.b_threshold = rules, a_threshold, b_threshold
+    session.flush()
+    audit_service.record(session, actor, "leads.grading", "lead_grading", row.id, rules=rules)
+    return row

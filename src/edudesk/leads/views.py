@@ -19,6 +19,7 @@ from edudesk.auth import service as auth_service
 from edudesk.auth.deps import actor_of, current_user, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
+from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.leads.reports import LOCAL_TZ
 from edudesk.web import csrf_ok, error_response, page
@@ -123,3 +124,35 @@ def _export_row(row: leads_service.LeadRow) -> list[Any]:
             v.get("district", ""), STATUS_LABELS.get(row.lead.status.value, row.lead.status.value),
             row.lead.source_channel, row.lead.landing_page or "",
             row.lead.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")]
+
+
+@router.get("/grading", response_class=HTMLResponse)
+def grading_page(request: Request, user: Supervisor, notice: str | None = None, error: str | None = None,
+                 form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        rules, a, b = leads_service.grading_rules(session, user.org_id)
+        session.commit()
+    current = form or {"rules": "\n".join(f"{r.signal}|{r.points}|{r.label}" for r in rules),
+                       "a_threshold": str(a), "b_threshold": str(b)}
+    return page(request, "leads/grading.html", status_code=status_code, user=user, form=current, notice=notice,
+                error=error, signals=leads_service.KNOWN_SIGNALS)
+
+
+@router.post("/grading", response_class=HTMLResponse)
+def save_grading(request: Request, user: Supervisor, rules: Annotated[str, Form(max_length=20_000)] = "",
+                 a_threshold: Annotated[str, Form(max_length=6)] = "",
+                 b_threshold: Annotated[str, Form(max_length=6)] = "",
+                 csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    form = {"rules": rules, "a_threshold": a_threshold, "b_threshold": b_threshold}
+    if not csrf_ok(request, csrf_token):
+        return grading_page(request, user, error="页面已过期，请刷新后重试", form=form, status_code=400)
+    if not (a_threshold.strip().isdigit() and b_threshold.strip().isdigit()):
+        return grading_page(request, user, error="分数线须为整数", form=form, status_code=422)
+    with get_ctx(request).db.session() as session:
+        try:
+            leads_service.save_grading(session, actor_of(request, user), rules, int(a_threshold), int(b_threshold))
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return grading_page(request, user, error=exc.message, form=form, status_code=422)
+    return grading_page(request, user, notice="评分规则已保存，线索会在下一次有新信息时重新评分")
