@@ -198,3 +198,19 @@ def test_abuse_is_masked_before_it_is_stored(client: TestClient, database: Datab
     with database.session() as session:
         texts = session.scalars(select(Message.text).where(Message.client_id == "c1")).all()
         assert texts == ["你们是**吗"]
+
+
+def test_a_button_click_stores_its_label_and_the_bot_acts_on_its_payload(client: TestClient, database: Database,
+                                                                       orgs: TwoOrgs) -> None:
+    seed(database, orgs.a.id)
+    info = new_visitor(client, orgs.a.public_key)
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "c1", "text": "预约免费试听", "payload": "可以免费试听吗？"})
+        reply = frames_until_bot(ws)[-1]["message"]
+        assert reply["kind"] == "answer" and reply["text"].startswith("每位新学员可以免费试听一次")
+        for bad in (5, "", "x" * 201):
+            ws.send_json({"type": "message", "client_id": f"bad{bad!s:.3}", "text": "x", "payload": bad})
+            assert recv_until(ws, "error")["code"] == "bad_frame"
+    with database.session() as session:
+        assert session.scalars(select(Message.text).where(Message.client_id == "c1")).all() == ["预约免费试听"]

@@ -24,6 +24,8 @@ class InboundMessage:
     client_message_id: str | None
     text: str = ""
     attachment_id: int | None = None
+    # A clicked button's payload: what the bot acts on, while ``text`` (the button's label) is what is stored.
+    payload: str | None = None
     page_url: str | None = None
     page_title: str | None = None
     referrer: str | None = None

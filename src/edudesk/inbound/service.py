@@ -113,7 +113,8 @@ def receive(
         # pending, so whatever the bot reads (its state, the lead card) still sees every earlier write of the turn.
         # The visitor's message is already stored: ``post_message`` INSERTs at once.
         with session.no_autoflush if _only_pending(session, conv) else contextlib.nullcontext():
-            decision = bot_service.respond(session, org_bot, conv.id, text, message_id=posted.message.id,
+            decision = bot_service.respond(session, org_bot, conv.id, msg.payload or text,
+                                           message_id=posted.message.id,
                                            page_title=msg.page_title or conv.page_title, facts=facts,
                                            contact=contact, extraction=extraction, channel=msg.channel)
         for reply in decision.replies:

@@ -815,6 +815,7 @@
     st.outbox.forEach(function (it) {
       var f = { type: "message", client_id: it.client_id };
       if (it.text) f.text = it.text;
+      if (it.payload) f.payload = it.payload;
       if (it.attachment_id) f.attachment_id = it.attachment_id;
       if (!f.text && !f.attachment_id) f.text = "";
       sendFrame(f);
@@ -906,27 +907,29 @@
   }
 
   // ---------------------------------------------------------------- sending
-  function queueMessage(text, attachment) {
+  function queueMessage(text, attachment, payload) {
     var item = { client_id: uuid(), text: text || "", ts: Date.now() };
     if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
+    if (payload) item.payload = String(payload).slice(0, 200);
     st.outbox.push(item);
     saveOutbox();
     addPending(item);
     if (st.ready) {
       var f = { type: "message", client_id: item.client_id };
       if (item.text) f.text = item.text;
+      if (item.payload) f.payload = item.payload;
       if (item.attachment_id) f.attachment_id = item.attachment_id;
       sendFrame(f);
     }
   }
 
-  function sendText(raw) {
+  function sendText(raw, payload) {
     var text = String(raw || "").trim();
     if (!text) return false;
     var n = charCount(text);
     if (n > MAX_CHARS) { showError(t("tooLong", { n: MAX_CHARS, len: n })); return false; }
     clearError();
-    queueMessage(text, null);
+    queueMessage(text, null, payload);
     return true;
   }
 
@@ -1027,7 +1030,12 @@
     ui.input.addEventListener("input", function () { autosize(); onDraftChanged(); });
     ui.messages.addEventListener("click", function (e) {
       var chip = e.target.closest ? e.target.closest(".edk-chip") : null;
-      if (chip && ui.messages.contains(chip)) sendText(chip.getAttribute("data-payload"));
+      if (chip && ui.messages.contains(chip)) {
+        // The visitor sees what they clicked; the bot gets the button's payload (e.g. a trial session id).
+        var payload = chip.getAttribute("data-payload");
+        var label = chip.textContent || payload;
+        sendText(label, label !== payload ? payload : null);
+      }
     });
     ui.upload.addEventListener("click", function () { ui.file.click(); });
     ui.file.addEventListener("change", function () {

@@ -211,6 +211,9 @@ class PageContext:
     referrer: str | None = None
 
 
+MAX_PAYLOAD = 200
+
+
 class FrameError(Exception):
     def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
         super().__init__(message)
@@ -249,8 +252,12 @@ class VisitorSession:
         att = frame.get("attachment_id")
         if not isinstance(text, str) or (att is not None and (not isinstance(att, int) or isinstance(att, bool))):
             raise FrameError("bad_frame", "text 必须是字符串，attachment_id 必须是整数", cid)
+        payload = frame.get("payload")
+        if payload is not None and (not isinstance(payload, str) or not 1 <= len(payload) <= MAX_PAYLOAD):
+            raise FrameError("bad_frame", f"payload 必须是 1–{MAX_PAYLOAD} 个字符的字符串", cid)
         msg = InboundMessage(org_id=self.org.id, channel=CHANNEL, external_user_id=self.ident.visitor_id,
-                             client_message_id=cid, text=text, attachment_id=att, page_url=self.page.url,
+                             client_message_id=cid, text=text, attachment_id=att, payload=payload,
+                             page_url=self.page.url,
                              page_title=self.page.title, referrer=self.page.referrer)
         ctx = self.ctx
         try:
