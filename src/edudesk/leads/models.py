@@ -72,6 +72,10 @@ class Lead(OrgScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     contact_captured_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set when this lead turned out to be the same person as an older lead (same phone or WeChat): the older one
+    # carries on and this one only points to it.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), nullable=True,
+                                                       index=True)
     # Intent grade (A/B/C) from the org's grading rules, and the reasons shown on the card ("+25 留下了手机号").
     score: Mapped[int] = mapped_column(Integer, default=0)
     level: Mapped[str] = mapped_column(String(1), default="C", index=True)

@@ -88,7 +88,15 @@ def field_defs(session: Session, org_id: int) -> list[LeadFieldDef]:
 
 
 def lead_for_contact(session: Session, org_id: int, contact_id: int) -> Lead | None:
-    return session.scalars(org_query(Lead, org_id).where(Lead.contact_id == contact_id)).first()
+    """The contact's lead — or, when it was merged into an older lead of the same person, that one."""
+    lead = session.scalars(org_query(Lead, org_id).where(Lead.contact_id == contact_id)).first()
+    for _ in range(5):  # a short chain at most: merges always point to an older lead
+        if lead is None or lead.merged_into_id is None:
+            return lead
+        lead = session.get(Lead, lead.merged_into_id)
+        if lead is not None and lead.org_id != org_id:
+            return None
+    return lead
 
 
 def values_of(session: Session, lead: Lead) -> dict[str, LeadValue]:
@@ -194,6 +202,10 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
         return Capture(lead, created)
     if "phone" in changed:
         lead.phone_e164 = phone_e164 or _e164(str(current["phone"].value))
+    if CONTACT_KEYS & set(changed):
+        merged = _merge_duplicate(session, lead, current)
+        if merged is not None:
+            lead, current = merged, values_of(session, merged)
     if CONTACT_KEYS & set(changed) and not lead.has_contact:
         lead.has_contact, lead.contact_captured_at = True, now
     lead.updated_at = now
@@ -226,6 +238,45 @@ def lead_payload(session: Session, lead: Lead, *, changed: Iterable[str] = ()) -
         "fields": {k: {"value": v.value, "source": v.source.value, "evidence": v.evidence,
                        "message_id": v.message_id} for k, v in values.items()},
     }
+
+
+def _merge_duplicate(session: Session, lead: Lead, values: dict[str, LeadValue]) -> Lead | None:
+    """The same parent often comes back on another channel or a new device: when this lead's phone or WeChat is
+    already on an older lead, the two are one person. The older lead carries on with every value it lacked; this
+    one points to it. Returns the lead that carries on (None: no duplicate)."""
+    session.flush()
+    other = None
+    if lead.phone_e164:
+        other = session.scalars(org_query(Lead, lead.org_id).where(
+            Lead.phone_e164 == lead.phone_e164, Lead.id != lead.id, Lead.merged_into_id.is_(None))
+            .order_by(Lead.id)).first()
+    wechat = values.get("wechat")
+    if other is None and wechat is not None and wechat.value_text:
+        same = select(LeadValue.lead_id).where(LeadValue.org_id == lead.org_id, LeadValue.key == "wechat",
+                                               LeadValue.value_text == wechat.value_text)
+        other = session.scalars(org_query(Lead, lead.org_id).where(
+            Lead.id.in_(same), Lead.id != lead.id, Lead.merged_into_id.is_(None)).order_by(Lead.id)).first()
+    if other is None:
+        return None
+    primary, duplicate = (other, lead) if other.id < lead.id else (lead, other)
+    kept = values_of(session, primary)
+    moved = []
+    for key, value in values_of(session, duplicate).items():
+        if key not in kept:
+            session.add(LeadValue(org_id=primary.org_id, lead_id=primary.id, key=key, value=value.value,
+                                  value_text=value.value_text, source=value.source, evidence=value.evidence,
+                                  message_id=value.message_id, conversation_id=value.conversation_id,
+                                  user_id=value.user_id, updated_at=value.updated_at))
+            moved.append(key)
+    duplicate.merged_into_id = primary.id
+    primary.phone_e164 = primary.phone_e164 or duplicate.phone_e164
+    primary.has_contact = primary.has_contact or duplicate.has_contact
+    primary.owner_id = primary.owner_id or duplicate.owner_id
+    primary.updated_at = utcnow()
+    session.flush()
+    audit_service.record(session, audit_service.Actor(primary.org_id, label="system"), "lead.merge", "lead",
+                         primary.id, merged=duplicate.id, moved=moved)
+    return primary
 
 
 def _e164(phone: str) -> str | None:
@@ -333,7 +384,7 @@ class LeadFilters:
 def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: bool, page: int = 1,
            per_page: int = 50) -> LeadPage:
     """Leads newest first, filtered; phone numbers masked unless ``show_phone``."""
-    stmt = org_query(Lead, org_id)
+    stmt = org_query(Lead, org_id).where(Lead.merged_into_id.is_(None))
     if filters.status:
         stmt = stmt.where(Lead.status == filters.status)
     if filters.level in ("A", "B", "C"):
