@@ -36,7 +36,7 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
-from edudesk.leads.models import Lead, LeadGrading, LeadValue
+from edudesk.leads.models import Lead, LeadGrading, LeadNote, LeadValue
 from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.webhooks import service as webhooks_service
@@ -79,7 +79,8 @@ ROUTES: dict[str, list[Case]] = {
     "/console": [Case("GET", "/console?c={conv}")],
     "/console/lists": [Case("GET", "/console/lists")],
     "/console/c/{conversation_id}": [Case("GET", "/console/c/{conv}", htmx=True)],
-    "/console/c/{conversation_id}/lead": [Case("GET", "/console/c/{conv}/lead", htmx=True)],
+    "/console/c/{conversation_id}/lead": [Case("GET", "/console/c/{conv}/lead", htmx=True),
+                                          Case("POST", "/console/c/{conv}/lead", {"status": "lost", "note": "越权"})],
     "/console/c/{conversation_id}/accept": [Case("POST", "/console/c/{conv}/accept", {})],
     "/console/c/{conversation_id}/resolve": [Case("POST", "/console/c/{conv}/resolve", {})],
     "/console/c/{conversation_id}/release": [Case("POST", "/console/c/{conv}/release", {})],
@@ -242,7 +243,7 @@ def fingerprint(database: Database, org_id: int) -> str:
     with database.session() as session:
         for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
                       WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow, LeadGrading,
-                      TrialSession, TrialBooking):
+                      LeadNote, TrialSession, TrialBooking):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):

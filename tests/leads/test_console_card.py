@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from edudesk.db import Database
+from edudesk.leads.models import Lead, LeadNote, LeadStatus
 from tests.channels.test_web_routes import new_visitor, recv_until
 from tests.conftest import TwoOrgs, login
 
@@ -48,3 +50,26 @@ def test_another_orgs_console_cannot_read_the_card(client: TestClient, orgs: Two
         conv_id = recv_until(ws, "ack")["message"]["conversation_id"]
     login(client, "beta", "agent2")
     assert client.get(f"/console/c/{conv_id}/lead").status_code == 404
+
+
+def test_status_and_follow_up_notes_from_the_card(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    info = new_visitor(client, orgs.a.public_key)
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "c1", "text": "孩子三年级，电话 13800138000"})
+        conv_id = recv_until(ws, "ack")["message"]["conversation_id"]
+    csrf = login(client, "alpha", "agent")
+    url = f"/console/c/{conv_id}/lead"
+    assert client.post(url, data={"status": "contacted"}).status_code == 400  # no CSRF token
+    resp = client.post(url, data={"status": "contacted", "note": "已电话沟通<b>周六</b>试听",
+                                  "remind_at": "2099-01-02T10:00", "csrf_token": csrf})
+    assert resp.status_code == 200 and "已电话沟通&lt;b&gt;周六&lt;/b&gt;试听" in resp.text
+    assert 'value="contacted" selected' in resp.text
+    bad = client.post(url, data={"remind_at": "明天", "csrf_token": csrf})
+    assert bad.status_code == 422 and "提醒时间格式不正确" in bad.text
+    assert client.post(url, data={"status": "won", "csrf_token": csrf}).status_code == 422
+    with database.session() as session:
+        lead = session.scalars(select(Lead)).one()
+        assert lead.status == LeadStatus.contacted
+        note = session.scalars(select(LeadNote)).one()
+        assert note.remind_at is not None and note.remind_at.hour == 2  # 10:00 Asia/Shanghai

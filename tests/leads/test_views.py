@@ -78,3 +78,27 @@ def test_bulk_assign_needs_csrf_and_refuses_other_orgs_leads(client: TestClient,
     client.cookies.clear()
     agent_csrf = login(client, "alpha", "agent")
     assert client.post("/leads/assign", data={"lead_ids": mine, "csrf_token": agent_csrf}).status_code == 403
+
+
+def test_due_follow_up_reminders_are_listed_for_their_author(client: TestClient, database: Database,
+                                                            orgs: TwoOrgs) -> None:
+    import datetime as dt
+
+    from edudesk.audit.service import Actor
+    from edudesk.leads import service as leads_service
+
+    seed(database, orgs)
+    with database.session() as session:
+        lead_id = session.scalars(select(Lead.id).where(Lead.org_id == orgs.a.id)).first()
+        assert lead_id is not None
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        actor = Actor(orgs.a.id, user_id=orgs.a.users["supervisor"].id, label="zhu")
+        leads_service.add_note(session, actor, lead_id, "回电确认试听时间", remind_at=past)
+        leads_service.add_note(session, actor, lead_id, "下周再联系", remind_at=past + dt.timedelta(days=8))
+        session.commit()
+    login(client, "alpha", "supervisor")
+    page = client.get("/leads").text
+    assert "待跟进提醒" in page and "回电确认试听时间" in page and "下周再联系" not in page
+    client.cookies.clear()
+    login(client, "alpha", "agent")
+    assert "回电确认试听时间" not in client.get("/leads").text

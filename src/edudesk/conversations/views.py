@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, WebSocket, WebSocketDisco
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from edudesk import events
-from edudesk.auth.deps import current_user, user_from_session
+from edudesk.auth.deps import actor_of, current_user, user_from_session
 from edudesk.auth.models import Role, User
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
@@ -23,6 +24,7 @@ from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
+from edudesk.leads.reports import LOCAL_TZ
 from edudesk.realtime import Connection
 from edudesk.web import csrf_ok, page
 
@@ -80,10 +82,14 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         summary = conversations_service.summary(session, conv)
         lead = leads_service.card(session, user.org_id, contact.id, show_phone=can_see_phone(user, conv))
         grade = leads_service.card_grade(session, user.org_id, contact.id)
+        lead_row = leads_service.lead_for_contact(session, user.org_id, contact.id)
+        notes = leads_service.notes_of(session, user.org_id, lead_row.id) if lead_row else []
         session.commit()  # the lead card's built-in fields are created the first time they are shown
     return {
         "lead": lead,
         "grade": grade,
+        "notes": notes,
+        "statuses": LEAD_STATUSES,
         "conv": conv,
         "summary": summary,
         "state_label": STATE_LABELS[conv.state],
@@ -147,15 +153,55 @@ CsrfField = Annotated[str, Form(max_length=100)]
 
 
 @router.get("/c/{conversation_id}/lead", response_class=HTMLResponse)
-def lead_card(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: str | None = None,
+              status_code: int = 200) -> Response:
     """The lead card beside the chat, re-fetched live when the visitor states something new."""
     ctx = get_ctx(request)
     with ctx.db.session() as session:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         lead = leads_service.card(session, user.org_id, conv.contact_id, show_phone=can_see_phone(user, conv))
         grade = leads_service.card_grade(session, user.org_id, conv.contact_id)
+        row = leads_service.lead_for_contact(session, user.org_id, conv.contact_id)
+        notes = leads_service.notes_of(session, user.org_id, row.id) if row else []
         session.commit()
-    return page(request, "console/_lead.html", lead=lead, grade=grade, conv=conv)
+    return page(request, "console/_lead.html", status_code=status_code, lead=lead, grade=grade, conv=conv,
+                notes=notes, statuses=LEAD_STATUSES, card_error=error)
+
+
+LEAD_STATUSES = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
+                 "enrolled": "已报名", "lost": "已流失"}
+
+
+@router.post("/c/{conversation_id}/lead", response_class=HTMLResponse)
+def update_lead(request: Request, user: CurrentUser, conversation_id: int,
+                status: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=5000)] = "",
+                remind_at: Annotated[str, Form(max_length=20)] = "", csrf_token: CsrfField = "") -> Response:
+    """Pipeline status and follow-up notes (with an optional reminder) from the card beside the chat."""
+    if not csrf_ok(request, csrf_token):
+        return lead_card(request, user, conversation_id, error="页面已过期，请刷新后重试", status_code=400)
+    ctx = get_ctx(request)
+    with ctx.db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+        lead = leads_service.lead_for_contact(session, user.org_id, conv.contact_id)
+        if lead is None:
+            raise NotFoundError("Lead", conv.contact_id)
+        try:
+            when = None
+            if remind_at.strip():
+                try:
+                    when = dt.datetime.fromisoformat(remind_at.strip()).replace(tzinfo=LOCAL_TZ)
+                except ValueError:
+                    raise leads_service.LeadError("bad_time", "提醒时间格式不正确", "remind_at") from None
+            if status and status != lead.status.value:
+                leads_service.set_status(session, actor_of(request, user), lead.id, status)
+            if note.strip() or when is not None:
+                leads_service.add_note(session, actor_of(request, user), lead.id, note, remind_at=when,
+                                       author=user.display_name)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return lead_card(request, user, conversation_id, error=exc.message, status_code=422)
+    return lead_card(request, user, conversation_id)
 
 
 @router.post("/c/{conversation_id}/accept", response_class=HTMLResponse)

@@ -115,3 +115,18 @@ class LeadGrading(OrgScoped, Base):
     rules: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
     a_threshold: Mapped[int] = mapped_column(Integer, default=60)
     b_threshold: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class LeadNote(OrgScoped, Base):
+    """A follow-up note on a lead (电话已沟通，周六带孩子来试听), optionally with a reminder time."""
+
+    __tablename__ = "lead_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    author: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(String(2000))
+    remind_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

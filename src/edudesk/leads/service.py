@@ -25,7 +25,16 @@ from edudesk.contacts.models import Contact
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.leads import grading
-from edudesk.leads.models import FieldType, Lead, LeadFieldDef, LeadGrading, LeadStatus, LeadValue, ValueSource
+from edudesk.leads.models import (
+    FieldType,
+    Lead,
+    LeadFieldDef,
+    LeadGrading,
+    LeadNote,
+    LeadStatus,
+    LeadValue,
+    ValueSource,
+)
 from edudesk.nlp.extract import Extraction
 from edudesk.webhooks import service as webhooks_service
 
@@ -559,3 +568,40 @@ def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, 
     session.flush()
     audit_service.record(session, actor, "leads.grading", "lead_grading", row.id, rules=rules)
     return row
+
+
+MAX_NOTE = 2000
+
+
+def add_note(session: Session, actor: audit_service.Actor, lead_id: int, text: str, *,
+             remind_at: dt.datetime | None = None, author: str = "") -> LeadNote:
+    """A follow-up note on the lead, with an optional reminder (shown on the leads page when due)."""
+    lead = get_lead(session, actor.org_id, lead_id)
+    text = text.strip()
+    if not text:
+        raise LeadError("empty", "跟进记录不能为空", "text")
+    if len(text) > MAX_NOTE:
+        raise LeadError("too_long", f"跟进记录不能超过 {MAX_NOTE} 个字", "text")
+    if remind_at is not None and remind_at.tzinfo is None:
+        raise LeadError("bad_time", "提醒时间格式不正确", "remind_at")
+    note = LeadNote(org_id=actor.org_id, lead_id=lead.id, user_id=actor.user_id, author=author[:100], text=text,
+                    remind_at=remind_at)
+    session.add(note)
+    lead.updated_at = utcnow()
+    session.flush()
+    return note
+
+
+def notes_of(session: Session, org_id: int, lead_id: int, limit: int = 20) -> list[LeadNote]:
+    return list(session.scalars(org_query(LeadNote, org_id).where(LeadNote.lead_id == lead_id)
+                                .order_by(LeadNote.id.desc()).limit(limit)))
+
+
+def due_reminders(session: Session, org_id: int, *, user_id: int | None = None, now: dt.datetime | None = None
+                  ) -> list[LeadNote]:
+    """Reminders that are due and not done (one user's, or everyone's)."""
+    stmt = org_query(LeadNote, org_id).where(LeadNote.remind_at.is_not(None), LeadNote.remind_at <= (now or utcnow()),
+                                             LeadNote.done.is_(False))
+    if user_id is not None:
+        stmt = stmt.where(LeadNote.user_id == user_id)
+    return list(session.scalars(stmt.order_by(LeadNote.remind_at).limit(50)))

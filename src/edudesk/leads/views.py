@@ -67,6 +67,7 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
         staff = auth_service.list_users(session, user.org_id)
+        due = leads_service.due_reminders(session, user.org_id, user_id=user.id)
     query = {"status": status, "level": level, "grade": grade, "channel": channel, "landing": landing,
              "since": since, "until": until, "phone": phone, "owner": owner}
     kept = {k: v for k, v in query.items() if v}
@@ -77,7 +78,7 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
     owners = {u.id: u.display_name for u in staff}
     return page(request, "leads/list.html", user=user, result=result, q=query, statuses=STATUS_LABELS,
                 grades=leads_service.GRADES, staff=staff, owners=owners, page_url=page_url,
-                export_query=urlencode(kept), can_manage=sees_phones(user), notice=notice)
+                export_query=urlencode(kept), can_manage=sees_phones(user), notice=notice, due=due)
 
 
 @router.post("/assign", response_class=HTMLResponse)
