@@ -7,8 +7,10 @@ from sqlalchemy import select
 
 from edudesk.db import Database
 from edudesk.leads.models import Lead, LeadNote, LeadStatus
+from edudesk.trials.models import TrialBooking
 from tests.channels.test_web_routes import new_visitor, recv_until
 from tests.conftest import TwoOrgs, login
+from tests.trials import factories
 
 
 def test_card_shows_the_visitors_words_masked_for_other_agents(client: TestClient, database: Database,
@@ -73,3 +75,28 @@ def test_status_and_follow_up_notes_from_the_card(client: TestClient, database: 
         assert lead.status == LeadStatus.contacted
         note = session.scalars(select(LeadNote)).one()
         assert note.remind_at is not None and note.remind_at.hour == 2  # 10:00 Asia/Shanghai
+
+
+def test_an_agent_books_a_trial_from_the_card(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    course_id, campus_id = factories.catalog(database, orgs.a.id)
+    session_id = factories.trial(database, orgs.a.id, course_id, campus_id, capacity=1)
+    other_course, _ = factories.catalog(database, orgs.b.id, campus=None)
+    foreign = factories.trial(database, orgs.b.id, other_course)
+    info = new_visitor(client, orgs.a.public_key)
+    with client.websocket_connect(f"/ws/visitor?token={info['token']}") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "client_id": "c1", "text": "孩子三年级，电话 13800138000"})
+        conv_id = recv_until(ws, "ack")["message"]["conversation_id"]
+    csrf = login(client, "alpha", "agent")
+    url = f"/console/c/{conv_id}/lead"
+    card = client.get(url).text
+    assert f'value="trial:{session_id}"' in card and f"trial:{foreign}" not in card
+    assert client.post(url, data={"trial": f"trial:{foreign}", "csrf_token": csrf}).status_code == 404
+    assert client.post(url, data={"trial": "nonsense", "csrf_token": csrf}).status_code == 422
+    assert client.post(url, data={"trial": f"trial:{session_id}", "csrf_token": csrf}).status_code == 200
+    again = client.post(url, data={"trial": f"trial:{session_id}", "csrf_token": csrf})
+    assert again.status_code == 422
+    with database.session() as session:
+        assert session.scalars(select(Lead)).one().status == LeadStatus.trial_booked
+        booking = session.scalars(select(TrialBooking)).one()
+        assert booking.booked_by_user_id == orgs.a.users["agent"].id

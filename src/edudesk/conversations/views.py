@@ -26,6 +26,7 @@ from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.leads.reports import LOCAL_TZ
 from edudesk.realtime import Connection
+from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -84,11 +85,13 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         grade = leads_service.card_grade(session, user.org_id, contact.id)
         lead_row = leads_service.lead_for_contact(session, user.org_id, contact.id)
         notes = leads_service.notes_of(session, user.org_id, lead_row.id) if lead_row else []
+        trials = trials_service.offer_buttons(session, user.org_id, fallback_to_all=True) if lead_row else []
         session.commit()  # the lead card's built-in fields are created the first time they are shown
     return {
         "lead": lead,
         "grade": grade,
         "notes": notes,
+        "trials": trials,
         "statuses": LEAD_STATUSES,
         "conv": conv,
         "summary": summary,
@@ -163,9 +166,10 @@ def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: 
         grade = leads_service.card_grade(session, user.org_id, conv.contact_id)
         row = leads_service.lead_for_contact(session, user.org_id, conv.contact_id)
         notes = leads_service.notes_of(session, user.org_id, row.id) if row else []
+        trials = trials_service.offer_buttons(session, user.org_id, fallback_to_all=True) if row else []
         session.commit()
     return page(request, "console/_lead.html", status_code=status_code, lead=lead, grade=grade, conv=conv,
-                notes=notes, statuses=LEAD_STATUSES, card_error=error)
+                notes=notes, statuses=LEAD_STATUSES, card_error=error, trials=trials)
 
 
 LEAD_STATUSES = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
@@ -175,8 +179,10 @@ LEAD_STATUSES = {"new": "新线索", "contacted": "已联系", "trial_booked": "
 @router.post("/c/{conversation_id}/lead", response_class=HTMLResponse)
 def update_lead(request: Request, user: CurrentUser, conversation_id: int,
                 status: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=5000)] = "",
-                remind_at: Annotated[str, Form(max_length=20)] = "", csrf_token: CsrfField = "") -> Response:
-    """Pipeline status and follow-up notes (with an optional reminder) from the card beside the chat."""
+                remind_at: Annotated[str, Form(max_length=20)] = "", trial: Annotated[str, Form(max_length=40)] = "",
+                csrf_token: CsrfField = "") -> Response:
+    """Pipeline status, follow-up notes (with an optional reminder) and booking a trial class, from the card
+    beside the chat."""
     if not csrf_ok(request, csrf_token):
         return lead_card(request, user, conversation_id, error="页面已过期，请刷新后重试", status_code=400)
     ctx = get_ctx(request)
@@ -194,6 +200,12 @@ def update_lead(request: Request, user: CurrentUser, conversation_id: int,
                     raise leads_service.LeadError("bad_time", "提醒时间格式不正确", "remind_at") from None
             if status and status != lead.status.value:
                 leads_service.set_status(session, actor_of(request, user), lead.id, status)
+            if trial.strip():
+                session_id = trials_service.picked_session(trial.strip())
+                if session_id is None:
+                    raise leads_service.LeadError("bad_trial", "请选择一节试听课", "trial")
+                trials_service.book(session, user.org_id, session_id, lead.id, by_user_id=user.id,
+                                    actor=actor_of(request, user))
             if note.strip() or when is not None:
                 leads_service.add_note(session, actor_of(request, user), lead.id, note, remind_at=when,
                                        author=user.display_name)
