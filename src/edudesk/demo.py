@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -26,11 +25,11 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
 from edudesk.leads import service as leads_service
+from edudesk.localtime import LOCAL_TZ
 from edudesk.orgs import service as orgs_service
 from edudesk.routing import service as routing_service
 from edudesk.trials import service as trials_service
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEMO_SLUG = "qimingxing"
 DEMO_NAME = "启明星教育（演示）"
 LOGINS = (

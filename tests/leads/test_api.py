@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from edudesk.apitokens import service as apitokens_service
 from edudesk.audit.service import Actor
 from edudesk.db import Database
-from edudesk.leads.reports import LOCAL_TZ
+from edudesk.localtime import LOCAL_TZ
 from tests.conftest import TwoOrgs
 from tests.leads.test_service import say
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from edudesk.db import Database
 from edudesk.leads import reports
-from edudesk.leads.reports import LOCAL_TZ
+from edudesk.localtime import LOCAL_TZ
 from tests.conftest import TwoOrgs
 from tests.leads.test_service import say
 

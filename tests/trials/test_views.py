@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from edudesk.db import Database
+from edudesk.localtime import LOCAL_TZ
 from edudesk.trials.models import BookingStatus, TrialBooking, TrialSession
-from edudesk.trials.offer import LOCAL_TZ
 from tests.conftest import TwoOrgs, login
 from tests.trials.factories import catalog, lead, trial
 

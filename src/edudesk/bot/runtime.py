@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.orm import Session
@@ -32,6 +31,7 @@ from edudesk.bot.faq import FaqBot
 from edudesk.bot.flows import Flow
 from edudesk.db import Database
 from edudesk.events import DomainEvent
+from edudesk.localtime import local_today
 
 log = structlog.get_logger(__name__)
 
@@ -40,11 +40,6 @@ WATCHED_EVENTS = frozenset({"kb.changed", "bot.changed"})
 SYNC_BUILD_LIMIT = 1.0
 MAX_AGE = dt.timedelta(minutes=10)
 VERSION_POLL_SECONDS = 2.0
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def local_today(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from edudesk.bot.engine import BotDecision, BotTurn, Button
 from edudesk.bot.faq import AnswerCard, FaqBot
 from edudesk.bot.models import BotConversationState, BotSettings, KeywordRule
 from edudesk.bot.rules import DEFAULT_HANDOFF_KEYWORDS, Rule
-from edudesk.bot.runtime import VERSION_POLL_SECONDS, BotRuntime, OrgBot, local_today
+from edudesk.bot.runtime import VERSION_POLL_SECONDS, BotRuntime, OrgBot
 from edudesk.bot.sensitive import DEFAULT_WORDS as DEFAULT_SENSITIVE_WORDS
 from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
 from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
@@ -30,6 +30,7 @@ from edudesk.events import DomainEvent, record
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import ValueSource
+from edudesk.localtime import local_today
 from edudesk.nlp import tokenise
 from edudesk.nlp.embedding import Embedder, shared_embedder
 from edudesk.nlp.extract import Extraction, extract

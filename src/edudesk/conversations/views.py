@@ -24,7 +24,8 @@ from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
-from edudesk.leads.reports import LOCAL_TZ
+from edudesk.leads.models import STATUS_LABELS
+from edudesk.localtime import LOCAL_TZ
 from edudesk.realtime import Connection
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
@@ -92,7 +93,7 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         "grade": grade,
         "notes": notes,
         "trials": trials,
-        "statuses": LEAD_STATUSES,
+        "statuses": STATUS_LABELS,
         "conv": conv,
         "summary": summary,
         "state_label": STATE_LABELS[conv.state],
@@ -169,11 +170,8 @@ def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: 
         trials = trials_service.offer_buttons(session, user.org_id, fallback_to_all=True) if row else []
         session.commit()
     return page(request, "console/_lead.html", status_code=status_code, lead=lead, grade=grade, conv=conv,
-                notes=notes, statuses=LEAD_STATUSES, card_error=error, trials=trials)
+                notes=notes, statuses=STATUS_LABELS, card_error=error, trials=trials)
 
-
-LEAD_STATUSES = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
-                 "enrolled": "已报名", "lost": "已流失"}
 
 
 @router.post("/c/{conversation_id}/lead", response_class=HTMLResponse)

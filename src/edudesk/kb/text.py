@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from edudesk.errors import DomainError
+from edudesk.localtime import LOCAL_TZ, local_today
 
 MAX_QUESTION = 200
 MAX_SIMILAR = 200
@@ -27,7 +28,6 @@ MAX_CATEGORY_NAME = 50
 SIMILAR_SEPARATOR = "|"
 
 # China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact and needs no tz database.
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 _SPACES = re.compile(r"\s+")
 _URL_OK = re.compile(r"^(https?://[^\s<>\"']+|/static/[^\s<>\"']+)$", re.IGNORECASE)
 
@@ -38,12 +38,12 @@ class KbError(DomainError):
 
 def today_in_shanghai(now: dt.datetime | None = None) -> dt.date:
     """The calendar day entries' validity dates refer to."""
-    return (now or dt.datetime.now(dt.UTC)).astimezone(SHANGHAI).date()
+    return local_today(now)
 
 
 def shanghai_time(value: dt.datetime) -> str:
     """Times on the knowledge-base pages are shown as the institution lives them."""
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def normalise(value: str) -> str:

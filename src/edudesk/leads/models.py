@@ -30,6 +30,11 @@ class LeadStatus(enum.StrEnum):
     lost = "lost"
 
 
+# How the pipeline statuses read in the console and exports.
+STATUS_LABELS: dict[str, str] = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听",
+                                 "attended": "已试听", "enrolled": "已报名", "lost": "已流失"}
+
+
 class ValueSource(enum.StrEnum):
     visitor = "visitor"  # extracted from a visitor message
     agent = "agent"  # typed by staff on the card

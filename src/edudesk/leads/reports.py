@@ -14,15 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.conversations import service as conversations_service
 from edudesk.leads.models import LeadValue
+from edudesk.localtime import LOCAL_TZ
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 CONTACT_KEYS = ("phone", "wechat")
 
 

@@ -22,6 +22,7 @@ from edudesk import events
 from edudesk.audit import service as audit_service
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
+from edudesk.conversations import service as conversations_service
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.leads import grading
@@ -73,10 +74,6 @@ class Capture:
     changed: list[str] = field(default_factory=list)
     # (key, label, value as shown) of the changed fields, for the bot's "已为您记下…".
     facts: tuple[tuple[str, str, str], ...] = ()
-
-
-def agents_topic(org_id: int) -> str:
-    return f"org:{org_id}:agents"
 
 
 def field_defs(session: Session, org_id: int) -> list[LeadFieldDef]:
@@ -225,7 +222,7 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
         type="lead.updated", org_id=org_id,
         data={"lead_id": lead.id, "contact_id": contact.id, "conversation_id": conversation_id,
               "fields": changed, "created": created},
-        topics=(agents_topic(org_id),),
+        topics=(conversations_service.agents_topic(org_id),),
     ))
     webhooks_service.emit_if_subscribed(
         session, org_id, "lead.created" if created else "lead.updated", f"lead:{lead.id}",
@@ -470,9 +467,6 @@ def add_custom_field(session: Session, org_id: int, key: str, label: str, kind: 
     session.add(d)
     session.flush()
     return d
-
-
-STATUS_ORDER = tuple(LeadStatus)
 
 
 def get_lead(session: Session, org_id: int, lead_id: int) -> Lead:

@@ -21,14 +21,13 @@ from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
-from edudesk.leads.reports import LOCAL_TZ
+from edudesk.leads.models import STATUS_LABELS
+from edudesk.localtime import LOCAL_TZ
 from edudesk.web import csrf_ok, error_response, page
 
 router = APIRouter(prefix="/leads", include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
 Supervisor = Annotated[User, Depends(supervisor)]
-STATUS_LABELS = {"new": "新线索", "contacted": "已联系", "trial_booked": "已约试听", "attended": "已试听",
-                 "enrolled": "已报名", "lost": "已流失"}
 EXPORT_LIMIT = 20_000
 EXPORT_COLUMNS = ("线索ID", "意向", "分数", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市",
                   "区县", "状态", "来源渠道", "落地页", "创建时间")

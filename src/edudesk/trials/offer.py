@@ -11,9 +11,9 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from edudesk.localtime import LOCAL_TZ
+
 PAYLOAD_PREFIX = "trial:"
 _PAYLOAD_RE = re.compile(r"^\s*trial:(\d{1,12})\s*$")
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")

@@ -18,8 +18,8 @@ from edudesk.auth.models import User
 from edudesk.catalog import service as catalog_service
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.localtime import LOCAL_TZ
 from edudesk.trials import service as trials_service
-from edudesk.trials.offer import LOCAL_TZ
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/trials", include_in_schema=False)

@@ -33,7 +33,6 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from edudesk.bot.engine import BotReply, Button
 from edudesk.bot.flows.answers import Rule, is_refusal, looks_like_question, match_option, parse_answer
@@ -53,6 +52,7 @@ from edudesk.bot.flows.spec import (
     resolve_field,
 )
 from edudesk.bot.flows.state import Captured, FlowAction, FlowOutput, FlowState, TrialOutcome
+from edudesk.localtime import local_today
 from edudesk.nlp.extract import Extraction, extract
 
 __all__ = ["Captured", "FlowAction", "FlowOutput", "FlowState", "TrialOutcome", "advance", "start", "trial_outcome"]
@@ -71,7 +71,6 @@ TYPE_HINTS = {
     "text": "抱歉，我没太明白～",
 }
 DECLINE_TRIAL = ("不用", "不需要", "不要", "算了", "不了", "没时间", "再说", "暂时不", "先不", "以后再")
-_CHINA = ZoneInfo("Asia/Shanghai")
 # Lead-card key ← extraction attribute (as ``leads.service.FROM_EXTRACTION``), for skipping asks this message answers.
 _FROM_EXTRACTION = (("name", "name"), ("phone", "phone"), ("wechat", "wechat"), ("child_name", "child_name"),
                     ("child_age", "age"), ("grade", "grade"), ("city", "city"), ("district", "district"))
@@ -116,7 +115,7 @@ def _present(value: Any) -> bool:
 
 
 def _today(today: dt.date | None) -> dt.date:
-    return today if today is not None else dt.datetime.now(_CHINA).date()
+    return today if today is not None else local_today()
 
 
 def _message_values(extraction: Extraction) -> dict[str, Any]:

@@ -1,0 +1,16 @@
+"""The institution's clock: Asia/Shanghai, where validity dates, trial-class times, reports and reminders live.
+
+One place for it, so "today" means the same day to the bot's cache, the knowledge base, the capture-rate report and
+the trial offers. (Orgs carry a ``timezone`` column for when per-org zones are needed; every org uses this today.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_today(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
