@@ -4,15 +4,18 @@ from edudesk.apitokens import models as apitokens_models
 from edudesk.audit import models as audit_models
 from edudesk.auth import models as auth_models
 from edudesk.bot import models as bot_models
+from edudesk.canned import models as canned_models
 from edudesk.catalog import models as catalog_models
 from edudesk.contacts import models as contacts_models
 from edudesk.conversations import models as conversations_models
 from edudesk.db import Base
+from edudesk.hours import models as hours_models
 from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
 from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
 from edudesk.routing import models as routing_models
+from edudesk.tickets import models as tickets_models
 from edudesk.trials import models as trials_models
 from edudesk.webhooks import models as webhooks_models
 
@@ -23,13 +26,16 @@ __all__ = [
     "audit_models",
     "auth_models",
     "bot_models",
+    "canned_models",
     "catalog_models",
     "contacts_models",
     "conversations_models",
+    "hours_models",
     "kb_models",
     "leads_models",
     "orgs_models",
     "routing_models",
+    "tickets_models",
     "trials_models",
     "webhooks_models",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.db import Base, OrgScoped, UTCDateTime, utcnow
@@ -26,6 +26,9 @@ class Contact(OrgScoped, Base):
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     visits: Mapped[int] = mapped_column(Integer, default=1)
+    # Set by staff (or the CRM): VIP contacts jump queues and go to senior agents when the rules say so.
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class ContactIdentity(OrgScoped, Base):

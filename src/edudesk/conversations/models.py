@@ -4,7 +4,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.conversations.states import ConversationState
@@ -34,11 +34,23 @@ class Conversation(OrgScoped, Base):
     page_title: Mapped[str | None] = mapped_column(String(300), nullable=True)
     referrer: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     handoff_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Routing: the skill group whose queue (or member) has the conversation, and its place in that queue
+    # (higher priority first, then the longest waiting). ``senior_first`` offers it to senior members first.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("skill_groups.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    senior_first: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The menu button the visitor chose (a routing fact), e.g. "menu:售后".
+    menu_choice: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_agent_reply_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_message_text: Mapped[str] = mapped_column(String(200), default="")
     last_message_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The scale the visitor rated on (the org may change it later; reports normalise by it).
+    csat_scale: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -74,6 +86,8 @@ class Message(OrgScoped, Base):
     sender_name: Mapped[str] = mapped_column(String(100), default="")
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     text: Mapped[str] = mapped_column(Text, default="")
+    # Internal notes between staff: stored in the transcript, never sent to or shown to the visitor.
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id", ondelete="SET NULL"),
                                                       nullable=True)
     # Buttons and other structured parts of bot replies.

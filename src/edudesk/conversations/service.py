@@ -160,6 +160,7 @@ def post_message(
         "sender_user_id": sender_user_id,
         "client_id": client_id,
         "text": text,
+        "internal": False,
         "attachment_id": attachment.id if attachment else None,
         "extra": {**(extra or {}), **({"buttons": buttons} if buttons else {})},
         "created_at": now,

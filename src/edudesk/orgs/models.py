@@ -22,4 +22,7 @@ class Org(Base):
     # Bumped by every change to the org's bot or knowledge base, in the same transaction: an instance that missed
     # the change event (no Redis, or a CLI import in another process) still notices within seconds.
     bot_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Satisfaction survey after a resolved conversation: the question and the scale (2 = 满意/不满意, 3 or 5 stars).
+    csat_question: Mapped[str] = mapped_column(String(200), default="您对本次服务满意吗？")
+    csat_scale: Mapped[int] = mapped_column(Integer, default=5)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
