@@ -38,6 +38,8 @@ def message_to_dict(msg: Message, att: Attachment | None = None) -> dict[str, An
         "buttons": list(extra.get("buttons", [])),
         "created_at": msg.created_at.isoformat(),
     }
+    if msg.internal:
+        out["internal"] = True
     # Bot replies carry their kind (answer, suggest, fallback…), answer pictures and the 解决了吗 👍/👎 state.
     for key in ("kind", "images", "feedback", "helpful"):
         if key in extra:
@@ -60,4 +62,7 @@ def conversation_summary(conv: Conversation, contact_name: str, assignee_name: s
         "last_message_at": conv.last_message_at.isoformat(),
         "unread": conv.unread_count,
         "csat_score": conv.csat_score,
+        "group_id": conv.group_id,
+        "priority": conv.priority,
+        "tags": list(conv.tags or []),
     }

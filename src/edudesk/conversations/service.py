@@ -191,6 +191,60 @@ def post_message(
     return Posted(msg, created=True)
 
 
+NOTE_MAX_CHARS = 2000
+TAG_MAX_CHARS = 20
+MAX_TAGS = 10
+
+
+def post_internal_note(session: Session, user: User, conversation_id: int, text: str) -> Message:
+    """A note between staff (for a colleague taking over, or for the supervisor). Any staff member of the org may
+    write one on any conversation; it goes to the agents' topic only, never to the visitor or their channel, and
+    leaves the conversation's preview and unread count alone."""
+    text = text.strip()
+    if not text:
+        raise ConversationError("empty_message", "备注不能为空", "text")
+    if len(text) > NOTE_MAX_CHARS:
+        raise ConversationError("too_long", f"备注不能超过 {NOTE_MAX_CHARS} 个字", "text")
+    conv = get(session, user.org_id, conversation_id)
+    msg = Message(org_id=conv.org_id, conversation_id=conv.id, sender=SenderKind.agent, internal=True,
+                  sender_name=user.display_name, sender_user_id=user.id, text=text, extra={})
+    session.add(msg)
+    session.flush()
+    events.record(session, events.DomainEvent(
+        type="message.created", org_id=conv.org_id,
+        data={"message": message_to_dict(msg), "conversation": summary(session, conv)},
+        topics=(agents_topic(conv.org_id),),
+    ))
+    return msg
+
+
+def clean_tags(raw: list[str] | str) -> list[str]:
+    """Tags as typed (comma/space/、 separated or a list): trimmed, de-duplicated in order, bounded."""
+    items = raw.replace("，", ",").replace("、", ",").replace(" ", ",").split(",") if isinstance(raw, str) else raw
+    tags: list[str] = []
+    for item in items:
+        tag = str(item).strip().lstrip("#")
+        if not tag:
+            continue
+        if len(tag) > TAG_MAX_CHARS:
+            raise ConversationError("bad_tag", f"标签不能超过 {TAG_MAX_CHARS} 个字：{tag[:TAG_MAX_CHARS]}…", "tags")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ConversationError("too_many_tags", f"最多 {MAX_TAGS} 个标签", "tags")
+    return tags
+
+
+def set_tags(session: Session, user: User, conversation_id: int, tags: list[str] | str) -> Conversation:
+    conv = get(session, user.org_id, conversation_id)
+    cleaned = clean_tags(tags)
+    if cleaned != list(conv.tags or []):
+        conv.tags = cleaned
+        audit_service.record(session, _actor(user), "conversation.tags", "conversation", conv.id, tags=cleaned)
+        _publish_conversation(session, conv, "conversation.updated")
+    return conv
+
+
 def contact_message(session: Session, org_id: int, contact_id: int, message_id: int) -> Message:
     """A message of one of this contact's conversations; anything else (another visitor's, another org's) is
     "not found", so a visitor cannot probe other conversations by id."""
@@ -419,8 +473,10 @@ def mark_read(session: Session, user: User, conv: Conversation) -> None:
         _publish_conversation(session, conv, "conversation.read")
 
 
-def messages(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0, limit: int = 200
-             ) -> list[tuple[Message, Attachment | None]]:
+def messages(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0, limit: int = 200,
+             include_internal: bool = True) -> list[tuple[Message, Attachment | None]]:
+    """The transcript, oldest first. Visitor-facing callers pass ``include_internal=False``: staff notes never
+    leave the console."""
     # The org is checked on the conversation, so the messages are read through ix_messages_conversation_id_id in
     # id order; a ``Message.org_id`` term would make SQLite (no statistics) walk the org's messages instead.
     in_org = select(Conversation.id).where(Conversation.id == conversation_id, Conversation.org_id == org_id)
@@ -428,6 +484,7 @@ def messages(session: Session, org_id: int, conversation_id: int, *, after_id: i
         select(Message, Attachment)
         .outerjoin(Attachment, Attachment.id == Message.attachment_id)
         .where(Message.conversation_id == in_org.scalar_subquery(), Message.id > after_id)
+        .where(True if include_internal else Message.internal.is_(False))
         .order_by(Message.id.desc())
         .limit(limit)
     )
@@ -436,9 +493,10 @@ def messages(session: Session, org_id: int, conversation_id: int, *, after_id: i
     return rows
 
 
-def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0
-                      ) -> list[dict[str, Any]]:
-    return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id)]
+def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0,
+                      include_internal: bool = True) -> list[dict[str, Any]]:
+    return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id,
+                                                         include_internal=include_internal)]
 
 
 @dataclass

@@ -66,7 +66,7 @@ def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> 
     return {
         "conversation_id": conv.id,
         "state": conv.state.value,
-        "messages": conversations_service.messages_as_dicts(session, org_id, conv.id),
+        "messages": conversations_service.messages_as_dicts(session, org_id, conv.id, include_internal=False),
         "agent": agent,
         "csat_pending": conv.state == ConversationState.resolved and conv.csat_score is None,
     }
