@@ -193,6 +193,9 @@ def visitor_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
     if ev.type == "conversation.assigned":
         return {"type": "agent_joined", "agent": data.get("agent") or {},
                 "state": data["conversation"]["state"]}
+    if ev.type == "queue.position":
+        return {"type": "queue", "position": data["position"], "wait_seconds": data["wait_seconds"],
+                "text": data["text"]}
     if ev.type == "conversation.rated":
         return {"type": "rated", "score": data.get("score")}
     if ev.type.startswith("conversation."):
