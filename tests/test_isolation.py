@@ -36,7 +36,8 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
-from edudesk.leads.models import Lead, LeadGrading, LeadNote, LeadValue
+from edudesk.leads import fields as lead_fields
+from edudesk.leads.models import Lead, LeadFieldDef, LeadGrading, LeadNote, LeadValue
 from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.webhooks import service as webhooks_service
@@ -65,6 +66,7 @@ class Targets:
     booking: int = 0
     course: int = 0
     campus: int = 0
+    field: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,15 @@ ROUTES: dict[str, list[Case]] = {
     "/admin/trials/{session_id}/cancel": [Case("POST", "/admin/trials/{trial}/cancel", {})],
     "/admin/trials/{session_id}/book": [Case("POST", "/admin/trials/{trial}/book", {"lead_id": "{lead}"})],
     "/admin/trials/bookings/{booking_id}/cancel": [Case("POST", "/admin/trials/bookings/{booking}/cancel", {})],
+    "/admin/trials/bookings/{booking_id}/attendance": [
+        Case("POST", "/admin/trials/bookings/{booking}/attendance", {"status": "attended"}),
+        Case("POST", "/admin/trials/bookings/{booking}/attendance", {"status": "booked"})],
+    "/admin/lead-fields": [Case("GET", "/admin/lead-fields"),
+                           Case("POST", "/admin/lead-fields", {"label": "越权", "key": "hijack", "type": "text"})],
+    "/admin/lead-fields/{field_id}": [Case("GET", "/admin/lead-fields/{field}"),
+                                      Case("POST", "/admin/lead-fields/{field}", {"label": "劫持", "options": "乙"})],
+    "/admin/lead-fields/{field_id}/enabled": [Case("POST", "/admin/lead-fields/{field}/enabled", {"enabled": "0"})],
+    "/leads/dashboard": [Case("GET", "/leads/dashboard"), Case("GET", "/leads/dashboard?days=30")],
 }
 
 PUBLIC = {
@@ -230,11 +241,13 @@ def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
             course_id=course.id, campus_id=campus.id, starts_at=utcnow() + dt.timedelta(days=3), capacity=5,
             note=SECRET_TEXT))
         booking = trials_service.book(session, orgs.a.id, trial.id, lead.id)
+        field = lead_fields.create_field(session, Actor(orgs.a.id, label="t"), lead_fields.FieldInput(
+            label="甲的学费答复字段", key="secret_field", type="single", options="甲的学费答复选项"))
         session.commit()
         assert miss is not None
         return Targets(result.conversation.id, result.conversation.contact_id, rule.id, orgs.a.users["agent"].id,
                        entry.id, category.id, miss.id, endpoint.id, delivery.id, token.id, lead.id, flow.id,
-                       trial.id, booking.id, course.id, campus.id)
+                       trial.id, booking.id, course.id, campus.id, field.id)
 
 
 def fingerprint(database: Database, org_id: int) -> str:
@@ -243,7 +256,7 @@ def fingerprint(database: Database, org_id: int) -> str:
     with database.session() as session:
         for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
                       WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow, LeadGrading,
-                      LeadNote, TrialSession, TrialBooking):
+                      LeadNote, TrialSession, TrialBooking, LeadFieldDef):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -268,7 +281,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
                             "miss": targets.miss, "endpoint": targets.endpoint, "delivery": targets.delivery,
                             "token": targets.token, "lead": targets.lead, "flow": targets.flow,
                             "trial": targets.trial, "booking": targets.booking, "course": targets.course,
-                            "campus": targets.campus}
+                            "campus": targets.campus, "field": targets.field}
     url = case.path.format(**fill)
     headers = {"hx-request": "true"} if case.htmx else {}
     if case.method == "GET":

@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
         conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
         webhooks_views.router, apitokens_views.router, apitokens_api.router, leads_api.router,
-        trials_views.router,
+        trials_views.router, leads_views.fields_router,
     )
     for router in routers:
         app.include_router(router)

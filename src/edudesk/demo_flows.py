@@ -13,7 +13,7 @@ from typing import Any
 
 from edudesk.bot.flows.spec import BUILTIN_FIELD_TYPES, Flow, load_flow
 
-__all__ = ["DEMO_CUSTOM_FIELDS", "DEMO_FIELD_KEYS", "EXAM_PREP_FLOW", "K12_FLOW", "demo_flows"]
+__all__ = ["DEMO_CUSTOM_FIELDS", "DEMO_FIELD_KEYS", "EXAM_PREP_FLOW", "K12_FLOW", "OFF_HOURS_FLOW", "demo_flows"]
 
 EDUCATION_LEVELS = ["高中/中专", "大专", "本科", "硕士及以上"]
 # (key, label, type, options) of the org's own lead-card fields the demo flows ask for.
@@ -113,6 +113,31 @@ EXAM_PREP_FLOW: dict[str, Any] = {
 }
 
 
+OFF_HOURS_FLOW: dict[str, Any] = {
+    "schema_version": 1,
+    "key": "k12_off_hours",
+    "name": "下班时间留资",
+    "version": 1,
+    "description": "老师下班后：记下称呼、年级和手机号，第二天一早由课程老师回电。",
+    "triggers": [{"kind": "off_hours"}],
+    "steps": [
+        {"kind": "say", "id": "hello",
+         "text": "现在课程老师已经下班啦，我是智能助手小星，课程和价格的问题都可以先问我～"
+                 "留个联系方式的话，明天一早老师会第一时间联系您。"},
+        {"kind": "ask_field", "id": "grade", "field": "grade", "prompt": "请问孩子现在读几年级呀？",
+         "reprompt": "告诉我孩子的年级就可以，比如“三年级”“初一”～", "max_retries": 1},
+        {"kind": "ask_field", "id": "name", "field": "name", "prompt": "怎么称呼您呢？比如“王妈妈”“李先生”。",
+         "max_retries": 1},
+        {"kind": "ask_field", "id": "phone", "field": "phone", "alternatives": ["wechat"],
+         "prompt": "方便留一个手机号或微信吗？老师明天上班后第一时间联系您～",
+         "reprompt": "这个号码好像不太对，麻烦再核对一下 11 位手机号，或者直接留微信号～",
+         "on_fail": "end", "on_fail_text": "没关系～您可以继续问我问题，明天老师上班后也可以在这里回复您。"},
+        {"kind": "end", "id": "thanks",
+         "text": "记下啦！明天上午老师会联系您，祝孩子学习进步～今晚还有问题也可以继续问我。"},
+    ],
+}
+
+
 def demo_flows() -> list[Flow]:
     """The demo flows, validated against the demo org's lead-card fields (built-ins + ``DEMO_CUSTOM_FIELDS``)."""
-    return [load_flow(data, field_keys=DEMO_FIELD_KEYS) for data in (K12_FLOW, EXAM_PREP_FLOW)]
+    return [load_flow(data, field_keys=DEMO_FIELD_KEYS) for data in (K12_FLOW, EXAM_PREP_FLOW, OFF_HOURS_FLOW)]

@@ -1,35 +1,88 @@
-"""Admin pages for bot scripts (话术流程): the list, a JSON editor with the error shown beside it, enable/disable,
-delete, export, and the two demo scripts as starting points."""
+"""Admin pages for bot scripts (话术流程): the list, the editor, enable/disable, delete, export, and the demo
+scripts as starting points.
+
+The editor is a form (``static/flow_editor.js``) laid over the JSON textarea: the script serialises the form into
+the textarea on submit, so every save — form or raw JSON, with or without JavaScript — goes through one POST and
+one validation (``scripts.save_flow`` → ``load_flow``). The page hands the form its data as one JSON block: the flow
+as submitted or stored, the org's lead-card fields for the field selects, and every problem of a refused save with
+its path (``steps[2].options[1].goto``) so the form can mark the input it concerns.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.bot import scripts
+from edudesk.bot.flows import FlowError, load_flow
+from edudesk.bot.flows.spec import AskFieldStep, HandoverStep, OfferTrialStep, TurnsWithoutContactTrigger
 from edudesk.context import get_ctx
-from edudesk.demo_flows import EXAM_PREP_FLOW, K12_FLOW
+from edudesk.demo_flows import EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.errors import DomainError
+from edudesk.leads import service as leads_service
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/bot/flows", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 STALE = "页面已过期，请刷新后重试"
-TEMPLATES = {"k12": K12_FLOW, "exam": EXAM_PREP_FLOW}
+TEMPLATES = {"k12": K12_FLOW, "exam": EXAM_PREP_FLOW, "off_hours": OFF_HOURS_FLOW}
+Problem = dict[str, str]
+# What the form shows for an empty input (an empty input is left out of the JSON, so the flow's default applies).
+DEFAULTS = {
+    "ask_retries": AskFieldStep.model_fields["max_retries"].default,
+    "max_length": AskFieldStep.model_fields["max_length"].default,
+    "trial_retries": OfferTrialStep.model_fields["max_retries"].default,
+    "turns": TurnsWithoutContactTrigger.model_fields["turns"].default,
+    "handover_reason": HandoverStep.model_fields["reason"].default,
+    "handover_text": HandoverStep.model_fields["text"].default,  # a new handover step starts with it filled in
+}
 
 
-def _page(request: Request, user: User, *, definition: str = "", error: str | None = None,
-          error_path: str | None = None, notice: str | None = None, status_code: int = 200) -> Response:
+def field_choices(session: Session, org_id: int) -> list[dict[str, Any]]:
+    """The org's lead-card fields as the editor's field selects list them (built-ins first, then the org's own)."""
+    return [{"key": d.key, "label": d.label, "builtin": d.builtin, "enabled": d.enabled}
+            for d in leads_service.field_defs(session, org_id)]
+
+
+def all_problems(session: Session, org_id: int, raw: str, exc: DomainError) -> list[Problem]:
+    """Every problem of a refused definition. The service stops at the first; the form marks them all, so an
+    invalid flow is validated once more here — by the same ``load_flow`` with the same lead-card keys."""
+    if exc.code == "invalid_flow":
+        keys = {d.key for d in leads_service.field_defs(session, org_id)}
+        try:
+            load_flow(json.loads(raw), field_keys=keys)
+        except FlowError as err:
+            return [{"path": p.path, "message": p.message} for p in err.problems]
+        except ValueError:
+            pass
+    path = exc.field if exc.field and exc.field != "definition" else ""
+    return [{"path": path, "message": exc.message}]
+
+
+def _parsed(definition: str) -> Any:
+    try:
+        return json.loads(definition) if definition.strip() else None
+    except ValueError:
+        return None  # the form cannot show it: the page opens on the JSON tab with the problem
+
+
+def _page(request: Request, user: User, *, definition: str = "", problems: list[Problem] | None = None,
+          notice: str | None = None, current: int | None = None, status_code: int = 200) -> Response:
+    problems = problems or []
     with get_ctx(request).db.session() as session:
         flows = scripts.list_flows(session, user.org_id)
+        editor = {"flow": _parsed(definition), "fields": field_choices(session, user.org_id), "problems": problems}
+    editing = next((f for f in flows if f.id == current), None)
     return page(request, "admin/bot_flows.html", status_code=status_code, user=user, flows=flows,
-                definition=definition, error=error, error_path=error_path, notice=notice)
+                definition=definition, problems=problems, notice=notice, editing=editing, editor=editor,
+                defaults=DEFAULTS)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -42,32 +95,38 @@ def flows_page(request: Request, user: Supervisor, template: str = "") -> Respon
 def edit_flow(request: Request, user: Supervisor, flow_id: int) -> Response:
     with get_ctx(request).db.session() as session:
         definition = scripts.export_json(session, user.org_id, flow_id)
-    return _page(request, user, definition=definition)
+    return _page(request, user, definition=definition, current=flow_id)
 
 
 @router.post("", response_class=HTMLResponse)
 def save_flow(request: Request, user: Supervisor, definition: Annotated[str, Form(max_length=300_000)] = "",
               csrf_token: CsrfField = "") -> Response:
     if not csrf_ok(request, csrf_token):
-        return _page(request, user, definition=definition, error=STALE, status_code=400)
+        return _page(request, user, definition=definition, problems=[{"path": "", "message": STALE}],
+                     status_code=400)
     with get_ctx(request).db.session() as session:
         try:
             row = scripts.save_flow(session, actor_of(request, user), definition)
             session.commit()
         except DomainError as exc:
             session.rollback()
-            return _page(request, user, definition=definition, error=exc.message, error_path=exc.field,
-                         status_code=422)
-        name, version = row.name, row.version
-    return _page(request, user, notice=f"已保存“{name}”（第 {version} 版）")
+            problems = all_problems(session, user.org_id, definition, exc)
+            session.rollback()
+        else:
+            problems = []
+            name, version, flow_id = row.name, row.version, row.id
+            stored = scripts.export_json(session, user.org_id, flow_id)
+    if problems:
+        return _page(request, user, definition=definition, problems=problems, status_code=422)
+    return _page(request, user, definition=stored, current=flow_id, notice=f"已保存“{name}”（第 {version} 版）")
 
 
 @router.post("/{flow_id}/{action}", response_class=HTMLResponse)
 def flow_action(request: Request, user: Supervisor, flow_id: int, action: str, csrf_token: CsrfField = "") -> Response:
     if action not in ("enable", "disable", "delete"):
-        return _page(request, user, error="未知操作", status_code=404)
+        return _page(request, user, problems=[{"path": "", "message": "未知操作"}], status_code=404)
     if not csrf_ok(request, csrf_token):
-        return _page(request, user, error=STALE, status_code=400)
+        return _page(request, user, problems=[{"path": "", "message": STALE}], status_code=400)
     with get_ctx(request).db.session() as session:
         actor = actor_of(request, user)
         if action == "delete":

@@ -98,9 +98,12 @@ def update_status(request: Request, auth: Write, lead_id: int, body: StatusIn) -
 
 @router.get("/reports/capture-rate", summary="套电率：留下联系方式的有效对话 ÷ 有效对话")
 def capture_rate(request: Request, auth: Read, since: dt.date, until: dt.date,
-                 by: Annotated[str, Query(pattern="^(day|channel)$")] = "day") -> dict[str, Any]:
+                 by: Annotated[str, Query(pattern="^(day|channel|flow)$")] = "day") -> dict[str, Any]:
+    """Rows per day (Asia/Shanghai), channel or bot script (``by=flow``: a conversation counts for every script
+    that ran in it, so rows may add up to more than ``total``; rows carry the script's name as ``label``, and
+    conversations without a script are the row ``无话术``). ``total`` counts each conversation once."""
     if (until - since).days > 366:
         raise leads_service.LeadError("range_too_long", "时间范围不能超过一年", "until")
     with get_ctx(request).db.session() as session:
-        rows = reports.capture_rate(session, auth.org_id, since, until, by=by)
-    return {"rows": [r.as_dict() for r in rows], "total": reports.overall(rows).as_dict()}
+        rows, total = reports.capture_report(session, auth.org_id, since, until, by=by)
+    return {"rows": [r.as_dict() for r in rows], "total": total.as_dict()}

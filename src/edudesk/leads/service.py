@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from edudesk import events
@@ -25,7 +26,7 @@ from edudesk.contacts.models import Contact
 from edudesk.conversations import service as conversations_service
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
-from edudesk.leads import grading
+from edudesk.leads import field_rules, grading
 from edudesk.leads.models import (
     FieldType,
     Lead,
@@ -448,29 +449,55 @@ def assign(session: Session, actor: audit_service.Actor, lead_ids: list[int], ow
 
 
 def add_custom_field(session: Session, org_id: int, key: str, label: str, kind: str,
-                     options: Iterable[str] = ()) -> LeadFieldDef:
-    """One of the org's own card fields (the built-ins exist already). Keys are lowercase identifiers."""
-    key = key.strip().lower()
-    if not key.isidentifier() or not key.isascii() or len(key) > 40:
-        raise LeadError("bad_key", "字段标识只能包含小写字母、数字和下划线", "key")
-    if not label.strip() or len(label) > 40:
-        raise LeadError("bad_label", "字段名称不能为空，且不超过 40 个字", "label")
-    try:
-        field_type = FieldType(kind)
-    except ValueError:
-        raise LeadError("bad_type", "字段类型不正确", "type") from None
+                     options: Iterable[str] = (), *, position: int | None = None) -> LeadFieldDef:
+    """One of the org's own card fields (the built-ins exist already), checked by ``leads.field_rules``: a new
+    lowercase key, a label no other field uses, a known type, options for a select. Placed after the last field
+    unless ``position`` says otherwise. The admin page goes through ``leads.fields.create_field`` (audited)."""
+    key = field_rules.clean_key(key)
+    label = field_rules.clean_label(label)
+    field_type = field_rules.clean_type(kind)
+    clean = field_rules.clean_options(field_type, options)
     defs = field_defs(session, org_id)
     if any(d.key == key for d in defs):
-        raise LeadError("duplicate", f"字段 {key} 已存在", "key")
-    d = LeadFieldDef(org_id=org_id, key=key, label=label.strip(), type=field_type, options=list(options),
-                     builtin=False, enabled=True, position=len(defs))
-    session.add(d)
-    session.flush()
+        raise field_rules.FieldError("duplicate", f"字段标识 {key} 已存在", "key")
+    check_label_free(defs, label)
+    if position is None:
+        position = max((d.position for d in defs), default=-1) + 1
+    d = LeadFieldDef(org_id=org_id, key=key, label=label, type=field_type, options=clean, builtin=False,
+                     enabled=True, position=min(position, field_rules.MAX_POSITION))
+    try:
+        with session.begin_nested():  # two admins adding the same key at once: the unique index decides
+            session.add(d)
+            session.flush()
+    except IntegrityError:
+        raise field_rules.FieldError("duplicate", f"字段标识 {key} 已存在", "key") from None
     return d
+
+
+def check_label_free(defs: Iterable[LeadFieldDef], label: str, *, except_id: int | None = None) -> None:
+    """Two fields with one label would be indistinguishable on the card and in exports."""
+    taken = next((d for d in defs if d.id != except_id and d.label.casefold() == label.casefold()), None)
+    if taken is not None:
+        raise field_rules.FieldError("duplicate_label", f"字段名称「{label}」已被字段 {taken.key} 使用", "label")
 
 
 def get_lead(session: Session, org_id: int, lead_id: int) -> Lead:
     return get_in_org(session, Lead, lead_id, org_id)
+
+
+def current_lead(session: Session, org_id: int, lead_id: int, *, lock: bool = False) -> Lead:
+    """The lead that carries on for ``lead_id``: itself, or the older lead it was merged into. With ``lock`` the
+    row is read afresh and locked (``FOR UPDATE`` on PostgreSQL) so a status check and the move that follows
+    cannot interleave with another request's."""
+    lead = get_lead(session, org_id, lead_id)
+    for _ in range(5):  # merges point to an older lead: a short chain at most
+        if lead.merged_into_id is None:
+            break
+        lead = get_lead(session, org_id, lead.merged_into_id)
+    if lock:
+        lead = session.scalars(org_query(Lead, org_id).where(Lead.id == lead.id).with_for_update()
+                               .execution_options(populate_existing=True)).one()
+    return lead
 
 
 def set_status(session: Session, actor: audit_service.Actor, lead_id: int, status: str) -> Lead:
@@ -505,6 +532,28 @@ def mark_trial_booked(session: Session, lead: Lead) -> bool:
     webhooks_service.emit_if_subscribed(
         session, lead.org_id, "lead.status_changed", f"lead:{lead.id}",
         lambda: {**lead_payload(session, lead), "previous_status": previous.value})
+    return True
+
+
+def mark_trial_attended(session: Session, actor: audit_service.Actor, lead_id: int) -> bool:
+    """The lead's child came to a trial class (``trials.service.mark_attendance``): a lead at trial_booked moves
+    to attended through ``set_status`` (audited, lead.status_changed). A lead elsewhere in the pipeline stays.
+    The lead row is locked first, so two attendances recorded at once move it once. True when moved."""
+    lead = current_lead(session, actor.org_id, lead_id, lock=True)
+    if lead.status != LeadStatus.trial_booked:
+        return False
+    set_status(session, actor, lead.id, LeadStatus.attended.value)
+    return True
+
+
+def unmark_trial_attended(session: Session, actor: audit_service.Actor, lead_id: int, *,
+                          attended_another: bool) -> bool:
+    """An attendance was undone or corrected to no-show: a lead at attended goes back to trial_booked, unless
+    another of its trial classes was attended. True when moved."""
+    lead = current_lead(session, actor.org_id, lead_id, lock=True)
+    if lead.status != LeadStatus.attended or attended_another:
+        return False
+    set_status(session, actor, lead.id, LeadStatus.trial_booked.value)
     return True
 
 

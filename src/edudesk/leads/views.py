@@ -1,7 +1,9 @@
-"""The leads page: every lead of the org with filters, phone search, bulk assignment and export.
+"""The leads page: every lead of the org with filters, phone search, bulk assignment and export; and the leads
+dashboard (套电率 by day, channel and bot script, leads by grade and status, trial attendance).
 
 Agents see the list with phone numbers masked (they see a number in full on the card of a conversation they
-serve); supervisors and admins see numbers, assign owners and export. Every export is audited.
+serve); supervisors and admins see numbers, assign owners and export, and see the dashboard. Every export is
+audited. The admin page of the card's fields is ``leads.field_views`` (``fields_router``, registered by the app).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from edudesk.auth.deps import actor_of, current_user, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.leads import reports
 from edudesk.leads import service as leads_service
+from edudesk.leads.field_views import router as fields_router
 from edudesk.leads.models import STATUS_LABELS
-from edudesk.localtime import LOCAL_TZ
+from edudesk.localtime import LOCAL_TZ, local_today
+from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, error_response, page
 
 router = APIRouter(prefix="/leads", include_in_schema=False)
@@ -32,6 +37,9 @@ EXPORT_LIMIT = 20_000
 EXPORT_COLUMNS = ("线索ID", "意向", "分数", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市",
                   "区县", "状态", "来源渠道", "落地页", "创建时间")
 Param = Annotated[str, Query(max_length=200)]
+DASHBOARD_DAYS = (7, 14, 30)
+DEFAULT_DAYS = 14
+__all__ = ["fields_router", "router"]
 
 
 def _date(raw: str, *, end: bool = False) -> dt.datetime | None:
@@ -156,3 +164,18 @@ def save_grading(request: Request, user: Supervisor, rules: Annotated[str, Form(
             session.rollback()
             return grading_page(request, user, error=exc.message, form=form, status_code=422)
     return grading_page(request, user, notice="评分规则已保存，线索会在下一次有新信息时重新评分")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, user: Supervisor, days: Annotated[str, Query(max_length=4)] = "") -> Response:
+    """The last 7, 14 or 30 days (Asia/Shanghai) up to today."""
+    span = int(days) if days.isdigit() and int(days) in DASHBOARD_DAYS else DEFAULT_DAYS
+    end = local_today()
+    start = end - dt.timedelta(days=span - 1)
+    since, until = reports.utc_bounds(start, end)
+    with get_ctx(request).db.session() as session:
+        capture = reports.breakdown(session, user.org_id, start, end)
+        counts = reports.lead_counts(session, user.org_id, start, end)
+        trials = trials_service.booking_summary(session, user.org_id, since, until)
+    return page(request, "leads/dashboard.html", user=user, days=span, choices=DASHBOARD_DAYS, start=start, end=end,
+                capture=capture, counts=counts, trials=trials, no_flow=reports.NO_FLOW)

@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -48,6 +48,12 @@ class TrialError(DomainError):
 
 class TrialFullError(TrialError):
     """No free seat: the one error concurrent bookings of a full session may see."""
+
+    status_code = 409
+
+
+class TrialConflictError(TrialError):
+    """Someone else changed the booking between this request reading it and writing it."""
 
     status_code = 409
 
@@ -322,6 +328,98 @@ def cancel_booking(session: Session, actor: audit_service.Actor, booking_id: int
     audit_service.record(session, actor, "trial.cancel_booking", "trial_booking", booking.id,
                          session_id=booking.session_id, lead_id=booking.lead_id)
     return booking
+
+
+# Attendance opens this long before the class (the teacher ticks off the list as children arrive); a no-show of a
+# class that has not begun cannot be known.
+ATTENDANCE_OPENS = dt.timedelta(hours=1)
+ATTENDANCE_STATUSES = (BookingStatus.booked, BookingStatus.attended, BookingStatus.no_show)
+
+
+def mark_attendance(session: Session, actor: audit_service.Actor, booking_id: int, status: str, *,
+                    now: dt.datetime | None = None) -> TrialBooking:
+    """Records whether the child came: ``attended``, ``no_show``, or ``booked`` again to undo a mistake.
+
+    Conditional like booking: the row changes only from the status this request saw, so two staff clicking at once
+    change it once (the same click twice is a no-op; a different one is a 409 to refresh and look again). The
+    lead follows through ``leads.service.set_status`` (audited, ``lead.status_changed`` to the CRM): attended
+    moves a lead at trial_booked to attended; leaving attended (undo, or corrected to no-show) moves a lead at
+    attended back to trial_booked unless another of its trials was attended. A lead further along (enrolled,
+    lost) is never moved: sales decided. The seat stays taken either way (the class was held)."""
+    target = {s.value: s for s in ATTENDANCE_STATUSES}.get(status)
+    if target is None:
+        raise TrialError("bad_status", "到课状态只能是：已到课、未到课、已预约", "status")
+    now = now or utcnow()
+    booking = get_booking(session, actor.org_id, booking_id)
+    previous = booking.status
+    if previous == BookingStatus.cancelled:
+        raise TrialError("cancelled_booking", "该预约已取消，不能登记到课")
+    if previous == target:
+        return booking
+    ts = get_session(session, actor.org_id, booking.session_id)
+    if target != BookingStatus.booked:
+        if ts.cancelled:
+            raise TrialError("cancelled", "该试听课已取消，不能登记到课")
+        if now < ts.starts_at - ATTENDANCE_OPENS:
+            raise TrialError("too_early", "试听课开始前 1 小时起才能登记到课")
+    result = session.execute(
+        update(TrialBooking)
+        .where(TrialBooking.id == booking.id, TrialBooking.org_id == actor.org_id, TrialBooking.status == previous)
+        .values(status=target),
+        execution_options={"synchronize_session": False})
+    session.refresh(booking)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        if booking.status == target:
+            return booking  # a colleague recorded the same at the same moment
+        raise TrialConflictError("changed", "该预约的状态刚被其他人修改，请刷新后再试")
+    audit_service.record(session, actor, "trial.attendance", "trial_booking", booking.id, session_id=ts.id,
+                         lead_id=booking.lead_id, previous=previous.value, status=target.value)
+    _lead_follows(session, actor, booking, previous, target)
+    return booking
+
+
+def _lead_follows(session: Session, actor: audit_service.Actor, booking: TrialBooking, previous: BookingStatus,
+                  target: BookingStatus) -> None:
+    if target == BookingStatus.attended:
+        leads_service.mark_trial_attended(session, actor, booking.lead_id)
+    elif previous == BookingStatus.attended:
+        lead = leads_service.current_lead(session, actor.org_id, booking.lead_id)
+        other = session.scalars(org_query(TrialBooking, actor.org_id).where(
+            TrialBooking.lead_id.in_({lead.id, booking.lead_id}), TrialBooking.id != booking.id,
+            TrialBooking.status == BookingStatus.attended).limit(1)).first()
+        leads_service.unmark_trial_attended(session, actor, booking.lead_id, attended_another=other is not None)
+
+
+@dataclass(frozen=True)
+class BookingSummary:
+    """Trial bookings for the dashboard: seats booked in classes still to come, and how the period's classes went."""
+
+    upcoming: int
+    attended: int
+    no_show: int
+    unmarked: int  # held in the period, nobody recorded attendance yet
+
+    @property
+    def attendance_rate(self) -> float:
+        marked = self.attended + self.no_show
+        return self.attended / marked if marked else 0.0
+
+
+def booking_summary(session: Session, org_id: int, since: dt.datetime, until: dt.datetime, *,
+                    now: dt.datetime | None = None) -> BookingSummary:
+    """Bookings of classes that start after ``now`` (``upcoming``), and of classes held in [since, until) up to
+    now, by attendance. Cancelled bookings and cancelled classes are left out."""
+    now = now or utcnow()
+    counted = (select(TrialBooking.status, func.count())
+               .join(TrialSession, TrialSession.id == TrialBooking.session_id)
+               .where(TrialBooking.org_id == org_id, TrialSession.org_id == org_id,
+                      TrialSession.cancelled.is_(False), TrialBooking.status != BookingStatus.cancelled)
+               .group_by(TrialBooking.status))
+    ahead = dict(session.execute(counted.where(TrialSession.starts_at > now)).all())
+    held = dict(session.execute(counted.where(TrialSession.starts_at >= since,
+                                              TrialSession.starts_at < min(until, now))).all())
+    return BookingSummary(int(ahead.get(BookingStatus.booked, 0)), int(held.get(BookingStatus.attended, 0)),
+                          int(held.get(BookingStatus.no_show, 0)), int(held.get(BookingStatus.booked, 0)))
 
 
 def get_booking(session: Session, org_id: int, booking_id: int) -> TrialBooking:

@@ -7,6 +7,7 @@ Times are entered and shown in Asia/Shanghai, stored in UTC.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,6 +18,7 @@ from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.catalog import service as catalog_service
 from edudesk.context import get_ctx
+from edudesk.db import utcnow
 from edudesk.errors import DomainError
 from edudesk.localtime import LOCAL_TZ
 from edudesk.trials import service as trials_service
@@ -101,14 +103,15 @@ def cancel_session(request: Request, user: Supervisor, session_id: int, csrf_tok
 
 
 def _session_page(request: Request, user: User, session_id: int, *, errors: dict[str, str] | None = None,
-                  notice: str | None = None, lead_id: str = "", code: int = 200) -> Response:
+                  notice: str | None = None, lead_id: str = "", attendance: str = "", code: int = 200) -> Response:
     with get_ctx(request).db.session() as session:
         view = trials_service.view_of(session, user.org_id, session_id)
         bookings = trials_service.bookings_of(session, user.org_id, session_id)
         staff = {u.id: u.display_name for u in auth_service.list_users(session, user.org_id)}
     return page(request, "admin/trial_session.html", status_code=code, user=user, view=view, bookings=bookings,
-                staff=staff, errors=errors or {}, notice=notice, lead_id=lead_id,
-                local=_local)
+                staff=staff, errors=errors or {}, notice=notice, lead_id=lead_id, attendance=attendance,
+                local=_local, now=utcnow(), opens=trials_service.ATTENDANCE_OPENS,
+                counts=Counter(b.status.value for b in bookings))
 
 
 @router.get("/{session_id}", response_class=HTMLResponse)
@@ -147,3 +150,20 @@ def cancel_booking(request: Request, user: Supervisor, booking_id: int, csrf_tok
             session.rollback()
             return _session_page(request, user, session_id, errors={"form": exc.message}, code=422)
     return _session_page(request, user, session_id, notice="预约已取消，名额已释放")
+
+
+@router.post("/bookings/{booking_id}/attendance", response_class=HTMLResponse)
+def mark_attendance(request: Request, user: Supervisor, booking_id: int, status: Short = "",
+                    csrf_token: CsrfField = "") -> Response:
+    with get_ctx(request).db.session() as session:
+        session_id = trials_service.get_booking(session, user.org_id, booking_id).session_id
+        if not csrf_ok(request, csrf_token):
+            return _session_page(request, user, session_id, errors={"form": STALE}, code=400)
+        try:
+            trials_service.mark_attendance(session, actor_of(request, user), booking_id, status)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _session_page(request, user, session_id, errors={"form": exc.message},
+                                 code=409 if exc.status_code == 409 else 422)
+    return _session_page(request, user, session_id, attendance=status)
