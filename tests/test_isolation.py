@@ -25,12 +25,18 @@ from edudesk.auth.models import User
 from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
 from edudesk.bot.models import BotFlow, KeywordRule
+from edudesk.canned import service as canned_service
+from edudesk.canned.models import CannedReply
+from edudesk.canned.text import CannedInput
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
+from edudesk.csat import service as csat_service
 from edudesk.db import Database, utcnow
 from edudesk.demo_flows import K12_FLOW
+from edudesk.hours import service as hours_service
+from edudesk.hours.models import BusinessHoursRecord
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
@@ -38,6 +44,13 @@ from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
 from edudesk.leads import fields as lead_fields
 from edudesk.leads.models import Lead, LeadFieldDef, LeadGrading, LeadNote, LeadValue
+from edudesk.orgs.models import Org
+from edudesk.routing import service as routing_service
+from edudesk.routing.models import AgentState, RoutingRule, SkillGroup, SkillGroupMember
+from edudesk.tickets import config as tickets_config
+from edudesk.tickets import search as tickets_search
+from edudesk.tickets import service as tickets_service
+from edudesk.tickets.models import SlaPolicy, Ticket, TicketComment, TicketFieldDef, TicketSource, TicketView
 from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.webhooks import service as webhooks_service
@@ -175,6 +188,102 @@ ROUTES: dict[str, list[Case]] = {
     "/leads/dashboard": [Case("GET", "/leads/dashboard"), Case("GET", "/leads/dashboard?days=30")],
 }
 
+# Tickets (tests/tickets): {ticket}, {ticket_view}, {sla_policy} and {ticket_field} are seeded by seed_tickets.
+ROUTES |= {
+    "/tickets": [Case("GET", "/tickets"), Case("GET", "/tickets?q=甲&status=unresolved&mentioned=me"),
+                 Case("GET", "/tickets?view={ticket_view}")],
+    "/tickets/views": [Case("POST", "/tickets/views", {"name": "越权", "query": "q=甲"})],
+    "/tickets/views/{view_id}/delete": [Case("POST", "/tickets/views/{ticket_view}/delete", {})],
+    "/tickets/{ticket_id}": [Case("GET", "/tickets/{ticket}"),
+                             Case("POST", "/tickets/{ticket}", {"status": "solved", "subject": "劫持"})],
+    "/tickets/{ticket_id}/comments": [Case("POST", "/tickets/{ticket}/comments", {"kind": "reply", "text": "越权"}),
+                                      Case("POST", "/tickets/{ticket}/comments", {"kind": "note", "text": "越权"})],
+    "/tickets/{ticket_id}/take": [Case("POST", "/tickets/{ticket}/take", {})],
+    "/tickets/{ticket_id}/delete": [Case("POST", "/tickets/{ticket}/delete", {})],
+    "/console/c/{conversation_id}/ticket": [Case("GET", "/console/c/{conv}/ticket", htmx=True),
+                                            Case("POST", "/console/c/{conv}/ticket", {"subject": "越权"}, htmx=True)],
+    "/admin/tickets": [Case("GET", "/admin/tickets")],
+    "/admin/tickets/fields": [Case("POST", "/admin/tickets/fields", {"key": "hijack", "label": "越权"})],
+    "/admin/tickets/fields/{field_id}": [Case("POST", "/admin/tickets/fields/{ticket_field}", {"label": "劫持"})],
+    "/admin/tickets/fields/{field_id}/delete": [Case("POST", "/admin/tickets/fields/{ticket_field}/delete", {})],
+    "/admin/tickets/sla": [Case("POST", "/admin/tickets/sla", {"name": "越权", "first_response_minutes": "1",
+                                                               "resolution_minutes": "2"})],
+    "/admin/tickets/sla/{policy_id}": [Case("POST", "/admin/tickets/sla/{sla_policy}", {
+        "name": "劫持", "first_response_minutes": "1", "resolution_minutes": "2"})],
+    "/admin/tickets/sla/{policy_id}/delete": [Case("POST", "/admin/tickets/sla/{sla_policy}/delete", {})],
+}
+
+# Routing admin (tests/routing/test_admin_views.py): {skill_group} and {routing_rule} are seeded by seed_routing.
+ROUTES |= {
+    "/admin/routing": [Case("GET", "/admin/routing")],
+    "/admin/routing/groups": [Case("POST", "/admin/routing/groups", {"name": "越权", "strategy": "least_busy",
+                                                                     "queue_timeout_minutes": "5"})],
+    "/admin/routing/groups/{group_id}": [
+        Case("GET", "/admin/routing/groups/{skill_group}"),
+        Case("POST", "/admin/routing/groups/{skill_group}", {"name": "劫持", "strategy": "manual",
+                                                             "queue_timeout_minutes": "0"})],
+    "/admin/routing/groups/{group_id}/delete": [Case("POST", "/admin/routing/groups/{skill_group}/delete", {})],
+    "/admin/routing/groups/{group_id}/members": [
+        Case("POST", "/admin/routing/groups/{skill_group}/members", {"user_id": "{user}", "level": "5"})],
+    "/admin/routing/groups/{group_id}/members/{user_id}": [
+        Case("POST", "/admin/routing/groups/{skill_group}/members/{user}", {"level": "1"})],
+    "/admin/routing/groups/{group_id}/members/{user_id}/remove": [
+        Case("POST", "/admin/routing/groups/{skill_group}/members/{user}/remove", {})],
+    "/admin/routing/rules/new": [Case("GET", "/admin/routing/rules/new"),
+                                 Case("POST", "/admin/routing/rules/new", {"name": "越权", "group_id": "{skill_group}",
+                                                                           "priority": "0"})],
+    "/admin/routing/rules/{rule_id}": [
+        Case("GET", "/admin/routing/rules/{routing_rule}"),
+        Case("POST", "/admin/routing/rules/{routing_rule}", {"name": "劫持", "priority": "0", "enabled": "1"})],
+    "/admin/routing/rules/{rule_id}/move": [Case("POST", "/admin/routing/rules/{routing_rule}/move",
+                                                 {"direction": "down"})],
+    "/admin/routing/rules/{rule_id}/delete": [Case("POST", "/admin/routing/rules/{routing_rule}/delete", {})],
+    "/admin/routing/agents/{user_id}": [Case("POST", "/admin/routing/agents/{user}", {"max_concurrent": "1"})],
+}
+
+# Agent workspace (tests/canned, tests/conversations/test_workspace_views.py): {canned} is seeded by seed_canned.
+ROUTES |= {
+    "/console/c/{conversation_id}/note": [Case("POST", "/console/c/{conv}/note", {"text": "越权"})],
+    "/console/c/{conversation_id}/tags": [Case("POST", "/console/c/{conv}/tags", {"tags": "越权"})],
+    "/console/c/{conversation_id}/transcript": [Case("GET", "/console/c/{conv}/transcript", htmx=True),
+                                                Case("GET", "/console/c/{conv}/transcript")],
+    "/console/canned": [Case("GET", "/console/canned")],
+    "/console/canned/new": [Case("POST", "/console/canned/new", {"shortcut": "xf", "text": "越权", "shared": "1"})],
+    "/console/canned/search": [Case("GET", "/console/canned/search?q=xf"), Case("GET", "/console/canned/search?q=甲"),
+                               Case("GET", "/console/canned/search?q=xf&c={conv}")],
+    "/console/canned/{canned_id}": [Case("GET", "/console/canned/{canned}"),
+                                    Case("POST", "/console/canned/{canned}", {"shortcut": "xf", "text": "劫持",
+                                                                              "shared": "1"})],
+    "/console/canned/{canned_id}/delete": [Case("POST", "/console/canned/{canned}/delete", {})],
+    "/console/canned/{canned_id}/use": [Case("POST", "/console/canned/{canned}/use", {})],
+}
+
+# Business hours and CSAT (tests/hours, tests/csat): org A's hours, the {skill_group}'s own hours and a rated
+# conversation are seeded by seed_hours_csat.
+ROUTES |= {
+    "/admin/hours": [Case("GET", "/admin/hours"), Case("GET", "/admin/hours?group={skill_group}"),
+                     Case("POST", "/admin/hours", {"group_id": "{skill_group}", "mon": "00:00-01:00",
+                                                   "closed_message": "越权"}),
+                     Case("POST", "/admin/hours", {"mon": "00:00-01:00", "closed_message": "乙"}),
+                     Case("POST", "/admin/hours", {"group_id": "{skill_group}", "import_year": "2026"})],
+    "/admin/csat": [Case("GET", "/admin/csat"), Case("GET", "/admin/csat?since=2000-01-01&until=2000-12-31")],
+    "/admin/csat/settings": [Case("GET", "/admin/csat/settings"),
+                             Case("POST", "/admin/csat/settings", {"question": "乙的问题", "scale": "2"})],
+}
+
+# Console routing (tests/routing/test_console_views.py): transfer, take-over, presence, supervisor board.
+ROUTES |= {
+    "/console/status": [Case("GET", "/console/status"), Case("POST", "/console/status", {"status": "away"})],
+    "/console/transfer-targets": [Case("GET", "/console/transfer-targets")],
+    "/console/c/{conversation_id}/transfer": [
+        Case("POST", "/console/c/{conv}/transfer", {"to_user_id": "{user}", "note": "越权"})],
+    "/console/c/{conversation_id}/take-over": [Case("POST", "/console/c/{conv}/take-over", {})],
+    "/console/contacts/{contact_id}/routing": [
+        Case("POST", "/console/contacts/{contact}/routing", {"tags": "越权", "vip": "1"})],
+    "/console/supervisor": [Case("GET", "/console/supervisor")],
+    "/console/supervisor/live": [Case("GET", "/console/supervisor/live", htmx=True)],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -194,6 +303,13 @@ PUBLIC = {
     "/api/v1/leads/{lead_id}": "API token scoped: another org's lead is 404 (tests/leads/test_api.py)",
     "/api/v1/leads/{lead_id}/status": "API token scoped: another org's lead is 404 (tests/leads/test_api.py)",
     "/api/v1/reports/capture-rate": "API token scoped: the token's org only (tests/leads/test_api.py)",
+}
+
+PUBLIC |= {
+    "/api/v1/reports/csat": "API token scoped: the token's org only (tests/csat/test_api.py)",
+    "/api/v1/tickets": "API token scoped: lists and creates in the token's org only (tests/tickets/test_api.py)",
+    "/api/v1/tickets/{ticket_id}": "API token scoped: another org's ticket is 404 (tests/tickets/test_api.py)",
+    "/api/v1/tickets/{ticket_id}/comments": "API token scoped: another org's ticket is 404 (tests/tickets/test_api.py)",
 }
 
 
@@ -250,13 +366,72 @@ def seed_org_a(database: Database, orgs: TwoOrgs) -> Targets:
                        trial.id, booking.id, course.id, campus.id, field.id)
 
 
+def seed_tickets(database: Database, orgs: TwoOrgs, targets: Targets) -> dict[str, int]:
+    """Org A's ticket (with a note), a shared saved view, an SLA policy and a ticket field."""
+    actor = Actor(orgs.a.id, label="t")
+    with database.session() as session:
+        ticket = tickets_service.create_ticket(
+            session, org_id=orgs.a.id, source=TicketSource.off_hours, subject="甲的学费答复工单", contact_id=None,
+            conversation_id=targets.conv, description=SECRET_TEXT)
+        tickets_service.add_note(session, tickets_service.Editor.system(actor), ticket.id, "@admin 甲的学费答复备注")
+        view = tickets_search.save_view(session, tickets_service.Editor.system(actor), "甲的学费答复视图",
+                                        {"q": "甲"}, shared=True)
+        policy = tickets_config.save_policy(session, actor, tickets_config.PolicyInput(
+            name="甲的学费答复策略", first_response_minutes=30, resolution_minutes=60))
+        field = tickets_config.save_field(session, actor, tickets_config.FieldInput(key="secret",
+                                                                                    label="甲的学费答复字段"))
+        session.commit()
+        return {"ticket": ticket.id, "ticket_view": view.id, "sla_policy": policy.id, "ticket_field": field.id}
+
+
+def seed_routing(database: Database, orgs: TwoOrgs, targets: Targets) -> dict[str, int]:
+    """Org A's skill group (with the agent as a member), a routing rule after another, and the agent's capacity."""
+    actor = Actor(orgs.a.id, label="t")
+    with database.session() as session:
+        group = routing_service.create_group(session, actor, "甲的学费答复组", description=SECRET_TEXT)
+        routing_service.add_member(session, actor, group.id, targets.user, 3)
+        routing_service.save_rule(session, actor, name="甲的学费答复首条规则", conditions={"vip": True},
+                                  group_id=group.id, priority=10, senior_first=True)
+        rule = routing_service.save_rule(session, actor, name="甲的学费答复规则", conditions={"channel": "web"},
+                                         group_id=group.id, priority=0, senior_first=False)
+        session.add(AgentState(org_id=orgs.a.id, user_id=targets.user, max_concurrent=4))
+        session.commit()
+        return {"skill_group": group.id, "routing_rule": rule.id}
+
+
+def seed_hours_csat(database: Database, orgs: TwoOrgs, targets: Targets, group_id: int) -> None:
+    """Org A's hours, its skill group's own hours, its survey question and a low rating with a secret comment."""
+    actor = Actor(orgs.a.id, label="t")
+    spec = {"weekly": {"mon": [["08:30", "21:00"]]}}
+    with database.session() as session:
+        hours_service.save(session, actor, group_id=None, spec=spec, enabled=True, closed_message=SECRET_TEXT)
+        hours_service.save(session, actor, group_id=group_id, spec=spec, enabled=True,
+                           closed_message="甲的学费答复下班提示")
+        csat_service.save_settings(session, actor, question="甲的学费答复满意吗？", scale=3)
+        session.add(Conversation(org_id=orgs.a.id, contact_id=targets.contact, channel="web", state="closed",
+                                 assignee_id=targets.user, group_id=group_id, resolved_at=utcnow(),
+                                 closed_at=utcnow(), csat_score=1, csat_scale=3, csat_comment=SECRET_TEXT))
+        session.commit()
+
+
+def seed_canned(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's shared canned reply /xf."""
+    with database.session() as session:
+        canned = canned_service.create(session, orgs.a.users["supervisor"], CannedInput(
+            shortcut="xf", title="甲的学费答复", text=f"甲的学费答复 {SECRET_TEXT}", shared=True))
+        session.commit()
+        return {"canned": canned.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
     with database.session() as session:
         for model in (Conversation, Message, Contact, KeywordRule, KbEntry, KbSimilarQuestion, KbCategory, KbMiss,
                       WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow, LeadGrading,
-                      LeadNote, TrialSession, TrialBooking, LeadFieldDef):
+                      LeadNote, TrialSession, TrialBooking, LeadFieldDef, Ticket, TicketComment, TicketView,
+                      SlaPolicy, TicketFieldDef,
+                      SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -264,6 +439,9 @@ def fingerprint(database: Database, org_id: int) -> str:
         for settings in session.scalars(select(bot_service.BotSettings).where(
                 bot_service.BotSettings.org_id == org_id)):
             h.update(f"{settings.welcome_text}{settings.handoff_keywords}".encode())
+        org = session.get(Org, org_id)
+        assert org is not None
+        h.update(f"{org.csat_question}{org.csat_scale}{org.bot_version}".encode())
     return h.hexdigest()
 
 
@@ -274,6 +452,10 @@ CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: Database, route: str,
                                   case: Case) -> None:
     targets = seed_org_a(database, orgs)
+    ticket_targets = seed_tickets(database, orgs, targets)
+    routing_targets = seed_routing(database, orgs, targets)
+    canned_targets = seed_canned(database, orgs)
+    seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
     fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,
@@ -282,6 +464,9 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
                             "token": targets.token, "lead": targets.lead, "flow": targets.flow,
                             "trial": targets.trial, "booking": targets.booking, "course": targets.course,
                             "campus": targets.campus, "field": targets.field}
+    fill.update(ticket_targets)
+    fill.update(routing_targets)
+    fill.update(canned_targets)
     url = case.path.format(**fill)
     headers = {"hx-request": "true"} if case.htmx else {}
     if case.method == "GET":

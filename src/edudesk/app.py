@@ -29,20 +29,33 @@ from edudesk.auth.deps import Forbidden, LoginRequired
 from edudesk.bot import flow_views as bot_flow_views
 from edudesk.bot import service as bot_service
 from edudesk.bot import views as bot_views
+from edudesk.canned import views as canned_views
 from edudesk.channels.base import ChannelRegistry
 from edudesk.context import AppContext
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations import views as conversation_views
+from edudesk.csat import api as csat_api
+from edudesk.csat import views as csat_views
 from edudesk.db import Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import make_bus
+from edudesk.hours import views as hours_views
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.kb import views as kb_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
 from edudesk.realtime import Hub, Presence
+from edudesk.routing import admin_views as routing_admin_views
+from edudesk.routing import console_views as routing_console_views
+from edudesk.routing import handover
+from edudesk.routing import presence as routing_presence
+from edudesk.routing import runner as routing_runner
 from edudesk.settings import Settings
+from edudesk.tickets import admin_views as tickets_admin_views
+from edudesk.tickets import api as tickets_api
+from edudesk.tickets import timers as tickets_timers
+from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
 from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
 from edudesk.webhooks import delivery as webhooks_delivery
@@ -87,7 +100,7 @@ class SecurityHeadersMiddleware:
                 present = {name.lower() for name, _ in headers}
                 wanted = [(b"x-content-type-options", b"nosniff"),
                           (b"referrer-policy", b"strict-origin-when-cross-origin")]
-                if path.startswith(("/console", "/admin", "/login")):
+                if path.startswith(("/console", "/admin", "/login", "/tickets", "/leads")):
                     wanted.append((b"x-frame-options", b"DENY"))
                 headers.extend(h for h in wanted if h[0] not in present)
                 message["headers"] = headers
@@ -150,6 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus.subscribe(hub.on_event)
     job_registry = jobs.JobRegistry()
     job_registry.register(conversations_service.CLOSE_RESOLVED_JOB, conversations_service.close_resolved_job)
+    job_registry.register(tickets_timers.SLA_CHECK_JOB, tickets_timers.sla_check_job)
+    job_registry.register(tickets_timers.AUTO_CLOSE_JOB, tickets_timers.auto_close_job)
+    job_registry.register(handover.QUEUE_TIMEOUT_JOB, handover.queue_timeout_job)
     job_registry.register(webhooks_service.DELIVER_JOB, webhooks_delivery.Deliverer(
         webhooks_service.secret_box(settings.secret_key), UrlPolicy(allow_private=settings.webhooks_allow_private)))
     channels = ChannelRegistry()
@@ -157,6 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     catalogues = Catalogues()
     bots = bot_service.make_runtime(db)
     bus.subscribe(bots.on_event)
+    dispatcher = routing_runner.Dispatcher(db)
+    bus.subscribe(dispatcher.on_event)
+    agent_sync = routing_runner.AgentPresenceSync(db, dispatcher)
+    hub.agent_listener = agent_sync
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
                      templates=make_templates(catalogues), catalogues=catalogues, bots=bots)
 
@@ -167,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await bus.start()
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
-        tasks = [asyncio.create_task(_presence_heartbeat(hub))]
+        tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         if settings.jobs_in_process:
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")
             tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds)))
@@ -176,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            dispatcher.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -201,7 +222,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
         conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
         webhooks_views.router, apitokens_views.router, apitokens_api.router, leads_api.router,
+        tickets_views.router, tickets_admin_views.router, tickets_api.router,
         trials_views.router, leads_views.fields_router,
+        canned_views.router,
+        hours_views.router, csat_views.router, csat_api.router,
+        routing_console_views.router,
+        routing_admin_views.router,
     )
     for router in routers:
         app.include_router(router)
@@ -231,11 +257,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _presence_heartbeat(hub: Hub) -> None:
+async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync) -> None:
     while True:
-        await asyncio.sleep(15)
+        await asyncio.sleep(routing_presence.HEARTBEAT_SECONDS)
         with contextlib.suppress(Exception):
             await anyio.to_thread.run_sync(hub.presence.heartbeat)
+        connected = {org_id: set(users) for org_id, users in hub.presence.local.items() if users}
+        try:
+            await anyio.to_thread.run_sync(agents.heartbeat, connected)
+        except Exception:
+            log.exception("agent_heartbeat_failed")
 
 
 async def _run_jobs(worker: jobs.Worker, poll_seconds: float) -> None:

@@ -20,6 +20,7 @@ from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.demo_flows import DEMO_CUSTOM_FIELDS, EXAM_PREP_FLOW, K12_FLOW
 from edudesk.demo_kb import DEMO_KB
+from edudesk.demo_service import seed_human_service
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
@@ -84,8 +85,10 @@ def seed(session: Session) -> DemoInfo:
     for username, password, role, name in LOGINS:
         users[username] = auth_service.create_user(session, actor, username=username, password=password,
                                                    display_name=name, role=role)
+    groups = {}
     for group_name, description, members in GROUPS:
         group = routing_service.create_group(session, actor, group_name, description)
+        groups[group_name] = group
         for username, level in members:
             routing_service.add_member(session, actor, group.id, users[username].id, level)
     courses = [catalog_service.add_course(session, actor, name=name, subject=subject, grades=grades,
@@ -104,6 +107,7 @@ def seed(session: Session) -> DemoInfo:
         bot_service.save_rule(session, actor, keywords="\n".join(keywords), reply=reply, label=label)
     _seed_knowledge_base(session, actor)
     _seed_flows(session, actor)
+    seed_human_service(session, actor, groups, {name: user.id for name, user in users.items()})
     session.flush()
     _sample_conversations(session, org.id, users)
     return DemoInfo(org.slug, org.name, org.public_key, logins)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import structlog
@@ -124,12 +125,39 @@ class Presence:
             self._redis.close()
 
 
+class AgentListener(Protocol):
+    """Told (in a worker thread) when a staff member's console connects or disconnects on this instance."""
+
+    def joined(self, org_id: int, user_id: int) -> None: ...
+
+    def left(self, org_id: int, user_id: int, still_online: bool) -> None: ...
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("agent_presence_sync_failed", error=str(future.exception()))
+
+
 class Hub:
     def __init__(self, presence: Presence) -> None:
         self.presence = presence
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.delivered = 0
+        self.agent_listener: AgentListener | None = None
+        self._background: set[asyncio.Future[None]] = set()
+
+    def _in_thread(self, fn: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, fn)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+        future.add_done_callback(_log_failure)
+
+    def _agent_left(self, org_id: int, user_id: int) -> None:
+        listener = self.agent_listener
+        if listener is not None:
+            listener.left(org_id, user_id, user_id in self.presence.online_user_ids(org_id))
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -144,6 +172,8 @@ class Hub:
         conn.start()
         if conn.user_id is not None:
             self.presence.join(conn.org_id, conn.user_id)
+            if self.agent_listener is not None:
+                self._in_thread(functools.partial(self.agent_listener.joined, conn.org_id, conn.user_id))
 
     async def remove(self, conn: Connection) -> None:
         for topic in conn.topics:
@@ -154,6 +184,8 @@ class Hub:
                     del self._by_topic[topic]
         if conn.user_id is not None:
             self.presence.leave(conn.org_id, conn.user_id)
+            if self.agent_listener is not None:
+                self._in_thread(functools.partial(self._agent_left, conn.org_id, conn.user_id))
         await conn.stop()
 
     def on_event(self, event: DomainEvent) -> None:

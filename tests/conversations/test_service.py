@@ -106,10 +106,16 @@ def test_three_misses_hand_over(database: Database, orgs: TwoOrgs) -> None:
     assert result.conversation.handoff_reason == "bot_misses"
 
 
-def test_queued_visitor_gets_no_bot_answers(database: Database, orgs: TwoOrgs) -> None:
+def test_queued_visitor_keeps_talking_to_the_bot_and_keeps_their_place(database: Database, orgs: TwoOrgs) -> None:
     say(database, orgs.a.id, "转人工")
-    result = say(database, orgs.a.id, "还要等多久")
-    assert result.replies == []
+    result = say(database, orgs.a.id, "你好")
+    assert result.conversation.state == S.queued
+    assert [m.sender for m in result.replies] == [SenderKind.bot]
+    again = say(database, orgs.a.id, "人工客服")  # asking again: where they stand, not a second hand-over
+    with database.session() as session:
+        msgs = conversations_service.messages_as_dicts(session, orgs.a.id, again.conversation.id)
+    assert again.conversation.state == S.queued
+    assert msgs[-1]["sender"] == "system" and "您是下一位" in msgs[-1]["text"]
 
 
 def test_accept_reply_resolve_rate(database: Database, orgs: TwoOrgs, published: list[DomainEvent]) -> None:

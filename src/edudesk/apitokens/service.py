@@ -17,7 +17,7 @@ from edudesk.errors import DomainError
 
 TOKEN_PREFIX = "edk_"  # noqa: S105 (a prefix, not a secret)
 # The small fixed list an admin picks from; an API route names the one scope it needs.
-SCOPES: tuple[str, ...] = ("leads:read", "leads:write")
+SCOPES: tuple[str, ...] = ("leads:read", "leads:write", "tickets:read", "tickets:write")
 # last_used_at is written at most this often per token, so a busy integration does not write on every request.
 LAST_USED_PRECISION = dt.timedelta(minutes=1)
 

@@ -31,6 +31,7 @@ from edudesk.bot.faq import FaqBot
 from edudesk.bot.flows import Flow
 from edudesk.db import Database
 from edudesk.events import DomainEvent
+from edudesk.hours.schedule import BusinessHours
 from edudesk.localtime import local_today
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,8 @@ class OrgBot:
     hot_questions: tuple[str, ...]
     # The org's enabled bot scripts, in the admin's order.
     flows: tuple[Flow, ...] = ()
+    # The org's opening hours (saving them bumps bot_version): off hours the off-hours script may run.
+    hours: BusinessHours = field(default_factory=BusinessHours.always_open)
     generation: int = 0
     # The org's bot_version when this was built, and when it was last compared with the database.
     version: int = 0

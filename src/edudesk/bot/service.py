@@ -24,7 +24,7 @@ from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
 from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
 from edudesk.bot.sensitive import SensitiveFilter, parse_words
 from edudesk.contacts.models import Contact
-from edudesk.db import Database, NotFoundError, get_in_org, org_query
+from edudesk.db import Database, NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.events import DomainEvent, record
 from edudesk.kb import service as kb_service
@@ -189,7 +189,10 @@ def build_org_bot(session: Session, org_id: int, generation: int, today: dt.date
                     sensitive=SensitiveFilter((*DEFAULT_SENSITIVE_WORDS, *(settings.sensitive_words or ()))))
     hot = tuple(kb_service.hot_questions(session, org_id, HOT_QUESTIONS, today))
     flows = scripts.enabled_flows(session, org_id)
+    from edudesk.hours import service as hours_service  # hours tell the bot when they change: no import cycle
+
     return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot, flows=flows,
+                  hours=hours_service.schedule_for(session, org_id),
                   generation=generation, version=version, day=today, uses_embeddings=model is not None,
                   questions_indexed=sum(1 + len(d.similar) for d in documents),
                   build_seconds=time.monotonic() - started)
@@ -313,6 +316,7 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
         hosted = flow_host.run_turn(org_bot.engine, org_bot.flows, turn, state=state.flow_state,
                                     done=state.flows_done or [], known=known, extraction=extraction,
                                     turns=state.turns, has_contact=bool(known.get("phone") or known.get("wechat")),
+                                    off_hours=not org_bot.hours.is_open(utcnow()),
                                     offer_trial=offer_trial, book_trial=book_trial)
         decision = hosted.decision
         state.flow_state = None if decision.handoff else hosted.state

@@ -10,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from edudesk import events, jobs
@@ -22,6 +22,7 @@ from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.schemas import conversation_summary, message_to_dict
 from edudesk.conversations.states import ConversationState, check_transition
+from edudesk.csat import service as csat_service
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 
@@ -293,16 +294,25 @@ _VISITOR_CHECKS = select(
 )
 
 
-def visitor_checks(session: Session, conv: Conversation, client_id: str | None, seconds: int
+VISITOR_CHECKS = _VISITOR_CHECKS
+
+
+def visitor_checks(session: Session, conv: Conversation, client_id: str | None, seconds: int, *,
+                   statement: Select[Any] = _VISITOR_CHECKS, extra: list[Any] | None = None
                    ) -> tuple[Message | None, int]:
     """``find_by_client_id`` and ``recent_visitor_messages`` of one inbound visitor message, in one statement.
 
     Returns the message already stored under ``client_id`` for this contact (in this org), if any, and the number
-    of visitor messages in the conversation during the last ``seconds``."""
+    of visitor messages in the conversation during the last ``seconds``. Callers that need more per-message facts
+    about the contact pass ``statement`` = ``VISITOR_CHECKS.add_columns(...)`` (parameter ``contact_id``) and get
+    the further columns appended to ``extra``: still one round trip."""
     since = utcnow() - dt.timedelta(seconds=seconds)
-    existing_id, count = session.execute(_VISITOR_CHECKS, {
+    row = session.execute(statement, {
         "contact_id": conv.contact_id, "client_id": client_id, "conversation_id": conv.id, "since": since,
     }).one()
+    existing_id, count = row[0], row[1]
+    if extra is not None:
+        extra.extend(row[2:])
     existing = None
     if existing_id is not None:
         found = session.get(Message, existing_id)
@@ -333,19 +343,29 @@ def _transition(session: Session, conv: Conversation, target: ConversationState)
         conv.closed_at = now
 
 
-def handoff(session: Session, conv: Conversation, reason: str, *, agents_online: bool) -> None:
-    """The bot hands the conversation to the human queue."""
+HANDOFF_TEXT = "正在为您转接人工客服，请稍候～"
+NOBODY_ONLINE_TEXT = "现在暂时没有老师在线。您可以先留下问题和联系方式（手机号或微信），老师上线后会第一时间联系您。"
+
+
+def handoff(session: Session, conv: Conversation, reason: str, *, agents_online: bool, announce: bool = True
+            ) -> None:
+    """The bot hands the conversation to the human queue. ``announce=False`` leaves telling the visitor to the
+    caller (routing tells them their place in the queue, or nothing when an agent joins at once)."""
     if conv.state in (S.queued, S.assigned):
         return
     _transition(session, conv, S.queued)
     conv.handoff_reason = reason[:64]
-    text = (
-        "正在为您转接人工客服，请稍候～"
-        if agents_online
-        else "现在暂时没有老师在线。您可以先留下问题和联系方式（手机号或微信），老师上线后会第一时间联系您。"
-    )
-    post_message(session, conv, SenderKind.system, text)
+    if announce:
+        post_message(session, conv, SenderKind.system, HANDOFF_TEXT if agents_online else NOBODY_ONLINE_TEXT)
     _publish_conversation(session, conv, "conversation.handoff", reason=reason)
+
+
+def leave_queue(session: Session, conv: Conversation) -> None:
+    """The visitor stops waiting (a call-back instead, or the wait timed out): back to the bot."""
+    if conv.state != S.queued:
+        return
+    _transition(session, conv, S.bot)
+    _publish_conversation(session, conv, "conversation.left_queue")
 
 
 def _require_staff_can_act(user: User, conv: Conversation) -> None:
@@ -356,6 +376,8 @@ def _require_staff_can_act(user: User, conv: Conversation) -> None:
 
 
 def accept(session: Session, user: User, conversation_id: int) -> Conversation:
+    """An agent takes a conversation from the queue (or from the bot). Agents stay within their maximum here
+    too; supervisors and admins may always step in."""
     conv = get(session, user.org_id, conversation_id, for_update=True)
     if conv.state == S.assigned and conv.assignee_id == user.id:
         return conv
@@ -363,13 +385,56 @@ def accept(session: Session, user: User, conversation_id: int) -> Conversation:
         raise ConversationError("taken", "该会话已被其他客服接入")
     if conv.state not in (S.queued, S.bot):
         raise ConversationError("not_acceptable", "该会话当前无法接入")
+    if user.role == Role.agent:
+        from edudesk.routing import presence  # routing builds on conversations, not the other way round
+
+        if not presence.has_capacity(session, user):
+            raise ConversationError("at_capacity", "您当前接待的会话已达上限，请先结束一些会话")
+    _give_to(session, conv, user)
+    audit_service.record(session, _actor(user), "conversation.accept", "conversation", conv.id)
+    return conv
+
+
+def _give_to(session: Session, conv: Conversation, user: User, text: str | None = None) -> None:
     _transition(session, conv, S.assigned)
     conv.assignee_id = user.id
     conv.unread_count = 0
-    post_message(session, conv, SenderKind.system, f"{user.display_name} 已接入，为您服务")
-    audit_service.record(session, _actor(user), "conversation.accept", "conversation", conv.id)
+    post_message(session, conv, SenderKind.system, text or f"{user.display_name} 已接入，为您服务")
     _publish_conversation(session, conv, "conversation.assigned", agent={"name": user.display_name})
-    return conv
+
+
+def assign_automatically(session: Session, conv: Conversation, user: User) -> None:
+    """Routing gives a queued conversation to ``user`` (who has capacity: the caller holds their lock)."""
+    if conv.state != S.queued:
+        raise ConversationError("not_queued", "只有排队中的会话可以分配")
+    _give_to(session, conv, user)
+    audit_service.record(session, audit_service.Actor(org_id=conv.org_id, label="routing"), "conversation.assign",
+                         "conversation", conv.id, user_id=user.id)
+
+
+def reassign(session: Session, actor: User, conv: Conversation, target: User, *, text: str) -> None:
+    """Moves a live conversation to another staff member at once (transfer to an agent, supervisor take-over)."""
+    if conv.state == S.assigned:
+        conv.assignee_id = target.id
+        conv.assigned_at = utcnow()
+        post_message(session, conv, SenderKind.system, text)
+        _publish_conversation(session, conv, "conversation.assigned", agent={"name": target.display_name},
+                              previous_assignee_id=actor.id)
+    elif conv.state in (S.bot, S.queued):
+        _give_to(session, conv, target, text)
+    else:
+        raise ConversationError("not_live", "该会话已结束，不能转接")
+
+
+def requeue(session: Session, conv: Conversation, *, group_id: int | None, text: str) -> None:
+    """Back to the queue of a (possibly different) group, keeping the visitor's priority."""
+    if conv.state not in (S.assigned, S.bot, S.queued):
+        raise ConversationError("not_live", "该会话已结束，不能转接")
+    if conv.state != S.queued:
+        _transition(session, conv, S.queued)
+    conv.group_id = group_id
+    post_message(session, conv, SenderKind.system, text)
+    _publish_conversation(session, conv, "conversation.queued")
 
 
 def release(session: Session, user: User, conversation_id: int) -> Conversation:
@@ -405,6 +470,8 @@ def send_agent_message(session: Session, user: User, conversation_id: int, text:
         elif user.role == Role.agent:
             raise ConversationError("not_yours", "该会话正由其他客服接待")
     conv.unread_count = 0
+    if conv.first_agent_reply_at is None:
+        conv.first_agent_reply_at = utcnow()
     return post_message(session, conv, SenderKind.agent, text, sender_name=user.display_name,
                         sender_user_id=user.id, client_id=client_id)
 
@@ -441,8 +508,11 @@ def reopen_by_visitor(session: Session, conv: Conversation) -> None:
 
 
 def rate(session: Session, org_id: int, contact_id: int, score: int, comment: str | None) -> Conversation:
-    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-        raise ConversationError("bad_score", "评分须为 1–5 的整数", "score")
+    """The visitor's CSAT answer for their resolved conversation: 1..the org's scale (2, 3 or 5), which is stored
+    with the score so reports can compare ratings given before and after the org changes its scale."""
+    scale = csat_service.get_settings(session, org_id).scale
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= scale:
+        raise ConversationError("bad_score", f"评分须为 1–{scale} 的整数", "score")
     comment = (comment or "").strip()
     if len(comment) > 500:
         raise ConversationError("too_long", "评价不能超过 500 个字", "comment")
@@ -450,10 +520,11 @@ def rate(session: Session, org_id: int, contact_id: int, score: int, comment: st
     if conv is None or conv.state != S.resolved:
         raise ConversationError("not_rateable", "当前没有可以评价的会话")
     conv.csat_score = score
+    conv.csat_scale = scale
     conv.csat_comment = comment or None
     post_message(session, conv, SenderKind.system, "感谢您的评价，祝您和孩子学习顺利！")
     _transition(session, conv, S.closed)
-    _publish_conversation(session, conv, "conversation.rated", score=score, comment=comment)
+    _publish_conversation(session, conv, "conversation.rated", score=score, scale=scale, comment=comment)
     return conv
 
 

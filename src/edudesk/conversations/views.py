@@ -60,6 +60,11 @@ def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> di
     }
 
 
+def _local(value: dt.datetime) -> str:
+    """Times beside the chat are shown as the institution lives them (Asia/Shanghai)."""
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
     with ctx.db.session() as session:
         lists = conversations_service.list_for_console(session, user)
@@ -100,10 +105,18 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         "messages": msgs,
         "contact": _contact_view(contact, user, conv),
         "history": [h for h in history if h.id != conv.id],
+        "state_labels": STATE_LABELS,
+        "local": _local,
         "can_accept": conv.state in (ConversationState.queued, ConversationState.bot),
         "can_reply": conv.state != ConversationState.closed,
         "can_resolve": conv.state in (ConversationState.assigned, ConversationState.queued, ConversationState.bot),
         "can_release": conv.state == ConversationState.assigned and conv.assignee_id == user.id,
+        # Transfer: the agent serving it (or anyone while it is unassigned); supervisors and admins always.
+        "can_transfer": conv.state in (ConversationState.bot, ConversationState.queued, ConversationState.assigned)
+        and (user.role != Role.agent or conv.assignee_id in (None, user.id)),
+        "can_take_over": user.role != Role.agent and conv.state in (
+            ConversationState.bot, ConversationState.queued, ConversationState.assigned)
+        and conv.assignee_id != user.id,
         "error": error,
         "user": user,
     }
@@ -259,6 +272,67 @@ def send(
     return page(request, "console/_message.html", m=msg, oob_clear=True)
 
 
+@router.post("/c/{conversation_id}/note", response_class=HTMLResponse)
+def note(request: Request, user: CurrentUser, conversation_id: int,
+         text: Annotated[str, Form(max_length=20000)] = "", csrf_token: CsrfField = "") -> Response:
+    """An internal note from the reply box's 内部备注 mode: shown to staff only, never sent to the visitor."""
+    ctx = get_ctx(request)
+    if not csrf_ok(request, csrf_token):
+        return page(request, "console/_send_error.html", status_code=400, error="页面已过期，请刷新后重试")
+    with ctx.db.session() as session:
+        try:
+            msg = conversations_service.post_internal_note(session, user, conversation_id, text)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return page(request, "console/_send_error.html", status_code=422, error=exc.message)
+        note_dict = message_to_dict(msg)
+    return page(request, "console/_message.html", m=note_dict, oob_clear=True)
+
+
+def _tags_fragment(request: Request, user: User, conversation_id: int, *, typed: str | None = None,
+                   error: str | None = None, status_code: int = 200) -> Response:
+    with get_ctx(request).db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+    return page(request, "console/_tags.html", status_code=status_code, conv=conv, tags_typed=typed,
+                tags_error=error, tags_open=error is not None)
+
+
+@router.post("/c/{conversation_id}/tags", response_class=HTMLResponse)
+def set_tags(request: Request, user: CurrentUser, conversation_id: int,
+             tags: Annotated[str, Form(max_length=1000)] = "", csrf_token: CsrfField = "") -> Response:
+    """Replaces the conversation's tags with what was typed (comma, space or 、 separated); empty clears them."""
+    ctx = get_ctx(request)
+    with ctx.db.session() as session:
+        conversations_service.get(session, user.org_id, conversation_id)  # another org's: 404 before anything
+    if not csrf_ok(request, csrf_token):
+        return _tags_fragment(request, user, conversation_id, typed=tags, error="页面已过期，请刷新后重试",
+                              status_code=400)
+    with ctx.db.session() as session:
+        try:
+            conversations_service.set_tags(session, user, conversation_id, tags)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _tags_fragment(request, user, conversation_id, typed=tags, error=exc.message, status_code=422)
+    return _tags_fragment(request, user, conversation_id)
+
+
+@router.get("/c/{conversation_id}/transcript", response_class=HTMLResponse)
+def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+    """An earlier conversation of a contact, read-only (opened from the history beside the chat); notes included.
+    Nothing is marked read and no action is offered."""
+    with get_ctx(request).db.session() as session:
+        conv = conversations_service.get(session, user.org_id, conversation_id)
+        summary = conversations_service.summary(session, conv)
+        msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
+    context = {"conv": conv, "summary": summary, "messages": msgs, "state_label": STATE_LABELS[conv.state],
+               "user": user, "local": _local}
+    if request.headers.get("hx-request") == "true":
+        return page(request, "console/_transcript.html", **context)
+    return page(request, "console/transcript.html", **context)
+
+
 @router.post("/contacts/{contact_id}", response_class=HTMLResponse)
 def update_contact(
     request: Request,
@@ -300,13 +374,21 @@ def agent_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
     if ev.type == "message.created":
         return {"type": "message", "conversation_id": data["message"]["conversation_id"],
                 "message": data["message"], "conversation": data["conversation"]}
-    if ev.type == "typing.visitor":
-        return {"type": "typing", "conversation_id": data["conversation_id"], "preview": data["preview"]}
+    if ev.type == "typing.visitor":  # ``preview``: the visitor's draft, empty when they stopped typing
+        return {"type": "typing", "conversation_id": data["conversation_id"],
+                "preview": data.get("draft", data.get("preview", ""))}
     if ev.type == "conversation.rated":
         return {"type": "rated", "conversation_id": data["conversation"]["id"], "score": data.get("score"),
                 "comment": data.get("comment")}
     if ev.type.startswith("conversation."):
         return {"type": "conversation", "event": ev.type, "conversation": data["conversation"]}
+    if ev.type.startswith("ticket."):  # a notice only (who, which ticket): the ticket page shows the rest
+        ticket = data.get("ticket") or {}
+        return {"type": "ticket", "event": ev.type, "ticket": {
+            "id": ticket.get("id"), "subject": ticket.get("subject"), "assignee_id": ticket.get("assignee_id"),
+            "status_label": ticket.get("status_label")}, "user_ids": list(data.get("user_ids") or [])}
+    if ev.type == "agent.status":
+        return {"type": "agent_status", "user_id": data.get("user_id"), "status": data.get("status")}
     if ev.type == "lead.updated":  # ids only: each console fetches the card with its own masking rules
         return {"type": "lead", "contact_id": data["contact_id"], "lead_id": data["lead_id"],
                 "fields": data["fields"]}

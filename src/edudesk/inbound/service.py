@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -25,9 +26,15 @@ from edudesk.errors import DomainError
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
 from edudesk.nlp.extract import extract
+from edudesk.routing import dispatch, handover
+from edudesk.tickets import service as tickets_service
 
 BOT_NAME = "智能助手"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
+
+
+# The duplicate check, the rate-limit count and the contact's open ticket: one statement per visitor message.
+_CHECKS = conversations_service.VISITOR_CHECKS.add_columns(tickets_service.ACTIVE_TICKET_ID)
 
 
 class InboundError(DomainError):
@@ -75,7 +82,9 @@ def receive(
     org_bot = bots.get(session, msg.org_id) if bots is not None else bot_service.load_org_bot(session, msg.org_id)
     conv = ensure_conversation(session, contact, msg, org_bot)
     # The duplicate check and the rate-limit count: one statement (a retry is answered before it is counted).
-    existing, recent = conversations_service.visitor_checks(session, conv, msg.client_message_id, 60)
+    facts_of_contact: list[Any] = []
+    existing, recent = conversations_service.visitor_checks(session, conv, msg.client_message_id, 60,
+                                                            statement=_CHECKS, extra=facts_of_contact)
     if existing is not None:
         return InboundResult(conv, existing, created=False)
     if recent >= max_per_minute:
@@ -96,6 +105,8 @@ def receive(
         client_id=msg.client_message_id, attachment=attachment, client_id_checked=True,
     )
     result = InboundResult(conv, posted.message, created=True)
+    # A visitor with an open ticket: their words join it (and reopen it when it was waiting on them).
+    tickets_service.on_visitor_message(session, conv, posted.message, active_ticket_id=facts_of_contact[0])
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model) if text else None
     if extraction is not None:
@@ -107,7 +118,9 @@ def receive(
                                              conversation_id=conv.id, message_id=posted.message.id,
                                              page_url=conv.page_url)
         facts = captured.facts
-    if conv.state == ConversationState.bot and text:
+    if conv.state == ConversationState.queued and handover.while_queued(session, conv, payload=msg.payload):
+        return result
+    if conv.state in (ConversationState.bot, ConversationState.queued) and text:
         # The bot's reads need not flush the conversation's new preview: the bot's reply changes it again, and both
         # changes then go out as one UPDATE at commit (one statement less per turn). Only when nothing else is
         # pending, so whatever the bot reads (its state, the lead card) still sees every earlier write of the turn.
@@ -123,10 +136,16 @@ def receive(
                 buttons=[b.as_dict() for b in reply.buttons] or None, extra=reply.extra or None,
             )
             result.replies.append(bot_msg.message)
-        if decision.handoff:
+        if decision.handoff and conv.state == ConversationState.queued:
+            # Asking for a human again while waiting: where they stand, not a second hand-over.
+            status = dispatch.queue_status(session, conv)
+            conversations_service.post_message(session, conv, SenderKind.system, str(status["text"]),
+                                               extra={"kind": "queue"})
+        elif decision.handoff:
             # Presence may cost Redis round trips: ask only when a hand-over actually happens.
             online = agents_online() if callable(agents_online) else agents_online
-            conversations_service.handoff(session, conv, decision.handoff_reason or "bot", agents_online=online)
+            handover.hand_over(session, conv, decision.handoff_reason or "bot", agents_online=online,
+                               contact=contact)
     return result
 
 

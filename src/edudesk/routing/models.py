@@ -19,12 +19,15 @@ class Strategy(enum.StrEnum):
     round_robin = "round_robin"
     # The agent who last served this contact, when they are free; otherwise least busy.
     last_agent = "last_agent"
+    # No automatic assignment: agents pick conversations from the group's queue (抢单).
+    manual = "manual"
 
 
 STRATEGY_LABELS = {
     Strategy.least_busy: "最空闲优先",
     Strategy.round_robin: "轮流分配",
     Strategy.last_agent: "优先上次接待的老师",
+    Strategy.manual: "手动接入（抢单）",
 }
 
 

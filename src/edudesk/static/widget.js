@@ -27,6 +27,9 @@
 
   var MAX_CHARS = 2000;
   var MAX_COMMENT = 500;
+  var MAX_DRAFT = 200;
+  var MAX_QUESTION = 200;
+  var SCALES = [2, 3, 5];
   var PING_MS = 25000;
   var PONG_TIMEOUT_MS = 10000;
   var HELLO_TIMEOUT_MS = 10000;
@@ -45,8 +48,10 @@
       typing: "老师正在输入…", serving: "{name} 为您服务", connecting: "正在连接…",
       reconnecting: "网络不稳定，正在重新连接…", offline: "网络已断开，恢复后消息会自动发送",
       rateTitle: "请为本次服务打分", rateComment: "还有什么想对我们说的吗？（选填）", rateSubmit: "提交评价",
-      rateNeedScore: "请先点选星级", thanks: "感谢您的评价！", rateOffline: "网络未连接，请稍后再提交",
+      rateNeedScore: "请先选择评分", thanks: "感谢您的评价！", rateOffline: "网络未连接，请稍后再提交",
       scores: ["很不满意", "不满意", "一般", "满意", "非常满意"], star: "{n} 星",
+      scores3: ["不满意", "一般", "满意"], scores2: ["不满意", "满意"],
+      queued: "正在为您转接人工客服，请稍候…您可以继续提问。",
       tooBig: "图片太大了（{size} MB），请选择不超过 {max} MB 的图片", notImage: "只能发送图片（PNG、JPEG、GIF、WebP）",
       uploading: "正在上传图片…", uploadFailed: "图片上传失败，请检查网络后重试",
       tooLong: "消息不能超过 {n} 个字（现在 {len} 个字）", unavailable: "在线咨询暂时不可用",
@@ -60,9 +65,11 @@
       typing: "The teacher is typing…", serving: "{name} is here to help", connecting: "Connecting…",
       reconnecting: "Connection lost, reconnecting…", offline: "You are offline; messages will be sent when you reconnect",
       rateTitle: "How did we do?", rateComment: "Anything else you want to tell us? (optional)", rateSubmit: "Submit",
-      rateNeedScore: "Please pick a star rating first", thanks: "Thank you for your feedback!",
+      rateNeedScore: "Please pick a rating first", thanks: "Thank you for your feedback!",
       rateOffline: "Not connected, please try again shortly",
       scores: ["Very poor", "Poor", "OK", "Good", "Excellent"], star: "{n} stars",
+      scores3: ["Unsatisfied", "OK", "Satisfied"], scores2: ["Unsatisfied", "Satisfied"],
+      queued: "Connecting you to a teacher, please wait… You can keep asking questions.",
       tooBig: "The picture is too large ({size} MB); the limit is {max} MB", notImage: "Only pictures can be sent (PNG, JPEG, GIF, WebP)",
       uploading: "Uploading picture…", uploadFailed: "Upload failed, please check your connection and retry",
       tooLong: "Messages are limited to {n} characters (now {len})", unavailable: "Chat is not available right now",
@@ -145,6 +152,7 @@
     "#edk-root .edk-agent{font-size:12px;opacity:.9}",
     "#edk-root .edk-close{background:transparent;border:0;color:#fff;font-size:24px;line-height:1;padding:2px 6px;border-radius:6px}",
     "#edk-root .edk-close:hover{background:rgba(255,255,255,.18)}",
+    "#edk-root .edk-queue{flex:none;padding:6px 14px;font-size:13px;line-height:1.45;color:#92400e;background:#fffbeb;border-bottom:1px solid #fde68a}",
     "#edk-root .edk-status{flex:none;padding:4px 14px;font-size:12px;color:#6b7280;background:#f9fafb;border-bottom:1px solid #f3f4f6}",
     "#edk-root .edk-messages{flex:1;overflow-y:auto;padding:12px;background:#f5f6f8;-webkit-overflow-scrolling:touch}",
     "#edk-root .edk-msg{display:flex;flex-direction:column;margin:0 0 10px;max-width:100%}",
@@ -177,6 +185,8 @@
     "#edk-root .edk-stars{display:flex;gap:2px;align-items:center}",
     "#edk-root .edk-star{background:transparent;border:0;font-size:26px;line-height:1;color:#d1d5db;padding:0 2px}",
     "#edk-root .edk-star.edk-on{color:#f59e0b}",
+    "#edk-root .edk-choice{border:1px solid #d1d5db;background:#fff;color:#374151;border-radius:16px;padding:4px 12px;margin-right:6px;font-size:14px;line-height:1.4}",
+    "#edk-root .edk-choice[aria-pressed=true]{border-color:var(--edk-color);background:var(--edk-color);color:#fff}",
     "#edk-root .edk-score-label{font-size:12px;color:#92400e;margin-left:8px}",
     "#edk-root .edk-rate-comment{width:100%;margin:6px 0;min-height:44px;resize:none;border:1px solid #e5e7eb;border-radius:8px;padding:6px 8px;font:inherit}",
     "#edk-root .edk-rate-submit{background:var(--edk-color);color:#fff;border:0;border-radius:8px;padding:5px 14px}",
@@ -245,6 +255,9 @@
     header.appendChild(titles);
     header.appendChild(closeBtn);
 
+    var queue = el("div", "edk-queue edk-hidden");  // "您前面还有 2 位…" while waiting for a teacher
+    queue.setAttribute("role", "status");
+    queue.setAttribute("aria-live", "polite");
     var status = el("div", "edk-status edk-hidden");
     status.setAttribute("role", "status");
     var messages = el("div", "edk-messages");
@@ -253,21 +266,12 @@
 
     var rate = el("div", "edk-rate edk-hidden");
     var rateForm = el("div", "edk-rate-form");
-    rateForm.appendChild(el("div", "edk-rate-title", t("rateTitle")));
-    var stars = el("div", "edk-stars");
-    var starBtns = [];
-    for (var i = 1; i <= 5; i++) {
-      var s = el("button", "edk-star", "★");
-      s.type = "button";
-      s.setAttribute("data-score", String(i));
-      s.setAttribute("aria-label", t("star", { n: i }) + " · " + T.scores[i - 1]);
-      s.setAttribute("aria-pressed", "false");
-      s.title = T.scores[i - 1];
-      stars.appendChild(s);
-      starBtns.push(s);
-    }
+    var rateTitle = el("div", "edk-rate-title", t("rateTitle"));
+    rateForm.appendChild(rateTitle);
+    var stars = el("div", "edk-stars");  // the score buttons, drawn by renderScale() for the org's scale
+    stars.setAttribute("role", "group");
+    stars.setAttribute("aria-label", t("rateTitle"));
     var scoreLabel = el("span", "edk-score-label");
-    stars.appendChild(scoreLabel);
     var rateComment = el("textarea", "edk-rate-comment");
     rateComment.maxLength = MAX_COMMENT;
     rateComment.placeholder = t("rateComment");
@@ -314,6 +318,7 @@
     composer.appendChild(send);
 
     panel.appendChild(header);
+    panel.appendChild(queue);
     panel.appendChild(status);
     panel.appendChild(messages);
     panel.appendChild(rate);
@@ -325,7 +330,8 @@
 
     ui = {
       root: root, bubble: bubble, badge: badge, panel: panel, title: title, agent: agent, closeBtn: closeBtn,
-      status: status, messages: messages, rate: rate, rateForm: rateForm, starBtns: starBtns, scoreLabel: scoreLabel,
+      queue: queue, status: status, messages: messages, rate: rate, rateForm: rateForm, rateTitle: rateTitle,
+      stars: stars, starBtns: [], scoreLabel: scoreLabel,
       rateComment: rateComment, rateSubmit: rateSubmit, thanks: thanks, error: error, upload: upload, file: file,
       input: input, send: send, welcome: null
     };
@@ -359,6 +365,9 @@
     unread: 0,
     score: 0,
     rated: false,
+    csat: { question: "", scale: 5 },   // the org's survey: question and scale (2, 3 or 5)
+    drawnScale: 0,
+    queue: null,                        // the last `queue` frame: {position, wait_seconds, text}
     agentTyping: false,
     agentTypingTimer: null,
     typingLastSent: 0,
@@ -629,6 +638,8 @@
     st.state = state || null;
     st.csatPending = !!csatPending;
     ui.root.setAttribute("data-state", st.state || "none");
+    if (st.state !== "queued") st.queue = null;  // a later wait starts from the generic text again
+    renderQueue();
     if (st.state !== prev && (st.state === "resolved" || st.state === "bot" || st.state === "queued" ||
         st.state === "assigned")) {
       st.rated = false;  // a new resolution asks for a new rating; a new chat hides the old thanks
@@ -650,13 +661,80 @@
     renderAgent();
   }
 
+  function scoreLabels(scale) {
+    return scale === 2 ? T.scores2 : scale === 3 ? T.scores3 : T.scores;
+  }
+
+  /** Takes the org's survey from the session, `hello` or a `state` frame; anything malformed keeps the default. */
+  function setCsat(c) {
+    if (!c || typeof c !== "object") return;
+    var scale = SCALES.indexOf(c.scale) >= 0 ? c.scale : 5;
+    var question = typeof c.question === "string" ? c.question.trim().slice(0, MAX_QUESTION) : "";
+    st.csat = { question: question, scale: scale };
+    ui.rateTitle.textContent = question || t("rateTitle");
+    ui.stars.setAttribute("aria-label", question || t("rateTitle"));
+    if (scale !== st.drawnScale) renderScale();
+  }
+
+  // 5: stars; 3: 不满意 / 一般 / 满意; 2: 👍 满意 / 👎 不满意. Every button carries its score in data-score.
+  function renderScale() {
+    var scale = st.csat.scale;
+    var labels = scoreLabels(scale);
+    while (ui.stars.firstChild) ui.stars.removeChild(ui.stars.firstChild);
+    var order = [];
+    for (var i = 1; i <= scale; i++) order.push(i);
+    if (scale === 2) order.reverse();  // the happy answer first
+    ui.starBtns = order.map(function (n) {
+      var b;
+      if (scale === 5) {
+        b = el("button", "edk-star", "★");
+        b.setAttribute("aria-label", t("star", { n: n }) + " · " + labels[n - 1]);
+        b.title = labels[n - 1];
+      } else {
+        b = el("button", "edk-choice", (scale === 2 ? (n === 2 ? "👍 " : "👎 ") : "") + labels[n - 1]);
+      }
+      b.type = "button";
+      b.setAttribute("data-score", String(n));
+      b.setAttribute("aria-pressed", "false");
+      ui.stars.appendChild(b);
+      return b;
+    });
+    ui.stars.appendChild(ui.scoreLabel);
+    st.drawnScale = scale;
+    selectScore(0);
+  }
+
   function selectScore(n) {
     st.score = n;
-    ui.starBtns.forEach(function (b, i) {
-      b.classList.toggle("edk-on", i < n);
-      b.setAttribute("aria-pressed", i === n - 1 ? "true" : "false");
+    var scale = st.drawnScale;
+    ui.starBtns.forEach(function (b) {
+      var score = Number(b.getAttribute("data-score"));
+      if (scale === 5) b.classList.toggle("edk-on", score <= n);
+      b.setAttribute("aria-pressed", score === n ? "true" : "false");
     });
-    ui.scoreLabel.textContent = n ? T.scores[n - 1] : "";
+    ui.scoreLabel.textContent = n && scale === 5 ? T.scores[n - 1] : "";
+  }
+
+  // The slim banner under the header while the visitor waits for a teacher; they can keep asking the bot.
+  function renderQueue() {
+    var show = st.state === "queued";
+    var text = show ? ((st.queue && st.queue.text) || t("queued")) : "";
+    ui.queue.textContent = text;
+    ui.queue.classList.toggle("edk-hidden", !show);
+    if (show && st.queue) ui.queue.setAttribute("data-position", String(st.queue.position));
+    else ui.queue.removeAttribute("data-position");
+  }
+
+  function onQueue(f) {
+    if (typeof f.text !== "string" || !f.text) return;
+    st.queue = {
+      position: typeof f.position === "number" ? f.position : null,
+      wait_seconds: typeof f.wait_seconds === "number" ? f.wait_seconds : null,
+      text: f.text.slice(0, 300)
+    };
+    var stick = nearBottom();
+    renderQueue();
+    if (stick) scrollToEnd();
   }
 
   // ---------------------------------------------------------------- session (HTTP)
@@ -713,9 +791,11 @@
     st.guess = Array.isArray(data.guess) ? data.guess.slice(0, 4) : [];
     if (typeof data.max_upload_bytes === "number" && data.max_upload_bytes > 0) st.maxUpload = data.max_upload_bytes;
     if (data.agent && data.agent.name) st.agentName = data.agent.name;
+    setCsat(data.csat);
     (data.messages || []).forEach(function (m) { addMessage(m, false); });
     renderWelcome();
     setState(data.state, data.csat_pending);
+    if (data.queue) onQueue(data.queue);
     scrollToEnd();
     connect();
   }
@@ -831,8 +911,10 @@
         st.backoff = BACKOFF_MIN;
         setConnection("online");
         if (f.agent && f.agent.name) st.agentName = f.agent.name;
+        setCsat(f.csat);
         (f.messages || []).forEach(function (m) { addMessage(m, true); });
         setState(f.state, f.csat_pending);
+        if (f.queue) onQueue(f.queue);
         startPing();
         flushOutbox();
         break;
@@ -855,7 +937,11 @@
         setState(f.state || "assigned", false);
         break;
       case "state":
+        setCsat(f.csat);
         setState(f.state, f.csat_pending);
+        break;
+      case "queue":
+        onQueue(f);
         break;
       case "rated":
         st.rated = true;
@@ -957,9 +1043,10 @@
   }
 
   function sendTyping() {
-    var draft = ui.input.value.slice(0, 200);
+    var draft = Array.from(ui.input.value).slice(0, MAX_DRAFT).join("");  // code points, as the server counts
     if (draft === st.typingSentText) return;
-    if (sendFrame({ type: "typing", text: draft })) {
+    // `text` repeats the draft for servers of the previous release, which read only that field.
+    if (sendFrame({ type: "typing", is_typing: draft.length > 0, draft: draft, text: draft })) {
       st.typingLastSent = Date.now();
       st.typingSentText = draft;
     }
@@ -1043,8 +1130,9 @@
       ui.file.value = "";
       uploadImage(f);
     });
-    ui.starBtns.forEach(function (b) {
-      b.addEventListener("click", function () { selectScore(Number(b.getAttribute("data-score"))); });
+    ui.stars.addEventListener("click", function (e) {
+      var b = e.target.closest ? e.target.closest("[data-score]") : null;
+      if (b && ui.stars.contains(b)) selectScore(Number(b.getAttribute("data-score")));
     });
     ui.rateSubmit.addEventListener("click", function () {
       if (!st.score) { showError(t("rateNeedScore")); return; }
@@ -1069,6 +1157,7 @@
   function start() {
     if (document.getElementById("edk-root")) return;
     build();
+    renderScale();
     wire();
     st.outbox = loadOutbox();
     saveOutbox();

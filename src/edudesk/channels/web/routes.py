@@ -3,6 +3,7 @@ change goes through ``inbound.service`` / ``conversations.service``."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -24,12 +25,14 @@ from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.schemas import attachment_to_dict, message_to_dict
 from edudesk.conversations.states import ConversationState
+from edudesk.csat import service as csat_service
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.realtime import Connection
+from edudesk.routing import dispatch
 from edudesk.web import error_response, page
 
 CHANNEL = "web"
@@ -53,7 +56,8 @@ def _tokens(ctx: AppContext) -> VisitorTokens:
 
 
 def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> dict[str, Any]:
-    empty = {"conversation_id": None, "state": None, "messages": [], "agent": None, "csat_pending": False}
+    empty = {"conversation_id": None, "state": None, "messages": [], "agent": None, "csat_pending": False,
+             "queue": None}
     if contact_id is None:
         return empty
     conv = conversations_service.current_for_contact(session, org_id, contact_id)
@@ -69,6 +73,8 @@ def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> 
         "messages": conversations_service.messages_as_dicts(session, org_id, conv.id, include_internal=False),
         "agent": agent,
         "csat_pending": conv.state == ConversationState.resolved and conv.csat_score is None,
+        # A waiting visitor who reloads the page sees their place at once, not only at the next queue move.
+        "queue": dispatch.queue_status(session, conv) if conv.state == ConversationState.queued else None,
     }
 
 
@@ -103,6 +109,7 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
             "max_upload_bytes": ctx.settings.max_upload_bytes,
             "hot": list(org_bot.hot_questions),
             "guess": bot_service.guesses(org_bot, page_title=body.page_title, categories=categories),
+            "csat": csat_service.widget_config(org),
             **conversation,
         }
         session.commit()
@@ -179,7 +186,9 @@ def get_attachment(request: Request, attachment_id: int, key: str) -> Response:
     })
 
 
-def visitor_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
+def visitor_renderer(ev: events.DomainEvent, csat: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """One event as the visitor's frame; ``csat`` (the org's question and scale) rides on frames that ask for a
+    rating, so the widget draws the right control."""
     data = ev.data
     if ev.type == "message.created":
         msg = data["message"]
@@ -200,8 +209,11 @@ def visitor_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
         return {"type": "rated", "score": data.get("score")}
     if ev.type.startswith("conversation."):
         conv = data["conversation"]
-        return {"type": "state", "conversation_id": conv["id"], "state": conv["state"],
-                "csat_pending": conv["state"] == "resolved" and conv.get("csat_score") is None}
+        pending = conv["state"] == "resolved" and conv.get("csat_score") is None
+        frame = {"type": "state", "conversation_id": conv["id"], "state": conv["state"], "csat_pending": pending}
+        if pending and csat is not None:
+            frame["csat"] = csat
+        return frame
     return None
 
 
@@ -305,9 +317,13 @@ class VisitorSession:
             raise FrameError(exc.code, exc.message) from None
 
     def typing(self, frame: dict[str, Any]) -> None:
-        text = frame.get("text", "")
-        if not isinstance(text, str):
-            raise FrameError("bad_frame", "text 必须是字符串")
+        # ``{"is_typing": bool, "draft": str}``; widgets of the previous release send the draft as ``text``.
+        text = frame.get("draft", frame.get("text", ""))
+        is_typing = frame.get("is_typing", True)
+        if not isinstance(text, str) or not isinstance(is_typing, bool):
+            raise FrameError("bad_frame", "draft 必须是字符串，is_typing 必须是 true 或 false")
+        if not is_typing:
+            text = ""
         with self.ctx.db.session() as session:
             conv = conversations_service.current_for_contact(session, self.org.id, self.contact_id)
             if conv is None or conv.state not in (ConversationState.queued, ConversationState.assigned):
@@ -315,7 +331,7 @@ class VisitorSession:
             conv_id = conv.id
         self.ctx.bus.publish([events.DomainEvent(
             type="typing.visitor", org_id=self.org.id,
-            data={"conversation_id": conv_id, "preview": text[:MAX_TYPING_PREVIEW]},
+            data={"conversation_id": conv_id, "draft": text[:MAX_TYPING_PREVIEW]},
             topics=(conversations_service.agents_topic(self.org.id),),
         )])
 
@@ -343,10 +359,11 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, 
 
     contact_id, hello = await anyio.to_thread.run_sync(prepare)
     await websocket.accept()
-    conn = Connection(websocket, [conversations_service.contact_topic(contact_id)], visitor_renderer,
-                      org_id=org.id)
+    csat = csat_service.widget_config(org)
+    conn = Connection(websocket, [conversations_service.contact_topic(contact_id)],
+                      functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
-    conn.offer({"type": "hello", **hello})
+    conn.offer({"type": "hello", **hello, "csat": csat})
     vs = VisitorSession(ctx, org, ident, contact_id, page)
     try:
         while True:
