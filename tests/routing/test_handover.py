@@ -161,3 +161,20 @@ def test_a_long_wait_becomes_a_ticket(database: Database, orgs: TwoOrgs, team: T
     with database.session() as session:  # run twice (a retried job): still one ticket
         handover.queue_timeout_job(session, payload)
     assert len(tickets(database, orgs.a.id)) == 1
+
+
+def test_a_menu_choice_routes_the_hand_over(database: Database, orgs: TwoOrgs, team: Team) -> None:
+    actor = Actor(orgs.a.id, label="t")
+    with database.session() as session:
+        after_sales = routing_service.create_group(session, actor, "售后")
+        routing_service.save_rule(session, actor, name="售后菜单", conditions={"button": ["menu:售后"]},
+                                  group_id=after_sales.id, priority=1, senior_first=False)
+        routing_service.save_rule(session, actor, name="其余", conditions={}, group_id=team.group_id, priority=0,
+                                  senior_first=False)
+        session.commit()
+    say(database, orgs.a.id, "售后服务", payload="menu:售后")
+    result = say(database, orgs.a.id, "转人工")
+    conv = conversation(database, result.conversation.id)
+    assert (conv.menu_choice, conv.group_id, conv.priority) == ("menu:售后", after_sales.id, 1)
+    other = say(database, orgs.a.id, "转人工", visitor="v2")
+    assert conversation(database, other.conversation.id).group_id == team.group_id

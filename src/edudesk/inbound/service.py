@@ -30,6 +30,8 @@ from edudesk.routing import dispatch, handover
 from edudesk.tickets import service as tickets_service
 
 BOT_NAME = "智能助手"
+# Buttons whose payload starts with this are the widget's or a script's menu choices (routing rules match them).
+MENU_PREFIX = "menu:"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
 
 
@@ -97,6 +99,8 @@ def receive(
         except LookupError:
             raise InboundError("bad_attachment", "图片不存在或已失效", "attachment_id") from None
     contacts_service.touch(session, contact, page_url=msg.page_url)
+    if msg.payload and msg.payload.startswith(MENU_PREFIX):
+        conv.menu_choice = msg.payload[:64]  # a routing fact: "menu:售后" sends the hand-over to after-sales
     conversations_service.reopen_by_visitor(session, conv)
     # Abuse is masked before anyone sees it; the bot still gets the original to answer it calmly.
     stored_text = org_bot.engine.sensitive.apply(text).text
