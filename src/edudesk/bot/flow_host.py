@@ -74,6 +74,24 @@ def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Map
     return _continue(chosen, out, faq, known, done_list, started=chosen.key, offer_trial=offer_trial)
 
 
+def on_widget_opened(flows: Sequence[Flow], *, state: Mapping[str, Any] | None, done: Sequence[str],
+                     known: Mapping[str, Any], has_contact: bool, off_hours: bool = False,
+                     offer_trial: TrialOffer | None = None) -> FlowTurn | None:
+    """The visitor opened the chat window: a script with a ``widget_opened`` trigger (or, off hours, an
+    ``off_hours`` one) greets them before they type. Nothing when a script is already running or none fires."""
+    if state:
+        return None
+    done_list = list(done)
+    by_key = {f.key: f for f in flows if f.enabled}
+    event = FlowEvent(kind="widget_opened", has_contact=has_contact, off_hours=off_hours,
+                      done=frozenset(done_list))
+    chosen = pick_flow(list(by_key.values()), event)
+    if chosen is None:
+        return None
+    out = start(chosen, known)
+    return _continue(chosen, out, BotDecision(), known, done_list, started=chosen.key, offer_trial=offer_trial)
+
+
 def _picked(flow: Flow, running: FlowState, step: OfferTrialStep, pick: TrialPick, known: Mapping[str, Any],
             done: list[str], offer_trial: TrialOffer | None) -> FlowTurn:
     """A click on a session button: booked → the script's "booked" route; refused (full, too late) → the

@@ -294,6 +294,29 @@ def _trial_callbacks(session: Session, org_id: int, contact: Contact, known: dic
     return offer, book
 
 
+def opens_with_script(org_bot: OrgBot) -> bool:
+    """Whether opening the chat window may start a script (so the widget's "opened" costs nothing otherwise)."""
+    return any(t.kind in ("widget_opened", "off_hours") for f in org_bot.flows if f.enabled for t in f.triggers)
+
+
+def on_widget_opened(session: Session, org_bot: OrgBot, conversation_id: int, contact: Contact, *,
+                     channel: str = "") -> BotDecision | None:
+    """Starts the org's greeting script when the visitor opens the chat window (see flow_host.on_widget_opened)."""
+    org_id = org_bot.org_id
+    state = _state(session, org_id, conversation_id)
+    known = leads_service.known_values(session, org_id, contact.id)
+    offer_trial, _ = _trial_callbacks(session, org_id, contact, known)
+    hosted = flow_host.on_widget_opened(
+        org_bot.flows, state=state.flow_state, done=state.flows_done or [], known=known,
+        has_contact=bool(known.get("phone") or known.get("wechat")), off_hours=not org_bot.hours.is_open(utcnow()),
+        offer_trial=offer_trial)
+    if hosted is None:
+        return None
+    state.flow_state = hosted.state
+    state.flows_done = hosted.done
+    return hosted.decision
+
+
 def conversation_categories(session: Session, org_id: int, conversation_id: int) -> list[str]:
     state = session.scalars(select(BotConversationState).where(
         BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id)).first()

@@ -320,6 +320,12 @@ def visitor_checks(session: Session, conv: Conversation, client_id: str | None, 
     return existing, int(count or 0)
 
 
+def visitor_has_written(session: Session, conv: Conversation) -> bool:
+    found = session.scalars(select(Message.id).where(
+        Message.conversation_id == conv.id, Message.sender == SenderKind.visitor).limit(1)).first()
+    return found is not None
+
+
 def recent_visitor_messages(session: Session, conv: Conversation, seconds: int) -> int:
     since = utcnow() - dt.timedelta(seconds=seconds)
     stmt = select(func.count()).select_from(Message).where(

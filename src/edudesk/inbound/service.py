@@ -153,6 +153,31 @@ def receive(
     return result
 
 
+def widget_opened(session: Session, org_id: int, contact: Contact, channel: str, *, bots: BotRuntime,
+                  page_url: str | None = None, page_title: str | None = None) -> list[Message]:
+    """The visitor opened the chat window. When the org has a script that greets on opening (or runs off hours),
+    it starts now, in the visitor's conversation (opened for it if needed), once: a running or finished script is
+    not started again, and a conversation the visitor already wrote in is left to the message triggers."""
+    org_bot = bots.get(session, org_id)
+    if not bot_service.opens_with_script(org_bot):
+        return []
+    conv = conversations_service.current_for_contact(session, org_id, contact.id)
+    if conv is not None and (conv.state != ConversationState.bot
+                             or conversations_service.visitor_has_written(session, conv)):
+        return []
+    if conv is None:
+        # No stored welcome: the widget already shows it (with the hot questions) above the script's greeting.
+        conv = conversations_service.open_conversation(session, contact, channel, page_url=page_url,
+                                                       page_title=page_title)
+    decision = bot_service.on_widget_opened(session, org_bot, conv.id, contact, channel=channel)
+    if decision is None:
+        return []
+    return [conversations_service.post_message(
+        session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,
+        buttons=[b.as_dict() for b in reply.buttons] or None, extra=reply.extra or None).message
+        for reply in decision.replies]
+
+
 def _only_pending(session: Session, row: object) -> bool:
     """Whether ``row`` is the only object of the session with changes not yet flushed."""
     return not session.new and not session.deleted and all(obj is row for obj in session.dirty)

@@ -876,6 +876,12 @@
     if (!st.ws) connect();
   }
 
+  // Once per page: opening the window may start the institution's greeting script (protocol: `opened`).
+  function announceOpened() {
+    if (st.openedSent || !st.open || !st.ready || !st.ws) return;
+    if (sendFrame({ type: "opened" })) st.openedSent = true;
+  }
+
   function sendFrame(frame) {
     if (!st.ready || !st.ws || st.ws.readyState !== 1) return false;
     try { st.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
@@ -917,6 +923,7 @@
         if (f.queue) onQueue(f.queue);
         startPing();
         flushOutbox();
+        announceOpened();
         break;
       case "ack":
         if (f.message) addMessage(f.message, true);
@@ -1091,6 +1098,7 @@
     ui.bubble.setAttribute("aria-expanded", "true");
     setUnread(0);
     scrollToEnd();
+    announceOpened();
     if (window.matchMedia && !window.matchMedia("(max-width: 480px)").matches) ui.input.focus();
   }
 

@@ -316,6 +316,14 @@ class VisitorSession:
         except DomainError as exc:
             raise FrameError(exc.code, exc.message) from None
 
+    def opened(self) -> None:
+        """The chat window was opened: a greeting script may start (its messages arrive as usual)."""
+        with self.ctx.db.session() as session:
+            contact = contacts_service.get(session, self.org.id, self.contact_id)
+            inbound_service.widget_opened(session, self.org.id, contact, CHANNEL, bots=self.ctx.bots,
+                                          page_url=self.page.url, page_title=self.page.title)
+            session.commit()
+
     def typing(self, frame: dict[str, Any]) -> None:
         # ``{"is_typing": bool, "draft": str}``; widgets of the previous release send the draft as ``text``.
         text = frame.get("draft", frame.get("text", ""))
@@ -379,6 +387,8 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, 
                     await anyio.to_thread.run_sync(vs.rate, frame)
                 elif kind == "feedback":
                     await anyio.to_thread.run_sync(vs.feedback, frame)
+                elif kind == "opened":
+                    await anyio.to_thread.run_sync(vs.opened)
                 elif kind == "ping":
                     conn.offer({"type": "pong"})
                 else:
