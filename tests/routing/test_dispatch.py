@@ -13,6 +13,7 @@ from edudesk.conversations.models import Conversation
 from edudesk.conversations.states import ConversationState
 from edudesk.db import Database, utcnow
 from edudesk.errors import DomainError
+from edudesk.events import DomainEvent, EventBus
 from edudesk.routing import dispatch, presence
 from edudesk.routing.models import Strategy
 from tests.conftest import TwoOrgs
@@ -184,3 +185,20 @@ def test_concurrent_dispatchers_never_overfill_an_agent(database: Database, team
         counts = dict(session.execute(select(Conversation.assignee_id, func.count()).where(
             Conversation.state == S.assigned).group_by(Conversation.assignee_id)).all())
     assert counts == {team.users["zhang"].id: 3, team.users["li"].id: 2}
+
+
+def test_announced_places_match_position(database: Database, orgs: TwoOrgs, team: Team) -> None:
+    """The announcement ranks one read of the queue; each place must equal what ``position`` counts."""
+    other = make_team(database, orgs.a.id, "少儿英语", {"amy": 1})
+    convs = [queue(database, orgs.a.id, f"v{i}", group_id=(team.group_id, other.group_id, None)[i % 3],
+                   priority=(0, 10)[i % 2], queued_at=T0 + dt.timedelta(seconds=i % 4)) for i in range(9)]
+    bus = EventBus()
+    bus.attach(database.sessionmaker)
+    got: list[DomainEvent] = []
+    bus.subscribe(got.append)
+    with database.session() as session:
+        dispatch.announce_positions(session, orgs.a.id, {team.group_id, other.group_id, None})
+        session.commit()
+        expected = {c: dispatch.position(session, session.get(Conversation, c)) for c in convs}  # type: ignore[arg-type]
+    announced = {e.data["conversation_id"]: e.data["position"] for e in got}
+    assert announced == expected

@@ -19,7 +19,7 @@ from edudesk.db import utcnow
 from edudesk.errors import DomainError
 from edudesk.routing import presence
 from edudesk.routing import service as routing_service
-from edudesk.routing.models import STATUS_LABELS, AgentStatus
+from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus
 from edudesk.web import csrf_ok, domain_error_response, error_response, page
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -29,7 +29,7 @@ CsrfField = Annotated[str, Form(max_length=100)]
 STALE_CSRF = ("csrf", "页面已过期，请刷新后重试")
 
 
-def _status_payload(row: Any) -> dict[str, Any]:
+def _status_payload(row: AgentState) -> dict[str, Any]:
     effective = presence.effective_status(row)
     return {"status": row.status.value, "label": STATUS_LABELS[row.status], "effective": effective.value,
             "effective_label": STATUS_LABELS[effective], "max_concurrent": row.max_concurrent}

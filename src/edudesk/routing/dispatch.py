@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from edudesk import events
@@ -66,6 +66,17 @@ def _members(session: Session, org_id: int, group_id: int | None) -> dict[int, i
     return {uid: level for uid, level in rows}
 
 
+def _online(session: Session, org_id: int, user_ids: Iterable[int], now: dt.datetime) -> list[AgentState]:
+    """The agents among ``user_ids`` who take new conversations now: status online and a live console."""
+    return list(session.scalars(select(AgentState).where(
+        AgentState.org_id == org_id, AgentState.user_id.in_(list(user_ids)),
+        AgentState.status == AgentStatus.online, AgentState.last_seen_at >= now - presence.STALE_AFTER)))
+
+
+def _in_group(group_id: int | None) -> ColumnElement[bool]:
+    return Conversation.group_id == group_id if group_id is not None else Conversation.group_id.is_(None)
+
+
 def candidates(session: Session, org_id: int, group_id: int | None, now: dt.datetime | None = None
                ) -> list[Candidate]:
     """Members who are online (a live console, status online) and below their maximum right now."""
@@ -73,10 +84,7 @@ def candidates(session: Session, org_id: int, group_id: int | None, now: dt.date
     levels = _members(session, org_id, group_id)
     if not levels:
         return []
-    states = session.scalars(select(AgentState).where(
-        AgentState.org_id == org_id, AgentState.user_id.in_(list(levels)),
-        AgentState.status == AgentStatus.online, AgentState.last_seen_at >= now - presence.STALE_AFTER))
-    online = {s.user_id: s for s in states}
+    online = {s.user_id: s for s in _online(session, org_id, levels, now)}
     if not online:
         return []
     counts = presence.active_counts(session, org_id, online)
@@ -87,19 +95,6 @@ def candidates(session: Session, org_id: int, group_id: int | None, now: dt.date
     out = [Candidate(uid, levels[uid], counts.get(uid, 0), st.max_concurrent, last.get(uid))
            for uid, st in online.items()]
     return [c for c in out if c.active < c.max_concurrent]
-
-
-def candidates_exist(session: Session, org_id: int, group_id: int | None, now: dt.datetime | None = None) -> bool:
-    """Whether any member of the group is at their console and not away (full or not): someone will come."""
-    now = now or utcnow()
-    levels = _members(session, org_id, group_id)
-    if not levels:
-        return False
-    found = session.scalars(select(AgentState.id).where(
-        AgentState.org_id == org_id, AgentState.user_id.in_(list(levels)),
-        AgentState.status.in_((AgentStatus.online, AgentStatus.busy)),
-        AgentState.last_seen_at >= now - presence.STALE_AFTER).limit(1)).first()
-    return found is not None
 
 
 def rank(cands: Iterable[Candidate], *, strategy: Strategy, senior_first: bool, last_agent_id: int | None = None,
@@ -134,13 +129,17 @@ def last_agent_of_contact(session: Session, org_id: int, contact_id: int, exclud
         .order_by(Conversation.id.desc()).limit(1)).first()
 
 
+def _waiting(org_id: int) -> Select[tuple[Conversation]]:
+    """The org's queue in serving order: priority, then the longest wait (then the id, as ``position`` counts)."""
+    return (select(Conversation).where(Conversation.org_id == org_id, Conversation.state == S.queued)
+            .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id))
+
+
 def _queue(session: Session, org_id: int, group_ids: set[int | None] | None, limit: int) -> list[Conversation]:
     """The conversations to place, best first: those waiting in groups that assign automatically. The public queue
     (no rule matched, no group) and groups set to ``manual`` are picked from by the agents themselves."""
     automatic = select(SkillGroup.id).where(SkillGroup.org_id == org_id, SkillGroup.strategy != Strategy.manual)
-    stmt = (select(Conversation).where(Conversation.org_id == org_id, Conversation.state == S.queued,
-                                       Conversation.group_id.in_(automatic))
-            .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id).limit(limit))
+    stmt = _waiting(org_id).where(Conversation.group_id.in_(automatic)).limit(limit)
     if group_ids is not None:
         named = [g for g in group_ids if g is not None]
         if not named:
@@ -158,10 +157,9 @@ def _take_sqlite_write_lock(session: Session) -> None:
         presence.lock_for_assignment(session, -1, wait=True)
 
 
-def assign_to(session: Session, conv: Conversation, user: User, *, group: SkillGroup | None) -> None:
+def assign_to(session: Session, conv: Conversation, user: User, *, group: SkillGroup) -> None:
     conversations_service.assign_automatically(session, conv, user)
-    if group is not None:
-        group.last_assigned_user_id = user.id
+    group.last_assigned_user_id = user.id
 
 
 def dispatch(session: Session, org_id: int, *, group_ids: set[int | None] | None = None,
@@ -174,15 +172,15 @@ def dispatch(session: Session, org_id: int, *, group_ids: set[int | None] | None
     groups = {g.id: g for g in session.scalars(select(SkillGroup).where(SkillGroup.org_id == org_id))}
     moved_groups: set[int | None] = set()
     for conv in _queue(session, org_id, group_ids, limit):
-        group = groups.get(conv.group_id) if conv.group_id is not None else None
-        strategy = group.strategy if group is not None else Strategy.least_busy
+        group = groups[conv.group_id or 0]  # ``_queue`` only returns conversations of automatic groups
+        strategy = group.strategy
         pool = [c for c in candidates(session, org_id, conv.group_id, now) if c.user_id not in full]
         if not pool:
             continue
         last_agent = (last_agent_of_contact(session, org_id, conv.contact_id, conv.id)
                       if strategy == Strategy.last_agent else None)
         for cand in rank(pool, strategy=strategy, senior_first=conv.senior_first, last_agent_id=last_agent,
-                         last_assigned_user_id=group.last_assigned_user_id if group else None):
+                         last_assigned_user_id=group.last_assigned_user_id):
             state = presence.lock_for_assignment(session, cand.user_id, wait=False)
             if state is None:
                 full.add(cand.user_id)
@@ -211,10 +209,9 @@ def dispatch(session: Session, org_id: int, *, group_ids: set[int | None] | None
 
 def position(session: Session, conv: Conversation) -> int:
     """1 = next in line: conversations of the same group ahead by priority, then by waiting time."""
-    same_group = (Conversation.group_id == conv.group_id if conv.group_id is not None
-                  else Conversation.group_id.is_(None))
     ahead = select(func.count()).select_from(Conversation).where(
-        Conversation.org_id == conv.org_id, Conversation.state == S.queued, same_group, Conversation.id != conv.id,
+        Conversation.org_id == conv.org_id, Conversation.state == S.queued, _in_group(conv.group_id),
+        Conversation.id != conv.id,
         or_(Conversation.priority > conv.priority,
             and_(Conversation.priority == conv.priority,
                  or_(Conversation.queued_at < conv.queued_at,
@@ -224,26 +221,34 @@ def position(session: Session, conv: Conversation) -> int:
 
 def handle_seconds(session: Session, org_id: int, group_id: int | None, sample: int = 50) -> float:
     """Median time an agent spends on one conversation in this group lately (assigned → resolved)."""
-    same_group = Conversation.group_id == group_id if group_id is not None else Conversation.group_id.is_(None)
     rows = session.execute(
         select(Conversation.assigned_at, Conversation.resolved_at).where(
-            Conversation.org_id == org_id, same_group, Conversation.assigned_at.is_not(None),
+            Conversation.org_id == org_id, _in_group(group_id), Conversation.assigned_at.is_not(None),
             Conversation.resolved_at.is_not(None), Conversation.resolved_at > Conversation.assigned_at)
         .order_by(Conversation.resolved_at.desc()).limit(sample)).all()
     spans = [(r.resolved_at - r.assigned_at).total_seconds() for r in rows]
     return statistics.median(spans) if len(spans) >= 3 else DEFAULT_HANDLE_SECONDS
 
 
+@dataclass(frozen=True)
+class WaitModel:
+    """How fast a group's queue moves: its seats (online members' maxima, at least one) each free up once per
+    median handling time. Deliberately simple and explainable ("about 4 minutes")."""
+
+    seats: int
+    per_seat: float
+
+    def wait_seconds(self, pos: int) -> int:
+        return math.ceil(pos * self.per_seat / max(1, self.seats))
+
+
+def wait_model(session: Session, org_id: int, group_id: int | None, now: dt.datetime | None = None) -> WaitModel:
+    online = _online(session, org_id, _members(session, org_id, group_id), now or utcnow())
+    return WaitModel(sum(s.max_concurrent for s in online), handle_seconds(session, org_id, group_id))
+
+
 def estimate_wait_seconds(session: Session, conv: Conversation, pos: int, now: dt.datetime | None = None) -> int:
-    """Position × how often a seat frees up: the group's seats (online members' maxima, at least one) each free
-    once per median handling time. Deliberately simple and explainable ("about 4 minutes")."""
-    now = now or utcnow()
-    levels = _members(session, conv.org_id, conv.group_id)
-    seats = sum(session.scalars(select(AgentState.max_concurrent).where(
-        AgentState.org_id == conv.org_id, AgentState.user_id.in_(list(levels) or [-1]),
-        AgentState.status == AgentStatus.online, AgentState.last_seen_at >= now - presence.STALE_AFTER)))
-    per_seat = handle_seconds(session, conv.org_id, conv.group_id)
-    return math.ceil(pos * per_seat / max(1, seats))
+    return wait_model(session, conv.org_id, conv.group_id, now).wait_seconds(pos)
 
 
 def describe_wait(pos: int, wait_seconds: int) -> str:
@@ -253,28 +258,33 @@ def describe_wait(pos: int, wait_seconds: int) -> str:
     return f"{line}，预计等待约 {minutes} 分钟。"
 
 
-def queue_status(session: Session, conv: Conversation) -> dict[str, object]:
-    pos = position(session, conv)
-    wait = estimate_wait_seconds(session, conv, pos)
+def _status(conv: Conversation, pos: int, model: WaitModel) -> dict[str, object]:
+    wait = model.wait_seconds(pos)
     return {"conversation_id": conv.id, "position": pos, "wait_seconds": wait, "text": describe_wait(pos, wait)}
 
 
+def queue_status(session: Session, conv: Conversation) -> dict[str, object]:
+    return _status(conv, position(session, conv), wait_model(session, conv.org_id, conv.group_id))
+
+
 def announce_positions(session: Session, org_id: int, group_ids: set[int | None]) -> None:
-    """Tells every visitor still waiting in these groups their new place (the widget updates its banner)."""
-    for conv in _queue_plain(session, org_id, group_ids):
-        events.record(session, events.DomainEvent(
-            type="queue.position", org_id=org_id, data=queue_status(session, conv),
-            topics=(conversations_service.contact_topic(conv.contact_id),)))
+    """Tells every visitor still waiting in these groups their new place (the widget updates its banner).
 
-
-def _queue_plain(session: Session, org_id: int, group_ids: set[int | None]) -> list[Conversation]:
+    One read of the queue in serving order gives every place (a conversation's place is its rank within its
+    group, as ``position`` counts it); each group's wait model is read once, not once per visitor."""
     named = [g for g in group_ids if g is not None]
     terms = [Conversation.group_id.in_(named)] if named else []
     if None in group_ids:
         terms.append(Conversation.group_id.is_(None))
-    return list(session.scalars(
-        select(Conversation).where(Conversation.org_id == org_id, Conversation.state == S.queued, or_(*terms))
-        .order_by(Conversation.priority.desc(), Conversation.queued_at).limit(QUEUE_BATCH)))
+    models: dict[int | None, WaitModel] = {}
+    ranks: dict[int | None, int] = {}
+    for conv in session.scalars(_waiting(org_id).where(or_(*terms)).limit(QUEUE_BATCH)):
+        ranks[conv.group_id] = pos = ranks.get(conv.group_id, 0) + 1
+        if conv.group_id not in models:
+            models[conv.group_id] = wait_model(session, org_id, conv.group_id)
+        events.record(session, events.DomainEvent(
+            type="queue.position", org_id=org_id, data=_status(conv, pos, models[conv.group_id]),
+            topics=(conversations_service.contact_topic(conv.contact_id),)))
 
 
 def orgs_with_queue(session: Session) -> list[int]:

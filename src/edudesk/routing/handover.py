@@ -27,7 +27,8 @@ from edudesk.hours import service as hours_service
 from edudesk.leads import service as leads_service
 from edudesk.routing import dispatch, rules
 from edudesk.routing import service as routing_service
-from edudesk.routing.models import SkillGroup
+from edudesk.routing.models import DEFAULT_QUEUE_TIMEOUT_MINUTES, SkillGroup
+from edudesk.tickets import service as tickets_service
 from edudesk.tickets.models import Ticket, TicketPriority, TicketSource
 
 S = ConversationState
@@ -80,7 +81,6 @@ def _subject(prefix: str, session: Session, conv: Conversation) -> str:
 
 
 def _ticket(session: Session, conv: Conversation, source: TicketSource, prefix: str) -> Ticket:
-    from edudesk.tickets import service as tickets_service  # tickets build on routing's groups
     priority = TicketPriority.high if conv.priority >= rules.A_GRADE_PRIORITY else TicketPriority.normal
     return tickets_service.create_ticket(
         session, org_id=conv.org_id, source=source, subject=_subject(prefix, session, conv),
@@ -123,9 +123,6 @@ def hand_over(session: Session, conv: Conversation, reason: str, *, agents_onlin
                      {"org_id": conv.org_id, "conversation_id": conv.id, "queued_at": conv.queued_at.isoformat()
                       if conv.queued_at else None}, org_id=conv.org_id, run_at=now + dt.timedelta(minutes=timeout))
     return Outcome(queued=True)
-
-
-DEFAULT_QUEUE_TIMEOUT_MINUTES = 10
 
 
 def while_queued(session: Session, conv: Conversation, *, payload: str | None) -> bool:

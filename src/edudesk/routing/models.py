@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.db import Base, OrgScoped, UTCDateTime, utcnow
 
+# Minutes a visitor waits in a queue before the wait becomes a ticket, unless the group sets its own.
+DEFAULT_QUEUE_TIMEOUT_MINUTES = 10
+
 
 class Strategy(enum.StrEnum):
     """How a group picks among members with free capacity."""
@@ -58,7 +61,7 @@ class SkillGroup(OrgScoped, Base):
     strategy: Mapped[Strategy] = mapped_column(Enum(Strategy, native_enum=False, length=16),
                                                default=Strategy.least_busy)
     # Minutes a visitor may wait in this group's queue before the wait turns into a ticket; 0 = wait forever.
-    queue_timeout_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    queue_timeout_minutes: Mapped[int] = mapped_column(Integer, default=DEFAULT_QUEUE_TIMEOUT_MINUTES)
     # Round robin: the member who got the group's last conversation.
     last_assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
                                                               nullable=True)

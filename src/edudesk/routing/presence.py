@@ -20,6 +20,7 @@ from edudesk import events
 from edudesk.audit import service as audit_service
 from edudesk.auth.models import User
 from edudesk.conversations.models import Conversation
+from edudesk.conversations.service import agents_topic
 from edudesk.conversations.states import ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
@@ -74,8 +75,6 @@ def effective_status(row: AgentState | None, now: dt.datetime | None = None) -> 
 
 
 def _publish(session: Session, user: User, row: AgentState) -> None:
-    from edudesk.conversations.service import agents_topic  # routing sits above conversations
-
     events.record(session, events.DomainEvent(
         type="agent.status", org_id=user.org_id,
         data={"user_id": user.id, "status": effective_status(row).value, "chosen": row.status.value,

@@ -19,7 +19,6 @@ A_GRADE_PRIORITY = 5
 MAX_PRIORITY = 100
 MAX_VALUES = 30
 MAX_VALUE_CHARS = 100
-LIST_KEYS = ("channel", "page_contains", "button", "faq_category", "contact_tags", "lead_grade")
 CONDITION_LABELS = {
     "channel": "渠道",
     "page_contains": "来源页面包含",

@@ -17,8 +17,8 @@ from edudesk.conversations.models import Conversation
 from edudesk.conversations.states import ConversationState
 from edudesk.db import get_in_org, org_query
 from edudesk.errors import DomainError
-from edudesk.routing import presence
-from edudesk.routing.models import RoutingRule, SkillGroup, SkillGroupMember, Strategy
+from edudesk.routing import dispatch, presence
+from edudesk.routing.models import DEFAULT_QUEUE_TIMEOUT_MINUTES, RoutingRule, SkillGroup, SkillGroupMember, Strategy
 from edudesk.routing.rules import Rule, clean_conditions, clean_priority
 
 S = ConversationState
@@ -51,7 +51,8 @@ def _clean_group_fields(name: str, description: str, strategy: str, queue_timeou
 
 
 def create_group(session: Session, actor: audit_service.Actor, name: str, description: str = "", *,
-                 strategy: str = Strategy.least_busy, queue_timeout_minutes: int = 10) -> SkillGroup:
+                 strategy: str = Strategy.least_busy,
+                 queue_timeout_minutes: int = DEFAULT_QUEUE_TIMEOUT_MINUTES) -> SkillGroup:
     name, description, chosen, timeout = _clean_group_fields(name, description, strategy, queue_timeout_minutes)
     if session.scalars(org_query(SkillGroup, actor.org_id).where(SkillGroup.name == name)).first():
         raise RoutingError("duplicate_name", f"技能组 {name} 已存在", "name")
@@ -245,8 +246,6 @@ def transfer(session: Session, user: User, conversation_id: int, *, to_user_id: 
     conversations_service.post_internal_note(session, user, conv.id, note_text)
     audit_service.record(session, _actor(user), "conversation.transfer", "conversation", conv.id, **where)
     if to_group_id is not None:
-        from edudesk.routing import dispatch
-
         dispatch.dispatch(session, user.org_id, group_ids={conv.group_id})
     return conv
 
