@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 HERE = Path(__file__).parent
@@ -45,3 +45,13 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[tuple[BrowserContext, BrowserContext]]:
+    """A visitor's browser and an agent's, side by side (tests with more people define their own)."""
+    visitor = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    agent = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    yield visitor, agent
+    visitor.close()
+    agent.close()

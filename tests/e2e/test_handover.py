@@ -3,10 +3,7 @@ a human; an agent in the console accepts, replies and resolves; the parent rates
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from edudesk.conversations import service as conversations_service
@@ -16,15 +13,6 @@ from edudesk.db import Database
 from tests.conftest import PASSWORD, LiveServer, TwoOrgs
 
 TIMEOUT = 10_000
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[tuple[BrowserContext, BrowserContext]]:
-    visitor = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    agent = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    yield visitor, agent
-    visitor.close()
-    agent.close()
 
 
 def agent_login(page: Page, base: str, org: str = "alpha", username: str = "agent") -> None:

@@ -136,6 +136,7 @@ def test_vip_jumps_the_queue_is_served_by_the_senior_transferred_and_rates(
     star.click()
     site.click(".edk-rate-submit")
     expect(site.locator(".edk-panel")).to_contain_text("感谢", timeout=TIMEOUT)
+    expect(junior.locator(".csat")).to_have_text("★★★★★", timeout=TIMEOUT)  # stored: the console shows it
 
     with database.session() as session:
         conv = session.get(Conversation, conv_id)

@@ -3,10 +3,7 @@ an internal note the parent never sees, tags in the chat header and the list, an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from edudesk.canned import service as canned_service
@@ -20,15 +17,6 @@ from tests.conftest import LiveServer, TwoOrgs
 from tests.e2e.test_handover import TIMEOUT, agent_login
 
 NOTE = "家长说下周再决定，别催（内部）"
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[tuple[BrowserContext, BrowserContext]]:
-    visitor = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    agent = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    yield visitor, agent
-    visitor.close()
-    agent.close()
 
 
 def seed_replies(database: Database, orgs: TwoOrgs) -> dict[str, int]:
