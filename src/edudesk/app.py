@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus.subscribe(bots.on_event)
     dispatcher = routing_runner.Dispatcher(db)
     bus.subscribe(dispatcher.on_event)
-    agent_sync = routing_runner.AgentPresenceSync(db, dispatcher)
+    agent_sync = routing_runner.AgentPresenceSync(db)
     hub.agent_listener = agent_sync
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
                      templates=make_templates(catalogues), catalogues=catalogues, bots=bots)

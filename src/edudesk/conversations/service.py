@@ -418,14 +418,16 @@ def assign_automatically(session: Session, conv: Conversation, user: User) -> No
                          "conversation", conv.id, user_id=user.id)
 
 
-def reassign(session: Session, actor: User, conv: Conversation, target: User, *, text: str) -> None:
-    """Moves a live conversation to another staff member at once (transfer to an agent, supervisor take-over)."""
+def reassign(session: Session, conv: Conversation, target: User, *, text: str) -> None:
+    """Moves a live conversation to another staff member at once (transfer to an agent, supervisor take-over).
+    The event names whom it was taken from: their seat is free again."""
     if conv.state == S.assigned:
+        previous = conv.assignee_id
         conv.assignee_id = target.id
         conv.assigned_at = utcnow()
         post_message(session, conv, SenderKind.system, text)
         _publish_conversation(session, conv, "conversation.assigned", agent={"name": target.display_name},
-                              previous_assignee_id=actor.id)
+                              previous_assignee_id=previous)
     elif conv.state in (S.bot, S.queued):
         _give_to(session, conv, target, text)
     else:

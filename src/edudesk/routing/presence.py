@@ -116,15 +116,14 @@ def seen(session: Session, user_ids: Iterable[int], now: dt.datetime | None = No
         session.execute(update(AgentState).where(AgentState.user_id.in_(ids)).values(last_seen_at=now or utcnow()))
 
 
-def connected(session: Session, user: User) -> bool:
-    """A console of ``user`` connected: fresh at once, so a returning agent gets work without waiting a beat.
-    Returns whether the agent was offline for routing before (then the queue should be looked at)."""
+def connected(session: Session, user: User) -> None:
+    """A console of ``user`` connected: fresh at once, so a returning agent gets work without waiting a beat (the
+    ``agent.status`` event of an agent who was offline for routing makes the dispatcher look at the queue)."""
     row = state_for(session, user)
     was_offline = effective_status(row) == AgentStatus.offline
     row.last_seen_at = utcnow()
     if was_offline:
         _publish(session, user, row)
-    return was_offline
 
 
 def disconnected(session: Session, user: User) -> None:

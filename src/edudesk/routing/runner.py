@@ -38,9 +38,19 @@ class Dispatcher:
         self._stopping = False
 
     def on_event(self, event: DomainEvent) -> None:
-        """Bus subscriber (any thread)."""
-        if event.type in FREES_CAPACITY and event.org_id is not None:
-            self.request(event.org_id)
+        """Bus subscriber (any thread). An assignment frees a seat only when it moved a conversation away from
+        someone (a transfer or take-over); the dispatcher's own assignments would otherwise each ask for another
+        round that finds nothing."""
+        if event.type not in FREES_CAPACITY or event.org_id is None:
+            return
+        if event.type == "conversation.assigned" and "previous_assignee_id" not in event.data:
+            return
+        self.request(event.org_id)
+
+    @property
+    def pending(self) -> set[int]:
+        """Orgs waiting for a dispatch round."""
+        return set(self._pending)
 
     def request(self, org_id: int) -> None:
         self._pending.add(org_id)
@@ -91,19 +101,17 @@ class Dispatcher:
 class AgentPresenceSync:
     """Mirrors console connections into ``agent_states`` so routing (in any process) knows who is there."""
 
-    def __init__(self, db: Database, dispatcher: Dispatcher) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.dispatcher = dispatcher
 
     def joined(self, org_id: int, user_id: int) -> None:
+        # An agent coming back publishes ``agent.status``, which asks the dispatcher for a round.
         with self.db.session() as session:
             user = session.get(User, user_id)
             if user is None or user.org_id != org_id:
                 return
-            came_back = presence.connected(session, user)
+            presence.connected(session, user)
             session.commit()
-        if came_back:
-            self.dispatcher.request(org_id)
 
     def left(self, org_id: int, user_id: int, still_online: bool) -> None:
         if still_online:

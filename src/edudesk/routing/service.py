@@ -233,7 +233,7 @@ def transfer(session: Session, user: User, conversation_id: int, *, to_user_id: 
             raise RoutingError("offline", f"{target.display_name} 当前不在线", "target")
         if not presence.has_capacity(session, target):
             raise RoutingError("at_capacity", f"{target.display_name} 的接待量已满", "target")
-        conversations_service.reassign(session, user, conv, target,
+        conversations_service.reassign(session, conv, target,
                                        text=f"正在为您转接 {target.display_name}，请稍候～")
         where = {"to_user_id": target.id}
         note_text = f"【转接自 {user.display_name}】{note}" if note else f"【转接自 {user.display_name}】"
@@ -258,7 +258,7 @@ def take_over(session: Session, user: User, conversation_id: int) -> Conversatio
     if conv.assignee_id == user.id and conv.state == S.assigned:
         return conv
     previous = conv.assignee_id
-    conversations_service.reassign(session, user, conv, user, text=f"{user.display_name} 已接入，为您服务")
+    conversations_service.reassign(session, conv, user, text=f"{user.display_name} 已接入，为您服务")
     conversations_service.post_internal_note(session, user, conv.id, f"【{user.display_name} 接管了会话】")
     audit_service.record(session, _actor(user), "conversation.take_over", "conversation", conv.id,
                          previous_assignee_id=previous)
