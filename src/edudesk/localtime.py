@@ -14,3 +14,13 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 def local_today(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    """The UTC instant at which the local ``day`` begins."""
+    return dt.datetime.combine(day, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
+
+
+def utc_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[since, until) in UTC of the local days ``start`` to ``end`` (both included): what a report filters on."""
+    return local_midnight(start), local_midnight(end + dt.timedelta(days=1))

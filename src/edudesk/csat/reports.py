@@ -27,7 +27,7 @@ from edudesk.auth.models import User
 from edudesk.conversations.models import Conversation
 from edudesk.csat import service as csat_service
 from edudesk.csat.service import CsatError
-from edudesk.localtime import LOCAL_TZ, local_today
+from edudesk.localtime import local_today, utc_bounds
 from edudesk.routing.models import SkillGroup
 
 DEFAULT_DAYS = 30
@@ -101,13 +101,6 @@ class CsatReport:
         return {"since": self.start.isoformat(), "until": self.end.isoformat(),
                 "by_agent": [r.as_dict() for r in self.by_agent], "by_group": [r.as_dict() for r in self.by_group],
                 "total": self.total.as_dict(), "low_scores": [low.as_dict() for low in self.low_scores]}
-
-
-def utc_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[start 00:00, the day after end 00:00) in Asia/Shanghai, as UTC instants."""
-    since = dt.datetime.combine(start, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
-    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), LOCAL_TZ).astimezone(dt.UTC)
-    return since, until
 
 
 def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:

@@ -27,7 +27,7 @@ from edudesk.bot.models import BotConversationState, BotFlow
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Message, SenderKind
 from edudesk.leads.models import STATUS_LABELS, Lead, LeadValue
-from edudesk.localtime import LOCAL_TZ
+from edudesk.localtime import LOCAL_TZ, utc_bounds
 
 CONTACT_KEYS = ("phone", "wechat")
 BY = ("day", "channel", "flow")
@@ -72,13 +72,6 @@ class CaptureBreakdown:
     by_channel: list[CaptureRow]
     by_flow: list[CaptureRow]
     total: CaptureRow
-
-
-def utc_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[since, until) in UTC of the local days ``start`` to ``end`` (both included)."""
-    since = dt.datetime.combine(start, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
-    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), LOCAL_TZ).astimezone(dt.UTC)
-    return since, until
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:

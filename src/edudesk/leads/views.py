@@ -26,7 +26,7 @@ from edudesk.leads import reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.field_views import router as fields_router
 from edudesk.leads.models import STATUS_LABELS
-from edudesk.localtime import LOCAL_TZ, local_today
+from edudesk.localtime import LOCAL_TZ, local_midnight, local_today, utc_bounds
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, error_response, page
 
@@ -49,7 +49,7 @@ def _date(raw: str, *, end: bool = False) -> dt.datetime | None:
         return None
     if end:
         day += dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
+    return local_midnight(day)
 
 
 def _filters(status: str, grade: str, channel: str, landing: str, since: str, until: str, phone: str,
@@ -172,7 +172,7 @@ def dashboard(request: Request, user: Supervisor, days: Annotated[str, Query(max
     span = int(days) if days.isdigit() and int(days) in DASHBOARD_DAYS else DEFAULT_DAYS
     end = local_today()
     start = end - dt.timedelta(days=span - 1)
-    since, until = reports.utc_bounds(start, end)
+    since, until = utc_bounds(start, end)
     with get_ctx(request).db.session() as session:
         capture = reports.breakdown(session, user.org_id, start, end)
         counts = reports.lead_counts(session, user.org_id, start, end)

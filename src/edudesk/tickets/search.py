@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.db import NotFoundError, get_in_org, org_query
-from edudesk.localtime import LOCAL_TZ
+from edudesk.localtime import local_midnight
 from edudesk.tickets.core import Editor, TicketError, TicketForbidden
 from edudesk.tickets.models import (
     CommentKind,
@@ -100,10 +100,6 @@ def parse(params: Mapping[str, Any]) -> TicketFilters:
     )
 
 
-def _local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), LOCAL_TZ).astimezone(dt.UTC)
-
-
 def _mentions(session: Session, user_id: int) -> ColumnElement[bool]:
     """Tickets with a note that mentions ``user_id``. ``mentions`` is a JSON list: containment on PostgreSQL,
     ``json_each`` on SQLite (both exact on the number, unlike a text match)."""
@@ -146,9 +142,9 @@ def statement(session: Session, org_id: int, filters: TicketFilters, *, me: int 
     if filters.sla:
         stmt = stmt.where(_sla_term(filters.sla))
     if filters.since is not None:
-        stmt = stmt.where(Ticket.created_at >= _local_midnight(filters.since))
+        stmt = stmt.where(Ticket.created_at >= local_midnight(filters.since))
     if filters.until is not None:
-        stmt = stmt.where(Ticket.created_at < _local_midnight(filters.until + dt.timedelta(days=1)))
+        stmt = stmt.where(Ticket.created_at < local_midnight(filters.until + dt.timedelta(days=1)))
     if filters.q:
         text = filters.q.lstrip("#")
         term = func.lower(Ticket.subject).contains(filters.q.lower(), autoescape=True)
