@@ -16,6 +16,11 @@ def local_today(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.UTC)).astimezone(LOCAL_TZ).date()
 
 
+def local_text(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as the institution reads it on a page ("—" when there is none)."""
+    return value.astimezone(LOCAL_TZ).strftime(fmt) if value is not None else "—"
+
+
 def local_midnight(day: dt.date) -> dt.datetime:
     """The UTC instant at which the local ``day`` begins."""
     return dt.datetime.combine(day, dt.time(), LOCAL_TZ).astimezone(dt.UTC)

@@ -25,7 +25,7 @@ from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
-from edudesk.localtime import LOCAL_TZ
+from edudesk.localtime import LOCAL_TZ, local_text
 from edudesk.realtime import Connection
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
@@ -58,11 +58,6 @@ def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> di
         "last_seen_at": contact.last_seen_at,
         "visits": contact.visits,
     }
-
-
-def _local(value: dt.datetime) -> str:
-    """Times beside the chat are shown as the institution lives them (Asia/Shanghai)."""
-    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
@@ -106,7 +101,7 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         "contact": _contact_view(contact, user, conv),
         "history": [h for h in history if h.id != conv.id],
         "state_labels": STATE_LABELS,
-        "local": _local,
+        "local": local_text,
         "can_accept": conv.state in (ConversationState.queued, ConversationState.bot),
         "can_reply": conv.state != ConversationState.closed,
         "can_resolve": conv.state in (ConversationState.assigned, ConversationState.queued, ConversationState.bot),
@@ -327,7 +322,7 @@ def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Res
         summary = conversations_service.summary(session, conv)
         msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
     context = {"conv": conv, "summary": summary, "messages": msgs, "state_label": STATE_LABELS[conv.state],
-               "user": user, "local": _local}
+               "user": user, "local": local_text}
     if request.headers.get("hx-request") == "true":
         return page(request, "console/_transcript.html", **context)
     return page(request, "console/transcript.html", **context)

@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 
 from edudesk.errors import DomainError
-from edudesk.localtime import LOCAL_TZ, local_today
+from edudesk.localtime import local_text, local_today
 
 MAX_QUESTION = 200
 MAX_SIMILAR = 200
@@ -43,7 +43,7 @@ def today_in_shanghai(now: dt.datetime | None = None) -> dt.date:
 
 def shanghai_time(value: dt.datetime) -> str:
     """Times on the knowledge-base pages are shown as the institution lives them."""
-    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return local_text(value)
 
 
 def normalise(value: str) -> str:

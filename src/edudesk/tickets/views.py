@@ -7,7 +7,6 @@ tickets; agents change their own and unassigned ones (``service.can_edit``).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -24,7 +23,7 @@ from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.errors import DomainError
-from edudesk.localtime import LOCAL_TZ
+from edudesk.localtime import local_text
 from edudesk.routing import service as routing_service
 from edudesk.tickets import search, sla
 from edudesk.tickets import service as tickets_service
@@ -46,14 +45,9 @@ EXPIRED = "页面已过期，请刷新后重试"
 PER_PAGE = 50
 
 
-def local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time as the institution reads it (Asia/Shanghai)."""
-    return value.astimezone(LOCAL_TZ).strftime(fmt) if value is not None else "—"
-
-
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """``page`` plus the framing guard the app adds for /console and /admin (ticket pages carry the same data)."""
-    response: Response = page(request, name, status_code=status_code, local=local, status_labels=STATUS_LABELS,
+    response: Response = page(request, name, status_code=status_code, local=local_text, status_labels=STATUS_LABELS,
                               priority_labels=PRIORITY_LABELS, source_labels=SOURCE_LABELS, **context)
     response.headers.setdefault("x-frame-options", "DENY")
     return response
