@@ -1,5 +1,6 @@
 """The agent workspace in two real browsers: the "/" canned-reply picker (keyboard and mouse, placeholders filled),
-an internal note the parent never sees, tags in the chat header and the list, and the parent's live draft."""
+an internal note the parent never sees, tags in the chat header and the list, the parent's live draft, and the
+agent's own draft surviving a reload of the pane."""
 
 from __future__ import annotations
 
@@ -129,6 +130,18 @@ def test_canned_reply_note_and_tags(contexts: tuple[BrowserContext, BrowserConte
     # The parent's draft shows live above the reply box.
     site.locator(".edk-input").press_sequentially("那周六上午", delay=20)
     expect(console.locator("#typing-preview")).to_contain_text("对方正在输入：那周六", timeout=TIMEOUT)
+
+    # The pane reloads under the agent (a reconnect, a colleague's change): a half-written note stays, still a note,
+    # still focused, so Enter cannot send it to the parent.
+    console.locator("label.note-toggle").click()
+    box.fill("草稿：周六上午还有空位")
+    console.evaluate("() => { document.querySelector('.chat').dataset.stale = '1'; }")
+    console.evaluate(f"() => htmx.ajax('GET', '/console/c/{conv_id}', {{target: '#chat'}})")
+    expect(console.locator(".chat[data-stale]")).to_have_count(0, timeout=TIMEOUT)
+    expect(box).to_have_value("草稿：周六上午还有空位")
+    expect(box).to_be_focused()
+    expect(console.locator("#note-toggle")).to_be_checked()
+    expect(console.locator("#composer.composer-note")).to_have_count(1)
 
     with database.session() as session:
         uses = {row.id: row.use_count for row in session.execute(select(CannedReply.id, CannedReply.use_count))}

@@ -337,10 +337,42 @@
     });
   }
 
+  // The pane reloads when a colleague or the dispatcher changes the conversation (and on reconnect): what the agent
+  // was typing into the same conversation survives the swap, focus included. Read at swap time, not at request
+  // time, so a reply sent meanwhile is not put back.
+  var draft = null;
+  document.body.addEventListener("htmx:beforeSwap", function (ev) {
+    var target = ev.detail.target, ta = replyBox();
+    draft = null;
+    if (!target || target.id !== "chat" || !ta || !ta.value) return;
+    draft = { conversation: currentId(), text: ta.value, note: noteMode(), focused: document.activeElement === ta,
+              start: ta.selectionStart, end: ta.selectionEnd };
+  });
+
+  function restoreDraft() {
+    var saved = draft, ta = replyBox();
+    draft = null;
+    if (!saved || !ta || ta.value || saved.conversation !== currentId()) return;
+    ta.value = saved.text;
+    // A half-written internal note must stay a note: restored into reply mode it could reach the parent.
+    var toggle = document.getElementById("note-toggle");
+    if (toggle) toggle.checked = saved.note;
+    if (saved.focused) { ta.focus(); ta.setSelectionRange(saved.start, saved.end); }
+  }
+
+  // The note colours after settling: htmx's settle step puts the new pane's own attributes back (class included).
+  document.body.addEventListener("htmx:afterSettle", function (ev) {
+    var target = ev.detail.target;
+    if (target && target.id === "chat") applyNoteMode();
+  });
+
   document.body.addEventListener("htmx:afterSwap", function (ev) {
     var target = ev.detail.target;
     if (target && target.id === "messages") { dedupeMessages(); scrollToEnd(); }
-    if (target && target.id === "chat") { closePicker(); picker.suppressed = false; clearTimeout(typingTimer); scrollToEnd(); }
+    if (target && target.id === "chat") {
+      // The draft in the same synchronous step as the swap: no keystroke can land on the page in between.
+      closePicker(); picker.suppressed = false; clearTimeout(typingTimer); restoreDraft(); scrollToEnd();
+    }
     if (target && target.id === "history-view") {
       var dialog = document.getElementById("history-dialog");
       if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
