@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import BENCH_MESSAGES_PER_MINUTE, edudesk_exe, free_port, seed
 
 from edudesk.app import create_app
+from edudesk.cli import SERVER_OPTIONS
 from edudesk.settings import Settings
 
 _profiles: list[tuple[str, cProfile.Profile]] = []
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(database_url=url, data_dir=tmp, secret_key="profile-" + "x" * 32, log_level="WARNING",
                         visitor_messages_per_minute=BENCH_MESSAGES_PER_MINUTE)
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            ws_max_size=64 * 1024, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     before: dict[str, float] = {}
 

@@ -29,6 +29,7 @@ from edudesk import migrate
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
+from edudesk.cli import SERVER_OPTIONS
 from edudesk.db import Database
 from edudesk.models import Base
 from edudesk.orgs import service as orgs_service
@@ -207,8 +208,8 @@ class LiveServer:
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    ws_max_size=64 * 1024))
+        # The socket options `edudesk serve` uses, so the tests talk to the server as shipped.
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, **SERVER_OPTIONS))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:

@@ -1,8 +1,11 @@
-"""The PostgreSQL pool pings only connections that sat idle, and still replaces a dead one before handing it out."""
+"""The PostgreSQL pool pings only connections that sat idle, still replaces a dead one before handing it out, and
+keeps what a burst opened instead of closing and reopening connections on every burst."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -10,7 +13,9 @@ import pytest
 from sqlalchemy import event, text
 
 from edudesk import db as db_module
+from edudesk.app import create_app
 from edudesk.db import Database
+from edudesk.settings import POOL_EXTRA_CONNECTIONS, Settings
 
 
 @pytest.fixture
@@ -66,3 +71,48 @@ def test_checkout_refuses_a_connection_psycopg_knows_is_closed(pg: Database) -> 
     with pg.session() as session:
         assert session.execute(text("SELECT 1")).scalar() == 1
     assert seen, "a new connection should have replaced the closed one"
+
+
+def _burst(database: Database, width: int) -> None:
+    """``width`` threads each hold a session at the same moment, as worker threads do under a burst of messages."""
+    barrier = threading.Barrier(width)
+
+    def hold() -> None:
+        with database.session() as session:
+            session.execute(text("SELECT 1"))
+            barrier.wait(timeout=10)
+
+    threads = [threading.Thread(target=hold) for _ in range(width)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+
+
+def test_bursts_as_wide_as_the_worker_threads_reuse_their_connections(db_url: str, tmp_path: Path) -> None:
+    # With the pool smaller than the threads, every burst closed its overflow connections and the next one
+    # reopened them: a PostgreSQL backend forked per message under load (on SQLite, four PRAGMAs per reopening).
+    settings = Settings(database_url=db_url, worker_threads=12, data_dir=tmp_path, secret_key="p" * 40)
+    assert settings.pool_size == 12 + POOL_EXTRA_CONNECTIONS
+    database = create_app(settings).state.ctx.db
+    opened: list[object] = []
+    event.listen(database.engine, "connect", lambda conn, _rec: opened.append(conn))
+    try:
+        _burst(database, 12)
+        assert len(opened) == 12
+        for _ in range(3):
+            _burst(database, 12)
+        assert len(opened) == 12, "a later burst opened connections again"
+    finally:
+        database.dispose()
+
+
+def test_the_pool_size_can_be_set(pg_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=pg_url, database_pool_size=3, database_max_overflow=0, data_dir=tmp_path,
+                        secret_key="p" * 40)
+    database = create_app(settings).state.ctx.db
+    try:
+        assert settings.pool_size == 3
+        assert database.engine.pool.size() == 3  # type: ignore[attr-defined]
+    finally:
+        database.dispose()

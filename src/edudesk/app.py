@@ -156,7 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secret()
     configure_logging(settings.log_level, settings.log_json)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.pool_size, max_overflow=settings.database_max_overflow)
     bus = make_bus(settings.redis_url, settings.redis_namespace)
     bus.attach(db.sessionmaker)
     hub = Hub(Presence(settings.redis_url, settings.instance_id, settings.redis_namespace))

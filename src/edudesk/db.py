@@ -28,6 +28,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -237,12 +238,18 @@ def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
     return GatedConnection
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def _in_memory(url: str) -> bool:
+    return make_url(url).database in (None, "", ":memory:")
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
         busy_seconds = 30
         gate = SQLiteWriteGate(timeout=busy_seconds)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_seconds,
-                                                  "factory": _gated_sqlite_connection(gate)})
+                                                  "factory": _gated_sqlite_connection(gate)},
+                               # An in-memory database lives in one connection per thread: no pool to size.
+                               **({} if _in_memory(url) else {"pool_size": pool_size, "max_overflow": max_overflow}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -255,7 +262,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     _ping_idle_connections(engine)
     return engine
 
@@ -291,9 +298,9 @@ def _ping_idle_connections(engine: Engine) -> None:
 class Database:
     """One engine plus its session factory; created by the app factory or the CLI, never at import time."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -11,6 +11,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Database connections beyond the worker threads: the dispatcher's sweep, presence heartbeats, in-process jobs.
+POOL_EXTRA_CONNECTIONS = 5
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDUDESK_", env_file=".env", extra="ignore")
@@ -41,6 +44,12 @@ class Settings(BaseSettings):
     # Threads that run blocking work (database sessions, sync routes) beside the event loop; anyio's default is 40.
     # More threads than database connections only queue for the pool while contending for the GIL.
     worker_threads: int = Field(default=40, ge=1, le=1000)
+    # PostgreSQL connections kept open per process. Unset: one per worker thread plus a few for the background
+    # loops, so a burst never closes and reopens connections (each reopening forks a PostgreSQL backend, and under
+    # load that churn cost more CPU than the queries). Connections are opened only when needed; a process under
+    # full load holds up to pool size + overflow, which PostgreSQL's max_connections must allow for every process.
+    database_pool_size: int | None = Field(default=None, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
     # The LAC name tagger behind field extraction costs ~120 MB and ~1–2 ms on messages with a possible name; the
     # patterns (我姓王, 王妈妈, 叫我李老师 …) find how visitors introduce themselves without it. Off by default.
     name_model: bool = False
@@ -68,6 +77,10 @@ class Settings(BaseSettings):
         if self.run_jobs_in_process is not None:
             return self.run_jobs_in_process
         return self.is_sqlite
+
+    @property
+    def pool_size(self) -> int:
+        return self.database_pool_size or self.worker_threads + POOL_EXTRA_CONNECTIONS
 
     @property
     def upload_dir(self) -> Path:
