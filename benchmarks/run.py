@@ -181,12 +181,14 @@ def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
 
 def table(rows: list[tuple[str, Scenario, dict[str, Any]]]) -> Table:
     t = Table("backend", "scenario", "visitors held", "msg/s sent/answered", "reply p50/p95/p99 ms", "errors",
-              "RSS MB peak", "CPU % server/bench/others", title="edudesk benchmarks")
+              "RSS MB peak", "CPU % server/bench/others", "server CPU ms per reply", "core ms",
+              title="edudesk benchmarks")
     for backend, sc, r in rows:
         c, m, lat, s, mc = r["connections"], r["messages"], r["reply_ms"], r["server"], r["machine"]
         t.add_row(backend, sc.name, f"{c['held']}/{sc.visitors}", f"{m['sent_per_second']}/{m['answered_per_second']}",
                   f"{lat['p50']}/{lat['p95']}/{lat['p99']}", str(r["errors"]["total"]), str(s["rss_mb_peak"]),
-                  f"{s['cpu_percent']}/{r['client']['cpu_percent']}/{mc['others_cpu_percent']}")
+                  f"{s['cpu_percent']}/{r['client']['cpu_percent']}/{mc['others_cpu_percent']}",
+                  str(s["cpu_ms_per_answered"]), str(mc["python_core_ms"]))
     return t
 
 

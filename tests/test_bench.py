@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -22,12 +23,16 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench.percentile([5.0], 99) == 5.0
 
 
-def test_bench_answers_every_message_and_holds_every_connection(live_server: LiveServer, orgs: TwoOrgs,
-                                                                database: Database) -> None:
+def answer_the_bench_questions(database: Database, orgs: TwoOrgs) -> None:
     with database.session() as session:
         bot_service.save_rule(session, Actor(orgs.a.id, label="test"), keywords="学费,试听,上课时间,价格",
                               reply="学费按课时计算，试听免费。")
         session.commit()
+
+
+def test_bench_answers_every_message_and_holds_every_connection(live_server: LiveServer, orgs: TwoOrgs,
+                                                                database: Database) -> None:
+    answer_the_bench_questions(database, orgs)
     result = bench.run(bench.BenchConfig(url=live_server.url, org_key=orgs.a.public_key, visitors=4, rate=4,
                                          duration=1.5, reply_timeout=5))
     assert result["connections"] == {**result["connections"], "opened": 4, "held": 4, "failed": 0}
@@ -39,7 +44,19 @@ def test_bench_answers_every_message_and_holds_every_connection(live_server: Liv
     lat = result["reply_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
     assert result["server"]["rss_mb_peak"] is None  # no --server-pid given
+    assert result["server"]["cpu_ms_per_answered"] is None  # nor its CPU
+    assert result["machine"]["python_core_ms"] > 0
     json.loads(bench.to_json(result))
+
+
+def test_bench_reports_the_server_cpu_per_answered_message(live_server: LiveServer, orgs: TwoOrgs,
+                                                           database: Database) -> None:
+    answer_the_bench_questions(database, orgs)
+    # The live server runs in this process: its CPU is this process's.
+    result = bench.run(bench.BenchConfig(url=live_server.url, org_key=orgs.a.public_key, visitors=2, rate=4,
+                                         duration=1.0, reply_timeout=5, server_pid=os.getpid()))
+    assert result["messages"]["answered"] >= 2
+    assert result["server"]["cpu_ms_per_answered"] > 0
 
 
 def test_bench_counts_a_visitor_the_bot_hands_over(live_server: LiveServer, orgs: TwoOrgs) -> None:

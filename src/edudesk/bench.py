@@ -293,6 +293,21 @@ def _machine_busy_seconds() -> float:
     return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
+def python_core_ms(iterations: int = 1_000_000, repeats: int = 3) -> float:
+    """Milliseconds a fixed pure-Python loop takes on this machine, best of a few runs.
+
+    Shared VMs differ several-fold in speed per core from one day to the next; printed beside the figures, this makes
+    runs on different days comparable (scale by the ratio) instead of mistaking a slower host for a regression."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        total = 0
+        for i in range(iterations):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 1)
+
+
 def raise_open_file_limit(needed: int) -> int:
     """Raises this process's soft RLIMIT_NOFILE to at least ``needed`` (up to the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -329,6 +344,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
     if not cfg.texts:
         raise BenchError("至少需要一条访客消息文本")
     fd_limit = raise_open_file_limit(cfg.visitors + 256)
+    core_ms = python_core_ms()  # before any load, so the server's own work does not slow it
     ws_base = _ws_base(cfg.url)
     sampler = ServerSampler(cfg.server_pid)
     me = psutil.Process()
@@ -443,6 +459,9 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
             "rss_mb_peak": round(sampler.peak / 2**20, 1) if sampler.peak else None,
             "rss_mb_final": mb("final"),
             "cpu_percent": cpu_pct(cpu_server_0, cpu_server_1),
+            # What one answered message cost the server, whatever the rate: the figure to compare between changes.
+            "cpu_ms_per_answered": (round((cpu_server_1 - cpu_server_0) * 1000 / len(lat_ms), 2)
+                                    if cpu_server_0 is not None and cpu_server_1 is not None and lat_ms else None),
             "processes": sampler.processes or None,
         },
         "machine": {
@@ -453,6 +472,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
             "others_cpu_percent": (round(max(0.0, (cpu_all_1 - cpu_all_0) - ((cpu_server_1 or 0) - (cpu_server_0 or 0))
                                               - (cpu_me_1 - cpu_me_0)) / busy_seconds * 100, 1)),
             "load_average_1m": round(os.getloadavg()[0], 2),
+            "python_core_ms": core_ms,
         },
         "client": {
             "cpu_percent": cpu_pct(cpu_me_0, cpu_me_1),
@@ -515,11 +535,13 @@ def render_table(result: dict[str, Any]) -> Table:
         table.add_row(f"服务进程内存 RSS{procs} 起始 / 连接后 / 峰值 / 结束",
                       f"{_fmt(s['rss_mb_start'])} / {_fmt(s['rss_mb_connected'])} / {_fmt(s['rss_mb_peak'])} / "
                       f"{_fmt(s['rss_mb_final'])} MB")
-        table.add_row("服务进程 CPU", _fmt(s["cpu_percent"], "%"))
+        table.add_row("服务进程 CPU / 每条回复",
+                      f"{_fmt(s['cpu_percent'], '%')} / {_fmt(s['cpu_ms_per_answered'])} 毫秒")
     table.add_row("压测进程 CPU / 发送延迟 p99", f"{_fmt(cl['cpu_percent'], '%')} / {_fmt(cl['send_lag_ms_p99'])} 毫秒")
     mc = result["machine"]
     table.add_row(f"整机 CPU（{mc['cpus']} 核）/ 其他进程", f"{_fmt(mc['cpu_percent'], '%')} / "
                   f"{_fmt(mc['others_cpu_percent'], '%')}（以单核为 100%；负载 {mc['load_average_1m']}）")
+    table.add_row("单核速度（100 万次 Python 加法）", f"{_fmt(mc['python_core_ms'])} 毫秒")
     for note in result["notes"]:
         table.add_row("注意", note)
     return table
