@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -251,7 +251,23 @@ def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str
     return [c.question for c in related if c.question not in hot][:limit]
 
 
-def _state(session: Session, org_id: int, conversation_id: int) -> BotConversationState:
+@dataclass(frozen=True)
+class KnownState:
+    """The bot state of a conversation as a caller already read it (``None``: it has none yet), so a turn need not
+    read it again; ignored for any other conversation."""
+
+    conversation_id: int
+    state: BotConversationState | None
+
+
+def _state(session: Session, org_id: int, conversation_id: int, known: KnownState | None = None
+           ) -> BotConversationState:
+    if known is not None and known.conversation_id == conversation_id:
+        if known.state is not None:
+            return known.state
+        state = BotConversationState(org_id=org_id, conversation_id=conversation_id, misses=0)
+        session.add(state)
+        return state
     state = session.scalars(
         select(BotConversationState).where(
             BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id
@@ -325,11 +341,12 @@ def conversation_categories(session: Session, org_id: int, conversation_id: int)
 
 def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, *, message_id: int | None = None,
             page_title: str | None = None, facts: tuple[tuple[str, str, str], ...] = (),
-            contact: Contact | None = None, extraction: Extraction | None = None, channel: str = "") -> BotDecision:
+            contact: Contact | None = None, extraction: Extraction | None = None, channel: str = "",
+            known_state: KnownState | None = None) -> BotDecision:
     """Runs one bot turn — a bot script when one runs or its trigger fires, else the FAQ — remembers whether it
     was understood, writes script answers onto the lead card and logs what the knowledge base lacked."""
     org_id = org_bot.org_id
-    state = _state(session, org_id, conversation_id)
+    state = _state(session, org_id, conversation_id, known_state)
     turn = BotTurn(org_id=org_id, conversation_id=conversation_id, text=text, misses_before=state.misses or 0,
                    page_title=page_title, facts=facts)
     if org_bot.flows and contact is not None:
