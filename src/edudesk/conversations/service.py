@@ -10,8 +10,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, bindparam, func, insert, select
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from edudesk import events, jobs
 from edudesk.audit import service as audit_service
@@ -282,16 +282,27 @@ def update_message_extra(session: Session, msg: Message, **values: Any) -> None:
 # stored under this client id for the contact (see ``find_by_client_id`` for why there is no org term) and the
 # number of visitor messages of the conversation in the rate-limit window. Built once: statement building is a
 # large part of a turn's CPU.
-_VISITOR_CHECKS = select(
-    select(Message.id).where(
-        Message.conversation_id.in_(select(Conversation.id).where(Conversation.contact_id == bindparam("contact_id"))),
-        Message.client_id == bindparam("client_id"),
-    ).limit(1).scalar_subquery(),
-    select(func.count()).select_from(Message).where(
-        Message.conversation_id == bindparam("conversation_id"), Message.sender == SenderKind.visitor,
-        Message.created_at >= bindparam("since"),
-    ).scalar_subquery(),
-)
+def visitor_check_columns(contact_id: ColumnElement[int], conversation_id: ColumnElement[int]
+                          ) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """The two checks as scalar subqueries over ``contact_id`` and ``conversation_id``: parameters here, or columns of
+    an enclosing query (the inbound pipeline folds them into its read of the contact). Parameters ``client_id`` and
+    ``since``."""
+    of_contact = aliased(Conversation)  # never correlated with a conversation of an enclosing query
+    return (
+        # correlate_except: an enclosing query's contact is referred to, never joined in as a table of its own.
+        select(Message.id).where(
+            Message.conversation_id.in_(
+                select(of_contact.id).where(of_contact.contact_id == contact_id).correlate_except(of_contact)),
+            Message.client_id == bindparam("client_id"),
+        ).limit(1).correlate_except(Message).scalar_subquery(),
+        select(func.count()).select_from(Message).where(
+            Message.conversation_id == conversation_id, Message.sender == SenderKind.visitor,
+            Message.created_at >= bindparam("since"),
+        ).correlate_except(Message).scalar_subquery(),
+    )
+
+
+_VISITOR_CHECKS = select(*visitor_check_columns(bindparam("contact_id"), bindparam("conversation_id")))
 
 
 VISITOR_CHECKS = _VISITOR_CHECKS
@@ -306,18 +317,26 @@ def visitor_checks(session: Session, conv: Conversation, client_id: str | None, 
     of visitor messages in the conversation during the last ``seconds``. Callers that need more per-message facts
     about the contact pass ``statement`` = ``VISITOR_CHECKS.add_columns(...)`` (parameter ``contact_id``) and get
     the further columns appended to ``extra``: still one round trip."""
-    since = utcnow() - dt.timedelta(seconds=seconds)
     row = session.execute(statement, {
-        "contact_id": conv.contact_id, "client_id": client_id, "conversation_id": conv.id, "since": since,
+        "contact_id": conv.contact_id, "client_id": client_id, "conversation_id": conv.id,
+        "since": rate_window_start(seconds),
     }).one()
     existing_id, count = row[0], row[1]
     if extra is not None:
         extra.extend(row[2:])
-    existing = None
-    if existing_id is not None:
-        found = session.get(Message, existing_id)
-        existing = found if found is not None and found.org_id == conv.org_id else None
-    return existing, int(count or 0)
+    return message_in_org(session, conv.org_id, existing_id), int(count or 0)
+
+
+def message_in_org(session: Session, org_id: int, message_id: int | None) -> Message | None:
+    """The message a check found by id (from the identity map when loaded), if it is this org's."""
+    if message_id is None:
+        return None
+    found = session.get(Message, message_id)
+    return found if found is not None and found.org_id == org_id else None
+
+
+def rate_window_start(seconds: int) -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=seconds)
 
 
 def visitor_has_written(session: Session, conv: Conversation) -> bool:

@@ -37,8 +37,6 @@ MENU_PREFIX = "menu:"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
 
 
-# The duplicate check, the rate-limit count and the contact's open ticket: one statement per visitor message.
-_CHECKS = conversations_service.VISITOR_CHECKS.add_columns(tickets_service.ACTIVE_TICKET_ID)
 
 
 class InboundError(DomainError):
@@ -53,11 +51,18 @@ class InboundResult:
     replies: list[Message] = field(default_factory=list)
 
 
-# The contact, its open conversation and the bot's memory of that conversation in one statement instead of three,
-# on every visitor message: each statement saved is a database round trip on PostgreSQL.
+# How far back the visitor rate limit counts.
+RATE_WINDOW_SECONDS = 60
+
+# Everything a returning visitor's message starts from, in one statement instead of four (each statement saved is a
+# database round trip on PostgreSQL): the contact by its channel identity, its open conversation (the newest), the
+# bot's state of that conversation, a message already stored under this client id (a resend), the visitor's
+# messages in the rate-limit window and the contact's open ticket.
 _LATEST_OPEN = aliased(Conversation)
 _TURN_ROWS = (
-    select(Contact, Conversation, BotConversationState)
+    select(Contact, Conversation, BotConversationState,
+           *conversations_service.visitor_check_columns(Contact.id, Conversation.id),
+           tickets_service.active_ticket_id_of(Contact.id))
     .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
     .outerjoin(Conversation, Conversation.id == (
         select(_LATEST_OPEN.id)
@@ -65,7 +70,7 @@ _TURN_ROWS = (
                _LATEST_OPEN.state.in_(conversations_service.OPEN_STATES))
         .order_by(_LATEST_OPEN.id.desc())
         .limit(1)
-        .correlate(Contact)
+        .correlate_except(_LATEST_OPEN)
         .scalar_subquery()))
     .outerjoin(BotConversationState, (BotConversationState.conversation_id == Conversation.id)
                & (BotConversationState.org_id == bindparam("org_id")))
@@ -73,14 +78,20 @@ _TURN_ROWS = (
            ContactIdentity.external_id == bindparam("external_id"), Contact.org_id == bindparam("org_id"))
 )
 
+# The same checks for a contact the caller already has (or one created by this message): one more statement.
+_CHECKS = conversations_service.VISITOR_CHECKS.add_columns(tickets_service.ACTIVE_TICKET_ID)
+
 
 @dataclass(frozen=True)
 class TurnRows:
-    """What a visitor message starts from, as far as it exists yet."""
+    """What a visitor message starts from."""
 
     contact: Contact
     conversation: Conversation
     bot_state: bot_service.KnownState | None  # None: not read (the conversation was opened by this message)
+    existing: Message | None  # already stored under this client id: a resend
+    recent: int  # the visitor's messages in the conversation during the rate-limit window
+    active_ticket_id: int | None
 
 
 def _open(session: Session, contact: Contact, msg: InboundMessage, org_bot: OrgBot) -> Conversation:
@@ -96,20 +107,31 @@ def ensure_conversation(session: Session, contact: Contact, msg: InboundMessage,
 
 
 def turn_rows(session: Session, msg: InboundMessage, org_bot: OrgBot, contact: Contact | None) -> TurnRows:
-    """The contact (created on its first message), its open conversation (opened when there is none) and, when both
-    already existed, the bot's state of that conversation — one statement for a returning visitor."""
-    if contact is not None:
-        return TurnRows(contact, ensure_conversation(session, contact, msg, org_bot), None)
-    params = {"org_id": msg.org_id, "channel": msg.channel, "external_id": msg.external_user_id}
-    row = session.execute(_TURN_ROWS, params).first()
-    if row is None:
-        created = contacts_service.find_or_create(session, msg.org_id, msg.channel, msg.external_user_id,
+    """The contact (created on its first message), its open conversation (opened when there is none, except for a
+    resend) and the checks of this message — one statement for a returning visitor."""
+    since = conversations_service.rate_window_start(RATE_WINDOW_SECONDS)
+    if contact is None:
+        row = session.execute(_TURN_ROWS, {
+            "org_id": msg.org_id, "channel": msg.channel, "external_id": msg.external_user_id,
+            "client_id": msg.client_message_id, "since": since,
+        }).first()
+        if row is not None:
+            found, current, state, existing_id, recent, ticket_id = row
+            existing = conversations_service.message_in_org(session, msg.org_id, existing_id)
+            if existing is not None:  # answered from what is stored: no conversation is opened for a resend
+                conv = current or conversations_service.get(session, msg.org_id, existing.conversation_id)
+                return TurnRows(found, conv, None, existing, 0, ticket_id)
+            if current is None:
+                return TurnRows(found, _open(session, found, msg, org_bot), None, None, 0, ticket_id)
+            return TurnRows(found, current, bot_service.KnownState(current.id, state), None, int(recent or 0),
+                            ticket_id)
+        contact = contacts_service.find_or_create(session, msg.org_id, msg.channel, msg.external_user_id,
                                                   page_url=msg.page_url)
-        return TurnRows(created, ensure_conversation(session, created, msg, org_bot), None)
-    found, current, state = row
-    if current is None:
-        return TurnRows(found, _open(session, found, msg, org_bot), None)
-    return TurnRows(found, current, bot_service.KnownState(current.id, state))
+    conv = ensure_conversation(session, contact, msg, org_bot)
+    extra: list[Any] = []
+    existing, recent = conversations_service.visitor_checks(session, conv, msg.client_message_id,
+                                                            RATE_WINDOW_SECONDS, statement=_CHECKS, extra=extra)
+    return TurnRows(contact, conv, None, existing, recent, extra[0])
 
 
 def receive(
@@ -131,13 +153,9 @@ def receive(
     org_bot = bots.get(session, msg.org_id) if bots is not None else bot_service.load_org_bot(session, msg.org_id)
     rows = turn_rows(session, msg, org_bot, contact)
     contact, conv = rows.contact, rows.conversation
-    # The duplicate check and the rate-limit count: one statement (a retry is answered before it is counted).
-    facts_of_contact: list[Any] = []
-    existing, recent = conversations_service.visitor_checks(session, conv, msg.client_message_id, 60,
-                                                            statement=_CHECKS, extra=facts_of_contact)
-    if existing is not None:
-        return InboundResult(conv, existing, created=False)
-    if recent >= max_per_minute:
+    if rows.existing is not None:  # a retry is answered before it is counted
+        return InboundResult(conv, rows.existing, created=False)
+    if rows.recent >= max_per_minute:
         raise InboundError("rate_limited", "发送太频繁了，请稍后再试")
     attachment: Attachment | None = None
     if msg.attachment_id is not None:
@@ -158,7 +176,7 @@ def receive(
     )
     result = InboundResult(conv, posted.message, created=True)
     # A visitor with an open ticket: their words join it (and reopen it when it was waiting on them).
-    tickets_service.on_visitor_message(session, conv, posted.message, active_ticket_id=facts_of_contact[0])
+    tickets_service.on_visitor_message(session, conv, posted.message, active_ticket_id=rows.active_ticket_id)
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model) if text else None
     if extraction is not None:

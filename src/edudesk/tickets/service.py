@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -406,13 +406,19 @@ _ACTIVE_FOR_CONTACT = (
 
 # The id of that ticket as a scalar subquery on the same ``contact_id`` parameter, for the inbound pipeline to fold
 # into the checks it already runs for every visitor message (no statement of its own when there is no ticket).
-ACTIVE_TICKET_ID = (
-    select(Ticket.id)
-    .where(Ticket.contact_id == bindparam("contact_id"), Ticket.status.in_(ACTIVE))
-    .order_by(Ticket.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
+def active_ticket_id_of(contact_id: ColumnElement[int]) -> ScalarSelect[Any]:
+    """That ticket's id for ``contact_id``: a parameter, or the contact column of an enclosing query."""
+    return (
+        select(Ticket.id)
+        .where(Ticket.contact_id == contact_id, Ticket.status.in_(ACTIVE))
+        .order_by(Ticket.id.desc())
+        .limit(1)
+        .correlate_except(Ticket)
+        .scalar_subquery()
+    )
+
+
+ACTIVE_TICKET_ID = active_ticket_id_of(bindparam("contact_id"))
 
 
 def on_visitor_message(session: Session, conv: Conversation, message: Message, *,
