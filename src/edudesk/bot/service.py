@@ -260,19 +260,17 @@ class KnownState:
     state: BotConversationState | None
 
 
+def _stored_state(session: Session, org_id: int, conversation_id: int) -> BotConversationState | None:
+    return session.scalars(select(BotConversationState).where(
+        BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id)).first()
+
+
 def _state(session: Session, org_id: int, conversation_id: int, known: KnownState | None = None
            ) -> BotConversationState:
     if known is not None and known.conversation_id == conversation_id:
-        if known.state is not None:
-            return known.state
-        state = BotConversationState(org_id=org_id, conversation_id=conversation_id, misses=0)
-        session.add(state)
-        return state
-    state = session.scalars(
-        select(BotConversationState).where(
-            BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id
-        )
-    ).first()
+        state = known.state
+    else:
+        state = _stored_state(session, org_id, conversation_id)
     if state is None:
         state = BotConversationState(org_id=org_id, conversation_id=conversation_id, misses=0)
         session.add(state)
@@ -334,8 +332,7 @@ def on_widget_opened(session: Session, org_bot: OrgBot, conversation_id: int, co
 
 
 def conversation_categories(session: Session, org_id: int, conversation_id: int) -> list[str]:
-    state = session.scalars(select(BotConversationState).where(
-        BotConversationState.org_id == org_id, BotConversationState.conversation_id == conversation_id)).first()
+    state = _stored_state(session, org_id, conversation_id)
     return list(state.categories or []) if state else []
 
 

@@ -311,7 +311,7 @@ VISITOR_CHECKS = _VISITOR_CHECKS
 def visitor_checks(session: Session, conv: Conversation, client_id: str | None, seconds: int, *,
                    statement: Select[Any] = _VISITOR_CHECKS, extra: list[Any] | None = None
                    ) -> tuple[Message | None, int]:
-    """``find_by_client_id`` and ``recent_visitor_messages`` of one inbound visitor message, in one statement.
+    """``find_by_client_id`` and the rate-limit count of one inbound visitor message, in one statement.
 
     Returns the message already stored under ``client_id`` for this contact (in this org), if any, and the number
     of visitor messages in the conversation during the last ``seconds``. Callers that need more per-message facts
@@ -343,14 +343,6 @@ def visitor_has_written(session: Session, conv: Conversation) -> bool:
     found = session.scalars(select(Message.id).where(
         Message.conversation_id == conv.id, Message.sender == SenderKind.visitor).limit(1)).first()
     return found is not None
-
-
-def recent_visitor_messages(session: Session, conv: Conversation, seconds: int) -> int:
-    since = utcnow() - dt.timedelta(seconds=seconds)
-    stmt = select(func.count()).select_from(Message).where(
-        Message.conversation_id == conv.id, Message.sender == SenderKind.visitor, Message.created_at >= since
-    )
-    return int(session.scalar(stmt) or 0)
 
 
 def _transition(session: Session, conv: Conversation, target: ConversationState) -> None:
