@@ -8,12 +8,14 @@ tickets; agents change their own and unassigned ones (``service.can_edit``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.auth import service as auth_service
 from edudesk.auth.deps import current_user
@@ -242,32 +244,32 @@ def comment(request: Request, user: CurrentUser, ticket_id: int,
     return _detail(request, user, ticket_id, notice="已发送给访客" if kind == "reply" else "备注已保存")
 
 
-@router.post("/tickets/{ticket_id}/take", response_class=HTMLResponse)
-def take(request: Request, user: CurrentUser, ticket_id: int, csrf_token: CsrfField = "") -> Response:
+def _ticket_action(request: Request, user: User, ticket_id: int, csrf_token: str,
+                   act: Callable[[Session, tickets_service.Editor, int], object]) -> Response | None:
+    """Runs one button's action on a ticket in its own transaction: the ticket page with the error when the form
+    expired or the action was refused (nothing stored), None when it was done."""
     if not csrf_ok(request, csrf_token):
         return _detail(request, user, ticket_id, errors={"form": EXPIRED}, status_code=400)
     with get_ctx(request).db.session() as session:
         try:
-            tickets_service.take(session, editor_of(request, user), ticket_id)
+            act(session, editor_of(request, user), ticket_id)
             session.commit()
         except DomainError as exc:
             session.rollback()
             return _detail(request, user, ticket_id, errors={"form": exc.message}, status_code=exc.status_code)
-    return _detail(request, user, ticket_id, notice="已认领")
+    return None
+
+
+@router.post("/tickets/{ticket_id}/take", response_class=HTMLResponse)
+def take(request: Request, user: CurrentUser, ticket_id: int, csrf_token: CsrfField = "") -> Response:
+    failed = _ticket_action(request, user, ticket_id, csrf_token, tickets_service.take)
+    return failed if failed is not None else _detail(request, user, ticket_id, notice="已认领")
 
 
 @router.post("/tickets/{ticket_id}/delete", response_class=HTMLResponse)
 def delete(request: Request, user: CurrentUser, ticket_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _detail(request, user, ticket_id, errors={"form": EXPIRED}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            tickets_service.delete_ticket(session, editor_of(request, user), ticket_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _detail(request, user, ticket_id, errors={"form": exc.message}, status_code=exc.status_code)
-    return RedirectResponse("/tickets", status_code=303)
+    failed = _ticket_action(request, user, ticket_id, csrf_token, tickets_service.delete_ticket)
+    return failed if failed is not None else RedirectResponse("/tickets", status_code=303)
 
 
 # --- from the console --------------------------------------------------------------------------------------------
