@@ -16,6 +16,8 @@ from edudesk.bot import service as bot_service
 from edudesk.bot.models import BotConversationState
 from edudesk.bot.runtime import BotRuntime
 from edudesk.channels.base import InboundMessage
+from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import ContactIdentity
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.conversations.states import ConversationState
@@ -35,6 +37,7 @@ from tests.conftest import TwoOrgs
 # the entry's ask count. Was 9, then 7 once the preview and the two checks were merged, 8 with the turn counter, 5
 # since the turn's reads are one. Lower is welcome; higher needs a reason in docs/performance.md.
 TURN_STATEMENTS = 5
+FIRST_TURN_STATEMENTS = 7
 
 
 @contextmanager
@@ -61,7 +64,12 @@ def counting(db: Database) -> Iterator[list[str]]:
 
 def turn(db: Database, org_id: int, client_id: str, text: str,
          bots: BotRuntime | None = None) -> inbound_service.InboundResult:
-    msg = InboundMessage(org_id=org_id, channel="web", external_user_id="v_hot_path", client_message_id=client_id,
+    return turn_of(db, org_id, "v_hot_path", client_id, text, bots)
+
+
+def turn_of(db: Database, org_id: int, visitor: str, client_id: str, text: str,
+            bots: BotRuntime | None = None) -> inbound_service.InboundResult:
+    msg = InboundMessage(org_id=org_id, channel="web", external_user_id=visitor, client_message_id=client_id,
                          text=text)
     with db.session() as session:
         result = inbound_service.receive(session, msg, agents_online=False, bots=bots)
@@ -87,6 +95,24 @@ def test_a_bot_turn_costs_at_most_five_statements(database: Database, orgs: TwoO
         again = turn(database, orgs.a.id, "c2", "学费多少？", bots)  # a resend: found, nothing stored
     assert not again.created
     assert all(s == "SELECT" for s in statements), statements
+
+
+def test_a_first_message_opens_its_conversation_in_seven_statements(database: Database, orgs: TwoOrgs) -> None:
+    """The widget creates the contact when it loads; the first message then reads it (1), opens the conversation
+    with its welcome text (2), stores the message and the bot's answer (2), creates the bot's state of the new
+    conversation without first looking for one (1) and writes the preview (1). A burst of new visitors costs these
+    in one second each, so they are counted too."""
+    bots = runtime(database)
+    turn_of(database, orgs.a.id, "v_warm", "c1", "你好", bots)  # builds the org's bot
+    with database.session() as session:
+        contacts_service.find_or_create(session, orgs.a.id, "web", "v_hot_path")
+        session.commit()
+    with capturing(database) as statements:
+        first = turn(database, orgs.a.id, "c1", "你好", bots)
+    assert first.created and first.replies
+    assert len(statements) <= FIRST_TURN_STATEMENTS, statements
+    assert not any(sql.lstrip().upper().startswith("SELECT") and "FROM bot_conversation_state" in sql
+                   for sql, _ in statements), statements
 
 
 def test_a_knowledge_base_answer_adds_only_the_ask_count(database: Database, orgs: TwoOrgs) -> None:
@@ -234,3 +260,39 @@ def test_the_one_read_checks_this_visitor_only(database: Database, orgs: TwoOrgs
     assert resend.conversation.id == first.conversation.id
     with database.session() as session:
         assert conversations_service.current_for_contact(session, orgs.a.id, first.conversation.contact_id) is None
+
+
+def test_the_one_read_never_walks_an_org(database: Database, orgs: TwoOrgs) -> None:
+    """The returning visitor's read is keyed from the identity's unique index down: contact by primary key, its
+    conversations by contact. Offered org_id on the contact or the conversation, a planner without current
+    statistics (PostgreSQL before ANALYZE has seen a new org's visitors, SQLite always) may walk every contact or
+    open conversation of the org for each turn."""
+    for n in range(40):
+        turn_of(database, orgs.a.id, f"v_crowd_{n}", "c1", "你好")
+    turn_of(database, orgs.a.id, "v_hot_path", "c1", "你好")
+    with capturing(database) as statements:
+        turn_of(database, orgs.a.id, "v_hot_path", "c2", "你好吗")
+    first_read = next((sql, params) for sql, params in statements
+                      if sql.lstrip().upper().startswith("SELECT") and "contact_identities" in sql)
+    sql, params = first_read
+    explain = "EXPLAIN QUERY PLAN " if database.engine.dialect.name == "sqlite" else "EXPLAIN "
+    with database.engine.connect() as conn:
+        plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(explain + sql, params))
+    for walk in ("ix_contacts_org_id", "ix_conversations_org_state"):
+        assert walk not in plan, f"{sql}\n→ {plan}"
+
+
+def test_an_identity_of_another_orgs_contact_is_refused(database: Database, orgs: TwoOrgs) -> None:
+    """Org isolation of the one read rests on the identity; an identity row that (by a bug or a hand edit) names
+    another org's contact stops the turn instead of posting into that org's conversation."""
+    other = turn_of(database, orgs.b.id, "v_b", "c1", "你好")
+    with database.session() as session:
+        before = conversations_service.messages(session, orgs.b.id, other.conversation.id)
+        session.add(ContactIdentity(org_id=orgs.a.id, contact_id=other.conversation.contact_id, channel="web",
+                                    external_id="v_forged"))
+        session.commit()
+    with pytest.raises(RuntimeError, match="another org"):
+        turn_of(database, orgs.a.id, "v_forged", "c1", "你好")
+    with database.session() as session:
+        after = conversations_service.messages(session, orgs.b.id, other.conversation.id)
+        assert [m.id for m, _ in after] == [m.id for m, _ in before]
