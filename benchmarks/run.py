@@ -151,9 +151,10 @@ class Server:
             self.proc.wait(timeout=5)
 
 
-def run_bench(server: Server, org_key: str, sc: Scenario) -> dict[str, Any]:
+def run_bench(server: Server, org_key: str, sc: Scenario, bench_args: list[str]) -> dict[str, Any]:
     cmd = [edudesk_exe(), "bench", "--url", server.url, "--org-key", org_key, "--visitors", str(sc.visitors),
-           "--rate", str(sc.rate), "--duration", str(sc.duration), "--server-pid", str(server.pid), "--json"]
+           "--rate", str(sc.rate), "--duration", str(sc.duration), "--server-pid", str(server.pid), "--json",
+           *bench_args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=sc.duration + 300, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"edudesk bench failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -174,8 +175,15 @@ def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
         p99 = r["reply_ms"]["p99"]
         rate = r["messages"]["answered_per_second"]
         ok = p99 is not None and p99 < sc.p99_target_ms and rate >= 0.95 * sc.rate and r["errors"]["total"] == 0
+        by_second = r["reply_ms"]["p99_by_second"]
+        slow = sum(1 for v in by_second if v >= sc.p99_target_ms)
         out.append(f"p99 {p99} ms < {sc.p99_target_ms:g} ms at {rate}/{sc.rate:g} msg/s, "
                    f"{r['errors']['total']} errors: {'ok' if ok else 'MISSED'}")
+        first = r["first_reply_ms"]
+        out.append(f"  conversations opened while connecting: {first['answered']}, first reply p50/p99 "
+                   f"{first['p50']}/{first['p99']} ms (not in the p99 above)")
+        out.append(f"  seconds whose p99 missed it: {slow}/{len(by_second)}  "
+                   f"(p99 by second: {' '.join(f'{v:g}' for v in by_second)})")
     return out
 
 
@@ -204,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, help="override the scenario's seconds of sending")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the server (repeatable), e.g. EDUDESK_LOG_LEVEL=INFO")
+    ap.add_argument("--no-open-conversations", action="store_true",
+                    help="send every visitor's first message inside the measured window instead of while connecting "
+                         "(a burst of as many new conversations per second as there are visitors)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file, server logs)")
     args = ap.parse_args(argv)
@@ -215,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         backend += f" ×{args.workers}"
     extra_env = dict(item.split("=", 1) for item in args.env)
+    bench_args = ["--no-open-conversations"] if args.no_open_conversations else []
     rows: list[tuple[str, Scenario, dict[str, Any]]] = []
     try:
         slug, org_key = seed(database_url)
@@ -228,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                                f"{sc.duration:g} s (server on port {server.port}, org {slug})")
             try:
                 server.start()
-                result = run_bench(server, org_key, sc)
+                result = run_bench(server, org_key, sc, bench_args)
             finally:
                 server.stop()
             rows.append((backend, sc, result))

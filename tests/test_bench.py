@@ -23,6 +23,13 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench.percentile([5.0], 99) == 5.0
 
 
+def test_p99_by_second_groups_turns_by_when_they_were_sent() -> None:
+    # Sent at 0.2 s, 0.9 s (second 0), none in second 1, 2.5 s (second 2); a turn stamped before the origin
+    # (clock skew between the phases) counts in second 0.
+    assert bench.p99_by_second([10.2, 10.9, 12.5, 9.99], [5.0, 50.0, 7.0, 1.0], origin=10.0) == [50.0, 0.0, 7.0]
+    assert bench.p99_by_second([], [], origin=0.0) == []
+
+
 def answer_the_bench_questions(database: Database, orgs: TwoOrgs) -> None:
     with database.session() as session:
         bot_service.save_rule(session, Actor(orgs.a.id, label="test"), keywords="学费,试听,上课时间,价格",
@@ -43,6 +50,10 @@ def test_bench_answers_every_message_and_holds_every_connection(live_server: Liv
     assert result["errors"] == {"total": 0}
     lat = result["reply_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    assert lat["p99_by_second"] and max(lat["p99_by_second"]) <= lat["max"] + 0.05  # rounded to 0.1 ms
+    # Every visitor's conversation was opened as it connected, and that first answer is counted apart.
+    first = result["first_reply_ms"]
+    assert first["answered"] == 4 and 0 < first["p50"] <= first["p99"]
     assert result["server"]["rss_mb_peak"] is None  # no --server-pid given
     assert result["server"]["cpu_ms_per_answered"] is None  # nor its CPU
     assert result["machine"]["python_core_ms"] > 0
@@ -62,8 +73,10 @@ def test_bench_reports_the_server_cpu_per_answered_message(live_server: LiveServ
 def test_bench_counts_a_visitor_the_bot_hands_over(live_server: LiveServer, orgs: TwoOrgs) -> None:
     result = bench.run(bench.BenchConfig(url=live_server.url, org_key=orgs.a.public_key, visitors=1, rate=2,
                                          duration=1, texts=("转人工",), reply_timeout=1))
-    assert result["messages"]["handed_off_visitors"] == 1
+    assert result["messages"]["handed_off_visitors"] == 1  # by the message that opened the conversation
     assert result["messages"]["answered"] == 0
+    assert result["first_reply_ms"]["answered"] == 0
+    assert "first_no_reply" not in result["errors"]  # the hand-over settled the opening turn, no time-out
     assert any("转人工" in note for note in result["notes"])
 
 

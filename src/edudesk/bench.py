@@ -10,6 +10,11 @@ moment its ``message`` frame is written to the moment the first bot ``message`` 
 message arrives (the visitor's message id comes from its echo or its ``ack``; the welcome text that opens a
 conversation is older and is not counted).
 
+Each visitor's first message opens its conversation (welcome text, the bot's state: about twice the statements of a
+later turn), so it is sent as the visitor connects, answered before the measured load starts and reported apart
+(``first_reply_ms``): 200 visitors opening their conversations in the same second is a burst of 200 new chats per
+second, not the steady load a message rate describes, and it would otherwise fill the first seconds' p99.
+
 Server memory and CPU are read with psutil from ``--server-pid``; the bench itself runs on the same machine, so
 its own CPU use is reported beside the server's.
 """
@@ -69,6 +74,7 @@ class BenchConfig:
     texts: Sequence[str] = DEFAULT_TEXTS
     reply_timeout: float = 10.0  # how long a turn may wait for its answer after the sending window
     open_timeout: float = 20.0
+    open_conversations: bool = True  # each visitor's first message, as it connects (when rate > 0)
 
 
 @dataclass
@@ -76,16 +82,29 @@ class Turn:
     client_id: str
     sent_at: float
     message_id: int | None = None
+    first: bool = False  # the message that opened the conversation
 
 
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)
+    sent_ats: list[float] = field(default_factory=list)  # when each answered turn was sent, beside its latency
+    first_latencies: list[float] = field(default_factory=list)
     send_lags: list[float] = field(default_factory=list)
     sent: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     handed_off: int = 0
     last_reply_at: float = 0.0
+
+
+def p99_by_second(sent_ats: Sequence[float], latencies_ms: Sequence[float], origin: float) -> list[float]:
+    """The p99 of the turns sent in each second of the run: a p99 missed because of a few slow seconds (a pause,
+    a neighbour on the machine) reads differently from one missed because every second is slow."""
+    seconds: dict[int, list[float]] = {}
+    for sent_at, latency in zip(sent_ats, latencies_ms, strict=True):
+        seconds.setdefault(max(0, int(sent_at - origin)), []).append(latency)
+    last = max(seconds, default=-1)
+    return [round(percentile(seconds[k], 99) or 0.0, 1) if k in seconds else 0.0 for k in range(last + 1)]
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -107,6 +126,7 @@ class Visitor:
         self.handed_off = False
         self.reader: asyncio.Task[None] | None = None
         self._n = 0
+        self._first_settled = asyncio.Event()  # the opening message was answered, or the visitor handed over
 
     async def open(self, http: httpx.AsyncClient, cfg: BenchConfig, ws_base: str) -> bool:
         body = {"org_key": cfg.org_key, "page_url": "http://bench.invalid/"}
@@ -139,7 +159,22 @@ class Visitor:
             return False
         self.alive = True
         self.reader = asyncio.create_task(self._read())
+        if cfg.open_conversations and cfg.rate > 0:
+            await self._open_conversation(cfg.texts[self.index % len(cfg.texts)], cfg.open_timeout)
         return True
+
+    async def _open_conversation(self, text: str, patience: float) -> None:
+        assert self.ws is not None
+        cid = f"bench-{self.index}-0"
+        self.pending[cid] = Turn(cid, time.perf_counter(), first=True)
+        try:
+            await self.ws.send(json.dumps({"type": "message", "client_id": cid, "text": text}, ensure_ascii=False))
+            await asyncio.wait_for(self._first_settled.wait(), patience)
+        except ConnectionClosed:
+            self.pending.pop(cid, None)
+        except TimeoutError:
+            self.pending.pop(cid, None)
+            self.stats.errors["first_no_reply"] += 1
 
     async def _read(self) -> None:
         assert self.ws is not None
@@ -175,13 +210,19 @@ class Visitor:
         elif kind == "state" and frame.get("state") in ("queued", "assigned") and not self.handed_off:
             self.handed_off = True
             self.stats.handed_off += 1
+            self._first_settled.set()
 
     def _answered(self, bot_message_id: int) -> None:
         now = time.perf_counter()
         for cid, turn in self.pending.items():
             if turn.message_id is not None and turn.message_id < bot_message_id:
                 del self.pending[cid]
+                if turn.first:
+                    self.stats.first_latencies.append(now - turn.sent_at)
+                    self._first_settled.set()
+                    return
                 self.stats.latencies.append(now - turn.sent_at)
+                self.stats.sent_ats.append(turn.sent_at)
                 self.stats.last_reply_at = now
                 return
 
@@ -378,6 +419,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
         # 2. Send on schedule for `duration` seconds, every live visitor with its own phase.
         cpu_server_0, cpu_me_0, cpu_all_0 = sampler.cpu_seconds(), _cpu(me), _machine_busy_seconds()
         wall_0 = time.perf_counter()
+        perf_start = wall_0 + 0.5  # the schedule's start on the clock the turns are stamped with
         start = loop.time() + 0.5
         end = start + cfg.duration
         senders: list[asyncio.Task[None]] = []
@@ -407,6 +449,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
     if unanswered:
         stats.errors["no_reply"] += unanswered
     lat_ms = [x * 1000 for x in stats.latencies]
+    first_ms = [x * 1000 for x in stats.first_latencies]
     lag_ms = [x * 1000 for x in stats.send_lags]
     notes: list[str] = []
     if per_visitor * 60 > DEFAULT_SERVER_LIMIT_PER_MINUTE:
@@ -450,6 +493,13 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
             "p99": ms(percentile(lat_ms, 99)),
             "max": ms(max(lat_ms) if lat_ms else None),
             "mean": ms(sum(lat_ms) / len(lat_ms) if lat_ms else None),
+            "p99_by_second": p99_by_second(stats.sent_ats, lat_ms, perf_start),
+        },
+        # The messages that opened the conversations, sent while connecting and not part of the rate above.
+        "first_reply_ms": {
+            "answered": len(first_ms),
+            "p50": ms(percentile(first_ms, 50)),
+            "p99": ms(percentile(first_ms, 99)),
         },
         "errors": {"total": sum(errors.values()), **errors},
         "server": {
@@ -525,6 +575,10 @@ def render_table(result: dict[str, Any]) -> Table:
     table.add_row("机器人回复往返 p50 / p95 / p99",
                   f"{_fmt(r['p50'])} / {_fmt(r['p95'])} / {_fmt(r['p99'])} 毫秒")
     table.add_row("机器人回复往返 最大 / 平均", f"{_fmt(r['max'])} / {_fmt(r['mean'])} 毫秒")
+    first = result["first_reply_ms"]
+    if first["answered"]:
+        table.add_row("开场消息（开启会话，建连时发送，不计入上面）往返 p50 / p99",
+                      f"{_fmt(first['p50'])} / {_fmt(first['p99'])} 毫秒（{first['answered']} 条）")
     errors = {k: v for k, v in result["errors"].items() if k != "total"}
     table.add_row("错误", str(result["errors"]["total"]) + (
         "（" + "，".join(f"{k} {v}" for k, v in errors.items()) + "）" if errors else ""))

@@ -244,13 +244,16 @@ def bench(
     ramp: Annotated[float, typer.Option(help="每秒新建的连接数（逐步建连，避免压垮 accept）", min=1)] = 200.0,
     text: Annotated[list[str] | None, typer.Option(
         "--text", help="访客消息文本，可重复；默认几条问学费、试听、上课时间的问题")] = None,
+    open_conversations: Annotated[bool, typer.Option(
+        help="每位访客建连时先发一条消息开启会话（单独统计，不计入计时发送的速率和往返）")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
 ) -> None:
     """压测运行中的服务：N 个访客同时保持 WebSocket 连接，按给定速率提问，测量机器人回复往返、吞吐、错误和内存。"""
     if not org_key:
         fail("请用 --org-key 指定机构的组件公钥（edudesk org list 可查看）")
     cfg = bench_mod.BenchConfig(url=url, org_key=org_key, visitors=visitors, rate=rate, duration=duration,
-                                server_pid=server_pid, ramp=ramp, texts=tuple(text or bench_mod.DEFAULT_TEXTS))
+                                server_pid=server_pid, ramp=ramp, texts=tuple(text or bench_mod.DEFAULT_TEXTS),
+                                open_conversations=open_conversations)
     if not as_json:
         print(f"正在建立 {visitors} 个访客连接，然后以每秒 {rate} 条发送 {duration} 秒 …", file=sys.stderr)
     try:
