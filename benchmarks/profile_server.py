@@ -66,6 +66,7 @@ def _thread_cpu(pid: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url")
+    ap.add_argument("--redis-url", help="fan events out through Redis, as several instances do")
     ap.add_argument("--visitors", type=int, default=200)
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--duration", type=float, default=20)
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="edudesk-prof-"))
     url = args.database_url or f"sqlite:///{tmp / 'prof.db'}"
     _slug, key = seed(url)
-    settings = Settings(database_url=url, data_dir=tmp, secret_key="profile-" + "x" * 32, log_level="WARNING",
+    settings = Settings(database_url=url, redis_url=args.redis_url, data_dir=tmp, secret_key="profile-" + "x" * 32,
+                        log_level="WARNING",
                         visitor_messages_per_minute=BENCH_MESSAGES_PER_MINUTE)
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **SERVER_OPTIONS)
