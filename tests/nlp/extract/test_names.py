@@ -19,6 +19,11 @@ from edudesk.nlp.extract import extract, ner_available
     ("张女士 13912345678", "张女士"),
     ("我是陈先生", "陈先生"),
     ("我是欧阳娜娜，想报声乐", "欧阳娜娜"),
+    # The surname on its own at the start of a clause: how "怎么称呼您？" is often answered.
+    ("我电话 13812345678，姓李", "李"),
+    ("姓李，电话13812345678", "李"),
+    ("姓欧阳", "欧阳"),
+    ("电话13812345678 姓王", "王"),
 ])
 def test_visitor_name(text: str, name: str) -> None:
     assert extract(text).name == name
@@ -39,6 +44,7 @@ def test_child_name(text: str, child: str) -> None:
 @pytest.mark.parametrize("text", [
     "我是想问一下", "我是家长", "我是孩子妈妈", "我是马老师介绍来的", "王老师的课还有名额吗", "请问周末有课吗",
     "上次那个顾问小刘说可以优惠", "微信 Sz_baoan_mama",
+    "孩子姓王", "姓王的老师说可以", "你们老师姓张吗", "姓张吗", "老师姓什么",
 ])
 def test_no_visitor_name(text: str) -> None:
     assert extract(text).name is None

@@ -2,7 +2,8 @@
 
 Rules first, because a chat with a school has a handful of ways to say who you are, and they are exact:
 
-- ``我叫李小明`` / ``我是李小明`` / ``本人李小明`` → 李小明; ``我姓王`` / ``免贵姓王`` → 王 (the surname alone);
+- ``我叫李小明`` / ``我是李小明`` / ``本人李小明`` → 李小明; ``我姓王`` / ``免贵姓王`` / ``…，姓王`` → 王 (the surname
+  alone);
 - ``王妈妈`` / ``李爸爸`` / ``张女士`` / ``陈先生`` / ``我是乐乐妈妈`` → the form as written: that is how the school
   will address them ("王妈妈您好"); ``叫我李老师`` → 李老师 (only after 叫我/我是: a bare ``王老师`` is usually the
   school's teacher, not the visitor);
@@ -50,6 +51,10 @@ _SELF = re.compile(
 # "我是马老师介绍来的": the person after 我是 introduced the visitor, is not the visitor.
 _NOT_SELF_AFTER = ("介绍", "推荐", "带来", "的学生", "的朋友", "班上", "班的")
 _SURNAME_ONLY = re.compile(rf"(?:我姓|免贵姓|本人姓|鄙姓)(?P<n>{_SURNAME})")
+# "姓李" said on its own, as the answer to "怎么称呼您" often is ("13812345678，姓李"): only at the start of a clause
+# and with nothing name-like after it, so "孩子姓王", "姓王的老师" and "姓名" stay out.
+_BARE_SURNAME = re.compile(
+    rf"(?:^|(?<=[\s，,。.！!？?、；;:：]))姓(?P<n>{_SURNAME})(?=$|[\s，,。.！!？?、；;~～0-9]|电话|手机|微信|联系)")
 _CALL_ME = re.compile(rf"叫我(?P<n>{_SURNAME}(?:老师|姐|哥|女士|先生|小姐|总|工|阿姨)|小[\u4e00-\u9fff])")
 _PARENT = re.compile(
     rf"(?:我是|我|^|(?<=[^\u4e00-\u9fff]))(?P<n>(?:{_SURNAME}|(?P<r>[\u4e00-\u9fff])(?P=r))"
@@ -97,7 +102,7 @@ def _surname_len(candidate: str) -> int:
 
 def _rule_visitor(text: str) -> tuple[str, int, int] | None:
     best: tuple[str, int, int] | None = None
-    for pattern in (_CALL_ME, _MY_NICK_PARENT, _PARENT, _SELF, _SURNAME_ONLY):
+    for pattern in (_CALL_ME, _MY_NICK_PARENT, _PARENT, _SELF, _SURNAME_ONLY, _BARE_SURNAME):
         match = pattern.search(text)
         if not match:
             continue
