@@ -24,6 +24,15 @@ def test_identity_is_per_org_and_channel(database: Database, orgs: TwoOrgs) -> N
     assert a.first_page_url == "https://a.example/"
 
 
+@pytest.mark.parametrize(("name", "shown"), [
+    (None, "访客{id}"), ("李", "李家长"), ("欧阳", "欧阳家长"), ("李妈妈", "李妈妈"), ("李小明", "李小明"),
+    ("乐乐妈妈", "乐乐妈妈"), ("小", "小"),
+])
+def test_display_name(name: str | None, shown: str) -> None:
+    contact = contacts_service.Contact(id=7, org_id=1, name=name)
+    assert contacts_service.display_name(contact) == shown.format(id=7)
+
+
 def test_last_seen_moves_by_the_minute_and_visits_after_half_an_hour(database: Database, orgs: TwoOrgs) -> None:
     with database.session() as session:
         contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v1")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.db import get_in_org, utcnow
 from edudesk.errors import DomainError
+from edudesk.nlp.extract.names import is_bare_surname
 
 # A visit counts again after this much silence, like the "return visit" of web analytics.
 NEW_VISIT_AFTER = dt.timedelta(minutes=30)
@@ -117,7 +118,11 @@ def display_names(session: Session, org_id: int, contact_ids: set[int]) -> dict[
 
 
 def display_name(contact: Contact) -> str:
-    return contact.name or f"访客{contact.id}"
+    """How staff lists and the chat header name the visitor. A parent who gave only a surname ("姓李") is "李家长",
+    as a school addresses them, not a bare "李" that reads like a typo in a list."""
+    if not contact.name:
+        return f"访客{contact.id}"
+    return f"{contact.name}家长" if is_bare_surname(contact.name) else contact.name
 
 
 def mask_phone(phone: str | None) -> str | None:

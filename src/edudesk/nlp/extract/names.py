@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NameResult", "find_names", "ner_available"]
+__all__ = ["NameResult", "find_names", "is_bare_surname", "ner_available"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,11 @@ class NameResult:
     child_span: tuple[int, int] | None
     others: tuple[tuple[str, int, int], ...]  # further person names from the model: (name, start, end)
     from_model: bool
+
+
+def is_bare_surname(name: str) -> bool:
+    """``李``, ``欧阳``: a surname with nothing after it, as ``我姓李`` gives."""
+    return name in _COMPOUND or (len(name) == 1 and name in SURNAMES)
 
 
 def _cut(candidate: str, keep: int) -> str:
