@@ -113,6 +113,12 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
+def _browser_navigation(request: Request) -> bool:
+    """A person opened this URL in a browser (not a script, an htmx swap or the API): they get a page, not JSON."""
+    return (not _wants_json(request) and "text/html" in request.headers.get("accept", "")
+            and request.headers.get("hx-request") != "true")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
@@ -143,13 +149,15 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
         message = f"参数不合法：{first.get('msg', '')}"
-        if not _wants_json(request) and request.method != "GET":
+        if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
         return error_response(422, "invalid_request", message, ".".join(loc) or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 404 and _browser_navigation(request):
+            return page(request, "error.html", status_code=404, title="找不到", message="这个页面不存在。")
         return error_response(exc.status_code, code, str(exc.detail))
 
 
