@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from edudesk.errors import DomainError
 from edudesk.i18n import Catalogues, get_locale
+from edudesk.localtime import local_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -32,6 +33,8 @@ def make_templates(catalogues: Catalogues) -> Jinja2Templates:
     env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["current_locale"] = get_locale
     env.globals["csrf_token"] = csrf_token
+    # {{ when|local }}: a stored UTC time as the institution reads it (北京时间), never a bare UTC on a page.
+    env.filters["local"] = local_text
     return Jinja2Templates(env=env)
 
 

@@ -66,6 +66,8 @@ def test_status_and_follow_up_notes_from_the_card(client: TestClient, database: 
     resp = client.post(url, data={"status": "contacted", "note": "已电话沟通<b>周六</b>试听",
                                   "remind_at": "2099-01-02T10:00", "csrf_token": csrf})
     assert resp.status_code == 200 and "已电话沟通&lt;b&gt;周六&lt;/b&gt;试听" in resp.text
+    # The reminder reads back as it was typed, in the institution's time (it used to show "01-02 02:00 UTC").
+    assert "01-02 10:00" in resp.text and "UTC" not in resp.text
     assert 'value="contacted" selected' in resp.text
     bad = client.post(url, data={"remind_at": "明天", "csrf_token": csrf})
     assert bad.status_code == 422 and "提醒时间格式不正确" in bad.text
