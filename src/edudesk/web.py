@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 from pathlib import Path
@@ -15,7 +16,7 @@ from starlette.requests import HTTPConnection
 
 from edudesk.errors import DomainError
 from edudesk.i18n import Catalogues, get_locale
-from edudesk.localtime import local_text
+from edudesk.localtime import LOCAL_TZ, local_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,8 +35,19 @@ def make_templates(catalogues: Catalogues) -> Jinja2Templates:
     env.globals["current_locale"] = get_locale
     env.globals["csrf_token"] = csrf_token
     # {{ when|local }}: a stored UTC time as the institution reads it (北京时间), never a bare UTC on a page.
-    env.filters["local"] = local_text
+    env.filters["local"] = _local
+    env.globals["local_tz"] = LOCAL_TZ.key  # for the console's script, which formats live messages the same way
     return Jinja2Templates(env=env)
+
+
+def _local(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``local_text`` that also takes the ISO strings of message dicts (the form the realtime frames carry)."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return local_text(value, fmt)
 
 
 def csrf_token(request: HTTPConnection) -> str:

@@ -1,12 +1,16 @@
-"""The staff pages' layout where it has gone wrong before: the top navigation on a phone, and the lead filters on a
-desktop that pushed the list below the fold."""
+"""The staff pages where they have gone wrong before: the top navigation on a phone, the lead filters on a desktop
+that pushed the list below the fold, and message times shown in UTC."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, expect
+import datetime as dt
 
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from edudesk.localtime import LOCAL_TZ
 from tests.conftest import LiveServer, TwoOrgs
 from tests.e2e.test_handover import TIMEOUT, agent_login
+from tests.e2e.test_workspace import start_chat
 
 
 def test_top_navigation_keeps_each_link_on_one_line_on_a_phone(browser: Browser, live_server: LiveServer,
@@ -46,3 +50,33 @@ def test_lead_filters_sit_side_by_side_above_the_list(browser: Browser, live_ser
         assert table["y"] < 800  # the list starts on the first screen
     finally:
         context.close()
+
+
+def test_console_message_times_are_the_institutions_time(contexts: tuple[BrowserContext, BrowserContext],
+                                                         live_server: LiveServer, orgs: TwoOrgs) -> None:
+    """The browsers here run in UTC, the institution in Asia/Shanghai: every time on a message, whether rendered
+    with the history or appended live by the console's script, is Shanghai time (it was UTC: 8 hours off)."""
+    visitor_ctx, agent_ctx = contexts
+    console = agent_ctx.new_page()
+    agent_login(console, live_server.url)
+    site = visitor_ctx.new_page()
+    start_chat(site, console, live_server.url)
+    site.fill(".edk-input", "还在吗")
+    site.click(".edk-send")
+    live = console.locator(".msg-visitor", has_text="还在吗")
+    expect(live).to_have_count(1, timeout=TIMEOUT)
+    console.reload()  # the same chat again, now rendered by the server
+    console.locator("#mine-list .conv-item").first.click()
+    rendered = console.locator(".msg-visitor", has_text="还在吗")
+    expect(rendered).to_have_count(1, timeout=TIMEOUT)
+    iso = rendered.locator("time").get_attribute("datetime") or ""
+    assert rendered.locator("time").inner_text() == dt.datetime.fromisoformat(iso).astimezone(LOCAL_TZ).strftime(
+        "%H:%M"), iso
+    # And the live path: append a message while the chat is open.
+    site.fill(".edk-input", "请问周六有课吗")
+    site.click(".edk-send")
+    appended = console.locator(".msg-visitor", has_text="请问周六有课吗")
+    expect(appended).to_have_count(1, timeout=TIMEOUT)
+    iso = appended.locator("time").get_attribute("datetime") or ""
+    assert appended.locator("time").inner_text() == \
+        dt.datetime.fromisoformat(iso).astimezone(LOCAL_TZ).strftime("%H:%M")

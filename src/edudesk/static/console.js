@@ -26,6 +26,14 @@
 
   function scrollToEnd() { var m = document.getElementById("messages"); if (m) m.scrollTop = m.scrollHeight; }
 
+  // HH:MM in the institution's time zone (the page's data-tz), as the server renders the history.
+  var CLOCK = new Intl.DateTimeFormat("zh-CN", { timeZone: document.body.dataset.tz || "Asia/Shanghai",
+                                                 hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  function clock(iso) {
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? "" : CLOCK.format(d);
+  }
+
   function appendMessage(msg) {
     var box = document.getElementById("messages");
     if (!box || box.querySelector('[data-message-id="' + msg.id + '"]')) return;
@@ -38,7 +46,7 @@
       meta.appendChild(note);
     }
     var who = document.createElement("span"); who.className = "who"; who.textContent = msg.sender_name || LABELS[msg.sender] || "";
-    var t = document.createElement("time"); t.setAttribute("datetime", msg.created_at); t.textContent = msg.created_at.slice(11, 16);
+    var t = document.createElement("time"); t.setAttribute("datetime", msg.created_at); t.textContent = clock(msg.created_at);
     meta.appendChild(who); meta.appendChild(t); el.appendChild(meta);
     if (msg.text) { var b = document.createElement("div"); b.className = "bubble"; b.textContent = msg.text; el.appendChild(b); }
     if (msg.attachment && /^\/api\/v1\/attachments\//.test(msg.attachment.url)) {
