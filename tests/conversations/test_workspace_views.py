@@ -13,6 +13,7 @@ from sqlalchemy import select
 from starlette.testclient import WebSocketTestSession
 
 from edudesk.channels.base import InboundMessage
+from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Message
 from edudesk.db import Database
@@ -34,6 +35,26 @@ def notes(database: Database, conv_id: int) -> list[str]:
     with database.session() as session:
         return list(session.scalars(select(Message.text).where(Message.conversation_id == conv_id,
                                                                Message.internal.is_(True))))
+
+
+def test_the_visitors_messages_carry_their_current_name(client: TestClient, database: Database,
+                                                        orgs: TwoOrgs) -> None:
+    """Messages store the name the visitor had when they wrote ("访客3"); once the parent has given theirs, the chat
+    and the read-only transcript show every one of their messages under it, like the header."""
+    conv_id = say(database, orgs.a.id, "孩子三年级", 1)
+    with database.session() as session:
+        conv = conversations_service.get(session, orgs.a.id, conv_id)
+        before = conversations_service.messages_as_dicts(session, orgs.a.id, conv_id)
+        contact = contacts_service.get(session, orgs.a.id, conv.contact_id)
+        contacts_service.update_details(session, contact, name="张妈妈")
+        session.commit()
+    assert [m["sender_name"] for m in before if m["sender"] == "visitor"] == [f"访客{conv.contact_id}"]
+    login(client, "alpha", "agent")
+    for url in (f"/console/c/{conv_id}", f"/console/c/{conv_id}/transcript"):
+        page = client.get(url, headers={"hx-request": "true"}).text
+        visitor = page[page.index("msg-visitor"):]
+        assert visitor.index("张妈妈") < visitor.index("孩子三年级"), url
+        assert f"访客{conv.contact_id}" not in page, url
 
 
 # --- internal notes --------------------------------------------------------------------------------------------------

@@ -45,7 +45,10 @@
       var note = document.createElement("span"); note.className = "note-label"; note.textContent = "🔒 " + label("note", "内部备注");
       meta.appendChild(note);
     }
-    var who = document.createElement("span"); who.className = "who"; who.textContent = msg.sender_name || LABELS[msg.sender] || "";
+    // A visitor's messages carry the name they had when they wrote; the chat shows the name they have now.
+    var title = document.querySelector(".chat-title strong");
+    var visitorName = msg.sender === "visitor" && title ? title.textContent : "";
+    var who = document.createElement("span"); who.className = "who"; who.textContent = visitorName || msg.sender_name || LABELS[msg.sender] || "";
     var t = document.createElement("time"); t.setAttribute("datetime", msg.created_at); t.textContent = clock(msg.created_at);
     meta.appendChild(who); meta.appendChild(t); el.appendChild(meta);
     if (msg.text) { var b = document.createElement("div"); b.className = "bubble"; b.textContent = msg.text; el.appendChild(b); }
