@@ -4,8 +4,10 @@ that pushed the list below the fold, and message times shown in UTC."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from edudesk.localtime import LOCAL_TZ
 from tests.conftest import LiveServer, TwoOrgs
@@ -13,12 +15,21 @@ from tests.e2e.test_handover import TIMEOUT, agent_login
 from tests.e2e.test_workspace import start_chat
 
 
-def test_top_navigation_keeps_each_link_on_one_line_on_a_phone(browser: Browser, live_server: LiveServer,
-                                                               orgs: TwoOrgs) -> None:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 800})
+@contextmanager
+def admin_page(browser: Browser, base: str, width: int) -> Iterator[Page]:
+    """The admin, logged in, in a browser window ``width`` pixels wide."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 800})
     try:
         page = context.new_page()
-        agent_login(page, live_server.url, username="admin")
+        agent_login(page, base, username="admin")
+        yield page
+    finally:
+        context.close()
+
+
+def test_top_navigation_keeps_each_link_on_one_line_on_a_phone(browser: Browser, live_server: LiveServer,
+                                                               orgs: TwoOrgs) -> None:
+    with admin_page(browser, live_server.url, 390) as page:
         links = page.locator(".topbar nav a")
         expect(links.first).to_be_visible(timeout=TIMEOUT)
         heights = [box["height"] for box in (links.nth(i).bounding_box() for i in range(links.count())) if box]
@@ -28,16 +39,11 @@ def test_top_navigation_keeps_each_link_on_one_line_on_a_phone(browser: Browser,
         assert heights and max(heights) < 1.6 * line, heights
         nav = page.locator(".topbar nav").bounding_box()
         assert nav is not None and nav["width"] <= 390
-    finally:
-        context.close()
 
 
 def test_lead_filters_sit_side_by_side_above_the_list(browser: Browser, live_server: LiveServer,
                                                       orgs: TwoOrgs) -> None:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    try:
-        page = context.new_page()
-        agent_login(page, live_server.url, username="admin")
+    with admin_page(browser, live_server.url, 1280) as page:
         page.goto(f"{live_server.url}/leads")
         phone = page.locator("#lead-filters input[name=phone]").bounding_box()
         status = page.locator("#lead-filters select[name=status]").bounding_box()
@@ -48,8 +54,6 @@ def test_lead_filters_sit_side_by_side_above_the_list(browser: Browser, live_ser
         assert abs(phone["y"] - status["y"]) < 4  # one row, not one field per row
         assert abs(since["y"] - until["y"]) < 4  # the date range on one line
         assert table["y"] < 800  # the list starts on the first screen
-    finally:
-        context.close()
 
 
 def test_console_message_times_are_the_institutions_time(contexts: tuple[BrowserContext, BrowserContext],
