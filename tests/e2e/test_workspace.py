@@ -4,7 +4,10 @@ agent's own draft surviving a reload of the pane."""
 
 from __future__ import annotations
 
+import contextlib
+
 from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from edudesk.canned import service as canned_service
@@ -42,7 +45,15 @@ def start_chat(site: Page, console: Page, base: str) -> None:
     item = console.locator("#queue-list .conv-item")
     expect(item).to_have_count(1, timeout=TIMEOUT)
     item.click()
-    console.get_by_role("button", name="接入").click()
+    # The queued conversation's last frames can reload the pane just after it opened; a click that lands on the new
+    # pane before htmx has wired its buttons does nothing (an agent would click again, and so does this).
+    accept = console.get_by_role("button", name="接入")
+    for _attempt in range(3):
+        with contextlib.suppress(PlaywrightTimeoutError):  # gone already: the previous click went through
+            accept.click(timeout=TIMEOUT // 3)
+        with contextlib.suppress(AssertionError):
+            expect(console.locator("#chat-state")).to_have_text("人工服务中", timeout=TIMEOUT // 3)
+            return
     expect(console.locator("#chat-state")).to_have_text("人工服务中", timeout=TIMEOUT)
 
 
