@@ -25,7 +25,7 @@ from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
-from edudesk.localtime import LOCAL_TZ, local_text
+from edudesk.localtime import LOCAL_TZ
 from edudesk.realtime import Connection
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
@@ -101,7 +101,6 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         "contact": _contact_view(contact, user, conv),
         "history": [h for h in history if h.id != conv.id],
         "state_labels": STATE_LABELS,
-        "local": local_text,
         "can_accept": conv.state in (ConversationState.queued, ConversationState.bot),
         "can_reply": conv.state != ConversationState.closed,
         "can_resolve": conv.state in (ConversationState.assigned, ConversationState.queued, ConversationState.bot),
@@ -322,7 +321,7 @@ def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Res
         summary = conversations_service.summary(session, conv)
         msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
     context = {"conv": conv, "summary": summary, "messages": msgs, "state_label": STATE_LABELS[conv.state],
-               "user": user, "local": local_text}
+               "user": user}
     if request.headers.get("hx-request") == "true":
         return page(request, "console/_transcript.html", **context)
     return page(request, "console/transcript.html", **context)

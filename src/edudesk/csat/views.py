@@ -14,7 +14,6 @@ from edudesk.context import get_ctx
 from edudesk.csat import reports
 from edudesk.csat import service as csat_service
 from edudesk.errors import DomainError
-from edudesk.localtime import LOCAL_TZ
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/csat", include_in_schema=False)
@@ -38,7 +37,7 @@ def csat_report(request: Request, user: Supervisor, since: DateParam = "", until
         session.commit()
     form = {"since": since if errors else start.isoformat(), "until": until if errors else end.isoformat()}
     return page(request, "admin/csat.html", status_code=422 if errors else 200, user=user, report=result,
-                form=form, errors=errors, settings=settings, local_tz=LOCAL_TZ,
+                form=form, errors=errors, settings=settings,
                 scale_labels=csat_service.SCALE_LABELS)
 
 

@@ -25,7 +25,6 @@ from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.errors import DomainError
-from edudesk.localtime import local_text
 from edudesk.routing import service as routing_service
 from edudesk.tickets import search, sla
 from edudesk.tickets import service as tickets_service
@@ -49,7 +48,7 @@ PER_PAGE = 50
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """``page`` plus the framing guard the app adds for /console and /admin (ticket pages carry the same data)."""
-    response: Response = page(request, name, status_code=status_code, local=local_text, status_labels=STATUS_LABELS,
+    response: Response = page(request, name, status_code=status_code, status_labels=STATUS_LABELS,
                               priority_labels=PRIORITY_LABELS, source_labels=SOURCE_LABELS, **context)
     response.headers.setdefault("x-frame-options", "DENY")
     return response

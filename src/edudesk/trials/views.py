@@ -20,7 +20,7 @@ from edudesk.catalog import service as catalog_service
 from edudesk.context import get_ctx
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
-from edudesk.localtime import LOCAL_TZ, local_text
+from edudesk.localtime import LOCAL_TZ
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
 
@@ -41,7 +41,7 @@ def _list_page(request: Request, user: User, *, form: dict[str, Any] | None = No
     form = form or {"course_id": "", "campus_id": "", "starts_at": "", "duration_minutes": "60", "capacity": "8",
                     "teacher": "", "note": ""}
     return page(request, "admin/trials.html", status_code=code, user=user, sessions=sessions, courses=courses,
-                campuses=campuses, form=form, errors=errors or {}, notice=notice, local=local_text)
+                campuses=campuses, form=form, errors=errors or {}, notice=notice)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -106,7 +106,7 @@ def _session_page(request: Request, user: User, session_id: int, *, errors: dict
         staff = {u.id: u.display_name for u in auth_service.list_users(session, user.org_id)}
     return page(request, "admin/trial_session.html", status_code=code, user=user, view=view, bookings=bookings,
                 staff=staff, errors=errors or {}, notice=notice, lead_id=lead_id, attendance=attendance,
-                local=local_text, now=utcnow(), opens=trials_service.ATTENDANCE_OPENS,
+                now=utcnow(), opens=trials_service.ATTENDANCE_OPENS,
                 counts=Counter(b.status.value for b in bookings))
 
 
