@@ -37,8 +37,6 @@ MENU_PREFIX = "menu:"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
 
 
-
-
 class InboundError(DomainError):
     pass
 
@@ -121,11 +119,11 @@ def _opened(session: Session, contact: Contact, msg: InboundMessage, org_bot: Or
 def turn_rows(session: Session, msg: InboundMessage, org_bot: OrgBot, contact: Contact | None) -> TurnRows:
     """The contact (created on its first message), its open conversation (opened when there is none, except for a
     resend) and the checks of this message — one statement for a returning visitor."""
-    since = conversations_service.rate_window_start(RATE_WINDOW_SECONDS)
     if contact is None:
         row = session.execute(_TURN_ROWS, {
             "org_id": msg.org_id, "channel": msg.channel, "external_id": msg.external_user_id,
-            "client_id": msg.client_message_id, "since": since,
+            "client_id": msg.client_message_id,
+            "since": conversations_service.rate_window_start(RATE_WINDOW_SECONDS),
         }).first()
         if row is not None:
             found, current, state, existing_id, recent, ticket_id = row
