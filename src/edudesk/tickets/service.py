@@ -9,7 +9,6 @@ back to the visitor through their conversation (``delivery``); SLA clocks run on
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select
@@ -44,17 +43,21 @@ from edudesk.tickets.models import (
     TicketSource,
     TicketStatus,
 )
+from edudesk.tickets.related import LeadSummary, Transcript, can_see_phone, lead_summary, transcripts
 from edudesk.tickets.states import ACTIVE, PRIORITY_LABELS, SOURCE_LABELS, STATUS_LABELS, check_transition
 
 __all__ = [
     "UNSET",
     "Editor",
+    "LeadSummary",
     "TicketConflict",
     "TicketError",
     "TicketForbidden",
+    "Transcript",
     "add_note",
     "add_reply",
     "can_edit",
+    "can_see_phone",
     "comments",
     "create_ticket",
     "delete_ticket",
@@ -465,51 +468,3 @@ def on_visitor_message(session: Session, conv: Conversation, message: Message, *
                      by="访客", reopened=True)
         core.emit_webhook(session, ticket, "ticket.status_changed", previous_status=previous.value)
     return ticket
-
-
-# --- what the ticket page shows beside the timeline --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Transcript:
-    conversation: Conversation
-    messages: list[dict[str, Any]]
-
-
-def transcripts(session: Session, org_id: int, ticket: Ticket, *, limit: int = 3) -> list[Transcript]:
-    """The conversation the ticket came from and the ones its replies went into since (staff view, with notes),
-    oldest first, at most ``limit``."""
-    if ticket.contact_id is None:
-        return []
-    history = conversations_service.history_for_contact(session, org_id, ticket.contact_id, limit=50)
-    before = [c.id for c in history if c.created_at <= ticket.created_at]
-    source_id = max(before) if before else None
-    chosen = [c for c in history
-              if c.id == source_id or c.id == ticket.conversation_id
-              or (c.channel == ticket.channel and c.id > (source_id or 0) and c.created_at >= ticket.created_at)]
-    chosen = sorted(chosen, key=lambda c: c.id)[-limit:]
-    return [Transcript(c, conversations_service.messages_as_dicts(session, org_id, c.id)) for c in chosen]
-
-
-@dataclass(frozen=True)
-class LeadSummary:
-    lead_id: int
-    fields: list[leads_service.CardField]
-    grade: leads_service.CardGrade | None
-
-
-def lead_summary(session: Session, org_id: int, ticket: Ticket, *, show_phone: bool) -> LeadSummary | None:
-    """The contact's lead card, read-only (phone masked unless ``show_phone``); None without a lead."""
-    if ticket.contact_id is None:
-        return None
-    lead = leads_service.lead_for_contact(session, org_id, ticket.contact_id)
-    card = leads_service.card(session, org_id, ticket.contact_id, show_phone=show_phone)
-    if lead is None or card is None:
-        return None
-    return LeadSummary(lead.id, [f for f in card if f.value],
-                       leads_service.card_grade(session, org_id, ticket.contact_id))
-
-
-def can_see_phone(editor: Editor, ticket: Ticket) -> bool:
-    """Like the console: supervisors see numbers; an agent sees the number of a ticket they are responsible for
-    (a "call me back" ticket is no use to its assignee without it), not of anyone else's."""
-    return editor.supervises or (ticket.assignee_id is not None and ticket.assignee_id == editor.user_id)
