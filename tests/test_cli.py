@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from edudesk import cli, demo
+from edudesk import cli
 from edudesk.audit import service as audit_service
 from edudesk.auth import service as auth_service
 from edudesk.auth.models import Role, User
 from edudesk.conversations.models import Conversation
 from edudesk.db import Database
+from edudesk.demo import seed as demo
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from tests.conftest import PASSWORD

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from edudesk.bot.flows.templates import K12_FLOW
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
@@ -34,7 +35,6 @@ from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
 from edudesk.csat import service as csat_service
 from edudesk.db import Database, utcnow
-from edudesk.demo_flows import K12_FLOW
 from edudesk.hours import service as hours_service
 from edudesk.hours.models import BusinessHoursRecord
 from edudesk.inbound import service as inbound_service

@@ -18,13 +18,13 @@ from rich.table import Table
 from sqlalchemy import select
 
 from edudesk import bench as bench_mod
-from edudesk import demo as demo_seed
 from edudesk import jobs, migrate
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
 from edudesk.cli_support import clean_errors, database, fail, settings_from_env
 from edudesk.db import Database
+from edudesk.demo import seed as demo_seed
 from edudesk.evaluation.cli import eval_app
 from edudesk.kb.cli import kb_app
 from edudesk.logsetup import configure_logging

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from edudesk.bot.flows.templates import K12_FLOW
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
@@ -12,7 +13,6 @@ from edudesk.bot import scripts
 from edudesk.bot.models import BotConversationState, BotFlowVersion
 from edudesk.channels.base import InboundMessage
 from edudesk.db import Database
-from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput

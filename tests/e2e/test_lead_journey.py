@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from edudesk.bot.flows.templates import K12_FLOW
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
 from edudesk.db import Database
-from edudesk.demo_flows import K12_FLOW
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
 from edudesk.leads.models import Lead, LeadStatus

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from edudesk.bot.flows.templates import K12_FLOW
 from sqlalchemy import event, select
 
 from edudesk.audit.service import Actor
@@ -22,7 +23,6 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.conversations.states import ConversationState
 from edudesk.db import Database
-from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from edudesk.bot.flows.templates import K12_FLOW
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -14,7 +15,6 @@ from edudesk.bot.models import BotConversationState
 from edudesk.channels.base import InboundMessage
 from edudesk.conversations.models import Conversation
 from edudesk.db import Database
-from edudesk.demo_flows import K12_FLOW
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput

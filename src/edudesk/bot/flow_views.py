@@ -22,8 +22,8 @@ from edudesk.auth.models import User
 from edudesk.bot import scripts
 from edudesk.bot.flows import FlowError, load_flow
 from edudesk.bot.flows.spec import AskFieldStep, HandoverStep, OfferTrialStep, TurnsWithoutContactTrigger
+from edudesk.bot.flows.templates import EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.context import get_ctx
-from edudesk.demo_flows import EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.web import csrf_ok, page

@@ -14,13 +14,13 @@ from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
 from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
+from edudesk.bot.flows.templates import DEMO_CUSTOM_FIELDS, EXAM_PREP_FLOW, K12_FLOW
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
-from edudesk.demo_flows import DEMO_CUSTOM_FIELDS, EXAM_PREP_FLOW, K12_FLOW
-from edudesk.demo_kb import DEMO_KB
-from edudesk.demo_service import seed_human_service
+from edudesk.demo.human_service import seed_human_service
+from edudesk.demo.kb import DEMO_KB
 from edudesk.inbound import service as inbound_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service

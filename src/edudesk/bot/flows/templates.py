@@ -1,5 +1,7 @@
-"""The demo institution's bot scripts: a K12 tutoring school's trial-class invitation and a vocational exam-prep
-school's lead capture, written the way a good 课程顾问 talks to a parent or an adult learner.
+"""Starter bot scripts: a K12 tutoring school's trial-class invitation, a vocational exam-prep school's lead
+capture and an off-hours script, written the way a good 课程顾问 talks to a parent or an adult learner. The flow
+editor offers them as templates and the demo institution (``edudesk.demo``) runs them, so they live with the
+flows, not with the demo: a product page must not depend on demo data.
 
 They are plain dicts in the stored JSON format (what an admin would import), validated by :func:`demo_flows` so
 a broken demo fails at start-up and in the tests rather than in front of a visitor. The exam-prep flow asks for the

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
+from edudesk.bot.flows.templates import OFF_HOURS_FLOW
 from edudesk.canned import service as canned_service
-from edudesk.demo_flows import OFF_HOURS_FLOW
 from edudesk.hours import service as hours_service
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import SkillGroup, Strategy
