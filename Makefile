@@ -39,6 +39,7 @@ services:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: $(STAMP) $(APT_STAMP) services lint
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q

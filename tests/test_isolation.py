@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from edudesk.bot.flows.templates import K12_FLOW
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
@@ -25,6 +24,7 @@ from edudesk.audit.service import Actor
 from edudesk.auth.models import User
 from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.bot.models import BotFlow, KeywordRule
 from edudesk.canned import service as canned_service
 from edudesk.canned.models import CannedReply

@@ -50,7 +50,7 @@ def clean_errors(fn: F) -> F:
 
 def settings_from_env(database_url: str | None = None) -> Settings:
     try:
-        return Settings(**({"database_url": database_url} if database_url else {}))
+        return Settings(database_url=database_url) if database_url else Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"配置有误（{'.'.join(str(p) for p in first.get('loc', ()))}）：{first.get('msg', '')}")

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
     DateTime,
@@ -89,7 +89,7 @@ class NotFoundError(LookupError):
 M = TypeVar("M", bound=OrgScoped)
 
 
-def org_query(model: type[M], org_id: int) -> Select[tuple[M]]:
+def org_query(model: type[M], org_id: int) -> Select[M]:
     return select(model).where(model.org_id == org_id)
 
 
@@ -101,7 +101,7 @@ def _loaded_in_org(session: Session, model: type[M], ident: int, org_id: int) ->
     state = inspect(row)
     if state.expired or state.deleted or "org_id" not in state.dict or row in session.deleted:
         return None
-    return row if row.org_id == org_id else None  # type: ignore[return-value]
+    return row if row.org_id == org_id else None
 
 
 def get_in_org(session: Session, model: type[M], ident: int, org_id: int, *, for_update: bool = False) -> M:
@@ -180,7 +180,7 @@ def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
     """A sqlite3 connection class whose transactions take ``gate`` before their first write."""
 
     class GatedCursor(sqlite3.Cursor):
-        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        def execute(self, sql: str, parameters: Any = (), /) -> Self:
             conn: GatedConnection = self.connection  # type: ignore[assignment]
             conn.before_statement(sql)
             try:
@@ -188,7 +188,7 @@ def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
             finally:
                 conn.after_statement()
 
-        def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> Self:
             conn: GatedConnection = self.connection  # type: ignore[assignment]
             conn.before_statement(sql)
             try:

@@ -54,7 +54,7 @@ def get_locale() -> str:
 
 def pick_locale(cookie: str | None, accept_language: str | None) -> str:
     if cookie in SUPPORTED:
-        return cookie  # type: ignore[return-value]
+        return cookie
     if accept_language:
         first = accept_language.split(",")[0].strip().lower()
         if first.startswith("en"):

@@ -111,7 +111,8 @@ class Presence:
             key = self._key(org_id)
             self._redis.zremrangebyscore(key, "-inf", time.time())
             for member in self._redis.zrange(key, 0, -1):
-                ids.add(int(member.decode().rsplit(":", 1)[1]))
+                text = member.decode() if isinstance(member, bytes) else str(member)
+                ids.add(int(text.rsplit(":", 1)[1]))
         return ids
 
     def any_online(self, org_id: int) -> bool:

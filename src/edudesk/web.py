@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import HTTPConnection
@@ -44,9 +44,10 @@ def _local(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """``local_text`` that also takes the ISO strings of message dicts (the form the realtime frames carry)."""
     if isinstance(value, str):
         try:
-            value = dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
+        return local_text(parsed, fmt)
     return local_text(value, fmt)
 
 
@@ -76,6 +77,6 @@ def client_ip(conn: HTTPConnection) -> str | None:
     return conn.client.host if conn.client else None
 
 
-def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     templates: Jinja2Templates = request.app.state.ctx.templates
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from edudesk.bot.flows.templates import K12_FLOW
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.bot.models import BotConversationState, BotFlowVersion
 from edudesk.channels.base import InboundMessage
 from edudesk.db import Database

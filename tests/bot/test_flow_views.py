@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
-from edudesk.bot.flows.templates import K12_FLOW
 from fastapi.testclient import TestClient
 
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.db import Database
 from edudesk.leads import service as leads_service
 from tests.conftest import TwoOrgs, login

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from edudesk.bot.flows.templates import K12_FLOW
 from playwright.sync_api import Browser, Page, expect
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.db import Database
 from tests.conftest import PASSWORD, LiveServer, TwoOrgs
 from tests.e2e.test_handover import agent_login

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from edudesk.bot.flows.templates import K12_FLOW
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.db import Database
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from edudesk.bot.flows.templates import K12_FLOW
 from sqlalchemy import event, select
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.bot.models import BotConversationState
 from edudesk.bot.runtime import BotRuntime
 from edudesk.channels.base import InboundMessage

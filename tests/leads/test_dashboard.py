@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from edudesk.bot.flows.templates import K12_FLOW
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from edudesk.audit.service import Actor
 from edudesk.bot import scripts
+from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.bot.models import BotConversationState
 from edudesk.channels.base import InboundMessage
 from edudesk.conversations.models import Conversation

@@ -38,13 +38,14 @@ def tokens(request: Request, user: Admin) -> Response:
 @router.post("", response_class=HTMLResponse)
 def create_token(request: Request, user: Admin, name: Annotated[str, Form(max_length=1000)] = "",
                  scopes: Annotated[list[str] | None, Form()] = None, csrf_token: CsrfField = "") -> Response:
-    form = {"name": name, "scopes": list(scopes or [])[:10]}
+    wanted = list(scopes or [])[:10]
+    form = {"name": name, "scopes": wanted}
     if not csrf_ok(request, csrf_token):
         return _tokens_page(request, user, form=form, errors={"form": STALE}, code=400)
     with get_ctx(request).db.session() as session:
         try:
             _, raw = apitokens_service.create_token(session, actor_of(request, user), name=name,
-                                                    scopes=form["scopes"])
+                                                    scopes=wanted)
             session.commit()
         except DomainError as exc:
             session.rollback()

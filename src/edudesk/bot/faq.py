@@ -47,9 +47,22 @@ class AnswerCard:
 
 
 class Candidate(Protocol):
-    entry_id: int
-    question: str
-    score: float
+    """Read-only: the matcher's candidates are frozen."""
+
+    @property
+    def entry_id(self) -> int: ...
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def lexical(self) -> float: ...
+
+    @property
+    def semantic(self) -> float: ...
 
 
 class MatchResult(Protocol):
@@ -62,6 +75,10 @@ class MatchResult(Protocol):
 
 class Matcher(Protocol):
     def match(self, query: str, k: int = 3) -> MatchResult: ...
+
+    def suggest_for(self, context: str, k: int = 3) -> Sequence[Candidate]:
+        """Entries related to a context (page title, categories asked about), for "猜你所想"."""
+        ...
 
 
 class FaqBot:

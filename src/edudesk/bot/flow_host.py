@@ -117,18 +117,19 @@ def _continue(flow: Flow, out: FlowOutput, faq: BotDecision, known: Mapping[str,
         replies = (*faq.replies, *((out.resume,) if out.resume is not None and faq.entry_id else ()))
         return FlowTurn(replace(faq, replies=replies), _state(out), done, _captured(out), started)
     for action in out.actions:
-        if action.kind == "offer_trial" and out.state is not None:
+        state = out.state
+        if action.kind == "offer_trial" and state is not None:
             buttons = offer_trial(action.course) if offer_trial is not None else ()
             if buttons and out.replies:
                 # The sessions go on the offer as buttons; the script waits for a click (or a "no").
                 last = out.replies[-1]
                 out = replace(out, replies=(*out.replies[:-1], replace(last, buttons=(*last.buttons, *buttons))))
             else:  # nothing bookable: the script's "unavailable" route at once
-                follow = trial_outcome(flow, out.state, "unavailable", known)
+                follow = trial_outcome(flow, state, "unavailable", known)
                 out = FlowOutput(replies=(*out.replies, *follow.replies), state=follow.state,
                                  captured=(*out.captured, *follow.captured), actions=follow.actions)
             break
-    replies: tuple[BotReply, ...] = out.replies
+    replies = out.replies
     # The visitor's question is answered before the script speaks: when it both states and asks something, and
     # when it is what triggered the script ("学费多少？" → the price, then "想先了解几个情况…").
     answer_first = faq.entry_id is not None and (out.asked_question or started is not None)

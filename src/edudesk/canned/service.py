@@ -148,7 +148,7 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_statement(user: User, query: str, limit: int) -> Select[tuple[CannedReply]]:
+def _search_statement(user: User, query: str, limit: int) -> Select[CannedReply]:
     own_shortcuts = select(CannedReply.shortcut).where(CannedReply.org_id == user.org_id,
                                                        CannedReply.owner_id == user.id)
     visible = or_(CannedReply.owner_id == user.id,

@@ -60,7 +60,8 @@ FormLine = Annotated[str, Form(max_length=1000)]
 def create(request: Request, user: CurrentUser, shortcut: FormLine = "", title: FormLine = "",
            category: FormLine = "", text: FormText = "", shared: Annotated[str, Form(max_length=5)] = "",
            csrf_token: CsrfField = "") -> Response:
-    form = {"shortcut": shortcut, "title": title, "category": category, "text": text, "shared": shared == "1"}
+    form: dict[str, Any] = {"shortcut": shortcut, "title": title, "category": category, "text": text,
+                            "shared": shared == "1"}
     if not csrf_ok(request, csrf_token):
         return _page(request, user, form=form, errors={"form": STALE}, code=400)
     with get_ctx(request).db.session() as session:
@@ -105,7 +106,8 @@ def edit_page(request: Request, user: CurrentUser, canned_id: int) -> Response:
 def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLine = "", title: FormLine = "",
            category: FormLine = "", text: FormText = "", shared: Annotated[str, Form(max_length=5)] = "",
            csrf_token: CsrfField = "") -> Response:
-    form = {"shortcut": shortcut, "title": title, "category": category, "text": text, "shared": shared == "1"}
+    form: dict[str, Any] = {"shortcut": shortcut, "title": title, "category": category, "text": text,
+                            "shared": shared == "1"}
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)  # another org's or person's: 404 before anything
         session.expunge(reply)

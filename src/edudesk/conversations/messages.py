@@ -7,7 +7,7 @@ import datetime as dt
 import hmac
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, Table, bindparam, func, insert, select
+from sqlalchemy import ScalarSelect, Select, SQLColumnExpression, Table, bindparam, func, insert, select, true
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from edudesk import events
@@ -166,7 +166,7 @@ def update_message_extra(session: Session, msg: Message, **values: Any) -> None:
 # stored under this client id for the contact (see ``find_by_client_id`` for why there is no org term) and the
 # number of visitor messages of the conversation in the rate-limit window. Built once: statement building is a
 # large part of a turn's CPU.
-def visitor_check_columns(contact_id: ColumnElement[int], conversation_id: ColumnElement[int]
+def visitor_check_columns(contact_id: SQLColumnExpression[int], conversation_id: SQLColumnExpression[int]
                           ) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
     """The two checks as scalar subqueries over ``contact_id`` and ``conversation_id``: parameters here, or columns of
     an enclosing query (the inbound pipeline folds them into its read of the contact). Parameters ``client_id`` and
@@ -240,11 +240,11 @@ def messages(session: Session, org_id: int, conversation_id: int, *, after_id: i
         select(Message, Attachment)
         .outerjoin(Attachment, Attachment.id == Message.attachment_id)
         .where(Message.conversation_id == in_org.scalar_subquery(), Message.id > after_id)
-        .where(True if include_internal else Message.internal.is_(False))
+        .where(true() if include_internal else Message.internal.is_(False))
         .order_by(Message.id.desc())
         .limit(limit)
     )
-    rows = [(m, a) for m, a in session.execute(stmt) if m.org_id == org_id]
+    rows: list[tuple[Message, Attachment | None]] = [(m, a) for m, a in session.execute(stmt) if m.org_id == org_id]
     rows.reverse()
     return rows
 

@@ -320,7 +320,8 @@ def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Res
         conv = conversations_service.get(session, user.org_id, conversation_id)
         summary = conversations_service.summary(session, conv)
         msgs = conversations_service.messages_as_dicts(session, user.org_id, conv.id)
-    context = {"conv": conv, "summary": summary, "messages": msgs, "state_label": STATE_LABELS[conv.state],
+    context: dict[str, Any] = {"conv": conv, "summary": summary, "messages": msgs,
+                               "state_label": STATE_LABELS[conv.state],
                "user": user}
     if request.headers.get("hx-request") == "true":
         return page(request, "console/_transcript.html", **context)

@@ -31,7 +31,7 @@ DEMO_SLA = (
     ("普通工单", "", 4 * 60, 3 * 14 * 60),
 )
 # (name, conditions, group name or None, priority, seniors first); the first match decides.
-DEMO_RULES = (
+DEMO_RULES: tuple[tuple[str, dict[str, list[str]], str, int, bool], ...] = (
     ("售后问题", {"faq_category": ["退费与转班", "学习反馈"]}, "售后服务", 1, False),
     ("英语课程咨询", {"page_contains": ["/english", "英语"]}, "少儿英语", 0, False),
     ("英语问题", {"faq_category": ["课程/英语"]}, "少儿英语", 0, False),
@@ -53,8 +53,8 @@ def seed_human_service(session: Session, actor: Actor, groups: dict[str, SkillGr
                                   senior_first=senior)
     hours_service.save(session, actor, group_id=None, spec=DEMO_HOURS, enabled=True, closed_message="")
     scripts.save_flow(session, actor, json.dumps(OFF_HOURS_FLOW, ensure_ascii=False))
-    for position, (name, priority, first, resolve) in enumerate(DEMO_SLA):
+    for position, (name, level, first, resolve) in enumerate(DEMO_SLA):
         tickets_config.save_policy(session, actor, tickets_config.PolicyInput(
-            name=name, priority=priority, first_response_minutes=first, resolution_minutes=resolve,
+            name=name, priority=level, first_response_minutes=first, resolution_minutes=resolve,
             position=position))
     canned_service.seed_demo(session, actor.org_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import chinese_calendar  # type: ignore[import-untyped]  # no stubs; two calls, checked by tests
+import chinese_calendar  # no stubs (ignore_missing_imports); two calls, checked by tests
 
 from edudesk.hours.schedule import HoursError
 

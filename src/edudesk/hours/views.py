@@ -111,7 +111,7 @@ def _hours_page(request: Request, user: User, group_id: int | None, *, form: dic
     with get_ctx(request).db.session() as session:
         group = hours_service.group_in_org(session, user.org_id, group_id) if group_id is not None else None
         org_record = hours_service.record_for(session, user.org_id)
-        scopes = [{"id": None, "name": "全机构", "state": _scope_state(org_record),
+        scopes: list[dict[str, Any]] = [{"id": None, "name": "全机构", "state": _scope_state(org_record),
                    "status": hours_service.status(session, user.org_id, None, now)}]
         for g in hours_service.groups(session, user.org_id):
             scopes.append({"id": g.id, "name": g.name,

@@ -15,8 +15,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from edudesk.bot import service as bot_service
-from edudesk.bot.faq import HANDOFF_BUTTON, LEAVE_CONTACT_BUTTON
+from edudesk.bot.faq import LEAVE_CONTACT_BUTTON
 from edudesk.bot.models import BotConversationState
+from edudesk.bot.rules import HANDOFF_BUTTON
 from edudesk.bot.runtime import BotRuntime, OrgBot
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service

@@ -121,9 +121,9 @@ def _conflicts(rows: list[_Row], stored: dict[str, _Stored]) -> dict[int, str]:
                 if other is not None:
                     reason = f"{what}“{text}”与第 {other.line} 行重复"
                     break
-                entry = owner.get(norm)
-                if entry is not None and entry.id != row.target and entry.id not in released:
-                    reason = f"{what}“{text}”已属于词条 #{entry.id}“{entry.question}”"
+                holder = owner.get(norm)
+                if holder is not None and holder.id != row.target and holder.id not in released:
+                    reason = f"{what}“{text}”已属于词条 #{holder.id}“{holder.question}”"
                     break
             if reason:
                 rejected[row.line] = reason

@@ -31,7 +31,7 @@ MAX_UPLOAD = 5 * 1024 * 1024
 MAX_IDS_FIELD = 100_000
 
 
-def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """``web.page`` plus what every knowledge-base page shows: times in Asia/Shanghai."""
     return render(request, name, status_code=status_code, fmt_time=shanghai_time, **context)
 

@@ -76,7 +76,7 @@ BULK_NOTICES = {"enable": "已启用 {n} 个词条", "disable": "已停用 {n} �
 def bulk(request: Request, user: Supervisor, action: Annotated[str, Form(max_length=20)] = "",
          ids: Annotated[list[int] | None, Form()] = None, q: Short = "", category: Short = "", status: Short = "",
          page_no: Annotated[int, Form(alias="page", ge=1, le=100_000)] = 1, csrf_token: CsrfField = "") -> Response:
-    back = {"q": q, "category": category, "status": status, "page_no": page_no}
+    back: dict[str, Any] = {"q": q, "category": category, "status": status, "page_no": page_no}
     if not csrf_ok(request, csrf_token):
         return _list_page(request, user, error=STALE, code=400, **back)
     if action not in BULK_NOTICES:

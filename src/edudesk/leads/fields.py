@@ -67,10 +67,11 @@ def update_field(session: Session, actor: audit_service.Actor, field_id: int, da
     position = field_rules.clean_position(data.position)
     leads_service.check_label_free(leads_service.field_defs(session, actor.org_id), label, except_id=d.id)
     before = {"label": d.label, "options": list(d.options or []), "position": d.position}
-    after = {"label": label, "options": options, "position": d.position if position is None else position}
+    new_position = d.position if position is None else position
+    after = {"label": label, "options": options, "position": new_position}
     if before == after:
         return d
-    d.label, d.options, d.position = label, options, after["position"]
+    d.label, d.options, d.position = label, options, new_position
     session.flush()
     audit_service.record(session, actor, "lead_field.update", "lead_field", d.id, key=d.key,
                          changed={k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]})

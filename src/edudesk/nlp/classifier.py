@@ -30,7 +30,7 @@ __all__ = ["SoftmaxClassifier", "softmax"]
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, numerically stable."""
-    z = logits - logits.max(axis=-1, keepdims=True)
+    z: np.ndarray = logits - logits.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
     return z

@@ -49,7 +49,8 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (all-zero rows stay zero); float32."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.float32(1e-12))
+    normalised: np.ndarray = vectors / np.maximum(norms, np.float32(1e-12))
+    return normalised
 
 
 class UseEmbedder:

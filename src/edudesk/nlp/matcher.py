@@ -327,7 +327,8 @@ class FaqIndex:
         text = normalise_for_embedding(query[: self.config.max_query_chars * 2])[: self.config.max_query_chars]
         if not text:
             return None
-        return np.asarray(self._embedder.encode([text]), dtype=np.float32)[0]
+        vector: np.ndarray = np.asarray(self._embedder.encode([text]), dtype=np.float32)[0]
+        return vector
 
     def _pool(self, lexical: np.ndarray, qvec: np.ndarray | None, logits: np.ndarray | None) -> np.ndarray:
         """Indices of the entries that get the full (per-paraphrase) scoring."""
@@ -338,7 +339,7 @@ class FaqIndex:
         if logits is not None:
             first = logits
         elif qvec is not None and self._centroids is not None:
-            first = self._fuse_sim(lexical, self._centroids @ qvec)
+            first = np.asarray(self._fuse_sim(lexical, self._centroids @ qvec))
         else:
             first = lexical
         return np.sort(np.argpartition(-first, size - 1)[:size])

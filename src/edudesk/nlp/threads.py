@@ -33,4 +33,5 @@ def one_blas_thread() -> AbstractContextManager[Any]:
         with _lock:
             if _controller is None:
                 _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    limiter: AbstractContextManager[Any] = _controller.limit(limits=1, user_api="blas")  # threadpoolctl is untyped
+    return limiter

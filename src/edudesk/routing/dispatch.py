@@ -129,7 +129,7 @@ def last_agent_of_contact(session: Session, org_id: int, contact_id: int, exclud
         .order_by(Conversation.id.desc()).limit(1)).first()
 
 
-def _waiting(org_id: int) -> Select[tuple[Conversation]]:
+def _waiting(org_id: int) -> Select[Conversation]:
     """The org's queue in serving order: priority, then the longest wait (then the id, as ``position`` counts)."""
     return (select(Conversation).where(Conversation.org_id == org_id, Conversation.state == S.queued)
             .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id))

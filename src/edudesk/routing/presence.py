@@ -142,7 +142,7 @@ def active_counts(session: Session, org_id: int, user_ids: Iterable[int] | None 
             .group_by(Conversation.assignee_id))
     if user_ids is not None:
         stmt = stmt.where(Conversation.assignee_id.in_(list(user_ids)))
-    return {int(uid): int(n) for uid, n in session.execute(stmt)}
+    return {int(uid): int(n) for uid, n in session.execute(stmt) if uid is not None}
 
 
 def board(session: Session, org_id: int) -> list[AgentLoad]:

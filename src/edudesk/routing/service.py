@@ -18,7 +18,14 @@ from edudesk.conversations.states import ConversationState
 from edudesk.db import get_in_org, org_query
 from edudesk.errors import DomainError
 from edudesk.routing import dispatch, presence
-from edudesk.routing.models import DEFAULT_QUEUE_TIMEOUT_MINUTES, RoutingRule, SkillGroup, SkillGroupMember, Strategy
+from edudesk.routing.models import (
+    DEFAULT_QUEUE_TIMEOUT_MINUTES,
+    AgentStatus,
+    RoutingRule,
+    SkillGroup,
+    SkillGroupMember,
+    Strategy,
+)
 from edudesk.routing.rules import Rule, clean_conditions, clean_priority
 
 S = ConversationState
@@ -229,7 +236,7 @@ def transfer(session: Session, user: User, conversation_id: int, *, to_user_id: 
             raise RoutingError("inactive", "该账号已停用", "target")
         if target.id == conv.assignee_id:
             raise RoutingError("same_agent", "会话已在该老师名下", "target")
-        if presence.effective_status(presence.state_for(session, target)) == presence.AgentStatus.offline:
+        if presence.effective_status(presence.state_for(session, target)) == AgentStatus.offline:
             raise RoutingError("offline", f"{target.display_name} 当前不在线", "target")
         if not presence.has_capacity(session, target):
             raise RoutingError("at_capacity", f"{target.display_name} 的接待量已满", "target")

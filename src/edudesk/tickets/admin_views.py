@@ -17,6 +17,7 @@ from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.routing import service as routing_service
 from edudesk.tickets import config, fields
+from edudesk.tickets.core import TicketError
 from edudesk.tickets.states import PRIORITY_LABELS
 from edudesk.tickets.views import EXPIRED, render
 from edudesk.web import csrf_ok
@@ -50,7 +51,7 @@ def show(request: Request, user: Supervisor) -> Response:
 def _number(raw: str, field: str, label: str) -> int:
     raw = raw.strip()
     if not raw.lstrip("-").isdigit() or len(raw) > 9:
-        raise config.TicketError("bad_number", f"{label}须是整数", field)
+        raise TicketError("bad_number", f"{label}须是整数", field)
     return int(raw)
 
 

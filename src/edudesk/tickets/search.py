@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -123,7 +123,7 @@ def _sla_term(kind: str) -> ColumnElement[bool]:
             and_(Ticket.resolution_warned.is_(True), Ticket.status.in_(RESOLUTION_RUNS))))
 
 
-def statement(session: Session, org_id: int, filters: TicketFilters, *, me: int | None) -> Select[tuple[Ticket]]:
+def statement(session: Session, org_id: int, filters: TicketFilters, *, me: int | None) -> Select[Ticket]:
     stmt = org_query(Ticket, org_id)
     if filters.statuses:
         stmt = stmt.where(Ticket.status.in_(filters.statuses))
@@ -134,7 +134,7 @@ def statement(session: Session, org_id: int, filters: TicketFilters, *, me: int 
     if filters.assignee == "unassigned":
         stmt = stmt.where(Ticket.assignee_id.is_(None))
     elif filters.assignee == "me":
-        stmt = stmt.where(Ticket.assignee_id == me) if me is not None else stmt.where(False)
+        stmt = stmt.where(Ticket.assignee_id == me) if me is not None else stmt.where(false())
     elif filters.assignee.isdigit():
         stmt = stmt.where(Ticket.assignee_id == int(filters.assignee))
     if filters.source is not None:
@@ -150,7 +150,7 @@ def statement(session: Session, org_id: int, filters: TicketFilters, *, me: int 
         term = func.lower(Ticket.subject).contains(filters.q.lower(), autoescape=True)
         stmt = stmt.where(or_(term, Ticket.id == int(text)) if text.isdigit() and len(text) < 10 else term)
     if filters.mentioned:
-        stmt = stmt.where(_mentions(session, me)) if me is not None else stmt.where(False)
+        stmt = stmt.where(_mentions(session, me)) if me is not None else stmt.where(false())
     rank = case(PRIORITY_RANK, value=Ticket.priority, else_=9)
     order = {
         "-updated": (Ticket.updated_at.desc(), Ticket.id.desc()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select
+from sqlalchemy import ScalarSelect, SQLColumnExpression, bindparam, select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -91,7 +91,11 @@ _FIELD_NAMES = {"priority": "优先级", "status": "状态", "source": "来源"}
 
 def _enum(kind: type[TicketPriority] | type[TicketStatus] | type[TicketSource], value: object, field: str,
           labels: dict[str, str]) -> Any:
+    if isinstance(value, kind):
+        return value
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return kind(value)
     except ValueError:
         choices = "、".join(labels.values())
@@ -147,7 +151,7 @@ def create_ticket(
     conversation_id: int | None,
     channel: str = "web",
     group_id: int | None = None,
-    priority: TicketPriority = TicketPriority.normal,
+    priority: TicketPriority | str = TicketPriority.normal,
     description: str = "",
     custom_fields: dict[str, Any] | None = None,
     actor: audit_service.Actor | None = None,
@@ -409,7 +413,7 @@ _ACTIVE_FOR_CONTACT = (
 
 # The id of that ticket as a scalar subquery on the same ``contact_id`` parameter, for the inbound pipeline to fold
 # into the checks it already runs for every visitor message (no statement of its own when there is no ticket).
-def active_ticket_id_of(contact_id: ColumnElement[int]) -> ScalarSelect[Any]:
+def active_ticket_id_of(contact_id: SQLColumnExpression[int]) -> ScalarSelect[Any]:
     """That ticket's id for ``contact_id``: a parameter, or the contact column of an enclosing query."""
     return (
         select(Ticket.id)

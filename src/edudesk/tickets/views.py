@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
@@ -112,11 +112,29 @@ def save_view(request: Request, user: CurrentUser, name: Annotated[str, Form(max
     return RedirectResponse(f"/tickets?view={saved.id}", status_code=303)
 
 
-def _list_args(params: dict[str, str]) -> dict[str, str]:
-    keys = {"status": "status", "priority": "priority", "group": "group", "assignee": "assignee",
-            "source": "source", "sla": "sla_state", "since": "since", "until": "until", "q": "q",
-            "mentioned": "mentioned", "sort": "sort"}
-    return {arg: params.get(key, "")[:200] for key, arg in keys.items()}
+class _ListArgs(TypedDict):
+    """The list's filters as ``list_page`` takes them (all strings, as a query string gives them)."""
+
+    status: str
+    priority: str
+    group: str
+    assignee: str
+    source: str
+    sla_state: str
+    since: str
+    until: str
+    q: str
+    mentioned: str
+    sort: str
+
+
+def _list_args(params: dict[str, str]) -> _ListArgs:
+    def arg(key: str) -> str:
+        return params.get(key, "")[:200]
+
+    return _ListArgs(status=arg("status"), priority=arg("priority"), group=arg("group"), assignee=arg("assignee"),
+                     source=arg("source"), sla_state=arg("sla"), since=arg("since"), until=arg("until"), q=arg("q"),
+                     mentioned=arg("mentioned"), sort=arg("sort"))
 
 
 @router.post("/tickets/views/{view_id}/delete", response_class=HTMLResponse)
@@ -308,7 +326,7 @@ def create_from_conversation(request: Request, user: CurrentUser, conversation_i
             ticket = tickets_service.create_ticket(
                 session, org_id=user.org_id, source=TicketSource.agent, subject=subject, contact_id=conv.contact_id,
                 conversation_id=conv.id, channel=conv.channel, group_id=conv.group_id,
-                priority=priority,  # type: ignore[arg-type]  (validated by the service)
+                priority=priority,  # validated by the service
                 description=note, actor=editor.actor, assignee_id=user.id if assign_to_me == "1" else None)
             session.commit()
         except DomainError as exc:

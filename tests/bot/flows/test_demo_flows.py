@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edudesk.bot.flows.templates import DEMO_FIELD_KEYS, EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW, demo_flows
-
 from edudesk.bot.flows.runner import advance, start, trial_outcome
 from edudesk.bot.flows.spec import Flow, load_flow
 from edudesk.bot.flows.state import FlowAction, FlowOutput, FlowState
+from edudesk.bot.flows.templates import DEMO_FIELD_KEYS, EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW, demo_flows
 from edudesk.bot.flows.triggers import FlowEvent, pick_flow
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from edudesk.bot.flows.errors import FlowError, FlowProblem
 from edudesk.bot.flows.graph import Exit, check_graph
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_BUTTONS = 6  # the widget shows at most six chips under a message (as ``bot.faq.MAX_BUTTONS``)
 FieldType = Literal["text", "number", "phone", "single", "multi", "date"]
 GRADES = ("小班", "中班", "大班", "一年级", "二年级", "三年级", "四年级", "五年级", "六年级", "初一", "初二", "初三",
@@ -335,7 +335,7 @@ class Flow(_Model):
 
 
 def _unknown_fields(steps: Iterable[Step], keys: set[str]) -> list[FlowProblem]:
-    problems = []
+    problems: list[FlowProblem] = []
     for i, step in enumerate(steps):
         named: list[tuple[str, str | None]] = []
         if isinstance(step, AskFieldStep):

@@ -207,12 +207,12 @@ def _model_names(text: str) -> list[tuple[str, int, int, bool]]:
                 break
             word += joined
             pos += len(joined)
-        word = _bare(word.strip(_NER_SEPARATORS))
+        name = _bare(word.strip(_NER_SEPARATORS))
         # "A vs B" names two teams, whatever the model thinks of a transliterated club name.
-        if word is None or _VERSUS.search(word) or _VERSUS.search(text[max(0, start - 3):start]) or \
+        if name is None or _VERSUS.search(name) or _VERSUS.search(text[max(0, start - 3):start]) or \
                 _VERSUS.match(text, pos):
             continue
-        for part, offset in _split_pair(word):
+        for part, offset in _split_pair(name):
             begin, end = start + offset, start + offset + len(part)
             neighbours = (text[begin - 1:begin] or " ") + (text[end:end + 1] or " ")
             if part.isascii() and _ID_CHAR.search(neighbours):
