@@ -48,6 +48,17 @@ class DomainEvent:
         return cls(type=data["type"], org_id=data["org_id"], data=data["data"], topics=tuple(data["topics"]))
 
 
+def contact_topic(contact_id: int) -> str:
+    """The topic of one visitor's tabs (and of the agents watching that visitor's conversation)."""
+    return f"contact:{contact_id}"
+
+
+def agents_topic(org_id: int) -> str:
+    """The topic of every agent console of an org. Here, in the core, because more than one area addresses it
+    (conversations, routing's presence)."""
+    return f"org:{org_id}:agents"
+
+
 def record(session: Session, event: DomainEvent) -> None:
     session.info.setdefault(PENDING_KEY, []).append(event)
 

@@ -16,6 +16,7 @@ from edudesk.bot import runtime as runtime_mod
 from edudesk.bot.faq import FaqBot
 from edudesk.bot.runtime import BotRuntime, OrgBot
 from edudesk.events import DomainEvent
+from edudesk.hours import service as hours_service
 
 
 class FakeDb:
@@ -65,6 +66,15 @@ def test_events_rebuild_only_their_org() -> None:
     assert bots.get(None, 2) is b  # type: ignore[arg-type]
     bots.on_event(DomainEvent("bot.changed", 2))
     assert bots.get(None, 2) is not b  # type: ignore[arg-type]
+
+
+def test_saved_business_hours_rebuild_the_bot() -> None:
+    """The off-hours script runs by the org's hours: saving them (hours.changed) rebuilds that org's bot."""
+    builds = Builds()
+    bots = runtime(builds)
+    a = bots.get(None, 1)  # type: ignore[arg-type]
+    bots.on_event(DomainEvent(hours_service.HOURS_CHANGED, 1))
+    assert bots.get(None, 1) is not a  # type: ignore[arg-type]
 
 
 def test_a_version_bump_from_elsewhere_is_noticed_when_polled() -> None:

@@ -82,7 +82,7 @@ def test_save_stores_the_normal_form_audits_and_reloads_the_bot(database: Databa
         assert orgs_service.bot_version(session, orgs.b.id) == 0
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "business_hours.create")).one()
         assert entry.org_id == orgs.a.id and entry.target_id == str(record.id)
-    assert [e.type for e in published] == ["bot.changed"]
+    assert [e.type for e in published] == [hours_service.HOURS_CHANGED]
     assert published[0].org_id == orgs.a.id
 
     again = save(database, admin_actor(orgs), spec={"weekly": WEEKDAYS}, enabled=False)

@@ -31,12 +31,13 @@ from edudesk.bot.faq import FaqBot
 from edudesk.bot.flows import Flow
 from edudesk.db import Database
 from edudesk.events import DomainEvent
+from edudesk.hours import service as hours_service
 from edudesk.hours.schedule import BusinessHours
 from edudesk.localtime import local_today
 
 log = structlog.get_logger(__name__)
 
-WATCHED_EVENTS = frozenset({"kb.changed", "bot.changed"})
+WATCHED_EVENTS = frozenset({"kb.changed", "bot.changed", hours_service.HOURS_CHANGED})
 # A build slower than this is refreshed in the background instead of on a visitor's turn.
 SYNC_BUILD_LIMIT = 1.0
 MAX_AGE = dt.timedelta(minutes=10)

@@ -27,6 +27,7 @@ from edudesk.contacts.models import Contact
 from edudesk.db import Database, NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.events import DomainEvent, record
+from edudesk.hours import service as hours_service
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import ValueSource
@@ -189,8 +190,6 @@ def build_org_bot(session: Session, org_id: int, generation: int, today: dt.date
                     sensitive=SensitiveFilter((*DEFAULT_SENSITIVE_WORDS, *(settings.sensitive_words or ()))))
     hot = tuple(kb_service.hot_questions(session, org_id, HOT_QUESTIONS, today))
     flows = scripts.enabled_flows(session, org_id)
-    from edudesk.hours import service as hours_service  # hours tell the bot when they change: no import cycle
-
     return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot, flows=flows,
                   hours=hours_service.schedule_for(session, org_id),
                   generation=generation, version=version, day=today, uses_embeddings=model is not None,

@@ -19,6 +19,7 @@ from edudesk.conversations.schemas import conversation_summary
 from edudesk.conversations.states import ConversationState
 from edudesk.db import get_in_org, org_query
 from edudesk.errors import DomainError
+from edudesk.events import agents_topic, contact_topic
 
 S = ConversationState
 CLOSE_RESOLVED_JOB = "conversations.close_resolved"
@@ -33,14 +34,6 @@ class ConversationError(DomainError):
 class Posted:
     message: Message
     created: bool
-
-
-def contact_topic(contact_id: int) -> str:
-    return f"contact:{contact_id}"
-
-
-def agents_topic(org_id: int) -> str:
-    return f"org:{org_id}:agents"
 
 
 def get(session: Session, org_id: int, conversation_id: int, *, for_update: bool = False) -> Conversation:

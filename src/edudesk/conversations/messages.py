@@ -16,14 +16,13 @@ from edudesk.conversations.base import (
     ConversationError,
     Posted,
     S,
-    agents_topic,
-    contact_topic,
     get,
     summary,
 )
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.schemas import message_to_dict
 from edudesk.db import NotFoundError, get_in_org, utcnow
+from edudesk.events import agents_topic, contact_topic
 
 
 def find_by_client_id(session: Session, conv: Conversation, client_id: str) -> Message | None:

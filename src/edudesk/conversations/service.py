@@ -26,8 +26,6 @@ from edudesk.conversations.base import (
     Posted,
     S,
     actor,
-    agents_topic,
-    contact_topic,
     current_for_contact,
     get,
     publish_conversation,
@@ -73,6 +71,7 @@ from edudesk.conversations.transitions import (
     send_agent_message,
 )
 from edudesk.db import org_query
+from edudesk.events import agents_topic, contact_topic
 
 __all__ = [
     "CLOSE_RESOLVED_JOB", "HANDOFF_TEXT", "MAX_TAGS", "NOBODY_ONLINE_TEXT", "NOTE_MAX_CHARS", "OPEN_STATES",

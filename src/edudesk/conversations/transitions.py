@@ -27,6 +27,10 @@ from edudesk.conversations.states import ConversationState, check_transition
 from edudesk.csat import service as csat_service
 from edudesk.db import NotFoundError, utcnow
 
+# Whether an agent has room is routing's knowledge (their maximum is routing's row). Presence, not routing's
+# service: that one builds on this area's service; presence needs only our models and states, so no cycle.
+from edudesk.routing import presence
+
 
 def _transition(session: Session, conv: Conversation, target: ConversationState) -> None:
     check_transition(conv.state, target)
@@ -85,11 +89,8 @@ def accept(session: Session, user: User, conversation_id: int) -> Conversation:
         raise ConversationError("taken", "该会话已被其他客服接入")
     if conv.state not in (S.queued, S.bot):
         raise ConversationError("not_acceptable", "该会话当前无法接入")
-    if user.role == Role.agent:
-        from edudesk.routing import presence  # routing builds on conversations, not the other way round
-
-        if not presence.has_capacity(session, user):
-            raise ConversationError("at_capacity", "您当前接待的会话已达上限，请先结束一些会话")
+    if user.role == Role.agent and not presence.has_capacity(session, user):
+        raise ConversationError("at_capacity", "您当前接待的会话已达上限，请先结束一些会话")
     _give_to(session, conv, user)
     audit_service.record(session, actor(user), "conversation.accept", "conversation", conv.id)
     return conv

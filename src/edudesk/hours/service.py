@@ -14,17 +14,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from edudesk import events
 from edudesk.audit import service as audit_service
-from edudesk.bot import service as bot_service
 from edudesk.db import get_in_org, utcnow
 from edudesk.hours.models import BusinessHoursRecord
 from edudesk.hours.schedule import BusinessHours, HoursError
+from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.routing.models import SkillGroup
 
 DEFAULT_CLOSED_MESSAGE = ("现在是非工作时间，人工客服将于{next_open}上线。您可以先留言或留下联系方式，"
                           "老师上班后会第一时间联系您。")
 NEXT_OPEN_PLACEHOLDER = "{next_open}"
+# Announced when saved hours change: the bot runs its off-hours script by them, so every instance rebuilds the org's
+# bot (bot.runtime watches this event, as it watches kb.changed; hours know nothing of the bot).
+HOURS_CHANGED = "hours.changed"
 # When nothing opens within the schedule's horizon there is no time to name.
 NEVER_OPENS = "工作时间"
 MAX_CLOSED_MESSAGE = 500
@@ -101,7 +105,9 @@ def save(session: Session, actor: audit_service.Actor, *, group_id: int | None, 
     audit_service.record(session, actor, "business_hours.create" if created else "business_hours.update",
                          "business_hours", record.id, group_id=group_id, enabled=record.enabled,
                          timezone=hours.timezone, holidays=len(hours.holidays), workdays=len(hours.workdays))
-    bot_service.changed(session, actor.org_id, "business_hours")
+    events.record(session, events.DomainEvent(HOURS_CHANGED, actor.org_id, {"group_id": group_id}))
+    # Instances that miss the event (no Redis; the CLI in another process) notice the version instead.
+    orgs_service.bump_bot_version(session, actor.org_id)
     return record
 
 

@@ -20,10 +20,10 @@ from edudesk import events
 from edudesk.audit import service as audit_service
 from edudesk.auth.models import User
 from edudesk.conversations.models import Conversation
-from edudesk.conversations.service import agents_topic
 from edudesk.conversations.states import ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
+from edudesk.events import agents_topic
 from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus
 
 # Consoles refresh every HEARTBEAT_SECONDS; three missed refreshes make the agent offline.
