@@ -161,7 +161,7 @@ def _check_flow(flow: Flow) -> None:
     assert load_flow(text) == flow
 
 
-@settings(max_examples=examples(250))
+@settings(max_examples=examples(150))
 @given(definitions)
 def test_any_definition_is_a_flow_or_a_flow_error_with_paths(value: Any) -> None:
     result = _outcome(value)
@@ -229,7 +229,7 @@ def accepted_flows(draw: st.DrawFn) -> Flow:
     return result
 
 
-@settings(max_examples=examples(120))
+@settings(max_examples=examples(80))
 @given(accepted_flows(), st.data())
 def test_the_runner_plays_any_accepted_flow_against_any_answers(flow: Flow, data: st.DataObject) -> None:
     card: dict[str, Any] = data.draw(st.sampled_from([{}, {"grade": "三年级"}, {"phone": "13800138000"},
@@ -263,7 +263,7 @@ rules = st.builds(
 NUMERAL_ANSWERS = st.text("零〇一二两三四五六七八九十百千万亿点负0123456789.-岁个", min_size=1, max_size=8)
 
 
-@settings(max_examples=examples(300))
+@settings(max_examples=examples(200))
 @given(rules, st.one_of(ANSWERS, NUMERAL_ANSWERS))
 def test_any_answer_to_any_field_is_read_or_refused(rule: Rule, text: str) -> None:
     answer = parse_answer(rule, text, extract(text, use_model=False), today=TODAY)
