@@ -207,9 +207,9 @@ ANSWERS = st.one_of(
 def _label(flow: Flow, state: FlowState | None, index: int) -> str | None:
     step = flow.step(state.step) if state is not None and flow.has_step(state.step) else None
     if isinstance(step, AskButtonsStep):
-        return step.options[index % len(step.options)].label
+        return str(step.options[index % len(step.options)].label)
     if isinstance(step, AskFieldStep) and step.options:
-        return step.options[index % len(step.options)]
+        return str(step.options[index % len(step.options)])
     return None
 
 
