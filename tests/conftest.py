@@ -34,6 +34,7 @@ from edudesk.db import Database
 from edudesk.models import Base
 from edudesk.orgs import service as orgs_service
 from edudesk.settings import Settings
+from tests import hypothesis_settings  # noqa: F401  (registers and loads the hypothesis profile)
 
 PG_ADMIN_DSN = os.environ.get("EDUDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EDUDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")

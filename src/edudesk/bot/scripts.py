@@ -59,7 +59,7 @@ def parse(raw: str, field_keys: set[str]) -> Flow:
         raise ScriptError("too_long", f"流程定义不能超过 {MAX_JSON_CHARS} 个字符", "definition")
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nested deeper than the parser goes
         raise ScriptError("bad_json", f"JSON 格式错误：第 {getattr(exc, 'lineno', '?')} 行附近", "definition") from None
     try:
         return load_flow(data, field_keys=field_keys)

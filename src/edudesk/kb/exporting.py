@@ -16,7 +16,7 @@ from edudesk import spreadsheets
 from edudesk.audit import service as audit_service
 from edudesk.kb import categories as kb_categories
 from edudesk.kb.models import KbEntry, KbSimilarQuestion
-from edudesk.kb.tabular import COLUMNS
+from edudesk.kb.tabular import COLUMNS, escape_cell
 from edudesk.kb.text import SIMILAR_SEPARATOR, KbError
 
 ExportFormat = Literal["csv", "xlsx"]
@@ -44,12 +44,17 @@ def export_rows(session: Session, org_id: int, category_id: int | None = None) -
     return sorted(rows, key=lambda r: r[3])  # stable: by category, then in creation order
 
 
+def _escaped(rows: list[tuple[str, str, str, str]]) -> list[list[str]]:
+    """The import format's escape (``tabular.escape_cell``), so that export → import gives every text back."""
+    return [[escape_cell(cell) for cell in row] for row in rows]
+
+
 def to_csv(rows: list[tuple[str, str, str, str]]) -> bytes:
-    return spreadsheets.to_csv(COLUMNS, rows)
+    return spreadsheets.to_csv(COLUMNS, _escaped(rows))
 
 
 def to_xlsx(rows: list[tuple[str, str, str, str]]) -> bytes:
-    return spreadsheets.to_xlsx(COLUMNS, rows, "knowledge_base")
+    return spreadsheets.to_xlsx(COLUMNS, _escaped(rows), "knowledge_base")
 
 
 @dataclass(frozen=True)

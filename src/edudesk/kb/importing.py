@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.db import utcnow
+from edudesk.inputs import text_problem
 from edudesk.kb import categories as kb_categories
 from edudesk.kb.changes import record_change
 from edudesk.kb.models import KbEntry, KbSimilarQuestion
@@ -76,9 +77,19 @@ class _Stored:
     similar: dict[str, tuple[int, str]]  # norm → (row id, text)
 
 
+# The cells a row is made of, with the name the import report gives them.
+_CELL_LABELS = (("question", "标准问"), ("similar_questions", "相似问"), ("answer", "答案"), ("category", "分类"))
+
+
 def _parse(raw: RawRow, has_category: bool) -> _Row:
     if raw.bad_encoding:
         raise KbError("encoding", "编码错误：这一行有无法识别的字符（请用 UTF-8 或 GBK 编码保存）")
+    # NUL, lone surrogates and control characters: PostgreSQL refuses the first, no database can hold the second
+    # as text, and none belongs in an answer a parent reads (edudesk.inputs), so the row is rejected, not stored.
+    for name, label in _CELL_LABELS:
+        problem = text_problem(raw.cells.get(name, ""))
+        if problem:
+            raise KbError("bad_text", f"{label}{problem}", name)
     question = clean_question(raw.cells.get("question", ""))
     answer = clean_answer(raw.cells.get("answer", ""))
     similar = clean_similar(raw.cells.get("similar_questions", "").split(SIMILAR_SEPARATOR), question)

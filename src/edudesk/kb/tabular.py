@@ -60,16 +60,25 @@ class Table:
     encoding: str | None = None
 
 
+# After a leading "'", these characters mean the "'" is the export's escape, not part of the text.
+_ESCAPED = "=+-@'"
+
+
 def unescape_cell(value: str) -> str:
-    """Trims and undoes the export's formula escape ("'=x" → "=x"); a formula-looking cell stays plain text."""
+    """Trims and undoes the export's escape ("'=x" → "=x", "''=x" → "'=x"); a formula-looking cell stays plain
+    text."""
     value = value.strip()
-    if value.startswith("'") and value[1:2] and value[1] in "=+-@":
+    if value.startswith("'") and value[1:2] and value[1] in _ESCAPED:
         return value[1:]
     return value
 
 
 def escape_cell(value: str) -> str:
-    """What the exporter writes: a leading "'" keeps Excel and WPS from running a cell as a formula."""
+    """What the knowledge-base exporter writes: a leading "'" keeps Excel and WPS from running a cell as a formula
+    (as ``spreadsheets.escape_cell``), and a text that itself starts with "'=" gets one more "'", so that
+    :func:`unescape_cell` gives it back unchanged on import (an entry "'=1" used to come back as "=1")."""
+    if value.startswith("'") and value[1:2] and value[1] in _ESCAPED:
+        return "'" + value
     return spreadsheets.escape_cell(value)
 
 

@@ -65,7 +65,8 @@ def clean_question(value: str, field: str = "question") -> str:
 
 
 def clean_answer(value: str, field: str = "answer") -> str:
-    value = value.replace("\r\n", "\n").strip()
+    # A lone CR is a line break too, and XLSX (XML) reads it back as LF: storing LF keeps export → import exact.
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
         raise KbError("empty", "答案不能为空", field)
     if len(value) > MAX_ANSWER:
@@ -156,6 +157,6 @@ def clean_category_name(value: str, field: str = "name") -> str:
         raise KbError("empty", "分类名称不能为空", field)
     if len(value) > MAX_CATEGORY_NAME:
         raise KbError("too_long", f"分类名称不能超过 {MAX_CATEGORY_NAME} 个字", field)
-    if "/" in value:
+    if "/" in value or "／" in value:  # the import reads the full-width slash as a level separator too
         raise KbError("bad_char", "分类名称不能包含“/”（“/”用来分隔层级）", field)
     return value

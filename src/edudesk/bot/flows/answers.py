@@ -151,7 +151,7 @@ def _number(rule: Rule, text: str, ex: Extraction) -> tuple[Any, str] | None:
         for token in _NUMBER.findall(text):
             try:
                 value = float(token) if token[0].isdigit() else float(cn2an.cn2an(token, "smart"))
-            except ValueError:
+            except (ValueError, KeyError, IndexError):  # cn2an raises KeyError on "零十零"
                 continue
             evidence = token
             break

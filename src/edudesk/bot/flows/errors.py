@@ -9,6 +9,8 @@ every problem at once rather than fixing them one save at a time.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,9 @@ __all__ = ["FlowError", "FlowProblem", "format_path"]
 _KIND_TAGS = frozenset({"say", "ask_field", "ask_buttons", "branch", "offer_trial", "handover", "end",
                         "widget_opened", "faq_category", "keywords", "turns_without_contact", "off_hours"})
 
+# A key written as is in a path; any other key (a typo such as "0." or "a b") is written quoted: ``["a b"]``.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 # Pydantic error type → Chinese message; ``{name}`` placeholders are filled from the error's context.
 _MESSAGES = {
     "missing": "必填项",
@@ -32,11 +37,13 @@ _MESSAGES = {
     "too_long": "最多 {max_length} 项，当前 {actual_length} 项",
     "string_pattern_mismatch": "格式不对：需以字母开头，只能包含字母、数字、下划线或短横线",
     "string_type": "应为文本",
+    "string_unicode": "包含无法识别的字符（不成对的 UTF-16 代理项）",
     "int_parsing": "应为整数",
     "int_type": "应为整数",
     "int_from_float": "应为整数",
     "float_parsing": "应为数字",
     "float_type": "应为数字",
+    "finite_number": "应为有限的数字",
     "bool_parsing": "应为 true 或 false",
     "bool_type": "应为 true 或 false",
     "greater_than_equal": "不能小于 {ge}",
@@ -118,7 +125,8 @@ def _message(kind: str, ctx: dict[str, Any], fallback: str) -> str:
 
 
 def format_path(loc: Sequence[str | int]) -> str:
-    """``("steps", 2, "ask_field", "options", 1, "goto")`` → ``"steps[2].options[1].goto"``."""
+    """``("steps", 2, "ask_field", "options", 1, "goto")`` → ``"steps[2].options[1].goto"``; a key that is not a
+    name is quoted: ``("steps", 0, "a.b")`` → ``'steps[0]["a.b"]'``."""
     out = ""
     previous_was_index = False
     for part in loc:
@@ -129,6 +137,9 @@ def format_path(loc: Sequence[str | int]) -> str:
         if previous_was_index and part in _KIND_TAGS:
             previous_was_index = False
             continue
-        out += f".{part}" if out else part
+        if not _NAME.fullmatch(part):  # an unknown key such as "0." or "a.b": quoted, so the path stays exact
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+        else:
+            out += f".{part}" if out else part
         previous_was_index = False
     return out

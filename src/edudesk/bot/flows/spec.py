@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from edudesk.bot.flows.errors import FlowError, FlowProblem
 from edudesk.bot.flows.graph import Exit, check_graph
+from edudesk.inputs import check_text
 
 SCHEMA_VERSION: Final = 1
 MAX_BUTTONS = 6  # the widget shows at most six chips under a message (as ``bot.faq.MAX_BUTTONS``)
@@ -49,8 +51,14 @@ BUILTIN_FIELD_TYPES: dict[str, FieldType] = {
 }
 BUILTIN_FIELD_OPTIONS: dict[str, tuple[str, ...]] = {"grade": GRADES}
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# Every free text is checked by the shared input rule (NUL, control characters; pydantic itself refuses lone
+# surrogates): a flow is stored as JSON, and PostgreSQL cannot hold NUL in it (edudesk.inputs).
+Clean = AfterValidator(check_text)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), Clean]
+FreeText = Annotated[str, Clean]
+# A bound of a number range: NaN and infinities are not numbers a visitor can give, and JSON cannot carry them.
+Bound = Annotated[float | None, Field(allow_inf_nan=False)]
 StepId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,39}$")]
 FieldKey = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
 FlowKey = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,39}$")]
@@ -121,9 +129,9 @@ class AskFieldStep(_AskStep):
     prompt: Text
     type: FieldType | None = None  # empty: the card's type for this field (built-in or the org's definition)
     options: list[Label] = []  # single/multi: the allowed answers (empty: the card field's options)
-    pattern: str | None = None  # text/phone: a regular expression the whole answer must match
-    min: float | None = None  # number: smallest accepted value
-    max: float | None = None  # number: largest accepted value
+    pattern: FreeText | None = None  # text/phone: a regular expression the whole answer must match
+    min: Bound = None  # number: smallest accepted value
+    max: Bound = None  # number: largest accepted value
     max_length: int = Field(100, ge=1, le=500)  # text: longest accepted answer
     # Other fields that answer this ask too ("手机号或微信": field phone, alternatives ["wechat"]).
     alternatives: list[FieldKey] = []
@@ -186,11 +194,11 @@ class Case(_Model):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
 
     field: FieldKey | None = None  # empty: the branch's field (or the last answer)
-    equals: str | None = None
-    in_: list[str] | None = Field(None, alias="in")
+    equals: FreeText | None = None
+    in_: list[FreeText] | None = Field(None, alias="in")
     exists: bool | None = None
-    min: float | None = None
-    max: float | None = None
+    min: Bound = None
+    max: Bound = None
     goto: StepId
 
     @model_validator(mode="after")
@@ -300,7 +308,7 @@ class Flow(_Model):
     name: Label
     version: int = Field(1, ge=1)
     enabled: bool = True
-    description: str = ""
+    description: FreeText = ""
     triggers: list[Trigger] = []
     steps: list[Step] = Field(min_length=1, max_length=100)
 

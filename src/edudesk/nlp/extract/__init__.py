@@ -23,7 +23,12 @@ from edudesk.nlp.extract.places import find_place
 from edudesk.nlp.extract.subjects import find_subjects
 from edudesk.nlp.extract.wechat import find_wechat
 
-__all__ = ["FIELDS", "Extraction", "Span", "extract", "ner_available"]
+__all__ = ["FIELDS", "MAX_CHARS", "Extraction", "Span", "extract", "ner_available"]
+
+# Extraction looks at this many characters of a message at most. Visitor messages are capped below it (2,000 by
+# default), so it only bounds the cost of other callers' text: every rule is linear, but a 100,000-character text
+# would still cost a few hundred milliseconds (benchmarks/extract_adversarial.py).
+MAX_CHARS = 4000
 
 # The flat fields, in lead-card order; ``as_fields`` and the evaluation use these names.
 FIELDS = ("phone", "wechat", "name", "child_name", "age", "grade", "subject", "province", "city", "district",
@@ -68,7 +73,9 @@ class Extraction:
 
 
 def extract(text: str, *, use_model: bool = True) -> Extraction:
-    """Extract every field from one visitor message. ``use_model=False`` skips the NER backup (rules only)."""
+    """Extract every field from one visitor message (its first ``MAX_CHARS`` characters); ``use_model=False`` skips
+    the NER backup (rules only)."""
+    text = text[:MAX_CHARS]
     if not text or not text.strip():
         return Extraction()
     folded = fold(text)

@@ -76,6 +76,12 @@ _TITLED = ("老师", "校长", "教练", "主任", "助教", "顾问", "教授",
            "先生", "女士", "小姐", "奶奶", "爷爷", "叔叔", "哥", "姐", "某")
 _VERSUS = re.compile(r"\s?(?:vs|VS|Vs|v\.s\.|对阵|对战)\s?", re.ASCII)
 CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+# The model reads at most this much of a message: it costs about 0.15 ms per character, and a visitor introduces
+# themselves near the start; the rules still read the whole message.
+NER_MAX_CHARS = 500
+# Longer than any real name, transliterations with "·" included: the model tags a run of one repeated surname
+# ("王王王…", hundreds of characters) as a single PER, which is no name to put on a lead card.
+MAX_NAME_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -222,16 +228,23 @@ def _model_names(text: str) -> list[tuple[str, int, int, bool]]:
     return found
 
 
+def _plausible(word: str) -> bool:
+    """A model PER that can be a name: not too long, has letters, no control characters (the model once tagged
+    a control character and a letter as a person)."""
+    return len(word) <= MAX_NAME_CHARS and word.isprintable() and any(c.isalpha() for c in word)
+
+
 def _bare(word: str) -> str | None:
     """A model PER without a title ("火来胜先生" → 火来胜, "老雷德克纳普" → 雷德克纳普); ``None`` when only a
-    surname and a title remain ("江先生", "马老师": a way of addressing someone, not a name) or a single character."""
+    surname and a title remain ("江先生", "马老师": a way of addressing someone, not a name), a single character,
+    or something no name looks like (:func:`_plausible`)."""
     for title in _TITLED:
         if word.endswith(title):
             word = word[: -len(title)]
-            return word if len(word) >= 2 and word[:2] not in _COMPOUND else None
+            return word if len(word) >= 2 and word[:2] not in _COMPOUND and _plausible(word) else None
     if word[0] == "老" and len(word) >= 4:
         word = word[1:]
-    return word if len(word) >= 2 else None
+    return word if len(word) >= 2 and _plausible(word) else None
 
 
 def _split_pair(word: str) -> list[tuple[str, int]]:
@@ -255,7 +268,7 @@ def find_names(text: str, *, use_model: bool = True) -> NameResult:
     from_model = False
     if use_model and visitor is None and child is None and _looks_named(text):
         taken = set()
-        for word, start, end, staff in _model_names(text):
+        for word, start, end, staff in _model_names(text[:NER_MAX_CHARS]):
             if word in taken:
                 continue
             taken.add(word)

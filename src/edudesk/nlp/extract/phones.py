@@ -29,7 +29,7 @@ _CN_RUN = re.compile(r"[零〇一二三四五六七八九幺洞]{7,}")
 # Optional country prefix, then digits with at most one separator between digit groups.
 _CANDIDATE = re.compile(
     r"(?<![\d.])(?:(?:\+|00)\s?86[\s-]?|(?<!\d)86[\s-])?"
-    r"(?:\(0\d{2,3}\)\s?|（0\d{2,3}）\s?)?\d(?:[\s.\-—]?\d){5,14}(?![\d])"
+    r"(?:\(0[0-9]{2,3}\)\s?|（0[0-9]{2,3}）\s?)?[0-9](?:[\s.\-—]?[0-9]){5,14}(?![\d])"
 )
 # Cues that make the following number something else than a phone (looked for just before it).
 _VETO = re.compile(
@@ -38,6 +38,10 @@ _VETO = re.compile(
     re.IGNORECASE,
 )
 _PRICE_AFTER = re.compile(r"^\s*(?:元|块|万|rmb|人民币|/|每)", re.IGNORECASE)
+# Only ASCII digits make a number: ``\d`` and libphonenumber also read Arabic-Indic and other decimal digits, which
+# would come back inside the value ("1٣٨…") instead of the 11 ASCII digits the lead card stores. Full-width digits
+# are folded to ASCII before we get here.
+_ASCII_DIGITS = frozenset("0123456789")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
@@ -92,7 +96,7 @@ def find_phones(text: str) -> list[Phone]:
         start, end = match.span()
         if _VETO.search(scan[max(0, start - 8):start]) or _PRICE_AFTER.match(scan[end:end + 4]):
             continue
-        digits = "".join(c for c in match.group(0) if c.isdigit())
+        digits = "".join(c for c in match.group(0) if c in _ASCII_DIGITS)
         result = _classify(digits)
         if result is None:
             continue
