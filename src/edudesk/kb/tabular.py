@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ ALIASES = {
 MAX_ROWS = 20_000
 # A cell starting with one of these is a formula to Excel; exports escape it with a leading "'".
 FORMULA_PREFIXES = spreadsheets.FORMULA_PREFIXES
-# What ``errors="replace"`` puts where bytes could not be decoded: a row containing it is rejected, not imported.
-BAD_CHAR = "\ufffd"
+# Undecodable bytes are decoded with ``errors="surrogateescape"``, which puts a lone surrogate U+DC80..U+DCFF where
+# each bad byte was: a row containing one is rejected, not imported. (Not U+FFFD, ``errors="replace"``'s marker: a
+# knowledge base may legitimately hold that character, and its export must import again.)
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
 CSV_DELIMITERS = (",", "\t", ";")
 
 
@@ -49,7 +52,7 @@ class RawRow:
 
     @property
     def bad_encoding(self) -> bool:
-        return any(BAD_CHAR in v for v in self.cells.values())
+        return any(_BAD_BYTE.search(v) for v in self.cells.values())
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def decode(data: bytes) -> tuple[str, str]:
 
     A UTF-8 file with a few broken bytes must not be read as GB18030 (that turns every Chinese line into
     mojibake and imports it): when lines with non-ASCII text are mostly valid UTF-8, it is UTF-8 and the broken
-    bytes become U+FFFD, which rejects just their rows.
+    bytes become escaped surrogates, which reject just their rows.
     """
     try:
         return data.decode("utf-8-sig"), "utf-8"
@@ -178,11 +181,11 @@ def decode(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             bad += 1
     if good > bad:
-        return data.decode("utf-8-sig", errors="replace"), "utf-8"
+        return data.decode("utf-8-sig", errors="surrogateescape"), "utf-8"
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError:
-        return data.decode("gb18030", errors="replace"), "gb18030"
+        return data.decode("gb18030", errors="surrogateescape"), "gb18030"
 
 
 def read_csv(data: bytes) -> Table:

@@ -25,8 +25,8 @@ from edudesk.bot.flows.answers import Rule, parse_answer
 from edudesk.bot.flows.errors import FlowError
 from edudesk.bot.flows.spec import AskButtonsStep, AskFieldStep, Flow, OfferTrialStep, load_flow
 from edudesk.bot.flows.state import FlowOutput, FlowState
+from edudesk.bot.flows.templates import DEMO_FIELD_KEYS, EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.bot.scripts import ScriptError
-from edudesk.demo_flows import DEMO_FIELD_KEYS, EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.inputs import text_problem
 from edudesk.nlp.extract import extract
 from tests.hypothesis_settings import examples
