@@ -45,6 +45,7 @@ from edudesk.kb.schemas import EntryInput
 from edudesk.leads import fields as lead_fields
 from edudesk.leads.models import Lead, LeadFieldDef, LeadGrading, LeadNote, LeadValue
 from edudesk.orgs.models import Org
+from edudesk.privacy.models import RetentionPolicy
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import AgentState, RoutingRule, SkillGroup, SkillGroupMember
 from edudesk.tickets import config as tickets_config
@@ -282,6 +283,14 @@ ROUTES |= {
         Case("POST", "/console/contacts/{contact}/routing", {"tags": "越权", "vip": "1"})],
     "/console/supervisor": [Case("GET", "/console/supervisor")],
     "/console/supervisor/live": [Case("GET", "/console/supervisor/live", htmx=True)],
+    "/admin/privacy": [Case("GET", "/admin/privacy")],
+    "/admin/privacy/retention": [Case("POST", "/admin/privacy/retention", {
+        "conversations_days": "30", "attachments_days": "30", "recordings_days": "30", "leads_days": "30"})],
+    "/admin/privacy/contacts": [Case("GET", "/admin/privacy/contacts?contact={contact}")],
+    "/admin/privacy/contacts/{contact_id}": [Case("GET", "/admin/privacy/contacts/{contact}")],
+    "/admin/privacy/contacts/{contact_id}/export": [Case("POST", "/admin/privacy/contacts/{contact}/export", {})],
+    "/admin/privacy/contacts/{contact_id}/erase": [
+        Case("POST", "/admin/privacy/contacts/{contact}/erase", {"confirm": "{contact}"})],
 }
 
 PUBLIC = {
@@ -431,7 +440,8 @@ def fingerprint(database: Database, org_id: int) -> str:
                       WebhookEndpoint, WebhookEvent, WebhookDelivery, ApiToken, Lead, LeadValue, BotFlow, LeadGrading,
                       LeadNote, TrialSession, TrialBooking, LeadFieldDef, Ticket, TicketComment, TicketView,
                       SlaPolicy, TicketFieldDef,
-                      SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord):
+                      SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
+                      RetentionPolicy):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):

@@ -45,6 +45,9 @@ from edudesk.kb import views as kb_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
+from edudesk.privacy import jobs as privacy_jobs
+from edudesk.privacy import service as privacy_service
+from edudesk.privacy import views as privacy_views
 from edudesk.realtime import Hub, Presence
 from edudesk.routing import admin_views as routing_admin_views
 from edudesk.routing import console_views as routing_console_views
@@ -176,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     job_registry.register(handover.QUEUE_TIMEOUT_JOB, handover.queue_timeout_job)
     job_registry.register(webhooks_service.DELIVER_JOB, webhooks_delivery.Deliverer(
         webhooks_service.secret_box(settings.secret_key), UrlPolicy(allow_private=settings.webhooks_allow_private)))
+    privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
+    privacy_jobs.register(job_registry, privacy)
     channels = ChannelRegistry()
     channels.load_entry_points()
     catalogues = Catalogues()
@@ -198,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         if settings.jobs_in_process:
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")
+            await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
                  jobs_in_process=settings.jobs_in_process)
@@ -217,6 +223,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="edudesk", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.ctx = ctx
+    app.state.privacy = privacy
+    app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     install_error_handlers(app)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
@@ -236,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hours_views.router, csat_views.router, csat_api.router,
         routing_console_views.router,
         routing_admin_views.router,
+        privacy_views.router,
     )
     for router in routers:
         app.include_router(router)

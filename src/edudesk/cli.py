@@ -30,6 +30,8 @@ from edudesk.kb.cli import kb_app
 from edudesk.logsetup import configure_logging
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
+from edudesk.privacy import jobs as privacy_jobs
+from edudesk.privacy.cli import privacy_app
 from edudesk.settings import Settings
 
 app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
@@ -40,6 +42,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
+app.add_typer(privacy_app, name="privacy")
 out = Console()
 
 
@@ -111,6 +114,7 @@ def worker(
     app_ = create_app(settings)
     ctx = app_.state.ctx
     w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}")
+    privacy_jobs.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")

@@ -14,6 +14,7 @@ from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
 from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
+from edudesk.privacy import models as privacy_models
 from edudesk.routing import models as routing_models
 from edudesk.tickets import models as tickets_models
 from edudesk.trials import models as trials_models
@@ -34,6 +35,7 @@ __all__ = [
     "kb_models",
     "leads_models",
     "orgs_models",
+    "privacy_models",
     "routing_models",
     "tickets_models",
     "trials_models",

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
     run_jobs_in_process: bool | None = None
+    # Privacy (docs/privacy.md). A staff member who saw a contact's full phone number in one place is audited once
+    # per this window per (place, contacts): the console re-renders the lead card on every visitor message, and one
+    # entry per refresh would bury the log without telling anyone more. Rows per retention batch: one transaction.
+    phone_audit_window_seconds: int = Field(default=600, ge=0, le=86_400)
+    privacy_purge_batch: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod

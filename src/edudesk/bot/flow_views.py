@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from edudesk.audit import service as audit_service
 from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.bot import scripts
@@ -141,5 +142,7 @@ def flow_action(request: Request, user: Supervisor, flow_id: int, action: str, c
 def export_flow(request: Request, user: Supervisor, flow_id: int) -> Response:
     with get_ctx(request).db.session() as session:
         data = scripts.export_json(session, user.org_id, flow_id)
+        audit_service.record(session, actor_of(request, user), "bot.flow.export", "bot_flow", flow_id)
+        session.commit()
     return Response(data.encode("utf-8"), media_type="application/json; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="flow-{flow_id}.json"'})

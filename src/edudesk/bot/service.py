@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -373,3 +373,21 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
         kb_service.record_miss(session, org_id, query=text, reason=decision.miss_reason,
                                conversation_id=conversation_id, message_id=message_id)
     return decision
+
+
+# --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
+
+def states_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[dict[str, Any]]:
+    """What the bot remembers per conversation: the running script's answers so far and the scripts done."""
+    rows = session.scalars(select(BotConversationState).where(
+        BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids or [-1])))
+    return [{"conversation_id": r.conversation_id, "flow_state": r.flow_state, "flows_done": r.flows_done,
+             "turns": r.turns} for r in rows]
+
+
+def forget_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> int:
+    if not conversation_ids:
+        return 0
+    gone = session.execute(delete(BotConversationState).where(
+        BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids)))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]

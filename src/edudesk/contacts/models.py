@@ -29,6 +29,8 @@ class Contact(OrgScoped, Base):
     # Set by staff (or the CRM): VIP contacts jump queues and go to senior agents when the rules say so.
     vip: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Set when the person's data was erased (on request or by retention): the row stays, empty, for reports.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ContactIdentity(OrgScoped, Base):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,3 +136,40 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) < 7:
         return prefix + "*" * len(digits)
     return prefix + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+# --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
+
+def export_contact(session: Session, org_id: int, contact_id: int) -> dict[str, object]:
+    """Everything the contacts area holds on one person: the contact row and how each channel knows them."""
+    contact = get(session, org_id, contact_id)
+    identities = session.scalars(select(ContactIdentity).where(
+        ContactIdentity.org_id == org_id, ContactIdentity.contact_id == contact_id).order_by(ContactIdentity.id))
+    return {
+        "id": contact.id, "name": contact.name, "phone": contact.phone, "wechat_id": contact.wechat_id,
+        "email": contact.email, "notes": contact.notes, "attributes": contact.attributes, "tags": contact.tags,
+        "vip": contact.vip, "first_page_url": contact.first_page_url, "last_page_url": contact.last_page_url,
+        "first_seen_at": contact.first_seen_at.isoformat(), "last_seen_at": contact.last_seen_at.isoformat(),
+        "visits": contact.visits, "erased_at": contact.erased_at.isoformat() if contact.erased_at else None,
+        "identities": [{"channel": i.channel, "external_id": i.external_id, "created_at": i.created_at.isoformat()}
+                       for i in identities],
+    }
+
+
+def erase_contact(session: Session, org_id: int, contact_id: int, now: dt.datetime) -> int:
+    """Empties the contact row (kept, as "访客<id>", so conversations and leads still count in reports) and deletes
+    its channel identities, so the same visitor coming back is a new, unknown contact. Returns identities deleted."""
+    contact = get(session, org_id, contact_id)
+    contact.name = contact.phone = contact.wechat_id = contact.email = None
+    contact.first_page_url = contact.last_page_url = None
+    contact.notes, contact.attributes, contact.tags, contact.vip = "", {}, [], False
+    contact.erased_at = now
+    gone = session.execute(delete(ContactIdentity).where(ContactIdentity.org_id == org_id,
+                                                         ContactIdentity.contact_id == contact_id))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def contacts_active_since(org_id: int, since: dt.datetime) -> Select[Any]:
+    """Contacts seen since ``since`` or already erased: the lead purge leaves them alone."""
+    return select(Contact.id).where(Contact.org_id == org_id,
+                                    (Contact.last_seen_at >= since) | Contact.erased_at.is_not(None))

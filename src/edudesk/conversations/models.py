@@ -56,6 +56,8 @@ class Conversation(OrgScoped, Base):
     assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set when retention (or an erasure) removed the transcript's content; the row stays for reports.
+    content_purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Attachment(OrgScoped, Base):

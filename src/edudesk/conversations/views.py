@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, WebSocket, WebSocketDisco
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from edudesk import events
+from edudesk.audit import service as audit_service
 from edudesk.auth.deps import actor_of, current_user, user_from_session
 from edudesk.auth.models import Role, User
 from edudesk.contacts import service as contacts_service
@@ -26,6 +27,7 @@ from edudesk.errors import DomainError
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ
+from edudesk.privacy import service as privacy_service
 from edudesk.realtime import Connection
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
@@ -60,6 +62,19 @@ def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> di
     }
 
 
+def _phone_seen(request: Request | None, session: Any, user: User, where: str, contact_id: int,
+                shown: bool) -> None:
+    """Audits a full number shown (throttled per place and contact: see privacy.service.PhoneAccessAudit)."""
+    if shown:
+        actor = actor_of(request, user) if request is not None else audit_service.Actor(user.org_id, user.id,
+                                                                                         user.username)
+        privacy_service.phone_seen(request, session, actor, where, [contact_id])
+
+
+def _card_phone(lead: list[leads_service.CardField] | None) -> bool:
+    return any(f.key == "phone" and f.value for f in lead or [])
+
+
 def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
     with ctx.db.session() as session:
         lists = conversations_service.list_for_console(session, user)
@@ -72,7 +87,7 @@ def _lists_context(ctx: AppContext, user: User) -> dict[str, Any]:
 
 
 def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_read: bool = True,
-                  error: str | None = None) -> dict[str, Any]:
+                  error: str | None = None, request: Request | None = None) -> dict[str, Any]:
     with ctx.db.session() as session:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         if mark_read:
@@ -87,6 +102,8 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
         lead_row = leads_service.lead_for_contact(session, user.org_id, contact.id)
         notes = leads_service.notes_of(session, user.org_id, lead_row.id) if lead_row else []
         trials = trials_service.offer_buttons(session, user.org_id, fallback_to_all=True) if lead_row else []
+        _phone_seen(request, session, user, "console.chat", contact.id,
+                    can_see_phone(user, conv) and bool(contact.phone or _card_phone(lead)))
         session.commit()  # the lead card's built-in fields are created the first time they are shown
     return {
         "lead": lead,
@@ -122,7 +139,7 @@ def console(request: Request, user: CurrentUser, c: int | None = None) -> Respon
     chat = None
     if c is not None:
         try:
-            chat = _chat_context(ctx, user, c)
+            chat = _chat_context(ctx, user, c, request=request)
         except NotFoundError:
             chat = None
     return page(request, "console/index.html", has_chat=chat is not None, **(chat or {"user": user}),
@@ -139,14 +156,14 @@ def chat(request: Request, user: CurrentUser, conversation_id: int) -> Response:
     ctx = get_ctx(request)
     if request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/console?c={conversation_id}", status_code=303)
-    return page(request, "console/_chat.html", **_chat_context(ctx, user, conversation_id))
+    return page(request, "console/_chat.html", **_chat_context(ctx, user, conversation_id, request=request))
 
 
 def _action(request: Request, user: User, conversation_id: int, csrf_token: str, fn: Any) -> Response:
     ctx = get_ctx(request)
     if not csrf_ok(request, csrf_token):
         return page(request, "console/_chat.html", status_code=400,
-                    **_chat_context(ctx, user, conversation_id, error="页面已过期，请刷新后重试"))
+                    **_chat_context(ctx, user, conversation_id, error="页面已过期，请刷新后重试", request=request))
     error = None
     with ctx.db.session() as session:
         try:
@@ -157,7 +174,7 @@ def _action(request: Request, user: User, conversation_id: int, csrf_token: str,
             error = exc.message
     status = 409 if error else 200
     return page(request, "console/_chat.html", status_code=status,
-                **_chat_context(ctx, user, conversation_id, error=error))
+                **_chat_context(ctx, user, conversation_id, error=error, request=request))
 
 
 CsrfField = Annotated[str, Form(max_length=100)]
@@ -175,6 +192,8 @@ def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: 
         row = leads_service.lead_for_contact(session, user.org_id, conv.contact_id)
         notes = leads_service.notes_of(session, user.org_id, row.id) if row else []
         trials = trials_service.offer_buttons(session, user.org_id, fallback_to_all=True) if row else []
+        _phone_seen(request, session, user, "console.lead_card", conv.contact_id,
+                    can_see_phone(user, conv) and _card_phone(lead))
         session.commit()
     return page(request, "console/_lead.html", status_code=status_code, lead=lead, grade=grade, conv=conv,
                 notes=notes, statuses=STATUS_LABELS, card_error=error, trials=trials)
@@ -360,6 +379,9 @@ def update_contact(
                 session.rollback()
                 errors[exc.field or "form"] = exc.message
         view = _contact_view(contacts_service.get(session, user.org_id, contact_id), user, conv)
+        _phone_seen(request, session, user, "console.contact", contact_id,
+                    bool(view["phone_visible"] and view["phone"]))
+        session.commit()
     return page(request, "console/_contact.html", status_code=422 if errors else 200, contact=view,
                 conv=conv, errors=errors, saved=not errors)
 

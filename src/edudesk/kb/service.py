@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -415,3 +416,23 @@ def record_feedback(session: Session, org_id: int, message_id: int, entry_id: in
         session.execute(delete(KbMiss).where(KbMiss.org_id == org_id, KbMiss.message_id == message_id,
                                              KbMiss.reason == MissReason.downvoted, KbMiss.resolved_at.is_(None)))
     return feedback
+
+
+# --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
+
+def misses_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[dict[str, Any]]:
+    """The visitor's questions the knowledge base kept as unanswered (their own words)."""
+    rows = session.scalars(select(KbMiss).where(KbMiss.org_id == org_id,
+                                                KbMiss.conversation_id.in_(conversation_ids or [-1]))
+                           .order_by(KbMiss.id))
+    return [{"query": m.query, "reason": m.reason.value, "conversation_id": m.conversation_id,
+             "created_at": m.created_at.isoformat()} for m in rows]
+
+
+def forget_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> int:
+    """Deletes the unanswered questions asked in these conversations (free text from the visitor; the miss
+    statistics lose them). Answer votes stay: a yes/no on a bot answer holds nothing about the person."""
+    if not conversation_ids:
+        return 0
+    gone = session.execute(delete(KbMiss).where(KbMiss.org_id == org_id, KbMiss.conversation_id.in_(conversation_ids)))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from edudesk.leads import reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import LeadStatus, ValueSource
 from edudesk.nlp.extract import extract
+from edudesk.privacy import service as privacy_service
 
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 Read = Annotated[TokenAuth, Depends(api_token("leads:read"))]
@@ -26,6 +27,12 @@ API_CHANNEL = "api"
 
 def _actor(auth: TokenAuth) -> Actor:
     return Actor(org_id=auth.org_id, label=f"api:{auth.prefix}")
+
+
+def _phones_seen(request: Request, session: Any, auth: TokenAuth, items: list[dict[str, Any]]) -> None:
+    """Every response carrying full numbers is audited (one entry per response, listing the contacts)."""
+    ids = [i["contact_id"] for i in items if i.get("phone_e164") or (i.get("fields") or {}).get("phone")]
+    privacy_service.phone_seen(request, session, _actor(auth), "api.leads", ids)
 
 
 class LeadIn(BaseModel):
@@ -50,13 +57,18 @@ def list_leads(request: Request, auth: Read, status: Annotated[str, Query(max_le
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, auth.org_id, filters, show_phone=True, page=page, per_page=per_page)
         items = [leads_service.lead_payload(session, row.lead) for row in result.rows]
+        _phones_seen(request, session, auth, items)
+        session.commit()
     return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
 @router.get("/leads/{lead_id}", summary="一条线索")
 def get_lead(request: Request, auth: Read, lead_id: int) -> dict[str, Any]:
     with get_ctx(request).db.session() as session:
-        return leads_service.lead_payload(session, leads_service.get_lead(session, auth.org_id, lead_id))
+        payload = leads_service.lead_payload(session, leads_service.get_lead(session, auth.org_id, lead_id))
+        _phones_seen(request, session, auth, [payload])
+        session.commit()
+    return payload
 
 
 @router.post("/leads", status_code=201, summary="新建或更新线索（按 external_id）")
@@ -83,6 +95,7 @@ def create_lead(request: Request, auth: Write, body: LeadIn) -> dict[str, Any]:
         if lead is None:
             raise leads_service.LeadError("empty", "至少提供一个字段", "fields")
         payload = leads_service.lead_payload(session, lead)
+        _phones_seen(request, session, auth, [payload])
         session.commit()
     return payload
 
@@ -92,6 +105,7 @@ def update_status(request: Request, auth: Write, lead_id: int, body: StatusIn) -
     with get_ctx(request).db.session() as session:
         lead = leads_service.set_status(session, _actor(auth), lead_id, body.status.value)
         payload = leads_service.lead_payload(session, lead)
+        _phones_seen(request, session, auth, [payload])
         session.commit()
     return payload
 

@@ -70,6 +70,14 @@ from edudesk.leads.pipeline import (
     set_status,
     unmark_trial_attended,
 )
+from edudesk.leads.privacy import (
+    UNCONVERTED,
+    contacts_merged_into,
+    erase_for_contact,
+    export_for_contact,
+    lead_ids_of_contact,
+    stale_unconverted,
+)
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -79,6 +87,7 @@ __all__ = [
     "KNOWN_SIGNALS",
     "MAX_NOTE",
     "SPAN_OF",
+    "UNCONVERTED",
     "Capture",
     "CardField",
     "CardGrade",
@@ -94,13 +103,17 @@ __all__ = [
     "card_grade",
     "check_label_free",
     "contact_signals",
+    "contacts_merged_into",
     "current_lead",
     "due_reminders",
+    "erase_for_contact",
+    "export_for_contact",
     "field_defs",
     "get_lead",
     "grading_rules",
     "known_values",
     "lead_for_contact",
+    "lead_ids_of_contact",
     "lead_payload",
     "leads_for_contacts",
     "mark_trial_attended",
@@ -111,6 +124,7 @@ __all__ = [
     "save_grading",
     "search",
     "set_status",
+    "stale_unconverted",
     "unmark_trial_attended",
     "values_of",
 ]

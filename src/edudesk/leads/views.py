@@ -27,6 +27,7 @@ from edudesk.leads import service as leads_service
 from edudesk.leads.field_views import router as fields_router
 from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ, local_midnight, local_today, utc_bounds
+from edudesk.privacy import service as privacy_service
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, error_response, page
 
@@ -75,6 +76,10 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
         result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
         staff = auth_service.list_users(session, user.org_id)
         due = leads_service.due_reminders(session, user.org_id, user_id=user.id)
+        if sees_phones(user):  # one audit entry per page listing whose full numbers were on it
+            privacy_service.phone_seen(request, session, actor_of(request, user), "leads.list",
+                                       [r.lead.contact_id for r in result.rows if r.phone])
+            session.commit()
     query = {"status": status, "level": level, "grade": grade, "channel": channel, "landing": landing,
              "since": since, "until": until, "phone": phone, "owner": owner}
     kept = {k: v for k, v in query.items() if v}
@@ -112,8 +117,10 @@ def export(request: Request, user: Supervisor, fmt: Annotated[str, Query(alias="
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=True, per_page=EXPORT_LIMIT)
         rows = [_export_row(r) for r in result.rows]
+        # The entry lists whose numbers left in the file: "who exported 张's number" must be answerable.
         audit_service.record(session, actor_of(request, user), "leads.export", "lead", None, format=fmt,
-                             rows=len(rows), filters={k: str(v) for k, v in vars(filters).items() if v})
+                             rows=len(rows), filters={k: str(v) for k, v in vars(filters).items() if v},
+                             contact_ids=[r.lead.contact_id for r in result.rows])
         session.commit()
     data = (spreadsheets.to_csv(EXPORT_COLUMNS, rows) if fmt == "csv"
             else spreadsheets.to_xlsx(EXPORT_COLUMNS, rows, "leads"))

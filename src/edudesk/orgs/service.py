@@ -69,3 +69,8 @@ def bump_bot_version(session: Session, org_id: int) -> None:
 
 def bot_version(session: Session, org_id: int) -> int:
     return int(session.scalar(select(Org.bot_version).where(Org.id == org_id)) or 0)
+
+
+def all_org_ids(session: Session) -> list[int]:
+    """Every org, for jobs that run per org (the daily privacy purge)."""
+    return list(session.scalars(select(Org.id).order_by(Org.id)))

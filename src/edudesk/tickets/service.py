@@ -43,10 +43,18 @@ from edudesk.tickets.models import (
     TicketSource,
     TicketStatus,
 )
+from edudesk.tickets.privacy import (
+    ERASED_SUBJECT,
+    contacts_with_active_tickets,
+    conversations_with_active_tickets,
+    erase_for_contact,
+    export_for_contact,
+)
 from edudesk.tickets.related import LeadSummary, Transcript, can_see_phone, lead_summary, transcripts
 from edudesk.tickets.states import ACTIVE, PRIORITY_LABELS, SOURCE_LABELS, STATUS_LABELS, check_transition
 
 __all__ = [
+    "ERASED_SUBJECT",
     "UNSET",
     "Editor",
     "LeadSummary",
@@ -59,8 +67,12 @@ __all__ = [
     "can_edit",
     "can_see_phone",
     "comments",
+    "contacts_with_active_tickets",
+    "conversations_with_active_tickets",
     "create_ticket",
     "delete_ticket",
+    "erase_for_contact",
+    "export_for_contact",
     "field_defs",
     "get",
     "lead_summary",

@@ -25,6 +25,7 @@ from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.errors import DomainError
+from edudesk.privacy import service as privacy_service
 from edudesk.routing import service as routing_service
 from edudesk.tickets import search, sla
 from edudesk.tickets import service as tickets_service
@@ -166,6 +167,9 @@ def _detail(request: Request, user: User, ticket_id: int, *, errors: dict[str, s
         staff = auth_service.list_users(session, user.org_id)
         groups = routing_service.list_groups(session, user.org_id)
         defs = [d for d in tickets_service.field_defs(session, user.org_id) if d.enabled]
+        if lead is not None and ticket.contact_id is not None and tickets_service.can_see_phone(editor, ticket) \
+                and any(f.key == "phone" and f.value for f in lead.fields):
+            privacy_service.phone_seen(request, session, editor.actor, "tickets.detail", [ticket.contact_id])
         session.commit()  # the lead card's built-in fields are created the first time they are shown
     editable = ticket.status.value != "closed" and tickets_service.can_edit(editor, ticket)
     return render(

@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import Select, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -449,3 +449,34 @@ def booking_payload(session: Session, booking: TrialBooking) -> dict[str, Any]:
         "campus": ({"id": campus.id, "name": campus.name, "city": campus.city, "district": campus.district,
                     "address": campus.address} if campus is not None else None),
     }
+
+
+# --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
+
+def export_for_leads(session: Session, org_id: int, lead_ids: list[int]) -> list[dict[str, Any]]:
+    """The person's trial bookings as the CRM would receive them."""
+    rows = session.scalars(select(TrialBooking).where(TrialBooking.org_id == org_id,
+                                                      TrialBooking.lead_id.in_(lead_ids or [-1]))
+                           .order_by(TrialBooking.id))
+    return [booking_payload(session, b) for b in rows]
+
+
+def erase_for_leads(session: Session, org_id: int, lead_ids: list[int], now: dt.datetime) -> int:
+    """Blanks the child's name and grade on the person's bookings; a seat booked for a class still to come is
+    cancelled and freed (nobody is coming under an erased name). The rows stay for the attendance report.
+    Returns the bookings touched."""
+    rows = list(session.scalars(select(TrialBooking).where(TrialBooking.org_id == org_id,
+                                                           TrialBooking.lead_id.in_(lead_ids or [-1]))))
+    for b in rows:
+        b.child_name, b.grade = "", ""
+        if b.status == BookingStatus.booked:
+            ts = session.get(TrialSession, b.session_id)
+            if ts is not None and ts.starts_at > now:
+                b.status, b.cancelled_at = BookingStatus.cancelled, now
+                _free_seat(session, org_id, b.session_id)
+    return len(rows)
+
+
+def leads_with_bookings(org_id: int) -> Select[Any]:
+    """Leads that ever booked a trial (any status): they are not "unconverted"."""
+    return select(TrialBooking.lead_id).where(TrialBooking.org_id == org_id)

@@ -12,5 +12,5 @@ import re
 EVENT_TYPE_RE = re.compile(r"^[a-z_]+\.[a-z_]+$")
 
 KNOWN_EVENT_TYPES: tuple[str, ...] = ("lead.created", "lead.updated", "lead.status_changed", "trial.booked",
-                                       "ticket.created", "ticket.status_changed")
+                                       "ticket.created", "ticket.status_changed", "contact.erased")
 TEST_EVENT_TYPE = "webhook.test"

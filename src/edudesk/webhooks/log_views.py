@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
+from edudesk.privacy import service as privacy_service
 from edudesk.web import csrf_ok, page
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.event_types import KNOWN_EVENT_TYPES, TEST_EVENT_TYPE
@@ -58,6 +59,13 @@ def _delivery_page(request: Request, user: User, endpoint_id: int, delivery_id: 
         delivery = webhooks_service.get_delivery(session, user.org_id, endpoint_id, delivery_id)
         event = webhooks_service.event_of(session, delivery)
         attempts = webhooks_service.attempts_of(session, delivery)
+        data = event.payload
+        phone = data.get("phone_e164") or (data.get("fields") or {}).get("phone")
+        if isinstance(data.get("contact_id"), int) and phone:
+            # The payload shows the lead's full number to whoever opens the delivery.
+            privacy_service.phone_seen(request, session, actor_of(request, user), "webhooks.delivery",
+                                       [data["contact_id"]])
+            session.commit()
     payload = json.dumps(event.payload, ensure_ascii=False, indent=2)
     return page(request, "admin/webhooks_delivery.html", status_code=code, user=user, endpoint=endpoint,
                 delivery=delivery, event=event, payload=payload, attempts=attempts, notice=notice, error=error)

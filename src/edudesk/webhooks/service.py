@@ -252,6 +252,8 @@ def replay(session: Session, actor: Actor, endpoint_id: int, delivery_id: int) -
 
     It keeps its place in its subject's order: later unfinished events of the subject wait behind it again."""
     delivery = get_delivery(session, actor.org_id, endpoint_id, delivery_id)
+    if event_of(session, delivery).payload == ERASED_PAYLOAD:
+        raise WebhookError("erased", "这条事件涉及的个人信息已删除，不能重发")
     now = utcnow()
     session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(
         status=DeliveryStatus.pending, attempts=0, series_started_at=now, next_attempt_at=now, locked_until=None))
@@ -270,3 +272,43 @@ def emit_if_subscribed(session: Session, org_id: int, event_type: str, subject_k
     wanted = any(event_type in e.event_types for e in session.scalars(
         org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.enabled.is_(True))))
     return emit(session, org_id, event_type, subject_key, payload()) if wanted else None
+
+
+# --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
+
+ERASED_PAYLOAD: dict[str, Any] = {"erased": True}
+ERASED_ERROR = "个人信息已删除，不再发送"
+UNFINISHED_STATUSES = (DeliveryStatus.pending, DeliveryStatus.failed)
+
+
+def events_of_subjects(session: Session, org_id: int, subject_keys: list[str]) -> list[dict[str, Any]]:
+    """Which events about the person were sent to the CRM (type, id, time; the payloads are the lead and ticket
+    data the export already holds)."""
+    rows = session.scalars(select(WebhookEvent).where(WebhookEvent.org_id == org_id,
+                                                      WebhookEvent.subject_key.in_(subject_keys or [""]))
+                           .order_by(WebhookEvent.id))
+    return [{"id": e.public_id, "type": e.type, "subject": e.subject_key, "created_at": e.created_at.isoformat()}
+            for e in rows]
+
+
+def forget_subjects(session: Session, org_id: int, subject_keys: list[str]) -> tuple[int, int]:
+    """Replaces the payloads of every event about these subjects (the delivery log shows them; a replay would send
+    them again), stops their unfinished deliveries for good and blanks what receivers answered. Returns
+    (events redacted, deliveries stopped)."""
+    if not subject_keys:
+        return 0, 0
+    events_q = select(WebhookEvent.id).where(WebhookEvent.org_id == org_id, WebhookEvent.subject_key.in_(subject_keys))
+    redacted = session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(events_q))
+                               .values(payload=ERASED_PAYLOAD), execution_options={"synchronize_session": False})
+    stopped = session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.org_id == org_id, WebhookDelivery.event_id.in_(events_q),
+        WebhookDelivery.status.in_(UNFINISHED_STATUSES)).values(
+        status=DeliveryStatus.dead, last_error=ERASED_ERROR, locked_until=None),
+        execution_options={"synchronize_session": False})
+    deliveries = select(WebhookDelivery.id).where(WebhookDelivery.org_id == org_id,
+                                                  WebhookDelivery.event_id.in_(events_q))
+    session.execute(update(WebhookAttempt).where(WebhookAttempt.org_id == org_id,
+                                                 WebhookAttempt.delivery_id.in_(deliveries))
+                    .values(response_body=""), execution_options={"synchronize_session": False})
+    return int(redacted.rowcount or 0), int(stopped.rowcount or 0)  # type: ignore[attr-defined]
+
