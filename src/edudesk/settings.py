@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
     run_jobs_in_process: bool | None = None
 
+    # Faults (docs/faults.md): a worker renews the lease of the jobs it holds every third of this; the jobs of a
+    # worker killed mid-run are run again by another worker at most this long after its last renewal.
+    job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_pg_driver(cls, value: str) -> str:
