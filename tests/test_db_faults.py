@@ -10,8 +10,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from starlette.websockets import WebSocketDisconnect
 
 from edudesk.app import create_app
+from edudesk.channels.web.visitor_token import VisitorTokens
 from edudesk.db import Database
 from edudesk.settings import Settings
 from tests.conftest import PG_ADMIN_DSN, free_port
@@ -64,3 +66,14 @@ def test_unreachable_database_503_json_and_page(tmp_path: Path) -> None:
     page = client.get("/healthz", headers={"Accept": "text/html"})
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
     assert "服务暂时不可用" in page.text
+
+
+def test_visitor_socket_is_closed_with_1013_when_the_database_is_down(tmp_path: Path) -> None:
+    """A close the widget recovers from (it reconnects and resends), not a handshake failure with no code."""
+    down = Settings(database_url=f"postgresql+psycopg://edudesk@127.0.0.1:{free_port()}/nothing?connect_timeout=2",
+                    secret_key="s" * 32, data_dir=tmp_path)
+    client = TestClient(create_app(down))
+    token, _ = VisitorTokens(down.secret_key).issue(1)
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/ws/visitor?token={token}") as ws:
+        ws.receive_json()
+    assert closed.value.code == 1013

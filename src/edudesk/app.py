@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import structlog
@@ -19,7 +19,9 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
 from edudesk.apitokens import api as apitokens_api
@@ -166,6 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
 # pool exhausted, SQLite locked too long) rather than that the request is wrong: the client should try again soon.
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
 DATABASE_RETRY_AFTER_SECONDS = 5
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def install_database_error_handler(app: FastAPI) -> None:
@@ -174,8 +177,19 @@ def install_database_error_handler(app: FastAPI) -> None:
     The pool drops the broken connection when the error surfaces, so the next request gets a fresh one: edudesk
     recovers by itself once the database is back (docs/faults.md)."""
 
-    async def _unavailable(request: Request, exc: Exception) -> Response:
+    async def _unavailable(request: HTTPConnection, exc: Exception) -> Response | None:
         log.error("database_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+        if request.scope["type"] == "websocket":
+            # A socket gets a close it recovers from: 1013 "try again later"; the widget reconnects with backoff
+            # and resends what was not acknowledged. Accepted first, so that the code reaches the client.
+            websocket = cast(WebSocket, request)
+            with contextlib.suppress(Exception):
+                if websocket.application_state == WebSocketState.CONNECTING:
+                    await websocket.accept()
+                if websocket.application_state == WebSocketState.CONNECTED:
+                    await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+            return None
+        assert isinstance(request, Request)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         if _browser_navigation(request):
             resp: Response = page(request, "error.html", status_code=503, title="服务暂时不可用",
@@ -187,7 +201,7 @@ def install_database_error_handler(app: FastAPI) -> None:
         return resp
 
     for cls in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(cls, _unavailable)
+        app.add_exception_handler(cls, _unavailable)  # type: ignore[arg-type]  # one handler for HTTP and sockets
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

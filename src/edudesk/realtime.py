@@ -46,11 +46,14 @@ class Connection:
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=SEND_QUEUE_LIMIT)
         self._sender: asyncio.Task[None] | None = None
         self._close_code = CLOSE_SLOW_CLIENT
+        self._closing = False
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop())
 
     def offer(self, frame: Frame) -> None:
+        if self._closing:
+            return  # the socket is being closed; the client resyncs on reconnect
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -61,7 +64,13 @@ class Connection:
     def close_soon(self, code: int) -> None:
         """Drops the frames not sent yet and closes the socket with ``code``; the client reconnects and resyncs."""
         self._close_code = code
-        self.queue = asyncio.Queue(maxsize=1)
+        self._closing = True
+        # The same queue, emptied: the sender may be waiting on it, and a new queue would never wake it.
+        while True:
+            try:
+                self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
         self.queue.put_nowait(None)
 
     async def _send_loop(self) -> None:
