@@ -58,9 +58,14 @@ class Visitor:
         self.acked: set[str] = set()
         self.phone_acked = False
         self.last_id = 0
+        self.on: str | None = None  # the instance the chat socket is connected to now
         self.tab_ids: set[int] = set()  # message ids the second tab has shown
         self._tab_resync = False
         self._done = asyncio.Event()
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
 
     def server(self, attempt: int, other: bool = False) -> str:
         return self.servers[(self.index + attempt + (1 if other else 0)) % len(self.servers)]
@@ -87,19 +92,23 @@ class Visitor:
             await self._chat(stop)
         finally:
             self._done.set()
-            if tab is not None:
+            if tab is not None:  # the page stays open until the end of the drill, as a parent's tab would
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(tab, 15)
+                    await tab
 
     async def _chat(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set() and (len(self.sent) < self.messages or self.outbox):
-            url = f"{self.server(attempt).replace('http', 'ws', 1)}/ws/visitor?" + urlencode(
+            server = self.server(attempt)
+            url = f"{server.replace('http', 'ws', 1)}/ws/visitor?" + urlencode(
                 {"token": self.token, "after": self.last_id})
             try:
                 async with connect(url, open_timeout=10, ping_interval=None, close_timeout=2) as ws:
                     attempt = 0
-                    await self._session(ws, stop)
+                    try:
+                        await self._session(ws, stop, server)
+                    finally:
+                        self.on = None
                     if len(self.sent) >= self.messages and not self.outbox:
                         return
             except ConnectionClosed as exc:
@@ -111,10 +120,11 @@ class Visitor:
             self.totals.reconnects += 1
             await asyncio.sleep(_backoff(attempt))
 
-    async def _session(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+    async def _session(self, ws: ClientConnection, stop: asyncio.Event, server: str) -> None:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 15))
         if hello.get("type") != "hello":
             raise ValueError("no hello")
+        self.on = server
         for m in hello.get("messages") or []:
             self._seen(m)
         for frame in list(self.outbox.values()):  # the widget's resend of everything not acknowledged
@@ -176,7 +186,7 @@ class Visitor:
     async def _tab(self, stop: asyncio.Event) -> None:
         """A second tab on the other instance: only listens, reconnects as the widget does."""
         attempt = 0
-        while not stop.is_set() and not self._done.is_set():
+        while not stop.is_set():
             after = 0 if self._tab_resync or not self.tab_ids else max(self.tab_ids)
             url = f"{self.server(attempt, other=True).replace('http', 'ws', 1)}/ws/visitor?" + urlencode(
                 {"token": self.token, "after": after})
@@ -186,17 +196,19 @@ class Visitor:
                     hello = json.loads(await asyncio.wait_for(ws.recv(), 15))
                     self.tab_ids.update(int(m["id"]) for m in hello.get("messages") or [])
                     self._tab_resync = False
-                    while not self._done.is_set():
+                    pinged = time.monotonic()
+                    while not stop.is_set():
                         try:
                             raw = await asyncio.wait_for(ws.recv(), 0.5)
                         except TimeoutError:
+                            if time.monotonic() - pinged > PING_SECONDS:
+                                await ws.send('{"type": "ping"}')
+                                pinged = time.monotonic()
                             continue
                         frame = json.loads(raw)
                         if frame.get("type") == "message":
                             self.tab_ids.add(int(frame["message"]["id"]))
                             self.totals.live_frames.append(time.monotonic())
-                    # The visitor is done: one last look, as a page reload would show it.
-                    await asyncio.sleep(1.0)
                     return
             except ConnectionClosed as exc:
                 if exc.rcvd is not None and exc.rcvd.code == 1012:

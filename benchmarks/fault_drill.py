@@ -139,6 +139,15 @@ class Drill:
             await asyncio.sleep(0.2)
         return None
 
+    async def reconnected(self, visitors: list[Visitor], dead: str, limit: float) -> float | None:
+        """Seconds until each of ``visitors`` is connected to another instance again (or has finished)."""
+        began = time.monotonic()
+        while time.monotonic() - began < limit:
+            if all(v.on not in (None, dead) or v.finished for v in visitors):
+                return round(time.monotonic() - began, 1)
+            await asyncio.sleep(0.1)
+        return None
+
     def unacked(self) -> set[str]:
         return {cid for v in self.visitors for cid in v.outbox}
 
@@ -147,20 +156,24 @@ class Drill:
     async def kill_server(self) -> None:
         victim = self.servers[0]
         say(f"FAULT 1: kill -9 {victim.name} (pid {victim.proc.pid if victim.proc else '?'}) while visitors chat")
+        cut_off = [v for v in self.visitors if v.on == victim.url]
         victim.kill9()
         killed_at = time.monotonic()
-        await asyncio.sleep(0.5)
         pending = self.unacked()
+        resent = self.totals.resent
         settling = asyncio.create_task(self.outbox_settled(pending, 120))
+        moved = asyncio.create_task(self.reconnected(cut_off, victim.url, 120))
         await asyncio.sleep(2.0)
         victim.start()
         await asyncio.to_thread(victim.wait_healthy, STARTUP_SECONDS)
         back = round(time.monotonic() - killed_at, 1)
-        settled = await settling
-        say(f"  the {len(pending)} messages unacknowledged 0.5 s after the kill were acknowledged {settled} s "
-            f"later (resent to the other instance); {victim.name} restarted and healthy {back} s after the kill")
-        self.results["kill_server"] = {"unacked_after_kill": len(pending), "restarted_healthy_s": back,
-                                       "resent_acked_s": settled}
+        settled, moved_s = await settling, await moved
+        say(f"  {len(cut_off)} visitors were on it: all chatting again on the other instance {moved_s} s after the "
+            f"kill; {len(pending)} messages unacknowledged at the kill were acknowledged {settled} s after it; "
+            f"{self.totals.resent - resent} resends; {victim.name} restarted and healthy {back} s after the kill")
+        self.results["kill_server"] = {"visitors_cut_off": len(cut_off), "reconnected_s": moved_s,
+                                       "unacked_at_kill": len(pending), "resent_acked_s": settled,
+                                       "restarted_healthy_s": back}
 
     async def kill_worker(self) -> None:
         assert self.worker is not None
@@ -293,14 +306,17 @@ class Drill:
                     "events_received_twice": sum(1 for n in per_event.values() if n > 1),
                     "lead_created_events_duplicated": int(created[0]) - int(created[1]),
                     "unfinished": sum(1 for s in deliveries.values() if s in ("pending", "failed"))}
-        tab_missed = 0
+        missed: list[int] = []
         watched = [v for v in self.visitors if v.watch and v.tab_ids]
         for v in watched:
             ids = {int(r[0]) for r in self.query(
                 "SELECT id FROM messages WHERE conversation_id IN "
                 "(SELECT conversation_id FROM messages WHERE client_id = ANY(%s))", list(v.sent))}
-            tab_missed += len(ids - v.tab_ids)
-        live = {"second_tabs": len(watched), "messages_missing_in_second_tabs": tab_missed}
+            missed.extend(ids - v.tab_ids)
+        live = {"second_tabs": len(watched), "messages_missing_in_second_tabs": len(missed)}
+        if missed:  # when they were stored, to tell which fault they belong to
+            self.results["missed_in_tabs"] = [(i, str(s), t.strftime("%H:%M:%S.%f")[:-3]) for i, s, t in self.query(
+                "SELECT id, sender, created_at FROM messages WHERE id = ANY(%s) ORDER BY id", missed)]
         return {"messages": messages, "leads": leads, "webhooks": webhooks, "live": live,
                 "reconnects": self.totals.reconnects, "resent": self.totals.resent,
                 "close_codes": dict(self.totals.close_codes), "error_frames": dict(self.totals.error_frames)}
@@ -318,10 +334,13 @@ class Drill:
         self.spawning = False
         await spawner
         say("load stopped; waiting for the visitors to finish and the webhooks to settle")
-        await asyncio.wait(self.tasks, timeout=120)
-        self.stop.set()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for _ in range(240):  # at most 2 minutes
+            if all(v.finished or v.token is None for v in self.visitors):
+                break
+            await asyncio.sleep(0.5)
         await self.wait_deliveries(time.monotonic(), SETTLE_SECONDS)
+        self.stop.set()  # the second tabs close only now, as pages left open
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await asyncio.sleep(2.0)  # the receiver may still be answering the last POST
         self.results["counts"] = self.count()
         self.results["visitors"] = len(self.visitors)
@@ -345,7 +364,8 @@ def verdicts(r: dict[str, Any]) -> dict[str, str]:
 
     return {
         "kill -9 server": v(m["lost"] == 0 and m["duplicated"] == 0 and m["unacknowledged_at_end"] == 0
-                            and r["kill_server"]["resent_acked_s"] is not None),
+                            and r["kill_server"]["resent_acked_s"] is not None
+                            and r["kill_server"]["reconnected_s"] is not None),
         "kill -9 worker": v(w["lost"] == 0 and w["unfinished"] == 0 and w["lead_created_events_duplicated"] == 0
                             and r["kill_worker"]["delivered_after_s"] is not None),
         "leads": v(ld["lost"] == 0 and ld["duplicated"] == 0),
