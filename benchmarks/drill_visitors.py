@@ -43,7 +43,7 @@ class Totals:
 
 
 def _backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_MIN * 2 ** attempt) * (0.75 + 0.5 * random.random())
+    return min(BACKOFF_MAX, BACKOFF_MIN * float(2 ** attempt)) * (0.75 + 0.5 * random.random())
 
 
 class Visitor:
@@ -71,6 +71,12 @@ class Visitor:
         return self.servers[(self.index + attempt + (1 if other else 0)) % len(self.servers)]
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            self._done.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=10) as http:
             attempt = 0
             while self.token is None and not stop.is_set():

@@ -121,7 +121,7 @@ class Drill:
         """Keeps ``concurrency`` visitors chatting; each one leaves after its messages and a new one comes."""
         index = 0
         while self.spawning:
-            active = sum(not t.done() for t in self.tasks)
+            active = sum(not v.finished for v in self.visitors)  # second tabs stay open after their chat
             for _ in range(self.concurrency - active):
                 index += 1
                 v = Visitor(index, self.org_key, [s.url for s in self.servers], self.totals,
@@ -263,7 +263,7 @@ class Drill:
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.pg.port}/edudesk", connect_timeout=5) as c:
-            return list(c.execute(sql, params).fetchall())  # type: ignore[arg-type]
+            return list(c.execute(sql, params).fetchall())
 
     def unfinished_deliveries(self, upto: int | None = None) -> int:
         """Deliveries not finished yet (of those with an id up to ``upto``, when given)."""

@@ -66,7 +66,7 @@ def test_resync_closes_every_socket_with_1012() -> None:
         hub = Hub(Presence(None, "solo"))
         hub.bind_loop(asyncio.get_running_loop())
         sockets = [FakeSocket() for _ in range(3)]
-        conns = [Connection(ws, [f"conv:{i}"], lambda ev: None, org_id=1) for i, ws in  # type: ignore[arg-type]
+        conns = [Connection(ws, [f"conv:{i}"], lambda ev: None, org_id=1) for i, ws in
                  enumerate(sockets)]
         for conn in conns:
             hub.add(conn)
@@ -89,7 +89,7 @@ def test_resync_closes_every_socket_with_1012() -> None:
 def test_a_client_that_stopped_reading_is_closed_with_1013_and_its_backlog_dropped() -> None:
     async def scenario() -> FakeSocket:
         ws = FakeSocket()
-        conn = Connection(ws, ["conv:1"], lambda ev: None, org_id=1)  # type: ignore[arg-type]
+        conn = Connection(ws, ["conv:1"], lambda ev: None, org_id=1)
         for n in range(SEND_QUEUE_LIMIT + 5):  # the sender is not running yet: nothing is read
             conn.offer({"type": "message", "n": n})
         conn.start()

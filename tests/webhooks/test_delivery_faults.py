@@ -49,7 +49,7 @@ def test_delivery_leased_by_a_dead_worker_is_sent_once_after_the_lease(database:
         pass
     assert [r.json["id"] for r in receiver.requests] == [event_id]
     with database.session() as session:
-        assert session.get(WebhookDelivery, delivery_id).status == DeliveryStatus.succeeded  # type: ignore[union-attr]
+        assert session.get(WebhookDelivery, delivery_id).status == DeliveryStatus.succeeded
     assert pending_jobs(database) == []
 
 
