@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import structlog
@@ -15,10 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
 from edudesk.apitokens import api as apitokens_api
@@ -38,7 +41,7 @@ from edudesk.csat import api as csat_api
 from edudesk.csat import views as csat_views
 from edudesk.db import Database, NotFoundError
 from edudesk.errors import DomainError
-from edudesk.events import make_bus
+from edudesk.events import RedisEventBus, make_bus
 from edudesk.hours import views as hours_views
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.kb import views as kb_views
@@ -164,6 +167,46 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
 
+# Errors that say the database cannot be reached or cannot take the request now (server restarting, connection cut,
+# pool exhausted, SQLite locked too long) rather than that the request is wrong: the client should try again soon.
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+def install_database_error_handler(app: FastAPI) -> None:
+    """503 ``database_unavailable`` (a page for a person in a browser) instead of a 500 and a traceback page.
+
+    The pool drops the broken connection when the error surfaces, so the next request gets a fresh one: edudesk
+    recovers by itself once the database is back (docs/faults.md)."""
+
+    async def _unavailable(request: HTTPConnection, exc: Exception) -> Response | None:
+        log.error("database_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+        if request.scope["type"] == "websocket":
+            # A socket gets a close it recovers from: 1013 "try again later"; the widget reconnects with backoff
+            # and resends what was not acknowledged. Accepted first, so that the code reaches the client.
+            websocket = cast(WebSocket, request)
+            with contextlib.suppress(Exception):
+                if websocket.application_state == WebSocketState.CONNECTING:
+                    await websocket.accept()
+                if websocket.application_state == WebSocketState.CONNECTED:
+                    await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable")
+            return None
+        assert isinstance(request, Request)
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        if _browser_navigation(request):
+            resp: Response = page(request, "error.html", status_code=503, title="服务暂时不可用",
+                                  message="数据库暂时无法连接，请稍后刷新重试。")
+            resp.headers.update(headers)
+            return resp
+        resp = error_response(503, "database_unavailable", "数据库暂时无法连接，请稍后重试")
+        resp.headers.update(headers)
+        return resp
+
+    for cls in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(cls, _unavailable)  # type: ignore[arg-type]  # one handler for HTTP and sockets
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secret()
     configure_logging(settings.log_level, settings.log_json)
@@ -172,6 +215,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus.attach(db.sessionmaker)
     hub = Hub(Presence(settings.redis_url, settings.instance_id, settings.redis_namespace))
     bus.subscribe(hub.on_event)
+    if isinstance(bus, RedisEventBus):
+        bus.on_resubscribed(hub.resync)
     job_registry = jobs.JobRegistry()
     job_registry.register(conversations_service.CLOSE_RESOLVED_JOB, conversations_service.close_resolved_job)
     job_registry.register(tickets_timers.SLA_CHECK_JOB, tickets_timers.sla_check_job)
@@ -202,7 +247,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         if settings.jobs_in_process:
-            worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}")
+            worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}",
+                                 lease_seconds=settings.job_lease_seconds)
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
@@ -226,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.privacy = privacy
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     install_error_handlers(app)
+    install_database_error_handler(app)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware)

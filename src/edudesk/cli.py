@@ -113,7 +113,8 @@ def worker(
     configure_logging(settings.log_level, settings.log_json)
     app_ = create_app(settings)
     ctx = app_.state.ctx
-    w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}")
+    w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}",
+                    lease_seconds=settings.job_lease_seconds)
     privacy_jobs.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)

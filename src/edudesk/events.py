@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,33 +133,89 @@ class EventBus:
                 del session.info.get(PENDING_KEY, [])[mark:]
 
 
+# Reconnect delays of the Redis listener: from the first to the cap, doubling, each with ±25 % jitter so that the
+# instances of a deployment do not reconnect in lock-step after Redis comes back.
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 15.0
+# A Redis that does not answer at all (host gone, network partition) must not hold a committing request: a publish
+# or a connect gives up after this long and the event is delivered on this instance only.
+REDIS_SOCKET_TIMEOUT = 2.0
+# Without traffic a dead pub/sub connection would never be noticed; redis-py pings it after this much silence.
+PUBSUB_HEALTH_CHECK_SECONDS = 5
+
+Listener = Callable[[], None]
+
+
+def reconnect_delay(failures: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before the ``failures``-th reconnection attempt (1-based)."""
+    base = min(RECONNECT_MAX_SECONDS, RECONNECT_FIRST_SECONDS * float(2 ** max(0, failures - 1)))
+    return base * (0.75 + 0.5 * rand())
+
+
 class RedisEventBus(EventBus):
-    """Publishes to Redis; a listener task delivers what any instance published to the local subscribers."""
+    """Publishes to Redis; a listener task delivers what any instance published to the local subscribers.
+
+    While Redis is unreachable the instances are islands: a publish that fails is delivered to this instance's
+    subscribers directly (the committing request never fails for it), and other instances miss it. When the listener
+    is subscribed again after a loss it calls the ``on_resubscribed`` callbacks, which make clients resynchronise
+    (the hub closes every socket with 1012; the widget reconnects with ``after=<last id>``, the console reloads).
+    """
 
     def __init__(self, url: str, namespace: str = "edudesk") -> None:
         super().__init__()
         self.channel = f"{namespace}:events"
         self._url = url
-        self._sync = redis.Redis.from_url(url)
-        self._async = aredis.Redis.from_url(url)
+        self._sync = redis.Redis.from_url(url, socket_timeout=REDIS_SOCKET_TIMEOUT,
+                                          socket_connect_timeout=REDIS_SOCKET_TIMEOUT)
+        self._async = aredis.Redis.from_url(url, socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+                                            health_check_interval=PUBSUB_HEALTH_CHECK_SECONDS)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._resubscribed: list[Listener] = []
+        self._publish_down_since: float | None = None
+        self.publish_failures = 0
+        self.reconnects = 0
+
+    def on_resubscribed(self, fn: Listener) -> None:
+        """``fn`` runs in the event loop each time the listener is subscribed again after losing Redis."""
+        self._resubscribed.append(fn)
 
     def publish(self, events: list[DomainEvent]) -> None:
-        pipe = self._sync.pipeline(transaction=False)
-        for ev in events:
-            pipe.publish(self.channel, ev.to_json())
-        pipe.execute()
+        try:
+            pipe = self._sync.pipeline(transaction=False)
+            for ev in events:
+                pipe.publish(self.channel, ev.to_json())
+            pipe.execute()
+        except redis.RedisError as exc:
+            # The change is committed; failing here would turn a stored message into an error for its sender.
+            self.publish_failures += 1
+            if self._publish_down_since is None:
+                self._publish_down_since = time.monotonic()
+                log.error("redis_publish_failed; delivering on this instance only until Redis is back",
+                          error=str(exc), events=len(events))
+            super().publish(events)
+            return
+        if self._publish_down_since is not None:
+            log.info("redis_publish_recovered", down_seconds=round(time.monotonic() - self._publish_down_since, 1))
+            self._publish_down_since = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="edudesk-redis-events")
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def _listen(self) -> None:
+        failures = 0
+        lost_at: float | None = None
         while True:
+            pubsub = self._async.pubsub()
             try:
-                pubsub = self._async.pubsub()
                 await pubsub.subscribe(self.channel)
+                if lost_at is not None:
+                    self.reconnects += 1
+                    log.warning("redis_listener_reconnected; clients resynchronise",
+                                down_seconds=round(time.monotonic() - lost_at, 1), attempts=failures)
+                    self._after_resubscribe()
+                failures, lost_at = 0, None
                 self._ready.set()
                 async for msg in pubsub.listen():
                     if msg.get("type") != "message":
@@ -172,9 +230,26 @@ class RedisEventBus(EventBus):
                     self._deliver(ev)
             except asyncio.CancelledError:
                 raise
+            except Exception as exc:
+                failures += 1
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    # One line with the cause when the link drops, then one short line per attempt: no traceback
+                    # every second while Redis is down.
+                    log.error("redis_listener_lost; reconnecting", error=f"{type(exc).__name__}: {exc}")
+                else:
+                    log.warning("redis_listener_still_down", attempts=failures, error=type(exc).__name__)
+                await asyncio.sleep(reconnect_delay(failures))
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _after_resubscribe(self) -> None:
+        for fn in list(self._resubscribed):
+            try:
+                fn()
             except Exception:
-                log.exception("redis_listener_lost; reconnecting")
-                await asyncio.sleep(1)
+                log.exception("redis_resubscribe_callback_failed")
 
     async def stop(self) -> None:
         if self._task:

@@ -3,15 +3,23 @@
 Workers claim due jobs with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of ``edudesk worker``
 processes share the table without running a job twice; on SQLite the single writer lock gives the same guarantee.
 A failing job is retried with exponential backoff and kept, with its last error, after the final attempt.
+
+A claim is a lease (``locked_until``) that the worker renews while it holds the job. A worker killed with
+``kill -9`` renews nothing: its jobs are claimed again by any worker once the lease runs out, and run then. The
+handler's writes and the job's ``done`` commit in one transaction, so a job whose work was committed is never run
+again; one whose worker died before that commit runs again from the start (a handler's effects outside the
+database, such as a webhook POST, are therefore at-least-once).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
@@ -97,12 +105,55 @@ def backoff_seconds(attempt: int) -> float:
     return float(min(3600, 2 ** min(attempt, 12)))
 
 
+DEFAULT_LEASE_SECONDS = 60
+# After a failed round (database unreachable) the worker waits this long, doubling up to the cap, then tries again.
+FAILED_ROUND_FIRST_SECONDS = 1.0
+FAILED_ROUND_MAX_SECONDS = 30.0
+
+
 class Worker:
-    def __init__(self, db: Database, registry: JobRegistry, *, worker_id: str, lease_seconds: int = 300) -> None:
+    def __init__(self, db: Database, registry: JobRegistry, *, worker_id: str,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.db = db
         self.registry = registry
         self.worker_id = worker_id
         self.lease = dt.timedelta(seconds=lease_seconds)
+
+    def renew_leases(self, job_ids: list[int]) -> int:
+        """Extends the lease of the jobs this worker still holds; returns how many it still holds."""
+        if not job_ids:
+            return 0
+        with self.db.session() as session:
+            renewed = session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.locked_by == self.worker_id, Job.status == JobStatus.running)
+                .values(locked_until=utcnow() + self.lease)
+                .execution_options(synchronize_session=False))
+            session.commit()
+            return int(renewed.rowcount)  # type: ignore[attr-defined]
+
+    @contextlib.contextmanager
+    def _leases_kept(self, job_ids: list[int]) -> Iterator[None]:
+        """Renews the leases of ``job_ids`` every third of the lease while the batch runs, so that a slow job is not
+        taken by a second worker while this one still runs it, and a short lease can be used: the jobs of a killed
+        worker wait at most one lease before someone else runs them."""
+        done = threading.Event()
+        period = max(0.05, self.lease.total_seconds() / 3)
+
+        def keep() -> None:
+            while not done.wait(period):
+                try:
+                    self.renew_leases(job_ids)
+                except Exception as exc:  # the database is away; the lease may lapse and the job run again
+                    log.warning("job_lease_renewal_failed", worker_id=self.worker_id, error=str(exc)[:300])
+
+        keeper = threading.Thread(target=keep, name=f"lease-{self.worker_id}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def claim(self, limit: int = 20) -> list[int]:
         now = utcnow()
@@ -171,12 +222,30 @@ class Worker:
     def run_pending(self, limit: int = 20) -> int:
         """Runs what is due now; returns how many jobs were attempted."""
         ids = self.claim(limit)
-        for job_id in ids:
-            self.run_one(job_id)
+        if ids:
+            with self._leases_kept(ids):
+                for job_id in ids:
+                    self.run_one(job_id)
         return len(ids)
 
-    def run_forever(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+    def run_forever(self, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False,
+                    sleep: Callable[[float], None] = time.sleep) -> None:
+        """Polls until ``stop()``. A round that fails (the database restarting) is logged once, retried with
+        backoff and logged again when a round succeeds: the worker outlives a database outage."""
         log.info("worker_started", worker_id=self.worker_id, kinds=self.registry.kinds)
+        failures = 0
         while not stop():
-            if self.run_pending() == 0:
-                time.sleep(poll_seconds)
+            try:
+                ran = self.run_pending()
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.error("worker_round_failed; retrying with backoff", worker_id=self.worker_id,
+                              error=f"{type(exc).__name__}: {exc}"[:500])
+                sleep(min(FAILED_ROUND_MAX_SECONDS, FAILED_ROUND_FIRST_SECONDS * 2 ** (failures - 1)))
+                continue
+            if failures:
+                log.info("worker_recovered", worker_id=self.worker_id, failed_rounds=failures)
+                failures = 0
+            if ran == 0:
+                sleep(poll_seconds)

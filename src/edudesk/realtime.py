@@ -27,6 +27,12 @@ Frame = dict[str, Any]
 Renderer = Callable[[DomainEvent], Frame | None]
 SEND_QUEUE_LIMIT = 500
 PRESENCE_TTL = 45
+# Close codes the server uses to send a client away so that it reconnects and catches up: 1013 when it stopped
+# reading its frames, 1012 ("service restart") after the Redis bus was lost and regained (frames may be missing).
+CLOSE_SLOW_CLIENT = 1013
+CLOSE_RESYNC = 1012
+# Presence calls give up on a Redis that does not answer after this long, and count only this instance meanwhile.
+PRESENCE_REDIS_TIMEOUT = 2.0
 
 
 class Connection:
@@ -39,25 +45,40 @@ class Connection:
         self.user_id = user_id
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=SEND_QUEUE_LIMIT)
         self._sender: asyncio.Task[None] | None = None
+        self._close_code = CLOSE_SLOW_CLIENT
+        self._closing = False
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop())
 
     def offer(self, frame: Frame) -> None:
+        if self._closing:
+            return  # the socket is being closed; the client resyncs on reconnect
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             # The client stopped reading; drop it rather than grow without bound. It resyncs on reconnect.
             log.warning("ws_send_queue_full; closing", org_id=self.org_id, user_id=self.user_id)
-            self.queue = asyncio.Queue(maxsize=1)
-            self.queue.put_nowait(None)
+            self.close_soon(CLOSE_SLOW_CLIENT)
+
+    def close_soon(self, code: int) -> None:
+        """Drops the frames not sent yet and closes the socket with ``code``; the client reconnects and resyncs."""
+        self._close_code = code
+        self._closing = True
+        # The same queue, emptied: the sender may be waiting on it, and a new queue would never wake it.
+        while True:
+            try:
+                self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+        self.queue.put_nowait(None)
 
     async def _send_loop(self) -> None:
         try:
             while True:
                 frame = await self.queue.get()
                 if frame is None:
-                    await self.websocket.close(code=1013)
+                    await self.websocket.close(code=self._close_code)
                     return
                 if self.websocket.application_state != WebSocketState.CONNECTED:
                     return
@@ -79,7 +100,20 @@ class Presence:
         self.namespace = namespace
         self.local: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.instance_id = instance_id
-        self._redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self._redis = (redis.Redis.from_url(redis_url, socket_timeout=PRESENCE_REDIS_TIMEOUT,
+                                            socket_connect_timeout=PRESENCE_REDIS_TIMEOUT) if redis_url else None)
+        self._redis_down_since: float | None = None
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        """Without Redis, presence is this instance's own agents; the heartbeat re-registers them when it is back."""
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            log.error("presence_redis_unavailable; counting this instance's agents only", error=str(exc))
+
+    def _redis_ok(self) -> None:
+        if self._redis_down_since is not None:
+            log.info("presence_redis_recovered", down_seconds=round(time.monotonic() - self._redis_down_since, 1))
+            self._redis_down_since = None
 
     def _key(self, org_id: int) -> str:
         return f"{self.namespace}:presence:{org_id}"
@@ -94,11 +128,19 @@ class Presence:
         if users[user_id] <= 0:
             del users[user_id]
             if self._redis is not None:
-                self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
+                try:
+                    self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
+                except redis.RedisError as exc:
+                    self._redis_failed(exc)  # the entry expires after PRESENCE_TTL
 
     def _heartbeat_one(self, org_id: int, user_id: int) -> None:
         if self._redis is not None:
-            self._redis.zadd(self._key(org_id), {f"{self.instance_id}:{user_id}": time.time() + PRESENCE_TTL})
+            try:
+                self._redis.zadd(self._key(org_id), {f"{self.instance_id}:{user_id}": time.time() + PRESENCE_TTL})
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+            else:
+                self._redis_ok()
 
     def heartbeat(self) -> None:
         for org_id, users in list(self.local.items()):
@@ -109,8 +151,15 @@ class Presence:
         ids = set(self.local.get(org_id, {}))
         if self._redis is not None:
             key = self._key(org_id)
-            self._redis.zremrangebyscore(key, "-inf", time.time())
-            for member in self._redis.zrange(key, 0, -1):
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zremrangebyscore(key, "-inf", time.time())
+                pipe.zrange(key, 0, -1)
+                members = pipe.execute()[1]
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+                return ids
+            for member in members:
                 text = member.decode() if isinstance(member, bytes) else str(member)
                 ids.add(int(text.rsplit(":", 1)[1]))
         return ids
@@ -120,9 +169,10 @@ class Presence:
 
     def close(self) -> None:
         if self._redis is not None:
-            for org_id, users in self.local.items():
-                for user_id in users:
-                    self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
+            with contextlib.suppress(redis.RedisError):
+                for org_id, users in self.local.items():
+                    for user_id in users:
+                        self._redis.zrem(self._key(org_id), f"{self.instance_id}:{user_id}")
             self._redis.close()
 
 
@@ -188,6 +238,16 @@ class Hub:
             if self.agent_listener is not None:
                 self._in_thread(functools.partial(self._agent_left, conn.org_id, conn.user_id))
         await conn.stop()
+
+    def resync(self) -> None:
+        """Sends every client away to reconnect (close 1012): after the Redis bus was lost, frames published by other
+        instances meanwhile never reached this one. On reconnect the widget asks for ``after=<last id>`` and the
+        console reloads its lists and open chat, so both catch up from the database. Call in the event loop."""
+        conns = {c for conns in self._by_topic.values() for c in conns}
+        for conn in conns:
+            conn.close_soon(CLOSE_RESYNC)
+        if conns:
+            log.warning("ws_resync_requested", connections=len(conns))
 
     def on_event(self, event: DomainEvent) -> None:
         """Bus subscriber: may be called from a worker thread or from the loop itself."""

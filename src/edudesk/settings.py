@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     phone_audit_window_seconds: int = Field(default=600, ge=0, le=86_400)
     privacy_purge_batch: int = Field(default=200, ge=1, le=10_000)
 
+    # Faults (docs/faults.md): a worker renews the lease of the jobs it holds every third of this; the jobs of a
+    # worker killed mid-run are run again by another worker at most this long after its last renewal.
+    job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_pg_driver(cls, value: str) -> str:

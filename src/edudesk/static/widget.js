@@ -349,6 +349,7 @@
     csatPending: false,
     agentName: null,
     lastId: 0,
+    resyncAll: false,                   // the server asked for a resync (1012): fetch the whole conversation
     byId: Object.create(null),          // server message id → element
     pendingEls: Object.create(null),    // client_id → element still waiting for its ack
     outbox: [],
@@ -811,7 +812,7 @@
     if (st.disabled || st.ws || !st.sessionLoaded) return;
     clearTimeout(st.reconnectTimer);
     st.reconnectTimer = null;
-    var url = WS_ORIGIN + "/ws/visitor?token=" + encodeURIComponent(st.token) + "&after=" + st.lastId +
+    var url = WS_ORIGIN + "/ws/visitor?token=" + encodeURIComponent(st.token) + "&after=" + (st.resyncAll ? 0 : st.lastId) +
       "&page_url=" + encodeURIComponent(String(location.href).slice(0, 1000)) +
       "&page_title=" + encodeURIComponent(String(document.title || "").slice(0, 300)) +
       "&referrer=" + encodeURIComponent(String(document.referrer || "").slice(0, 1000));
@@ -851,6 +852,9 @@
       st.retryTimer = setTimeout(loadSession, nextDelay());
       return;
     }
+    // 1012: the server lost its event bus for a while and frames may be missing anywhere in the conversation,
+    // not only after the newest one seen: ask for all of it (addMessage keeps what is already shown).
+    if (code === 1012) st.resyncAll = true;
     if (code === 4404) {
       st.disabled = true;
       showError(t("unavailable"));
@@ -919,6 +923,7 @@
         if (f.agent && f.agent.name) st.agentName = f.agent.name;
         setCsat(f.csat);
         (f.messages || []).forEach(function (m) { addMessage(m, true); });
+        st.resyncAll = false;
         setState(f.state, f.csat_pending);
         if (f.queue) onQueue(f.queue);
         startPing();

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
+from edudesk import jobs
 from edudesk.db import utcnow
 from edudesk.secretbox import SecretBox, SecretBoxError
 from edudesk.webhooks import service as webhooks_service
@@ -103,6 +104,7 @@ class Deliverer:
 
     def deliver(self, session: Session, delivery_id: int) -> None:
         if not self.claim(session, delivery_id):
+            self.look_again_after_lease(session, delivery_id)
             return
         delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
         assert delivery is not None
@@ -113,6 +115,19 @@ class Deliverer:
         started = self.clock()
         outcome = self.send(endpoint, event, delivery) if endpoint.enabled else Outcome(error="端点已停用")
         self.record(session, delivery, outcome, started)
+
+    def look_again_after_lease(self, session: Session, delivery_id: int) -> None:
+        """The delivery is leased by another job run. If that worker was killed mid-send, no job is left to finish
+        the delivery; so one more job looks again when the lease ends (it finds nothing to do if the holder
+        finished). Without this a delivery could stay unsent forever after a ``kill -9`` (docs/faults.md)."""
+        delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        if (delivery is None or delivery.status not in UNFINISHED or delivery.locked_until is None
+                or delivery.locked_until < self.clock()):
+            return
+        jobs.enqueue(session, webhooks_service.DELIVER_JOB, {"delivery_id": delivery.id}, org_id=delivery.org_id,
+                     run_at=delivery.locked_until + dt.timedelta(seconds=1),
+                     max_attempts=webhooks_service.JOB_MAX_ATTEMPTS)
+        session.commit()
 
     def send(self, endpoint: WebhookEndpoint, event: WebhookEvent, delivery: WebhookDelivery) -> Outcome:
         began = time.monotonic()
