@@ -1,7 +1,7 @@
 """Input rules shared by every edge (HTTP API, staff forms, WebSockets, importers).
 
 Two kinds of input reached the database or the driver and came back as a 500 or a dropped socket: integers that do
-not fit a 64-bit column (``99999999999999999999`` as an id) and text that no database can store — a lone UTF-16
+not fit the id columns (``99999999999999999999`` as an id) and text that no database can store — a lone UTF-16
 surrogate (``"a\\ud800"``, which a browser's ``JSON.stringify`` can produce) or a NUL character (accepted by SQLite,
 refused by PostgreSQL). Every edge checks both with these helpers, so the answer is a specific 4xx or an error
 frame and the same input behaves the same on both databases.
@@ -15,8 +15,9 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field
 
-# Primary keys are BIGINT/INTEGER; nothing above a signed 64-bit integer can name a row.
-MAX_DB_ID = 2**63 - 1
+# Primary keys are INTEGER columns: 32-bit on PostgreSQL, so a larger id names no row and must not reach the driver
+# (psycopg refuses to bind it to an integer comparison and the request would end in a 500).
+MAX_DB_ID = 2**31 - 1
 
 # NUL and the C0 controls other than tab, line feed and carriage return, plus DEL: no visitor types them, PostgreSQL
 # refuses NUL, and the rest only break CSV exports and terminals.
