@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
     run_jobs_in_process: bool | None = None
+    # WebSocket frames (docs/protocol.md, "Limits"): the largest frame, in bytes, either socket reads. `edudesk serve`
+    # hands it to uvicorn as ws_max_size, which closes the socket with 1009 before buffering a larger frame. A
+    # message of EDUDESK_MAX_MESSAGE_CHARS characters fits with room to spare (2000 CJK characters ≈ 6 KB).
+    max_frame_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
 
     @field_validator("database_url")
     @classmethod

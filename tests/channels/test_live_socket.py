@@ -20,7 +20,7 @@ def visitor_url(server: LiveServer, token: str) -> str:
     return f"ws://127.0.0.1:{server.port}/ws/visitor?token={token}"
 
 
-def test_a_frame_over_64_kib_closes_the_socket_and_stores_nothing(live_server: LiveServer, orgs: TwoOrgs) -> None:
+def test_a_frame_over_the_limit_closes_with_1009_and_stores_nothing(live_server: LiveServer, orgs: TwoOrgs) -> None:
     token = new_token(live_server, orgs.a.public_key)
     with connect(visitor_url(live_server, token), open_timeout=10, max_size=None) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
