@@ -17,7 +17,7 @@ from edudesk.wsframes import MAX_ROW_ID, FrameProblem, too_large
 from tests.channels.protocol_doc import visitor_error_codes
 
 # Codes the parser itself may answer; the services add their own (empty_message, rate_limited …).
-PARSER_CODES = {"binary_frame", "bad_json", "bad_frame", "unknown_type", "bad_text", "bad_id"}
+PARSER_CODES = {"binary_frame", "bad_json", "bad_frame", "unknown_type", "bad_text", "bad_id", "bad_score"}
 
 # Every code point, lone surrogates and control characters included (hypothesis leaves surrogates out by default).
 any_text = st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs", "Cc"])))
@@ -102,8 +102,8 @@ def test_any_frame_of_a_known_type_is_a_command_or_a_documented_error(kind: str,
     ('{"type": "feedback", "message_id": 9223372036854775808, "helpful": true}', "bad_id", "message_id"),
     ('{"type": "feedback", "message_id": 1, "helpful": 1}', "bad_frame", "helpful"),
     ('{"type": "feedback", "message_id": true, "helpful": true}', "bad_frame", "message_id"),
-    ('{"type": "rate", "score": true}', "bad_frame", "score"),
-    ('{"type": "rate", "score": 4.0}', "bad_frame", "score"),
+    ('{"type": "rate", "score": true}', "bad_score", "score"),
+    ('{"type": "rate", "score": 4.0}', "bad_score", "score"),
     ('{"type": "rate", "score": 4, "comment": "\\u0000"}', "bad_text", "comment"),
     ('{"type": "typing", "draft": "\\ud83d"}', "bad_text", "draft"),
     ('{"type": "typing", "is_typing": 1}', "bad_frame", "is_typing"),

@@ -66,7 +66,8 @@ def test_every_documented_field_refuses_what_the_doc_refuses(socket: str) -> Non
         if kind == "typing" and field == "text":
             base.pop("draft")  # ``text`` is read only when ``draft`` is absent
         assert not isinstance(parse(json.dumps(base)), FrameProblem), row
-        cases: list[tuple[Any, str]] = [(value, "bad_frame") for value in WRONG_TYPE[kind_of_value]]
+        wrong = "bad_score" if "bad_score" in row["rule"] else "bad_frame"  # the rule names any other code
+        cases: list[tuple[Any, str]] = [(value, wrong) for value in WRONG_TYPE[kind_of_value]]
         if kind_of_value == "string":
             cases += [("a\ud800", "bad_text"), ("a\x00", "bad_text"), ("\x1b", "bad_text")]
         if kind_of_value == "id":

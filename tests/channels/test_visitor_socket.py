@@ -69,8 +69,8 @@ def test_a_bad_message_gets_an_error_naming_it_and_the_socket_stays(
 @pytest.mark.parametrize("frame,code,field", [
     ({"type": "feedback", "message_id": BIG, "helpful": True}, "bad_id", "message_id"),
     ({"type": "feedback", "message_id": 1, "helpful": 1}, "bad_frame", "helpful"),
-    ({"type": "rate", "score": True}, "bad_frame", "score"),
-    ({"type": "rate", "score": 4.0}, "bad_frame", "score"),
+    ({"type": "rate", "score": True}, "bad_score", "score"),
+    ({"type": "rate", "score": 4.0}, "bad_score", "score"),
     ({"type": "rate", "score": BIG}, "bad_score", "score"),
     ({"type": "rate", "score": 5, "comment": "a\ud800"}, "bad_text", "comment"),
     ({"type": "typing", "draft": "a\ud800"}, "bad_text", "draft"),

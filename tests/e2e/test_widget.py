@@ -515,3 +515,28 @@ def test_a_permanent_close_code_stops_the_widget(widget: Widget, settings: Setti
     expect(page.locator("#edk-root")).to_have_attribute("data-connection", "offline")
     page.wait_for_timeout(1500)  # three backoff periods: a reconnecting widget would have opened more sockets
     assert len(widget.sockets) == 1
+
+
+def test_a_message_the_server_cannot_store_fails_once_and_is_never_resent(widget: Widget, database: Database) -> None:
+    """A lone surrogate (pasted half of an emoji) reaches the server as the escape \\ud800; the server answers
+    `bad_text` naming the message and keeps the socket; the widget marks it failed and forgets it, so neither a
+    reconnect nor a reload sends it again (before issue 19 the socket dropped and the widget resent it forever)."""
+    page = widget.open()
+    page.evaluate("""() => {
+        const input = document.querySelector('.edk-input');
+        input.value = '半个表情' + String.fromCharCode(0xd83d);
+        input.dispatchEvent(new Event('input', {bubbles: true}));
+    }""")
+    page.locator(".edk-input").press("Enter")
+    failed = widget.visitor_msgs("半个表情")
+    expect(failed).to_have_attribute("data-status", "failed")
+    expect(page.locator(".edk-error")).to_contain_text("不成对的 UTF-16 代理项")
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox')).length") == 0
+    widget.send("下一条照常")
+    expect(widget.visitor_msgs("下一条照常")).to_have_attribute("data-status", "sent")
+    assert len(widget.sockets) == 1  # the same socket throughout
+    widget.open(widget.page)  # a reload sends nothing again
+    expect(widget.visitor_msgs("下一条照常")).to_have_count(1)
+    assert len([f for f in widget.sent("message") if "半个表情" in f.get("text", "")]) == 1
+    assert count_visitor_messages(database, "下一条照常") == 1

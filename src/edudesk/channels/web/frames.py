@@ -29,6 +29,7 @@ from edudesk.wsframes import (
 
 MAX_CLIENT_ID: Final = 64
 MAX_PAYLOAD: Final = 200
+BAD_SCORE: Final = "bad_score"
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,13 @@ def _typing(frame: JsonObject) -> Typing:
 
 
 def _rate(frame: JsonObject) -> Rate:
-    # The range (1..the org's scale) is the service's rule: ``bad_score``.
-    return Rate(get_int(frame, "score"), get_str(frame, "comment"))
+    # Any wrong score is ``bad_score`` (the widget re-enables its rating form on that code); the range, 1 … the
+    # org's scale, is the service's rule.
+    try:
+        score = get_int(frame, "score")
+    except Refused:
+        raise Refused(FrameProblem(BAD_SCORE, "评分须为整数", "score")) from None
+    return Rate(score, get_str(frame, "comment"))
 
 
 def _feedback(frame: JsonObject) -> Feedback:
