@@ -54,3 +54,11 @@ def test_frames_are_not_compressed_even_when_the_client_offers_it(live_server: L
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+def test_edudesk_serve_hands_the_frame_limit_to_uvicorn() -> None:
+    from edudesk.cli import server_options
+    from edudesk.settings import Settings
+
+    assert server_options(Settings(max_frame_bytes=8192))["ws_max_size"] == 8192
+    assert server_options(Settings())["ws_max_size"] == 16 * 1024
