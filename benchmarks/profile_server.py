@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import BENCH_MESSAGES_PER_MINUTE, edudesk_exe, free_port, seed
 
 from edudesk.app import create_app
-from edudesk.cli import SERVER_OPTIONS
+from edudesk.cli import server_options
 from edudesk.settings import Settings
 
 _profiles: list[tuple[str, cProfile.Profile]] = []
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                         log_level="WARNING",
                         visitor_messages_per_minute=BENCH_MESSAGES_PER_MINUTE)
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **SERVER_OPTIONS)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, **server_options(settings))
     server = uvicorn.Server(config)
     before: dict[str, float] = {}
 

@@ -29,7 +29,7 @@ from edudesk import migrate
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
-from edudesk.cli import SERVER_OPTIONS
+from edudesk.cli import server_options
 from edudesk.db import Database
 from edudesk.models import Base
 from edudesk.orgs import service as orgs_service
@@ -210,7 +210,8 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # The socket options `edudesk serve` uses, so the tests talk to the server as shipped.
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, **SERVER_OPTIONS))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                   **server_options(app.state.ctx.settings)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:

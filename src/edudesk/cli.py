@@ -87,19 +87,27 @@ def serve(
 
 # uvicorn's socket options. permessage-deflate is off: chat frames are a few hundred bytes, and compressing each
 # one cost the event loop about 40 % of its CPU under load (benchmarks/profile_server.py) for a few bytes saved.
-SERVER_OPTIONS: dict[str, object] = {"log_level": "warning", "ws_max_size": 64 * 1024,
+# ws_max_size is EDUDESK_MAX_FRAME_BYTES (see server_options): uvicorn closes with 1009 before buffering more.
+SERVER_OPTIONS: dict[str, object] = {"log_level": "warning",
+                                     "ws_max_size": Settings.model_fields["max_frame_bytes"].default,
                                      "ws_per_message_deflate": False, "timeout_graceful_shutdown": 5}
 
 
+def server_options(settings: Settings) -> dict[str, object]:
+    """``SERVER_OPTIONS`` with this configuration's frame limit."""
+    return {**SERVER_OPTIONS, "ws_max_size": settings.max_frame_bytes}
+
+
 def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    options = server_options(settings)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, **SERVER_OPTIONS)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), host=host, port=port, **options)  # type: ignore[arg-type]
     else:
         # Each worker process builds its own app from the environment; pass the resolved secret along.
         os.environ["EDUDESK_SECRET_KEY"] = settings.secret_key
         os.environ["EDUDESK_DATABASE_URL"] = settings.database_url
         uvicorn.run("edudesk.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    **SERVER_OPTIONS)  # type: ignore[arg-type]
+                    **options)  # type: ignore[arg-type]
 
 
 @app.command()

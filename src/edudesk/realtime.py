@@ -20,6 +20,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk.events import DomainEvent
+from edudesk.wsframes import CLOSE_TOO_BIG, too_large
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,20 @@ class Connection:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sender
+
+
+async def receive_frame(websocket: WebSocket, max_bytes: int) -> str | bytes | None:
+    """The next frame as the client sent it (text, or bytes for a binary frame), or None once the socket is gone.
+    A frame over ``max_bytes`` closes the socket with 1009, as uvicorn's ``ws_max_size`` does before it is read."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    raw: str | bytes = text if isinstance(text, str) else bytes(message.get("bytes") or b"")
+    if too_large(raw, max_bytes):
+        await websocket.close(code=CLOSE_TOO_BIG, reason="frame too large")
+        return None
+    return raw
 
 
 class Presence:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # worker killed mid-run are run again by another worker at most this long after its last renewal.
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
 
+    # WebSocket frames (docs/protocol.md, "Limits"): the largest frame, in bytes, either socket reads. `edudesk serve`
+    # hands it to uvicorn as ws_max_size, which closes the socket with 1009 before buffering a larger frame. A
+    # message of EDUDESK_MAX_MESSAGE_CHARS characters fits with room to spare (2000 CJK characters ≈ 6 KB).
+    max_frame_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_pg_driver(cls, value: str) -> str:

@@ -20,7 +20,7 @@ def visitor_url(server: LiveServer, token: str) -> str:
     return f"ws://127.0.0.1:{server.port}/ws/visitor?token={token}"
 
 
-def test_a_frame_over_64_kib_closes_the_socket_and_stores_nothing(live_server: LiveServer, orgs: TwoOrgs) -> None:
+def test_a_frame_over_the_limit_closes_with_1009_and_stores_nothing(live_server: LiveServer, orgs: TwoOrgs) -> None:
     token = new_token(live_server, orgs.a.public_key)
     with connect(visitor_url(live_server, token), open_timeout=10, max_size=None) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
@@ -54,3 +54,11 @@ def test_frames_are_not_compressed_even_when_the_client_offers_it(live_server: L
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+def test_edudesk_serve_hands_the_frame_limit_to_uvicorn() -> None:
+    from edudesk.cli import server_options
+    from edudesk.settings import Settings
+
+    assert server_options(Settings(max_frame_bytes=8192))["ws_max_size"] == 8192
+    assert server_options(Settings())["ws_max_size"] == 16 * 1024

@@ -471,3 +471,72 @@ def test_embedded_on_another_origin_in_english_recovers_from_a_bad_token(
         assert conv.org_id == orgs.a.id
         # The refused token of org b was never used to write anything there.
         assert session.scalar(select(func.count()).select_from(Contact).where(Contact.org_id == orgs.b.id)) == 0
+
+
+def forge_session_token(widget: Widget, token: str) -> list[str]:
+    """The first widget session answer carries ``token`` instead of the real one (as if the key had been rotated
+    between the two calls); later calls pass through. Returns the session calls seen."""
+    calls: list[str] = []
+
+    def route(r: Any) -> None:
+        calls.append(r.request.url)
+        if len(calls) > 1:
+            r.continue_()
+            return
+        resp = r.fetch()
+        r.fulfill(response=resp, json={**resp.json(), "token": token})
+
+    widget.page.route("**/api/v1/widget/session", route)
+    return calls
+
+
+def test_a_token_the_socket_refuses_gets_a_fresh_identity(widget: Widget, database: Database) -> None:
+    """The socket is accepted and then closed with 4401, so the browser sees the code (before issue 19 it saw an
+    HTTP 403 as 1006 and retried the dead token forever); the widget fetches a fresh identity and carries on."""
+    calls = forge_session_token(widget, "forged.token")
+    page = widget.open()  # online: the second socket said hello
+    assert len(calls) == 2 and len(widget.sockets) == 2
+    assert "token=forged.token" in widget.sockets[0].url
+    token = page.evaluate("Object.entries(localStorage).find(([k]) => !k.endsWith(':outbox'))[1]")
+    assert token != "forged.token"
+    widget.send("换了身份也能发")
+    expect(widget.visitor_msgs("换了身份也能发")).to_have_attribute("data-status", "sent")
+    assert count_visitor_messages(database, "换了身份也能发") == 1
+
+
+def test_a_permanent_close_code_stops_the_widget(widget: Widget, settings: Settings) -> None:
+    """4404 (the token's org is gone) is permanent: the widget says so and does not reconnect."""
+    from edudesk.channels.web.visitor_token import VisitorTokens
+
+    forge_session_token(widget, VisitorTokens(settings.secret_key).issue(2**31 - 1)[0])
+    page = widget.goto()
+    page.locator(".edk-bubble").click()
+    expect(page.locator(".edk-error")).to_have_text("在线咨询暂时不可用")
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "offline")
+    page.wait_for_timeout(1500)  # three backoff periods: a reconnecting widget would have opened more sockets
+    assert len(widget.sockets) == 1
+
+
+def test_a_message_the_server_cannot_store_fails_once_and_is_never_resent(widget: Widget, database: Database) -> None:
+    """A lone surrogate (pasted half of an emoji) reaches the server as the escape \\ud800; the server answers
+    `bad_text` naming the message and keeps the socket; the widget marks it failed and forgets it, so neither a
+    reconnect nor a reload sends it again (before issue 19 the socket dropped and the widget resent it forever)."""
+    page = widget.open()
+    page.evaluate("""() => {
+        const input = document.querySelector('.edk-input');
+        input.value = '半个表情' + String.fromCharCode(0xd83d);
+        input.dispatchEvent(new Event('input', {bubbles: true}));
+    }""")
+    page.locator(".edk-input").press("Enter")
+    failed = widget.visitor_msgs("半个表情")
+    expect(failed).to_have_attribute("data-status", "failed")
+    expect(page.locator(".edk-error")).to_contain_text("不成对的 UTF-16 代理项")
+    expect(page.locator("#edk-root")).to_have_attribute("data-connection", "online")
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox')).length") == 0
+    widget.send("下一条照常")
+    expect(widget.visitor_msgs("下一条照常")).to_have_attribute("data-status", "sent")
+    assert len(widget.sockets) == 1  # the same socket throughout
+    widget.open(widget.page)  # a reload sends nothing again
+    expect(widget.visitor_msgs("下一条照常")).to_have_count(1)
+    assert len([f for f in widget.sent("message") if "半个表情" in f.get("text", "")]) == 1
+    assert count_visitor_messages(database, "下一条照常") == 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import anyio
+import structlog
 from fastapi import APIRouter, Depends, Form, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -18,7 +18,9 @@ from edudesk.auth.models import Role, User
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
 from edudesk.context import AppContext, get_ctx
+from edudesk.conversations import agent_frames
 from edudesk.conversations import service as conversations_service
+from edudesk.conversations.agent_frames import AgentPing
 from edudesk.conversations.models import Conversation
 from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import STATE_LABELS, ConversationState
@@ -28,12 +30,14 @@ from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ
 from edudesk.privacy import service as privacy_service
-from edudesk.realtime import Connection
+from edudesk.realtime import Connection, receive_frame
 from edudesk.trials import service as trials_service
 from edudesk.web import csrf_ok, page
+from edudesk.wsframes import CLOSE_FORBIDDEN, CLOSE_INTERNAL_ERROR, CLOSE_UNAUTHORIZED, INTERNAL_ERROR, FrameProblem
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ws_router = APIRouter()
+log = structlog.get_logger(__name__)
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
@@ -422,36 +426,40 @@ def _same_origin(websocket: WebSocket) -> bool:
 
 @ws_router.websocket("/ws/agent")
 async def agent_socket(websocket: WebSocket) -> None:
+    """The console's socket (docs/protocol.md). Accepted before anything is checked, so that 4401/4403 reach the
+    browser as close codes rather than an HTTP 403 that browsers report as 1006."""
     ctx = get_ctx(websocket)
-    if not _same_origin(websocket):
-        await websocket.close(code=4403, reason="cross-origin")
-        return
-    user = await anyio.to_thread.run_sync(user_from_session, websocket)
-    if user is None:
-        await websocket.close(code=4401, reason="login required")
-        return
     await websocket.accept()
+    if not _same_origin(websocket):
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-origin")
+        return
+    try:
+        user = await anyio.to_thread.run_sync(user_from_session, websocket)
+    except Exception:  # e.g. the database is restarting: 1011 tells the console to retry; a dropped socket says less
+        log.exception("agent_socket_open_failed")
+        await websocket.close(code=CLOSE_INTERNAL_ERROR, reason="server error, try again")
+        return
+    if user is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="login required")
+        return
     conn = Connection(websocket, [conversations_service.agents_topic(user.org_id)], agent_renderer,
                       org_id=user.org_id, user_id=user.id)
     ctx.hub.add(conn)
     conn.offer({"type": "hello", "user": {"id": user.id, "name": user.display_name, "role": user.role.value}})
     try:
-        while True:
-            raw = await websocket.receive_text()
-            try:
-                frame = json.loads(raw) if len(raw) <= 4000 else None
-            except ValueError:
-                frame = None
-            if not isinstance(frame, dict):
-                conn.offer({"type": "error", "code": "bad_frame", "message": "无法解析的消息"})
-                continue
-            if frame.get("type") == "ping":
+        while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
+            command = agent_frames.parse(raw)
+            if isinstance(command, FrameProblem):
+                conn.offer(command.as_frame())
+            elif isinstance(command, AgentPing):
                 conn.offer({"type": "pong"})
-            elif frame.get("type") == "typing" and isinstance(frame.get("conversation_id"), int):
-                await anyio.to_thread.run_sync(_agent_typing, ctx, user, frame["conversation_id"],
-                                               bool(frame.get("is_typing")))
             else:
-                conn.offer({"type": "error", "code": "bad_frame", "message": "未知的消息类型"})
+                try:
+                    await anyio.to_thread.run_sync(_agent_typing, ctx, user, command.conversation_id,
+                                                   command.is_typing)
+                except Exception:
+                    log.exception("agent_frame_failed", org_id=user.org_id)
+                    conn.offer(FrameProblem(INTERNAL_ERROR, "服务器暂时无法处理，请稍后重试").as_frame())
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -127,17 +127,45 @@
     }
   }
 
+  // Close codes (docs/protocol.md): 4401 = the session ended, 4403 = refused (not this console's origin). Both send
+  // the agent to /login. /login forwards a signed-in agent back here, so a second 4403 within a few minutes stops
+  // with a notice instead of bouncing between the two pages forever. Others reconnect with backoff.
+  var FORBIDDEN_KEY = "edudesk:ws4403", FORBIDDEN_MS = 5 * 60 * 1000;
+  var statusTitle = statusDot ? statusDot.title : "";
+
+  function refused(code) {
+    if (statusDot) statusDot.title = label("ws-refused", "实时连接被服务器拒绝（" + code + "），请重新登录");
+    var last = 0;
+    try { last = Number(sessionStorage.getItem(FORBIDDEN_KEY)) || 0; } catch (e) { /* storage blocked */ }
+    if (code === 4403 && Date.now() - last < FORBIDDEN_MS) return;  // already tried /login: stay, stop retrying
+    if (code === 4403) { try { sessionStorage.setItem(FORBIDDEN_KEY, String(Date.now())); } catch (e) { /* blocked */ } }
+    location.href = "/login";
+  }
+
   function connect() {
     var proto = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(proto + "//" + location.host + "/ws/agent");
-    ws.onopen = function () { backoff = 500; if (statusDot) statusDot.classList.add("online"); refreshLists(); reloadChat(); };
-    ws.onmessage = function (ev) { try { onFrame(JSON.parse(ev.data)); } catch (e) { /* ignore malformed */ } };
+    // A socket is accepted before it is checked, so "open" is no proof of being let in: `hello` is (see onHello).
+    ws.onmessage = function (ev) {
+      var f;
+      try { f = JSON.parse(ev.data); } catch (e) { return; /* ignore malformed */ }
+      if (!f) return;
+      if (f.type === "hello") onHello();
+      try { onFrame(f); } catch (e) { /* one odd frame must not stop the next */ }
+    };
     ws.onclose = function (ev) {
       if (statusDot) statusDot.classList.remove("online");
-      if (ev.code === 4401) { location.href = "/login"; return; }
+      if (ev.code === 4401 || ev.code === 4403) { refused(ev.code); return; }
       setTimeout(connect, backoff + Math.random() * 300);
       backoff = Math.min(backoff * 2, 15000);
     };
+  }
+
+  function onHello() {
+    backoff = 500;
+    if (statusDot) { statusDot.classList.add("online"); statusDot.title = statusTitle; }
+    refreshLists();
+    reloadChat();
   }
 
   // --- internal notes: the 内部备注 switch sends the reply box to /note instead of /send -------------------------

@@ -38,6 +38,9 @@
   var TYPING_THROTTLE_MS = 1500;
   var AGENT_TYPING_MS = 5000;
   var RATE_LIMIT_RETRY_MS = 10000;
+  var SERVER_ERROR_TRIES = 3;      // a message answered `internal_error` is resent this often, then shown as failed
+  var AUTH_FAILURES_MAX = 3;       // 4401 this often in a row (no `hello` between): stop instead of looping
+  var MAX_FRAME_BYTES = 16384;     // until `hello` says otherwise (protocol: EDUDESK_MAX_FRAME_BYTES)
   var OUTBOX_MAX_AGE_MS = 24 * 3600 * 1000;
   var OUTBOX_MAX = 50;
 
@@ -45,6 +48,7 @@
     zh: {
       title: "在线咨询", open: "打开在线咨询", close: "关闭", placeholder: "请输入您的问题，Enter 发送",
       send: "发送", upload: "发送图片", sending: "发送中…", failed: "发送失败", retryLater: "发送太频繁，稍后自动重发",
+      retrying: "服务器繁忙，稍后自动重发", frameTooBig: "消息太大，无法发送",
       typing: "老师正在输入…", serving: "{name} 为您服务", connecting: "正在连接…",
       reconnecting: "网络不稳定，正在重新连接…", offline: "网络已断开，恢复后消息会自动发送",
       rateTitle: "请为本次服务打分", rateComment: "还有什么想对我们说的吗？（选填）", rateSubmit: "提交评价",
@@ -62,6 +66,7 @@
     en: {
       title: "Chat with us", open: "Open chat", close: "Close", placeholder: "Type your question, Enter to send",
       send: "Send", upload: "Send a picture", sending: "Sending…", failed: "Not sent", retryLater: "Too fast, will retry shortly",
+      retrying: "Server busy, will retry shortly", frameTooBig: "The message is too large to send",
       typing: "The teacher is typing…", serving: "{name} is here to help", connecting: "Connecting…",
       reconnecting: "Connection lost, reconnecting…", offline: "You are offline; messages will be sent when you reconnect",
       rateTitle: "How did we do?", rateComment: "Anything else you want to tell us? (optional)", rateSubmit: "Submit",
@@ -110,6 +115,13 @@
     return e;
   }
 
+  /** UTF-8 bytes of a frame as the socket sends it (a lone surrogate goes out as U+FFFD, three bytes). */
+  function utf8Bytes(s) {
+    if (window.TextEncoder) return new TextEncoder().encode(s).length;
+    var n = 0;
+    for (var i = 0; i < s.length; i++) { var c = s.charCodeAt(i); n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3; }
+    return n;
+  }
   function charCount(s) { return Array.from(s).length; }  // the server counts code points, not UTF-16 units
 
   function safeColor(c) { return typeof c === "string" && /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i.test(c) ? c : null; }
@@ -375,6 +387,8 @@
     typingTimer: null,
     typingSentText: "",
     errorTimer: null,
+    maxFrame: MAX_FRAME_BYTES,
+    authFailures: 0,                    // 4401 closes since the last `hello`
     connection: "connecting"
   };
 
@@ -844,7 +858,9 @@
     clearInterval(st.pingTimer);
     clearTimeout(st.pongTimer);
     clearTimeout(st.helloTimer);
-    if (code === 4401) {  // the token is no longer valid: get a fresh identity, keep the outbox
+    // Close codes (docs/protocol.md): 4401 means get a fresh identity; 4400, 4403 and 4404 are permanent for this
+    // page (retrying cannot help), so the widget stops instead of reconnecting forever.
+    if (code === 4401 && ++st.authFailures < AUTH_FAILURES_MAX) {  // keep the outbox: it is resent as the new visitor
       st.token = null;
       store.remove(TOKEN_KEY);
       st.sessionLoaded = false;
@@ -855,12 +871,14 @@
     // 1012: the server lost its event bus for a while and frames may be missing anywhere in the conversation,
     // not only after the newest one seen: ask for all of it (addMessage keeps what is already shown).
     if (code === 1012) st.resyncAll = true;
-    if (code === 4404) {
+    if (code === 4400 || code === 4401 || code === 4403 || code === 4404) {
       st.disabled = true;
+      console.warn("[edudesk] chat refused by the server, close code", code);
       showError(t("unavailable"));
       setConnection("offline");
       return;
     }
+    if (code === 1009) failUnacked(t("frameTooBig"));  // never resend what the server cannot take
     scheduleReconnect();
   }
 
@@ -901,16 +919,34 @@
     }, PING_MS);
   }
 
+  /** Sends one outbox item; one too large for the server's frame limit fails here instead of closing the socket. */
+  function sendItem(it) {
+    var f = { type: "message", client_id: it.client_id };
+    if (it.text) f.text = it.text;
+    if (it.payload) f.payload = it.payload;
+    if (it.attachment_id) f.attachment_id = it.attachment_id;
+    if (!f.text && !f.attachment_id) f.text = "";
+    if (utf8Bytes(JSON.stringify(f)) > st.maxFrame) { failItem(it.client_id, t("frameTooBig")); return; }
+    if (sendFrame(f)) markPending(it.client_id, "sending", t("sending"));
+  }
+
   function flushOutbox() {
-    st.outbox.forEach(function (it) {
-      var f = { type: "message", client_id: it.client_id };
-      if (it.text) f.text = it.text;
-      if (it.payload) f.payload = it.payload;
-      if (it.attachment_id) f.attachment_id = it.attachment_id;
-      if (!f.text && !f.attachment_id) f.text = "";
-      sendFrame(f);
-      markPending(it.client_id, "sending", t("sending"));
-    });
+    st.outbox.slice().forEach(sendItem);
+  }
+
+  /** A message the server refused for good: out of the resend queue, shown as failed with the reason. */
+  function failItem(cid, reason) {
+    dropFromOutbox(cid);
+    var node = st.pendingEls[cid];
+    if (!node) return;
+    markPending(cid, "failed", t("failed") + "：" + reason);
+    node.classList.add("edk-failed");
+    delete st.pendingEls[cid];
+  }
+
+  function failUnacked(reason) {
+    st.outbox.slice().forEach(function (it) { failItem(it.client_id, reason); });
+    showError(reason);
   }
 
   function handleFrame(f) {
@@ -919,6 +955,8 @@
         clearTimeout(st.helloTimer);
         st.ready = true;
         st.backoff = BACKOFF_MIN;
+        st.authFailures = 0;
+        if (typeof f.max_frame_bytes === "number" && f.max_frame_bytes > 0) st.maxFrame = f.max_frame_bytes;
         setConnection("online");
         if (f.agent && f.agent.name) st.agentName = f.agent.name;
         setCsat(f.csat);
@@ -984,17 +1022,17 @@
 
   function onError(f) {
     var text = typeof f.message === "string" && f.message ? f.message : String(f.code || "error");
-    if (f.client_id && st.pendingEls[f.client_id]) {
-      if (f.code === "rate_limited") {
-        markPending(f.client_id, "retrying", t("retryLater"));
-        clearTimeout(st.rateLimitTimer);
-        st.rateLimitTimer = setTimeout(flushOutbox, RATE_LIMIT_RETRY_MS);
-      } else {
-        dropFromOutbox(f.client_id);
-        markPending(f.client_id, "failed", t("failed") + "：" + text);
-        st.pendingEls[f.client_id].classList.add("edk-failed");
-        delete st.pendingEls[f.client_id];
-      }
+    // An error naming a message settles it: only `rate_limited` and (a few times) `internal_error` are retried;
+    // anything else is dropped from the resend queue, so one bad message can never cause a reconnect loop.
+    var item = f.client_id ? st.outbox.filter(function (it) { return it.client_id === f.client_id; })[0] : null;
+    if (item && (f.code === "rate_limited" ||
+                 (f.code === "internal_error" && (item.tries = (item.tries || 0) + 1) < SERVER_ERROR_TRIES))) {
+      saveOutbox();
+      markPending(f.client_id, "retrying", t(f.code === "rate_limited" ? "retryLater" : "retrying"));
+      clearTimeout(st.rateLimitTimer);
+      st.rateLimitTimer = setTimeout(flushOutbox, RATE_LIMIT_RETRY_MS);
+    } else if (f.client_id) {
+      failItem(f.client_id, text);
     } else if (f.code === "not_rateable") {
       ui.rateSubmit.disabled = false;
       ui.rate.classList.add("edk-hidden");
@@ -1012,13 +1050,7 @@
     st.outbox.push(item);
     saveOutbox();
     addPending(item);
-    if (st.ready) {
-      var f = { type: "message", client_id: item.client_id };
-      if (item.text) f.text = item.text;
-      if (item.payload) f.payload = item.payload;
-      if (item.attachment_id) f.attachment_id = item.attachment_id;
-      sendFrame(f);
-    }
+    if (st.ready) sendItem(item);
   }
 
   function sendText(raw, payload) {

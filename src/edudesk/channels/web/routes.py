@@ -9,38 +9,35 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
+import structlog
 from fastapi import APIRouter, File, Header, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from starlette.datastructures import QueryParams
 
 from edudesk import events
 from edudesk.bot import service as bot_service
 from edudesk.catalog import service as catalog_service
-from edudesk.channels.base import InboundMessage
+from edudesk.channels.web import frames
 from edudesk.channels.web.uploads import clean_filename, new_storage_key, path_for, sniff_image
+from edudesk.channels.web.visitor_session import CHANNEL, PageContext, VisitorSession, hello_extras
 from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens
 from edudesk.contacts import service as contacts_service
 from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
-from edudesk.conversations.schemas import attachment_to_dict, message_to_dict
+from edudesk.conversations.schemas import attachment_to_dict
 from edudesk.conversations.states import ConversationState
 from edudesk.csat import service as csat_service
-from edudesk.db import NotFoundError
-from edudesk.errors import DomainError
-from edudesk.inbound import service as inbound_service
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
-from edudesk.realtime import Connection
+from edudesk.realtime import Connection, receive_frame
 from edudesk.routing import dispatch
 from edudesk.web import error_response, page
-
-CHANNEL = "web"
-MAX_FRAME_CHARS = 16_000
-MAX_CLIENT_ID = 64
-MAX_TYPING_PREVIEW = 200
+from edudesk.wsframes import CLOSE_BAD_REQUEST, CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, MAX_ROW_ID
 
 router = APIRouter()
+log = structlog.get_logger(__name__)
 
 
 class SessionRequest(BaseModel):
@@ -218,186 +215,74 @@ def visitor_renderer(ev: events.DomainEvent, csat: dict[str, Any] | None = None)
 
 
 @dataclass(frozen=True)
-class PageContext:
-    """The page the visitor's socket was opened on: where a conversation (and a lead) came from."""
+class VisitorConnect:
+    """What a visitor socket needs once its token and query string have been checked."""
 
-    url: str | None = None
-    title: str | None = None
-    referrer: str | None = None
-
-
-MAX_PAYLOAD = 200
-
-
-class FrameError(Exception):
-    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.client_id = code, message, client_id
+    ident: VisitorIdentity
+    org: Org
+    contact_id: int
+    page: PageContext
+    hello: dict[str, Any]
 
 
-def _client_id(frame: dict[str, Any]) -> str:
-    cid = frame.get("client_id")
-    if not isinstance(cid, str) or not 1 <= len(cid) <= MAX_CLIENT_ID or not cid.isprintable():
-        raise FrameError("bad_frame", "client_id 必须是 1–64 个字符的字符串")
-    return cid
-
-
-def _parse(raw: str) -> dict[str, Any]:
-    if len(raw) > MAX_FRAME_CHARS:
-        raise FrameError("too_long", "消息过长")
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        raise FrameError("bad_json", "无法解析的消息格式") from None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise FrameError("bad_frame", "消息缺少 type")
-    return frame
-
-
-class VisitorSession:
-    """One visitor socket: parses frames and calls the services in a worker thread."""
-
-    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext
-                 ) -> None:
-        self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
-
-    def post(self, frame: dict[str, Any]) -> dict[str, Any]:
-        cid = _client_id(frame)
-        text = frame.get("text", "")
-        att = frame.get("attachment_id")
-        if not isinstance(text, str) or (att is not None and (not isinstance(att, int) or isinstance(att, bool))):
-            raise FrameError("bad_frame", "text 必须是字符串，attachment_id 必须是整数", cid)
-        payload = frame.get("payload")
-        if payload is not None and (not isinstance(payload, str) or not 1 <= len(payload) <= MAX_PAYLOAD):
-            raise FrameError("bad_frame", f"payload 必须是 1–{MAX_PAYLOAD} 个字符的字符串", cid)
-        msg = InboundMessage(org_id=self.org.id, channel=CHANNEL, external_user_id=self.ident.visitor_id,
-                             client_message_id=cid, text=text, attachment_id=att, payload=payload,
-                             page_url=self.page.url,
-                             page_title=self.page.title, referrer=self.page.referrer)
-        ctx = self.ctx
-        try:
-            with ctx.db.session() as session:
-                result = inbound_service.receive(
-                    session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
-                    max_chars=ctx.settings.max_message_chars,
-                    max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
-                    name_model=ctx.settings.name_model,
-                )
-                session.commit()
-                att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)
-                           if result.message.attachment_id else None)
-                from_db = message_to_dict(result.message, att_row)
-        except DomainError as exc:
-            raise FrameError(exc.code, exc.message, cid) from None
-        return {"type": "ack", "client_id": cid, "message": from_db}
-
-    def rate(self, frame: dict[str, Any]) -> dict[str, Any] | None:
-        score, comment = frame.get("score"), frame.get("comment")
-        if comment is not None and not isinstance(comment, str):
-            raise FrameError("bad_frame", "comment 必须是字符串")
-        try:
-            with self.ctx.db.session() as session:
-                conversations_service.rate(session, self.org.id, self.contact_id, score, comment)  # type: ignore[arg-type]
-                session.commit()
-        except DomainError as exc:
-            raise FrameError(exc.code, exc.message) from None
+def _after(value: str) -> int | None:
+    """The ``after`` query parameter: the last message id the widget has, 0 or absent for none."""
+    if not value:
+        return 0
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_ROW_ID:
         return None
+    return int(value)
 
-    def feedback(self, frame: dict[str, Any]) -> None:
-        message_id, helpful = frame.get("message_id"), frame.get("helpful")
-        if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(helpful, bool):
-            raise FrameError("bad_frame", "message_id 必须是整数，helpful 必须是 true 或 false")
-        try:
-            with self.ctx.db.session() as session:
-                inbound_service.feedback(session, self.org.id, self.contact_id, message_id, helpful)
-                session.commit()
-        except NotFoundError:
-            raise FrameError("not_found", "消息不存在") from None
-        except DomainError as exc:
-            raise FrameError(exc.code, exc.message) from None
 
-    def opened(self) -> None:
-        """The chat window was opened: a greeting script may start (its messages arrive as usual)."""
-        with self.ctx.db.session() as session:
-            contact = contacts_service.get(session, self.org.id, self.contact_id)
-            inbound_service.widget_opened(session, self.org.id, contact, CHANNEL, bots=self.ctx.bots,
-                                          page_url=self.page.url, page_title=self.page.title)
-            session.commit()
-
-    def typing(self, frame: dict[str, Any]) -> None:
-        # ``{"is_typing": bool, "draft": str}``; widgets of the previous release send the draft as ``text``.
-        text = frame.get("draft", frame.get("text", ""))
-        is_typing = frame.get("is_typing", True)
-        if not isinstance(text, str) or not isinstance(is_typing, bool):
-            raise FrameError("bad_frame", "draft 必须是字符串，is_typing 必须是 true 或 false")
-        if not is_typing:
-            text = ""
-        with self.ctx.db.session() as session:
-            conv = conversations_service.current_for_contact(session, self.org.id, self.contact_id)
-            if conv is None or conv.state not in (ConversationState.queued, ConversationState.assigned):
-                return
-            conv_id = conv.id
-        self.ctx.bus.publish([events.DomainEvent(
-            type="typing.visitor", org_id=self.org.id,
-            data={"conversation_id": conv_id, "draft": text[:MAX_TYPING_PREVIEW]},
-            topics=(conversations_service.agents_topic(self.org.id),),
-        )])
+def _connect_visitor(ctx: AppContext, query: QueryParams) -> VisitorConnect | tuple[int, str]:
+    """The socket's visitor, contact and ``hello`` payload, or the close code and reason that refuse it."""
+    after = _after(query.get("after", ""))
+    if after is None:
+        return CLOSE_BAD_REQUEST, "after must be a message id"
+    ident = _tokens(ctx).read(query.get("token"))
+    if ident is None:
+        return CLOSE_UNAUTHORIZED, "invalid token"
+    page = PageContext.from_query(query.get("page_url", ""), query.get("page_title", ""), query.get("referrer", ""))
+    with ctx.db.session() as session:
+        org = session.get(Org, ident.org_id)
+        if org is None:
+            return CLOSE_NOT_FOUND, "unknown org"
+        contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id, page_url=page.url)
+        contacts_service.touch(session, contact, page_url=page.url)
+        session.commit()
+        hello = _conversation_payload(session, org.id, contact.id)
+        hello["messages"] = [m for m in hello["messages"] if m["id"] > after]
+        contact_id = contact.id
+        session.expunge(org)
+    return VisitorConnect(ident, org, contact_id, page, hello)
 
 
 @router.websocket("/ws/visitor")
-async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, page_url: str = "",
-                         page_title: str = "", referrer: str = "") -> None:
+async def visitor_socket(websocket: WebSocket) -> None:
+    """The widget's socket (docs/protocol.md). It is accepted before anything is checked, so that a refusal reaches
+    the browser as a close code (4400/4401/4404) instead of an HTTP 403 that every browser reports as 1006."""
     ctx = get_ctx(websocket)
-    found = await anyio.to_thread.run_sync(_visitor_from_token, ctx, token)
-    if found is None:
-        await websocket.close(code=4401, reason="invalid token")
-        return
-    ident, org = found
-
-    page = PageContext(url=page_url[:1000] or None, title=page_title[:300] or None, referrer=referrer[:1000] or None)
-
-    def prepare() -> tuple[int, dict[str, Any]]:
-        with ctx.db.session() as session:
-            contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id, page_url=page.url)
-            contacts_service.touch(session, contact, page_url=page.url)
-            session.commit()
-            payload = _conversation_payload(session, org.id, contact.id)
-            payload["messages"] = [m for m in payload["messages"] if m["id"] > after]
-            return contact.id, payload
-
-    contact_id, hello = await anyio.to_thread.run_sync(prepare)
     await websocket.accept()
+    try:
+        opened = await anyio.to_thread.run_sync(_connect_visitor, ctx, websocket.query_params)
+    except Exception:  # e.g. the database is restarting: say so (1011) rather than drop the connection (1006)
+        log.exception("visitor_socket_open_failed")
+        opened = CLOSE_INTERNAL_ERROR, "server error, try again"
+    if isinstance(opened, tuple):
+        await websocket.close(code=opened[0], reason=opened[1])
+        return
+    org = opened.org
     csat = csat_service.widget_config(org)
-    conn = Connection(websocket, [conversations_service.contact_topic(contact_id)],
+    conn = Connection(websocket, [conversations_service.contact_topic(opened.contact_id)],
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
-    conn.offer({"type": "hello", **hello, "csat": csat})
-    vs = VisitorSession(ctx, org, ident, contact_id, page)
+    conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
+    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page)
     try:
-        while True:
-            raw = await websocket.receive_text()
-            try:
-                frame = _parse(raw)
-                kind = frame["type"]
-                if kind == "message":
-                    conn.offer(await anyio.to_thread.run_sync(vs.post, frame))
-                elif kind == "typing":
-                    await anyio.to_thread.run_sync(vs.typing, frame)
-                elif kind == "rate":
-                    await anyio.to_thread.run_sync(vs.rate, frame)
-                elif kind == "feedback":
-                    await anyio.to_thread.run_sync(vs.feedback, frame)
-                elif kind == "opened":
-                    await anyio.to_thread.run_sync(vs.opened)
-                elif kind == "ping":
-                    conn.offer({"type": "pong"})
-                else:
-                    raise FrameError("bad_frame", f"未知的消息类型 {kind[:32]}")
-            except FrameError as exc:
-                err: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
-                if exc.client_id:
-                    err["client_id"] = exc.client_id
-                conn.offer(err)
+        while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
+            reply = await vs.handle(frames.parse(raw))
+            if reply is not None:
+                conn.offer(reply)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
