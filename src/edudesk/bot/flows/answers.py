@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import cn2an
+import regex
+import structlog
 
 from edudesk.bot.flows.spec import MAX_BUTTONS, FieldType
 from edudesk.bot.text import normalise
@@ -85,6 +87,23 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSALS.search(text))
 
 
+log = structlog.get_logger(__name__)
+
+# An admin-written pattern runs on every visitor answer in a worker thread; a pattern that backtracks
+# catastrophically (``(a+)+$``) would hold that thread for minutes. The ``regex`` engine stops after this long.
+PATTERN_TIMEOUT_SECONDS = 0.05
+
+
+def pattern_matches(pattern: str, value: str) -> bool:
+    """``value`` matches the admin's ``pattern`` as a whole; an answer the pattern cannot decide in time does not
+    match (the visitor is asked again) and the slow pattern is logged for the admin to fix."""
+    try:
+        return regex.fullmatch(pattern, value, timeout=PATTERN_TIMEOUT_SECONDS) is not None
+    except TimeoutError:
+        log.warning("flow_pattern_timeout", pattern=pattern[:200], answer_chars=len(value))
+        return False
+
+
 def parse_answer(rule: Rule, text: str, extraction: Extraction, *, today: dt.date) -> Answer | None:
     """The answer ``text`` gives to an ask with ``rule``, or None when it does not answer it."""
     stripped = text.strip()
@@ -94,7 +113,7 @@ def parse_answer(rule: Rule, text: str, extraction: Extraction, *, today: dt.dat
     if found is None:
         return None
     value, evidence = found
-    if rule.pattern is not None and isinstance(value, str) and not re.fullmatch(rule.pattern, value):
+    if rule.pattern is not None and isinstance(value, str) and not pattern_matches(rule.pattern, value):
         return None
     return Answer(rule.key, value, (evidence or stripped)[:200])
 

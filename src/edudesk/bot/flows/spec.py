@@ -16,10 +16,10 @@ because this package is pure (no database models) and a test keeps the two in st
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
+import regex
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -144,9 +144,9 @@ class AskFieldStep(_AskStep):
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
+            try:  # compiled by the engine that runs it (bot.flows.answers.pattern_matches)
+                regex.compile(value)
+            except regex.error as exc:
                 raise ValueError(f"正则表达式无效：{exc}") from exc
         return value
 
