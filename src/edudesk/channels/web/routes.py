@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Header, Request, UploadFile, WebSocket, Web
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from starlette.requests import HTTPConnection
 
 from edudesk import events
 from edudesk.bot import service as bot_service
@@ -31,8 +32,10 @@ from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
+from edudesk.ratelimit import RateLimited, client_address, limiter_of
 from edudesk.realtime import Connection
 from edudesk.routing import dispatch
+from edudesk.security import deny_cors, origin_allowed, own_origin
 from edudesk.web import error_response, page
 
 CHANNEL = "web"
@@ -83,10 +86,15 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
     """Identify (or newly issue) the visitor and return what the widget needs to draw itself."""
     ctx = get_ctx(request)
     tokens = _tokens(ctx)
+    limiter, ip = limiter_of(request), client_address(request)
+    limiter.check("widget_session", ip=ip)
     with ctx.db.session() as session:
         org = orgs_service.get_by_public_key(session, body.org_key)
         if org is None:
             return error_response(404, "unknown_org", "机构不存在或在线咨询已停用", "org_key")
+        if not origin_ok(ctx, request, org):
+            return origin_refused(request)
+        limiter.check("widget_session", org_id=org.id)
         ident: VisitorIdentity | None
         if body.token:
             ident = tokens.read(body.token)
@@ -94,6 +102,9 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
                 return error_response(401, "invalid_token", "访客凭证无效", "token")
             token = body.token
         else:
+            # A new identity is where a contact can come from (at the socket's open), so it has its own, tighter
+            # limit; this call itself stores nothing (contact_id stays null until the socket opens).
+            limiter.check("widget_identity", ip=ip, org_id=org.id)
             token, ident = tokens.issue(org.id)
         contact = contacts_service.find_by_identity(session, org.id, CHANNEL, ident.visitor_id)
         if contact is not None and body.page_url:
@@ -114,6 +125,17 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
         }
         session.commit()
     return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
+
+
+def origin_ok(ctx: AppContext, conn: HTTPConnection, org: Org) -> bool:
+    """The page calling (its Origin header) is on the org's widget allow-list, or the list is empty."""
+    return origin_allowed(list(org.widget_origins or ()), conn.headers.get("origin"),
+                          own_origin(ctx.settings.base_url))
+
+
+def origin_refused(request: Request) -> Response:
+    deny_cors(request)
+    return error_response(403, "origin_not_allowed", "此网站未获准使用该机构的在线咨询", "origin")
 
 
 def _visitor_from_token(ctx: AppContext, token: str | None) -> tuple[VisitorIdentity, Org] | None:
@@ -139,6 +161,10 @@ async def upload_attachment(
     if found is None:
         return error_response(401, "invalid_token", "访客凭证无效", "token")
     ident, org = found
+    if not origin_ok(ctx, request, org):
+        return origin_refused(request)
+    await anyio.to_thread.run_sync(functools.partial(
+        limiter_of(request).check, "upload", ip=client_address(request), org_id=org.id))
     limit = ctx.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if not data:
@@ -257,9 +283,10 @@ def _parse(raw: str) -> dict[str, Any]:
 class VisitorSession:
     """One visitor socket: parses frames and calls the services in a worker thread."""
 
-    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext
-                 ) -> None:
+    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext,
+                 ip: str | None = None) -> None:
         self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
+        self.ip = ip
 
     def post(self, frame: dict[str, Any]) -> dict[str, Any]:
         cid = _client_id(frame)
@@ -275,6 +302,10 @@ class VisitorSession:
                              page_url=self.page.url,
                              page_title=self.page.title, referrer=self.page.referrer)
         ctx = self.ctx
+        try:
+            ctx.limiter.check("message", ip=self.ip, org_id=self.org.id)
+        except RateLimited as exc:
+            raise FrameError("rate_limited", exc.message, cid) from None
         try:
             with ctx.db.session() as session:
                 result = inbound_service.receive(
@@ -353,6 +384,9 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, 
         await websocket.close(code=4401, reason="invalid token")
         return
     ident, org = found
+    if not origin_ok(ctx, websocket, org):
+        await websocket.close(code=4403, reason="origin not allowed")
+        return
 
     page = PageContext(url=page_url[:1000] or None, title=page_title[:300] or None, referrer=referrer[:1000] or None)
 
@@ -372,7 +406,7 @@ async def visitor_socket(websocket: WebSocket, token: str = "", after: int = 0, 
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
     conn.offer({"type": "hello", **hello, "csat": csat})
-    vs = VisitorSession(ctx, org, ident, contact_id, page)
+    vs = VisitorSession(ctx, org, ident, contact_id, page, ip=client_address(websocket))
     try:
         while True:
             raw = await websocket.receive_text()
