@@ -89,14 +89,17 @@ SERVER_OPTIONS: dict[str, object] = {"log_level": "warning", "ws_max_size": 64 *
 
 
 def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
+    # X-Forwarded-For / -Proto are believed only from the configured reverse proxies: they decide the address that
+    # rate limits count and whether a request came over HTTPS (HSTS, Secure cookies). See docs/limits.md.
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, **SERVER_OPTIONS)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), host=host, port=port, **proxy, **SERVER_OPTIONS)  # type: ignore[arg-type]
     else:
         # Each worker process builds its own app from the environment; pass the resolved secret along.
         os.environ["EDUDESK_SECRET_KEY"] = settings.secret_key
         os.environ["EDUDESK_DATABASE_URL"] = settings.database_url
         uvicorn.run("edudesk.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    **SERVER_OPTIONS)  # type: ignore[arg-type]
+                    **proxy, **SERVER_OPTIONS)  # type: ignore[arg-type]
 
 
 @app.command()

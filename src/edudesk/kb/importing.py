@@ -22,8 +22,8 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb.changes import record_change
 from edudesk.kb.models import KbEntry, KbSimilarQuestion
 from edudesk.kb.tabular import ImportFileError, RawRow, read_table
-from edudesk.spreadsheets import XlsxLimits
 from edudesk.kb.text import SIMILAR_SEPARATOR, KbError, clean_answer, clean_question, clean_similar, normalise
+from edudesk.spreadsheets import XlsxLimits
 
 __all__ = ["ImportFileError", "ImportReport", "Rejected", "import_entries"]
 
