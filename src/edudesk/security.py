@@ -180,6 +180,7 @@ class WidgetCorsMiddleware:
                 headers.append((b"vary", b"Origin"))
                 if not scope.get(CORS_STATE):
                     headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+                    headers.append((b"access-control-expose-headers", b"Retry-After"))
                 message["headers"] = headers
             await send(message)
 

@@ -761,9 +761,16 @@
         loadSession();
         return;
       }
-      if (r.resp.status === 404) {
+      if (r.resp.status === 429) {  // rate limited: come back when the server says, not sooner
+        var wait = parseInt(r.resp.headers.get("Retry-After") || "", 10);
+        setConnection("reconnecting");
+        st.retryTimer = setTimeout(loadSession, Math.max(nextDelay(), (wait > 0 ? Math.min(wait, 3600) : 0) * 1000));
+        return;
+      }
+      if (r.resp.status === 404 || r.resp.status === 403) {  // unknown org, or this site is not on its allow-list
         st.disabled = true;
-        console.warn("[edudesk] unknown org key", ORG_KEY);
+        console.warn("[edudesk] " + (r.resp.status === 403 ? "this site is not allowed for org key" : "unknown org key"),
+                     ORG_KEY);
         showError(t("unavailable"));
         setConnection("offline");
         return;
@@ -851,7 +858,7 @@
       st.retryTimer = setTimeout(loadSession, nextDelay());
       return;
     }
-    if (code === 4404) {
+    if (code === 4404 || code === 4403) {  // unknown org, or this site is not on the org's allow-list
       st.disabled = true;
       showError(t("unavailable"));
       setConnection("offline");
