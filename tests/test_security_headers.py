@@ -223,3 +223,19 @@ def test_supervisors_see_but_cannot_edit_the_allow_list(client: TestClient, data
     assert resp.status_code == 403
     with database.session() as session:
         assert orgs_service.get(session, orgs.a.id).widget_origins == [SITE]
+
+
+def test_translated_messages_are_escaped_like_any_other_text() -> None:
+    """Newstyle gettext marks its result safe; pages pass error messages that quote input through _()."""
+    from edudesk.i18n import Catalogues, set_locale
+    from edudesk.web import make_templates
+
+    env = make_templates(Catalogues()).env
+    page = env.from_string('<p title="{{ _(x) }}">{{ _(x) }} {{ _("第 %(n)s 行", n=x) }} {{ _("登录") }}</p>')
+    html = page.render(x="<script>alert(1)</script>")
+    assert "<script>" not in html and html.count("&lt;script&gt;") == 3 and "登录" in html
+    set_locale("en")
+    try:
+        assert env.from_string('{{ _("登录") }}').render() == "Sign in"
+    finally:
+        set_locale("zh")
