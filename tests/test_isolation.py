@@ -118,6 +118,8 @@ ROUTES: dict[str, list[Case]] = {
     "/admin/bot/rules": [Case("POST", "/admin/bot/rules", {"rule_id": "{rule}", "keywords": "劫持",
                                                            "reply": "被改了", "enabled": "1"})],
     "/admin/bot/rules/{rule_id}/delete": [Case("POST", "/admin/bot/rules/{rule}/delete", {})],
+    "/admin/bot/widget-origins": [Case("POST", "/admin/bot/widget-origins",
+                                       {"widget_origins": "https://evil.example"})],
     "/admin/bot/flows": [Case("GET", "/admin/bot/flows")],
     "/admin/bot/flows/{flow_id}": [Case("GET", "/admin/bot/flows/{flow}")],
     "/admin/bot/flows/{flow_id}/export": [Case("GET", "/admin/bot/flows/{flow}/export")],
@@ -451,7 +453,7 @@ def fingerprint(database: Database, org_id: int) -> str:
             h.update(f"{settings.welcome_text}{settings.handoff_keywords}".encode())
         org = session.get(Org, org_id)
         assert org is not None
-        h.update(f"{org.csat_question}{org.csat_scale}{org.bot_version}".encode())
+        h.update(f"{org.csat_question}{org.csat_scale}{org.bot_version}{org.widget_origins}".encode())
     return h.hexdigest()
 
 

@@ -17,10 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
@@ -51,12 +50,14 @@ from edudesk.logsetup import configure_logging
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
 from edudesk.privacy import views as privacy_views
+from edudesk.ratelimit import RateLimited, make_limiter
 from edudesk.realtime import Hub, Presence
 from edudesk.routing import admin_views as routing_admin_views
 from edudesk.routing import console_views as routing_console_views
 from edudesk.routing import handover
 from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
+from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
 from edudesk.settings import Settings
 from edudesk.tickets import admin_views as tickets_admin_views
 from edudesk.tickets import api as tickets_api
@@ -70,6 +71,9 @@ from edudesk.webhooks import views as webhooks_views
 from edudesk.webhooks.urls import UrlPolicy
 
 log = structlog.get_logger(__name__)
+# Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
+UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import")
+WIDGET_API_PREFIXES = ("/api/v1/widget/",)
 
 
 class LocaleMiddleware:
@@ -88,31 +92,6 @@ class LocaleMiddleware:
                     cookie = value
             set_locale(pick_locale(cookie, headers.get("accept-language")))
         await self.app(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                wanted = [(b"x-content-type-options", b"nosniff"),
-                          (b"referrer-policy", b"strict-origin-when-cross-origin")]
-                if path.startswith(("/console", "/admin", "/login", "/tickets", "/leads")):
-                    wanted.append((b"x-frame-options", b"DENY"))
-                headers.extend(h for h in wanted if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _wants_json(request: Request) -> bool:
@@ -159,9 +138,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
         return error_response(422, "invalid_request", message, ".".join(loc) or None)
 
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited) -> Response:
+        resp = error_response(429, "rate_limited", exc.message)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         if exc.status_code == 404 and _browser_navigation(request):
             return page(request, "error.html", status_code=404, title="找不到", message="这个页面不存在。")
         return error_response(exc.status_code, code, str(exc.detail))
@@ -235,8 +220,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus.subscribe(dispatcher.on_event)
     agent_sync = routing_runner.AgentPresenceSync(db)
     hub.agent_listener = agent_sync
+    limiter = make_limiter(settings)
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
-                     templates=make_templates(catalogues), catalogues=catalogues, bots=bots)
+                     templates=make_templates(catalogues), catalogues=catalogues, bots=bots, limiter=limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -264,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             await bus.stop()
             hub.presence.close()
+            limiter.close()
             db.dispose()
 
     app = FastAPI(title="edudesk", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
@@ -276,10 +263,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
-    # The widget API is called from institutions' own sites; it carries no cookies, so "*" is safe.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
-                       allow_headers=["content-type", "x-visitor-token"], allow_credentials=False)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       upload_max_bytes=settings.max_upload_body_bytes, upload_paths=UPLOAD_PATHS)
+    # The widget API is called from institutions' own sites (without cookies); answers name only allowed origins.
+    app.add_middleware(WidgetCorsMiddleware, prefixes=WIDGET_API_PREFIXES)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds,
+                       always_secure_cookies=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,

@@ -100,14 +100,17 @@ def server_options(settings: Settings) -> dict[str, object]:
 
 def _run_server(settings: Settings, host: str, port: int, workers: int) -> None:
     options = server_options(settings)
+    # X-Forwarded-For / -Proto are believed only from the configured reverse proxies: they decide the address that
+    # rate limits count and whether a request came over HTTPS (HSTS, Secure cookies). See docs/limits.md.
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), host=host, port=port, **proxy, **options)  # type: ignore[arg-type]
     else:
         # Each worker process builds its own app from the environment; pass the resolved secret along.
         os.environ["EDUDESK_SECRET_KEY"] = settings.secret_key
         os.environ["EDUDESK_DATABASE_URL"] = settings.database_url
         uvicorn.run("edudesk.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    **options)  # type: ignore[arg-type]
+                    **proxy, **options)  # type: ignore[arg-type]
 
 
 @app.command()

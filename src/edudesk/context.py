@@ -13,6 +13,7 @@ from edudesk.db import Database
 from edudesk.events import EventBus
 from edudesk.i18n import Catalogues
 from edudesk.jobs import JobRegistry
+from edudesk.ratelimit import Limiter
 from edudesk.realtime import Hub
 from edudesk.settings import Settings
 
@@ -28,6 +29,7 @@ class AppContext:
     templates: Jinja2Templates
     catalogues: Catalogues
     bots: BotRuntime
+    limiter: Limiter
 
 
 def get_ctx(conn: HTTPConnection) -> AppContext:

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edudesk.ratelimit import parse_rate
+
 # Database connections beyond the worker threads: the dispatcher's sweep, presence heartbeats, in-process jobs.
 POOL_EXTRA_CONNECTIONS = 5
 
@@ -72,6 +74,56 @@ class Settings(BaseSettings):
     # hands it to uvicorn as ws_max_size, which closes the socket with 1009 before buffering a larger frame. A
     # message of EDUDESK_MAX_MESSAGE_CHARS characters fits with room to spare (2000 CJK characters ≈ 6 KB).
     max_frame_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
+
+    # ---- Limits and security headers (docs/limits.md lists every limit with its default) ----
+    # Request rates as "COUNT/PERIOD" (PERIOD: second, minute, hour, day, or e.g. 15minute); "0/minute" blocks.
+    # Counted in Redis when EDUDESK_REDIS_URL is set (shared by every instance), else in this process's memory.
+    rate_limits_enabled: bool = True
+    rate_widget_session_per_ip: str = "120/minute"
+    rate_widget_session_per_org: str = "6000/minute"
+    # New visitor identities (a session call without a token): each one can become a contact, so they are scarcer.
+    rate_widget_identity_per_ip: str = "60/hour"
+    rate_widget_identity_per_org: str = "3000/hour"
+    rate_message_per_ip: str = "120/minute"
+    rate_message_per_org: str = "3000/minute"
+    rate_upload_per_ip: str = "20/minute"
+    rate_upload_per_org: str = "300/minute"
+    rate_form_per_ip: str = "10/minute"
+    rate_form_per_org: str = "300/hour"
+    rate_login_per_ip: str = "30/minute"
+    # Failed logins are counted in the database (table login_attempts), so they survive restarts on every backend.
+    # Unset: EDUDESK_LOGIN_ATTEMPTS_PER_15MIN (the older setting) per 15 minutes, and five times that per address.
+    rate_login_failures_per_account: str = ""
+    rate_login_failures_per_ip: str = ""
+    # HTTP request bodies: checked on Content-Length and while streaming; uploads get the larger limit.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Spreadsheets (XLSX) are checked before parsing: total decompressed size, per-member compression ratio, cells.
+    xlsx_max_unzipped_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    xlsx_max_ratio: int = Field(default=200, ge=10)
+    xlsx_max_cells: int = Field(default=500_000, ge=1)
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's forwarded_allow_ips): the
+    # reverse proxy in front of edudesk. Comma-separated IPs or CIDRs; "*" trusts everyone (never on the internet).
+    trusted_proxies: str = "127.0.0.1"
+    # Strict-Transport-Security max-age sent on HTTPS responses (0 = no HSTS header).
+    hsts_seconds: int = Field(default=365 * 86400, ge=0)
+
+    @field_validator(
+        "rate_widget_session_per_ip", "rate_widget_session_per_org", "rate_widget_identity_per_ip",
+        "rate_widget_identity_per_org", "rate_message_per_ip", "rate_message_per_org", "rate_upload_per_ip",
+        "rate_upload_per_org", "rate_form_per_ip", "rate_form_per_org", "rate_login_per_ip",
+        "rate_login_failures_per_account", "rate_login_failures_per_ip",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        if value:
+            parse_rate(value)  # raises ValueError with a message naming the expected form
+        return value
+
+    @property
+    def max_upload_body_bytes(self) -> int:
+        """The body limit of the upload routes: the largest file they take plus room for the multipart framing."""
+        return max(self.max_upload_bytes, self.max_import_bytes) + 256 * 1024
 
     @field_validator("database_url")
     @classmethod

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 from starlette.requests import HTTPConnection
 
 from edudesk.errors import DomainError
@@ -31,7 +32,15 @@ def make_templates(catalogues: Catalogues) -> Jinja2Templates:
         autoescape=select_autoescape(["html", "xml"], default_for_string=True, default=True),
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_callables(catalogues.gettext, catalogues.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # Newstyle gettext marks what it returns as safe HTML, and pages pass messages through _() that quote input
+    # (an error naming the bad value): escape first, so {{ _(error) }} is as safe as {{ error }}. No msgid is HTML.
+    def gettext(text: str) -> str:
+        return str(escape(catalogues.gettext(text)))
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return str(escape(catalogues.ngettext(singular, plural, n)))
+
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["current_locale"] = get_locale
     env.globals["csrf_token"] = csrf_token
     # {{ when|local }}: a stored UTC time as the institution reads it (北京时间), never a bare UTC on a page.

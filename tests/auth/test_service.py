@@ -17,6 +17,7 @@ from edudesk.auth.models import LoginAttempt, Role, User
 from edudesk.auth.service import AuthError
 from edudesk.db import Database, NotFoundError, utcnow
 from edudesk.orgs import service as orgs_service
+from edudesk.ratelimit import Rate
 from tests.conftest import PASSWORD, TwoOrgs, clean
 
 IP = "203.0.113.7"
@@ -191,23 +192,28 @@ def test_authenticate_right_and_wrong_password(database: Database, orgs: TwoOrgs
             "user.login", str(stored.id), stored.id, IP)
 
 
+def _rules(limit: int) -> tuple[Rate, Rate]:
+    """The default shape of EDUDESK_RATE_LOGIN_FAILURES_*: ``limit`` per account, five times that per address."""
+    return Rate(limit, 15 * 60), Rate(limit * 5, 15 * 60)
+
+
 def test_login_blocked_after_limit(database: Database, orgs: TwoOrgs) -> None:
     a, limit = orgs.a, 3
     with database.session() as session:
         for i in range(limit):
-            assert not auth_service.login_blocked(session, a.slug, "agent", IP, limit), f"blocked after {i}"
+            assert not auth_service.login_blocked(session, a.slug, "agent", IP, *_rules(limit)), f"blocked after {i}"
             # Throttling normalises the username as the lookup does: "AGENT" and " agent " count for "agent".
             name = ("AGENT", " agent ", "agent")[i]
             assert auth_service.authenticate(session, a.id, a.slug, name, f"guess-{i}-xxxx", IP) is None
             session.commit()
-        assert auth_service.login_blocked(session, a.slug, "agent", IP, limit)
-        assert auth_service.login_blocked(session, a.slug, "Agent", None, limit)
-        assert auth_service.login_blocked(session, a.slug, "  agent", None, limit)
+        assert auth_service.login_blocked(session, a.slug, "agent", IP, *_rules(limit))
+        assert auth_service.login_blocked(session, a.slug, "Agent", None, *_rules(limit))
+        assert auth_service.login_blocked(session, a.slug, "  agent", None, *_rules(limit))
         # Other accounts, and the same username in another org, are not blocked by these failures.
-        assert not auth_service.login_blocked(session, a.slug, "agent2", None, limit)
-        assert not auth_service.login_blocked(session, orgs.b.slug, "agent", None, limit)
+        assert not auth_service.login_blocked(session, a.slug, "agent2", None, *_rules(limit))
+        assert not auth_service.login_blocked(session, orgs.b.slug, "agent", None, *_rules(limit))
         # The address has five times the room of one account (shared office NAT).
-        assert not auth_service.login_blocked(session, a.slug, "agent2", IP, limit)
+        assert not auth_service.login_blocked(session, a.slug, "agent2", IP, *_rules(limit))
 
 
 def test_address_blocked_after_five_times_the_limit(database: Database, orgs: TwoOrgs) -> None:
@@ -217,10 +223,10 @@ def test_address_blocked_after_five_times_the_limit(database: Database, orgs: Tw
             session.add(LoginAttempt(key=f"ip:{IP}"))
             if i < limit * 5 - 1:
                 session.flush()
-                assert not auth_service.login_blocked(session, a.slug, "fresh", IP, limit)
+                assert not auth_service.login_blocked(session, a.slug, "fresh", IP, *_rules(limit))
         session.commit()
-        assert auth_service.login_blocked(session, a.slug, "fresh", IP, limit)
-        assert not auth_service.login_blocked(session, a.slug, "fresh", "198.51.100.1", limit)
+        assert auth_service.login_blocked(session, a.slug, "fresh", IP, *_rules(limit))
+        assert not auth_service.login_blocked(session, a.slug, "fresh", "198.51.100.1", *_rules(limit))
 
 
 def test_old_failures_do_not_count(database: Database, orgs: TwoOrgs) -> None:
@@ -229,11 +235,11 @@ def test_old_failures_do_not_count(database: Database, orgs: TwoOrgs) -> None:
         for _ in range(10):
             session.add(LoginAttempt(key="user:alpha:agent", at=long_ago))
         session.commit()
-        assert not auth_service.login_blocked(session, "alpha", "agent", None, 3)
+        assert not auth_service.login_blocked(session, "alpha", "agent", None, *_rules(3))
         for _ in range(3):
             session.add(LoginAttempt(key="user:alpha:agent"))
         session.commit()
-        assert auth_service.login_blocked(session, "alpha", "agent", None, 3)
+        assert auth_service.login_blocked(session, "alpha", "agent", None, *_rules(3))
 
 
 def test_disabled_user_cannot_authenticate(database: Database, orgs: TwoOrgs) -> None:

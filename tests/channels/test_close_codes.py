@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from edudesk.audit.service import Actor
 from edudesk.channels.web import routes
 from edudesk.channels.web.visitor_token import VisitorTokens
 from edudesk.conversations import views
+from edudesk.orgs import service as orgs_service
 from edudesk.realtime import SEND_QUEUE_LIMIT
 from tests.channels.protocol_doc import table
 from tests.conftest import LiveServer, TwoOrgs
@@ -24,8 +26,9 @@ from tests.conftest import LiveServer, TwoOrgs
 Opener = Callable[[], ClientConnection]
 
 
-def visitor_token(server: LiveServer, org_key: str) -> str:
-    resp = httpx.post(f"{server.url}/api/v1/widget/session", json={"org_key": org_key}, timeout=10)
+def visitor_token(server: LiveServer, org_key: str, origin: str | None = None) -> str:
+    headers = {"Origin": origin} if origin else {}
+    resp = httpx.post(f"{server.url}/api/v1/widget/session", json={"org_key": org_key}, headers=headers, timeout=10)
     return str(resp.json()["token"])
 
 
@@ -85,6 +88,23 @@ def scenarios(server: LiveServer, orgs: TwoOrgs, app: FastAPI) -> dict[tuple[str
             return close_code(ws, then)
         return run
 
+    def foreign_site() -> tuple[int, str]:
+        """The org allows only its own site; the socket comes from another page."""
+        with app.state.ctx.db.session() as session:
+            org = orgs_service.get(session, orgs.a.id)
+            orgs_service.set_widget_origins(session, Actor(org.id, label="test"), org, "https://school.example")
+            session.commit()
+        try:
+            tok = visitor_token(server, orgs.a.public_key, origin="https://school.example")
+            ws = connect(f"{base}/ws/visitor?token={tok}", open_timeout=15, max_size=None,
+                         origin="https://evil.example")  # type: ignore[arg-type]
+            return close_code(ws)
+        finally:
+            with app.state.ctx.db.session() as session:
+                org = orgs_service.get(session, orgs.a.id)
+                orgs_service.set_widget_origins(session, Actor(org.id, label="test"), org, "")
+                session.commit()
+
     def agent(origin: str | None = None, then: Callable[[ClientConnection], None] | None = None,
               logged_in: bool = True) -> Callable[[], tuple[int, str]]:
         def run() -> tuple[int, str]:
@@ -108,6 +128,7 @@ def scenarios(server: LiveServer, orgs: TwoOrgs, app: FastAPI) -> dict[tuple[str
     return {
         ("4400", "visitor"): visitor("&after=abc"),
         ("4401", "visitor"): visitor(token="forged.token"),
+        ("4403", "visitor"): foreign_site,
         ("4404", "visitor"): visitor(token=gone_org),
         ("4401", "agent"): agent(logged_in=False),
         ("4403", "agent"): agent(origin="https://evil.example"),

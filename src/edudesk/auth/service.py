@@ -14,6 +14,7 @@ from edudesk.audit import service as audit_service
 from edudesk.auth.models import LoginAttempt, Role, User
 from edudesk.db import get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
+from edudesk.ratelimit import Rate
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD = 8
@@ -120,15 +121,18 @@ def _throttle_keys(org_slug: str, username: str, ip: str | None) -> list[str]:
     return keys
 
 
-def login_blocked(session: Session, org_slug: str, username: str, ip: str | None, limit: int) -> bool:
-    since = utcnow() - dt.timedelta(minutes=15)
+def login_blocked(session: Session, org_slug: str, username: str, ip: str | None, per_account: Rate,
+                  per_ip: Rate) -> bool:
+    """Too many failed logins for this account or from this address within the rule's window (docs/limits.md).
+
+    Counted in the database, not the rate limiter: failures must survive restarts and are rare enough to be rows."""
     for key in _throttle_keys(org_slug, username, ip):
+        rule = per_ip if key.startswith("ip:") else per_account
+        since = utcnow() - dt.timedelta(seconds=rule.window_seconds)
         count = session.scalar(
             select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at >= since)
         )
-        # An address gets more room than one account: several staff may share an office NAT.
-        allowed = limit * 5 if key.startswith("ip:") else limit
-        if (count or 0) >= allowed:
+        if (count or 0) >= rule.limit:
             return True
     return False
 

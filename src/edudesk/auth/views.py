@@ -13,9 +13,12 @@ from edudesk.auth.deps import start_session, user_from_session
 from edudesk.context import get_ctx
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
+from edudesk.ratelimit import RateLimited, limiter_of, login_failure_rates
 from edudesk.web import client_ip, csrf_ok, page
 
 router = APIRouter()
+# The page says "later"; the Retry-After header says how much later (the window is configurable).
+TOO_MANY = "登录尝试过于频繁，请稍后再试"
 
 
 def _single_org_slug(request: Request) -> str | None:
@@ -43,22 +46,30 @@ def login(
     single = _single_org_slug(request)
     org_slug = (org or single or "").strip().lower()
 
-    def fail(message: str, status: int = 400) -> Response:
-        return page(request, "login.html", status_code=status, org_slug=single, org_value=org_slug,
-                    username=username, error=message)
+    def fail(message: str, status: int = 400, retry_after: int | None = None) -> Response:
+        resp: Response = page(request, "login.html", status_code=status, org_slug=single, org_value=org_slug,
+                              username=username, error=message)
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
+        return resp
 
+    ip = client_ip(request)
+    try:
+        limiter_of(request).check("login", ip=ip)
+    except RateLimited as exc:
+        return fail(TOO_MANY, 429, exc.retry_after)
     if not csrf_ok(request, csrf_token):
         return fail("页面已过期，请刷新后重试", 400)
     if not username.strip() or not password:
         return fail("请输入用户名和密码")
-    ip = client_ip(request)
+    per_account, per_ip = login_failure_rates(ctx.settings)
     with ctx.db.session() as session:
         try:
             org_row = orgs_service.get_by_slug(session, org_slug)
         except LookupError:
             return fail("机构标识不存在", 400)
-        if auth_service.login_blocked(session, org_slug, username, ip, ctx.settings.login_attempts_per_15min):
-            return fail("登录尝试过于频繁，请 15 分钟后再试", 429)
+        if auth_service.login_blocked(session, org_slug, username, ip, per_account, per_ip):
+            return fail(TOO_MANY, 429, per_account.window_seconds)
         user = auth_service.authenticate(session, org_row.id, org_row.slug, username, password, ip)
         session.commit()
         if user is None:

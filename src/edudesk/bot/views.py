@@ -7,24 +7,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from edudesk.auth.deps import actor_of, supervisor
-from edudesk.auth.models import User
+from edudesk.auth.deps import actor_of, admin, supervisor
+from edudesk.auth.models import Role, User
 from edudesk.bot import service as bot_service
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.orgs import service as orgs_service
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/bot", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
+Admin = Annotated[User, Depends(admin)]
 CsrfField = Annotated[str, Form(max_length=100)]
 STALE = "页面已过期，请刷新后重试"
 
 
 def _bot_page(request: Request, user: User, *, errors: dict[str, str] | None = None,
               settings_form: dict[str, Any] | None = None, rule_form: dict[str, Any] | None = None,
-              notice: str | None = None, status_code: int = 200) -> Response:
+              notice: str | None = None, status_code: int = 200, origins_form: str | None = None) -> Response:
     ctx = get_ctx(request)
     with ctx.db.session() as session:
+        if origins_form is None:
+            origins_form = "\n".join(orgs_service.get(session, user.org_id).widget_origins or [])
         settings = bot_service.get_settings(session, user.org_id)
         rules = bot_service.list_rules(session, user.org_id)
         org_bot = ctx.bots.get(session, user.org_id)
@@ -41,7 +45,8 @@ def _bot_page(request: Request, user: User, *, errors: dict[str, str] | None = N
     defaults = bot_service.matcher_defaults(embeddings=org_bot.uses_embeddings)
     status = {"questions": org_bot.questions_indexed, "embeddings": org_bot.uses_embeddings}
     return page(request, "admin/bot.html", status_code=status_code, user=user, sf=sf, rules=rules,
-                rf=rule_form or {}, errors=errors or {}, notice=notice, defaults=defaults, status=status)
+                rf=rule_form or {}, errors=errors or {}, notice=notice, defaults=defaults, status=status,
+                origins=origins_form, can_edit_origins=user.role == Role.admin)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -89,6 +94,25 @@ def save_settings(
             return _bot_page(request, user, errors={exc.field or "settings": exc.message}, settings_form=form,
                              status_code=422)
     return _bot_page(request, user, notice="机器人设置已保存")
+
+
+@router.post("/widget-origins", response_class=HTMLResponse)
+def save_widget_origins(request: Request, user: Admin, widget_origins: Annotated[str, Form(max_length=20000)] = "",
+                        csrf_token: CsrfField = "") -> Response:
+    """The web origins whose pages may use this org's widget (an admin's decision: it is a security setting)."""
+    if not csrf_ok(request, csrf_token):
+        return _bot_page(request, user, errors={"widget_origins": STALE}, origins_form=widget_origins,
+                         status_code=400)
+    with get_ctx(request).db.session() as session:
+        try:
+            orgs_service.set_widget_origins(session, actor_of(request, user), orgs_service.get(session, user.org_id),
+                                            widget_origins)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            return _bot_page(request, user, errors={"widget_origins": exc.message}, origins_form=widget_origins,
+                             status_code=422)
+    return _bot_page(request, user, notice="允许的网站已保存")
 
 
 @router.post("/rules", response_class=HTMLResponse)

@@ -17,9 +17,10 @@ import typer
 from sqlalchemy.orm import Session
 
 from edudesk.audit.service import Actor
-from edudesk.cli_support import clean_errors, database, fail
+from edudesk.cli_support import clean_errors, database, fail, settings_from_env
 from edudesk.kb import exporting, importing
 from edudesk.orgs import service as orgs_service
+from edudesk.spreadsheets import XlsxLimits
 
 kb_app = typer.Typer(help="知识库：导入、导出（CSV / XLSX）", no_args_is_help=True)
 # The web upload is capped at 5 MB; from the command line a full 20,000-row file with long answers must fit.
@@ -53,10 +54,11 @@ def import_cmd(
 ) -> None:
     """导入知识库：按标准问新建或更新词条，报告每一行被拒绝的原因。"""
     data = _read(file)
+    limits = XlsxLimits.from_settings(settings_from_env(database_url))
     with _session(database_url) as session:
         org_row = orgs_service.get_by_slug(session, org.strip().lower())
         report = importing.import_entries(session, Actor(org_row.id, label="cli"), data, file.name,
-                                          dry_run=dry_run)
+                                          dry_run=dry_run, xlsx_limits=limits)
         if dry_run:
             session.rollback()
         else:

@@ -24,6 +24,7 @@ from edudesk.kb.changes import record_change
 from edudesk.kb.models import KbEntry, KbSimilarQuestion
 from edudesk.kb.tabular import ImportFileError, RawRow, read_table
 from edudesk.kb.text import SIMILAR_SEPARATOR, KbError, clean_answer, clean_question, clean_similar, normalise
+from edudesk.spreadsheets import XlsxLimits
 
 __all__ = ["ImportFileError", "ImportReport", "Rejected", "import_entries"]
 
@@ -147,10 +148,11 @@ def _conflicts(rows: list[_Row], stored: dict[str, _Stored]) -> dict[int, str]:
 
 
 def import_entries(session: Session, actor: audit_service.Actor, data: bytes, filename: str = "", *,
-                   dry_run: bool = False) -> ImportReport:
+                   dry_run: bool = False, xlsx_limits: XlsxLimits | None = None) -> ImportReport:
     """Reads ``data`` (CSV or XLSX) and upserts its rows into the actor's org; raises ImportFileError when the
-    file as a whole cannot be used. With ``dry_run`` nothing is written: the report says what would happen."""
-    table = read_table(data, filename)
+    file as a whole cannot be used (an XLSX over ``xlsx_limits`` is refused before it is parsed). With
+    ``dry_run`` nothing is written: the report says what would happen."""
+    table = read_table(data, filename, xlsx_limits)
     has_category = "category" in table.columns
     report = ImportReport(rows=len(table.rows), dry_run=dry_run, format=table.format)
     rejected: dict[int, str] = {}

@@ -133,8 +133,13 @@ def _broken_xlsx(exc: Exception) -> ImportFileError:
     return ImportFileError("bad_xlsx", f"XLSX 文件已损坏或不完整，无法读取（{type(exc).__name__}）", "file")
 
 
-def read_xlsx(data: bytes) -> Table:
-    """The first worksheet; formulas come back as their text (data_only=False), never evaluated."""
+def read_xlsx(data: bytes, limits: spreadsheets.XlsxLimits | None = None) -> Table:
+    """The first worksheet; formulas come back as their text (data_only=False), never evaluated. The file is
+    checked against ``limits`` (decompressed size, compression ratio, cells) before openpyxl sees it."""
+    try:
+        spreadsheets.check_xlsx(data, limits or spreadsheets.XlsxLimits())
+    except spreadsheets.SpreadsheetRejected as exc:
+        raise ImportFileError(exc.code, exc.message, "file") from None
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, XML errors …: openpyxl has many ways to say "broken"
@@ -209,13 +214,13 @@ def read_csv(data: bytes) -> Table:
     return _build(lines(), "csv", encoding)
 
 
-def read_table(data: bytes, filename: str = "") -> Table:
+def read_table(data: bytes, filename: str = "", xlsx_limits: spreadsheets.XlsxLimits | None = None) -> Table:
     """CSV or XLSX by content (a zip is XLSX), else by the file name; old binary .xls is refused clearly."""
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         raise ImportFileError("empty", "文件是空的", "file")
     name = filename.lower()
     if data[:4] == b"PK\x03\x04" or name.endswith((".xlsx", ".xlsm")):
-        return read_xlsx(data)
+        return read_xlsx(data, xlsx_limits)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or name.endswith(".xls"):
         raise ImportFileError("xls", "不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 或 CSV", "file")
     return read_csv(data)

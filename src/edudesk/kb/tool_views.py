@@ -20,6 +20,7 @@ from edudesk.kb import service as kb_service
 from edudesk.kb.text import shanghai_time, today_in_shanghai
 from edudesk.nlp.cluster import group_similar
 from edudesk.nlp.embedding import shared_embedder
+from edudesk.spreadsheets import XlsxLimits
 from edudesk.web import csrf_ok
 from edudesk.web import page as render
 
@@ -27,7 +28,6 @@ router = APIRouter()
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 STALE = "页面已过期，请刷新后重试"
-MAX_UPLOAD = 5 * 1024 * 1024
 MAX_IDS_FIELD = 100_000
 
 
@@ -43,7 +43,7 @@ def _import_page(request: Request, user: User, *, report: importing.ImportReport
     with get_ctx(request).db.session() as session:
         tree = kb_categories.tree(session, user.org_id)
     return page(request, "admin/kb_import.html", status_code=code, user=user, report=report, error=error,
-                dry_run=dry_run, tree=tree, max_mb=MAX_UPLOAD // (1024 * 1024))
+                dry_run=dry_run, tree=tree, max_mb=get_ctx(request).settings.max_import_bytes // (1024 * 1024))
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -59,14 +59,16 @@ def import_file(request: Request, user: Supervisor, file: Annotated[UploadFile |
         return _import_page(request, user, error=STALE, dry_run=preview, code=400)
     if file is None or not file.filename:
         return _import_page(request, user, error="请选择要导入的 CSV 或 XLSX 文件", dry_run=preview, code=422)
-    data = file.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        return _import_page(request, user, error=f"文件不能超过 {MAX_UPLOAD // (1024 * 1024)} MB", dry_run=preview,
+    settings = get_ctx(request).settings
+    limit = settings.max_import_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        return _import_page(request, user, error=f"文件不能超过 {limit // (1024 * 1024)} MB", dry_run=preview,
                             code=413)
     with get_ctx(request).db.session() as session:
         try:
             report = importing.import_entries(session, actor_of(request, user), data, file.filename,
-                                              dry_run=preview)
+                                              dry_run=preview, xlsx_limits=XlsxLimits.from_settings(settings))
         except DomainError as exc:
             session.rollback()
             return _import_page(request, user, error=exc.message, dry_run=preview, code=422)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.db import Base, UTCDateTime, utcnow
@@ -25,4 +25,6 @@ class Org(Base):
     # Satisfaction survey after a resolved conversation: the question and the scale (2 = 满意/不满意, 3 or 5 stars).
     csat_question: Mapped[str] = mapped_column(String(200), default="您对本次服务满意吗？")
     csat_scale: Mapped[int] = mapped_column(Integer, default=5)
+    # Web origins ("https://www.example.com") whose pages may use the widget; empty means any origin (docs/limits.md).
+    widget_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

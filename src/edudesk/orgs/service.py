@@ -8,12 +8,15 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from edudesk.audit import service as audit_service
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.orgs.models import Org
+from edudesk.security import OriginError, normalize_origin
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_WIDGET_ORIGINS = 50
 
 
 class OrgError(DomainError):
@@ -59,6 +62,26 @@ def update_widget(session: Session, org: Org, *, color: str) -> None:
     if not COLOR_RE.match(color):
         raise OrgError("bad_color", "颜色格式应为 #RRGGBB", "widget_color")
     org.widget_color = color
+
+
+def set_widget_origins(session: Session, actor: audit_service.Actor, org: Org, text: str) -> list[str]:
+    """Replaces the org's widget allow-list with the origins in ``text`` (one per line, or separated by commas or
+    spaces), each checked and normalised; duplicates are dropped. Empty text means any origin. Audited."""
+    origins: list[str] = []
+    for raw in text.replace(",", "\n").replace(" ", "\n").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            origin = normalize_origin(raw)
+        except OriginError as exc:
+            raise OrgError("bad_origin", str(exc), "widget_origins") from None
+        if origin not in origins:
+            origins.append(origin)
+    if len(origins) > MAX_WIDGET_ORIGINS:
+        raise OrgError("too_many_origins", f"最多填写 {MAX_WIDGET_ORIGINS} 个网址来源", "widget_origins")
+    org.widget_origins = origins
+    audit_service.record(session, actor, "org.widget_origins", "org", org.id, origins=origins)
+    return origins
 
 
 def bump_bot_version(session: Session, org_id: int) -> None:

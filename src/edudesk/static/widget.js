@@ -776,9 +776,16 @@
         loadSession();
         return;
       }
-      if (r.resp.status === 404) {
+      if (r.resp.status === 429) {  // rate limited: come back when the server says, not sooner
+        var wait = parseInt(r.resp.headers.get("Retry-After") || "", 10);
+        setConnection("reconnecting");
+        st.retryTimer = setTimeout(loadSession, Math.max(nextDelay(), (wait > 0 ? Math.min(wait, 3600) : 0) * 1000));
+        return;
+      }
+      if (r.resp.status === 404 || r.resp.status === 403) {  // unknown org, or this site is not on its allow-list
         st.disabled = true;
-        console.warn("[edudesk] unknown org key", ORG_KEY);
+        console.warn("[edudesk] " + (r.resp.status === 403 ? "this site is not allowed for org key" : "unknown org key"),
+                     ORG_KEY);
         showError(t("unavailable"));
         setConnection("offline");
         return;
@@ -871,7 +878,7 @@
     // 1012: the server lost its event bus for a while and frames may be missing anywhere in the conversation,
     // not only after the newest one seen: ask for all of it (addMessage keeps what is already shown).
     if (code === 1012) st.resyncAll = true;
-    if (code === 4400 || code === 4401 || code === 4403 || code === 4404) {
+    if (code === 4400 || code === 4401 || code === 4403 || code === 4404) {  // 4403: this site is not on the org's allow-list
       st.disabled = true;
       console.warn("[edudesk] chat refused by the server, close code", code);
       showError(t("unavailable"));

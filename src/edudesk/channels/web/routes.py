@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.datastructures import QueryParams
+from starlette.requests import HTTPConnection
 
 from edudesk import events
 from edudesk.bot import service as bot_service
@@ -31,10 +32,19 @@ from edudesk.conversations.states import ConversationState
 from edudesk.csat import service as csat_service
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
+from edudesk.ratelimit import client_address, limiter_of
 from edudesk.realtime import Connection, receive_frame
 from edudesk.routing import dispatch
+from edudesk.security import deny_cors, origin_allowed, own_origin
 from edudesk.web import error_response, page
-from edudesk.wsframes import CLOSE_BAD_REQUEST, CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, MAX_ROW_ID
+from edudesk.wsframes import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHORIZED,
+    MAX_ROW_ID,
+)
 
 router = APIRouter()
 log = structlog.get_logger(__name__)
@@ -80,10 +90,15 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
     """Identify (or newly issue) the visitor and return what the widget needs to draw itself."""
     ctx = get_ctx(request)
     tokens = _tokens(ctx)
+    limiter, ip = limiter_of(request), client_address(request)
+    limiter.check("widget_session", ip=ip)
     with ctx.db.session() as session:
         org = orgs_service.get_by_public_key(session, body.org_key)
         if org is None:
             return error_response(404, "unknown_org", "机构不存在或在线咨询已停用", "org_key")
+        if not origin_ok(ctx, request, org):
+            return origin_refused(request)
+        limiter.check("widget_session", org_id=org.id)
         ident: VisitorIdentity | None
         if body.token:
             ident = tokens.read(body.token)
@@ -91,6 +106,9 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
                 return error_response(401, "invalid_token", "访客凭证无效", "token")
             token = body.token
         else:
+            # A new identity is where a contact can come from (at the socket's open), so it has its own, tighter
+            # limit; this call itself stores nothing (contact_id stays null until the socket opens).
+            limiter.check("widget_identity", ip=ip, org_id=org.id)
             token, ident = tokens.issue(org.id)
         contact = contacts_service.find_by_identity(session, org.id, CHANNEL, ident.visitor_id)
         if contact is not None and body.page_url:
@@ -111,6 +129,17 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
         }
         session.commit()
     return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
+
+
+def origin_ok(ctx: AppContext, conn: HTTPConnection, org: Org) -> bool:
+    """The page calling (its Origin header) is on the org's widget allow-list, or the list is empty."""
+    return origin_allowed(list(org.widget_origins or ()), conn.headers.get("origin"),
+                          own_origin(ctx.settings.base_url))
+
+
+def origin_refused(request: Request) -> Response:
+    deny_cors(request)
+    return error_response(403, "origin_not_allowed", "此网站未获准使用该机构的在线咨询", "origin")
 
 
 def _visitor_from_token(ctx: AppContext, token: str | None) -> tuple[VisitorIdentity, Org] | None:
@@ -136,6 +165,10 @@ async def upload_attachment(
     if found is None:
         return error_response(401, "invalid_token", "访客凭证无效", "token")
     ident, org = found
+    if not origin_ok(ctx, request, org):
+        return origin_refused(request)
+    await anyio.to_thread.run_sync(functools.partial(
+        limiter_of(request).check, "upload", ip=client_address(request), org_id=org.id))
     limit = ctx.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if not data:
@@ -234,7 +267,8 @@ def _after(value: str) -> int | None:
     return int(value)
 
 
-def _connect_visitor(ctx: AppContext, query: QueryParams) -> VisitorConnect | tuple[int, str]:
+def _connect_visitor(ctx: AppContext, query: QueryParams, origin: str | None = None
+                     ) -> VisitorConnect | tuple[int, str]:
     """The socket's visitor, contact and ``hello`` payload, or the close code and reason that refuse it."""
     after = _after(query.get("after", ""))
     if after is None:
@@ -247,6 +281,8 @@ def _connect_visitor(ctx: AppContext, query: QueryParams) -> VisitorConnect | tu
         org = session.get(Org, ident.org_id)
         if org is None:
             return CLOSE_NOT_FOUND, "unknown org"
+        if not origin_allowed(list(org.widget_origins or ()), origin, own_origin(ctx.settings.base_url)):
+            return CLOSE_FORBIDDEN, "origin not allowed"
         contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id, page_url=page.url)
         contacts_service.touch(session, contact, page_url=page.url)
         session.commit()
@@ -260,11 +296,12 @@ def _connect_visitor(ctx: AppContext, query: QueryParams) -> VisitorConnect | tu
 @router.websocket("/ws/visitor")
 async def visitor_socket(websocket: WebSocket) -> None:
     """The widget's socket (docs/protocol.md). It is accepted before anything is checked, so that a refusal reaches
-    the browser as a close code (4400/4401/4404) instead of an HTTP 403 that every browser reports as 1006."""
+    the browser as a close code (4400/4401/4403/4404) instead of an HTTP 403 that every browser reports as 1006."""
     ctx = get_ctx(websocket)
     await websocket.accept()
     try:
-        opened = await anyio.to_thread.run_sync(_connect_visitor, ctx, websocket.query_params)
+        opened = await anyio.to_thread.run_sync(_connect_visitor, ctx, websocket.query_params,
+                                                websocket.headers.get("origin"))
     except Exception:  # e.g. the database is restarting: say so (1011) rather than drop the connection (1006)
         log.exception("visitor_socket_open_failed")
         opened = CLOSE_INTERNAL_ERROR, "server error, try again"
@@ -277,7 +314,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
     conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
-    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page)
+    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket))
     try:
         while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
             reply = await vs.handle(frames.parse(raw))

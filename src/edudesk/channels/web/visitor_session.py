@@ -28,6 +28,7 @@ from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
 from edudesk.inputs import text_problem
 from edudesk.orgs.models import Org
+from edudesk.ratelimit import RateLimited
 from edudesk.wsframes import INTERNAL_ERROR, FrameProblem, JsonObject
 
 log = structlog.get_logger(__name__)
@@ -63,9 +64,10 @@ class PageContext:
 class VisitorSession:
     """One visitor socket's commands, each in its own transaction."""
 
-    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext
-                 ) -> None:
+    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext,
+                 ip: str | None = None) -> None:
         self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
+        self.ip = ip  # the address rate limits count (docs/limits.md)
 
     async def handle(self, command: VisitorCommand | FrameProblem) -> JsonObject | None:
         """The reply to one frame (an ``ack``, ``pong`` or ``error``), or None when there is none."""
@@ -103,6 +105,10 @@ class VisitorSession:
                              payload=cmd.payload, page_url=self.page.url, page_title=self.page.title,
                              referrer=self.page.referrer)
         ctx = self.ctx
+        try:
+            ctx.limiter.check("message", ip=self.ip, org_id=self.org.id)
+        except RateLimited as exc:
+            raise DomainError("rate_limited", exc.message) from None
         with ctx.db.session() as session:
             result = inbound_service.receive(
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),

@@ -1,6 +1,6 @@
 """Privacy: per-org retention policy; erased and purged markers on contacts and conversations
 
-Revision ID: 0012_privacy
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 00:40:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import edudesk.db
 
-revision: str = "0012_privacy"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
