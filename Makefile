@@ -30,11 +30,11 @@ $(STAMP): pyproject.toml $(LOCKS)
 
 install: $(STAMP)
 
-# Regenerates both locks from pyproject.toml after a dependency was added or changed (needs PyPI). The test lock is
-# constrained by the runtime lock, so both pin a shared package at one version. Review the diff: docs/dependencies.md.
-# --upgrade-package NAME (or ARGS=--upgrade) lifts pins; without it every pin that still fits is kept.
-lock:
-	@test -x $(VENV)/bin/pip-compile || { echo "make lock: run make install first (pip-tools comes from the test lock)" >&2; exit 1; }
+# Regenerates both locks from pyproject.toml after a dependency was added or changed, e.g. after a merge (needs PyPI;
+# pip-tools comes from the current test lock). The test lock is constrained by the runtime lock, so both pin a shared
+# package at one version. Review the diff (docs/dependencies.md). ARGS="--upgrade-package NAME" or ARGS=--upgrade
+# lifts pins; without it every pin that still fits is kept.
+lock: $(STAMP)
 	$(COMPILE) $(ARGS) --output-file requirements/runtime.txt pyproject.toml
 	$(COMPILE) $(ARGS) --extra test --constraint requirements/runtime.txt --output-file requirements/test.txt pyproject.toml
 	$(PY) scripts/check_lock.py
