@@ -4,21 +4,45 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The locks pin every package with its hashes (docs/dependencies.md); the venv is rebuilt when they or pyproject change.
+LOCKS := requirements/runtime.txt requirements/test.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | sha1sum | cut -c1-12)
+# pip-compile and pip-audit ask PyPI alone: no local index, wheel folder or constraints file of this machine, so the
+# lock names only releases (and hashes) that any machine can fetch.
+PYPI_ONLY := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_CONSTRAINT -u PIP_NO_INDEX \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock"
+COMPILE := $(PYPI_ONLY) $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 APT_STAMP := $(VENV)/.apt-ok
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint install services bench clean
+.PHONY: demo test lint install services bench clean lock audit
 
-$(STAMP): pyproject.toml
+# Every package from the test lock (the runtime lock plus the test tools), each checked against its hashes; then
+# edudesk itself with --no-deps, so nothing unpinned slips in through pyproject.
+$(STAMP): pyproject.toml $(LOCKS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --require-hashes -r requirements/test.txt
+	$(PIP) install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerates both locks from pyproject.toml after a dependency was added or changed, e.g. after a merge (needs PyPI;
+# pip-tools comes from the current test lock). The test lock is constrained by the runtime lock, so both pin a shared
+# package at one version. Review the diff (docs/dependencies.md). ARGS="--upgrade-package NAME" or ARGS=--upgrade
+# lifts pins; without it every pin that still fits is kept.
+lock: $(STAMP)
+	$(COMPILE) $(ARGS) --output-file requirements/runtime.txt pyproject.toml
+	$(COMPILE) $(ARGS) --extra test --constraint requirements/runtime.txt --output-file requirements/test.txt pyproject.toml
+	$(PY) scripts/check_lock.py
+
+# Known vulnerabilities in the pinned packages, from the PyPI advisory database. It needs that service: where it
+# cannot be reached this fails and says it could not audit (no result is not a clean result). Not part of make test.
+audit: $(STAMP)
+	$(PY) scripts/audit_lock.py $(LOCKS)
 
 # Debian packages the browser tests need (Chromium for Playwright, CJK fonts for readable screenshots).
 $(APT_STAMP): | $(STAMP)
@@ -40,6 +64,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(PY) scripts/check_lock.py
 
 test: $(STAMP) $(APT_STAMP) services lint
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -q

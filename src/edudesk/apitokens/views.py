@@ -11,13 +11,12 @@ from edudesk.apitokens import service as apitokens_service
 from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
-from edudesk.web import csrf_ok, page
+from edudesk.forms import Rejected, submit
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/api-tokens", include_in_schema=False)
 Admin = Annotated[User, Depends(admin)]
 CsrfField = Annotated[str, Form(max_length=100)]
-STALE = "页面已过期，请刷新后重试"
 
 
 def _tokens_page(request: Request, user: User, *, form: dict[str, Any] | None = None,
@@ -40,24 +39,18 @@ def create_token(request: Request, user: Admin, name: Annotated[str, Form(max_le
                  scopes: Annotated[list[str] | None, Form()] = None, csrf_token: CsrfField = "") -> Response:
     wanted = list(scopes or [])[:10]
     form = {"name": name, "scopes": wanted}
-    if not csrf_ok(request, csrf_token):
-        return _tokens_page(request, user, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            _, raw = apitokens_service.create_token(session, actor_of(request, user), name=name,
-                                                    scopes=wanted)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _tokens_page(request, user, form=form, errors={exc.field or "form": exc.message}, code=422)
+    created = submit(request, csrf_token, lambda session: apitokens_service.create_token(
+        session, actor_of(request, user), name=name, scopes=wanted))
+    if isinstance(created, Rejected):
+        return _tokens_page(request, user, form=form, errors=created.beside("form"), code=created.status)
+    _, raw = created
     return _tokens_page(request, user, notice="API 令牌已创建", created=raw)
 
 
 @router.post("/{token_id}/revoke", response_class=HTMLResponse)
 def revoke_token(request: Request, user: Admin, token_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _tokens_page(request, user, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        apitokens_service.revoke_token(session, actor_of(request, user), token_id)
-        session.commit()
+    done = submit(request, csrf_token,
+                  lambda session: apitokens_service.revoke_token(session, actor_of(request, user), token_id))
+    if isinstance(done, Rejected):
+        return _tokens_page(request, user, errors={"form": done.message}, code=done.status)
     return _tokens_page(request, user, notice="API 令牌已吊销")

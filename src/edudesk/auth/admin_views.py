@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.auth import service as auth_service
@@ -13,8 +14,9 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import ROLE_LABELS, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.routing import service as routing_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 Admin = Annotated[User, Depends(admin)]
@@ -52,16 +54,11 @@ def create_user(
     csrf_token: CsrfField = "",
 ) -> Response:
     form = {"username": username, "display_name": display_name, "role": role}
-    if not csrf_ok(request, csrf_token):
-        return _users_page(request, user, errors={"form": "页面已过期，请刷新后重试"}, form=form, status=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            auth_service.create_user(session, actor_of(request, user), username=username, password=password,
-                                     display_name=display_name, role=role)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _users_page(request, user, errors={exc.field or "form": exc.message}, form=form, status=422)
+    done = submit(request, csrf_token, lambda session: auth_service.create_user(
+        session, actor_of(request, user), username=username, password=password, display_name=display_name,
+        role=role))
+    if isinstance(done, Rejected):
+        return _users_page(request, user, errors=done.beside("form"), form=form, status=done.status)
     return _users_page(request, user, notice=f"已创建账号 {username.strip()}")
 
 
@@ -75,26 +72,24 @@ def update_user(
     password: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _users_page(request, user, errors={"form": "页面已过期，请刷新后重试"}, status=400)
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> None:
         target = auth_service.get_user(session, user.org_id, user_id)
         actor = actor_of(request, user)
-        try:
-            if action == "disable":
-                auth_service.set_active(session, actor, target, False)
-            elif action == "enable":
-                auth_service.set_active(session, actor, target, True)
-            elif action == "role":
-                auth_service.set_role(session, actor, target, role)
-            elif action == "password":
-                auth_service.set_password(session, actor, target, password)
-            else:
-                raise DomainError("bad_action", "未知操作", "action")
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _users_page(request, user, errors={f"user{user_id}": exc.message}, status=422)
+        if action == "disable":
+            auth_service.set_active(session, actor, target, False)
+        elif action == "enable":
+            auth_service.set_active(session, actor, target, True)
+        elif action == "role":
+            auth_service.set_role(session, actor, target, role)
+        elif action == "password":
+            auth_service.set_password(session, actor, target, password)
+        else:
+            raise DomainError("bad_action", "未知操作", "action")
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return _users_page(request, user, errors={"form" if done.stale else f"user{user_id}": done.message},
+                           status=done.status)
     return _users_page(request, user, notice="已保存")
 
 

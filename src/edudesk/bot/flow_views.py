@@ -25,14 +25,13 @@ from edudesk.bot.flows import FlowError, load_flow
 from edudesk.bot.flows.spec import AskFieldStep, HandoverStep, OfferTrialStep, TurnsWithoutContactTrigger
 from edudesk.bot.flows.templates import EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.leads import service as leads_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/bot/flows", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
-STALE = "页面已过期，请刷新后重试"
 TEMPLATES = {"k12": K12_FLOW, "exam": EXAM_PREP_FLOW, "off_hours": OFF_HOURS_FLOW}
 Problem = dict[str, str]
 # What the form shows for an empty input (an empty input is left out of the JSON, so the flow's default applies).
@@ -52,7 +51,7 @@ def field_choices(session: Session, org_id: int) -> list[dict[str, Any]]:
             for d in leads_service.field_defs(session, org_id)]
 
 
-def all_problems(session: Session, org_id: int, raw: str, exc: DomainError) -> list[Problem]:
+def all_problems(session: Session, org_id: int, raw: str, exc: Rejected) -> list[Problem]:
     """Every problem of a refused definition. The service stops at the first; the form marks them all, so an
     invalid flow is validated once more here — by the same ``load_flow`` with the same lead-card keys."""
     if exc.code == "invalid_flow":
@@ -102,23 +101,17 @@ def edit_flow(request: Request, user: Supervisor, flow_id: int) -> Response:
 @router.post("", response_class=HTMLResponse)
 def save_flow(request: Request, user: Supervisor, definition: Annotated[str, Form(max_length=300_000)] = "",
               csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _page(request, user, definition=definition, problems=[{"path": "", "message": STALE}],
-                     status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            row = scripts.save_flow(session, actor_of(request, user), definition)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            problems = all_problems(session, user.org_id, definition, exc)
-            session.rollback()
-        else:
-            problems = []
-            name, version, flow_id = row.name, row.version, row.id
-            stored = scripts.export_json(session, user.org_id, flow_id)
-    if problems:
-        return _page(request, user, definition=definition, problems=problems, status_code=422)
+    def write(session: Session) -> tuple[str, int, int, str]:
+        row = scripts.save_flow(session, actor_of(request, user), definition)
+        session.flush()  # the new version's id and number, for the page that shows it
+        return row.name, row.version, row.id, scripts.export_json(session, user.org_id, row.id)
+
+    saved = submit(request, csrf_token, write)
+    if isinstance(saved, Rejected):
+        with get_ctx(request).db.session() as session:
+            problems = all_problems(session, user.org_id, definition, saved)
+        return _page(request, user, definition=definition, problems=problems, status_code=saved.status)
+    name, version, flow_id, stored = saved
     return _page(request, user, definition=stored, current=flow_id, notice=f"已保存“{name}”（第 {version} 版）")
 
 
@@ -126,15 +119,17 @@ def save_flow(request: Request, user: Supervisor, definition: Annotated[str, For
 def flow_action(request: Request, user: Supervisor, flow_id: int, action: str, csrf_token: CsrfField = "") -> Response:
     if action not in ("enable", "disable", "delete"):
         return _page(request, user, problems=[{"path": "", "message": "未知操作"}], status_code=404)
-    if not csrf_ok(request, csrf_token):
-        return _page(request, user, problems=[{"path": "", "message": STALE}], status_code=400)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> None:
         actor = actor_of(request, user)
         if action == "delete":
             scripts.delete_flow(session, actor, flow_id)
         else:
             scripts.set_enabled(session, actor, flow_id, action == "enable")
-        session.commit()
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return _page(request, user, problems=[{"path": "", "message": done.message}], status_code=done.status)
     return _page(request, user, notice={"enable": "已启用", "disable": "已停用", "delete": "已删除"}[action])
 
 

@@ -6,20 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.auth.deps import actor_of, admin, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.bot import service as bot_service
+from edudesk.bot.service import BotConfigError
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.orgs import service as orgs_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/bot", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 Admin = Annotated[User, Depends(admin)]
 CsrfField = Annotated[str, Form(max_length=100)]
-STALE = "页面已过期，请刷新后重试"
 
 
 def _bot_page(request: Request, user: User, *, errors: dict[str, str] | None = None,
@@ -70,29 +71,25 @@ def save_settings(
     form = {"welcome_text": welcome_text, "fallback_text": fallback_text, "handoff_keywords": handoff_keywords,
             "max_misses": max_misses, "sensitive_words": sensitive_words, "answer_threshold": answer_threshold,
             "suggest_threshold": suggest_threshold}
-    if not csrf_ok(request, csrf_token):
-        return _bot_page(request, user, errors={"settings": STALE}, settings_form=form, status_code=400)
-    try:
-        misses = int(max_misses)
-    except ValueError:
-        return _bot_page(request, user, errors={"max_misses": "请输入整数"}, settings_form=form, status_code=422)
-    thresholds: dict[str, float | None] = {}
-    for name, raw in (("answer_threshold", answer_threshold), ("suggest_threshold", suggest_threshold)):
+
+    def write(session: Session) -> None:
         try:
-            thresholds[name] = float(raw) if raw.strip() else None
+            misses = int(max_misses)
         except ValueError:
-            return _bot_page(request, user, errors={name: "请输入 0 到 1 之间的小数"}, settings_form=form,
-                             status_code=422)
-    with get_ctx(request).db.session() as session:
-        try:
-            bot_service.update_settings(session, actor_of(request, user), welcome_text=welcome_text,
-                                        fallback_text=fallback_text, handoff_keywords=handoff_keywords,
-                                        max_misses=misses, sensitive_words=sensitive_words, **thresholds)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _bot_page(request, user, errors={exc.field or "settings": exc.message}, settings_form=form,
-                             status_code=422)
+            raise BotConfigError("bad_number", "请输入整数", "max_misses") from None
+        thresholds: dict[str, float | None] = {}
+        for name, raw in (("answer_threshold", answer_threshold), ("suggest_threshold", suggest_threshold)):
+            try:
+                thresholds[name] = float(raw) if raw.strip() else None
+            except ValueError:
+                raise BotConfigError("bad_number", "请输入 0 到 1 之间的小数", name) from None
+        bot_service.update_settings(session, actor_of(request, user), welcome_text=welcome_text,
+                                    fallback_text=fallback_text, handoff_keywords=handoff_keywords,
+                                    max_misses=misses, sensitive_words=sensitive_words, **thresholds)
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return _bot_page(request, user, errors=done.beside("settings"), settings_form=form, status_code=done.status)
     return _bot_page(request, user, notice="机器人设置已保存")
 
 
@@ -100,18 +97,11 @@ def save_settings(
 def save_widget_origins(request: Request, user: Admin, widget_origins: Annotated[str, Form(max_length=20000)] = "",
                         csrf_token: CsrfField = "") -> Response:
     """The web origins whose pages may use this org's widget (an admin's decision: it is a security setting)."""
-    if not csrf_ok(request, csrf_token):
-        return _bot_page(request, user, errors={"widget_origins": STALE}, origins_form=widget_origins,
-                         status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            orgs_service.set_widget_origins(session, actor_of(request, user), orgs_service.get(session, user.org_id),
-                                            widget_origins)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _bot_page(request, user, errors={"widget_origins": exc.message}, origins_form=widget_origins,
-                             status_code=422)
+    done = submit(request, csrf_token, lambda session: orgs_service.set_widget_origins(
+        session, actor_of(request, user), orgs_service.get(session, user.org_id), widget_origins))
+    if isinstance(done, Rejected):
+        return _bot_page(request, user, errors=done.beside("widget_origins"), origins_form=widget_origins,
+                         status_code=done.status)
     return _bot_page(request, user, notice="允许的网站已保存")
 
 
@@ -127,24 +117,18 @@ def save_rule(
     csrf_token: CsrfField = "",
 ) -> Response:
     form = {"keywords": keywords, "reply": reply, "label": label, "enabled": bool(enabled), "rule_id": rule_id}
-    if not csrf_ok(request, csrf_token):
-        return _bot_page(request, user, errors={"rule": STALE}, rule_form=form, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            bot_service.save_rule(session, actor_of(request, user), keywords=keywords, reply=reply, label=label,
-                                  enabled=bool(enabled), rule_id=int(rule_id) if rule_id.isdigit() else None)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _bot_page(request, user, errors={exc.field or "rule": exc.message}, rule_form=form, status_code=422)
+    done = submit(request, csrf_token, lambda session: bot_service.save_rule(
+        session, actor_of(request, user), keywords=keywords, reply=reply, label=label, enabled=bool(enabled),
+        rule_id=int(rule_id) if rule_id.isdigit() else None))
+    if isinstance(done, Rejected):
+        return _bot_page(request, user, errors=done.beside("rule"), rule_form=form, status_code=done.status)
     return _bot_page(request, user, notice="关键词回复已保存")
 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
 def delete_rule(request: Request, user: Supervisor, rule_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _bot_page(request, user, errors={"rule": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        bot_service.delete_rule(session, actor_of(request, user), rule_id)
-        session.commit()
+    done = submit(request, csrf_token,
+                  lambda session: bot_service.delete_rule(session, actor_of(request, user), rule_id))
+    if isinstance(done, Rejected):
+        return _bot_page(request, user, errors=done.beside("rule"), status_code=done.status)
     return _bot_page(request, user, notice="已删除")

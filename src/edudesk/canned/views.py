@@ -17,12 +17,12 @@ from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.errors import DomainError
-from edudesk.web import client_ip, csrf_ok, error_response, page
+from edudesk.forms import Rejected, as_raised, submit
+from edudesk.web import client_ip, error_response, page
 
 router = APIRouter(prefix="/console/canned", include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
 CsrfField = Annotated[str, Form(max_length=100)]
-STALE = "页面已过期，请刷新后重试"
 EMPTY_FORM = {"shortcut": "", "title": "", "category": "", "text": "", "shared": False}
 
 
@@ -62,17 +62,11 @@ def create(request: Request, user: CurrentUser, shortcut: FormLine = "", title: 
            csrf_token: CsrfField = "") -> Response:
     form: dict[str, Any] = {"shortcut": shortcut, "title": title, "category": category, "text": text,
                             "shared": shared == "1"}
-    if not csrf_ok(request, csrf_token):
-        return _page(request, user, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            reply = canned_service.create(session, user, CannedInput(**form), ip=client_ip(request))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _page(request, user, form=form, errors={exc.field or "form": exc.message}, code=_error_code(exc))
-        notice = f"已保存 /{reply.shortcut}"
-    return _page(request, user, notice=notice)
+    reply = submit(request, csrf_token, lambda session: canned_service.create(
+        session, user, CannedInput(**form), ip=client_ip(request)), status=_error_code)
+    if isinstance(reply, Rejected):
+        return _page(request, user, form=form, errors=reply.beside("form"), code=reply.status)
+    return _page(request, user, notice=f"已保存 /{reply.shortcut}")
 
 
 @router.get("/search")
@@ -111,19 +105,11 @@ def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLi
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)  # another org's or person's: 404 before anything
         session.expunge(reply)
-    if not csrf_ok(request, csrf_token):
-        return _page(request, user, editing=reply, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            saved = canned_service.update(session, user, canned_id, CannedInput(**form),
-                                          ip=client_ip(request))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _page(request, user, editing=reply, form=form, errors={exc.field or "form": exc.message},
-                         code=_error_code(exc))
-        notice = f"已保存 /{saved.shortcut}"
-    return _page(request, user, notice=notice)
+    saved = submit(request, csrf_token, lambda session: canned_service.update(
+        session, user, canned_id, CannedInput(**form), ip=client_ip(request)), status=_error_code)
+    if isinstance(saved, Rejected):
+        return _page(request, user, editing=reply, form=form, errors=saved.beside("form"), code=saved.status)
+    return _page(request, user, notice=f"已保存 /{saved.shortcut}")
 
 
 @router.post("/{canned_id}/delete", response_class=HTMLResponse)
@@ -131,23 +117,19 @@ def delete(request: Request, user: CurrentUser, canned_id: int, csrf_token: Csrf
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)
         shortcut = reply.shortcut
-        if not csrf_ok(request, csrf_token):
-            return _page(request, user, errors={"form": STALE}, code=400)
-        try:
-            canned_service.delete(session, user, canned_id, ip=client_ip(request))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _page(request, user, errors={"form": exc.message}, code=_error_code(exc))
+    done = submit(request, csrf_token,
+                  lambda session: canned_service.delete(session, user, canned_id, ip=client_ip(request)),
+                  status=_error_code)
+    if isinstance(done, Rejected):
+        return _page(request, user, errors={"form": done.message}, code=done.status)
     return _page(request, user, notice=f"已删除 /{shortcut}")
 
 
 @router.post("/{canned_id}/use")
 def record_use(request: Request, user: CurrentUser, canned_id: int, csrf_token: CsrfField = "") -> JSONResponse:
     """The console inserted this reply: counted, so the most used come first in the picker."""
-    if not csrf_ok(request, csrf_token):
-        return error_response(400, "csrf", STALE)
-    with get_ctx(request).db.session() as session:
-        canned_service.record_use(session, user, canned_id)
-        session.commit()
+    done = submit(request, csrf_token, lambda session: canned_service.record_use(session, user, canned_id),
+                  status=as_raised)
+    if isinstance(done, Rejected):
+        return error_response(done.status, done.code, done.message, done.field)
     return JSONResponse({"ok": True})

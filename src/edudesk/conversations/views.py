@@ -10,6 +10,7 @@ import anyio
 import structlog
 from fastapi import APIRouter, Depends, Form, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk import events
 from edudesk.audit import service as audit_service
@@ -26,6 +27,7 @@ from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ
@@ -165,20 +167,11 @@ def chat(request: Request, user: CurrentUser, conversation_id: int) -> Response:
 
 def _action(request: Request, user: User, conversation_id: int, csrf_token: str, fn: Any) -> Response:
     ctx = get_ctx(request)
-    if not csrf_ok(request, csrf_token):
-        return page(request, "console/_chat.html", status_code=400,
-                    **_chat_context(ctx, user, conversation_id, error="页面已过期，请刷新后重试", request=request))
-    error = None
-    with ctx.db.session() as session:
-        try:
-            fn(session)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            error = exc.message
-    status = 409 if error else 200
-    return page(request, "console/_chat.html", status_code=status,
-                **_chat_context(ctx, user, conversation_id, error=error, request=request))
+    done = submit(request, csrf_token, fn, status=lambda exc: 409)
+    failed = done if isinstance(done, Rejected) else None
+    return page(request, "console/_chat.html", status_code=failed.status if failed else 200,
+                **_chat_context(ctx, user, conversation_id, error=failed.message if failed else None,
+                                 request=request))
 
 
 CsrfField = Annotated[str, Form(max_length=100)]
@@ -211,36 +204,33 @@ def update_lead(request: Request, user: CurrentUser, conversation_id: int,
                 csrf_token: CsrfField = "") -> Response:
     """Pipeline status, follow-up notes (with an optional reminder) and booking a trial class, from the card
     beside the chat."""
-    if not csrf_ok(request, csrf_token):
-        return lead_card(request, user, conversation_id, error="页面已过期，请刷新后重试", status_code=400)
-    ctx = get_ctx(request)
-    with ctx.db.session() as session:
+
+    def write(session: Session) -> None:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         lead = leads_service.lead_for_contact(session, user.org_id, conv.contact_id)
         if lead is None:
             raise NotFoundError("Lead", conv.contact_id)
-        try:
-            when = None
-            if remind_at.strip():
-                try:
-                    when = dt.datetime.fromisoformat(remind_at.strip()).replace(tzinfo=LOCAL_TZ)
-                except ValueError:
-                    raise leads_service.LeadError("bad_time", "提醒时间格式不正确", "remind_at") from None
-            if status and status != lead.status.value:
-                leads_service.set_status(session, actor_of(request, user), lead.id, status)
-            if trial.strip():
-                session_id = trials_service.picked_session(trial.strip())
-                if session_id is None:
-                    raise leads_service.LeadError("bad_trial", "请选择一节试听课", "trial")
-                trials_service.book(session, user.org_id, session_id, lead.id, by_user_id=user.id,
-                                    actor=actor_of(request, user))
-            if note.strip() or when is not None:
-                leads_service.add_note(session, actor_of(request, user), lead.id, note, remind_at=when,
-                                       author=user.display_name)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return lead_card(request, user, conversation_id, error=exc.message, status_code=422)
+        when = None
+        if remind_at.strip():
+            try:
+                when = dt.datetime.fromisoformat(remind_at.strip()).replace(tzinfo=LOCAL_TZ)
+            except ValueError:
+                raise leads_service.LeadError("bad_time", "提醒时间格式不正确", "remind_at") from None
+        if status and status != lead.status.value:
+            leads_service.set_status(session, actor_of(request, user), lead.id, status)
+        if trial.strip():
+            session_id = trials_service.picked_session(trial.strip())
+            if session_id is None:
+                raise leads_service.LeadError("bad_trial", "请选择一节试听课", "trial")
+            trials_service.book(session, user.org_id, session_id, lead.id, by_user_id=user.id,
+                                actor=actor_of(request, user))
+        if note.strip() or when is not None:
+            leads_service.add_note(session, actor_of(request, user), lead.id, note, remind_at=when,
+                                   author=user.display_name)
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return lead_card(request, user, conversation_id, error=done.message, status_code=done.status)
     return lead_card(request, user, conversation_id)
 
 
@@ -273,19 +263,11 @@ def send(
     csrf_token: CsrfField = "",
 ) -> Response:
     ctx = get_ctx(request)
-    if not csrf_ok(request, csrf_token):
-        return page(request, "console/_send_error.html", status_code=400, error="页面已过期，请刷新后重试")
-    with ctx.db.session() as session:
-        try:
-            posted = conversations_service.send_agent_message(
-                session, user, conversation_id, text, client_id=client_id or None,
-                max_chars=ctx.settings.max_message_chars,
-            )
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return page(request, "console/_send_error.html", status_code=422, error=exc.message)
-        msg = message_to_dict(posted.message)
+    msg = submit(request, csrf_token, lambda session: message_to_dict(conversations_service.send_agent_message(
+        session, user, conversation_id, text, client_id=client_id or None, max_chars=ctx.settings.max_message_chars,
+    ).message))
+    if isinstance(msg, Rejected):
+        return page(request, "console/_send_error.html", status_code=msg.status, error=msg.message)
     return page(request, "console/_message.html", m=msg, oob_clear=True)
 
 
@@ -293,17 +275,10 @@ def send(
 def note(request: Request, user: CurrentUser, conversation_id: int,
          text: Annotated[str, Form(max_length=20000)] = "", csrf_token: CsrfField = "") -> Response:
     """An internal note from the reply box's 内部备注 mode: shown to staff only, never sent to the visitor."""
-    ctx = get_ctx(request)
-    if not csrf_ok(request, csrf_token):
-        return page(request, "console/_send_error.html", status_code=400, error="页面已过期，请刷新后重试")
-    with ctx.db.session() as session:
-        try:
-            msg = conversations_service.post_internal_note(session, user, conversation_id, text)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return page(request, "console/_send_error.html", status_code=422, error=exc.message)
-        note_dict = message_to_dict(msg)
+    note_dict = submit(request, csrf_token, lambda session: message_to_dict(
+        conversations_service.post_internal_note(session, user, conversation_id, text)))
+    if isinstance(note_dict, Rejected):
+        return page(request, "console/_send_error.html", status_code=note_dict.status, error=note_dict.message)
     return page(request, "console/_message.html", m=note_dict, oob_clear=True)
 
 
@@ -322,16 +297,11 @@ def set_tags(request: Request, user: CurrentUser, conversation_id: int,
     ctx = get_ctx(request)
     with ctx.db.session() as session:
         conversations_service.get(session, user.org_id, conversation_id)  # another org's: 404 before anything
-    if not csrf_ok(request, csrf_token):
-        return _tags_fragment(request, user, conversation_id, typed=tags, error="页面已过期，请刷新后重试",
-                              status_code=400)
-    with ctx.db.session() as session:
-        try:
-            conversations_service.set_tags(session, user, conversation_id, tags)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _tags_fragment(request, user, conversation_id, typed=tags, error=exc.message, status_code=422)
+    done = submit(request, csrf_token,
+                  lambda session: conversations_service.set_tags(session, user, conversation_id, tags))
+    if isinstance(done, Rejected):
+        return _tags_fragment(request, user, conversation_id, typed=tags, error=done.message,
+                              status_code=done.status)
     return _tags_fragment(request, user, conversation_id)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.auth.deps import actor_of, admin, supervisor
 from edudesk.auth.models import Role, User
@@ -14,13 +15,13 @@ from edudesk.context import get_ctx
 from edudesk.csat import reports
 from edudesk.csat import service as csat_service
 from edudesk.errors import DomainError
-from edudesk.web import csrf_ok, page
+from edudesk.forms import Rejected, submit
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/csat", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 Admin = Annotated[User, Depends(admin)]
 DateParam = Annotated[str, Query(max_length=20)]
-STALE = "页面已过期，请刷新后重试"
 
 
 @router.get("", response_class=HTMLResponse)
@@ -64,16 +65,13 @@ def save_csat_settings(request: Request, user: Admin, question: Annotated[str, F
                        scale: Annotated[str, Form(max_length=5)] = "",
                        csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     form = {"question": question, "scale": scale}
-    if not csrf_ok(request, csrf_token):
-        return _settings_page(request, user, form=form, errors={"form": STALE}, status_code=400)
-    if not scale.strip().isdigit():
-        return _settings_page(request, user, form=form, errors={"scale": "请选择评分方式"}, status_code=422)
-    with get_ctx(request).db.session() as session:
-        try:
-            csat_service.save_settings(session, actor_of(request, user), question=question, scale=int(scale))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _settings_page(request, user, form=form, errors={exc.field or "form": exc.message},
-                                  status_code=422)
+
+    def write(session: Session) -> None:
+        if not scale.strip().isdigit():
+            raise csat_service.CsatError("bad_scale", "请选择评分方式", "scale")
+        csat_service.save_settings(session, actor_of(request, user), question=question, scale=int(scale))
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return _settings_page(request, user, form=form, errors=done.beside("form"), status_code=done.status)
     return _settings_page(request, user, notice="满意度设置已保存")

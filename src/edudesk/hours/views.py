@@ -18,7 +18,7 @@ from edudesk.auth.deps import actor_of, admin, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.db import utcnow
-from edudesk.errors import DomainError
+from edudesk.forms import STALE, Rejected, submit
 from edudesk.hours import china
 from edudesk.hours import service as hours_service
 from edudesk.hours.schedule import DAY_KEYS, WEEKDAYS, HoursError
@@ -30,7 +30,6 @@ Supervisor = Annotated[User, Depends(supervisor)]
 Admin = Annotated[User, Depends(admin)]
 Line = Annotated[str, Form(max_length=500)]
 Block = Annotated[str, Form(max_length=20_000)]
-STALE = "页面已过期，请刷新后重试"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 TIMEZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Europe/London",
              "America/New_York", "America/Los_Angeles", "Australia/Sydney")
@@ -167,27 +166,20 @@ def save_hours(
     form: dict[str, Any] = {"mon": mon, "tue": tue, "wed": wed, "thu": thu, "fri": fri, "sat": sat, "sun": sun,
                             "timezone": timezone, "makeup_weekday": makeup_weekday, "holidays": holidays,
                             "workdays": workdays, "enabled": bool(enabled), "closed_message": closed_message}
-    if not csrf_ok(request, csrf_token):
-        return _hours_page(request, user, gid, form=form, errors={"form": STALE}, status_code=400)
     if import_year:
+        if not csrf_ok(request, csrf_token):
+            return _hours_page(request, user, gid, form=form, errors={"form": STALE}, status_code=400)
         return _import(request, user, gid, form, import_year)
-    try:
-        spec = spec_from_form(form)
-    except HoursError as exc:
-        return _hours_page(request, user, gid, form=form, errors={exc.field or "form": exc.message}, status_code=422)
-    with get_ctx(request).db.session() as session:
-        try:
-            hours_service.save(session, actor_of(request, user), group_id=gid, spec=spec, enabled=bool(enabled),
-                               closed_message=closed_message)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _hours_page(request, user, gid, form=form, errors={_error_field(exc): exc.message},
-                               status_code=422)
+    done = submit(request, csrf_token, lambda session: hours_service.save(
+        session, actor_of(request, user), group_id=gid, spec=spec_from_form(form), enabled=bool(enabled),
+        closed_message=closed_message))
+    if isinstance(done, Rejected):
+        return _hours_page(request, user, gid, form=form, errors={_error_field(done): done.message},
+                           status_code=done.status)
     return _hours_page(request, user, gid, notice="营业时间已保存")
 
 
-def _error_field(exc: DomainError) -> str:
+def _error_field(exc: Rejected) -> str:
     field = exc.field or "form"
     known = {"timezone", "weekly", "holidays", "workdays", "makeup_weekday", "closed_message", "year"}
     return field if field in known or field.startswith("weekly.") else "form"

@@ -9,11 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.forms import STALE, Rejected, submit
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import exporting, importing, misses
 from edudesk.kb import service as kb_service
@@ -27,7 +29,6 @@ from edudesk.web import page as render
 router = APIRouter()
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
-STALE = "页面已过期，请刷新后重试"
 MAX_IDS_FIELD = 100_000
 
 
@@ -128,28 +129,25 @@ def misses_list(request: Request, user: Supervisor) -> Response:
 def _act(request: Request, user: User, miss_ids: str, csrf: str, form: dict[str, str], action: str) -> Response:
     ids = _ids(miss_ids)
     key = str(ids[0]) if ids else "0"
-    if not csrf_ok(request, csrf):
-        return _misses_page(request, user, errors={key: STALE}, forms={key: form}, code=400)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> str:
         actor = actor_of(request, user)
-        try:
-            if action == "similar":
-                entry_id = form["entry_id"].strip().lstrip("#")
-                if not entry_id.isdigit():
-                    raise DomainError("no_entry", "请选择要加到哪个词条", "entry_id")
-                entry = misses.resolve_misses_as_similar(session, actor, ids, int(entry_id))
-                notice = f"已加为词条 #{entry.id} 的相似问"
-            elif action == "new":
-                category_id = int(form["category_id"]) if form["category_id"].isdigit() else None
-                entry = misses.create_entry_from_misses(session, actor, ids, form["answer"], category_id)
-                notice = f"已新建词条 #{entry.id}"
-            else:
-                misses.dismiss_misses(session, actor, ids)
-                notice = "已忽略"
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _misses_page(request, user, errors={key: exc.message}, forms={key: form}, code=422)
+        if action == "similar":
+            entry_id = form["entry_id"].strip().lstrip("#")
+            if not entry_id.isdigit():
+                raise DomainError("no_entry", "请选择要加到哪个词条", "entry_id")
+            entry = misses.resolve_misses_as_similar(session, actor, ids, int(entry_id))
+            return f"已加为词条 #{entry.id} 的相似问"
+        if action == "new":
+            category_id = int(form["category_id"]) if form["category_id"].isdigit() else None
+            entry = misses.create_entry_from_misses(session, actor, ids, form["answer"], category_id)
+            return f"已新建词条 #{entry.id}"
+        misses.dismiss_misses(session, actor, ids)
+        return "已忽略"
+
+    notice = submit(request, csrf, write)
+    if isinstance(notice, Rejected):
+        return _misses_page(request, user, errors={key: notice.message}, forms={key: form}, code=notice.status)
     return _misses_page(request, user, notice=notice)
 
 

@@ -11,19 +11,19 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb import tool_views
+from edudesk.kb.models import KbEntry
 from edudesk.kb.schemas import EntryInput
 from edudesk.kb.text import KbError, parse_buttons, parse_date, split_lines
 from edudesk.kb.tool_views import page
-from edudesk.web import csrf_ok
 
 router = APIRouter(prefix="/admin/kb", include_in_schema=False)
 router.include_router(tool_views.router)
@@ -31,7 +31,6 @@ Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=200_000)]
 Short = Annotated[str, Form(max_length=1000)]
-STALE = "页面已过期，请刷新后重试"
 CONFLICT = "这个标准问刚刚被别人保存过，请刷新后再试"
 PER_PAGE = 20
 STATUSES = {"": None, "enabled": True, "disabled": False}
@@ -77,25 +76,22 @@ def bulk(request: Request, user: Supervisor, action: Annotated[str, Form(max_len
          ids: Annotated[list[int] | None, Form()] = None, q: Short = "", category: Short = "", status: Short = "",
          page_no: Annotated[int, Form(alias="page", ge=1, le=100_000)] = 1, csrf_token: CsrfField = "") -> Response:
     back: dict[str, Any] = {"q": q, "category": category, "status": status, "page_no": page_no}
-    if not csrf_ok(request, csrf_token):
-        return _list_page(request, user, error=STALE, code=400, **back)
-    if action not in BULK_NOTICES:
-        return _list_page(request, user, error="未知操作", code=422, **back)
-    if not ids:
-        return _list_page(request, user, error="请先勾选词条", code=422, **back)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> int:
+        if action not in BULK_NOTICES:
+            raise KbError("bad_action", "未知操作")
+        if not ids:
+            raise KbError("no_ids", "请先勾选词条")
         actor = actor_of(request, user)
-        try:
-            if action in ("enable", "disable"):
-                n = kb_service.set_enabled(session, actor, ids, action == "enable")
-            elif action == "delete":
-                n = kb_service.delete_entries(session, actor, ids)
-            else:
-                n = kb_service.restore_entries(session, actor, ids)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _list_page(request, user, error=exc.message, code=422, **back)
+        if action in ("enable", "disable"):
+            return kb_service.set_enabled(session, actor, ids, action == "enable")
+        if action == "delete":
+            return kb_service.delete_entries(session, actor, ids)
+        return kb_service.restore_entries(session, actor, ids)
+
+    n = submit(request, csrf_token, write)
+    if isinstance(n, Rejected):
+        return _list_page(request, user, error=n.message, code=n.status, **back)
     return _list_page(request, user, notice=BULK_NOTICES[action].format(n=n), **back)
 
 
@@ -147,25 +143,17 @@ def _entry_input(form: dict[str, Any]) -> EntryInput:
 
 
 def _save(request: Request, user: User, entry_id: int | None, form: dict[str, Any], csrf: str) -> Response:
-    if not csrf_ok(request, csrf):
-        return _entry_page(request, user, entry_id, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> KbEntry:
         actor = actor_of(request, user)
-        try:
-            data = _entry_input(form)
-            if entry_id is None:
-                entry = kb_service.create_entry(session, actor, data)
-            else:
-                entry = kb_service.update_entry(session, actor, entry_id, data)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _entry_page(request, user, entry_id, form=form, errors={exc.field or "form": exc.message},
-                               code=422)
-        except IntegrityError:
-            # Two editors saved the same standard question at the same moment; the unique index kept one.
-            session.rollback()
-            return _entry_page(request, user, entry_id, form=form, errors={"question": CONFLICT}, code=409)
+        data = _entry_input(form)
+        if entry_id is None:
+            return kb_service.create_entry(session, actor, data)
+        return kb_service.update_entry(session, actor, entry_id, data)
+
+    # Two editors saving the same standard question at the same moment: the unique index keeps one, the other 409s.
+    entry = submit(request, csrf, write, conflict=Rejected(CONFLICT, "conflict", 409, "question"))
+    if isinstance(entry, Rejected):
+        return _entry_page(request, user, entry_id, form=form, errors=entry.beside("form"), code=entry.status)
     return _entry_page(request, user, entry.id, notice="词条已保存")
 
 
@@ -213,46 +201,30 @@ def categories(request: Request, user: Supervisor) -> Response:
 def create_category(request: Request, user: Supervisor, name: Short = "", parent_id: Short = "",
                     csrf_token: CsrfField = "") -> Response:
     form = {"name": name, "parent_id": parent_id}
-    if not csrf_ok(request, csrf_token):
-        return _categories_page(request, user, errors={"new": STALE}, form=form, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            kb_categories.create_category(session, actor_of(request, user), name=name,
-                                          parent_id=_int_or_none(parent_id))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _categories_page(request, user, errors={"new": exc.message}, form=form, code=422)
+    done = submit(request, csrf_token, lambda session: kb_categories.create_category(
+        session, actor_of(request, user), name=name, parent_id=_int_or_none(parent_id)))
+    if isinstance(done, Rejected):
+        return _categories_page(request, user, errors={"new": done.message}, form=form, code=done.status)
     return _categories_page(request, user, notice="分类已保存")
 
 
 @router.post("/categories/{category_id}", response_class=HTMLResponse)
 def update_category(request: Request, user: Supervisor, category_id: int, name: Short = "", parent_id: Short = "",
                     position: Short = "", csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _categories_page(request, user, errors={f"c{category_id}": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            kb_categories.update_category(session, actor_of(request, user), category_id, name=name,
-                                          parent_id=_int_or_none(parent_id), position=_int_or_none(position))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _categories_page(request, user, errors={f"c{category_id}": exc.message}, code=422)
+    done = submit(request, csrf_token, lambda session: kb_categories.update_category(
+        session, actor_of(request, user), category_id, name=name, parent_id=_int_or_none(parent_id),
+        position=_int_or_none(position)))
+    if isinstance(done, Rejected):
+        return _categories_page(request, user, errors={f"c{category_id}": done.message}, code=done.status)
     return _categories_page(request, user, notice="分类已保存")
 
 
 @router.post("/categories/{category_id}/delete", response_class=HTMLResponse)
 def delete_category(request: Request, user: Supervisor, category_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _categories_page(request, user, errors={f"c{category_id}": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            kb_categories.delete_category(session, actor_of(request, user), category_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _categories_page(request, user, errors={f"c{category_id}": exc.message}, code=422)
+    done = submit(request, csrf_token,
+                  lambda session: kb_categories.delete_category(session, actor_of(request, user), category_id))
+    if isinstance(done, Rejected):
+        return _categories_page(request, user, errors={f"c{category_id}": done.message}, code=done.status)
     return _categories_page(request, user, notice="分类已删除")
 
 
@@ -285,19 +257,14 @@ def restore_entry(request: Request, user: Supervisor, entry_id: int, csrf_token:
 
 
 def _one(request: Request, user: User, entry_id: int, csrf: str, *, restore: bool) -> Response:
-    if not csrf_ok(request, csrf):
-        with get_ctx(request).db.session() as session:
-            kb_service.get_entry(session, user.org_id, entry_id)
-        return _entry_page(request, user, entry_id, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            if restore:
-                kb_service.restore_entries(session, actor_of(request, user), [entry_id])
-            else:
-                kb_service.delete_entry(session, actor_of(request, user), entry_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _entry_page(request, user, entry_id, errors={"form": exc.message}, code=422)
+    def write(session: Session) -> None:
+        if restore:
+            kb_service.restore_entries(session, actor_of(request, user), [entry_id])
+        else:
+            kb_service.delete_entry(session, actor_of(request, user), entry_id)
+
+    done = submit(request, csrf, write)
+    if isinstance(done, Rejected):
+        return _entry_page(request, user, entry_id, errors={"form": done.message}, code=done.status)
     return _entry_page(request, user, entry_id, notice="词条已恢复" if restore else "词条已删除，可以在回收站恢复")
 

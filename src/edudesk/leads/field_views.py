@@ -14,16 +14,15 @@ from fastapi.responses import HTMLResponse, Response
 from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.leads import field_rules, fields
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/lead-fields", include_in_schema=False)
 Admin = Annotated[User, Depends(admin)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=100)]
 Options = Annotated[str, Form(max_length=5000)]
-STALE = "页面已过期，请刷新后重试"
 EMPTY_FORM = {"key": "", "label": "", "type": "text", "options": "", "position": ""}
 
 
@@ -47,18 +46,12 @@ def fields_page(request: Request, user: Admin) -> Response:
 def create_field(request: Request, user: Admin, key: Short = "", label: Short = "", type: Short = "",
                  options: Options = "", position: Short = "", csrf_token: CsrfField = "") -> Response:
     form = {"key": key, "label": label, "type": type, "options": options, "position": position}
-    if not csrf_ok(request, csrf_token):
-        return _list_page(request, user, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            d = fields.create_field(session, actor_of(request, user), fields.FieldInput(
-                label=label, options=options, position=position, key=key, type=type))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _list_page(request, user, form=form, errors={exc.field or "form": exc.message}, code=422)
-        added = d.label
-    return _list_page(request, user, done=("added", added))
+    d = submit(request, csrf_token, lambda session: fields.create_field(
+        session, actor_of(request, user),
+        fields.FieldInput(label=label, options=options, position=position, key=key, type=type)))
+    if isinstance(d, Rejected):
+        return _list_page(request, user, form=form, errors=d.beside("form"), code=d.status)
+    return _list_page(request, user, done=("added", d.label))
 
 
 def _edit_page(request: Request, user: User, field_id: int, *, form: dict[str, str] | None = None,
@@ -80,17 +73,10 @@ def edit_page(request: Request, user: Admin, field_id: int) -> Response:
 def update_field(request: Request, user: Admin, field_id: int, label: Short = "", options: Options = "",
                  position: Short = "", csrf_token: CsrfField = "") -> Response:
     form = {"label": label, "options": options, "position": position}
-    if not csrf_ok(request, csrf_token):
-        return _edit_page(request, user, field_id, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            fields.update_field(session, actor_of(request, user), field_id, fields.FieldInput(
-                label=label, options=options, position=position))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _edit_page(request, user, field_id, form=form, errors={exc.field or "form": exc.message},
-                              code=422)
+    done = submit(request, csrf_token, lambda session: fields.update_field(
+        session, actor_of(request, user), field_id, fields.FieldInput(label=label, options=options, position=position)))
+    if isinstance(done, Rejected):
+        return _edit_page(request, user, field_id, form=form, errors=done.beside("form"), code=done.status)
     return _edit_page(request, user, field_id, saved=True)
 
 
@@ -99,14 +85,8 @@ def set_enabled(request: Request, user: Admin, field_id: int, enabled: Annotated
                 csrf_token: CsrfField = "") -> Response:
     if enabled not in ("0", "1"):
         return _list_page(request, user, errors={"form": "请求不正确，请刷新后重试"}, code=422)
-    if not csrf_ok(request, csrf_token):
-        return _list_page(request, user, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            d = fields.set_enabled(session, actor_of(request, user), field_id, enabled == "1")
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _list_page(request, user, errors={f"field-{field_id}": exc.message}, code=422)
-        label = d.label
-    return _list_page(request, user, done=("enabled" if enabled == "1" else "disabled", label))
+    d = submit(request, csrf_token,
+               lambda session: fields.set_enabled(session, actor_of(request, user), field_id, enabled == "1"))
+    if isinstance(d, Rejected):
+        return _list_page(request, user, errors={"form" if d.stale else f"field-{field_id}": d.message}, code=d.status)
+    return _list_page(request, user, done=("enabled" if enabled == "1" else "disabled", d.label))

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk import spreadsheets
 from edudesk.audit import service as audit_service
@@ -21,7 +22,7 @@ from edudesk.auth import service as auth_service
 from edudesk.auth.deps import actor_of, current_user, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, as_raised, submit
 from edudesk.leads import reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.field_views import router as fields_router
@@ -29,7 +30,7 @@ from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ, local_midnight, local_today, utc_bounds
 from edudesk.privacy import service as privacy_service
 from edudesk.trials import service as trials_service
-from edudesk.web import csrf_ok, error_response, page
+from edudesk.web import error_response, page
 
 router = APIRouter(prefix="/leads", include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -97,13 +98,14 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
 def assign(request: Request, user: Supervisor, lead_ids: Annotated[list[int], Form(max_length=500)] = (),  # type: ignore[assignment]
            owner_id: Annotated[str, Form(max_length=20)] = "", csrf_token: Annotated[str, Form(max_length=100)] = ""
            ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_response(400, "csrf", "页面已过期，请刷新后重试")
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> int:
         owner = auth_service.get_user(session, user.org_id, int(owner_id)) if owner_id.isdigit() else None
-        count = leads_service.assign(session, actor_of(request, user), list(lead_ids)[:500],
-                                     owner.id if owner else None)
-        session.commit()
+        return leads_service.assign(session, actor_of(request, user), list(lead_ids)[:500],
+                                    owner.id if owner else None)
+
+    count = submit(request, csrf_token, write, status=as_raised)
+    if isinstance(count, Rejected):
+        return error_response(count.status, count.code, count.message, count.field)
     return leads_page(request, user, notice=f"已分配 {count} 条线索")
 
 
@@ -159,17 +161,15 @@ def save_grading(request: Request, user: Supervisor, rules: Annotated[str, Form(
                  b_threshold: Annotated[str, Form(max_length=6)] = "",
                  csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     form = {"rules": rules, "a_threshold": a_threshold, "b_threshold": b_threshold}
-    if not csrf_ok(request, csrf_token):
-        return grading_page(request, user, error="页面已过期，请刷新后重试", form=form, status_code=400)
-    if not (a_threshold.strip().isdigit() and b_threshold.strip().isdigit()):
-        return grading_page(request, user, error="分数线须为整数", form=form, status_code=422)
-    with get_ctx(request).db.session() as session:
-        try:
-            leads_service.save_grading(session, actor_of(request, user), rules, int(a_threshold), int(b_threshold))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return grading_page(request, user, error=exc.message, form=form, status_code=422)
+
+    def write(session: Session) -> None:
+        if not (a_threshold.strip().isdigit() and b_threshold.strip().isdigit()):
+            raise leads_service.LeadError("bad_threshold", "分数线须为整数")
+        leads_service.save_grading(session, actor_of(request, user), rules, int(a_threshold), int(b_threshold))
+
+    done = submit(request, csrf_token, write)
+    if isinstance(done, Rejected):
+        return grading_page(request, user, error=done.message, form=form, status_code=done.status)
     return grading_page(request, user, notice="评分规则已保存，线索会在下一次有新信息时重新评分")
 
 

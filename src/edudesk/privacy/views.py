@@ -17,11 +17,12 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.inputs import PathId
 from edudesk.localtime import LOCAL_TZ
 from edudesk.privacy import retention
 from edudesk.privacy import service as privacy_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/privacy", include_in_schema=False)
 Admin = Annotated[User, Depends(admin)]
@@ -29,7 +30,6 @@ CsrfField = Annotated[str, Form(max_length=100)]
 DayField = Annotated[str, Form(max_length=10)]
 FlagField = Annotated[str, Form(max_length=10)]
 CHUNK = 64 * 1024
-EXPIRED = "页面已过期，请刷新后重试"
 
 
 def _retention_page(request: Request, user: User, *, form: dict[str, Any] | None = None,
@@ -64,8 +64,6 @@ def save_retention(request: Request, user: Admin, csrf_token: CsrfField = "",
            "attachments": (attachments_days, attachments_forever),
            "recordings": (recordings_days, recordings_forever), "leads": (leads_days, leads_forever)}
     form = {k: {"days": d, "forever": bool(f)} for k, (d, f) in raw.items()}
-    if not csrf_ok(request, csrf_token):
-        return _retention_page(request, user, form=form, errors={"form": EXPIRED}, status_code=400)
     days: dict[str, int | None] = {}
     errors: dict[str, str] = {}
     for kind, (d, f) in raw.items():
@@ -75,9 +73,9 @@ def save_retention(request: Request, user: Admin, csrf_token: CsrfField = "",
             errors[kind] = exc.message
     if errors:
         return _retention_page(request, user, form=form, errors=errors, status_code=422)
-    with get_ctx(request).db.session() as session:
-        retention.save(session, actor_of(request, user), days)
-        session.commit()
+    done = submit(request, csrf_token, lambda session: retention.save(session, actor_of(request, user), days))
+    if isinstance(done, Rejected):
+        return _retention_page(request, user, form=form, errors=done.beside("form"), status_code=done.status)
     return _retention_page(request, user, notice="已保存，下次清理时按新的期限执行")
 
 
@@ -114,12 +112,11 @@ def _stream(fh: IO[bytes]) -> Iterator[bytes]:
 @router.post("/contacts/{contact_id}/export")
 def export_contact(request: Request, user: Admin, contact_id: PathId, csrf_token: CsrfField = "") -> Response:
     """导出个人信息: a zip of data.json and the attachments, audited (and committed) before it is sent."""
-    if not csrf_ok(request, csrf_token):
-        return _contact_page(request, user, contact_id, error=EXPIRED, status_code=400)
     registry = privacy_service.registry_of(request)
-    with get_ctx(request).db.session() as session:
-        export = privacy_service.prepare_export(session, registry, actor_of(request, user), contact_id)
-        session.commit()
+    export = submit(request, csrf_token, lambda session: privacy_service.prepare_export(
+        session, registry, actor_of(request, user), contact_id))
+    if isinstance(export, Rejected):
+        return _contact_page(request, user, contact_id, error=export.message, status_code=export.status)
     # Spooled: a person with many pictures goes to a temporary file, not into memory.
     fh = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _stream)
     privacy_service.write_export(fh, export)
@@ -135,13 +132,12 @@ def export_contact(request: Request, user: Admin, contact_id: PathId, csrf_token
 def erase_contact(request: Request, user: Admin, contact_id: PathId, csrf_token: CsrfField = "",
                   confirm: Annotated[str, Form(max_length=30)] = "") -> Response:
     """删除个人信息: only when the admin typed the contact's number; the result page lists what was done."""
-    if not csrf_ok(request, csrf_token):
-        return _contact_page(request, user, contact_id, error=EXPIRED, status_code=400)
     if confirm.strip().lstrip("#") != str(contact_id):
         return _contact_page(request, user, contact_id, status_code=422,
                              error=f"请在确认框中输入联系人编号 {contact_id}，再点删除")
     registry = privacy_service.registry_of(request)
-    with get_ctx(request).db.session() as session:
-        report = privacy_service.erase_contact(session, registry, actor_of(request, user), contact_id)
-        session.commit()
+    report = submit(request, csrf_token, lambda session: privacy_service.erase_contact(
+        session, registry, actor_of(request, user), contact_id))
+    if isinstance(report, Rejected):
+        return _contact_page(request, user, contact_id, error=report.message, status_code=report.status)
     return _contact_page(request, user, contact_id, report=report)

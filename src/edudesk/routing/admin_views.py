@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from edudesk.auth import service as auth_service
@@ -24,10 +23,11 @@ from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.db import NotFoundError, get_in_org
 from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.routing import presence, rules
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import STRATEGY_LABELS, AgentStatus, RoutingRule, SkillGroup
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/routing", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
@@ -36,7 +36,7 @@ CsrfField = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=1000)]
 ListText = Annotated[str, Form(max_length=20_000)]
 Flag = Annotated[str, Form(max_length=10)]
-STALE = "页面已过期，请刷新后重试"
+NOT_MEMBER = "not_member"
 NOT_A_NUMBER = -1
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database; a larger one names no record
 TEXT_CONDITIONS = ("channel", "page_contains", "button", "faq_category", "contact_tags")
@@ -89,7 +89,7 @@ def form_from_rule(rule: RoutingRule) -> dict[str, Any]:
     return form
 
 
-def _field(exc: DomainError, known: tuple[str, ...]) -> str:
+def _field(exc: Rejected, known: tuple[str, ...]) -> str:
     return exc.field if exc.field in known else "form"
 
 
@@ -147,9 +147,9 @@ def _group_form(name: str, description: str, strategy: str, queue_timeout_minute
             "queue_timeout_minutes": queue_timeout_minutes}
 
 
-def _duplicate_name(name: str) -> dict[str, str]:
+def _duplicate_name(name: str) -> Rejected:
     # Two admins saving the same name at once: the unique index refuses the second, worded as the service would.
-    return {"name": f"技能组 {name.strip()} 已存在"}
+    return Rejected(f"技能组 {name.strip()} 已存在", "duplicate_name", 422, "name")
 
 
 @router.post("/groups", response_class=HTMLResponse)
@@ -157,22 +157,13 @@ def create_group(request: Request, user: Admin, name: Short = "", description: S
                  strategy: Short = "least_busy", queue_timeout_minutes: Short = "10",
                  csrf_token: CsrfField = "") -> Response:
     form = _group_form(name, description, strategy, queue_timeout_minutes)
-    if not csrf_ok(request, csrf_token):
-        return _overview(request, user, group_form=form, errors={"form": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            group = routing_service.create_group(session, actor_of(request, user), name, description,
-                                                 strategy=strategy,
-                                                 queue_timeout_minutes=whole_number(queue_timeout_minutes))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _overview(request, user, group_form=form, errors={_field(exc, GROUP_FIELDS): exc.message},
-                             status_code=422)
-        except IntegrityError:
-            session.rollback()
-            return _overview(request, user, group_form=form, errors=_duplicate_name(name), status_code=422)
-        group_id, group_name = group.id, group.name
+    group = submit(request, csrf_token, lambda session: routing_service.create_group(
+        session, actor_of(request, user), name, description, strategy=strategy,
+        queue_timeout_minutes=whole_number(queue_timeout_minutes)), conflict=_duplicate_name(name))
+    if isinstance(group, Rejected):
+        return _overview(request, user, group_form=form, errors={_field(group, GROUP_FIELDS): group.message},
+                         status_code=group.status)
+    group_id, group_name = group.id, group.name
     # Straight on to the new group's page: members come next.
     return _group_page(request, user, group_id, done=("group_created", group_name))
 
@@ -186,33 +177,26 @@ def group_page(request: Request, user: Supervisor, group_id: int) -> Response:
 def update_group(request: Request, user: Admin, group_id: int, name: Short = "", description: Short = "",
                  strategy: Short = "", queue_timeout_minutes: Short = "", csrf_token: CsrfField = "") -> Response:
     form = _group_form(name, description, strategy, queue_timeout_minutes)
-    if not csrf_ok(request, csrf_token):
-        return _group_page(request, user, group_id, form=form, errors={"form": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            group = routing_service.update_group(session, actor_of(request, user), record_id(group_id), name=name,
-                                                 description=description, strategy=strategy,
-                                                 queue_timeout_minutes=whole_number(queue_timeout_minutes))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _group_page(request, user, group_id, form=form,
-                               errors={_field(exc, GROUP_FIELDS): exc.message}, status_code=422)
-        except IntegrityError:
-            session.rollback()
-            return _group_page(request, user, group_id, form=form, errors=_duplicate_name(name), status_code=422)
-        saved = group.name
+    group = submit(request, csrf_token, lambda session: routing_service.update_group(
+        session, actor_of(request, user), record_id(group_id), name=name, description=description,
+        strategy=strategy, queue_timeout_minutes=whole_number(queue_timeout_minutes)), conflict=_duplicate_name(name))
+    if isinstance(group, Rejected):
+        return _group_page(request, user, group_id, form=form, errors={_field(group, GROUP_FIELDS): group.message},
+                           status_code=group.status)
+    saved = group.name
     return _group_page(request, user, group_id, done=("group_saved", saved))
 
 
 @router.post("/groups/{group_id}/delete", response_class=HTMLResponse)
 def delete_group(request: Request, user: Admin, group_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _group_page(request, user, group_id, errors={"form": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> str:
         name = get_in_org(session, SkillGroup, record_id(group_id), user.org_id).name
         routing_service.delete_group(session, actor_of(request, user), group_id)
-        session.commit()
+        return name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _group_page(request, user, group_id, errors={"form": name.message}, status_code=name.status)
     return _overview(request, user, done=("group_deleted", name))
 
 
@@ -224,19 +208,18 @@ def _staff_name(session: Session, user: User, user_id: int) -> str:
 def add_member(request: Request, user: Admin, group_id: int, user_id: Short = "", level: Short = "1",
                csrf_token: CsrfField = "") -> Response:
     add_form = {"user_id": user_id, "level": level}
-    if not csrf_ok(request, csrf_token):
-        return _group_page(request, user, group_id, add_form=add_form, errors={"add": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            member_id = form_id(user_id, "user_id", "请选择要加入的成员")
-            routing_service.add_member(session, actor_of(request, user), record_id(group_id), member_id,
-                                       whole_number(level))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _group_page(request, user, group_id, add_form=add_form,
-                               errors={_field(exc, ("user_id", "level")): exc.message}, status_code=422)
-        name = _staff_name(session, user, member_id)
+
+    def write(session: Session) -> str:
+        member_id = form_id(user_id, "user_id", "请选择要加入的成员")
+        routing_service.add_member(session, actor_of(request, user), record_id(group_id), member_id,
+                                   whole_number(level))
+        return _staff_name(session, user, member_id)
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        key = "add" if name.stale else _field(name, ("user_id", "level"))
+        return _group_page(request, user, group_id, add_form=add_form, errors={key: name.message},
+                           status_code=name.status)
     return _group_page(request, user, group_id, done=("member_saved", name))
 
 
@@ -244,36 +227,34 @@ def add_member(request: Request, user: Admin, group_id: int, user_id: Short = ""
 def set_member_level(request: Request, user: Admin, group_id: int, user_id: int, level: Short = "",
                      csrf_token: CsrfField = "") -> Response:
     row = f"member-{user_id}"
-    if not csrf_ok(request, csrf_token):
-        return _group_page(request, user, group_id, errors={row: STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> str:
         group = get_in_org(session, SkillGroup, record_id(group_id), user.org_id)
         name = _staff_name(session, user, user_id)
         members = routing_service.members_by_group(session, user.org_id).get(group.id, [])
         if all(member.id != user_id for member, _ in members):
             # Changing a level never adds anyone: that is the add form's job.
-            return _group_page(request, user, group_id, errors={"form": "该成员不在此技能组"}, status_code=422)
-        try:
-            routing_service.add_member(session, actor_of(request, user), group.id, user_id, whole_number(level))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _group_page(request, user, group_id, errors={row: exc.message}, status_code=422)
+            raise routing_service.RoutingError(NOT_MEMBER, "该成员不在此技能组")
+        routing_service.add_member(session, actor_of(request, user), group.id, user_id, whole_number(level))
+        return name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _group_page(request, user, group_id, errors={"form" if name.code == NOT_MEMBER else row: name.message},
+                           status_code=name.status)
     return _group_page(request, user, group_id, done=("member_saved", name))
 
 
 @router.post("/groups/{group_id}/members/{user_id}/remove", response_class=HTMLResponse)
 def remove_member(request: Request, user: Admin, group_id: int, user_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _group_page(request, user, group_id, errors={"form": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> str:
         name = _staff_name(session, user, user_id)
-        try:
-            routing_service.remove_member(session, actor_of(request, user), record_id(group_id), user_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _group_page(request, user, group_id, errors={"form": exc.message}, status_code=422)
+        routing_service.remove_member(session, actor_of(request, user), record_id(group_id), user_id)
+        return name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _group_page(request, user, group_id, errors={"form": name.message}, status_code=name.status)
     return _group_page(request, user, group_id, done=("member_removed", name))
 
 
@@ -296,22 +277,18 @@ def _rule_page(request: Request, user: User, rule_id: int | None, *, form: dict[
 
 def _save_rule(request: Request, user: User, rule_id: int | None, form: dict[str, Any], csrf_token: str
                ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _rule_page(request, user, rule_id, form=form, errors={"form": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            group_id = form_id(form["group_id"], "group_id", "请选择技能组") if form["group_id"].strip() else None
-            rule = routing_service.save_rule(
-                session, actor_of(request, user), rule_id=None if rule_id is None else record_id(rule_id),
-                name=form["name"], conditions=conditions_from_form(form), group_id=group_id,
-                priority=whole_number(form["priority"]), senior_first=form["senior_first"],
-                enabled=form["enabled"])
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _rule_page(request, user, rule_id, form=form, errors={_field(exc, RULE_FIELDS): exc.message},
-                              status_code=422)
-        name = rule.name
+    def write(session: Session) -> RoutingRule:
+        group_id = form_id(form["group_id"], "group_id", "请选择技能组") if form["group_id"].strip() else None
+        return routing_service.save_rule(
+            session, actor_of(request, user), rule_id=None if rule_id is None else record_id(rule_id),
+            name=form["name"], conditions=conditions_from_form(form), group_id=group_id,
+            priority=whole_number(form["priority"]), senior_first=form["senior_first"], enabled=form["enabled"])
+
+    rule = submit(request, csrf_token, write)
+    if isinstance(rule, Rejected):
+        return _rule_page(request, user, rule_id, form=form, errors={_field(rule, RULE_FIELDS): rule.message},
+                          status_code=rule.status)
+    name = rule.name
     return _overview(request, user, done=("rule_saved", name))
 
 
@@ -358,26 +335,30 @@ def update_rule(request: Request, user: Admin, rule_id: int, name: Short = "", c
 def move_rule(request: Request, user: Admin, rule_id: int, direction: Annotated[str, Form(max_length=10)] = "",
               csrf_token: CsrfField = "") -> Response:
     row = f"rule-{rule_id}"
-    if not csrf_ok(request, csrf_token):
-        return _overview(request, user, errors={row: STALE}, status_code=400)
-    if direction not in ("up", "down"):
-        return _overview(request, user, errors={row: "请求不正确，请刷新后重试"}, status_code=422)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> str:
+        if direction not in ("up", "down"):
+            raise routing_service.RoutingError("bad_direction", "请求不正确，请刷新后重试")
         rule = get_in_org(session, RoutingRule, record_id(rule_id), user.org_id)
         routing_service.move_rule(session, actor_of(request, user), rule.id, -1 if direction == "up" else 1)
-        session.commit()
-        name = rule.name
+        return rule.name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _overview(request, user, errors={row: name.message}, status_code=name.status)
     return _overview(request, user, done=("rule_moved", name))
 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
 def delete_rule(request: Request, user: Admin, rule_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _overview(request, user, errors={f"rule-{rule_id}": STALE}, status_code=400)
-    with get_ctx(request).db.session() as session:
+    def write(session: Session) -> str:
         name = get_in_org(session, RoutingRule, record_id(rule_id), user.org_id).name
         routing_service.delete_rule(session, actor_of(request, user), rule_id)
-        session.commit()
+        return name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _overview(request, user, errors={f"rule-{rule_id}": name.message}, status_code=name.status)
     return _overview(request, user, done=("rule_deleted", name))
 
 
@@ -388,17 +369,14 @@ def delete_rule(request: Request, user: Admin, rule_id: int, csrf_token: CsrfFie
 def set_max_concurrent(request: Request, user: Admin, user_id: int, max_concurrent: Short = "",
                        csrf_token: CsrfField = "") -> Response:
     row = f"agent-{user_id}"
-    if not csrf_ok(request, csrf_token):
-        return _overview(request, user, errors={row: STALE}, agent_values={user_id: max_concurrent},
-                         status_code=400)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> str:
         agent = auth_service.get_user(session, user.org_id, record_id(user_id))
-        try:
-            presence.set_max_concurrent(session, actor_of(request, user), agent, whole_number(max_concurrent))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _overview(request, user, errors={row: exc.message}, agent_values={user_id: max_concurrent},
-                             status_code=422)
-        name = agent.display_name
+        presence.set_max_concurrent(session, actor_of(request, user), agent, whole_number(max_concurrent))
+        return agent.display_name
+
+    name = submit(request, csrf_token, write)
+    if isinstance(name, Rejected):
+        return _overview(request, user, errors={row: name.message}, agent_values={user_id: max_concurrent},
+                         status_code=name.status)
     return _overview(request, user, done=("max_saved", name))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.auth.deps import actor_of, current_user, supervisor
@@ -17,6 +18,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.routing import presence
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus
@@ -47,16 +49,9 @@ def my_status(request: Request, user: CurrentUser) -> Response:
 @router.post("/status")
 def set_status(request: Request, user: CurrentUser, status: Annotated[str, Form(max_length=16)] = "",
                csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_response(400, *STALE_CSRF)
-    with get_ctx(request).db.session() as session:
-        try:
-            row = presence.set_status(session, user, status)
-            payload = _status_payload(row)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return domain_error_response(exc, 422)
+    payload = submit(request, csrf_token, lambda session: _status_payload(presence.set_status(session, user, status)))
+    if isinstance(payload, Rejected):
+        return payload.as_json()
     return JSONResponse(payload)
 
 
@@ -87,33 +82,25 @@ def transfer(request: Request, user: CurrentUser, conversation_id: int,
              to_user_id: Annotated[str, Form(max_length=20)] = "",
              to_group_id: Annotated[str, Form(max_length=20)] = "",
              note: Annotated[str, Form(max_length=5000)] = "", csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_response(400, *STALE_CSRF)
-    with get_ctx(request).db.session() as session:
-        try:
-            conv = routing_service.transfer(
-                session, user, conversation_id, to_user_id=_optional_id(to_user_id, "to_user_id"),
-                to_group_id=_optional_id(to_group_id, "to_group_id"), note=note)
-            payload = {"conversation": conversations_service.summary(session, conv)}
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return domain_error_response(exc, 409 if exc.code in ("at_capacity", "offline", "not_live") else 422)
+    def write(session: Session) -> dict[str, Any]:
+        conv = routing_service.transfer(
+            session, user, conversation_id, to_user_id=_optional_id(to_user_id, "to_user_id"),
+            to_group_id=_optional_id(to_group_id, "to_group_id"), note=note)
+        return {"conversation": conversations_service.summary(session, conv)}
+
+    payload = submit(request, csrf_token, write,
+                     status=lambda exc: 409 if exc.code in ("at_capacity", "offline", "not_live") else 422)
+    if isinstance(payload, Rejected):
+        return payload.as_json()
     return JSONResponse(payload)
 
 
 @router.post("/c/{conversation_id}/take-over")
 def take_over(request: Request, user: Supervisor, conversation_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return error_response(400, *STALE_CSRF)
-    with get_ctx(request).db.session() as session:
-        try:
-            conv = routing_service.take_over(session, user, conversation_id)
-            payload = {"conversation": conversations_service.summary(session, conv)}
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return domain_error_response(exc, 409)
+    payload = submit(request, csrf_token, lambda session: {"conversation": conversations_service.summary(
+        session, routing_service.take_over(session, user, conversation_id))}, status=lambda exc: 409)
+    if isinstance(payload, Rejected):
+        return payload.as_json()
     return JSONResponse(payload)
 
 

@@ -14,13 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 from edudesk.auth.deps import actor_of, admin, supervisor
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, as_raised, submit
 from edudesk.routing import service as routing_service
 from edudesk.tickets import config, fields
 from edudesk.tickets.core import TicketError
 from edudesk.tickets.states import PRIORITY_LABELS
-from edudesk.tickets.views import EXPIRED, render
-from edudesk.web import csrf_ok
+from edudesk.tickets.views import render
 
 router = APIRouter(prefix="/admin/tickets", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
@@ -57,16 +56,10 @@ def _number(raw: str, field: str, label: str) -> int:
 
 def _save(request: Request, user: User, csrf_token: str, form: dict[str, Any], editing: str, action: Any,
           notice: str) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return settings_page(request, user, errors={"form": EXPIRED}, form=form, editing=editing, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            action(session)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return settings_page(request, user, errors={exc.field or "form": exc.message}, form=form,
-                                 editing=editing, status_code=exc.status_code)
+    done = submit(request, csrf_token, action, status=as_raised)
+    if isinstance(done, Rejected):
+        return settings_page(request, user, errors=done.beside("form"), form=form, editing=editing,
+                             status_code=done.status)
     return settings_page(request, user, notice=notice)
 
 

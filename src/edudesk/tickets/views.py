@@ -24,12 +24,12 @@ from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, as_raised, submit
 from edudesk.privacy import service as privacy_service
 from edudesk.routing import service as routing_service
 from edudesk.tickets import search, sla
 from edudesk.tickets import service as tickets_service
-from edudesk.tickets.models import TicketPriority, TicketSource
+from edudesk.tickets.models import Ticket, TicketPriority, TicketSource
 from edudesk.tickets.states import (
     ALLOWED,
     COMMENT_LABELS,
@@ -37,13 +37,12 @@ from edudesk.tickets.states import (
     SOURCE_LABELS,
     STATUS_LABELS,
 )
-from edudesk.web import client_ip, csrf_ok, page
+from edudesk.web import client_ip, page
 
 router = APIRouter(include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Param = Annotated[str, Query(max_length=200)]
-EXPIRED = "页面已过期，请刷新后重试"
 PER_PAGE = 50
 
 
@@ -101,15 +100,10 @@ def save_view(request: Request, user: CurrentUser, name: Annotated[str, Form(max
               csrf_token: CsrfField = "") -> Response:
     """Saves the filters of the list as it is shown (``query`` is its query string) under a name."""
     params = dict(parse_qsl(query))
-    if not csrf_ok(request, csrf_token):
-        return list_page(request, user, error=EXPIRED, status_code=400, **_list_args(params))
-    with get_ctx(request).db.session() as session:
-        try:
-            saved = search.save_view(session, editor_of(request, user), name, params, shared=shared == "1")
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return list_page(request, user, error=exc.message, status_code=exc.status_code, **_list_args(params))
+    saved = submit(request, csrf_token, lambda session: search.save_view(
+        session, editor_of(request, user), name, params, shared=shared == "1"), status=as_raised)
+    if isinstance(saved, Rejected):
+        return list_page(request, user, error=saved.message, status_code=saved.status, **_list_args(params))
     return RedirectResponse(f"/tickets?view={saved.id}", status_code=303)
 
 
@@ -140,15 +134,10 @@ def _list_args(params: dict[str, str]) -> _ListArgs:
 
 @router.post("/tickets/views/{view_id}/delete", response_class=HTMLResponse)
 def delete_view(request: Request, user: CurrentUser, view_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return list_page(request, user, error=EXPIRED, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            search.delete_view(session, editor_of(request, user), view_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return list_page(request, user, error=exc.message, status_code=exc.status_code)
+    done = submit(request, csrf_token, lambda session: search.delete_view(session, editor_of(request, user), view_id),
+                  status=as_raised)
+    if isinstance(done, Rejected):
+        return list_page(request, user, error=done.message, status_code=done.status)
     return RedirectResponse("/tickets", status_code=303)
 
 
@@ -211,25 +200,18 @@ async def update(request: Request, user: CurrentUser, ticket_id: int) -> Respons
 
 
 def _update_sync(request: Request, user: User, ticket_id: int, values: dict[str, str]) -> Response:
-    if not csrf_ok(request, values.get("csrf_token")):
-        return _detail(request, user, ticket_id, errors={"form": EXPIRED}, status_code=400)
     custom = {k[3:]: v for k, v in values.items() if k.startswith("cf_") and len(k) <= 43}
-    with get_ctx(request).db.session() as session:
-        try:
-            tickets_service.update_ticket(
-                session, editor_of(request, user), ticket_id,
-                status=values.get("status") or None, priority=values.get("priority") or None,
-                subject=values.get("subject", tickets_service.UNSET),
-                group_id=_int_or_none(values["group_id"], "group_id") if "group_id" in values
-                else tickets_service.UNSET,
-                assignee_id=_int_or_none(values["assignee_id"], "assignee_id") if "assignee_id" in values
-                else tickets_service.UNSET,
-                custom_fields=custom or None)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _detail(request, user, ticket_id, errors={_error_key(exc.field): exc.message},
-                           status_code=exc.status_code)
+    done = submit(request, values.get("csrf_token"), lambda session: tickets_service.update_ticket(
+        session, editor_of(request, user), ticket_id,
+        status=values.get("status") or None, priority=values.get("priority") or None,
+        subject=values.get("subject", tickets_service.UNSET),
+        group_id=_int_or_none(values["group_id"], "group_id") if "group_id" in values else tickets_service.UNSET,
+        assignee_id=_int_or_none(values["assignee_id"], "assignee_id") if "assignee_id" in values
+        else tickets_service.UNSET,
+        custom_fields=custom or None), status=as_raised)
+    if isinstance(done, Rejected):
+        return _detail(request, user, ticket_id, errors={_error_key(done.field): done.message},
+                       status_code=done.status)
     return _detail(request, user, ticket_id, notice="已保存")
 
 
@@ -245,23 +227,20 @@ def comment(request: Request, user: CurrentUser, ticket_id: int,
             status: Annotated[str, Form(max_length=20)] = "", csrf_token: CsrfField = "") -> Response:
     """A reply (delivered to the visitor; may also set pending/solved) or an internal note (with @mentions)."""
     form = {"text": text, "kind": kind, "status": status}
-    if not csrf_ok(request, csrf_token):
-        return _detail(request, user, ticket_id, errors={"text": EXPIRED}, form=form, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            editor = editor_of(request, user)
-            if kind == "note":
-                tickets_service.add_note(session, editor, ticket_id, text)
-            elif kind == "reply":
-                tickets_service.add_reply(session, editor, ticket_id, text, status=status or None)
-            else:
-                raise tickets_service.TicketError("bad_kind", "请选择回复访客或内部备注", "kind")
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            key = exc.field if exc.field in ("kind", "status") else "text"
-            return _detail(request, user, ticket_id, errors={key: exc.message}, form=form,
-                           status_code=exc.status_code)
+
+    def write(session: Session) -> None:
+        editor = editor_of(request, user)
+        if kind == "note":
+            tickets_service.add_note(session, editor, ticket_id, text)
+        elif kind == "reply":
+            tickets_service.add_reply(session, editor, ticket_id, text, status=status or None)
+        else:
+            raise tickets_service.TicketError("bad_kind", "请选择回复访客或内部备注", "kind")
+
+    done = submit(request, csrf_token, write, status=as_raised)
+    if isinstance(done, Rejected):
+        key = done.field if done.field in ("kind", "status") else "text"
+        return _detail(request, user, ticket_id, errors={key: done.message}, form=form, status_code=done.status)
     return _detail(request, user, ticket_id, notice="已发送给访客" if kind == "reply" else "备注已保存")
 
 
@@ -269,15 +248,10 @@ def _ticket_action(request: Request, user: User, ticket_id: int, csrf_token: str
                    act: Callable[[Session, tickets_service.Editor, int], object]) -> Response | None:
     """Runs one button's action on a ticket in its own transaction: the ticket page with the error when the form
     expired or the action was refused (nothing stored), None when it was done."""
-    if not csrf_ok(request, csrf_token):
-        return _detail(request, user, ticket_id, errors={"form": EXPIRED}, status_code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            act(session, editor_of(request, user), ticket_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _detail(request, user, ticket_id, errors={"form": exc.message}, status_code=exc.status_code)
+    done = submit(request, csrf_token, lambda session: act(session, editor_of(request, user), ticket_id),
+                  status=as_raised)
+    if isinstance(done, Rejected):
+        return _detail(request, user, ticket_id, errors={"form": done.message}, status_code=done.status)
     return None
 
 
@@ -320,23 +294,20 @@ def create_from_conversation(request: Request, user: CurrentUser, conversation_i
     to the new ticket. Errors come back as the same fragment with the message, status 4xx."""
     htmx = request.headers.get("hx-request") == "true"
     form = {"subject": subject, "priority": priority, "note": note}
-    if not csrf_ok(request, csrf_token):
-        return render(request, "tickets/_created.html", status_code=400, error=EXPIRED, field="form", form=form,
-                      conversation_id=conversation_id, ticket=None)
-    with get_ctx(request).db.session() as session:
+
+    def write(session: Session) -> Ticket:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         editor = editor_of(request, user)
-        try:
-            ticket = tickets_service.create_ticket(
-                session, org_id=user.org_id, source=TicketSource.agent, subject=subject, contact_id=conv.contact_id,
-                conversation_id=conv.id, channel=conv.channel, group_id=conv.group_id,
-                priority=priority,  # validated by the service
-                description=note, actor=editor.actor, assignee_id=user.id if assign_to_me == "1" else None)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return render(request, "tickets/_created.html", status_code=exc.status_code, error=exc.message,
-                          field=exc.field or "form", form=form, conversation_id=conversation_id, ticket=None)
+        return tickets_service.create_ticket(
+            session, org_id=user.org_id, source=TicketSource.agent, subject=subject, contact_id=conv.contact_id,
+            conversation_id=conv.id, channel=conv.channel, group_id=conv.group_id,
+            priority=priority,  # validated by the service
+            description=note, actor=editor.actor, assignee_id=user.id if assign_to_me == "1" else None)
+
+    ticket = submit(request, csrf_token, write, status=as_raised)
+    if isinstance(ticket, Rejected):
+        return render(request, "tickets/_created.html", status_code=ticket.status, error=ticket.message,
+                      field=ticket.field or "form", form=form, conversation_id=conversation_id, ticket=None)
     if not htmx:
         return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
     response = render(request, "tickets/_created.html", ticket=ticket, error=None, field=None, form={},

@@ -19,17 +19,16 @@ from edudesk.auth.models import User
 from edudesk.catalog import service as catalog_service
 from edudesk.context import get_ctx
 from edudesk.db import utcnow
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, conflict_or_unprocessable, submit
 from edudesk.localtime import LOCAL_TZ
 from edudesk.trials import service as trials_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 
 router = APIRouter(prefix="/admin/trials", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=40)]
 Text = Annotated[str, Form(max_length=1000)]
-STALE = "页面已过期，请刷新后重试"
 
 
 def _list_page(request: Request, user: User, *, form: dict[str, Any] | None = None,
@@ -76,25 +75,19 @@ def create_session(request: Request, user: Supervisor, course_id: Short = "", ca
                    teacher: Short = "", note: Text = "", csrf_token: CsrfField = "") -> Response:
     form = {"course_id": course_id, "campus_id": campus_id, "starts_at": starts_at,
             "duration_minutes": duration_minutes, "capacity": capacity, "teacher": teacher, "note": note}
-    if not csrf_ok(request, csrf_token):
-        return _list_page(request, user, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            trials_service.create_session(session, actor_of(request, user), _input(form))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _list_page(request, user, form=form, errors={exc.field or "form": exc.message}, code=422)
+    done = submit(request, csrf_token,
+                  lambda session: trials_service.create_session(session, actor_of(request, user), _input(form)))
+    if isinstance(done, Rejected):
+        return _list_page(request, user, form=form, errors=done.beside("form"), code=done.status)
     return _list_page(request, user, notice="试听课已创建")
 
 
 @router.post("/{session_id}/cancel", response_class=HTMLResponse)
 def cancel_session(request: Request, user: Supervisor, session_id: int, csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _list_page(request, user, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        trials_service.cancel_session(session, actor_of(request, user), session_id)
-        session.commit()
+    done = submit(request, csrf_token,
+                  lambda session: trials_service.cancel_session(session, actor_of(request, user), session_id))
+    if isinstance(done, Rejected):
+        return _list_page(request, user, errors=done.beside("form"), code=done.status)
     return _list_page(request, user, notice="试听课已取消，请联系已预约的家长")
 
 
@@ -118,17 +111,12 @@ def session_page(request: Request, user: Supervisor, session_id: int) -> Respons
 @router.post("/{session_id}/book", response_class=HTMLResponse)
 def book(request: Request, user: Supervisor, session_id: int, lead_id: Short = "",
          csrf_token: CsrfField = "") -> Response:
-    if not csrf_ok(request, csrf_token):
-        return _session_page(request, user, session_id, errors={"form": STALE}, lead_id=lead_id, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            trials_service.book(session, user.org_id, session_id, _int(lead_id, "lead_id"),
-                                actor=actor_of(request, user))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _session_page(request, user, session_id, errors={exc.field or "form": exc.message},
-                                 lead_id=lead_id, code=exc.status_code if exc.status_code == 409 else 422)
+    done = submit(request, csrf_token, lambda session: trials_service.book(
+        session, user.org_id, session_id, _int(lead_id, "lead_id"), actor=actor_of(request, user)),
+        status=conflict_or_unprocessable)
+    if isinstance(done, Rejected):
+        return _session_page(request, user, session_id, errors=done.beside("form"), lead_id=lead_id,
+                             code=done.status)
     return _session_page(request, user, session_id, notice="已预约")
 
 
@@ -137,14 +125,10 @@ def cancel_booking(request: Request, user: Supervisor, booking_id: int, csrf_tok
     with get_ctx(request).db.session() as session:
         booking = trials_service.get_booking(session, user.org_id, booking_id)
         session_id = booking.session_id
-        if not csrf_ok(request, csrf_token):
-            return _session_page(request, user, session_id, errors={"form": STALE}, code=400)
-        try:
-            trials_service.cancel_booking(session, actor_of(request, user), booking_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _session_page(request, user, session_id, errors={"form": exc.message}, code=422)
+    done = submit(request, csrf_token,
+                  lambda session: trials_service.cancel_booking(session, actor_of(request, user), booking_id))
+    if isinstance(done, Rejected):
+        return _session_page(request, user, session_id, errors={"form": done.message}, code=done.status)
     return _session_page(request, user, session_id, notice="预约已取消，名额已释放")
 
 
@@ -153,13 +137,9 @@ def mark_attendance(request: Request, user: Supervisor, booking_id: int, status:
                     csrf_token: CsrfField = "") -> Response:
     with get_ctx(request).db.session() as session:
         session_id = trials_service.get_booking(session, user.org_id, booking_id).session_id
-        if not csrf_ok(request, csrf_token):
-            return _session_page(request, user, session_id, errors={"form": STALE}, code=400)
-        try:
-            trials_service.mark_attendance(session, actor_of(request, user), booking_id, status)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _session_page(request, user, session_id, errors={"form": exc.message},
-                                 code=409 if exc.status_code == 409 else 422)
+    done = submit(request, csrf_token,
+                  lambda session: trials_service.mark_attendance(session, actor_of(request, user), booking_id, status),
+                  status=conflict_or_unprocessable)
+    if isinstance(done, Rejected):
+        return _session_page(request, user, session_id, errors={"form": done.message}, code=done.status)
     return _session_page(request, user, session_id, attendance=status)

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
+from edudesk.forms import Rejected, submit
 from edudesk.privacy import service as privacy_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.event_types import KNOWN_EVENT_TYPES, TEST_EVENT_TYPE
 from edudesk.webhooks.models import DeliveryStatus
@@ -81,9 +82,8 @@ def replay(request: Request, user: Supervisor, endpoint_id: int, delivery_id: in
            csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     if user.role != Role.admin:
         raise Forbidden()
-    if not csrf_ok(request, csrf_token):
-        return _delivery_page(request, user, endpoint_id, delivery_id, error="页面已过期，请刷新后重试", code=400)
-    with get_ctx(request).db.session() as session:
-        webhooks_service.replay(session, actor_of(request, user), endpoint_id, delivery_id)
-        session.commit()
+    done = submit(request, csrf_token, lambda session: webhooks_service.replay(
+        session, actor_of(request, user), endpoint_id, delivery_id))
+    if isinstance(done, Rejected):
+        return _delivery_page(request, user, endpoint_id, delivery_id, error=done.message, code=done.status)
     return _delivery_page(request, user, endpoint_id, delivery_id, notice="已重新排队推送")

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
-from edudesk.errors import DomainError
+from edudesk.forms import Rejected, submit
 from edudesk.secretbox import SecretBox
-from edudesk.web import csrf_ok, page
+from edudesk.web import page
 from edudesk.webhooks import log_views
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.event_types import KNOWN_EVENT_TYPES
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/admin/webhooks", include_in_schema=False)
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Short = Annotated[str, Form(max_length=2000)]
-STALE = "页面已过期，请刷新后重试"
 
 
 def require_admin(user: User) -> None:
@@ -87,16 +86,11 @@ def create_endpoint(request: Request, user: Supervisor, url: Short = "",
                     enabled: Short = "", csrf_token: CsrfField = "") -> Response:
     require_admin(user)
     form = _posted(url, event_types, description, enabled)
-    if not csrf_ok(request, csrf_token):
-        return _form_page(request, user, None, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            endpoint, secret = webhooks_service.create_endpoint(session, actor_of(request, user), box_of(request),
-                                                                policy_of(request), _input(form))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _form_page(request, user, None, form=form, errors={exc.field or "form": exc.message}, code=422)
+    created = submit(request, csrf_token, lambda session: webhooks_service.create_endpoint(
+        session, actor_of(request, user), box_of(request), policy_of(request), _input(form)))
+    if isinstance(created, Rejected):
+        return _form_page(request, user, None, form=form, errors=created.beside("form"), code=created.status)
+    endpoint, secret = created
     return _form_page(request, user, endpoint.id, notice="推送地址已创建", secret=secret)
 
 
@@ -111,54 +105,40 @@ def update_endpoint(request: Request, user: Supervisor, endpoint_id: int, url: S
                     enabled: Short = "", csrf_token: CsrfField = "") -> Response:
     require_admin(user)
     form = _posted(url, event_types, description, enabled)
-    if not csrf_ok(request, csrf_token):
-        return _form_page(request, user, endpoint_id, form=form, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            webhooks_service.update_endpoint(session, actor_of(request, user), policy_of(request), endpoint_id,
-                                             _input(form))
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _form_page(request, user, endpoint_id, form=form, errors={exc.field or "form": exc.message},
-                              code=422)
+    done = submit(request, csrf_token, lambda session: webhooks_service.update_endpoint(
+        session, actor_of(request, user), policy_of(request), endpoint_id, _input(form)))
+    if isinstance(done, Rejected):
+        return _form_page(request, user, endpoint_id, form=form, errors=done.beside("form"), code=done.status)
     return _form_page(request, user, endpoint_id, notice="已保存")
 
 
 @router.post("/{endpoint_id}/rotate", response_class=HTMLResponse)
 def rotate_secret(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
-    if not csrf_ok(request, csrf_token):
-        return _form_page(request, user, endpoint_id, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        secret = webhooks_service.rotate_secret(session, actor_of(request, user), box_of(request), endpoint_id)
-        session.commit()
+    secret = submit(request, csrf_token, lambda session: webhooks_service.rotate_secret(
+        session, actor_of(request, user), box_of(request), endpoint_id))
+    if isinstance(secret, Rejected):
+        return _form_page(request, user, endpoint_id, errors={"form": secret.message}, code=secret.status)
     return _form_page(request, user, endpoint_id, notice="签名密钥已更换", secret=secret)
 
 
 @router.post("/{endpoint_id}/test", response_class=HTMLResponse)
 def send_test(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
-    if not csrf_ok(request, csrf_token):
-        return _form_page(request, user, endpoint_id, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        try:
-            webhooks_service.send_test(session, actor_of(request, user), endpoint_id)
-            session.commit()
-        except DomainError as exc:
-            session.rollback()
-            return _form_page(request, user, endpoint_id, errors={"form": exc.message}, code=422)
+    done = submit(request, csrf_token,
+                  lambda session: webhooks_service.send_test(session, actor_of(request, user), endpoint_id))
+    if isinstance(done, Rejected):
+        return _form_page(request, user, endpoint_id, errors={"form": done.message}, code=done.status)
     return _form_page(request, user, endpoint_id, notice="测试事件已排队，稍后在推送记录中查看结果")
 
 
 @router.post("/{endpoint_id}/delete", response_class=HTMLResponse)
 def delete_endpoint(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
-    if not csrf_ok(request, csrf_token):
-        return _form_page(request, user, endpoint_id, errors={"form": STALE}, code=400)
-    with get_ctx(request).db.session() as session:
-        webhooks_service.delete_endpoint(session, actor_of(request, user), endpoint_id)
-        session.commit()
+    done = submit(request, csrf_token,
+                  lambda session: webhooks_service.delete_endpoint(session, actor_of(request, user), endpoint_id))
+    if isinstance(done, Rejected):
+        return _form_page(request, user, endpoint_id, errors={"form": done.message}, code=done.status)
     return RedirectResponse("/admin/webhooks", status_code=303)
 
 
