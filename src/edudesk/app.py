@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -18,9 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edudesk import jobs
+from edudesk.apischema import replace_default_validation_error
 from edudesk.apitokens import api as apitokens_api
 from edudesk.apitokens import views as apitokens_views
 from edudesk.auth import admin_views as auth_admin_views
@@ -41,6 +42,7 @@ from edudesk.errors import DomainError
 from edudesk.events import make_bus
 from edudesk.hours import views as hours_views
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.internal_errors import InternalErrorMiddleware
 from edudesk.kb import views as kb_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
@@ -52,12 +54,22 @@ from edudesk.routing import handover
 from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
 from edudesk.settings import Settings
+from edudesk.textguard import reject_unstorable_text
 from edudesk.tickets import admin_views as tickets_admin_views
 from edudesk.tickets import api as tickets_api
 from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
-from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
+from edudesk.web import (
+    STATIC_DIR,
+    allowed_methods,
+    browser_navigation,
+    domain_error_response,
+    error_response,
+    make_templates,
+    page,
+    wants_json,
+)
 from edudesk.webhooks import delivery as webhooks_delivery
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks import views as webhooks_views
@@ -94,7 +106,7 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
@@ -109,14 +121,8 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
-
-
-def _browser_navigation(request: Request) -> bool:
-    """A person opened this URL in a browser (not a script, an htmx swap or the API): they get a page, not JSON."""
-    return (not _wants_json(request) and "text/html" in request.headers.get("accept", "")
-            and request.headers.get("hx-request") != "true")
+_wants_json = wants_json
+_browser_navigation = browser_navigation
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -151,14 +157,19 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"参数不合法：{first.get('msg', '')}"
         if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
-        return error_response(422, "invalid_request", message, ".".join(loc) or None)
+        code = "invalid_text" if first.get("type") == "unstorable_text" else "invalid_request"
+        return error_response(422, code, message, ".".join(loc) or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         if exc.status_code == 404 and _browser_navigation(request):
             return page(request, "error.html", status_code=404, title="找不到", message="这个页面不存在。")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow must list every method of the URL, not those of one route (RFC 9110)
+            response.headers["allow"] = ", ".join(allowed_methods(request))
+        return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -214,10 +225,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.presence.close()
             db.dispose()
 
+    # Every route, present and future, refuses text no database can store before it runs (see textguard).
     app = FastAPI(title="edudesk", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+                  openapi_url="/api/openapi.json", redoc_url=None, dependencies=[Depends(reject_unstorable_text)])
     app.state.ctx = ctx
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return replace_default_validation_error(default_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
+    # Innermost: a route's unexpected exception becomes a logged 500 that still gets the session, locale and
+    # security headers of the middlewares below; the outermost copy (after CORS) catches the middlewares' own.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware)
@@ -225,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The widget API is called from institutions' own sites; it carries no cookies, so "*" is safe.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                        allow_headers=["content-type", "x-visitor-token"], allow_credentials=False)
+    app.add_middleware(InternalErrorMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,

@@ -12,6 +12,7 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.inputs import PathId
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/api-tokens", include_in_schema=False)
@@ -53,7 +54,7 @@ def create_token(request: Request, user: Admin, name: Annotated[str, Form(max_le
 
 
 @router.post("/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_token(request: Request, user: Admin, token_id: int, csrf_token: CsrfField = "") -> Response:
+def revoke_token(request: Request, user: Admin, token_id: PathId, csrf_token: CsrfField = "") -> Response:
     if not csrf_ok(request, csrf_token):
         return _tokens_page(request, user, errors={"form": STALE}, code=400)
     with get_ctx(request).db.session() as session:

@@ -13,6 +13,7 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import ROLE_LABELS, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.inputs import PathId
 from edudesk.routing import service as routing_service
 from edudesk.web import csrf_ok, page
 
@@ -69,7 +70,7 @@ def create_user(
 def update_user(
     request: Request,
     user: Admin,
-    user_id: int,
+    user_id: PathId,
     action: Annotated[str, Form(max_length=32)],
     role: Annotated[str, Form(max_length=32)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",

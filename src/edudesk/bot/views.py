@@ -12,6 +12,7 @@ from edudesk.auth.models import User
 from edudesk.bot import service as bot_service
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
+from edudesk.inputs import PathId
 from edudesk.web import csrf_ok, page
 
 router = APIRouter(prefix="/admin/bot", include_in_schema=False)
@@ -117,7 +118,7 @@ def save_rule(
 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
-def delete_rule(request: Request, user: Supervisor, rule_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_rule(request: Request, user: Supervisor, rule_id: PathId, csrf_token: CsrfField = "") -> Response:
     if not csrf_ok(request, csrf_token):
         return _bot_page(request, user, errors={"rule": STALE}, status_code=400)
     with get_ctx(request).db.session() as session:

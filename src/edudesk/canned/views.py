@@ -17,6 +17,7 @@ from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.errors import DomainError
+from edudesk.inputs import DbId, PathId
 from edudesk.web import client_ip, csrf_ok, error_response, page
 
 router = APIRouter(prefix="/console/canned", include_in_schema=False)
@@ -76,7 +77,7 @@ def create(request: Request, user: CurrentUser, shortcut: FormLine = "", title: 
 
 @router.get("/search")
 def search(request: Request, user: CurrentUser, q: Annotated[str, Query(max_length=200)] = "",
-           c: int | None = None) -> JSONResponse:
+           c: DbId | None = None) -> JSONResponse:
     """The picker's matches for what the agent typed after "/", with ``{visitor_name}`` and ``{agent_name}``
     filled for conversation ``c`` (another org's conversation is 404)."""
     with get_ctx(request).db.session() as session:
@@ -92,7 +93,7 @@ def search(request: Request, user: CurrentUser, q: Annotated[str, Query(max_leng
 
 
 @router.get("/{canned_id}", response_class=HTMLResponse)
-def edit_page(request: Request, user: CurrentUser, canned_id: int) -> Response:
+def edit_page(request: Request, user: CurrentUser, canned_id: PathId) -> Response:
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)
         session.expunge(reply)
@@ -102,7 +103,7 @@ def edit_page(request: Request, user: CurrentUser, canned_id: int) -> Response:
 
 
 @router.post("/{canned_id}", response_class=HTMLResponse)
-def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLine = "", title: FormLine = "",
+def update(request: Request, user: CurrentUser, canned_id: PathId, shortcut: FormLine = "", title: FormLine = "",
            category: FormLine = "", text: FormText = "", shared: Annotated[str, Form(max_length=5)] = "",
            csrf_token: CsrfField = "") -> Response:
     form = {"shortcut": shortcut, "title": title, "category": category, "text": text, "shared": shared == "1"}
@@ -125,7 +126,7 @@ def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLi
 
 
 @router.post("/{canned_id}/delete", response_class=HTMLResponse)
-def delete(request: Request, user: CurrentUser, canned_id: int, csrf_token: CsrfField = "") -> Response:
+def delete(request: Request, user: CurrentUser, canned_id: PathId, csrf_token: CsrfField = "") -> Response:
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)
         shortcut = reply.shortcut
@@ -141,7 +142,7 @@ def delete(request: Request, user: CurrentUser, canned_id: int, csrf_token: Csrf
 
 
 @router.post("/{canned_id}/use")
-def record_use(request: Request, user: CurrentUser, canned_id: int, csrf_token: CsrfField = "") -> JSONResponse:
+def record_use(request: Request, user: CurrentUser, canned_id: PathId, csrf_token: CsrfField = "") -> JSONResponse:
     """The console inserted this reply: counted, so the most used come first in the picker."""
     if not csrf_ok(request, csrf_token):
         return error_response(400, "csrf", STALE)

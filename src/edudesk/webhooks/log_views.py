@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
+from edudesk.inputs import PathId
 from edudesk.web import csrf_ok, page
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.event_types import KNOWN_EVENT_TYPES, TEST_EVENT_TYPE
@@ -44,7 +45,7 @@ def _log_page(request: Request, user: User, endpoint_id: int, *, status: str = "
 
 
 @router.get("/{endpoint_id}/deliveries", response_class=HTMLResponse)
-def delivery_log(request: Request, user: Supervisor, endpoint_id: int,
+def delivery_log(request: Request, user: Supervisor, endpoint_id: PathId,
                  status: Annotated[str, Query(max_length=20)] = "",
                  event_type: Annotated[str, Query(max_length=64)] = "",
                  page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
@@ -64,12 +65,12 @@ def _delivery_page(request: Request, user: User, endpoint_id: int, delivery_id: 
 
 
 @router.get("/{endpoint_id}/deliveries/{delivery_id}", response_class=HTMLResponse)
-def delivery_detail(request: Request, user: Supervisor, endpoint_id: int, delivery_id: int) -> Response:
+def delivery_detail(request: Request, user: Supervisor, endpoint_id: PathId, delivery_id: PathId) -> Response:
     return _delivery_page(request, user, endpoint_id, delivery_id)
 
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", response_class=HTMLResponse)
-def replay(request: Request, user: Supervisor, endpoint_id: int, delivery_id: int,
+def replay(request: Request, user: Supervisor, endpoint_id: PathId, delivery_id: PathId,
            csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     if user.role != Role.admin:
         raise Forbidden()

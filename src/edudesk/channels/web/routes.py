@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, File, Header, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from edudesk import events
+from edudesk.apischema import error_responses
 from edudesk.bot import service as bot_service
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
+from edudesk.channels.web.schemas import AttachmentOut, SessionRequest, WidgetSession
 from edudesk.channels.web.uploads import clean_filename, new_storage_key, path_for, sniff_image
 from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens
 from edudesk.contacts import service as contacts_service
@@ -29,6 +30,7 @@ from edudesk.csat import service as csat_service
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
+from edudesk.inputs import PathId
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.realtime import Connection
@@ -41,14 +43,7 @@ MAX_CLIENT_ID = 64
 MAX_TYPING_PREVIEW = 200
 
 router = APIRouter()
-
-
-class SessionRequest(BaseModel):
-    org_key: str = Field(min_length=1, max_length=64)
-    token: str | None = Field(default=None, max_length=500)
-    page_url: str | None = Field(default=None, max_length=2000)
-    page_title: str | None = Field(default=None, max_length=500)
-    referrer: str | None = Field(default=None, max_length=2000)
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def _tokens(ctx: AppContext) -> VisitorTokens:
@@ -78,7 +73,8 @@ def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> 
     }
 
 
-@router.post("/api/v1/widget/session", tags=["widget"])
+@router.post("/api/v1/widget/session", tags=["widget"], response_model=WidgetSession,
+             responses=error_responses(400, 401, 404, 422, 429))
 def widget_session(request: Request, body: SessionRequest) -> Response:
     """Identify (or newly issue) the visitor and return what the widget needs to draw itself."""
     ctx = get_ctx(request)
@@ -128,7 +124,8 @@ def _visitor_from_token(ctx: AppContext, token: str | None) -> tuple[VisitorIden
     return ident, org
 
 
-@router.post("/api/v1/widget/attachments", tags=["widget"])
+@router.post("/api/v1/widget/attachments", tags=["widget"], status_code=201, response_model=AttachmentOut,
+             responses=error_responses(400, 401, 413, 415, 422, 429))
 async def upload_attachment(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -167,8 +164,12 @@ async def upload_attachment(
                     media_type="application/json", status_code=201)
 
 
-@router.get("/api/v1/attachments/{attachment_id}/{key}", tags=["widget"])
-def get_attachment(request: Request, attachment_id: int, key: str) -> Response:
+_IMAGE_CONTENT = {t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES}
+
+
+@router.get("/api/v1/attachments/{attachment_id}/{key}", tags=["widget"], response_class=FileResponse,
+            responses={200: {"description": "the image", "content": _IMAGE_CONTENT}, **error_responses(404, 422)})
+def get_attachment(request: Request, attachment_id: PathId, key: str) -> Response:
     ctx = get_ctx(request)
     with ctx.db.session() as session:
         att = conversations_service.find_attachment(session, attachment_id, key)
