@@ -71,7 +71,9 @@ def _rules() -> Iterator[None]:
     in their client from a state of the data. The staff pages keep the service's own status."""
     try:
         yield
-    except tickets_service.TicketError as exc:
+    except DomainError as exc:
+        if exc.status_code != 422:
+            raise
         raise TicketRuleError(exc.code, exc.message, exc.field) from None
 
 
