@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -159,6 +160,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
         code = "invalid_text" if first.get("type") == "unstorable_text" else "invalid_request"
         return error_response(422, code, message, ".".join(loc) or None)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # A number or text the database cannot hold that a form parsed by hand let through (SQLite raises
+        # OverflowError for an integer past 2^63, PostgreSQL a DataError): the input is at fault, not the server.
+        log.warning("database_refused_input", path=request.url.path, error=type(exc).__name__)
+        message = "参数不合法：数值或文本超出可保存的范围"
+        if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
+            return page(request, "error.html", status_code=422, title="输入有误", message=message)
+        return error_response(422, "invalid_request", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

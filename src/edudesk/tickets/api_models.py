@@ -41,7 +41,7 @@ class TicketPatch(ApiModel):
     subject: Subject = Field(default=None)  # type: ignore[assignment]
     assignee_id: ApiId | None = None
     group_id: ApiId | None = None
-    custom_fields: dict[FieldKey, CustomValue] = Field(default=None, max_length=50,  # type: ignore[assignment]
+    custom_fields: dict[FieldKey, CustomValue] = Field(default=None, max_length=50,  # type: ignore[arg-type]
                                                        json_schema_extra=CLOSED_MAP)
 
 

@@ -51,8 +51,8 @@ def _tokens(ctx: AppContext) -> VisitorTokens:
 
 
 def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> dict[str, Any]:
-    empty = {"conversation_id": None, "state": None, "messages": [], "agent": None, "csat_pending": False,
-             "queue": None}
+    empty: dict[str, Any] = {"conversation_id": None, "state": None, "messages": [], "agent": None,
+                             "csat_pending": False, "queue": None}
     if contact_id is None:
         return empty
     conv = conversations_service.current_for_contact(session, org_id, contact_id)
