@@ -10,12 +10,13 @@ from typing import Any, cast
 
 import anyio
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
+from edudesk.apischema import replace_default_validation_error
 from edudesk.apitokens import api as apitokens_api
 from edudesk.apitokens import views as apitokens_views
 from edudesk.auth import admin_views as auth_admin_views
@@ -43,6 +45,7 @@ from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
 from edudesk.hours import views as hours_views
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.internal_errors import InternalErrorMiddleware
 from edudesk.kb import views as kb_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
@@ -59,12 +62,22 @@ from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
 from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
 from edudesk.settings import Settings
+from edudesk.textguard import reject_unstorable_text
 from edudesk.tickets import admin_views as tickets_admin_views
 from edudesk.tickets import api as tickets_api
 from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
-from edudesk.web import STATIC_DIR, domain_error_response, error_response, make_templates, page
+from edudesk.web import (
+    STATIC_DIR,
+    allowed_methods,
+    browser_navigation,
+    domain_error_response,
+    error_response,
+    make_templates,
+    page,
+    wants_json,
+)
 from edudesk.webhooks import delivery as webhooks_delivery
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks import views as webhooks_views
@@ -94,14 +107,8 @@ class LocaleMiddleware:
         await self.app(scope, receive, send)
 
 
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
-
-
-def _browser_navigation(request: Request) -> bool:
-    """A person opened this URL in a browser (not a script, an htmx swap or the API): they get a page, not JSON."""
-    return (not _wants_json(request) and "text/html" in request.headers.get("accept", "")
-            and request.headers.get("hx-request") != "true")
+_wants_json = wants_json
+_browser_navigation = browser_navigation
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -136,7 +143,19 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"参数不合法：{first.get('msg', '')}"
         if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
-        return error_response(422, "invalid_request", message, ".".join(loc) or None)
+        code = "invalid_text" if first.get("type") == "unstorable_text" else "invalid_request"
+        return error_response(422, code, message, ".".join(loc) or None)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # A number or text the database cannot hold that a form parsed by hand let through (SQLite raises
+        # OverflowError for an integer past 2^63, PostgreSQL a DataError): the input is at fault, not the server.
+        log.warning("database_refused_input", path=request.url.path, error=type(exc).__name__)
+        message = "参数不合法：数值或文本超出可保存的范围"
+        if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
+            return page(request, "error.html", status_code=422, title="输入有误", message=message)
+        return error_response(422, "invalid_request", message)
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(request: Request, exc: RateLimited) -> Response:
@@ -149,7 +168,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         if exc.status_code == 404 and _browser_navigation(request):
             return page(request, "error.html", status_code=404, title="找不到", message="这个页面不存在。")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow must list every method of the URL, not those of one route (RFC 9110)
+            response.headers["allow"] = ", ".join(allowed_methods(request))
+        return response
 
 
 # Errors that say the database cannot be reached or cannot take the request now (server restarting, connection cut,
@@ -253,13 +276,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter.close()
             db.dispose()
 
+    # Every route, present and future, refuses text no database can store before it runs (see textguard).
     app = FastAPI(title="edudesk", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+                  openapi_url="/api/openapi.json", redoc_url=None, dependencies=[Depends(reject_unstorable_text)])
     app.state.ctx = ctx
     app.state.privacy = privacy
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return replace_default_validation_error(default_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     install_database_error_handler(app)
+    # Innermost: a route's unexpected exception becomes a logged 500 that still gets the session, locale and
+    # security headers of the middlewares below; the outermost copy (after CORS) catches the middlewares' own.
+    app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware)
@@ -269,6 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(WidgetCorsMiddleware, prefixes=WIDGET_API_PREFIXES)
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds,
                        always_secure_cookies=settings.secure_cookies)
+    app.add_middleware(InternalErrorMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,

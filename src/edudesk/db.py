@@ -203,9 +203,15 @@ def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
             return super().cursor(factory)
 
         def before_statement(self, sql: str) -> None:
+            words = sql.lstrip()[:10].split(None, 1)
+            if words and words[0].upper() == "SAVEPOINT" and not self.in_transaction:
+                # sqlite3 begins its implicit transaction only before INSERT/UPDATE/DELETE, so a session whose
+                # first write is inside ``begin_nested()`` sent SAVEPOINT outside any transaction — and SQLite
+                # then commits at its RELEASE. A failure later in the same request left that half written (a
+                # contact without its lead). BEGIN first, so the savepoint nests in the session's transaction.
+                sqlite3.Connection.execute(self, "BEGIN")
             if self.holds_gate:
                 return
-            words = sql.lstrip()[:10].split(None, 1)
             if words and words[0].upper() not in _SQLITE_NON_WRITING:
                 self.holds_gate = gate.enter()
 

@@ -6,10 +6,11 @@ import datetime as dt
 import hmac
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
@@ -53,11 +54,12 @@ def _local(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """``local_text`` that also takes the ISO strings of message dicts (the form the realtime frames carry)."""
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value)
+            parsed: dt.datetime | None = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
-        return local_text(parsed, fmt)
-    return local_text(value, fmt)
+    else:
+        parsed = value
+    return local_text(parsed, fmt)
 
 
 def csrf_token(request: HTTPConnection) -> str:
@@ -74,8 +76,36 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
     return bool(expected and candidate and hmac.compare_digest(str(expected), str(candidate)))
 
 
+def wants_json(request: HTTPConnection) -> bool:
+    """The API, scripts and the console's fetch calls get ``{"error": …}`` JSON rather than a page."""
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def browser_navigation(request: HTTPConnection) -> bool:
+    """A person opened this URL in a browser (not a script, an htmx swap or the API): they get a page, not JSON."""
+    return (not wants_json(request) and "text/html" in request.headers.get("accept", "")
+            and request.headers.get("hx-request") != "true")
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates and control characters written as escapes: an error that names a bad field
+    or echoes bad input must itself be encodable (a lone surrogate cannot be written as UTF-8)."""
+    return "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else ascii(ch)[1:-1] for ch in text)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every HTTP method some route serves at this request's path (for the Allow header of a 405)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and served and regex.match(request.url.path):
+            methods |= set(served)
+    return sorted(methods)
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+    return JSONResponse({"error": {"code": code, "message": printable(message),
+                                   "field": printable(field) if field is not None else None}}, status_code=status)
 
 
 def domain_error_response(exc: DomainError, status: int | None = None) -> JSONResponse:
@@ -89,3 +119,19 @@ def client_ip(conn: HTTPConnection) -> str | None:
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     templates: Jinja2Templates = request.app.state.ctx.templates
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _not_from_request_none() -> None:
+    return None
+
+
+def _not_from_request_ok() -> int:
+    return 200
+
+
+# A page renderer that is also a route takes its error text and status from the views that call it, never from the
+# URL: ``?error=请拨打…&status_code=99999`` would otherwise put a stranger's words on a staff page (or crash the
+# server with a status no HTTP response can carry). These dependencies always give the default on a request.
+InternalText = Annotated[str | None, Depends(_not_from_request_none)]
+InternalStatus = Annotated[int, Depends(_not_from_request_ok)]
+InternalForm = Annotated[dict[str, str] | None, Depends(_not_from_request_none)]

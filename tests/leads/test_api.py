@@ -55,7 +55,8 @@ def test_create_from_a_form_and_validate(client: TestClient, database: Database,
     assert again.json()["lead_id"] == body["lead_id"] and again.json()["fields"]["grade"]["value"] == "初二"
     for payload, code in (({"external_id": "x", "fields": {"phone": "12345"}}, "bad_phone"),
                           ({"external_id": "x", "fields": {"salary": "1"}}, "unknown_field"),
-                          ({"external_id": "x", "fields": {}}, "empty"),
+                          ({"external_id": "x", "fields": {}}, "invalid_request"),
+                          ({"external_id": "x", "fields": {"name": ""}}, "invalid_request"),
                           ({"fields": {"name": "x"}}, "invalid_request")):
         resp = client.post("/api/v1/leads", headers=write, json=payload)
         assert 400 <= resp.status_code < 500 and resp.json()["error"]["code"] == code, payload

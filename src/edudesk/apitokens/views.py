@@ -12,6 +12,7 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.web import page
 
 router = APIRouter(prefix="/admin/api-tokens", include_in_schema=False)
@@ -48,7 +49,7 @@ def create_token(request: Request, user: Admin, name: Annotated[str, Form(max_le
 
 
 @router.post("/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_token(request: Request, user: Admin, token_id: int, csrf_token: CsrfField = "") -> Response:
+def revoke_token(request: Request, user: Admin, token_id: PathId, csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token,
                   lambda session: apitokens_service.revoke_token(session, actor_of(request, user), token_id))
     if isinstance(done, Rejected):

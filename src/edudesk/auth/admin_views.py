@@ -15,6 +15,7 @@ from edudesk.auth.models import ROLE_LABELS, User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.routing import service as routing_service
 from edudesk.web import page
 
@@ -66,7 +67,7 @@ def create_user(
 def update_user(
     request: Request,
     user: Admin,
-    user_id: int,
+    user_id: PathId,
     action: Annotated[str, Form(max_length=32)],
     role: Annotated[str, Form(max_length=32)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",

@@ -26,6 +26,7 @@ from edudesk.bot.flows.spec import AskFieldStep, HandoverStep, OfferTrialStep, T
 from edudesk.bot.flows.templates import EXAM_PREP_FLOW, K12_FLOW, OFF_HOURS_FLOW
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.leads import service as leads_service
 from edudesk.web import page
 
@@ -92,7 +93,7 @@ def flows_page(request: Request, user: Supervisor, template: str = "") -> Respon
 
 
 @router.get("/{flow_id}", response_class=HTMLResponse)
-def edit_flow(request: Request, user: Supervisor, flow_id: int) -> Response:
+def edit_flow(request: Request, user: Supervisor, flow_id: PathId) -> Response:
     with get_ctx(request).db.session() as session:
         definition = scripts.export_json(session, user.org_id, flow_id)
     return _page(request, user, definition=definition, current=flow_id)
@@ -116,7 +117,8 @@ def save_flow(request: Request, user: Supervisor, definition: Annotated[str, For
 
 
 @router.post("/{flow_id}/{action}", response_class=HTMLResponse)
-def flow_action(request: Request, user: Supervisor, flow_id: int, action: str, csrf_token: CsrfField = "") -> Response:
+def flow_action(request: Request, user: Supervisor, flow_id: PathId, action: str,
+                csrf_token: CsrfField = "") -> Response:
     if action not in ("enable", "disable", "delete"):
         return _page(request, user, problems=[{"path": "", "message": "未知操作"}], status_code=404)
 
@@ -134,7 +136,7 @@ def flow_action(request: Request, user: Supervisor, flow_id: int, action: str, c
 
 
 @router.get("/{flow_id}/export")
-def export_flow(request: Request, user: Supervisor, flow_id: int) -> Response:
+def export_flow(request: Request, user: Supervisor, flow_id: PathId) -> Response:
     with get_ctx(request).db.session() as session:
         data = scripts.export_json(session, user.org_id, flow_id)
         audit_service.record(session, actor_of(request, user), "bot.flow.export", "bot_flow", flow_id)

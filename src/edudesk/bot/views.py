@@ -14,6 +14,7 @@ from edudesk.bot import service as bot_service
 from edudesk.bot.service import BotConfigError
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.orgs import service as orgs_service
 from edudesk.web import page
 
@@ -126,7 +127,7 @@ def save_rule(
 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
-def delete_rule(request: Request, user: Supervisor, rule_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_rule(request: Request, user: Supervisor, rule_id: PathId, csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token,
                   lambda session: bot_service.delete_rule(session, actor_of(request, user), rule_id))
     if isinstance(done, Rejected):

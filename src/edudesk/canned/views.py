@@ -18,6 +18,7 @@ from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, as_raised, submit
+from edudesk.inputs import DbId, PathId
 from edudesk.web import client_ip, error_response, page
 
 router = APIRouter(prefix="/console/canned", include_in_schema=False)
@@ -71,7 +72,7 @@ def create(request: Request, user: CurrentUser, shortcut: FormLine = "", title: 
 
 @router.get("/search")
 def search(request: Request, user: CurrentUser, q: Annotated[str, Query(max_length=200)] = "",
-           c: int | None = None) -> JSONResponse:
+           c: DbId | None = None) -> JSONResponse:
     """The picker's matches for what the agent typed after "/", with ``{visitor_name}`` and ``{agent_name}``
     filled for conversation ``c`` (another org's conversation is 404)."""
     with get_ctx(request).db.session() as session:
@@ -87,7 +88,7 @@ def search(request: Request, user: CurrentUser, q: Annotated[str, Query(max_leng
 
 
 @router.get("/{canned_id}", response_class=HTMLResponse)
-def edit_page(request: Request, user: CurrentUser, canned_id: int) -> Response:
+def edit_page(request: Request, user: CurrentUser, canned_id: PathId) -> Response:
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)
         session.expunge(reply)
@@ -97,7 +98,7 @@ def edit_page(request: Request, user: CurrentUser, canned_id: int) -> Response:
 
 
 @router.post("/{canned_id}", response_class=HTMLResponse)
-def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLine = "", title: FormLine = "",
+def update(request: Request, user: CurrentUser, canned_id: PathId, shortcut: FormLine = "", title: FormLine = "",
            category: FormLine = "", text: FormText = "", shared: Annotated[str, Form(max_length=5)] = "",
            csrf_token: CsrfField = "") -> Response:
     form: dict[str, Any] = {"shortcut": shortcut, "title": title, "category": category, "text": text,
@@ -113,7 +114,7 @@ def update(request: Request, user: CurrentUser, canned_id: int, shortcut: FormLi
 
 
 @router.post("/{canned_id}/delete", response_class=HTMLResponse)
-def delete(request: Request, user: CurrentUser, canned_id: int, csrf_token: CsrfField = "") -> Response:
+def delete(request: Request, user: CurrentUser, canned_id: PathId, csrf_token: CsrfField = "") -> Response:
     with get_ctx(request).db.session() as session:
         reply = canned_service.get(session, user, canned_id)
         shortcut = reply.shortcut
@@ -126,7 +127,7 @@ def delete(request: Request, user: CurrentUser, canned_id: int, csrf_token: Csrf
 
 
 @router.post("/{canned_id}/use")
-def record_use(request: Request, user: CurrentUser, canned_id: int, csrf_token: CsrfField = "") -> JSONResponse:
+def record_use(request: Request, user: CurrentUser, canned_id: PathId, csrf_token: CsrfField = "") -> JSONResponse:
     """The console inserted this reply: counted, so the most used come first in the picker."""
     done = submit(request, csrf_token, lambda session: canned_service.record_use(session, user, canned_id),
                   status=as_raised)

@@ -28,13 +28,14 @@ from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import DbId, PathId
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ
 from edudesk.privacy import service as privacy_service
 from edudesk.realtime import Connection, receive_frame
 from edudesk.trials import service as trials_service
-from edudesk.web import csrf_ok, page
+from edudesk.web import InternalStatus, InternalText, csrf_ok, page
 from edudesk.wsframes import CLOSE_FORBIDDEN, CLOSE_INTERNAL_ERROR, CLOSE_UNAUTHORIZED, INTERNAL_ERROR, FrameProblem
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -140,7 +141,7 @@ def _chat_context(ctx: AppContext, user: User, conversation_id: int, *, mark_rea
 
 
 @router.get("", response_class=HTMLResponse)
-def console(request: Request, user: CurrentUser, c: int | None = None) -> Response:
+def console(request: Request, user: CurrentUser, c: DbId | None = None) -> Response:
     ctx = get_ctx(request)
     chat = None
     if c is not None:
@@ -158,7 +159,7 @@ def lists(request: Request, user: CurrentUser) -> Response:
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
-def chat(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+def chat(request: Request, user: CurrentUser, conversation_id: PathId) -> Response:
     ctx = get_ctx(request)
     if request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/console?c={conversation_id}", status_code=303)
@@ -178,8 +179,8 @@ CsrfField = Annotated[str, Form(max_length=100)]
 
 
 @router.get("/c/{conversation_id}/lead", response_class=HTMLResponse)
-def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: str | None = None,
-              status_code: int = 200) -> Response:
+def lead_card(request: Request, user: CurrentUser, conversation_id: PathId, error: InternalText = None,
+              status_code: InternalStatus = 200) -> Response:
     """The lead card beside the chat, re-fetched live when the visitor states something new."""
     ctx = get_ctx(request)
     with ctx.db.session() as session:
@@ -198,7 +199,7 @@ def lead_card(request: Request, user: CurrentUser, conversation_id: int, error: 
 
 
 @router.post("/c/{conversation_id}/lead", response_class=HTMLResponse)
-def update_lead(request: Request, user: CurrentUser, conversation_id: int,
+def update_lead(request: Request, user: CurrentUser, conversation_id: PathId,
                 status: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=5000)] = "",
                 remind_at: Annotated[str, Form(max_length=20)] = "", trial: Annotated[str, Form(max_length=40)] = "",
                 csrf_token: CsrfField = "") -> Response:
@@ -235,20 +236,20 @@ def update_lead(request: Request, user: CurrentUser, conversation_id: int,
 
 
 @router.post("/c/{conversation_id}/accept", response_class=HTMLResponse)
-def accept(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+def accept(request: Request, user: CurrentUser, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _action(request, user, conversation_id, csrf_token,
                    lambda s: conversations_service.accept(s, user, conversation_id))
 
 
 @router.post("/c/{conversation_id}/resolve", response_class=HTMLResponse)
-def resolve(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+def resolve(request: Request, user: CurrentUser, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     delay = get_ctx(request).settings.close_resolved_after_seconds
     return _action(request, user, conversation_id, csrf_token,
                    lambda s: conversations_service.resolve(s, user, conversation_id, close_after_seconds=delay))
 
 
 @router.post("/c/{conversation_id}/release", response_class=HTMLResponse)
-def release(request: Request, user: CurrentUser, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+def release(request: Request, user: CurrentUser, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _action(request, user, conversation_id, csrf_token,
                    lambda s: conversations_service.release(s, user, conversation_id))
 
@@ -257,7 +258,7 @@ def release(request: Request, user: CurrentUser, conversation_id: int, csrf_toke
 def send(
     request: Request,
     user: CurrentUser,
-    conversation_id: int,
+    conversation_id: PathId,
     text: Annotated[str, Form(max_length=20000)] = "",
     client_id: Annotated[str, Form(max_length=64)] = "",
     csrf_token: CsrfField = "",
@@ -272,7 +273,7 @@ def send(
 
 
 @router.post("/c/{conversation_id}/note", response_class=HTMLResponse)
-def note(request: Request, user: CurrentUser, conversation_id: int,
+def note(request: Request, user: CurrentUser, conversation_id: PathId,
          text: Annotated[str, Form(max_length=20000)] = "", csrf_token: CsrfField = "") -> Response:
     """An internal note from the reply box's 内部备注 mode: shown to staff only, never sent to the visitor."""
     note_dict = submit(request, csrf_token, lambda session: message_to_dict(
@@ -291,7 +292,7 @@ def _tags_fragment(request: Request, user: User, conversation_id: int, *, typed:
 
 
 @router.post("/c/{conversation_id}/tags", response_class=HTMLResponse)
-def set_tags(request: Request, user: CurrentUser, conversation_id: int,
+def set_tags(request: Request, user: CurrentUser, conversation_id: PathId,
              tags: Annotated[str, Form(max_length=1000)] = "", csrf_token: CsrfField = "") -> Response:
     """Replaces the conversation's tags with what was typed (comma, space or 、 separated); empty clears them."""
     ctx = get_ctx(request)
@@ -306,7 +307,7 @@ def set_tags(request: Request, user: CurrentUser, conversation_id: int,
 
 
 @router.get("/c/{conversation_id}/transcript", response_class=HTMLResponse)
-def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+def transcript(request: Request, user: CurrentUser, conversation_id: PathId) -> Response:
     """An earlier conversation of a contact, read-only (opened from the history beside the chat); notes included.
     Nothing is marked read and no action is offered."""
     with get_ctx(request).db.session() as session:
@@ -325,7 +326,7 @@ def transcript(request: Request, user: CurrentUser, conversation_id: int) -> Res
 def update_contact(
     request: Request,
     user: CurrentUser,
-    contact_id: int,
+    contact_id: PathId,
     conversation_id: Annotated[int, Form()],
     name: Annotated[str, Form(max_length=1000)] = "",
     phone: Annotated[str | None, Form(max_length=100)] = None,

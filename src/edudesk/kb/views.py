@@ -17,6 +17,7 @@ from edudesk.auth.deps import actor_of, supervisor
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb import tool_views
@@ -209,7 +210,7 @@ def create_category(request: Request, user: Supervisor, name: Short = "", parent
 
 
 @router.post("/categories/{category_id}", response_class=HTMLResponse)
-def update_category(request: Request, user: Supervisor, category_id: int, name: Short = "", parent_id: Short = "",
+def update_category(request: Request, user: Supervisor, category_id: PathId, name: Short = "", parent_id: Short = "",
                     position: Short = "", csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token, lambda session: kb_categories.update_category(
         session, actor_of(request, user), category_id, name=name, parent_id=_int_or_none(parent_id),
@@ -220,7 +221,7 @@ def update_category(request: Request, user: Supervisor, category_id: int, name: 
 
 
 @router.post("/categories/{category_id}/delete", response_class=HTMLResponse)
-def delete_category(request: Request, user: Supervisor, category_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_category(request: Request, user: Supervisor, category_id: PathId, csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token,
                   lambda session: kb_categories.delete_category(session, actor_of(request, user), category_id))
     if isinstance(done, Rejected):
@@ -231,12 +232,12 @@ def delete_category(request: Request, user: Supervisor, category_id: int, csrf_t
 # --- one entry (declared last: "/admin/kb/{entry_id}" must not shadow the fixed paths above) -------------------------
 
 @router.get("/{entry_id}", response_class=HTMLResponse)
-def edit_entry(request: Request, user: Supervisor, entry_id: int) -> Response:
+def edit_entry(request: Request, user: Supervisor, entry_id: PathId) -> Response:
     return _entry_page(request, user, entry_id)
 
 
 @router.post("/{entry_id}", response_class=HTMLResponse)
-def update_entry(request: Request, user: Supervisor, entry_id: int, question: Short = "", similar: Text = "",
+def update_entry(request: Request, user: Supervisor, entry_id: PathId, question: Short = "", similar: Text = "",
                  answer: Text = "", images: Text = "", buttons: Text = "", category_id: Short = "",
                  enabled: Short = "", valid_from: Short = "", valid_until: Short = "",
                  related_ids: Annotated[list[str] | None, Form()] = None, hot_pinned: Short = "",
@@ -247,12 +248,12 @@ def update_entry(request: Request, user: Supervisor, entry_id: int, question: Sh
 
 
 @router.post("/{entry_id}/delete", response_class=HTMLResponse)
-def delete_entry(request: Request, user: Supervisor, entry_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_entry(request: Request, user: Supervisor, entry_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _one(request, user, entry_id, csrf_token, restore=False)
 
 
 @router.post("/{entry_id}/restore", response_class=HTMLResponse)
-def restore_entry(request: Request, user: Supervisor, entry_id: int, csrf_token: CsrfField = "") -> Response:
+def restore_entry(request: Request, user: Supervisor, entry_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _one(request, user, entry_id, csrf_token, restore=True)
 
 

@@ -7,19 +7,21 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
+from edudesk.apischema import API_ERRORS, error_responses, query_text
 from edudesk.apitokens.deps import TokenAuth, api_token
 from edudesk.audit.service import Actor
 from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
+from edudesk.inputs import PathId
 from edudesk.leads import reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import LeadStatus, ValueSource
+from edudesk.leads.schemas import CaptureReport, LeadIn, LeadOut, LeadPage, StatusIn
 from edudesk.nlp.extract import extract
 from edudesk.privacy import service as privacy_service
 
-router = APIRouter(prefix="/api/v1", tags=["leads"])
+router = APIRouter(prefix="/api/v1", tags=["leads"], responses=error_responses(*API_ERRORS))
 Read = Annotated[TokenAuth, Depends(api_token("leads:read"))]
 Write = Annotated[TokenAuth, Depends(api_token("leads:write"))]
 API_CHANNEL = "api"
@@ -35,24 +37,12 @@ def _phones_seen(request: Request, session: Any, auth: TokenAuth, items: list[di
     privacy_service.phone_seen(request, session, _actor(auth), "api.leads", ids)
 
 
-class LeadIn(BaseModel):
-    """A lead pushed in from elsewhere (a landing-page form, a mini-program): the card's fields by key."""
-
-    external_id: str = Field(min_length=1, max_length=128, description="the caller's id for this person")
-    fields: dict[str, str | int | list[str]] = Field(default_factory=dict)
-    landing_page: str | None = Field(default=None, max_length=1000)
-
-
-class StatusIn(BaseModel):
-    status: LeadStatus
-
-
-@router.get("/leads", summary="线索列表（新到旧）")
-def list_leads(request: Request, auth: Read, status: Annotated[str, Query(max_length=20)] = "",
-               grade: Annotated[str, Query(max_length=20)] = "", phone: Annotated[str, Query(max_length=20)] = "",
+@router.get("/leads", response_model=LeadPage, summary="线索列表（新到旧）")
+def list_leads(request: Request, auth: Read, status: Annotated[LeadStatus | None, Query()] = None,
+               grade: Annotated[str, query_text(20)] = "", phone: Annotated[str, query_text(20)] = "",
                page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
-    filters = leads_service.LeadFilters(status=status if status in LeadStatus.__members__ else "", grade=grade,
+    filters = leads_service.LeadFilters(status=status.value if status else "", grade=grade,
                                         phone=phone)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, auth.org_id, filters, show_phone=True, page=page, per_page=per_page)
@@ -62,8 +52,8 @@ def list_leads(request: Request, auth: Read, status: Annotated[str, Query(max_le
     return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
-@router.get("/leads/{lead_id}", summary="一条线索")
-def get_lead(request: Request, auth: Read, lead_id: int) -> dict[str, Any]:
+@router.get("/leads/{lead_id}", response_model=LeadOut, summary="一条线索")
+def get_lead(request: Request, auth: Read, lead_id: PathId) -> dict[str, Any]:
     with get_ctx(request).db.session() as session:
         payload = leads_service.lead_payload(session, leads_service.get_lead(session, auth.org_id, lead_id))
         _phones_seen(request, session, auth, [payload])
@@ -71,7 +61,7 @@ def get_lead(request: Request, auth: Read, lead_id: int) -> dict[str, Any]:
     return payload
 
 
-@router.post("/leads", status_code=201, summary="新建或更新线索（按 external_id）")
+@router.post("/leads", status_code=201, response_model=LeadOut, summary="新建或更新线索（按 external_id）")
 def create_lead(request: Request, auth: Write, body: LeadIn) -> dict[str, Any]:
     with get_ctx(request).db.session() as session:
         contact = contacts_service.find_or_create(session, auth.org_id, API_CHANNEL, body.external_id,
@@ -100,8 +90,8 @@ def create_lead(request: Request, auth: Write, body: LeadIn) -> dict[str, Any]:
     return payload
 
 
-@router.post("/leads/{lead_id}/status", summary="更新线索状态")
-def update_status(request: Request, auth: Write, lead_id: int, body: StatusIn) -> dict[str, Any]:
+@router.post("/leads/{lead_id}/status", response_model=LeadOut, summary="更新线索状态")
+def update_status(request: Request, auth: Write, lead_id: PathId, body: StatusIn) -> dict[str, Any]:
     with get_ctx(request).db.session() as session:
         lead = leads_service.set_status(session, _actor(auth), lead_id, body.status.value)
         payload = leads_service.lead_payload(session, lead)
@@ -110,7 +100,8 @@ def update_status(request: Request, auth: Write, lead_id: int, body: StatusIn) -
     return payload
 
 
-@router.get("/reports/capture-rate", summary="套电率：留下联系方式的有效对话 ÷ 有效对话")
+@router.get("/reports/capture-rate", response_model=CaptureReport, response_model_exclude_unset=True,
+            summary="套电率：留下联系方式的有效对话 ÷ 有效对话")
 def capture_rate(request: Request, auth: Read, since: dt.date, until: dt.date,
                  by: Annotated[str, Query(pattern="^(day|channel|flow)$")] = "day") -> dict[str, Any]:
     """Rows per day (Asia/Shanghai), channel or bot script (``by=flow``: a conversation counts for every script

@@ -15,6 +15,7 @@ from edudesk.auth.deps import actor_of, admin
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.leads import field_rules, fields
 from edudesk.web import page
 
@@ -65,12 +66,12 @@ def _edit_page(request: Request, user: User, field_id: int, *, form: dict[str, s
 
 
 @router.get("/{field_id}", response_class=HTMLResponse)
-def edit_page(request: Request, user: Admin, field_id: int) -> Response:
+def edit_page(request: Request, user: Admin, field_id: PathId) -> Response:
     return _edit_page(request, user, field_id)
 
 
 @router.post("/{field_id}", response_class=HTMLResponse)
-def update_field(request: Request, user: Admin, field_id: int, label: Short = "", options: Options = "",
+def update_field(request: Request, user: Admin, field_id: PathId, label: Short = "", options: Options = "",
                  position: Short = "", csrf_token: CsrfField = "") -> Response:
     form = {"label": label, "options": options, "position": position}
     done = submit(request, csrf_token, lambda session: fields.update_field(
@@ -81,7 +82,7 @@ def update_field(request: Request, user: Admin, field_id: int, label: Short = ""
 
 
 @router.post("/{field_id}/enabled", response_class=HTMLResponse)
-def set_enabled(request: Request, user: Admin, field_id: int, enabled: Annotated[str, Form(max_length=1)] = "",
+def set_enabled(request: Request, user: Admin, field_id: PathId, enabled: Annotated[str, Form(max_length=1)] = "",
                 csrf_token: CsrfField = "") -> Response:
     if enabled not in ("0", "1"):
         return _list_page(request, user, errors={"form": "请求不正确，请刷新后重试"}, code=422)

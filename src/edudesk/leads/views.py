@@ -30,7 +30,7 @@ from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ, local_midnight, local_today, utc_bounds
 from edudesk.privacy import service as privacy_service
 from edudesk.trials import service as trials_service
-from edudesk.web import error_response, page
+from edudesk.web import InternalForm, InternalStatus, InternalText, error_response, page
 
 router = APIRouter(prefix="/leads", include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -71,7 +71,7 @@ def sees_phones(user: User) -> bool:
 def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: Param = "", channel: Param = "",
                landing: Param = "", since: Param = "", until: Param = "", phone: Param = "", owner: Param = "",
                level: Param = "", page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
-               notice: str | None = None) -> Response:
+               notice: InternalText = None) -> Response:
     filters = _filters(status, grade, channel, landing, since, until, phone, owner, level)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
@@ -144,8 +144,8 @@ def _export_row(row: leads_service.LeadRow) -> list[Any]:
 
 
 @router.get("/grading", response_class=HTMLResponse)
-def grading_page(request: Request, user: Supervisor, notice: str | None = None, error: str | None = None,
-                 form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def grading_page(request: Request, user: Supervisor, notice: InternalText = None, error: InternalText = None,
+                 form: InternalForm = None, status_code: InternalStatus = 200) -> Response:
     with get_ctx(request).db.session() as session:
         rules, a, b = leads_service.grading_rules(session, user.org_id)
         session.commit()

@@ -18,7 +18,7 @@ from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
-from edudesk.inputs import PathId
+from edudesk.inputs import MAX_DB_ID, PathId
 from edudesk.localtime import LOCAL_TZ
 from edudesk.privacy import retention
 from edudesk.privacy import service as privacy_service
@@ -82,7 +82,7 @@ def save_retention(request: Request, user: Admin, csrf_token: CsrfField = "",
 @router.get("/contacts", response_class=HTMLResponse)
 def find_contact(request: Request, user: Admin, contact: Annotated[str, Query(max_length=20)] = "") -> Response:
     text = contact.strip().lstrip("#")
-    if not text.isdigit() or not 0 < int(text) < 2**63:
+    if not text.isdigit() or not 0 < int(text) <= MAX_DB_ID:
         return _retention_page(request, user, lookup_error="请输入联系人编号（数字）", status_code=422)
     return RedirectResponse(f"/admin/privacy/contacts/{int(text)}", status_code=303)
 

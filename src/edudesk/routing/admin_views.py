@@ -24,6 +24,7 @@ from edudesk.context import get_ctx
 from edudesk.db import NotFoundError, get_in_org
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.routing import presence, rules
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import STRATEGY_LABELS, AgentStatus, RoutingRule, SkillGroup
@@ -169,12 +170,12 @@ def create_group(request: Request, user: Admin, name: Short = "", description: S
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
-def group_page(request: Request, user: Supervisor, group_id: int) -> Response:
+def group_page(request: Request, user: Supervisor, group_id: PathId) -> Response:
     return _group_page(request, user, group_id)
 
 
 @router.post("/groups/{group_id}", response_class=HTMLResponse)
-def update_group(request: Request, user: Admin, group_id: int, name: Short = "", description: Short = "",
+def update_group(request: Request, user: Admin, group_id: PathId, name: Short = "", description: Short = "",
                  strategy: Short = "", queue_timeout_minutes: Short = "", csrf_token: CsrfField = "") -> Response:
     form = _group_form(name, description, strategy, queue_timeout_minutes)
     group = submit(request, csrf_token, lambda session: routing_service.update_group(
@@ -188,7 +189,7 @@ def update_group(request: Request, user: Admin, group_id: int, name: Short = "",
 
 
 @router.post("/groups/{group_id}/delete", response_class=HTMLResponse)
-def delete_group(request: Request, user: Admin, group_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_group(request: Request, user: Admin, group_id: PathId, csrf_token: CsrfField = "") -> Response:
     def write(session: Session) -> str:
         name = get_in_org(session, SkillGroup, record_id(group_id), user.org_id).name
         routing_service.delete_group(session, actor_of(request, user), group_id)
@@ -205,7 +206,7 @@ def _staff_name(session: Session, user: User, user_id: int) -> str:
 
 
 @router.post("/groups/{group_id}/members", response_class=HTMLResponse)
-def add_member(request: Request, user: Admin, group_id: int, user_id: Short = "", level: Short = "1",
+def add_member(request: Request, user: Admin, group_id: PathId, user_id: Short = "", level: Short = "1",
                csrf_token: CsrfField = "") -> Response:
     add_form = {"user_id": user_id, "level": level}
 
@@ -224,7 +225,7 @@ def add_member(request: Request, user: Admin, group_id: int, user_id: Short = ""
 
 
 @router.post("/groups/{group_id}/members/{user_id}", response_class=HTMLResponse)
-def set_member_level(request: Request, user: Admin, group_id: int, user_id: int, level: Short = "",
+def set_member_level(request: Request, user: Admin, group_id: PathId, user_id: PathId, level: Short = "",
                      csrf_token: CsrfField = "") -> Response:
     row = f"member-{user_id}"
 
@@ -246,7 +247,8 @@ def set_member_level(request: Request, user: Admin, group_id: int, user_id: int,
 
 
 @router.post("/groups/{group_id}/members/{user_id}/remove", response_class=HTMLResponse)
-def remove_member(request: Request, user: Admin, group_id: int, user_id: int, csrf_token: CsrfField = "") -> Response:
+def remove_member(request: Request, user: Admin, group_id: PathId, user_id: PathId,
+                  csrf_token: CsrfField = "") -> Response:
     def write(session: Session) -> str:
         name = _staff_name(session, user, user_id)
         routing_service.remove_member(session, actor_of(request, user), record_id(group_id), user_id)
@@ -316,12 +318,12 @@ def create_rule(request: Request, user: Admin, name: Short = "", channel: ListTe
 
 
 @router.get("/rules/{rule_id}", response_class=HTMLResponse)
-def rule_page(request: Request, user: Supervisor, rule_id: int) -> Response:
+def rule_page(request: Request, user: Supervisor, rule_id: PathId) -> Response:
     return _rule_page(request, user, rule_id)
 
 
 @router.post("/rules/{rule_id}", response_class=HTMLResponse)
-def update_rule(request: Request, user: Admin, rule_id: int, name: Short = "", channel: ListText = "",
+def update_rule(request: Request, user: Admin, rule_id: PathId, name: Short = "", channel: ListText = "",
                 page_contains: ListText = "", button: ListText = "", faq_category: ListText = "",
                 contact_tags: ListText = "", vip: Short = "", lead_grade: Annotated[list[str] | None, Form()] = None,
                 group_id: Short = "", priority: Short = "0", senior_first: Flag = "", enabled: Flag = "",
@@ -332,7 +334,7 @@ def update_rule(request: Request, user: Admin, rule_id: int, name: Short = "", c
 
 
 @router.post("/rules/{rule_id}/move", response_class=HTMLResponse)
-def move_rule(request: Request, user: Admin, rule_id: int, direction: Annotated[str, Form(max_length=10)] = "",
+def move_rule(request: Request, user: Admin, rule_id: PathId, direction: Annotated[str, Form(max_length=10)] = "",
               csrf_token: CsrfField = "") -> Response:
     row = f"rule-{rule_id}"
 
@@ -350,7 +352,7 @@ def move_rule(request: Request, user: Admin, rule_id: int, direction: Annotated[
 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
-def delete_rule(request: Request, user: Admin, rule_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_rule(request: Request, user: Admin, rule_id: PathId, csrf_token: CsrfField = "") -> Response:
     def write(session: Session) -> str:
         name = get_in_org(session, RoutingRule, record_id(rule_id), user.org_id).name
         routing_service.delete_rule(session, actor_of(request, user), rule_id)
@@ -366,7 +368,7 @@ def delete_rule(request: Request, user: Admin, rule_id: int, csrf_token: CsrfFie
 
 
 @router.post("/agents/{user_id}", response_class=HTMLResponse)
-def set_max_concurrent(request: Request, user: Admin, user_id: int, max_concurrent: Short = "",
+def set_max_concurrent(request: Request, user: Admin, user_id: PathId, max_concurrent: Short = "",
                        csrf_token: CsrfField = "") -> Response:
     row = f"agent-{user_id}"
 

@@ -19,6 +19,7 @@ from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.routing import presence
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus
@@ -78,7 +79,7 @@ def _optional_id(raw: str, field: str) -> int | None:
 
 
 @router.post("/c/{conversation_id}/transfer")
-def transfer(request: Request, user: CurrentUser, conversation_id: int,
+def transfer(request: Request, user: CurrentUser, conversation_id: PathId,
              to_user_id: Annotated[str, Form(max_length=20)] = "",
              to_group_id: Annotated[str, Form(max_length=20)] = "",
              note: Annotated[str, Form(max_length=5000)] = "", csrf_token: CsrfField = "") -> Response:
@@ -96,7 +97,7 @@ def transfer(request: Request, user: CurrentUser, conversation_id: int,
 
 
 @router.post("/c/{conversation_id}/take-over")
-def take_over(request: Request, user: Supervisor, conversation_id: int, csrf_token: CsrfField = "") -> Response:
+def take_over(request: Request, user: Supervisor, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     payload = submit(request, csrf_token, lambda session: {"conversation": conversations_service.summary(
         session, routing_service.take_over(session, user, conversation_id))}, status=lambda exc: 409)
     if isinstance(payload, Rejected):
@@ -105,7 +106,7 @@ def take_over(request: Request, user: Supervisor, conversation_id: int, csrf_tok
 
 
 @router.post("/contacts/{contact_id}/routing")
-def contact_routing(request: Request, user: CurrentUser, contact_id: int,
+def contact_routing(request: Request, user: CurrentUser, contact_id: PathId,
                     tags: Annotated[str, Form(max_length=1000)] = "", vip: Annotated[str, Form(max_length=5)] = "",
                     csrf_token: CsrfField = "") -> Response:
     """A contact's tags (any staff) and VIP flag (supervisors and admins: it moves people up every queue)."""

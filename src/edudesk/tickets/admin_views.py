@@ -15,6 +15,7 @@ from edudesk.auth.deps import actor_of, admin, supervisor
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, as_raised, submit
+from edudesk.inputs import PathId
 from edudesk.routing import service as routing_service
 from edudesk.tickets import config, fields
 from edudesk.tickets.core import TicketError
@@ -85,7 +86,7 @@ def create_field(request: Request, user: Admin, key: Short = "", label: Short = 
 
 
 @router.post("/fields/{field_id}", response_class=HTMLResponse)
-def update_field(request: Request, user: Admin, field_id: int, label: Short = "", kind: Short = "text",
+def update_field(request: Request, user: Admin, field_id: PathId, label: Short = "", kind: Short = "text",
                  options: Annotated[str, Form(max_length=5000)] = "", required: Short = "", enabled: Short = "",
                  position: Short = "0", csrf_token: CsrfField = "") -> Response:
     form = {"label": label, "kind": kind, "options": options, "required": required == "1",
@@ -96,7 +97,7 @@ def update_field(request: Request, user: Admin, field_id: int, label: Short = ""
 
 
 @router.post("/fields/{field_id}/delete", response_class=HTMLResponse)
-def delete_field(request: Request, user: Admin, field_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_field(request: Request, user: Admin, field_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _save(request, user, csrf_token, {}, f"field-{field_id}",
                  lambda s: config.delete_field(s, actor_of(request, user), field_id), "字段已删除")
 
@@ -128,7 +129,7 @@ def create_policy(request: Request, user: Admin, name: Short = "", priority: Sho
 
 
 @router.post("/sla/{policy_id}", response_class=HTMLResponse)
-def update_policy(request: Request, user: Admin, policy_id: int, name: Short = "", priority: Short = "",
+def update_policy(request: Request, user: Admin, policy_id: PathId, name: Short = "", priority: Short = "",
                   group_id: Short = "", first_response_minutes: Short = "", resolution_minutes: Short = "",
                   warn_percent: Short = "80", position: Short = "0", enabled: Short = "",
                   csrf_token: CsrfField = "") -> Response:
@@ -142,6 +143,6 @@ def update_policy(request: Request, user: Admin, policy_id: int, name: Short = "
 
 
 @router.post("/sla/{policy_id}/delete", response_class=HTMLResponse)
-def delete_policy(request: Request, user: Admin, policy_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_policy(request: Request, user: Admin, policy_id: PathId, csrf_token: CsrfField = "") -> Response:
     return _save(request, user, csrf_token, {}, f"sla-{policy_id}",
                  lambda s: config.delete_policy(s, actor_of(request, user), policy_id), "SLA 策略已删除")

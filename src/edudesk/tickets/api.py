@@ -7,23 +7,37 @@ scoped by the token's org; another org's ticket is 404. Errors are ``{"error": {
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
+from edudesk.apischema import API_ERRORS, error_responses, query_text
 from edudesk.apitokens.deps import InsufficientScope, TokenAuth, api_token
 from edudesk.audit.service import Actor
 from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
+from edudesk.errors import DomainError
+from edudesk.inputs import DbId, PathId
 from edudesk.tickets import search
 from edudesk.tickets import service as tickets_service
+from edudesk.tickets.api_models import (
+    CommentIn,
+    CommentOut,
+    ReplyIn,
+    TicketIn,
+    TicketPage,
+    TicketPatch,
+    TicketWithComments,
+)
 from edudesk.tickets.models import TicketPriority, TicketSource, TicketStatus
 from edudesk.tickets.schemas import comment_to_dict, ticket_to_dict
 
-router = APIRouter(prefix="/api/v1", tags=["tickets"])
+_STATUS = "(new|open|pending|solved|closed|unresolved)"
+STATUS_LIST = f"^({_STATUS}(,{_STATUS})*)?$"
+router = APIRouter(prefix="/api/v1", tags=["tickets"], responses=error_responses(*API_ERRORS))
 READ_SCOPE = "tickets:read"
 WRITE_SCOPE = "tickets:write"
 API_CHANNEL = "api"
@@ -46,53 +60,38 @@ Read = Annotated[TokenAuth, Depends(requires(READ_SCOPE))]
 Write = Annotated[TokenAuth, Depends(requires(WRITE_SCOPE))]
 
 
+class TicketRuleError(DomainError):
+    status_code = 400
+
+
+@contextmanager
+def _rules() -> Iterator[None]:
+    """In the API, 422 means "the request does not match the schema" and 400 "it does, but a ticket rule refuses
+    it" (an assignee who is not staff of the org, a move the state machine forbids): integrators can tell a bug
+    in their client from a state of the data. The staff pages keep the service's own status."""
+    try:
+        yield
+    except DomainError as exc:
+        if exc.status_code != 422:
+            raise
+        raise TicketRuleError(exc.code, exc.message, exc.field) from None
+
+
 def _editor(auth: TokenAuth, name: str = "") -> tickets_service.Editor:
     return tickets_service.Editor.system(Actor(org_id=auth.org_id, label=f"api:{auth.prefix}"),
                                          name=name or "客服老师")
 
 
-class TicketIn(BaseModel):
-    """A ticket from elsewhere (a mini-program's 留言, a CRM). The visitor is ``contact_id`` (an existing contact)
-    or ``external_id`` (the caller's id for this person; a contact on the ``api`` channel is found or created), or
-    neither (an internal ticket: replies are refused, notes work)."""
-
-    subject: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    priority: TicketPriority = TicketPriority.normal
-    contact_id: int | None = None
-    external_id: str | None = Field(default=None, min_length=1, max_length=128)
-    group_id: int | None = None
-    assignee_id: int | None = None
-    custom_fields: dict[str, str | int | float | None] = Field(default_factory=dict)
-
-
-class TicketPatch(BaseModel):
-    """Only the fields present change; ``assignee_id``/``group_id`` null clears them."""
-
-    status: TicketStatus | None = None
-    priority: TicketPriority | None = None
-    subject: str | None = Field(default=None, min_length=1, max_length=200)
-    assignee_id: int | None = None
-    group_id: int | None = None
-    custom_fields: dict[str, str | int | float | None] | None = None
-
-
-class CommentIn(BaseModel):
-    kind: Literal["reply", "note"]
-    text: str = Field(min_length=1, max_length=5000)
-    author_name: str = Field(default="", max_length=100, description="shown to the visitor on a reply")
-    status: TicketStatus | None = Field(default=None, description="a reply may also set pending or solved")
-
-
-@router.get("/tickets", summary="工单列表")
+@router.get("/tickets", response_model=TicketPage, summary="工单列表")
 def list_tickets(request: Request, auth: Read,
-                 status: Annotated[str, Query(max_length=100, description="逗号分隔；unresolved = 未解决")] = "",
+                 status: Annotated[str, query_text(100, description="逗号分隔；unresolved = 未解决",
+                                                   pattern=STATUS_LIST)] = "",
                  priority: TicketPriority | None = None, source: TicketSource | None = None,
                  assignee: Annotated[str, Query(max_length=20, pattern=r"^(unassigned|\d+)?$")] = "",
-                 group_id: int | None = None,
+                 group_id: DbId | None = None,
                  sla: Annotated[str, Query(pattern="^(breached|at_risk)?$")] = "",
-                 since: Annotated[str, Query(max_length=10, description="创建日期起 YYYY-MM-DD")] = "",
-                 until: Annotated[str, Query(max_length=10)] = "", q: Annotated[str, Query(max_length=200)] = "",
+                 since: Annotated[str, query_text(10, description="创建日期起 YYYY-MM-DD")] = "",
+                 until: Annotated[str, query_text(10)] = "", q: Annotated[str, query_text(200)] = "",
                  sort: Annotated[str, Query(pattern="^(-updated|-created|created|due|priority)?$")] = "",
                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                  per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
@@ -115,15 +114,15 @@ def _full(session: Any, org_id: int, ticket_id: int) -> dict[str, Any]:
             "comments": [comment_to_dict(c) for c in tickets_service.comments(session, org_id, ticket.id)]}
 
 
-@router.get("/tickets/{ticket_id}", summary="一张工单及其评论")
-def get_ticket(request: Request, auth: Read, ticket_id: int) -> dict[str, Any]:
+@router.get("/tickets/{ticket_id}", response_model=TicketWithComments, summary="一张工单及其评论")
+def get_ticket(request: Request, auth: Read, ticket_id: PathId) -> dict[str, Any]:
     with get_ctx(request).db.session() as session:
         return _full(session, auth.org_id, ticket_id)
 
 
-@router.post("/tickets", status_code=201, summary="新建工单")
+@router.post("/tickets", status_code=201, response_model=TicketWithComments, summary="新建工单")
 def create_ticket(request: Request, auth: Write, body: TicketIn) -> dict[str, Any]:
-    with get_ctx(request).db.session() as session:
+    with _rules(), get_ctx(request).db.session() as session:
         contact_id, channel = body.contact_id, API_CHANNEL
         if contact_id is not None:
             # Replies go where the visitor last talked to the school.
@@ -141,30 +140,30 @@ def create_ticket(request: Request, auth: Write, body: TicketIn) -> dict[str, An
         return _full(session, auth.org_id, ticket.id)
 
 
-@router.patch("/tickets/{ticket_id}", summary="修改工单（状态、优先级、负责人、技能组、字段）")
-def update_ticket(request: Request, auth: Write, ticket_id: int, body: TicketPatch) -> dict[str, Any]:
+@router.patch("/tickets/{ticket_id}", response_model=TicketWithComments,
+              summary="修改工单（状态、优先级、负责人、技能组、字段）")
+def update_ticket(request: Request, auth: Write, ticket_id: PathId, body: TicketPatch) -> dict[str, Any]:
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in ("status", "priority", "subject", "assignee_id",
                                                              "group_id") if k in sent}
     for key in ("status", "priority", "subject"):
         if key in changes and changes[key] is None:
             raise tickets_service.TicketError(f"bad_{key}", f"{key} 不能为 null", key)
-    with get_ctx(request).db.session() as session:
+    with _rules(), get_ctx(request).db.session() as session:
         tickets_service.update_ticket(session, _editor(auth), ticket_id, custom_fields=body.custom_fields,
                                       **changes)
         session.commit()
         return _full(session, auth.org_id, ticket_id)
 
 
-@router.post("/tickets/{ticket_id}/comments", status_code=201, summary="回复访客或写内部备注")
-def add_comment(request: Request, auth: Write, ticket_id: int, body: CommentIn) -> dict[str, Any]:
+@router.post("/tickets/{ticket_id}/comments", status_code=201, response_model=CommentOut,
+             summary="回复访客或写内部备注")
+def add_comment(request: Request, auth: Write, ticket_id: PathId, body: CommentIn) -> dict[str, Any]:
     editor = _editor(auth, body.author_name.strip())
-    with get_ctx(request).db.session() as session:
-        if body.kind == "reply":
+    with _rules(), get_ctx(request).db.session() as session:
+        if isinstance(body, ReplyIn):
             comment = tickets_service.add_reply(session, editor, ticket_id, body.text, status=body.status)
         else:
-            if body.status is not None:
-                raise tickets_service.TicketError("status_with_note", "内部备注不能同时修改状态", "status")
             comment = tickets_service.add_note(session, editor, ticket_id, body.text)
         session.commit()
         return comment_to_dict(comment)

@@ -25,6 +25,7 @@ from edudesk.context import get_ctx
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.forms import Rejected, as_raised, submit
+from edudesk.inputs import DbId, PathId
 from edudesk.privacy import service as privacy_service
 from edudesk.routing import service as routing_service
 from edudesk.tickets import search, sla
@@ -37,7 +38,7 @@ from edudesk.tickets.states import (
     SOURCE_LABELS,
     STATUS_LABELS,
 )
-from edudesk.web import client_ip, page
+from edudesk.web import InternalStatus, InternalText, client_ip, page
 
 router = APIRouter(include_in_schema=False)
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -61,12 +62,12 @@ def editor_of(request: Request, user: User) -> tickets_service.Editor:
 # --- the list ----------------------------------------------------------------------------------------------------
 
 @router.get("/tickets", response_class=HTMLResponse)
-def list_page(request: Request, user: CurrentUser, view: Annotated[int | None, Query(ge=1)] = None,
+def list_page(request: Request, user: CurrentUser, view: DbId | None = None,
               status: Param = "", priority: Param = "", group: Param = "", assignee: Param = "", source: Param = "",
               sla_state: Annotated[str, Query(alias="sla", max_length=20)] = "", since: Param = "",
               until: Param = "", q: Param = "", mentioned: Param = "", sort: Param = "",
               page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
-              error: str | None = None, status_code: int = 200) -> Response:
+              error: InternalText = None, status_code: InternalStatus = 200) -> Response:
     params = {"status": status, "priority": priority, "group": group, "assignee": assignee, "source": source,
               "sla": sla_state, "since": since, "until": until, "q": q, "mentioned": mentioned, "sort": sort}
     with get_ctx(request).db.session() as session:
@@ -133,7 +134,7 @@ def _list_args(params: dict[str, str]) -> _ListArgs:
 
 
 @router.post("/tickets/views/{view_id}/delete", response_class=HTMLResponse)
-def delete_view(request: Request, user: CurrentUser, view_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_view(request: Request, user: CurrentUser, view_id: PathId, csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token, lambda session: search.delete_view(session, editor_of(request, user), view_id),
                   status=as_raised)
     if isinstance(done, Rejected):
@@ -177,7 +178,7 @@ def _detail(request: Request, user: User, ticket_id: int, *, errors: dict[str, s
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def detail(request: Request, user: CurrentUser, ticket_id: int) -> Response:
+def detail(request: Request, user: CurrentUser, ticket_id: PathId) -> Response:
     return _detail(request, user, ticket_id)
 
 
@@ -191,7 +192,7 @@ def _int_or_none(raw: str, field: str) -> int | None:
 
 
 @router.post("/tickets/{ticket_id}", response_class=HTMLResponse)
-async def update(request: Request, user: CurrentUser, ticket_id: int) -> Response:
+async def update(request: Request, user: CurrentUser, ticket_id: PathId) -> Response:
     """The header form: status, priority, group, assignee, subject and the org's fields (``cf_<key>``)."""
     form = await request.form(max_fields=200, max_files=0)
     values = {k: str(v)[:5000] for k, v in form.items() if isinstance(v, str)}
@@ -222,7 +223,7 @@ def _error_key(field: str | None) -> str:
 
 
 @router.post("/tickets/{ticket_id}/comments", response_class=HTMLResponse)
-def comment(request: Request, user: CurrentUser, ticket_id: int,
+def comment(request: Request, user: CurrentUser, ticket_id: PathId,
             text: Annotated[str, Form(max_length=20_000)] = "", kind: Annotated[str, Form(max_length=10)] = "reply",
             status: Annotated[str, Form(max_length=20)] = "", csrf_token: CsrfField = "") -> Response:
     """A reply (delivered to the visitor; may also set pending/solved) or an internal note (with @mentions)."""
@@ -256,13 +257,13 @@ def _ticket_action(request: Request, user: User, ticket_id: int, csrf_token: str
 
 
 @router.post("/tickets/{ticket_id}/take", response_class=HTMLResponse)
-def take(request: Request, user: CurrentUser, ticket_id: int, csrf_token: CsrfField = "") -> Response:
+def take(request: Request, user: CurrentUser, ticket_id: PathId, csrf_token: CsrfField = "") -> Response:
     failed = _ticket_action(request, user, ticket_id, csrf_token, tickets_service.take)
     return failed if failed is not None else _detail(request, user, ticket_id, notice="已认领")
 
 
 @router.post("/tickets/{ticket_id}/delete", response_class=HTMLResponse)
-def delete(request: Request, user: CurrentUser, ticket_id: int, csrf_token: CsrfField = "") -> Response:
+def delete(request: Request, user: CurrentUser, ticket_id: PathId, csrf_token: CsrfField = "") -> Response:
     failed = _ticket_action(request, user, ticket_id, csrf_token, tickets_service.delete_ticket)
     return failed if failed is not None else RedirectResponse("/tickets", status_code=303)
 
@@ -270,7 +271,7 @@ def delete(request: Request, user: CurrentUser, ticket_id: int, csrf_token: Csrf
 # --- from the console --------------------------------------------------------------------------------------------
 
 @router.get("/console/c/{conversation_id}/ticket", response_class=HTMLResponse)
-def ticket_form(request: Request, user: CurrentUser, conversation_id: int) -> Response:
+def ticket_form(request: Request, user: CurrentUser, conversation_id: PathId) -> Response:
     """The empty "create a ticket" form for the console (``hx-get`` it into the chat pane)."""
     with get_ctx(request).db.session() as session:
         conv = conversations_service.get(session, user.org_id, conversation_id)
@@ -283,7 +284,7 @@ def ticket_form(request: Request, user: CurrentUser, conversation_id: int) -> Re
 
 
 @router.post("/console/c/{conversation_id}/ticket", response_class=HTMLResponse)
-def create_from_conversation(request: Request, user: CurrentUser, conversation_id: int,
+def create_from_conversation(request: Request, user: CurrentUser, conversation_id: PathId,
                              subject: Annotated[str, Form(max_length=1000)] = "",
                              priority: Annotated[str, Form(max_length=20)] = "normal",
                              note: Annotated[str, Form(max_length=20_000)] = "",

@@ -20,6 +20,7 @@ from edudesk.catalog import service as catalog_service
 from edudesk.context import get_ctx
 from edudesk.db import utcnow
 from edudesk.forms import Rejected, conflict_or_unprocessable, submit
+from edudesk.inputs import PathId
 from edudesk.localtime import LOCAL_TZ
 from edudesk.trials import service as trials_service
 from edudesk.web import page
@@ -83,7 +84,7 @@ def create_session(request: Request, user: Supervisor, course_id: Short = "", ca
 
 
 @router.post("/{session_id}/cancel", response_class=HTMLResponse)
-def cancel_session(request: Request, user: Supervisor, session_id: int, csrf_token: CsrfField = "") -> Response:
+def cancel_session(request: Request, user: Supervisor, session_id: PathId, csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token,
                   lambda session: trials_service.cancel_session(session, actor_of(request, user), session_id))
     if isinstance(done, Rejected):
@@ -104,12 +105,12 @@ def _session_page(request: Request, user: User, session_id: int, *, errors: dict
 
 
 @router.get("/{session_id}", response_class=HTMLResponse)
-def session_page(request: Request, user: Supervisor, session_id: int) -> Response:
+def session_page(request: Request, user: Supervisor, session_id: PathId) -> Response:
     return _session_page(request, user, session_id)
 
 
 @router.post("/{session_id}/book", response_class=HTMLResponse)
-def book(request: Request, user: Supervisor, session_id: int, lead_id: Short = "",
+def book(request: Request, user: Supervisor, session_id: PathId, lead_id: Short = "",
          csrf_token: CsrfField = "") -> Response:
     done = submit(request, csrf_token, lambda session: trials_service.book(
         session, user.org_id, session_id, _int(lead_id, "lead_id"), actor=actor_of(request, user)),
@@ -121,7 +122,7 @@ def book(request: Request, user: Supervisor, session_id: int, lead_id: Short = "
 
 
 @router.post("/bookings/{booking_id}/cancel", response_class=HTMLResponse)
-def cancel_booking(request: Request, user: Supervisor, booking_id: int, csrf_token: CsrfField = "") -> Response:
+def cancel_booking(request: Request, user: Supervisor, booking_id: PathId, csrf_token: CsrfField = "") -> Response:
     with get_ctx(request).db.session() as session:
         booking = trials_service.get_booking(session, user.org_id, booking_id)
         session_id = booking.session_id
@@ -133,7 +134,7 @@ def cancel_booking(request: Request, user: Supervisor, booking_id: int, csrf_tok
 
 
 @router.post("/bookings/{booking_id}/attendance", response_class=HTMLResponse)
-def mark_attendance(request: Request, user: Supervisor, booking_id: int, status: Short = "",
+def mark_attendance(request: Request, user: Supervisor, booking_id: PathId, status: Short = "",
                     csrf_token: CsrfField = "") -> Response:
     with get_ctx(request).db.session() as session:
         session_id = trials_service.get_booking(session, user.org_id, booking_id).session_id

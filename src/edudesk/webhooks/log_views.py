@@ -16,6 +16,7 @@ from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.privacy import service as privacy_service
 from edudesk.web import page
 from edudesk.webhooks import service as webhooks_service
@@ -46,7 +47,7 @@ def _log_page(request: Request, user: User, endpoint_id: int, *, status: str = "
 
 
 @router.get("/{endpoint_id}/deliveries", response_class=HTMLResponse)
-def delivery_log(request: Request, user: Supervisor, endpoint_id: int,
+def delivery_log(request: Request, user: Supervisor, endpoint_id: PathId,
                  status: Annotated[str, Query(max_length=20)] = "",
                  event_type: Annotated[str, Query(max_length=64)] = "",
                  page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
@@ -73,12 +74,12 @@ def _delivery_page(request: Request, user: User, endpoint_id: int, delivery_id: 
 
 
 @router.get("/{endpoint_id}/deliveries/{delivery_id}", response_class=HTMLResponse)
-def delivery_detail(request: Request, user: Supervisor, endpoint_id: int, delivery_id: int) -> Response:
+def delivery_detail(request: Request, user: Supervisor, endpoint_id: PathId, delivery_id: PathId) -> Response:
     return _delivery_page(request, user, endpoint_id, delivery_id)
 
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", response_class=HTMLResponse)
-def replay(request: Request, user: Supervisor, endpoint_id: int, delivery_id: int,
+def replay(request: Request, user: Supervisor, endpoint_id: PathId, delivery_id: PathId,
            csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     if user.role != Role.admin:
         raise Forbidden()

@@ -15,6 +15,7 @@ from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.secretbox import SecretBox
 from edudesk.web import page
 from edudesk.webhooks import log_views
@@ -95,12 +96,12 @@ def create_endpoint(request: Request, user: Supervisor, url: Short = "",
 
 
 @router.get("/{endpoint_id}", response_class=HTMLResponse)
-def edit_endpoint(request: Request, user: Supervisor, endpoint_id: int) -> Response:
+def edit_endpoint(request: Request, user: Supervisor, endpoint_id: PathId) -> Response:
     return _form_page(request, user, endpoint_id)
 
 
 @router.post("/{endpoint_id}", response_class=HTMLResponse)
-def update_endpoint(request: Request, user: Supervisor, endpoint_id: int, url: Short = "",
+def update_endpoint(request: Request, user: Supervisor, endpoint_id: PathId, url: Short = "",
                     event_types: Annotated[list[str] | None, Form()] = None, description: Short = "",
                     enabled: Short = "", csrf_token: CsrfField = "") -> Response:
     require_admin(user)
@@ -113,7 +114,7 @@ def update_endpoint(request: Request, user: Supervisor, endpoint_id: int, url: S
 
 
 @router.post("/{endpoint_id}/rotate", response_class=HTMLResponse)
-def rotate_secret(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
+def rotate_secret(request: Request, user: Supervisor, endpoint_id: PathId, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
     secret = submit(request, csrf_token, lambda session: webhooks_service.rotate_secret(
         session, actor_of(request, user), box_of(request), endpoint_id))
@@ -123,7 +124,7 @@ def rotate_secret(request: Request, user: Supervisor, endpoint_id: int, csrf_tok
 
 
 @router.post("/{endpoint_id}/test", response_class=HTMLResponse)
-def send_test(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
+def send_test(request: Request, user: Supervisor, endpoint_id: PathId, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
     done = submit(request, csrf_token,
                   lambda session: webhooks_service.send_test(session, actor_of(request, user), endpoint_id))
@@ -133,7 +134,7 @@ def send_test(request: Request, user: Supervisor, endpoint_id: int, csrf_token: 
 
 
 @router.post("/{endpoint_id}/delete", response_class=HTMLResponse)
-def delete_endpoint(request: Request, user: Supervisor, endpoint_id: int, csrf_token: CsrfField = "") -> Response:
+def delete_endpoint(request: Request, user: Supervisor, endpoint_id: PathId, csrf_token: CsrfField = "") -> Response:
     require_admin(user)
     done = submit(request, csrf_token,
                   lambda session: webhooks_service.delete_endpoint(session, actor_of(request, user), endpoint_id))

@@ -12,15 +12,16 @@ import anyio
 import structlog
 from fastapi import APIRouter, File, Header, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.datastructures import QueryParams
 from starlette.requests import HTTPConnection
 
 from edudesk import events
+from edudesk.apischema import error_responses
 from edudesk.bot import service as bot_service
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.web import frames
+from edudesk.channels.web.schemas import AttachmentOut, SessionRequest, WidgetSession
 from edudesk.channels.web.uploads import clean_filename, new_storage_key, path_for, sniff_image
 from edudesk.channels.web.visitor_session import CHANNEL, PageContext, VisitorSession, hello_extras
 from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens
@@ -30,6 +31,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.schemas import attachment_to_dict
 from edudesk.conversations.states import ConversationState
 from edudesk.csat import service as csat_service
+from edudesk.inputs import PathId
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.ratelimit import client_address, limiter_of
@@ -49,13 +51,7 @@ from edudesk.wsframes import (
 router = APIRouter()
 log = structlog.get_logger(__name__)
 
-
-class SessionRequest(BaseModel):
-    org_key: str = Field(min_length=1, max_length=64)
-    token: str | None = Field(default=None, max_length=500)
-    page_url: str | None = Field(default=None, max_length=2000)
-    page_title: str | None = Field(default=None, max_length=500)
-    referrer: str | None = Field(default=None, max_length=2000)
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def _tokens(ctx: AppContext) -> VisitorTokens:
@@ -85,7 +81,8 @@ def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> 
     }
 
 
-@router.post("/api/v1/widget/session", tags=["widget"])
+@router.post("/api/v1/widget/session", tags=["widget"], response_model=WidgetSession,
+             responses=error_responses(400, 401, 404, 422, 429))
 def widget_session(request: Request, body: SessionRequest) -> Response:
     """Identify (or newly issue) the visitor and return what the widget needs to draw itself."""
     ctx = get_ctx(request)
@@ -154,7 +151,8 @@ def _visitor_from_token(ctx: AppContext, token: str | None) -> tuple[VisitorIden
     return ident, org
 
 
-@router.post("/api/v1/widget/attachments", tags=["widget"])
+@router.post("/api/v1/widget/attachments", tags=["widget"], status_code=201, response_model=AttachmentOut,
+             responses=error_responses(400, 401, 413, 415, 422, 429))
 async def upload_attachment(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -197,8 +195,12 @@ async def upload_attachment(
                     media_type="application/json", status_code=201)
 
 
-@router.get("/api/v1/attachments/{attachment_id}/{key}", tags=["widget"])
-def get_attachment(request: Request, attachment_id: int, key: str) -> Response:
+_IMAGE_CONTENT = {t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES}
+
+
+@router.get("/api/v1/attachments/{attachment_id}/{key}", tags=["widget"], response_class=FileResponse,
+            responses={200: {"description": "the image", "content": _IMAGE_CONTENT}, **error_responses(404, 422)})
+def get_attachment(request: Request, attachment_id: PathId, key: str) -> Response:
     ctx = get_ctx(request)
     with ctx.db.session() as session:
         att = conversations_service.find_attachment(session, attachment_id, key)
