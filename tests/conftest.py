@@ -216,7 +216,9 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 15
+        # A deadline for a server that never starts, not a speed check: loaded CI machines start slowly (the warm-up
+        # loads the embedding model), and 15 s failed there.
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline:
                 raise RuntimeError("live server did not start")
