@@ -35,6 +35,7 @@ from edudesk.models import Base
 from edudesk.orgs import service as orgs_service
 from edudesk.settings import Settings
 from tests import hypothesis_settings  # noqa: F401  (registers and loads the hypothesis profile)
+from tests.private_redis import PrivateRedis
 
 PG_ADMIN_DSN = os.environ.get("EDUDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EDUDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -126,6 +127,14 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         unavailable("Redis", str(exc))
     return REDIS_URL
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis server of the test's own, which it may kill and restart: the shared one serves every other test."""
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -15,13 +14,6 @@ from tests.private_redis import PrivateRedis
 from tests.test_events import run_in_fresh_loop
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path).start()
-    yield server
-    server.kill()
 
 
 def ev(name: str) -> DomainEvent:

@@ -4,8 +4,6 @@ own agents and is shared again after a heartbeat, and a resync sends every clien
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +14,6 @@ from tests.private_redis import PrivateRedis
 from tests.test_events import run_in_fresh_loop
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path).start()
-    yield server
-    server.kill()
 
 
 def test_presence_without_redis_counts_this_instance_and_recovers(private_redis: PrivateRedis) -> None:
