@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from edudesk.models import Base
 from edudesk.orgs import service as orgs_service
 from edudesk.settings import Settings
 from tests import hypothesis_settings  # noqa: F401  (registers and loads the hypothesis profile)
+from tests.ports import free_port
 from tests.private_redis import PrivateRedis
 
 PG_ADMIN_DSN = os.environ.get("EDUDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -205,11 +205,6 @@ def login(client: TestClient, org_slug: str, username: str, password: str = PASS
     assert resp.status_code == 303, resp.text
     return csrf_from(client.get("/console").text)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

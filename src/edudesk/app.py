@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -40,7 +39,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations import views as conversation_views
 from edudesk.csat import api as csat_api
 from edudesk.csat import views as csat_views
-from edudesk.db import Database, NotFoundError
+from edudesk.db import DATABASE_UNAVAILABLE, Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
 from edudesk.hours import views as hours_views
@@ -82,6 +81,7 @@ from edudesk.webhooks import delivery as webhooks_delivery
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks import views as webhooks_views
 from edudesk.webhooks.urls import UrlPolicy
+from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
@@ -175,11 +175,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
 
-# Errors that say the database cannot be reached or cannot take the request now (server restarting, connection cut,
-# pool exhausted, SQLite locked too long) rather than that the request is wrong: the client should try again soon.
-DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
 DATABASE_RETRY_AFTER_SECONDS = 5
-CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def install_database_error_handler(app: FastAPI) -> None:

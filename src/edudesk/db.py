@@ -28,6 +28,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -324,3 +325,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Errors that say the database cannot be reached or cannot take the request now (server restarting, connection cut,
+# pool exhausted, SQLite locked too long) rather than that the request is wrong: the client should try again soon.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)

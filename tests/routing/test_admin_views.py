@@ -480,12 +480,14 @@ def test_another_orgs_ids_are_not_found(client: TestClient, database: Database, 
     assert rules(database, orgs.b.id) == [] and levels(database, ours.group_id) == {}
 
 
-def test_ids_no_record_can_have_are_not_found(client: TestClient, team: Team) -> None:
+def test_ids_no_record_can_have_are_refused_or_not_found(client: TestClient, team: Team) -> None:
+    """An id outside the id columns in the URL is refused before any lookup (422, like every route:
+    tests/test_route_ids.py); one chosen in a form names no record (404). Never a 500."""
     token = login(client, "alpha", "admin")
     huge = "9" * 20
-    assert client.get(f"/admin/routing/groups/{huge}").status_code == 404
-    assert client.get("/admin/routing/rules/0").status_code == 404
-    assert post(client, f"/admin/routing/agents/{huge}", token, max_concurrent="3").status_code == 404
+    assert client.get(f"/admin/routing/groups/{huge}").status_code == 422
+    assert client.get("/admin/routing/rules/0").status_code == 422
+    assert post(client, f"/admin/routing/agents/{huge}", token, max_concurrent="3").status_code == 422
     assert post(client, "/admin/routing/rules/new", token, **{**RULE_FORM, "group_id": huge}).status_code == 404
     resp = post(client, f"/admin/routing/groups/{team.group_id}/members", token, user_id=huge, level="1")
     assert resp.status_code == 404

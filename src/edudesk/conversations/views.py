@@ -25,7 +25,7 @@ from edudesk.conversations.agent_frames import AgentPing
 from edudesk.conversations.models import Conversation
 from edudesk.conversations.schemas import message_to_dict
 from edudesk.conversations.states import STATE_LABELS, ConversationState
-from edudesk.db import NotFoundError
+from edudesk.db import DATABASE_UNAVAILABLE, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
 from edudesk.inputs import DbId, PathId
@@ -36,7 +36,14 @@ from edudesk.privacy import service as privacy_service
 from edudesk.realtime import Connection, receive_frame
 from edudesk.trials import service as trials_service
 from edudesk.web import InternalStatus, InternalText, csrf_ok, page
-from edudesk.wsframes import CLOSE_FORBIDDEN, CLOSE_INTERNAL_ERROR, CLOSE_UNAUTHORIZED, INTERNAL_ERROR, FrameProblem
+from edudesk.wsframes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    INTERNAL_ERROR,
+    FrameProblem,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ws_router = APIRouter()
@@ -406,7 +413,11 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     try:
         user = await anyio.to_thread.run_sync(user_from_session, websocket)
-    except Exception:  # e.g. the database is restarting: 1011 tells the console to retry; a dropped socket says less
+    except DATABASE_UNAVAILABLE as exc:  # restarting or unreachable: "try again later", the console reconnects
+        log.error("agent_socket_database_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+        await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="database unavailable, try again")
+        return
+    except Exception:  # anything else: 1011 tells the console to retry; a dropped socket says less
         log.exception("agent_socket_open_failed")
         await websocket.close(code=CLOSE_INTERNAL_ERROR, reason="server error, try again")
         return

@@ -31,6 +31,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.schemas import attachment_to_dict
 from edudesk.conversations.states import ConversationState
 from edudesk.csat import service as csat_service
+from edudesk.db import DATABASE_UNAVAILABLE
 from edudesk.inputs import PathId
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
@@ -44,6 +45,7 @@ from edudesk.wsframes import (
     CLOSE_FORBIDDEN,
     CLOSE_INTERNAL_ERROR,
     CLOSE_NOT_FOUND,
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
     MAX_ROW_ID,
 )
@@ -304,7 +306,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     try:
         opened = await anyio.to_thread.run_sync(_connect_visitor, ctx, websocket.query_params,
                                                 websocket.headers.get("origin"))
-    except Exception:  # e.g. the database is restarting: say so (1011) rather than drop the connection (1006)
+    except DATABASE_UNAVAILABLE as exc:  # restarting or unreachable: "try again later", the widget reconnects
+        log.error("visitor_socket_database_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+        opened = CLOSE_TRY_AGAIN_LATER, "database unavailable, try again"
+    except Exception:  # anything else: say so (1011) rather than drop the connection (1006)
         log.exception("visitor_socket_open_failed")
         opened = CLOSE_INTERNAL_ERROR, "server error, try again"
     if isinstance(opened, tuple):
