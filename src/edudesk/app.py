@@ -107,14 +107,10 @@ class LocaleMiddleware:
         await self.app(scope, receive, send)
 
 
-_wants_json = wants_json
-_browser_navigation = browser_navigation
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
-        if _wants_json(request):
+        if wants_json(request):
             return error_response(401, "login_required", "请先登录")
         if request.headers.get("hx-request") == "true":
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
@@ -122,13 +118,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        if _wants_json(request):
+        if wants_json(request):
             return error_response(403, "forbidden", "没有权限执行此操作")
         return page(request, "error.html", status_code=403, title="没有权限", message="您的角色无权访问此页面。")
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
-        if _wants_json(request):
+        if wants_json(request):
             return error_response(404, "not_found", "记录不存在")
         return page(request, "error.html", status_code=404, title="找不到", message="记录不存在或已被删除。")
 
@@ -141,7 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
         message = f"参数不合法：{first.get('msg', '')}"
-        if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
+        if (not wants_json(request) and request.method != "GET") or browser_navigation(request):
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
         code = "invalid_text" if first.get("type") == "unstorable_text" else "invalid_request"
         return error_response(422, code, message, ".".join(loc) or None)
@@ -153,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # OverflowError for an integer past 2^63, PostgreSQL a DataError): the input is at fault, not the server.
         log.warning("database_refused_input", path=request.url.path, error=type(exc).__name__)
         message = "参数不合法：数值或文本超出可保存的范围"
-        if (not _wants_json(request) and request.method != "GET") or _browser_navigation(request):
+        if (not wants_json(request) and request.method != "GET") or browser_navigation(request):
             return page(request, "error.html", status_code=422, title="输入有误", message=message)
         return error_response(422, "invalid_request", message)
 
@@ -166,7 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-        if exc.status_code == 404 and _browser_navigation(request):
+        if exc.status_code == 404 and browser_navigation(request):
             return page(request, "error.html", status_code=404, title="找不到", message="这个页面不存在。")
         response = error_response(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
@@ -198,7 +194,7 @@ def install_database_error_handler(app: FastAPI) -> None:
             return None
         assert isinstance(request, Request)
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
-        if _browser_navigation(request):
+        if browser_navigation(request):
             resp: Response = page(request, "error.html", status_code=503, title="服务暂时不可用",
                                   message="数据库暂时无法连接，请稍后刷新重试。")
             resp.headers.update(headers)
