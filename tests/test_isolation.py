@@ -31,6 +31,7 @@ from edudesk.canned.models import CannedReply
 from edudesk.canned.text import CannedInput
 from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
+from edudesk.channels.fake.adapter import FakeChannel
 from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message
 from edudesk.csat import service as csat_service
@@ -38,6 +39,8 @@ from edudesk.db import Database, utcnow
 from edudesk.hours import service as hours_service
 from edudesk.hours.models import BusinessHoursRecord
 from edudesk.inbound import service as inbound_service
+from edudesk.inboxes import service as inboxes_service
+from edudesk.inboxes.models import Inbox
 from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
@@ -295,6 +298,14 @@ ROUTES |= {
         Case("POST", "/admin/privacy/contacts/{contact}/erase", {"confirm": "{contact}"})],
 }
 
+# Connected channels (issue 12).
+ROUTES |= {
+    "/admin/channels": [Case("GET", "/admin/channels")],
+    "/admin/channels/{inbox_id}": [Case("GET", "/admin/channels/{inbox}"),
+                                   Case("POST", "/admin/channels/{inbox}", {"name": "劫持", "account": "evil"})],
+    "/admin/channels/{inbox_id}/delete": [Case("POST", "/admin/channels/{inbox}/delete", {})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -321,6 +332,8 @@ PUBLIC |= {
     "/api/v1/tickets": "API token scoped: lists and creates in the token's org only (tests/tickets/test_api.py)",
     "/api/v1/tickets/{ticket_id}": "API token scoped: another org's ticket is 404 (tests/tickets/test_api.py)",
     "/api/v1/tickets/{ticket_id}/comments": "API token scoped: another org's ticket is 404 (tests/tickets/test_api.py)",
+    "/admin/channels/new/{kind}": "creates an account in the signed-in admin's own org; the path names an adapter "
+                                  "kind, not a record (tests/inboxes/test_views.py)",
 }
 
 
@@ -425,6 +438,16 @@ def seed_hours_csat(database: Database, orgs: TwoOrgs, targets: Targets, group_i
         session.commit()
 
 
+def seed_inbox(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's connected channel account, with a secret."""
+    with database.session() as session:
+        inbox = inboxes_service.create(session, Actor(orgs.a.id, label="t"), FakeChannel,
+                                       inboxes_service.secret_box("test-secret-" + "x" * 20),
+                                       name="甲的学费答复渠道", data={"account": "甲的学费答复账号", "api_key": "k"})
+        session.commit()
+        return {"inbox": inbox.id}
+
+
 def seed_canned(database: Database, orgs: TwoOrgs) -> dict[str, int]:
     """Org A's shared canned reply /xf."""
     with database.session() as session:
@@ -443,7 +466,7 @@ def fingerprint(database: Database, org_id: int) -> str:
                       LeadNote, TrialSession, TrialBooking, LeadFieldDef, Ticket, TicketComment, TicketView,
                       SlaPolicy, TicketFieldDef,
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
-                      RetentionPolicy):
+                      RetentionPolicy, Inbox):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -467,6 +490,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     ticket_targets = seed_tickets(database, orgs, targets)
     routing_targets = seed_routing(database, orgs, targets)
     canned_targets = seed_canned(database, orgs)
+    canned_targets.update(seed_inbox(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import anyio
+import httpx
+import redis
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +35,7 @@ from edudesk.bot import flow_views as bot_flow_views
 from edudesk.bot import service as bot_service
 from edudesk.bot import views as bot_views
 from edudesk.canned import views as canned_views
-from edudesk.channels.base import ChannelRegistry
+from edudesk.channels.base import ChannelRegistry, ChannelServices
 from edudesk.context import AppContext
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations import views as conversation_views
@@ -44,11 +46,14 @@ from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
 from edudesk.hours import views as hours_views
 from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.inboxes import service as inboxes_service
+from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
 from edudesk.kb import views as kb_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
+from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
 from edudesk.privacy import views as privacy_views
@@ -207,6 +212,10 @@ def install_database_error_handler(app: FastAPI) -> None:
         app.add_exception_handler(cls, _unavailable)  # type: ignore[arg-type]  # one handler for HTTP and sockets
 
 
+# Lead sources that arrive without a chat channel (landing-page forms, the API, an import).
+NON_CHAT_SOURCES = {"form": "表单", "import": "导入", "manual": "手动录入"}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secret()
     configure_logging(settings.log_level, settings.log_json)
@@ -228,6 +237,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy_jobs.register(job_registry, privacy)
     channels = ChannelRegistry()
     channels.load_entry_points()
+    channels.services = make_channel_services(settings)
+    job_registry.register(outbound_service.DELIVER_JOB, outbound_service.Deliverer(
+        channels, inboxes_service.secret_box(settings.secret_key), settings.upload_dir))
+    wakeup = jobs.Wakeup()
+    wakeup.attach(db.sessionmaker)
     catalogues = Catalogues()
     bots = bot_service.make_runtime(db)
     bus.subscribe(bots.on_event)
@@ -236,12 +250,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     agent_sync = routing_runner.AgentPresenceSync(db)
     hub.agent_listener = agent_sync
     limiter = make_limiter(settings)
+    templates = make_templates(catalogues)
+    # Channel names for the console, lead lists and reports: every registered adapter's, plus the lead sources
+    # that are not chat channels.
+    templates.env.globals["channel_labels"] = {**channels.labels(), **NON_CHAT_SOURCES}
+    templates.env.globals["channel_badges"] = channels.badges()
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
-                     templates=make_templates(catalogues), catalogues=catalogues, bots=bots, limiter=limiter)
+                     templates=templates, catalogues=catalogues, bots=bots, limiter=limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.bind_loop(asyncio.get_running_loop())
+        wakeup.bind_loop(asyncio.get_running_loop())
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await bus.start()
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
@@ -251,7 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}",
                                  lease_seconds=settings.job_lease_seconds)
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
-            tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds)))
+            tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds, wakeup)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
                  jobs_in_process=settings.jobs_in_process)
         try:
@@ -266,6 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await bus.stop()
             hub.presence.close()
             limiter.close()
+            close_channel_services(channels.services)
             db.dispose()
 
     # Every route, present and future, refuses text no database can store before it runs (see textguard).
@@ -307,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routing_console_views.router,
         routing_admin_views.router,
         privacy_views.router,
+        inboxes_views.router,
     )
     for router in routers:
         app.include_router(router)
@@ -348,7 +370,7 @@ async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync
             log.exception("agent_heartbeat_failed")
 
 
-async def _run_jobs(worker: jobs.Worker, poll_seconds: float) -> None:
+async def _run_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeup) -> None:
     while True:
         try:
             ran = await anyio.to_thread.run_sync(worker.run_pending)
@@ -356,7 +378,28 @@ async def _run_jobs(worker: jobs.Worker, poll_seconds: float) -> None:
             log.exception("in_process_jobs_failed")
             ran = 0
         if not ran:
-            await asyncio.sleep(poll_seconds)
+            await wakeup.wait(poll_seconds)
+
+
+def make_channel_services(settings: Settings) -> ChannelServices:
+    """One pooled HTTP client for every call to a channel provider (keep-alive to api.weixin.qq.com saves a TLS
+    handshake per message), and Redis for the access tokens every instance shares."""
+    timeout = httpx.Timeout(settings.channel_http_timeout_seconds)
+    # trust_env=False: an HTTP(S)_PROXY of the server's environment must not carry channel traffic elsewhere.
+    http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False,
+                        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    return ChannelServices(settings=settings, http=http, redis=client, upload_dir=settings.upload_dir)
+
+
+def close_channel_services(services: ChannelServices | None) -> None:
+    if services is None:
+        return
+    with contextlib.suppress(Exception):
+        services.http.close()
+    if services.redis is not None:
+        with contextlib.suppress(Exception):
+            services.redis.close()
 
 
 def app_from_env() -> FastAPI:

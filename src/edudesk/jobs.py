@@ -13,6 +13,7 @@ database, such as a webhook POST, are therefore at-least-once).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import enum
@@ -24,7 +25,8 @@ from typing import Any
 
 import structlog
 from sqlalchemy import JSON, Enum, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from edudesk.db import Base, Database, UTCDateTime, utcnow
 
@@ -89,6 +91,7 @@ def enqueue(
     run_at: dt.datetime | None = None,
     max_attempts: int = 10,
 ) -> Job:
+    session.info[ENQUEUED_KEY] = True
     job = Job(
         kind=kind,
         payload=payload,
@@ -99,6 +102,51 @@ def enqueue(
     )
     session.add(job)
     return job
+
+
+ENQUEUED_KEY = "edudesk_jobs_enqueued"
+
+
+class Wakeup:
+    """Wakes this process's job loop as soon as a transaction that enqueued a job commits, instead of at its next
+    poll: a WeChat reply waits in the outbox for milliseconds, not for the poll interval. Other processes' workers
+    still find the job at their next poll."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, seconds: float) -> None:
+        event = self._event
+        if event is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
+        event.clear()
+
+    def attach(self, factory: sessionmaker[Session]) -> None:
+        @sa_event.listens_for(factory, "after_commit")
+        def _after_commit(session: Session) -> None:
+            if session.in_nested_transaction():
+                return
+            if session.info.pop(ENQUEUED_KEY, False):
+                self.set()
+
+        @sa_event.listens_for(factory, "after_soft_rollback")
+        def _after_rollback(session: Session, previous_transaction: object) -> None:
+            if not session.in_transaction():
+                session.info.pop(ENQUEUED_KEY, None)
 
 
 def backoff_seconds(attempt: int) -> float:

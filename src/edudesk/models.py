@@ -10,6 +10,7 @@ from edudesk.contacts import models as contacts_models
 from edudesk.conversations import models as conversations_models
 from edudesk.db import Base
 from edudesk.hours import models as hours_models
+from edudesk.inboxes import models as inboxes_models
 from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
 from edudesk.leads import models as leads_models
@@ -32,6 +33,7 @@ __all__ = [
     "contacts_models",
     "conversations_models",
     "hours_models",
+    "inboxes_models",
     "kb_models",
     "leads_models",
     "orgs_models",

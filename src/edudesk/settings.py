@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Lets webhook URLs point at loopback, private and link-local addresses (tests, or a receiver on the same LAN).
     # Off by default: an admin-entered URL must not make the server call its own internal network (SSRF).
     webhooks_allow_private: bool = False
+    # Where the WeChat Official Account and WeCom APIs are (tests and the benchmark point them at a fake on
+    # 127.0.0.1; a proxy in front of WeChat's API is the other use).
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # Each call to a channel provider's API (connect, read) gives up after this long and is retried from the outbox.
+    channel_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.
     run_jobs_in_process: bool | None = None
     # Privacy (docs/privacy.md). A staff member who saw a contact's full phone number in one place is audited once

@@ -42,11 +42,22 @@ def find_by_identity(session: Session, org_id: int, channel: str, external_id: s
 
 
 def find_or_create(
-    session: Session, org_id: int, channel: str, external_id: str, *, page_url: str | None = None
+    session: Session, org_id: int, channel: str, external_id: str, *, page_url: str | None = None,
+    aliases: tuple[tuple[str, str], ...] = (),
 ) -> Contact:
+    """The contact behind an identity, created on first sight. ``aliases`` are other identities of the same person
+    (a WeChat unionid): a contact already known by one of them is used, and every identity missing from it is
+    added, so the org's Official Account and WeCom customer service see one parent."""
     contact = find_by_identity(session, org_id, channel, external_id)
     if contact is not None:
+        if aliases:
+            attach_identities(session, contact, aliases)
         return contact
+    for alias_kind, alias_id in aliases:
+        contact = find_by_identity(session, org_id, alias_kind, alias_id)
+        if contact is not None:
+            attach_identities(session, contact, ((channel, external_id), *aliases))
+            return contact
     try:
         with session.begin_nested():
             contact = Contact(org_id=org_id, first_page_url=page_url, last_page_url=page_url)
@@ -60,7 +71,34 @@ def find_or_create(
         contact = find_by_identity(session, org_id, channel, external_id)
         if contact is None:
             raise
+    if aliases:
+        attach_identities(session, contact, aliases)
     return contact
+
+
+def attach_identities(session: Session, contact: Contact, identities: tuple[tuple[str, str], ...]) -> None:
+    """Adds the identities the contact lacks; one that already belongs to another contact is left with it (the
+    two are the same person, but merging contacts is an agent's decision, not a side effect of a message)."""
+    for kind, external_id in identities:
+        if not kind or not external_id:
+            continue
+        owner = find_by_identity(session, contact.org_id, kind, external_id)
+        if owner is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(ContactIdentity(org_id=contact.org_id, contact_id=contact.id, channel=kind[:32],
+                                            external_id=external_id[:128]))
+                session.flush()
+        except IntegrityError:
+            continue
+
+
+def identity_of(session: Session, org_id: int, contact_id: int, kind: str) -> str | None:
+    """The contact's id on one channel identity space (its openid on one Official Account), if known."""
+    return session.scalar(select(ContactIdentity.external_id).where(
+        ContactIdentity.org_id == org_id, ContactIdentity.contact_id == contact_id,
+        ContactIdentity.channel == kind).order_by(ContactIdentity.id).limit(1))
 
 
 def get(session: Session, org_id: int, contact_id: int) -> Contact:

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import ScalarSelect, Select, SQLColumnExpression, Table, bindparam, func, insert, select, true
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
-from edudesk import events
+from edudesk import events, jobs
 from edudesk.auth.models import User
 from edudesk.conversations.base import (
     ConversationError,
@@ -19,7 +19,14 @@ from edudesk.conversations.base import (
     get,
     summary,
 )
-from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
+from edudesk.conversations.models import (
+    Attachment,
+    ChannelDelivery,
+    Conversation,
+    DeliveryState,
+    Message,
+    SenderKind,
+)
 from edudesk.conversations.schemas import message_to_dict
 from edudesk.db import NotFoundError, get_in_org, utcnow
 from edudesk.events import agents_topic, contact_topic
@@ -92,6 +99,9 @@ def post_message(
         conv.last_message_text = preview[:200]
     if sender == SenderKind.visitor:
         conv.unread_count += 1
+        conv.last_visitor_message_at = now
+    elif conv.inbox_id is not None:
+        queue_delivery(session, conv, msg_id)
     events.record(
         session,
         events.DomainEvent(
@@ -102,6 +112,38 @@ def post_message(
         ),
     )
     return Posted(msg, created=True)
+
+
+DELIVER_JOB = "channels.deliver"
+
+
+def queue_delivery(session: Session, conv: Conversation, message_id: int) -> None:
+    """Puts a message of a conversation on a connected channel (an inbox) in that channel's outbox, in the
+    transaction that stores it; the ``channels.deliver`` job sends it (see edudesk.outbound)."""
+    session.add(ChannelDelivery(org_id=conv.org_id, conversation_id=conv.id, message_id=message_id,
+                                inbox_id=conv.inbox_id, state=DeliveryState.pending, attempts=0,
+                                next_attempt_at=utcnow(), created_at=utcnow()))
+    jobs.enqueue(session, DELIVER_JOB, {"conversation_id": conv.id}, org_id=conv.org_id, max_attempts=50)
+
+
+def last_offer(session: Session, conv: Conversation) -> dict[str, Any] | None:
+    """The structured part of the last message the visitor was shown (its buttons, a survey), for channels that
+    offer choices as numbered lines and read the visitor's "1" back."""
+    return session.scalar(
+        select(Message.extra).where(Message.conversation_id == conv.id, Message.sender != SenderKind.visitor,
+                                    Message.internal.is_(False))
+        .order_by(Message.id.desc()).limit(1))
+
+
+def mark_delivery(session: Session, msg: Message, delivery: dict[str, Any]) -> None:
+    """Notes on a message how its delivery through the channel went ("retrying", "failed" with the reason, "sent"
+    by template), for the console beside the message; staff see it, the visitor's tabs get nothing new."""
+    msg.extra = {**(msg.extra or {}), "delivery": delivery}
+    conv = get(session, msg.org_id, msg.conversation_id)
+    events.record(session, events.DomainEvent(
+        type="message.updated", org_id=msg.org_id, data={"message": message_to_dict(msg)},
+        topics=(agents_topic(conv.org_id),),
+    ))
 
 
 NOTE_MAX_CHARS = 2000

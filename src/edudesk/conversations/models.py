@@ -25,6 +25,11 @@ class Conversation(OrgScoped, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
+    # The connected account (edudesk.inboxes) the visitor writes through; None for the web widget. Messages of a
+    # conversation with an inbox go out through its channel adapter (channel_deliveries).
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"), nullable=True)
+    # The visitor's last message: the start of the channel's reply window (WeChat: 48 hours).
+    last_visitor_message_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     state: Mapped[ConversationState] = mapped_column(
         Enum(ConversationState, native_enum=False, length=16), default=ConversationState.bot
     )
@@ -95,3 +100,37 @@ class Message(OrgScoped, Base):
     # Buttons and other structured parts of bot replies.
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryState(enum.StrEnum):
+    pending = "pending"  # waiting for its turn (or for the next try after a failure)
+    sending = "sending"  # claimed by a worker until ``lease_until``
+    sent = "sent"
+    failed = "failed"  # can never go out this way (outside the reply window, blocked): the agents are told
+
+
+class ChannelDelivery(OrgScoped, Base):
+    """One message on its way out through the conversation's channel adapter: the outbox of push channels.
+
+    Written in the transaction that stores the message, so nothing is lost if the process dies; sent by the
+    ``channels.deliver`` job in message order per conversation, retried with backoff while the channel is down.
+    """
+
+    __tablename__ = "channel_deliveries"
+    __table_args__ = (Index("ix_channel_deliveries_conv_state", "conversation_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"), nullable=True)
+    state: Mapped[DeliveryState] = mapped_column(Enum(DeliveryState, native_enum=False, length=16),
+                                                 default=DeliveryState.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # "message", or "template" when it went out as a template message outside the reply window.
+    via: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -32,6 +32,7 @@ from edudesk.conversations.base import (
     summary,
 )
 from edudesk.conversations.messages import (
+    DELIVER_JOB,
     NOTE_MAX_CHARS,
     VISITOR_CHECKS,
     add_attachment,
@@ -39,6 +40,8 @@ from edudesk.conversations.messages import (
     find_attachment,
     find_by_client_id,
     get_attachment,
+    last_offer,
+    mark_delivery,
     message_in_org,
     messages,
     messages_as_dicts,
@@ -86,6 +89,7 @@ from edudesk.events import agents_topic, contact_topic
 
 __all__ = [
     "CLOSE_RESOLVED_JOB",
+    "DELIVER_JOB",
     "HANDOFF_TEXT",
     "MAX_TAGS",
     "NOBODY_ONLINE_TEXT",
@@ -117,8 +121,10 @@ __all__ = [
     "get_attachment",
     "handoff",
     "history_for_contact",
+    "last_offer",
     "leave_queue",
     "list_for_console",
+    "mark_delivery",
     "mark_read",
     "message_in_org",
     "messages",
@@ -157,11 +163,13 @@ def open_conversation(
     page_url: str | None = None,
     page_title: str | None = None,
     referrer: str | None = None,
+    inbox_id: int | None = None,
 ) -> Conversation:
     conv = Conversation(
         org_id=contact.org_id,
         contact_id=contact.id,
         channel=channel,
+        inbox_id=inbox_id,
         state=S.bot,
         page_url=(page_url or None) and page_url[:1000],
         page_title=(page_title or None) and page_title[:300],

@@ -186,7 +186,9 @@ def resolve(session: Session, user: User, conversation_id: int, *, close_after_s
         return conv
     _transition(session, conv, S.resolved)
     conv.unread_count = 0
-    post_message(session, conv, SenderKind.system, "本次服务已结束，欢迎为我们的服务打分～")
+    # The kind and scale let a channel without the survey form ask for the score as numbered lines.
+    post_message(session, conv, SenderKind.system, "本次服务已结束，欢迎为我们的服务打分～",
+                 extra={"kind": "csat_request", "scale": csat_service.get_settings(session, conv.org_id).scale})
     jobs.enqueue(
         session,
         CLOSE_RESOLVED_JOB,

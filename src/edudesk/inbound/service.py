@@ -7,8 +7,10 @@ This is the one place that ties the areas together for an inbound message; chann
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -19,7 +21,7 @@ from edudesk.bot.faq import LEAVE_CONTACT_BUTTON
 from edudesk.bot.models import BotConversationState
 from edudesk.bot.rules import HANDOFF_BUTTON
 from edudesk.bot.runtime import BotRuntime, OrgBot
-from edudesk.channels.base import InboundMessage
+from edudesk.channels.base import BUTTONS, InboundMessage, identity_kind
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations import service as conversations_service
@@ -29,6 +31,8 @@ from edudesk.errors import DomainError
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
 from edudesk.nlp.extract import extract
+from edudesk.outbound import render
+from edudesk.privacy import files
 from edudesk.routing import dispatch, handover
 from edudesk.tickets import service as tickets_service
 
@@ -106,7 +110,7 @@ class TurnRows:
 def _open(session: Session, contact: Contact, msg: InboundMessage, org_bot: OrgBot) -> Conversation:
     return conversations_service.open_conversation(
         session, contact, msg.channel, welcome=org_bot.welcome_text, page_url=msg.page_url,
-        page_title=msg.page_title, referrer=msg.referrer,
+        page_title=msg.page_title, referrer=msg.referrer, inbox_id=msg.inbox_id,
     )
 
 
@@ -122,7 +126,8 @@ def turn_rows(session: Session, msg: InboundMessage, org_bot: OrgBot, contact: C
     resend) and the checks of this message — one statement for a returning visitor."""
     if contact is None:
         row = session.execute(_TURN_ROWS, {
-            "org_id": msg.org_id, "channel": msg.channel, "external_id": msg.external_user_id,
+            "org_id": msg.org_id, "channel": identity_kind(msg.channel, msg.inbox_id),
+            "external_id": msg.external_user_id,
             "client_id": msg.client_message_id,
             "since": conversations_service.rate_window_start(RATE_WINDOW_SECONDS),
         }).first()
@@ -139,8 +144,9 @@ def turn_rows(session: Session, msg: InboundMessage, org_bot: OrgBot, contact: C
                 return TurnRows(found, *_opened(session, found, msg, org_bot), None, 0, ticket_id)
             return TurnRows(found, current, bot_service.KnownState(current.id, state), None, int(recent or 0),
                             ticket_id)
-        contact = contacts_service.find_or_create(session, msg.org_id, msg.channel, msg.external_user_id,
-                                                  page_url=msg.page_url)
+        contact = contacts_service.find_or_create(session, msg.org_id, identity_kind(msg.channel, msg.inbox_id),
+                                                  msg.external_user_id, page_url=msg.page_url,
+                                                  aliases=msg.aliases)
     conv = conversations_service.current_for_contact(session, msg.org_id, contact.id)
     known: bot_service.KnownState | None = None
     if conv is None:
@@ -161,9 +167,10 @@ def receive(
     contact: Contact | None = None,
     bots: BotRuntime | None = None,
     name_model: bool = False,
+    upload_dir: Path | None = None,
 ) -> InboundResult:
     text = msg.text.strip()
-    if not text and msg.attachment_id is None:
+    if not text and msg.attachment_id is None and msg.media is None:
         raise InboundError("empty_message", "消息不能为空", "text")
     if len(text) > max_chars:
         raise InboundError("too_long", f"消息不能超过 {max_chars} 个字", "text")
@@ -175,13 +182,25 @@ def receive(
     if rows.recent >= max_per_minute:
         raise InboundError("rate_limited", "发送太频繁了，请稍后再试")
     attachment: Attachment | None = None
-    if msg.attachment_id is not None:
+    if msg.media is not None:
+        attachment = _store_media(session, contact, msg, upload_dir)
+    elif msg.attachment_id is not None:
         try:
             attachment = conversations_service.visitor_attachment(session, msg.org_id, contact.id,
                                                                   msg.attachment_id)
         except LookupError:
             raise InboundError("bad_attachment", "图片不存在或已失效", "attachment_id") from None
     contacts_service.touch(session, contact, page_url=msg.page_url)
+    if msg.campaign or msg.attribution:
+        leads_service.note_touch(session, contact, campaign=msg.campaign, attribution=msg.attribution)
+    if msg.payload is None and text and BUTTONS not in msg.capabilities:
+        # A channel without buttons offered the choices as numbered lines: "1" (or the label) is that choice.
+        picked = render.pick(text, render.offered(conversations_service.last_offer(session, conv),
+                                                  msg.capabilities))
+        if picked is not None:
+            msg = replace(msg, payload=picked["payload"])
+    if msg.payload and msg.payload.startswith(render.CSAT_PREFIX) and conv.state == ConversationState.resolved:
+        return _rated(session, conv, contact, msg, text)
     if msg.payload and msg.payload.startswith(MENU_PREFIX):
         conv.menu_choice = msg.payload[:64]  # a routing fact: "menu:售后" sends the hand-over to after-sales
     conversations_service.reopen_by_visitor(session, conv)
@@ -235,6 +254,56 @@ def receive(
             handover.hand_over(session, conv, decision.handoff_reason or "bot", agents_online=online,
                                contact=contact)
     return result
+
+
+def _rated(session: Session, conv: Conversation, contact: Contact, msg: InboundMessage, text: str
+           ) -> InboundResult:
+    """The visitor's score, typed as a number on a channel that cannot show the survey form: their message is
+    kept in the transcript, then the conversation is rated (and closed) as the widget's form would."""
+    posted = conversations_service.post_message(
+        session, conv, SenderKind.visitor, text, sender_name=contacts_service.display_name(contact),
+        client_id=msg.client_message_id, client_id_checked=True)
+    score = int((msg.payload or "")[len(render.CSAT_PREFIX):])
+    conversations_service.rate(session, msg.org_id, contact.id, score, None)
+    return InboundResult(conv, posted.message, created=True)
+
+
+def _store_media(session: Session, contact: Contact, msg: InboundMessage, upload_dir: Path | None) -> Attachment:
+    """Keeps a file the channel delivered (a WeChat image or voice note) under the upload folder, by a random key."""
+    media = msg.media
+    assert media is not None
+    if upload_dir is None:
+        raise InboundError("no_storage", "未配置附件存储目录", "media")
+    key = secrets.token_urlsafe(24)
+    path = files.attachment_path(upload_dir, msg.org_id, key)
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(media.content)
+    return conversations_service.add_attachment(session, msg.org_id, contact.id, storage_key=key,
+                                                content_type=media.content_type[:64], size=len(media.content),
+                                                name=media.filename or "file")
+
+
+def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime) -> list[Message]:
+    """A visitor arrived on a channel without writing yet (followed the Official Account, scanned a QR code, opened
+    a 微信客服 link): their contact and where they came from are recorded, and they are greeted once — the org's
+    welcome in a new conversation, then the script that greets on opening, if any. An arrival while a conversation
+    is open greets nobody again."""
+    contact = contacts_service.find_or_create(session, msg.org_id, identity_kind(msg.channel, msg.inbox_id),
+                                              msg.external_user_id, aliases=msg.aliases)
+    contacts_service.touch(session, contact)
+    if msg.campaign or msg.attribution:
+        leads_service.note_touch(session, contact, campaign=msg.campaign, attribution=msg.attribution)
+    if conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
+        return []
+    org_bot = bots.get(session, msg.org_id)
+    conv = _open(session, contact, msg, org_bot)
+    decision = bot_service.on_widget_opened(session, org_bot, conv.id, contact, channel=msg.channel) \
+        if bot_service.opens_with_script(org_bot) else None
+    return [conversations_service.post_message(
+        session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,
+        buttons=[b.as_dict() for b in reply.buttons] or None, extra=reply.extra or None).message
+        for reply in (decision.replies if decision is not None else ())]
 
 
 def widget_opened(session: Session, org_id: int, contact: Contact, channel: str, *, bots: BotRuntime,

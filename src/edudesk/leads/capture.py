@@ -99,8 +99,10 @@ def record_values(session: Session, contact: Contact, wanted: list[tuple[str, An
     lead = lead_for_contact(session, org_id, contact.id)
     created = lead is None
     if lead is None:
+        touch = first_touch(contact)
         lead = Lead(org_id=org_id, contact_id=contact.id, source_channel=channel, landing_page=page_url,
-                    first_conversation_id=conversation_id)
+                    first_conversation_id=conversation_id, campaign=touch.get("campaign") or None,
+                    attribution=touch)
         session.add(lead)
         session.flush()
     current = {} if created else values_of(session, lead)
@@ -206,3 +208,30 @@ def _sync_contact(session: Session, contact: Contact, values: dict[str, Any]) ->
         updates["wechat_id"] = str(values["wechat"])
     if updates:
         contacts_service.update_details(session, contact, **updates)
+
+
+FIRST_TOUCH = "first_touch"
+
+
+def first_touch(contact: Contact) -> dict[str, Any]:
+    touch = (contact.attributes or {}).get(FIRST_TOUCH)
+    return dict(touch) if isinstance(touch, dict) else {}
+
+
+def note_touch(session: Session, contact: Contact, *, campaign: str | None, attribution: dict[str, str]) -> None:
+    """Records where the person came from (a QR code's scene, an ad's utm_campaign) the first time it is known:
+    on the contact for a lead created later, and on the lead when there is one without a campaign yet. Later
+    touches do not overwrite the first one, which is what the campaign report credits."""
+    touch = {k[:40]: str(v)[:200] for k, v in attribution.items() if v}
+    if campaign:
+        touch["campaign"] = campaign[:100]
+    if not touch:
+        return
+    known = first_touch(contact)
+    if not known:
+        contact.attributes = {**(contact.attributes or {}), FIRST_TOUCH: touch}
+        known = touch
+    lead = lead_for_contact(session, contact.org_id, contact.id)
+    if lead is not None and not lead.campaign and known.get("campaign"):
+        lead.campaign = known["campaign"]
+        lead.attribution = {**known, **(lead.attribution or {})}

@@ -72,6 +72,10 @@ class Lead(OrgScoped, Base):
     # Normalised E.164 phone, for duplicate detection across conversations and channels.
     phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
     source_channel: Mapped[str] = mapped_column(String(32), default="")
+    # The campaign the person came from (a WeChat QR code's scene, a 微信客服 link's scene, an ad's utm_campaign)
+    # and the rest of the attribution (utm_*, click ids, the inbox): set by the first touch, kept afterwards.
+    campaign: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    attribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     landing_page: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     first_conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -48,6 +48,8 @@ from edudesk.leads.base import (
 from edudesk.leads.capture import (
     Capture,
     capture,
+    first_touch,
+    note_touch,
     record_values,
 )
 from edudesk.leads.models import (
@@ -109,6 +111,7 @@ __all__ = [
     "erase_for_contact",
     "export_for_contact",
     "field_defs",
+    "first_touch",
     "get_lead",
     "grading_rules",
     "known_values",
@@ -118,6 +121,7 @@ __all__ = [
     "leads_for_contacts",
     "mark_trial_attended",
     "mark_trial_booked",
+    "note_touch",
     "notes_of",
     "record_values",
     "rescore",

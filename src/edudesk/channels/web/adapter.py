@@ -1,13 +1,15 @@
 """The web chat widget channel. Outbound messages reach the widget through the realtime hub, which pushes
-every ``message.created`` event to the visitor's socket, so ``send`` has nothing to do beyond that."""
+every ``message.created`` event to the visitor's socket, so ``send`` is never called for it (REALTIME)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from edudesk.channels.base import OutboundMessage
+from edudesk.channels import base
+from edudesk.channels.base import OutboundMessage, SendContext, SendResult
 from edudesk.channels.web import routes
 
 
@@ -17,14 +19,15 @@ class WebConfig(BaseModel):
 
 class WebChannel:
     kind: ClassVar[str] = "web"
+    label: ClassVar[str] = "网页"
+    badge: ClassVar[str] = "网"
     config_model: ClassVar[type[BaseModel]] = WebConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset({"realtime", "typing", "attachments", "buttons", "csat"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({
+        base.REALTIME, base.TYPING, base.ATTACHMENTS, base.BUTTONS, base.CSAT, base.RICH_TEXT, base.IMAGES})
+    reply_window: ClassVar[dt.timedelta | None] = None
 
-    def __init__(self, config: WebConfig | None = None) -> None:
-        self.config = config or WebConfig()
-
-    def send(self, message: OutboundMessage) -> None:
-        return None
+    def send(self, ctx: SendContext, message: OutboundMessage) -> SendResult:
+        return SendResult()
 
     @staticmethod
     def router() -> Any:

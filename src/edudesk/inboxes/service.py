@@ -1,0 +1,186 @@
+"""Connected channel accounts: create, configure, enable, delete; settings validated by the adapter's config
+model, its ``SecretStr`` fields encrypted at rest.
+
+The admin never sees a stored secret again: a form field left empty keeps the stored value. Every change is
+audited (without the secret values).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from edudesk.audit import service as audit_service
+from edudesk.audit.service import Actor
+from edudesk.channels.base import ChannelAdapter, InboxInfo
+from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
+from edudesk.errors import DomainError
+from edudesk.inboxes.models import Inbox, InboxReceipt
+from edudesk.secretbox import SecretBox
+
+SECRET_PURPOSE = "channel-secrets"  # noqa: S105 (a key-derivation label)
+NAME_MAX = 100
+
+
+class InboxError(DomainError):
+    pass
+
+
+def secret_box(app_secret: str) -> SecretBox:
+    return SecretBox(app_secret, SECRET_PURPOSE)
+
+
+def secret_fields(model: type[BaseModel]) -> list[str]:
+    """The config fields stored encrypted: every ``SecretStr`` (optional or not)."""
+    out = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        if annotation is SecretStr or SecretStr in args:
+            out.append(name)
+    return out
+
+
+def _split(config: BaseModel) -> tuple[dict[str, Any], dict[str, str]]:
+    hidden = set(secret_fields(type(config)))
+    plain = config.model_dump(mode="json", exclude=hidden)
+    secret: dict[str, str] = {}
+    for name in hidden:
+        value = getattr(config, name)
+        if isinstance(value, SecretStr):
+            secret[name] = value.get_secret_value()
+    return plain, secret
+
+
+def _error_of(exc: ValidationError) -> InboxError:
+    first = exc.errors()[0]
+    where = str(first["loc"][0]) if first.get("loc") else None
+    return InboxError("invalid_settings", f"设置有误：{first.get('msg', '')}", where)
+
+
+def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _error_of(exc) from None
+
+
+def config_of(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseModel:
+    """The inbox's settings with its secrets decrypted, as the adapter's config model."""
+    secret: dict[str, Any] = json.loads(box.decrypt(inbox.secrets_encrypted)) if inbox.secrets_encrypted else {}
+    return model.model_validate({**(inbox.settings or {}), **secret})
+
+
+def info_of(inbox: Inbox, adapter: type[ChannelAdapter], box: SecretBox) -> InboxInfo:
+    return InboxInfo(id=inbox.id, org_id=inbox.org_id, kind=inbox.kind, public_id=inbox.public_id, name=inbox.name,
+                     config=config_of(inbox, adapter.config_model, box))
+
+
+def _name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InboxError("name_required", "请填写渠道名称", "name")
+    if len(name) > NAME_MAX:
+        raise InboxError("name_too_long", f"渠道名称不能超过 {NAME_MAX} 个字", "name")
+    return name
+
+
+def create(session: Session, actor: Actor, adapter: type[ChannelAdapter], box: SecretBox, *, name: str,
+           data: dict[str, Any]) -> Inbox:
+    config = validate(adapter.config_model, data)
+    plain, secret = _split(config)
+    now = utcnow()
+    inbox = Inbox(org_id=actor.org_id, kind=adapter.kind, name=_name(name), public_id=secrets.token_urlsafe(18),
+                  settings=plain, secrets_encrypted=box.encrypt(json.dumps(secret)) if secret else "",
+                  state={}, enabled=True, created_at=now, updated_at=now)
+    session.add(inbox)
+    session.flush()
+    audit_service.record(session, actor, "inbox.create", "inbox", inbox.id, kind=adapter.kind, name=inbox.name)
+    return inbox
+
+
+def update(session: Session, actor: Actor, inbox: Inbox, adapter: type[ChannelAdapter], box: SecretBox, *,
+           name: str, data: dict[str, Any]) -> Inbox:
+    """New settings; a secret field missing or empty in ``data`` keeps its stored value."""
+    current = config_of(inbox, adapter.config_model, box)
+    merged = current.model_dump()
+    for key, value in data.items():
+        if key in secret_fields(adapter.config_model) and (value is None or value == ""):
+            continue
+        merged[key] = value
+    config = validate(adapter.config_model, merged)
+    plain, secret = _split(config)
+    inbox.name = _name(name)
+    inbox.settings = plain
+    inbox.secrets_encrypted = box.encrypt(json.dumps(secret)) if secret else ""
+    inbox.updated_at = utcnow()
+    audit_service.record(session, actor, "inbox.update", "inbox", inbox.id, kind=inbox.kind,
+                         fields=sorted(k for k in data if k not in secret_fields(adapter.config_model)))
+    return inbox
+
+
+def set_enabled(session: Session, actor: Actor, inbox: Inbox, enabled: bool) -> None:
+    inbox.enabled = enabled
+    inbox.updated_at = utcnow()
+    audit_service.record(session, actor, "inbox.enable" if enabled else "inbox.disable", "inbox", inbox.id)
+
+
+def delete(session: Session, actor: Actor, inbox: Inbox) -> None:
+    """Removes the account; its conversations stay (they keep their channel kind and lose the link)."""
+    audit_service.record(session, actor, "inbox.delete", "inbox", inbox.id, kind=inbox.kind, name=inbox.name)
+    session.delete(inbox)
+
+
+def get(session: Session, org_id: int, inbox_id: int, *, for_update: bool = False) -> Inbox:
+    return get_in_org(session, Inbox, inbox_id, org_id, for_update=for_update)
+
+
+def by_public_id(session: Session, kind: str, public_id: str) -> Inbox:
+    """The inbox a provider's callback URL names. Unknown, disabled or of another kind: not found (404)."""
+    if not public_id or len(public_id) > 40:
+        raise NotFoundError("inbox", public_id)
+    inbox = session.scalars(select(Inbox).where(Inbox.public_id == public_id)).first()
+    if inbox is None or inbox.kind != kind or not inbox.enabled:
+        raise NotFoundError("inbox", public_id)
+    return inbox
+
+
+def list_for_org(session: Session, org_id: int, kind: str | None = None) -> list[Inbox]:
+    stmt = org_query(Inbox, org_id).order_by(Inbox.id)
+    if kind is not None:
+        stmt = stmt.where(Inbox.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def set_state(session: Session, inbox: Inbox, **values: Any) -> None:
+    """Merges adapter state (a cursor); the caller holds the row (``get(..., for_update=True)``) when two
+    processes could write it at once."""
+    inbox.state = {**(inbox.state or {}), **values}
+
+
+RECEIPT_KEY_MAX = 128
+
+
+def first_receipt(session: Session, inbox: Inbox, key: str) -> bool:
+    """True the first time a callback with this key reaches the inbox; False for a resend (in any instance)."""
+    try:
+        with session.begin_nested():
+            session.add(InboxReceipt(org_id=inbox.org_id, inbox_id=inbox.id, key=key[:RECEIPT_KEY_MAX],
+                                     created_at=utcnow()))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_receipts(session: Session, before: Any) -> int:
+    """Drops receipts older than ``before``: platforms resend within minutes, so a week is plenty."""
+    result = session.execute(sql_delete(InboxReceipt).where(InboxReceipt.created_at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
