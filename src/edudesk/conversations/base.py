@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from edudesk import events
@@ -53,6 +53,14 @@ def current_for_contact(session: Session, org_id: int, contact_id: int) -> Conve
     """The contact's open conversation, if any (closed ones stay in history)."""
     return session.scalars(_CURRENT_FOR_CONTACT, {"org_id": org_id, "contact_id": contact_id}).first()
 
+
+
+def latest_on_channel(session: Session, org_id: int, contact_id: int, channel: str) -> Conversation | None:
+    """The contact's most recent conversation on a channel, whatever its state."""
+    return session.scalars(
+        select(Conversation).where(Conversation.org_id == org_id, Conversation.contact_id == contact_id,
+                                   Conversation.channel == channel)
+        .order_by(Conversation.id.desc()).limit(1)).first()
 
 
 def summary(session: Session, conv: Conversation) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from edudesk.conversations.base import (
     actor,
     current_for_contact,
     get,
+    latest_on_channel,
     publish_conversation,
     summary,
 )
@@ -122,6 +123,7 @@ __all__ = [
     "handoff",
     "history_for_contact",
     "last_offer",
+    "latest_on_channel",
     "leave_queue",
     "list_for_console",
     "mark_delivery",

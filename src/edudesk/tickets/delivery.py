@@ -25,7 +25,14 @@ def conversation_for_reply(session: Session, ticket: Ticket) -> Conversation:
     if current is not None and current.channel == ticket.channel:
         return current
     contact = contacts_service.get(session, ticket.org_id, ticket.contact_id)
-    return conversations_service.open_conversation(session, contact, ticket.channel)
+    # The new conversation goes out through the account the visitor last wrote through (their WeChat Official
+    # Account), and keeps the time of their last message, which opens or closes the channel's reply window.
+    previous = conversations_service.latest_on_channel(session, ticket.org_id, ticket.contact_id, ticket.channel)
+    conv = conversations_service.open_conversation(session, contact, ticket.channel,
+                                                   inbox_id=previous.inbox_id if previous else None)
+    if previous is not None:
+        conv.last_visitor_message_at = previous.last_visitor_message_at
+    return conv
 
 
 def deliver(session: Session, ticket: Ticket, text: str, *, sender_name: str, sender_user_id: int | None
