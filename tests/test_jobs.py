@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from collections import Counter
@@ -363,3 +364,31 @@ def test_close_resolved_job(app: FastAPI, database: Database, orgs: TwoOrgs) -> 
         assert statuses == {JobStatus.done}
     assert [(e.type, e.data["conversation"]["id"]) for e in published] == [("conversation.closed", left)]
     assert published[0].org_id == orgs.a.id
+
+
+def test_the_commit_of_an_enqueue_wakes_the_job_loop_at_once(database: Database) -> None:
+    """A reply waiting in the outbox is sent when its transaction commits, not at the loop's next poll."""
+    wakeup = jobs.Wakeup()
+    wakeup.attach(database.sessionmaker)
+
+    def rolled_back() -> None:
+        with database.session() as session:
+            jobs.enqueue(session, "noop", {})
+            session.rollback()
+
+    def committed() -> None:
+        with database.session() as session:
+            jobs.enqueue(session, "noop", {})
+            session.commit()
+
+    async def main() -> tuple[bool, bool]:
+        wakeup.bind_loop(asyncio.get_running_loop())
+        await asyncio.to_thread(rolled_back)
+        waiter = asyncio.create_task(wakeup.wait(3600))
+        await asyncio.sleep(0.2)
+        woken_by_rollback = waiter.done()
+        await asyncio.to_thread(committed)
+        await asyncio.wait_for(waiter, 60)  # an hour's poll, ended by the commit
+        return woken_by_rollback, waiter.done()
+
+    assert asyncio.run(main()) == (False, True)
