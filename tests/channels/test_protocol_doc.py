@@ -112,7 +112,8 @@ def synthetic_frames(org_id: int) -> tuple[list[dict[str, Any]], list[dict[str, 
                                                                        "status_label": "待处理"}, "user_ids": [3]})),
              agent_renderer(ev("agent.status", org_id, {"user_id": 3, "status": "away"})),
              agent_renderer(ev("lead.updated", org_id, {"contact_id": 1, "lead_id": 2, "fields": ["phone"]})),
-             agent_renderer(ev("conversation.resolved", org_id, {"conversation": conv}))]
+             agent_renderer(ev("conversation.resolved", org_id, {"conversation": conv})),
+             agent_renderer(ev("message.updated", org_id, {"message": {**msg, "delivery": {"state": "failed"}}}))]
     return [f for f in visitor if f], [f for f in agent if f]
 
 

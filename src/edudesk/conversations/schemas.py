@@ -41,7 +41,8 @@ def message_to_dict(msg: Message, att: Attachment | None = None) -> dict[str, An
     if msg.internal:
         out["internal"] = True
     # Bot replies carry their kind (answer, suggest, fallback…), answer pictures and the 解决了吗 👍/👎 state.
-    for key in ("kind", "images", "feedback", "helpful"):
+    # ``delivery``: how the message went out through the visitor's channel (retrying, failed, sent by template).
+    for key in ("kind", "images", "feedback", "helpful", "delivery"):
         if key in extra:
             out[key] = extra[key]
     return out

@@ -373,6 +373,9 @@ def agent_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
     if ev.type == "message.created":
         return {"type": "message", "conversation_id": data["message"]["conversation_id"],
                 "message": data["message"], "conversation": data["conversation"]}
+    if ev.type == "message.updated":  # e.g. how its delivery through the visitor's channel went
+        return {"type": "message_updated", "conversation_id": data["message"]["conversation_id"],
+                "message": data["message"]}
     if ev.type == "typing.visitor":  # ``preview``: the visitor's draft, empty when they stopped typing
         return {"type": "typing", "conversation_id": data["conversation_id"],
                 "preview": data.get("draft", data.get("preview", ""))}

@@ -114,7 +114,8 @@ def lead_payload(session: Session, lead: Lead, *, changed: Iterable[str] = ()) -
     return {
         "lead_id": lead.id, "contact_id": lead.contact_id, "status": lead.status.value,
         "has_contact": lead.has_contact, "phone_e164": lead.phone_e164, "source_channel": lead.source_channel,
-        "landing_page": lead.landing_page, "created_at": lead.created_at.isoformat(),
+        "landing_page": lead.landing_page, "campaign": lead.campaign, "attribution": dict(lead.attribution or {}),
+        "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(), "changed": list(changed),
         "fields": {k: {"value": v.value, "source": v.source.value, "evidence": v.evidence,
                        "message_id": v.message_id} for k, v in values.items()},

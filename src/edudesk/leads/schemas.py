@@ -42,6 +42,10 @@ class LeadOut(ApiModel):
     phone_e164: str | None
     source_channel: str | None
     landing_page: str | None
+    campaign: str | None = Field(default=None, description="the campaign of the first touch: a QR code's or link's "
+                                 "scene, an ad's utm_campaign")
+    attribution: dict[str, str] = Field(default_factory=dict, description="utm_*, click ids and scene parameters "
+                                        "of the first touch")
     created_at: str = Field(description="ISO 8601, UTC")
     updated_at: str = Field(description="ISO 8601, UTC")
     changed: list[str]

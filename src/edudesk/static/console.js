@@ -54,8 +54,13 @@
     if (msg.text) { var b = document.createElement("div"); b.className = "bubble"; b.textContent = msg.text; el.appendChild(b); }
     if (msg.attachment && /^\/api\/v1\/attachments\//.test(msg.attachment.url)) {
       var a = document.createElement("a"); a.href = msg.attachment.url; a.target = "_blank"; a.rel = "noopener";
-      var img = document.createElement("img"); img.className = "attachment"; img.src = msg.attachment.url; img.alt = msg.attachment.name || "";
-      a.appendChild(img); el.appendChild(a);
+      if (/^image\//.test(msg.attachment.content_type || "image/")) {
+        var img = document.createElement("img"); img.className = "attachment"; img.src = msg.attachment.url; img.alt = msg.attachment.name || "";
+        a.appendChild(img);
+      } else {  // a voice note or a file from a WeChat parent
+        a.className = "attachment-file"; a.textContent = "📎 " + (msg.attachment.name || label("file", "附件"));
+      }
+      el.appendChild(a);
     }
     if (msg.buttons && msg.buttons.length) {
       var bs = document.createElement("div"); bs.className = "buttons";
@@ -63,7 +68,21 @@
       el.appendChild(bs);
     }
     box.appendChild(el);
+    showDelivery(el, msg.delivery);
     scrollToEnd();
+  }
+
+  // How a message went out through the parent's channel (WeChat …): nothing when it simply arrived.
+  function showDelivery(el, delivery) {
+    var old = el.querySelector(".delivery");
+    if (old) old.remove();
+    if (!delivery || (delivery.state === "sent" && delivery.via !== "template")) return;
+    var d = document.createElement("div");
+    d.className = "delivery delivery-" + delivery.state;
+    if (delivery.state === "failed") d.textContent = label("undelivered", "未送达：") + (delivery.error || "");
+    else if (delivery.state === "retrying") d.textContent = label("retrying", "渠道暂时不可用，正在重试…");
+    else d.textContent = label("via-template", "已通过模板消息送达");
+    el.appendChild(d);
   }
 
   function reloadChat() {
@@ -114,6 +133,10 @@
                      chat.getAttribute("data-assignee-id") !== assignee)) reloadChat();
         else renderTags(f.conversation.tags);
       }
+    } else if (f.type === "message_updated") {
+      var box = f.conversation_id === currentId() && document.getElementById("messages");
+      var shown = box && box.querySelector('[data-message-id="' + f.message.id + '"]');
+      if (shown) showDelivery(shown, f.message.delivery);
     } else if (f.type === "typing") {
       if (f.conversation_id === currentId()) showTyping(f.preview || "");
     } else if (f.type === "rated") {

@@ -45,14 +45,16 @@ def test_wrong_signature_wrong_key_and_wrong_account_are_refused() -> None:
 
 
 @pytest.mark.parametrize("ciphertext", ["", "not base64!!", base64.b64encode(b"short").decode(),
-                                        base64.b64encode(os.urandom(48)).decode()])
+                                        base64.b64encode(bytes(range(48))).decode()],
+                         ids=["empty", "not-base64", "short", "random-blocks"])
 def test_garbage_ciphertext_is_a_crypto_error(ciphertext: str) -> None:
     ours = MessageCrypto("tok", aes_key(), "wxA")
     with pytest.raises(CryptoError):
         ours.decrypt(ciphertext)
 
 
-@pytest.mark.parametrize("key", ["", "abc", "!" * 43, base64.b64encode(os.urandom(33)).decode()[:43] + "xx"])
+@pytest.mark.parametrize("key", ["", "abc", "!" * 43, base64.b64encode(bytes(range(33))).decode()[:43] + "xx"],
+                         ids=["empty", "short", "not-base64", "too-long"])
 def test_bad_encoding_aes_key_is_refused(key: str) -> None:
     assert not crypto.valid_aes_key(key)
     with pytest.raises(CryptoError):
