@@ -146,6 +146,17 @@ def mark_delivery(session: Session, msg: Message, delivery: dict[str, Any]) -> N
     ))
 
 
+def delivery_states(session: Session, org_id: int, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """How the delivery of each message went through its channel (``mark_delivery``), for the messages that have
+    such a note: a ticket page shows beside a reply that it could not reach the visitor, whatever the channel."""
+    if not message_ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.extra).where(Message.org_id == org_id,
+                                                                   Message.id.in_(sorted(set(message_ids)))))
+    return {msg_id: dict(extra["delivery"]) for msg_id, extra in rows
+            if isinstance(extra, dict) and isinstance(extra.get("delivery"), dict)}
+
+
 NOTE_MAX_CHARS = 2000
 
 

@@ -39,8 +39,8 @@ from edudesk.localtime import LOCAL_TZ
 log = structlog.get_logger(__name__)
 
 WINDOW_CLOSED = frozenset({45015, 45047})
-OUTSIDE_TEXT = "家长超过 48 小时未与公众号互动，公众号无法送达，请改用电话联系"
-TOO_MANY_TEXT = "家长未回复期间已连续发送 20 条消息，公众号无法再送达，请改用电话联系"
+OUTSIDE_TEXT = "家长超过 48 小时未与公众号互动，公众号无法送达"
+TOO_MANY_TEXT = "家长未回复期间已连续发送 20 条消息，公众号暂时无法再送达"
 PERMANENT = {
     43004: "家长已取消关注公众号，无法送达",
     43019: "家长已将公众号拉黑，无法送达",
