@@ -103,6 +103,8 @@ class FakeWeChat:
             result = self._call(path, query, body)
             if isinstance(body, dict) and not result.get("errcode"):
                 body["_accepted"] = True
+                if "msgid" in result:
+                    body["_msgid"] = result["msgid"]
             return self._json(result)
 
     def _json(self, data: dict[str, Any]) -> tuple[int, str, bytes]:
