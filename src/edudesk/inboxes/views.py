@@ -71,7 +71,9 @@ def fields_of(model: type[BaseModel], values: dict[str, Any], stored_secrets: se
     out = []
     for name, info in model.model_fields.items():
         kind = _kind_of(info.annotation)
-        value = values.get(name, info.default if info.default is not None else "")
+        # get_default: a field with a default_factory (a list) has no plain default.
+        default = info.get_default(call_default_factory=True)
+        value = values.get(name, default if default is not None else "")
         if kind == "secret":
             value = ""
         elif kind == "lines":

@@ -108,8 +108,8 @@ def test_a_parent_who_unfollowed_is_a_permanent_failure_that_does_not_block_the_
 
 
 def _ticket_reply(client: TestClient, database: Database, orgs: TwoOrgs, inbox: WxInbox, platform: Platform,
-                  fake_wechat: FakeWeChat, text: str) -> tuple[int, str]:
-    """A parent wrote 49 hours ago; an agent answers their ticket now. Returns the ticket id and its page."""
+                  fake_wechat: FakeWeChat, text: str) -> str:
+    """A parent wrote 49 hours ago; an agent answers their ticket now. Returns the ticket page afterwards."""
     platform.say("孩子的课能调到周六吗", 1)
     conv_id = conversation_id(database, orgs.a.id)
     with database.session() as session:
@@ -129,7 +129,7 @@ def _ticket_reply(client: TestClient, database: Database, orgs: TwoOrgs, inbox: 
                        follow_redirects=True)
     assert resp.status_code == 200, resp.text
     deliver_all(app_of(client), database)
-    return ticket_id, client.get(f"/tickets/{ticket_id}").text
+    return client.get(f"/tickets/{ticket_id}").text
 
 
 def app_of(client: TestClient) -> FastAPI:
@@ -139,7 +139,7 @@ def app_of(client: TestClient) -> FastAPI:
 def test_a_ticket_reply_after_49_hours_without_a_template_shows_it_cannot_reach_the_parent(
         client: TestClient, database: Database, orgs: TwoOrgs, inbox: WxInbox, platform: Platform,
         fake_wechat: FakeWeChat) -> None:
-    ticket_id, page = _ticket_reply(client, database, orgs, inbox, platform, fake_wechat, "可以，周六上午十点")
+    page = _ticket_reply(client, database, orgs, inbox, platform, fake_wechat, "可以，周六上午十点")
     assert "可以，周六上午十点" not in fake_wechat.texts(PARENT)
     assert fake_wechat.templates() == []
     reply = page[page.index("可以，周六上午十点"):]
@@ -154,7 +154,7 @@ def test_a_ticket_reply_after_49_hours_goes_out_as_the_template_message(
     inbox = make_inbox(database, orgs.a.id, **TEMPLATE)
     platform = Platform(client, inbox.public_id)
     long_reply = "可以调到周六上午十点，请带好教材，提前十分钟到前台签到，谢谢配合"
-    ticket_id, page = _ticket_reply(client, database, orgs, inbox, platform, fake_wechat, long_reply)
+    page = _ticket_reply(client, database, orgs, inbox, platform, fake_wechat, long_reply)
     templates = fake_wechat.templates()
     assert len(templates) == 1
     sent = templates[0]

@@ -23,7 +23,7 @@ _MODE_ALIASES = {"安全": "safe", "安全模式": "safe", "兼容": "compatible
 APP_ID = re.compile(r"^wx[0-9a-fA-F]{16}$")
 TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")  # what the WeChat admin accepts as 令牌(Token)
 TEMPLATE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-PLACEHOLDER = re.compile(r"\{(\w*)\}")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = {
     "text": "回复内容",
     "sender": "回复人",
