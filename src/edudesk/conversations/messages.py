@@ -147,14 +147,26 @@ def mark_delivery(session: Session, msg: Message, delivery: dict[str, Any]) -> N
 
 
 def delivery_states(session: Session, org_id: int, message_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """How the delivery of each message went through its channel (``mark_delivery``), for the messages that have
-    such a note: a ticket page shows beside a reply that it could not reach the visitor, whatever the channel."""
+    """How the delivery of each message through its channel is going: the note ``mark_delivery`` left ("retrying",
+    "failed" with the reason, "sent" by template), else ``{"state": "pending"}`` while it waits in the outbox
+    (behind an earlier message the channel has not taken yet). Messages with neither are absent: sent at the
+    first try, or on a channel without an outbox. A ticket page shows this beside each reply, whatever the
+    channel."""
     if not message_ids:
         return {}
-    rows = session.execute(select(Message.id, Message.extra).where(Message.org_id == org_id,
-                                                                   Message.id.in_(sorted(set(message_ids)))))
-    return {msg_id: dict(extra["delivery"]) for msg_id, extra in rows
-            if isinstance(extra, dict) and isinstance(extra.get("delivery"), dict)}
+    wanted = sorted(set(message_ids))
+    rows = session.execute(
+        select(Message.id, Message.extra, ChannelDelivery.state)
+        .outerjoin(ChannelDelivery, ChannelDelivery.message_id == Message.id)
+        .where(Message.org_id == org_id, Message.id.in_(wanted)))
+    out: dict[int, dict[str, Any]] = {}
+    for msg_id, extra, state in rows:
+        note = extra.get("delivery") if isinstance(extra, dict) else None
+        if isinstance(note, dict):
+            out[msg_id] = dict(note)
+        elif state in (DeliveryState.pending, DeliveryState.sending):
+            out[msg_id] = {"state": "pending"}
+    return out
 
 
 NOTE_MAX_CHARS = 2000
