@@ -337,6 +337,13 @@ PUBLIC |= {
 }
 
 
+# The WeChat Official Account callback (issue 12).
+PUBLIC |= {
+    "/channels/wechat/{public_id}": "WeChat's callback: the random public id picks one inbox and the request must "
+                                    "carry that inbox's signature; it writes only into that inbox's org "
+                                    "(tests/channels/wechat/test_isolation.py)",
+}
+
 def app_paths(app: FastAPI) -> set[str]:
     paths = set()
     for route in app.routes:

@@ -118,6 +118,12 @@ def touch(session: Session, contact: Contact, *, page_url: str | None = None) ->
         contact.last_page_url = page_url[:1000]
 
 
+def set_attributes(session: Session, contact: Contact, **values: object) -> None:
+    """Merges channel facts into the contact's attributes (``wechat_subscribed=False`` when a parent unfollows an
+    Official Account); the JSON column is replaced, not mutated, so the change is saved."""
+    contact.attributes = {**(contact.attributes or {}), **values}
+
+
 def update_details(
     session: Session,
     contact: Contact,

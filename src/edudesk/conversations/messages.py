@@ -146,6 +146,29 @@ def mark_delivery(session: Session, msg: Message, delivery: dict[str, Any]) -> N
     ))
 
 
+def delivery_states(session: Session, org_id: int, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """How the delivery of each message through its channel is going: the note ``mark_delivery`` left ("retrying",
+    "failed" with the reason, "sent" by template), else ``{"state": "pending"}`` while it waits in the outbox
+    (behind an earlier message the channel has not taken yet). Messages with neither are absent: sent at the
+    first try, or on a channel without an outbox. A ticket page shows this beside each reply, whatever the
+    channel."""
+    if not message_ids:
+        return {}
+    wanted = sorted(set(message_ids))
+    rows = session.execute(
+        select(Message.id, Message.extra, ChannelDelivery.state)
+        .outerjoin(ChannelDelivery, ChannelDelivery.message_id == Message.id)
+        .where(Message.org_id == org_id, Message.id.in_(wanted)))
+    out: dict[int, dict[str, Any]] = {}
+    for msg_id, extra, state in rows:
+        note = extra.get("delivery") if isinstance(extra, dict) else None
+        if isinstance(note, dict):
+            out[msg_id] = dict(note)
+        elif state in (DeliveryState.pending, DeliveryState.sending):
+            out[msg_id] = {"state": "pending"}
+    return out
+
+
 NOTE_MAX_CHARS = 2000
 
 

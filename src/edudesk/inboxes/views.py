@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -45,15 +45,19 @@ class FieldView:
     name: str
     title: str
     help: str
-    kind: str  # text, secret, bool, number, lines
+    kind: str  # text, secret, bool, number, lines, choice
     value: Any
     has_secret: bool = False
+    # For a ``Literal`` field: (value, label) pairs; labels from ``json_schema_extra={"choices": {value: label}}``.
+    options: tuple[tuple[str, str], ...] = ()
 
 
 def _kind_of(annotation: Any) -> str:
     args = getattr(annotation, "__args__", ())
     if annotation is SecretStr or SecretStr in args:
         return "secret"
+    if get_origin(annotation) is Literal:
+        return "choice"
     if annotation is bool:
         return "bool"
     if annotation in (int, float):
@@ -67,13 +71,21 @@ def fields_of(model: type[BaseModel], values: dict[str, Any], stored_secrets: se
     out = []
     for name, info in model.model_fields.items():
         kind = _kind_of(info.annotation)
-        value = values.get(name, info.default if info.default is not None else "")
+        # get_default: a field with a default_factory (a list) has no plain default.
+        default = info.get_default(call_default_factory=True)
+        value = values.get(name, default if default is not None else "")
         if kind == "secret":
             value = ""
         elif kind == "lines":
             value = "\n".join(str(v) for v in (value or []))
+        options: tuple[tuple[str, str], ...] = ()
+        if kind == "choice":
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            labels = extra.get("choices")
+            labels = labels if isinstance(labels, dict) else {}
+            options = tuple((str(v), str(labels.get(str(v), v))) for v in get_args(info.annotation))
         out.append(FieldView(name=name, title=info.title or name, help=info.description or "", kind=kind,
-                             value=value, has_secret=name in stored_secrets))
+                             value=value, has_secret=name in stored_secrets, options=options))
     return out
 
 

@@ -1,5 +1,6 @@
 """What the ticket page shows beside the timeline: the conversations the ticket came from and went into, the
-contact's lead card (read-only), and whether the viewer may see the phone number."""
+contact's lead card (read-only), whether the viewer may see the phone number, and whether each reply reached the
+visitor."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Conversation
 from edudesk.leads import service as leads_service
 from edudesk.tickets.core import Editor
-from edudesk.tickets.models import Ticket
+from edudesk.tickets.models import CommentKind, Ticket, TicketComment
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ def transcripts(session: Session, org_id: int, ticket: Ticket, *, limit: int = 3
               or (c.channel == ticket.channel and c.id > (source_id or 0) and c.created_at >= ticket.created_at)]
     chosen = sorted(chosen, key=lambda c: c.id)[-limit:]
     return [Transcript(c, conversations_service.messages_as_dicts(session, org_id, c.id)) for c in chosen]
+
+
+def reply_deliveries(session: Session, org_id: int, comments: list[TicketComment]) -> dict[int, dict[str, Any]]:
+    """Per reply comment, how its message's delivery through the visitor's channel went (retrying, failed with
+    the reason, sent as a template message): the page shows a reply that never reached the visitor beside it."""
+    by_message = {c.message_id: c.id for c in comments if c.kind == CommentKind.reply and c.message_id is not None}
+    states = conversations_service.delivery_states(session, org_id, list(by_message))
+    return {by_message[msg_id]: state for msg_id, state in states.items()}
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,14 @@ from edudesk.tickets.privacy import (
     erase_for_contact,
     export_for_contact,
 )
-from edudesk.tickets.related import LeadSummary, Transcript, can_see_phone, lead_summary, transcripts
+from edudesk.tickets.related import (
+    LeadSummary,
+    Transcript,
+    can_see_phone,
+    lead_summary,
+    reply_deliveries,
+    transcripts,
+)
 from edudesk.tickets.states import ACTIVE, PRIORITY_LABELS, SOURCE_LABELS, STATUS_LABELS, check_transition
 
 __all__ = [
@@ -77,6 +84,7 @@ __all__ = [
     "get",
     "lead_summary",
     "on_visitor_message",
+    "reply_deliveries",
     "set_status",
     "take",
     "transcripts",

@@ -151,6 +151,7 @@ def _detail(request: Request, user: User, ticket_id: int, *, errors: dict[str, s
         ticket = tickets_service.get(session, user.org_id, ticket_id)
         comments = tickets_service.comments(session, user.org_id, ticket.id)
         transcripts = tickets_service.transcripts(session, user.org_id, ticket)
+        deliveries = tickets_service.reply_deliveries(session, user.org_id, comments)
         lead = tickets_service.lead_summary(session, user.org_id, ticket,
                                             show_phone=tickets_service.can_see_phone(editor, ticket))
         contact = contacts_service.get(session, user.org_id, ticket.contact_id) if ticket.contact_id else None
@@ -164,6 +165,7 @@ def _detail(request: Request, user: User, ticket_id: int, *, errors: dict[str, s
     editable = ticket.status.value != "closed" and tickets_service.can_edit(editor, ticket)
     return render(
         request, "tickets/detail.html", status_code=status_code, user=user, ticket=ticket, comments=comments,
+        deliveries=deliveries,
         transcripts=transcripts, lead=lead, contact_name=contacts_service.display_name(contact) if contact else "",
         staff=[u for u in staff if u.is_active or u.id == ticket.assignee_id],
         staff_names={u.id: u.display_name for u in staff}, groups=groups,
