@@ -235,6 +235,8 @@ def receive(
                                                     extra={"kind": "inbox_text"})
         result.replies.append(answer.message)
         return result
+    if msg.payload and msg.payload.startswith(INBOX_TEXT_PREFIX):
+        msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model) if text else None
     if extraction is not None:
