@@ -26,6 +26,8 @@ from edudesk.bot import scripts
 from edudesk.bot import service as bot_service
 from edudesk.bot.flows.templates import K12_FLOW
 from edudesk.bot.models import BotFlow, KeywordRule
+from edudesk.campaigns import service as campaigns_service
+from edudesk.campaigns.models import Campaign, CampaignDay
 from edudesk.canned import service as canned_service
 from edudesk.canned.models import CannedReply
 from edudesk.canned.text import CannedInput
@@ -306,6 +308,27 @@ ROUTES |= {
     "/admin/channels/{inbox_id}/delete": [Case("POST", "/admin/channels/{inbox}/delete", {})],
 }
 
+# Campaigns and the WeChat admin pages (issue 12: QR codes, custom menu). The WeChat pages are mounted by the
+# WeChat adapter's router; tests/channels/wechat_admin/test_admin_isolation.py covers them before it is merged.
+ROUTES |= {
+    "/admin/campaigns": [Case("GET", "/admin/campaigns"), Case("GET", "/admin/campaigns?archived=1"),
+                         Case("POST", "/admin/campaigns", {"name": "越权", "scene": "evil", "inbox_id": "{wx_inbox}"})],
+    "/admin/campaigns/{campaign_id}": [Case("GET", "/admin/campaigns/{campaign}"),
+                                       Case("POST", "/admin/campaigns/{campaign}", {"name": "劫持"})],
+    "/admin/campaigns/{campaign_id}/archive": [Case("POST", "/admin/campaigns/{campaign}/archive", {})],
+    "/admin/channels/{inbox_id}/wechat/qrcodes": [
+        Case("GET", "/admin/channels/{wx_inbox}/wechat/qrcodes"),
+        Case("POST", "/admin/channels/{wx_inbox}/wechat/qrcodes", {"name": "越权", "scene": "evil"})],
+    "/admin/channels/{inbox_id}/wechat/qrcodes/{campaign_id}/image": [
+        Case("GET", "/admin/channels/{wx_inbox}/wechat/qrcodes/{campaign}/image")],
+    "/admin/channels/{inbox_id}/wechat/menu": [
+        Case("GET", "/admin/channels/{wx_inbox}/wechat/menu"),
+        Case("POST", "/admin/channels/{wx_inbox}/wechat/menu", {"op": "save", "m1_name": "劫持", "m1_kind": "human"})],
+    "/admin/channels/{inbox_id}/wechat/menu/live": [Case("GET", "/admin/channels/{wx_inbox}/wechat/menu/live")],
+    "/admin/channels/{inbox_id}/wechat/menu/delete": [
+        Case("POST", "/admin/channels/{wx_inbox}/wechat/menu/delete", {})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -455,6 +478,23 @@ def seed_inbox(database: Database, orgs: TwoOrgs) -> dict[str, int]:
         return {"inbox": inbox.id}
 
 
+def seed_campaigns(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's WeChat account (a bare row: no adapter needed to own one) with a published menu, its QR code with a
+    scan counted, and the secret scene."""
+    with database.session() as session:
+        inbox = Inbox(org_id=orgs.a.id, kind="wechat", name="甲的学费答复公众号", public_id="wx-isolation-a",
+                      settings={}, secrets_encrypted="", enabled=True,
+                      state={"wechat_menu": {"published": [{"key": "m1", "name": "甲的学费答复", "kind": "human"}]}})
+        session.add(inbox)
+        session.flush()
+        campaign = campaigns_service.create(session, Actor(orgs.a.id, label="t"), name="甲的学费答复海报",
+                                            scene="secret_scene", kind="qr", inbox_id=inbox.id, channel="wechat",
+                                            provider={"ticket": "甲的学费答复ticket", "url": "http://weixin.qq.com/q/x"})
+        campaigns_service.record_touch(session, orgs.a.id, inbox.id, "secret_scene", new_contact=True)
+        session.commit()
+        return {"campaign": campaign.id, "wx_inbox": inbox.id}
+
+
 def seed_canned(database: Database, orgs: TwoOrgs) -> dict[str, int]:
     """Org A's shared canned reply /xf."""
     with database.session() as session:
@@ -473,7 +513,7 @@ def fingerprint(database: Database, org_id: int) -> str:
                       LeadNote, TrialSession, TrialBooking, LeadFieldDef, Ticket, TicketComment, TicketView,
                       SlaPolicy, TicketFieldDef,
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
-                      RetentionPolicy, Inbox):
+                      RetentionPolicy, Inbox, Campaign, CampaignDay):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -498,6 +538,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     routing_targets = seed_routing(database, orgs, targets)
     canned_targets = seed_canned(database, orgs)
     canned_targets.update(seed_inbox(database, orgs))
+    canned_targets.update(seed_campaigns(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
@@ -521,4 +562,5 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     if path_has_id or (case.form and any("{" in v for v in case.form.values())):
         assert resp.status_code == 404, f"{case.method} {url} answered {resp.status_code}"
     assert SECRET_TEXT not in resp.text and "甲的学费答复" not in resp.text and "secret-visitor" not in resp.text
+    assert "secret_scene" not in resp.text
     assert fingerprint(database, orgs.a.id) == before

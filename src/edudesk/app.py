@@ -34,6 +34,7 @@ from edudesk.auth.deps import Forbidden, LoginRequired
 from edudesk.bot import flow_views as bot_flow_views
 from edudesk.bot import service as bot_service
 from edudesk.bot import views as bot_views
+from edudesk.campaigns import views as campaigns_views
 from edudesk.canned import views as canned_views
 from edudesk.channels.base import ChannelRegistry, ChannelServices
 from edudesk.context import AppContext
@@ -329,6 +330,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routing_admin_views.router,
         privacy_views.router,
         inboxes_views.router,
+        campaigns_views.router,
     )
     for router in routers:
         app.include_router(router)

@@ -4,6 +4,7 @@ from edudesk.apitokens import models as apitokens_models
 from edudesk.audit import models as audit_models
 from edudesk.auth import models as auth_models
 from edudesk.bot import models as bot_models
+from edudesk.campaigns import models as campaigns_models
 from edudesk.canned import models as canned_models
 from edudesk.catalog import models as catalog_models
 from edudesk.contacts import models as contacts_models
@@ -28,6 +29,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "bot_models",
+    "campaigns_models",
     "canned_models",
     "catalog_models",
     "contacts_models",

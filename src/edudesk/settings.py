@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # 127.0.0.1; a proxy in front of WeChat's API is the other use).
     wechat_api_base: str = "https://api.weixin.qq.com"
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    # Where WeChat draws a parametric QR code's picture (showqrcode?ticket=…): fetched by the admin page, whose
+    # CSP loads no other origin's images.
+    wechat_mp_base: str = "https://mp.weixin.qq.com"
     # Each call to a channel provider's API (connect, read) gives up after this long and is retried from the outbox.
     channel_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # In embedded (SQLite) mode the serve process runs jobs itself so that `edudesk demo` needs nothing else.

@@ -5,6 +5,10 @@ it decides, per visitor message, between continuing the running flow, answering 
 in the middle of it (and then re-asking the pending question), starting a flow whose trigger fired, or letting the
 FAQ bot answer alone. The caller (``bot.service.respond``) loads and stores the state and writes captured values.
 
+A payload "flow:<key>" (a menu button, any button) starts that script at once, whatever its triggers and even if
+this conversation ran it before: the visitor asked for it. A script running then is dropped for it. An unknown
+or disabled key gets a short "not available" reply and changes nothing.
+
 Precedence: a request for a human or a complaint always wins (the flow is dropped). A message that is both a fact
 and a question ("三年级，学费多少？") gets the FAQ answer first, then the flow's next question.
 """
@@ -36,6 +40,26 @@ TrialOffer = Callable[[str | None], tuple[Button, ...]]
 TrialBook = Callable[[str], TrialPick | None]
 
 
+# A payload that starts a script by its key, whatever its triggers.
+FLOW_PAYLOAD = "flow:"
+FLOW_UNAVAILABLE_TEXT = "这项服务暂时不可用～您可以直接问我，或回复“转人工”联系老师。"
+
+
+def flow_key_of(text: str) -> str | None:
+    """The script key of a "flow:<key>" payload, or None for any other message."""
+    if not text.startswith(FLOW_PAYLOAD):
+        return None
+    key = text[len(FLOW_PAYLOAD):].strip()
+    return key or None
+
+
+def unavailable(key: str) -> BotDecision:
+    """The answer to a "flow:<key>" payload naming no enabled script: said plainly, not logged as a knowledge-base
+    miss (the visitor asked nothing the knowledge base could answer)."""
+    return BotDecision(replies=(BotReply(FLOW_UNAVAILABLE_TEXT, (), {"kind": "flow_unavailable"}),),
+                       understood=True, matched=f"flow:{key}")
+
+
 @dataclass
 class FlowTurn:
     decision: BotDecision
@@ -53,6 +77,9 @@ def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Map
              book_trial: TrialBook | None = None) -> FlowTurn:
     done_list = list(done)
     by_key = {f.key: f for f in flows if f.enabled}
+    asked = flow_key_of(turn.text)
+    if asked is not None:
+        return start_by_key(by_key, asked, state=state, done=done_list, known=known, offer_trial=offer_trial)
     faq = engine.respond(turn)
     if faq.handoff and faq.handoff_reason in ("visitor_request", "complaint"):
         return FlowTurn(faq, None, done_list)
@@ -72,6 +99,17 @@ def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Map
         return FlowTurn(faq, None, done_list)
     out = start(chosen, known, extraction=extraction)
     return _continue(chosen, out, faq, known, done_list, started=chosen.key, offer_trial=offer_trial)
+
+
+def start_by_key(by_key: Mapping[str, Flow], key: str, *, state: Mapping[str, Any] | None, done: list[str],
+                 known: Mapping[str, Any], offer_trial: TrialOffer | None = None) -> FlowTurn:
+    """Starts the enabled script ``key`` now (see the module docstring); the running state is kept when there
+    is no such script."""
+    chosen = by_key.get(key)
+    if chosen is None:
+        return FlowTurn(unavailable(key), dict(state) if state else None, done)
+    out = start(chosen, known)
+    return _continue(chosen, out, BotDecision(), known, done, started=chosen.key, offer_trial=offer_trial)
 
 
 def on_widget_opened(flows: Sequence[Flow], *, state: Mapping[str, Any] | None, done: Sequence[str],

@@ -361,6 +361,8 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
             leads_service.record_values(session, contact, hosted.captured, source=ValueSource.flow,
                                         channel=channel,
                                         conversation_id=conversation_id, message_id=message_id)
+    elif (flow_key := flow_host.flow_key_of(text)) is not None:
+        decision = flow_host.unavailable(flow_key)  # no enabled script at all: none of that key
     else:
         decision = org_bot.engine.respond(turn)
     state.misses = 0 if decision.understood else (state.misses or 0) + 1

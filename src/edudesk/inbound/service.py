@@ -7,6 +7,7 @@ This is the one place that ties the areas together for an inbound message; chann
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,13 +22,16 @@ from edudesk.bot.faq import LEAVE_CONTACT_BUTTON
 from edudesk.bot.models import BotConversationState
 from edudesk.bot.rules import HANDOFF_BUTTON
 from edudesk.bot.runtime import BotRuntime, OrgBot
+from edudesk.campaigns import service as campaigns_service
 from edudesk.channels.base import BUTTONS, InboundMessage, identity_kind
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.states import ConversationState
+from edudesk.db import utcnow
 from edudesk.errors import DomainError
+from edudesk.inboxes import service as inboxes_service
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
 from edudesk.nlp.extract import extract
@@ -39,6 +43,9 @@ from edudesk.tickets import service as tickets_service
 BOT_NAME = "智能助手"
 # Buttons whose payload starts with this are the widget's or a script's menu choices (routing rules match them).
 MENU_PREFIX = "menu:"
+# A fixed reply of the connected account the message came through: "inboxtext:<key>" is answered with
+# ``Inbox.state["replies"][key]`` (a WeChat custom-menu button that replies a text; any channel's menu may use it).
+INBOX_TEXT_PREFIX = "inboxtext:"
 SORRY_TEXT = "抱歉没能帮到您😔 您可以换个说法再问问，也可以转人工，或留下联系方式由老师联系您。"
 
 
@@ -175,6 +182,7 @@ def receive(
     if len(text) > max_chars:
         raise InboundError("too_long", f"消息不能超过 {max_chars} 个字", "text")
     org_bot = bots.get(session, msg.org_id) if bots is not None else bot_service.load_org_bot(session, msg.org_id)
+    started = utcnow()
     rows = turn_rows(session, msg, org_bot, contact)
     contact, conv = rows.contact, rows.conversation
     if rows.existing is not None:  # a retry is answered before it is counted
@@ -190,9 +198,15 @@ def receive(
                                                                   msg.attachment_id)
         except LookupError:
             raise InboundError("bad_attachment", "图片不存在或已失效", "attachment_id") from None
+    new_contact = _created_since(contact, started)
     contacts_service.touch(session, contact, page_url=msg.page_url)
     if msg.campaign or msg.attribution:
         leads_service.note_touch(session, contact, campaign=msg.campaign, attribution=msg.attribution)
+    if msg.campaign and new_contact:
+        # A person who writes first (no arrival event before it) arrived through the campaign with this message.
+        # Later messages carrying the campaign are not arrivals: the campaign counts people, not messages.
+        campaigns_service.record_touch(session, msg.org_id, msg.inbox_id, msg.campaign, new_contact=True,
+                                       channel=msg.channel)
     if msg.payload is None and text and BUTTONS not in msg.capabilities:
         # A channel without buttons offered the choices as numbered lines: "1" (or the label) is that choice.
         picked = render.pick(text, render.offered(conversations_service.last_offer(session, conv),
@@ -213,6 +227,16 @@ def receive(
     result = InboundResult(conv, posted.message, created=True)
     # A visitor with an open ticket: their words join it (and reopen it when it was waiting on them).
     tickets_service.on_visitor_message(session, conv, posted.message, active_ticket_id=rows.active_ticket_id)
+    fixed = _fixed_reply(session, msg)
+    if fixed is not None:
+        # The account's own canned answer to a menu button: given whoever holds the conversation, as the
+        # platform's menu would, and the bot is not asked.
+        answer = conversations_service.post_message(session, conv, SenderKind.bot, fixed, sender_name=BOT_NAME,
+                                                    extra={"kind": "inbox_text"})
+        result.replies.append(answer.message)
+        return result
+    if msg.payload and msg.payload.startswith(INBOX_TEXT_PREFIX):
+        msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model) if text else None
     if extraction is not None:
@@ -256,6 +280,23 @@ def receive(
     return result
 
 
+def _created_since(contact: Contact, started: dt.datetime) -> bool:
+    """Whether the contact was created by this call: its first sight (set when its row was inserted) is not
+    before the call began. No query: an existing contact's first sight is long past."""
+    return contact.first_seen_at is not None and contact.first_seen_at >= started
+
+
+def _fixed_reply(session: Session, msg: InboundMessage) -> str | None:
+    """The account's fixed text for an "inboxtext:<key>" payload; None for any other message (or an unknown key,
+    which the bot then treats as the words the visitor sent)."""
+    if not msg.payload or not msg.payload.startswith(INBOX_TEXT_PREFIX) or msg.inbox_id is None:
+        return None
+    inbox = inboxes_service.get(session, msg.org_id, msg.inbox_id)
+    replies = (inbox.state or {}).get("replies")
+    text = replies.get(msg.payload[len(INBOX_TEXT_PREFIX):]) if isinstance(replies, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def _rated(session: Session, conv: Conversation, contact: Contact, msg: InboundMessage, text: str
            ) -> InboundResult:
     """The visitor's score, typed as a number on a channel that cannot show the survey form: their message is
@@ -289,11 +330,18 @@ def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime) 
     a 微信客服 link): their contact and where they came from are recorded, and they are greeted once — the org's
     welcome in a new conversation, then the script that greets on opening, if any. An arrival while a conversation
     is open greets nobody again."""
+    started = utcnow()
     contact = contacts_service.find_or_create(session, msg.org_id, identity_kind(msg.channel, msg.inbox_id),
                                               msg.external_user_id, aliases=msg.aliases)
+    new_contact = _created_since(contact, started)
     contacts_service.touch(session, contact)
     if msg.campaign or msg.attribution:
         leads_service.note_touch(session, contact, campaign=msg.campaign, attribution=msg.attribution)
+    if msg.campaign:
+        # Every arrival through a campaign counts (the adapter calls this once per subscribe / SCAN /
+        # enter_session, resends filtered by their receipts); a new contact also counts as one it brought.
+        campaigns_service.record_touch(session, msg.org_id, msg.inbox_id, msg.campaign, new_contact=new_contact,
+                                       channel=msg.channel)
     if conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
         return []
     org_bot = bots.get(session, msg.org_id)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from edudesk.bot.models import BotConversationState, BotFlow
@@ -215,3 +215,21 @@ def lead_counts(session: Session, org_id: int, start: dt.date, end: dt.date) -> 
         statuses[str(status.value if hasattr(status, "value") else status)] += n
     return LeadCounts(sum(levels.values()), [(lv, levels[lv]) for lv in LEVELS],
                       [(s, statuses[s]) for s in STATUS_LABELS])
+
+
+# --- campaigns -------------------------------------------------------------------------------------------------------
+
+def counts_by_campaign(session: Session, org_id: int, scenes: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Per campaign scene: (leads that came by it, those of them with a phone or WeChat ID), for the campaign
+    report. A lead is credited to the campaign of its first touch (``Lead.campaign``); a lead merged into an older
+    one is the same person and is not counted again. Scenes without leads are absent."""
+    wanted = list(dict.fromkeys(s for s in scenes if s))
+    found: dict[str, tuple[int, int]] = {}
+    with_contact = func.sum(case((Lead.has_contact.is_(True), 1), else_=0))
+    for i in range(0, len(wanted), CHUNK):
+        rows = session.execute(select(Lead.campaign, func.count(), with_contact).where(
+            Lead.org_id == org_id, Lead.merged_into_id.is_(None), Lead.campaign.in_(wanted[i:i + CHUNK]))
+            .group_by(Lead.campaign))
+        for scene, leads, contacts in rows:
+            found[str(scene)] = (int(leads), int(contacts or 0))
+    return found

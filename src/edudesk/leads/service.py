@@ -80,6 +80,7 @@ from edudesk.leads.privacy import (
     lead_ids_of_contact,
     stale_unconverted,
 )
+from edudesk.leads.reports import counts_by_campaign
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -106,6 +107,7 @@ __all__ = [
     "check_label_free",
     "contact_signals",
     "contacts_merged_into",
+    "counts_by_campaign",
     "current_lead",
     "due_reminders",
     "erase_for_contact",
