@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from edudesk.channels.base import OutboundMessage, SendContext, SendResult
-from edudesk.channels.wechat import inbound, outbound, routes
+from edudesk.channels.wechat import admin_views, inbound, outbound, routes
 from edudesk.channels.wechat.config import WeChatConfig
+from edudesk.inboxes.models import Inbox
 
 
 class WeChatChannel:
@@ -29,4 +31,12 @@ class WeChatChannel:
 
     @staticmethod
     def router() -> Any:
-        return routes.router
+        """WeChat's callback URL and the account's admin pages (QR codes, the custom menu)."""
+        combined = APIRouter()
+        combined.include_router(routes.router)
+        combined.include_router(admin_views.router)
+        return combined
+
+    @staticmethod
+    def admin_links(inbox: Inbox) -> list[tuple[str, str]]:
+        return admin_views.admin_links(inbox)

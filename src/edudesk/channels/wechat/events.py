@@ -54,10 +54,8 @@ class Callback:
 
 
 def click_payload(inbox: Inbox, key: str) -> str:
-    """The payload a menu CLICK carries into the bot: ``wxmenu:<key>``.
-
-    The seam for the menu editor (channels/wechat/menu_actions.py, another module's work): it maps a key to a flow,
-    an FAQ or a hand-over and may replace what this returns; until then the bot sees the raw key."""
+    """The payload a menu CLICK carries into the bot when the published menu gives the key no action (a menu
+    published elsewhere): ``wxmenu:<key>``, which no flow or FAQ matches, so the bot's fallback answers."""
     return f"{MENU_PAYLOAD_PREFIX}{key}"
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from edudesk.channels.base import IMAGES, VOICE, InboundMedia, InboundMessage, identity_kind
-from edudesk.channels.wechat import callback, events
+from edudesk.channels.wechat import callback, events, menu_actions
 from edudesk.channels.wechat.api import ApiError, WeChatApi
 from edudesk.channels.wechat.config import WeChatConfig
 from edudesk.channels.wechat.events import Callback
@@ -154,8 +154,14 @@ def _dispatch(ctx: AppContext, session: Session, target: Target, cb: Callback, f
     if cb.action in (events.MESSAGE, events.CLICK):
         msg = _message(target, cb, fetched, max_chars=ctx.settings.max_message_chars)
         if cb.action == events.CLICK:
-            inbox = inboxes_service.get(session, org_id, target.inbox_id)
-            msg = replace(msg, payload=events.click_payload(inbox, cb.menu_key), text=cb.menu_key)
+            # The menu editor's action for the key (start a script, answer an FAQ, a human, a fixed text), shown in
+            # the transcript as the button's name.
+            click = menu_actions.resolve_menu_click(session, target.inbox_id, cb.menu_key)
+            if click is not None:
+                msg = replace(msg, payload=click.payload, text=click.label)
+            else:
+                inbox = inboxes_service.get(session, org_id, target.inbox_id)
+                msg = replace(msg, payload=events.click_payload(inbox, cb.menu_key), text=cb.menu_key)
         try:
             result = inbound_service.receive(
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(org_id),

@@ -1,6 +1,6 @@
 """Campaigns: parametric QR codes and links per org, and their touches per day
 
-Revision ID: 0016
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-08 10:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import edudesk.db
 
-revision: str = "0016"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
