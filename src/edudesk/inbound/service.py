@@ -285,18 +285,19 @@ def _store_media(session: Session, contact: Contact, msg: InboundMessage, upload
                                                 name=media.filename or "file")
 
 
-def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime, welcome: str | None = None
-                    ) -> list[Message]:
+def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime, welcome: str | None = None,
+                    greet: bool = True) -> list[Message]:
     """A visitor arrived on a channel without writing yet (followed the Official Account, scanned a QR code, opened
     a 微信客服 link): their contact and where they came from are recorded, and they are greeted once — the org's
     welcome (or the connected account's own ``welcome``) in a new conversation, then the script that greets on
-    opening, if any. An arrival while a conversation is open greets nobody again."""
+    opening, if any. An arrival while a conversation is open greets nobody again, nor one the channel does not let
+    us greet (``greet=False``: 微信客服 without a welcome code); their first message opens the conversation."""
     contact = contacts_service.find_or_create(session, msg.org_id, identity_kind(msg.channel, msg.inbox_id),
                                               msg.external_user_id, aliases=msg.aliases)
     contacts_service.touch(session, contact)
     if msg.campaign or msg.attribution:
         leads_service.note_touch(session, contact, campaign=msg.campaign, attribution=msg.attribution)
-    if conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
+    if not greet or conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
         return []
     org_bot = bots.get(session, msg.org_id)
     conv = _open(session, contact, msg, org_bot, welcome)

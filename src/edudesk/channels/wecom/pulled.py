@@ -165,12 +165,17 @@ class Puller:
             return
         scene = str(event.get("scene") or "")[:64]
         scene_param = urllib.parse.unquote(str(event.get("scene_param") or ""))[:128]
+        # WeCom lets the account speak before the customer has written only with the event's welcome code, within
+        # 20 seconds. Without one (a welcome configured in WeCom's own admin, or the customer was greeted or
+        # written to in the last 48 hours) the arrival is recorded and nobody is greeted.
         code = str(event.get("welcome_code") or "")
+        greet = False
         if code:
             sent_at = _int(item.get("send_time")) or int(time.time())
             left = WELCOME_SECONDS - (time.time() - sent_at)
             if left > 1:  # noted before the commit that queues the welcome, so its delivery finds the code
                 note_welcome_code(self.memo, self.info.id, user, code, left)
+                greet = True
             else:
                 log.info("wecom_welcome_code_expired", inbox_id=self.info.id, age=round(WELCOME_SECONDS - left))
         attribution = {k: v for k, v in (("wecom_scene", scene), ("wecom_scene_param", scene_param)) if v}
@@ -178,7 +183,8 @@ class Puller:
                              client_message_id=None, inbox_id=self.info.id, aliases=self.aliases.get(user, ()),
                              campaign=(scene_param or scene or None), attribution=attribution,
                              capabilities=CAPABILITIES)
-        inbound_service.visitor_arrived(session, msg, bots=self.ctx.bots, welcome=self.config.welcome_text or None)
+        inbound_service.visitor_arrived(session, msg, bots=self.ctx.bots, welcome=self.config.welcome_text or None,
+                                        greet=greet)
 
 
 def _int(value: Any) -> int:

@@ -101,7 +101,7 @@ def _callback(ctx: AppContext, public_id: str, body: bytes, signature: str, time
             return _refused(400, "bad_request", "无法解密或解析回调内容", public_id, str(exc))
         if event.get("MsgType") != "event" or event.get("Event") != "kf_msg_or_event":
             log.info("wecom_callback_ignored", inbox_id=inbox.id, msg_type=str(event.get("MsgType"))[:20],
-                     event=str(event.get("Event"))[:40])
+                     event_name=str(event.get("Event"))[:40])
             return PlainTextResponse("success")
         queue_pull(session, ctx, inbox, config, event)
         session.commit()

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 TEXT_MAX_BYTES = 2048  # kf/send_msg's limit for text.content
 SENT_MEMO_SECONDS = 86_400
 WELCOME_SECONDS = 20  # how long WeCom accepts a welcome_code after the enter_session event
+OUTSIDE_WINDOW_TEXT = "客户超过 48 小时未发消息（或还没发过消息），微信客服不允许主动发送"
 
 # What WeCom's errcodes mean for a message that did not go out (the rest of its codes: see docs/channels-wecom.md).
 OUTSIDE_WINDOW = frozenset({95002})  # more than 48 hours since the customer's last message
@@ -68,8 +69,6 @@ def text_parts(text: str, limit: int = TEXT_MAX_BYTES) -> list[str]:
 def send(ctx: SendContext, message: OutboundMessage) -> SendResult:
     config = ctx.inbox.config
     assert isinstance(config, WeComConfig)
-    if message.outside_window:
-        raise OutsideReplyWindow("客户超过 48 小时未发消息，微信客服不允许再主动发送")
     try:
         return _send(WeComApi(ctx.services, config), memo_of(ctx.services), ctx.inbox.id, message)
     except (WeComError, WeComUnavailable, TokenError) as exc:
@@ -83,9 +82,12 @@ def _send(api: WeComApi, memo: Memo, inbox_id: int, message: OutboundMessage) ->
     parts = text_parts(message.text) if message.text.strip() else []
     first: str | None = None
     if parts and message.attachment is None and len(parts) == 1:
+        # A welcome code works whatever the window says: it is how WeCom lets the account speak first.
         first = _welcome(api, memo, inbox_id, to, key, parts[0])
         if first is not None:
             return SendResult(external_message_id=first)
+    if message.outside_window:
+        raise OutsideReplyWindow(OUTSIDE_WINDOW_TEXT)
     for number, part in enumerate(parts, start=1):
         msgid = key if number == 1 else f"{key}-{number}"
         sent = _once(memo, inbox_id, msgid, functools.partial(api.send_msg, to, msgid, "text", {"content": part}))
@@ -142,7 +144,7 @@ def send_error(exc: Exception) -> ChannelSendError:
         return ChannelSendError("unavailable", f"微信客服接口暂时无法访问（{exc}）"[:200])
     code = exc.errcode
     if code in OUTSIDE_WINDOW:
-        return OutsideReplyWindow("客户超过 48 小时未发消息，微信客服不允许再主动发送")
+        return OutsideReplyWindow(OUTSIDE_WINDOW_TEXT)
     if code in MESSAGE_LIMIT:
         return ChannelSendError("message_limit", "客户回复前最多只能连续发送 5 条消息，请等客户回复后再发",
                                 retryable=False)
