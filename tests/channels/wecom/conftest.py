@@ -40,7 +40,7 @@ AES_KEY = base64.b64encode(b"edudesk-wecom-test-aes-key-32byt").decode().rstrip(
 OPEN_KFID = "wkAbCdEf0123456789"
 SECRET_KEY = "test-secret-" + "x" * 20
 # The pull token a notice carries (WeCom's documented example).
-NOTICE_TOKEN = "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"  # noqa: S105
+NOTICE_TOKEN = "ENCApHxnGDNAVNY4AaSJKj4Tb5mwsEMzxhFmHVGcra996NR"
 
 
 def register(app: FastAPI) -> FastAPI:
