@@ -6,10 +6,12 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from edudesk import jobs
+from edudesk.channels.wecom import pulled
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.db import Database, utcnow
@@ -244,3 +246,25 @@ def test_one_puller_per_account_at_a_time(app: FastAPI, platform: Platform, weco
     # The waiting job also looks again once the lease would have run out, in case the holder had died.
     [later] = pending_jobs(database)
     assert later.run_at > utcnow()
+
+
+def test_an_item_the_adapter_cannot_handle_is_skipped_not_a_wall(
+        app: FastAPI, platform: Platform, wecom_api: FakeWeCom, database: Database, account: Account,
+        logs: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug on one odd item must not stop the account's pull for good; WeCom or the database failing does (the
+    job is then tried again from the same cursor, see above)."""
+    odd = wecom_api.customer_text("wmParent1", "奇怪的消息", OPEN_KFID)
+    wecom_api.customer_text("wmParent1", "正常的消息", OPEN_KFID)
+    real = pulled.Puller.content
+
+    def content(self: pulled.Puller, item: dict[str, Any]) -> tuple[str, Any]:
+        if item["msgid"] == odd["msgid"]:
+            raise ValueError("a shape this code did not expect")
+        return real(self, item)
+
+    monkeypatch.setattr(pulled.Puller, "content", content)
+    platform.notify()
+    run_jobs(app)
+    assert visitor_texts(database, account) == ["正常的消息"]
+    assert [e["msgid"] for e in logs.named("wecom_item_failed")] == [odd["msgid"]]
+    assert state_of(database, account)["cursor"] == "c2"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from edudesk.channels.base import InboundMedia, InboundMessage, InboxInfo
@@ -58,7 +59,15 @@ class Puller:
     def page(self, session: Session, items: list[dict[str, Any]]) -> None:
         self.aliases = unionids(self.api, self.memo, self.config.corp_id, _customers_in(items))
         for item in items:
-            self.item(session, item)
+            try:
+                self.item(session, item)
+            except (WeComError, WeComUnavailable, TokenError, SQLAlchemyError, OSError):
+                raise  # WeCom, the database or the disk failed: the job is tried again from the same cursor
+            except Exception:
+                # An item this code cannot handle would otherwise stop the account's pull for good: it is logged
+                # with its msgid and skipped.
+                session.rollback()
+                log.exception("wecom_item_failed", inbox_id=self.info.id, msgid=str(item.get("msgid"))[:64])
 
     def item(self, session: Session, item: dict[str, Any]) -> None:
         msgid = str(item.get("msgid") or "")

@@ -38,7 +38,7 @@ OUTSIDE_WINDOW_TEXT = "客户超过 48 小时未发消息（或还没发过消�
 OUTSIDE_WINDOW = frozenset({95002})  # more than 48 hours since the customer's last message
 MESSAGE_LIMIT = frozenset({95001})  # five messages sent since the customer last wrote
 SESSION_STATE = frozenset({95013, 95016, 95017, 95018})  # the session ended, or another receptionist holds it
-BAD_ACCOUNT = frozenset({95000, 95004, 95011, 95012, 48002, 60020, 40013, 40001, 41002, 41004})
+BAD_ACCOUNT = frozenset({95000, 95004, 95011, 95012, 48002, 60020})  # and any gettoken refusal
 BAD_CUSTOMER = frozenset({40096, 95003})
 
 
