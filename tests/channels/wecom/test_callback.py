@@ -27,7 +27,7 @@ from tests.channels.wecom.conftest import (
     connect,
     pending_jobs,
 )
-from tests.conftest import TwoOrgs
+from tests.conftest import TwoOrgs, login
 
 OTHER_AES_KEY = base64.b64encode(b"another-aes-key-for-wrong-tests!").decode().rstrip("=")
 
@@ -178,3 +178,26 @@ def test_settings_refuse_a_bad_aes_key(database: Database, orgs: TwoOrgs) -> Non
                                      "encoding_aes_key": AES_KEY[:-1], "open_kfid": OPEN_KFID})
     assert "43" in exc.value.message
 
+
+
+def test_an_admin_connects_an_account_from_the_generic_page(client: TestClient, database: Database,
+                                                            orgs: TwoOrgs) -> None:
+    csrf = login(client, "alpha", "admin")
+    form = client.get("/admin/channels/new/wecom")
+    assert form.status_code == 200
+    assert "企业ID（CorpID）" in form.text and 'type="password" name="encoding_aes_key"' in form.text
+    fields = {"name": "抖音主页客服", "corp_id": CORP_ID, "secret": "s3cret", "token": TOKEN,
+              "encoding_aes_key": AES_KEY[:40], "open_kfid": OPEN_KFID, "csrf_token": csrf}
+    refused = client.post("/admin/channels/new/wecom", data=fields)
+    assert refused.status_code == 422 and "43" in refused.text
+    with database.session() as session:
+        assert inboxes_service.list_for_org(session, orgs.a.id, "wecom") == []
+    created = client.post("/admin/channels/new/wecom", data={**fields, "encoding_aes_key": AES_KEY},
+                          follow_redirects=True)
+    assert created.status_code == 200
+    with database.session() as session:
+        [inbox] = inboxes_service.list_for_org(session, orgs.a.id, "wecom")
+        assert AES_KEY not in inbox.secrets_encrypted and "s3cret" not in str(inbox.settings)
+    assert f"/channels/wecom/{inbox.public_id}" in created.text
+    assert AES_KEY not in created.text and "s3cret" not in created.text
+    assert Platform(client, Account(inbox.id, orgs.a.id, inbox.public_id)).verify("hello").text == "hello"

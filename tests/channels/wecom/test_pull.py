@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from edudesk import jobs
 from edudesk.channels.wecom import pulled
+from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.db import Database, utcnow
@@ -268,3 +269,28 @@ def test_an_item_the_adapter_cannot_handle_is_skipped_not_a_wall(
     assert visitor_texts(database, account) == ["正常的消息"]
     assert [e["msgid"] for e in logs.named("wecom_item_failed")] == [odd["msgid"]]
     assert state_of(database, account)["cursor"] == "c2"
+
+
+def test_a_known_unionid_joins_the_parent_to_their_contact_from_another_channel(
+        app: FastAPI, platform: Platform, wecom_api: FakeWeCom, database: Database, account: Account) -> None:
+    """The corp bound a WeChat developer account, so WeCom gives the unionid: the parent who already wrote to the
+    org's Official Account is the same contact. Lookups are remembered (one batchget for both pulls)."""
+    with database.session() as session:
+        known = contacts_service.find_or_create(session, account.org_id, "wechat:999", "oOfficialAccountOpenid",
+                                                aliases=(("wxunion", "oUnionOfParent1"),))
+        session.commit()
+        known_id = known.id
+    wecom_api.unionids = {"wmParent1": "oUnionOfParent1"}
+    wecom_api.customer_text("wmParent1", "你好", OPEN_KFID)
+    wecom_api.customer_text("wmParent2", "在吗", OPEN_KFID)
+    platform.notify(token="t1")
+    run_jobs(app)
+    wecom_api.customer_text("wmParent1", "还在吗", OPEN_KFID)
+    platform.notify(token="t2")
+    run_jobs(app)
+    with database.session() as session:
+        owners = dict(session.execute(select(ContactIdentity.external_id, ContactIdentity.contact_id)
+                                      .where(ContactIdentity.org_id == account.org_id)).all())
+    assert owners["wmParent1"] == owners["oUnionOfParent1"] == owners["oOfficialAccountOpenid"] == known_id
+    assert owners["wmParent2"] != known_id
+    assert wecom_api.customer_calls == 1
