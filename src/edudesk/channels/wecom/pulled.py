@@ -121,7 +121,9 @@ class Puller:
             return self.media(msgtype, str(body.get("media_id") or ""))
         if msgtype == "location":
             place = " ".join(str(body.get(k) or "") for k in ("name", "address")).strip()
-            return f"[位置] {place} ({body.get('latitude')}, {body.get('longitude')})".strip(), None
+            if body.get("latitude") is not None and body.get("longitude") is not None:
+                place += f" ({body['latitude']}, {body['longitude']})"
+            return f"[位置] {place}".strip(), None
         if msgtype == "link":
             return f"[链接] {body.get('title') or ''}\n{body.get('desc') or ''}\n{body.get('url') or ''}", None
         if msgtype == "miniprogram":
