@@ -359,6 +359,14 @@ PUBLIC |= {
                                   "kind, not a record (tests/inboxes/test_views.py)",
 }
 
+# 微信客服 (issue 12): WeCom's callback URL.
+PUBLIC |= {
+    "/channels/wecom/{public_id}": "WeCom's callback URL: the random public_id names one account, and a request must "
+                                   "be signed with that account's token and encrypted with its AES key for its "
+                                   "CorpID; org A's credentials at org B's URL get 403 and a notice reaches only the "
+                                   "org's own accounts (tests/channels/wecom/test_callback.py)",
+}
+
 
 # The WeChat Official Account callback (issue 12).
 PUBLIC |= {

@@ -258,6 +258,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     templates.env.globals["channel_badges"] = channels.badges()
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
                      templates=templates, catalogues=catalogues, bots=bots, limiter=limiter)
+    # Adapters with background work of their own (微信客服 pulls its messages in a job) register its handlers.
+    for kind in channels.kinds:
+        register_jobs = getattr(channels.get(kind), "register_jobs", None)
+        if register_jobs is not None:
+            register_jobs(job_registry, ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -114,9 +114,10 @@ class TurnRows:
     active_ticket_id: int | None
 
 
-def _open(session: Session, contact: Contact, msg: InboundMessage, org_bot: OrgBot) -> Conversation:
+def _open(session: Session, contact: Contact, msg: InboundMessage, org_bot: OrgBot, welcome: str | None = None
+          ) -> Conversation:
     return conversations_service.open_conversation(
-        session, contact, msg.channel, welcome=org_bot.welcome_text, page_url=msg.page_url,
+        session, contact, msg.channel, welcome=welcome or org_bot.welcome_text, page_url=msg.page_url,
         page_title=msg.page_title, referrer=msg.referrer, inbox_id=msg.inbox_id,
     )
 
@@ -325,11 +326,13 @@ def _store_media(session: Session, contact: Contact, msg: InboundMessage, upload
                                                 name=media.filename or "file")
 
 
-def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime) -> list[Message]:
+def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime, welcome: str | None = None,
+                    greet: bool = True) -> list[Message]:
     """A visitor arrived on a channel without writing yet (followed the Official Account, scanned a QR code, opened
     a 微信客服 link): their contact and where they came from are recorded, and they are greeted once — the org's
-    welcome in a new conversation, then the script that greets on opening, if any. An arrival while a conversation
-    is open greets nobody again."""
+    welcome (or the connected account's own ``welcome``) in a new conversation, then the script that greets on
+    opening, if any. An arrival while a conversation is open greets nobody again, nor one the channel does not let
+    us greet (``greet=False``: 微信客服 without a welcome code); their first message opens the conversation."""
     started = utcnow()
     contact = contacts_service.find_or_create(session, msg.org_id, identity_kind(msg.channel, msg.inbox_id),
                                               msg.external_user_id, aliases=msg.aliases)
@@ -342,10 +345,10 @@ def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime) 
         # enter_session, resends filtered by their receipts); a new contact also counts as one it brought.
         campaigns_service.record_touch(session, msg.org_id, msg.inbox_id, msg.campaign, new_contact=new_contact,
                                        channel=msg.channel)
-    if conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
+    if not greet or conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
         return []
     org_bot = bots.get(session, msg.org_id)
-    conv = _open(session, contact, msg, org_bot)
+    conv = _open(session, contact, msg, org_bot, welcome)
     decision = bot_service.on_widget_opened(session, org_bot, conv.id, contact, channel=msg.channel) \
         if bot_service.opens_with_script(org_bot) else None
     return [conversations_service.post_message(
