@@ -22,6 +22,7 @@ from edudesk.apitokens import service as apitokens_service
 from edudesk.audit.service import Actor
 from edudesk.channels.api.adapter import ApiChannel
 from edudesk.db import Database, utcnow
+from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes.models import Inbox
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
@@ -91,6 +92,21 @@ def connect_inbox(client: Any, callback_url: str, *, name: str = "小程序", or
     endpoint = re.search(r'href="/admin/webhooks/(\d+)"', resp.text)
     assert endpoint is not None
     return ApiInbox(inbox_id, public.group(1), secrets_shown[0], int(endpoint.group(1)))
+
+
+def make_inbox(db: Database, app: FastAPI, org_id: int, callback_url: str = "http://127.0.0.1:9/hook", *,
+               name: str = "小程序") -> ApiInbox:
+    """An API inbox made through the same service calls and hook the admin page uses (faster than the page)."""
+    ctx = app.state.ctx
+    box = inboxes_service.secret_box(ctx.settings.secret_key)
+    with db.session() as session:
+        actor = Actor(org_id, label="t")
+        inbox = inboxes_service.create(session, actor, ApiChannel, box, name=name,
+                                       data={"callback_url": callback_url})
+        once = inboxes_service.provision(session, actor, ctx.channels.adapter("api"), inbox, box,
+                                         ctx.channels.services, created=True)
+        session.commit()
+        return ApiInbox(inbox.id, inbox.public_id, next(iter(once.values())), inbox.state["endpoint_id"])
 
 
 def make_token(db: Database, org_id: int, scopes: list[str] | None = None) -> dict[str, str]:
