@@ -21,12 +21,15 @@ from edudesk import jobs
 from edudesk.apitokens import service as apitokens_service
 from edudesk.audit.service import Actor
 from edudesk.channels.api.adapter import ApiChannel
+from edudesk.conversations import service as conversations_service
+from edudesk.conversations.models import ChannelDelivery, DeliveryState
 from edudesk.db import Database, utcnow
 from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes.models import Inbox
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
 from edudesk.settings import Settings
+from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import UNFINISHED, WebhookDelivery
 from tests.conftest import csrf_from, login
 
@@ -132,13 +135,20 @@ def seed_kb(db: Database, org_id: int, answer: str = "一年级数学每期 3600
         session.commit()
 
 
+DELIVERY_JOBS = (webhooks_service.DELIVER_JOB, conversations_service.DELIVER_JOB)
+
+
 def fast_forward(db: Database) -> None:
-    """Makes every scheduled retry due now: the test's stand-in for waiting minutes."""
+    """Makes every scheduled delivery retry due now: the test's stand-in for waiting minutes (other timers, such as
+    the queue timeout, keep their time)."""
     past = utcnow() - dt.timedelta(seconds=1)
     with db.session() as session:
-        session.execute(update(jobs.Job).where(jobs.Job.status == jobs.JobStatus.pending).values(run_at=past))
+        session.execute(update(jobs.Job).where(jobs.Job.status == jobs.JobStatus.pending,
+                                               jobs.Job.kind.in_(DELIVERY_JOBS)).values(run_at=past))
         session.execute(update(WebhookDelivery).where(WebhookDelivery.status.in_(UNFINISHED))
                         .values(next_attempt_at=past))
+        session.execute(update(ChannelDelivery).where(ChannelDelivery.state.in_(
+            (DeliveryState.pending, DeliveryState.sending))).values(next_attempt_at=past))
         session.commit()
 
 
@@ -154,7 +164,8 @@ def run_jobs(db: Database, app: FastAPI, *, retries: bool = False, deadline_seco
             return
         fast_forward(db)
         with db.session() as session:
-            left = session.query(jobs.Job).filter(jobs.Job.status == jobs.JobStatus.pending).count()
+            left = session.query(jobs.Job).filter(jobs.Job.status == jobs.JobStatus.pending,
+                                                  jobs.Job.kind.in_(DELIVERY_JOBS)).count()
         if not left:
             return
     raise AssertionError("jobs did not settle")
