@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
-from edudesk.conversations.models import ChannelDelivery, DeliveryState, Message, SenderKind
+from edudesk.conversations.models import ChannelDelivery, Conversation, DeliveryState, Message, SenderKind
 from edudesk.db import Database
+from edudesk.privacy import service as privacy_service
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -134,3 +135,34 @@ def test_without_its_endpoint_the_message_fails_for_good_and_agents_see_why(
         assert all((d.last_error or "").startswith("no_callback") for d in deliveries)
         marked = session.get(Message, deliveries[0].message_id)
         assert marked is not None and (marked.extra or {}).get("delivery", {}).get("state") == "failed"
+
+
+def test_the_events_are_part_of_the_persons_export_and_erasure(client: TestClient, app: FastAPI,
+                                                               database: Database, orgs: TwoOrgs, inbox: ApiInbox,
+                                                               receiver: Any, events: list[dict[str, Any]]) -> None:
+    """What the channel pushed carries the parent's words: the export lists those events, erasure blanks them (the
+    delivery log and a replay would show them again) and stops those still waiting."""
+    auth = make_token(database, orgs.a.id)
+    sent = post(client, inbox, auth, "u1", "m-1", "学费多少")
+    run_jobs(database, app, retries=True)
+    delivered = {e["id"] for e in events}
+    receiver.stop()
+    post(client, inbox, auth, "u1", "m-2", "今天天气怎么样")
+    run_jobs(database, app)  # emitted, but the receiver is down: waiting for a retry
+    registry, actor = app.state.privacy, Actor(orgs.a.id, label="t")
+    with database.session() as session:
+        conv = session.get(Conversation, sent["conversation_id"])
+        assert conv is not None
+        waiting = list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.status.in_(
+            (DeliveryStatus.pending, DeliveryStatus.failed)))))
+        assert delivered and waiting
+        export = privacy_service.prepare_export(session, registry, actor, conv.contact_id)
+        listed = {e["id"] for e in export.data["webhook_events"]}
+        assert delivered < listed
+        privacy_service.erase_contact(session, registry, actor, conv.contact_id)
+        session.commit()
+        session.expire_all()  # the erasure updated these rows in bulk
+        payloads = [e.payload for e in session.scalars(select(WebhookEvent))]
+        assert len(payloads) == len(listed) and all(p == {"erased": True} for p in payloads)
+        assert all(d.status == DeliveryStatus.dead for d in session.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.id.in_([w.id for w in waiting]))))
