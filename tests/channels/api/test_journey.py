@@ -11,19 +11,23 @@ transcript reads it all back.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from edudesk.conversations.models import Conversation, Message, SenderKind
 from edudesk.db import Database
 from edudesk.leads.models import Lead
 from edudesk.webhooks import signing
 from edudesk.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
-from tests.channels.api.conftest import TOKEN_RE, connect_inbox, example, run_jobs, seed_kb
+from tests.channels.api.conftest import TOKEN_RE, connect_inbox, example, make_inbox, make_token, run_jobs, seed_kb
 from tests.conftest import LiveServer, TwoOrgs, csrf_from, login
 from tests.ports import free_port
 
@@ -156,3 +160,33 @@ def test_the_example_refuses_forged_and_stale_requests() -> None:
         assert len(got) == 1 and len(receiver.received) == 2 and receiver.refused == 3
     finally:
         receiver.stop()
+
+
+def test_racing_resends_are_stored_and_answered_once(live_server: LiveServer, app: FastAPI, database: Database,
+                                                     orgs: TwoOrgs) -> None:
+    """An app that times out and retries while the first post is still running: the same message of a new user
+    arrives four times at once. One is stored (201), the others get its answer (200); one conversation, one
+    reply."""
+    seed_kb(database, orgs.a.id)
+    inbox = make_inbox(database, app, orgs.a.id)
+    headers = make_token(database, orgs.a.id)
+    url = f"{live_server.url}/api/v1/channels/{inbox.public_id}/messages"
+    body = {"user_id": "racer", "message_id": "same-1", "text": "学费多少"}
+    start = threading.Barrier(4)
+
+    def post_once(_: int) -> tuple[int, dict[str, Any]]:
+        start.wait(timeout=30)
+        resp = httpx.post(url, json=body, headers=headers, timeout=60)
+        return resp.status_code, resp.json()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post_once, range(4)))
+    assert sorted(code for code, _ in answers) == [200, 200, 200, 201], answers
+    assert len({json.dumps(b, sort_keys=True) for _, b in answers}) == 1
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Conversation)) == 1
+        visitor = session.scalars(select(Message).where(Message.sender == SenderKind.visitor)).all()
+        assert [m.text for m in visitor] == ["学费多少"]
+        answered = session.scalars(select(Message).where(Message.sender == SenderKind.bot,
+                                                         Message.text.contains("3600"))).all()
+        assert len(answered) == 1
