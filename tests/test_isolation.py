@@ -367,6 +367,14 @@ PUBLIC |= {
                                    "org's own accounts (tests/channels/wecom/test_callback.py)",
 }
 
+# The API channel (tests/channels/api): an org API token with channels:write; another org's inbox is 404.
+PUBLIC |= {
+    "/api/v1/channels/{inbox_public_id}/messages": "API token scoped: another org's inbox is the same 404 as an "
+                                                   "unknown one, nothing stored (tests/channels/api/test_inbound.py)",
+    "/api/v1/channels/{inbox_public_id}/conversations/{user_id:path}/messages":
+        "API token scoped: another org's inbox is 404 (tests/channels/api/test_inbound.py)",
+}
+
 
 # The WeChat Official Account callback (issue 12).
 PUBLIC |= {

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     rate_form_per_ip: str = "10/minute"
     rate_form_per_org: str = "300/hour"
     rate_login_per_ip: str = "30/minute"
+    # Messages integrators post to API channel inboxes (POST /api/v1/channels/{inbox}/messages): one backend speaks
+    # for many users from one address, so the per-address rule is wider than a visitor's.
+    rate_api_message_per_ip: str = "1200/minute"
+    rate_api_message_per_org: str = "3000/minute"
     # Failed logins are counted in the database (table login_attempts), so they survive restarts on every backend.
     # Unset: EDUDESK_LOGIN_ATTEMPTS_PER_15MIN (the older setting) per 15 minutes, and five times that per address.
     rate_login_failures_per_account: str = ""
@@ -121,7 +125,8 @@ class Settings(BaseSettings):
         "rate_widget_session_per_ip", "rate_widget_session_per_org", "rate_widget_identity_per_ip",
         "rate_widget_identity_per_org", "rate_message_per_ip", "rate_message_per_org", "rate_upload_per_ip",
         "rate_upload_per_org", "rate_form_per_ip", "rate_form_per_org", "rate_login_per_ip",
-        "rate_login_failures_per_account", "rate_login_failures_per_ip",
+        "rate_login_failures_per_account", "rate_login_failures_per_ip", "rate_api_message_per_ip",
+        "rate_api_message_per_org",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

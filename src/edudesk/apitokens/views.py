@@ -26,7 +26,8 @@ def _tokens_page(request: Request, user: User, *, form: dict[str, Any] | None = 
     with get_ctx(request).db.session() as session:
         tokens = apitokens_service.list_tokens(session, user.org_id)
     return page(request, "admin/api_tokens.html", status_code=code, user=user, tokens=tokens,
-                scopes=apitokens_service.SCOPES, form=form or {"name": "", "scopes": []}, errors=errors or {},
+                scopes=apitokens_service.SCOPES, scope_labels=apitokens_service.SCOPE_LABELS,
+                form=form or {"name": "", "scopes": []}, errors=errors or {},
                 notice=notice, created=created)
 
 

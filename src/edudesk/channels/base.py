@@ -167,6 +167,21 @@ class SendContext:
     session: Session | None = None
 
 
+@dataclass(frozen=True)
+class InboxChange:
+    """An admin connected, reconfigured or is removing one of the adapter's inboxes: what the adapter's optional
+    ``provision`` and ``deprovision`` hooks get. They run inside the transaction of that change, so a hook that
+    raises a ``DomainError`` (a callback URL the SSRF policy refuses) refuses the whole change, shown beside the
+    field it names."""
+
+    session: Session
+    inbox: InboxInfo
+    enabled: bool
+    created: bool
+    actor: Any  # edudesk.audit.service.Actor (the core does not import areas)
+    services: ChannelServices
+
+
 @runtime_checkable
 class ChannelAdapter(Protocol):
     kind: ClassVar[str]
@@ -180,6 +195,17 @@ class ChannelAdapter(Protocol):
     reply_window: ClassVar[dt.timedelta | None]
 
     def send(self, ctx: SendContext, message: OutboundMessage) -> SendResult: ...
+
+    # Optional, looked up with getattr (see docs/channels.md):
+    #   router() -> APIRouter                          (static) the adapter's own routes, mounted by the app
+    #   admin_links(inbox) -> list[(label, url)]        pages of its own beside the inbox on /admin/channels
+    #   inbound_path(public_id) -> str                  (static) where the provider or integrator calls us, when it
+    #                                                   is not /channels/<kind>/<public_id>
+    #   url_label: str                                  how the inbox page introduces that URL
+    #   provision(change: InboxChange) -> dict[str, str] | None
+    #       after an inbox is created or saved: set up what the inbox owns elsewhere (the API channel's signed
+    #       webhook endpoint); returns values to show the admin this once (label → value), e.g. a signing secret
+    #   deprovision(change: InboxChange) -> None        before an inbox is deleted: remove what provision set up
 
 
 class ChannelLoadError(RuntimeError):

@@ -313,6 +313,23 @@ def messages(session: Session, org_id: int, conversation_id: int, *, after_id: i
     return rows
 
 
+def transcript_of_contact(session: Session, org_id: int, contact_id: int, *, inbox_id: int | None,
+                          after_id: int = 0, limit: int = 100) -> list[tuple[Message, Attachment | None]]:
+    """The contact's messages across their conversations on one channel account, oldest first, after
+    ``after_id``, without staff notes: what a channel client that polls reads back (the API channel)."""
+    conversations = select(Conversation.id).where(Conversation.org_id == org_id,
+                                                  Conversation.contact_id == contact_id,
+                                                  Conversation.inbox_id == inbox_id)
+    stmt = (
+        select(Message, Attachment)
+        .outerjoin(Attachment, Attachment.id == Message.attachment_id)
+        .where(Message.conversation_id.in_(conversations), Message.id > after_id, Message.internal.is_(False))
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [(m, a) for m, a in session.execute(stmt) if m.org_id == org_id]
+
+
 def messages_as_dicts(session: Session, org_id: int, conversation_id: int, *, after_id: int = 0,
                       include_internal: bool = True) -> list[dict[str, Any]]:
     return [message_to_dict(m, a) for m, a in messages(session, org_id, conversation_id, after_id=after_id,

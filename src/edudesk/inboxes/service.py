@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.audit.service import Actor
-from edudesk.channels.base import ChannelAdapter, InboxInfo
+from edudesk.channels.base import ChannelAdapter, ChannelServices, InboxChange, InboxInfo
 from edudesk.db import NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
 from edudesk.inboxes.models import Inbox, InboxReceipt
@@ -136,6 +136,28 @@ def delete(session: Session, actor: Actor, inbox: Inbox) -> None:
     """Removes the account; its conversations stay (they keep their channel kind and lose the link)."""
     audit_service.record(session, actor, "inbox.delete", "inbox", inbox.id, kind=inbox.kind, name=inbox.name)
     session.delete(inbox)
+
+
+def provision(session: Session, actor: Actor, adapter: ChannelAdapter, inbox: Inbox, box: SecretBox,
+              services: ChannelServices, *, created: bool) -> dict[str, str]:
+    """Runs the adapter's optional ``provision`` hook after the inbox was created or saved (same transaction);
+    returns the values to show the admin once (empty when the adapter has no hook or nothing to show)."""
+    hook = getattr(adapter, "provision", None)
+    if hook is None:
+        return {}
+    session.flush()
+    change = InboxChange(session=session, inbox=info_of(inbox, type(adapter), box), enabled=inbox.enabled,
+                         created=created, actor=actor, services=services)
+    return dict(hook(change) or {})
+
+
+def deprovision(session: Session, actor: Actor, adapter: ChannelAdapter, inbox: Inbox, box: SecretBox,
+                services: ChannelServices) -> None:
+    """Runs the adapter's optional ``deprovision`` hook before the inbox is deleted (same transaction)."""
+    hook = getattr(adapter, "deprovision", None)
+    if hook is not None:
+        hook(InboxChange(session=session, inbox=info_of(inbox, type(adapter), box), enabled=inbox.enabled,
+                         created=False, actor=actor, services=services))
 
 
 def get(session: Session, org_id: int, inbox_id: int, *, for_update: bool = False) -> Inbox:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from edudesk.auth.deps import Forbidden, actor_of, supervisor
 from edudesk.auth.models import Role, User
-from edudesk.channels.base import REALTIME, ChannelAdapter, ChannelLoadError
+from edudesk.channels.base import REALTIME, ChannelAdapter, ChannelLoadError, ChannelServices
 from edudesk.context import get_ctx
 from edudesk.db import NotFoundError
 from edudesk.forms import Rejected, submit
@@ -33,6 +33,7 @@ FORM_VALUE_MAX = 4000
 # Kinds an admin never connects here: the widget is always on (its settings are on the org page), the fake
 # adapter is for tests.
 HIDDEN_KINDS = frozenset({"fake"})
+CREATED_NOTICE = "渠道已接入：请把下面的回调地址填到平台后台"
 
 
 def require_admin(user: User) -> None:
@@ -125,9 +126,25 @@ def connectable(request: Request) -> list[tuple[str, str]]:
             if kind not in HIDDEN_KINDS and REALTIME not in registry.get(kind).capabilities]
 
 
+DEFAULT_URL_LABEL = "回调地址（填到平台的服务器配置里）："
+
+
 def callback_url(request: Request, inbox: Inbox) -> str:
-    base = get_ctx(request).settings.base_url.rstrip("/")
-    return f"{base}/channels/{inbox.kind}/{inbox.public_id}"
+    """Where the provider (or the integrator) calls us for this inbox: ``/channels/<kind>/<public_id>`` unless the
+    adapter names its own path (``inbound_path``)."""
+    ctx = get_ctx(request)
+    base = ctx.settings.base_url.rstrip("/")
+    path_of: Callable[[str], str] | None = (getattr(ctx.channels.get(inbox.kind), "inbound_path", None)
+                                            if ctx.channels.has(inbox.kind) else None)
+    path = path_of(inbox.public_id) if path_of is not None else f"/channels/{inbox.kind}/{inbox.public_id}"
+    return base + path
+
+
+def _services(request: Request) -> ChannelServices:
+    services = get_ctx(request).channels.services
+    if services is None:
+        raise RuntimeError("the channel registry has no services bound (create_app binds them)")
+    return services
 
 
 def _links(request: Request, inbox: Inbox) -> list[tuple[str, str]]:
@@ -152,7 +169,7 @@ def inbox_list(request: Request, user: Supervisor) -> Response:
 
 def _form_page(request: Request, user: User, adapter: type[ChannelAdapter], inbox: Inbox | None, *,
                name: str = "", values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-               notice: str | None = None, code: int = 200) -> Response:
+               notice: str | None = None, once: dict[str, str] | None = None, code: int = 200) -> Response:
     ctx = get_ctx(request)
     stored: set[str] = set()
     if inbox is not None and values is None:
@@ -167,8 +184,9 @@ def _form_page(request: Request, user: User, adapter: type[ChannelAdapter], inbo
                   if getattr(config, f).get_secret_value()}
     fields = fields_of(adapter.config_model, values or {}, stored)
     return page(request, "admin/channel_form.html", status_code=code, user=user, adapter=adapter, inbox=inbox,
-                inbox_name=name, fields=fields, errors=errors or {}, notice=notice,
+                inbox_name=name, fields=fields, errors=errors or {}, notice=notice, once=once or {},
                 url=callback_url(request, inbox) if inbox is not None else None,
+                url_label=getattr(adapter, "url_label", DEFAULT_URL_LABEL),
                 links=_links(request, inbox) if inbox is not None else [])
 
 
@@ -187,12 +205,23 @@ async def create_inbox(request: Request, user: Supervisor, kind: str) -> Respons
     name = str(form.get("name") or "")[:200]
     values = posted_values(adapter.config_model, form)
     box = inboxes_service.secret_box(get_ctx(request).settings.secret_key)
-    created = submit(request, str(form.get("csrf_token") or ""), lambda session: inboxes_service.create(
-        session, actor_of(request, user), adapter, box, name=name, data=values).id)
+    instance = get_ctx(request).channels.adapter(kind)
+
+    def write(session: Any) -> tuple[int, dict[str, str]]:
+        actor = actor_of(request, user)
+        inbox = inboxes_service.create(session, actor, adapter, box, name=name, data=values)
+        return inbox.id, inboxes_service.provision(session, actor, instance, inbox, box, _services(request),
+                                                   created=True)
+
+    created = submit(request, str(form.get("csrf_token") or ""), write)
     if isinstance(created, Rejected):
         return _form_page(request, user, adapter, None, name=name, values=values,
                           errors=created.beside("form"), code=created.status)
-    return RedirectResponse(f"/admin/channels/{created}?created=1", status_code=303)
+    inbox_id, once = created
+    if once:  # shown on the page that answers the POST, never again (a redirect would have to carry it)
+        inbox, adapter = _load(request, user, inbox_id)
+        return _form_page(request, user, adapter, inbox, notice=CREATED_NOTICE, once=once)
+    return RedirectResponse(f"/admin/channels/{inbox_id}?created=1", status_code=303)
 
 
 def _load(request: Request, user: User, inbox_id: int) -> tuple[Inbox, type[ChannelAdapter]]:
@@ -208,8 +237,7 @@ def _load(request: Request, user: User, inbox_id: int) -> tuple[Inbox, type[Chan
 @router.get("/{inbox_id}", response_class=HTMLResponse)
 def edit_inbox(request: Request, user: Supervisor, inbox_id: PathId, created: str = "") -> Response:
     inbox, adapter = _load(request, user, inbox_id)
-    return _form_page(request, user, adapter, inbox,
-                      notice="渠道已接入：请把下面的回调地址填到平台后台" if created else None)
+    return _form_page(request, user, adapter, inbox, notice=CREATED_NOTICE if created else None)
 
 
 @router.post("/{inbox_id}", response_class=HTMLResponse)
@@ -221,17 +249,21 @@ async def update_inbox(request: Request, user: Supervisor, inbox_id: PathId) -> 
     values = posted_values(adapter.config_model, form)
     box = inboxes_service.secret_box(get_ctx(request).settings.secret_key)
 
-    def write(session: Any) -> None:
+    instance = get_ctx(request).channels.adapter(inbox.kind)
+
+    def write(session: Any) -> dict[str, str]:
+        actor = actor_of(request, user)
         row = inboxes_service.get(session, user.org_id, inbox_id, for_update=True)
-        inboxes_service.update(session, actor_of(request, user), row, adapter, box, name=name, data=values)
-        inboxes_service.set_enabled(session, actor_of(request, user), row, bool(form.get("enabled")))
+        inboxes_service.update(session, actor, row, adapter, box, name=name, data=values)
+        inboxes_service.set_enabled(session, actor, row, bool(form.get("enabled")))
+        return inboxes_service.provision(session, actor, instance, row, box, _services(request), created=False)
 
     done = submit(request, str(form.get("csrf_token") or ""), write)
     if isinstance(done, Rejected):
         return _form_page(request, user, adapter, inbox, name=name, values=values, errors=done.beside("form"),
                           code=done.status)
     inbox, adapter = _load(request, user, inbox_id)
-    return _form_page(request, user, adapter, inbox, notice="已保存")
+    return _form_page(request, user, adapter, inbox, notice="已保存", once=done)
 
 
 @router.post("/{inbox_id}/delete", response_class=HTMLResponse)
@@ -239,8 +271,16 @@ async def delete_inbox(request: Request, user: Supervisor, inbox_id: PathId) -> 
     require_admin(user)
     inbox, adapter = _load(request, user, inbox_id)
     form = await request.form()
-    done = submit(request, str(form.get("csrf_token") or ""), lambda session: inboxes_service.delete(
-        session, actor_of(request, user), inboxes_service.get(session, user.org_id, inbox_id)))
+    box = inboxes_service.secret_box(get_ctx(request).settings.secret_key)
+    instance = get_ctx(request).channels.adapter(inbox.kind)
+
+    def write(session: Any) -> None:
+        actor = actor_of(request, user)
+        row = inboxes_service.get(session, user.org_id, inbox_id, for_update=True)
+        inboxes_service.deprovision(session, actor, instance, row, box, _services(request))
+        inboxes_service.delete(session, actor, row)
+
+    done = submit(request, str(form.get("csrf_token") or ""), write)
     if isinstance(done, Rejected):
         return _form_page(request, user, adapter, inbox, errors=done.beside("form"), code=done.status)
     return RedirectResponse("/admin/channels", status_code=303)

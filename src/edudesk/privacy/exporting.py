@@ -70,7 +70,7 @@ def collect(session: Session, registry: PrivacyRegistry, org_id: int, contact_id
         "bot_memory": bot_service.states_of_conversations(session, org_id, conv_ids),
         "webhook_events": webhooks_service.events_of_subjects(
             session, org_id, [f"lead:{i}" for i in lead_ids] + [f"ticket:{t['id']}" for t in tickets]
-            + [f"contact:{contact_id}"]),
+            + [f"conversation:{i}" for i in conv_ids] + [f"contact:{contact_id}"]),
         "audit": audit,
     }
     for holder in registry.holders:

@@ -36,6 +36,10 @@ class WebhookEndpoint(OrgScoped, Base):
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str] = mapped_column(String(200), default="")
+    # Empty: one of the org's own subscriptions (/admin/webhooks), sent every event type it subscribes to.
+    # Otherwise what manages the endpoint ("inbox:12", the API channel's inbox): it gets only the events emitted
+    # to it by id, and its URL is changed (and the endpoint deleted) by its owner, not on the webhooks page.
+    owner: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -112,17 +112,25 @@ def _record_event(session: Session, org_id: int, event_type: str, subject_key: s
     return event
 
 
-def emit(session: Session, org_id: int, event_type: str, subject_key: str, payload: dict[str, Any]) -> WebhookEvent:
+def emit(session: Session, org_id: int, event_type: str, subject_key: str, payload: dict[str, Any], *,
+         endpoint_ids: list[int] | None = None) -> WebhookEvent:
     """Records an event and queues it for every enabled endpoint of the org subscribed to its type.
 
     Call it inside the transaction of the change it reports, before the caller's commit; nothing is sent if the
     caller rolls back. ``subject_key`` ("lead:42") is the ordering scope: an endpoint receives the events of one
     subject in the order they were emitted. ``payload`` must be JSON-able; it becomes the body's ``data``.
+
+    ``endpoint_ids``: queue it for exactly these enabled endpoints of the org instead, whatever they subscribe to
+    (an owned endpoint, such as an API inbox's callback URL, gets events only this way; the org's subscriptions
+    never receive owned traffic, nor owned endpoints the org's events).
     """
     event = _record_event(session, org_id, event_type, subject_key, payload)
-    endpoints = session.scalars(org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.enabled.is_(True))
-                                .order_by(WebhookEndpoint.id))
-    for endpoint in endpoints:
+    stmt = org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+    if endpoint_ids is not None:
+        for endpoint in session.scalars(stmt.where(WebhookEndpoint.id.in_(endpoint_ids or [0]))):
+            _queue(session, event, endpoint.id)
+        return event
+    for endpoint in session.scalars(stmt.where(WebhookEndpoint.owner == "")):
         if event_type in endpoint.event_types:
             _queue(session, event, endpoint.id)
     return event
@@ -153,7 +161,9 @@ def _clean(data: EndpointInput, policy: UrlPolicy) -> EndpointInput:
 
 
 def list_endpoints(session: Session, org_id: int) -> list[WebhookEndpoint]:
-    return list(session.scalars(org_query(WebhookEndpoint, org_id).order_by(WebhookEndpoint.id)))
+    """The org's own subscriptions (owned endpoints are listed by their owner)."""
+    return list(session.scalars(org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.owner == "")
+                                .order_by(WebhookEndpoint.id)))
 
 
 def get_endpoint(session: Session, org_id: int, endpoint_id: int) -> WebhookEndpoint:
@@ -174,9 +184,15 @@ def create_endpoint(session: Session, actor: Actor, box: SecretBox, policy: UrlP
     return endpoint, secret
 
 
+def _not_owned(endpoint: WebhookEndpoint) -> None:
+    if endpoint.owner:
+        raise WebhookError("managed_elsewhere", "这个推送地址由其他功能管理（如 API 渠道），请在那里修改或删除", "url")
+
+
 def update_endpoint(session: Session, actor: Actor, policy: UrlPolicy, endpoint_id: int,
                     data: EndpointInput) -> WebhookEndpoint:
     endpoint = get_in_org(session, WebhookEndpoint, endpoint_id, actor.org_id, for_update=True)
+    _not_owned(endpoint)
     data = _clean(data, policy)
     endpoint.url, endpoint.event_types = data.url, data.event_types
     endpoint.description, endpoint.enabled = data.description, data.enabled
@@ -199,9 +215,72 @@ def rotate_secret(session: Session, actor: Actor, box: SecretBox, endpoint_id: i
 def delete_endpoint(session: Session, actor: Actor, endpoint_id: int) -> None:
     """Deletes the endpoint with its delivery log; queued deliveries to it are dropped."""
     endpoint = get_in_org(session, WebhookEndpoint, endpoint_id, actor.org_id, for_update=True)
+    _not_owned(endpoint)
+    _delete(session, actor, endpoint)
+
+
+def _delete(session: Session, actor: Actor, endpoint: WebhookEndpoint) -> None:
     audit_service.record(session, actor, "webhook.delete", "webhook_endpoint", endpoint.id, url=endpoint.url)
     session.delete(endpoint)
     session.flush()
+
+
+# --- owned endpoints ---------------------------------------------------------------------------------------------
+# Another feature's endpoint (an API inbox's callback URL): the same signing, retries, order, delivery log, test
+# event, secret rotation and replay as the org's own, but events reach it only through ``emit(endpoint_ids=…)``
+# and its owner sets its URL. ``owner`` is the owner's own key ("inbox:12"); the webhooks area does not read it.
+
+OWNER_MAX = 64
+
+
+def owned_endpoint(session: Session, org_id: int, owner: str, *, for_update: bool = False) -> WebhookEndpoint | None:
+    if not owner:
+        return None
+    stmt = org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.owner == owner).order_by(WebhookEndpoint.id)
+    return session.scalars(stmt.with_for_update() if for_update else stmt).first()
+
+
+def _owned_input(url: str, description: str, policy: UrlPolicy) -> tuple[str, str]:
+    url = policy.check(url)
+    description = description.strip()
+    if len(description) > 200:
+        raise WebhookError("description_too_long", "备注不能超过 200 个字符", "description")
+    return url, description
+
+
+def create_owned_endpoint(session: Session, actor: Actor, box: SecretBox, policy: UrlPolicy, *, owner: str,
+                          url: str, description: str = "", enabled: bool = True) -> tuple[WebhookEndpoint, str]:
+    """An endpoint for ``owner``; returns it with its signing secret, which the owner shows to the admin once."""
+    if not owner or len(owner) > OWNER_MAX:
+        raise WebhookError("bad_owner", f"owner 不能为空，且不超过 {OWNER_MAX} 个字符")
+    url, description = _owned_input(url, description, policy)
+    secret = signing.new_secret()
+    endpoint = WebhookEndpoint(org_id=actor.org_id, url=url, secret_encrypted=box.encrypt(secret), event_types=[],
+                               description=description, enabled=enabled, owner=owner)
+    session.add(endpoint)
+    session.flush()
+    audit_service.record(session, actor, "webhook.create", "webhook_endpoint", endpoint.id, url=endpoint.url,
+                         owner=owner)
+    return endpoint, secret
+
+
+def update_owned_endpoint(session: Session, actor: Actor, policy: UrlPolicy, endpoint: WebhookEndpoint, *,
+                          url: str, description: str, enabled: bool) -> WebhookEndpoint:
+    """New URL, description or state from the owner's settings; audited only when something changed."""
+    url, description = _owned_input(url, description, policy)
+    if (url, description, enabled) != (endpoint.url, endpoint.description, endpoint.enabled):
+        endpoint.url, endpoint.description, endpoint.enabled = url, description, enabled
+        endpoint.updated_at = utcnow()
+        audit_service.record(session, actor, "webhook.update", "webhook_endpoint", endpoint.id, url=endpoint.url,
+                             enabled=enabled, owner=endpoint.owner)
+    return endpoint
+
+
+def delete_owned_endpoint(session: Session, actor: Actor, owner: str) -> None:
+    """Deletes the owner's endpoint with its delivery log (its queued deliveries are dropped)."""
+    endpoint = owned_endpoint(session, actor.org_id, owner, for_update=True)
+    if endpoint is not None:
+        _delete(session, actor, endpoint)
 
 
 def send_test(session: Session, actor: Actor, endpoint_id: int) -> WebhookDelivery:
@@ -270,7 +349,7 @@ def emit_if_subscribed(session: Session, org_id: int, event_type: str, subject_k
     """``emit`` for hot paths: one indexed read when no enabled endpoint wants ``event_type``, and the payload is
     built only when one does (most small schools connect no CRM)."""
     wanted = any(event_type in e.event_types for e in session.scalars(
-        org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.enabled.is_(True))))
+        org_query(WebhookEndpoint, org_id).where(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.owner == "")))
     return emit(session, org_id, event_type, subject_key, payload()) if wanted else None
 
 
