@@ -10,6 +10,10 @@ import structlog
 
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # httpx logs every request's URL at INFO, and WeChat and WeCom take the access token in the query string: a
+    # token must never reach a log file.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False) if json_lines else structlog.dev.ConsoleRenderer(
             colors=False)

@@ -345,10 +345,16 @@ def visitor_arrived(session: Session, msg: InboundMessage, *, bots: BotRuntime, 
         # enter_session, resends filtered by their receipts); a new contact also counts as one it brought.
         campaigns_service.record_touch(session, msg.org_id, msg.inbox_id, msg.campaign, new_contact=new_contact,
                                        channel=msg.channel)
-    if not greet or conversations_service.current_for_contact(session, msg.org_id, contact.id) is not None:
+    current = conversations_service.current_for_contact(session, msg.org_id, contact.id)
+    if not greet:
+        return []
+    if current is not None:
+        # A follow or scan is an interaction: the platform's reply window opens again (WeChat: 48 hours).
+        current.last_visitor_message_at = utcnow()
         return []
     org_bot = bots.get(session, msg.org_id)
     conv = _open(session, contact, msg, org_bot, welcome)
+    conv.last_visitor_message_at = utcnow()
     decision = bot_service.on_widget_opened(session, org_bot, conv.id, contact, channel=msg.channel) \
         if bot_service.opens_with_script(org_bot) else None
     return [conversations_service.post_message(
