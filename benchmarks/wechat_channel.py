@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from wechatpy.crypto import WeChatCrypto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -152,8 +153,11 @@ def main() -> None:
         while time.monotonic() < deadline and any(len(fake.arrivals[p.openid]) < 2 for p in parents):
             time.sleep(0.2)
         baseline = {p.openid: len(fake.arrivals[p.openid]) for p in parents}
+        proc = psutil.Process(server.pid)
+        cpu_before = sum(proc.cpu_times()[:2])
         total = asyncio.run(_measured(url, crypto, parents, args.rate, args.duration, errors))
         time.sleep(10)  # stragglers, and any duplicate a retry would cause
+        cpu_ms = (sum(proc.cpu_times()[:2]) - cpu_before) * 1000
     finally:
         server.stop()
         fake.stop()
@@ -167,7 +171,8 @@ def main() -> None:
     result = {
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
         "rate": args.rate, "duration": args.duration, "parents": args.parents, "sent": total,
-        "answered": len(latencies), "lost": lost, "duplicated": duplicated, "http_errors": len(errors),
+        "answered": len(latencies), "server_cpu_ms_per_message": round(cpu_ms / max(1, total), 2),
+        "load_average": os.getloadavg()[0], "lost": lost, "duplicated": duplicated, "http_errors": len(errors),
         "latency_ms": {"p50": round(percentile(latencies, 0.5), 1) if latencies else None,
                        "p95": round(percentile(latencies, 0.95), 1) if latencies else None,
                        "p99": round(percentile(latencies, 0.99), 1) if latencies else None,

@@ -274,10 +274,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         if settings.jobs_in_process:
-            worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}",
-                                 lease_seconds=settings.job_lease_seconds)
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
-            tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds, wakeup)))
+            # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
+            # one loop sending one message after another caps a channel at one round trip's worth per second.
+            for n in range(settings.job_loops):
+                worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}-{n}",
+                                     lease_seconds=settings.job_lease_seconds)
+                tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds, wakeup)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
                  jobs_in_process=settings.jobs_in_process)
         try:
@@ -380,12 +383,16 @@ async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync
 async def _run_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeup) -> None:
     while True:
         try:
-            ran = await anyio.to_thread.run_sync(worker.run_pending)
+            ran = await anyio.to_thread.run_sync(functools.partial(worker.run_pending, limit=JOBS_PER_CLAIM))
         except Exception:
             log.exception("in_process_jobs_failed")
             ran = 0
         if not ran:
             await wakeup.wait(poll_seconds)
+
+
+# Jobs one in-process loop claims at a time: small, so that a burst spreads over the loops.
+JOBS_PER_CLAIM = 4
 
 
 def make_channel_services(settings: Settings) -> ChannelServices:

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # Faults (docs/faults.md): a worker renews the lease of the jobs it holds every third of this; the jobs of a
     # worker killed mid-run are run again by another worker at most this long after its last renewal.
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # Job loops a server runs side by side when it runs jobs in process (each is one thread at a time).
+    job_loops: int = Field(default=4, ge=1, le=64)
 
     # WebSocket frames (docs/protocol.md, "Limits"): the largest frame, in bytes, either socket reads. `edudesk serve`
     # hands it to uvicorn as ws_max_size, which closes the socket with 1009 before buffering a larger frame. A
