@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-APPID = "wx_test_appid_0001"
+APPID = "wx0123456789abcdef"  # "wx" and 16 hex digits, as the adapter's config model requires
 SECRET = "test-app-secret-0001"
 JPEG = b"\xff\xd8\xff\xe0fake-qr-jpeg\xff\xd9"
 

@@ -9,8 +9,11 @@ from sqlalchemy import select
 from edudesk.bot import service as bot_service
 from edudesk.campaigns.models import Campaign
 from edudesk.channels.base import InboundMessage
+from edudesk.channels.wechat.admin_api import APPID_FIELDS
 from edudesk.db import Database
 from edudesk.inbound import service as inbound_service
+from edudesk.inboxes import service as inboxes_service
+from tests.channels.wechat_admin.conftest import make_inbox
 from tests.channels.wechat_admin.fake_wechat import APPID, JPEG, SECRET, FakeWeChat
 from tests.conftest import TwoOrgs, login
 
@@ -137,4 +140,20 @@ def test_roles(client: TestClient, orgs: TwoOrgs, database: Database, inboxes: t
     agent = TestClient(client.app)
     login(agent, "alpha", "agent")
     assert agent.get(f"/admin/channels/{inboxes[0]}/wechat/qrcodes", follow_redirects=False).status_code == 403
+    assert not wechat_api.calls_to("/cgi-bin/qrcode/create") and not campaigns(database)
+
+
+def test_wrong_or_missing_credentials_are_named(client: TestClient, orgs: TwoOrgs, database: Database,
+                                                app: FastAPI, inboxes: tuple[int, int], wechat_api: FakeWeChat) -> None:
+    wechat_api.secret = "rotated-on-the-wechat-side"
+    csrf = login(client, "alpha", "admin")
+    resp = create(client, csrf, inboxes[0], "海报", "poster")
+    assert resp.status_code == 502 and "微信返回错误 40125" in resp.text and "AppSecret 不正确" in resp.text
+    empty_id = make_inbox(database, app, orgs.a.id, "未配置")
+    with database.session() as session:
+        row = inboxes_service.get(session, orgs.a.id, empty_id)
+        row.settings = {k: ("" if k in APPID_FIELDS else v) for k, v in row.settings.items()}
+        session.commit()
+    resp = create(client, csrf, empty_id, "海报", "poster")
+    assert resp.status_code == 502 and "请先在渠道设置里填写 AppID 和 AppSecret" in resp.text
     assert not wechat_api.calls_to("/cgi-bin/qrcode/create") and not campaigns(database)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -67,7 +68,10 @@ def _api(request: Request, inbox: Inbox) -> WeChatAdminApi:
     """The inbox's API client; raises WeChatApiError when the account's AppID / AppSecret are missing."""
     ctx = get_ctx(request)
     model = ctx.channels.get(KIND).config_model
-    config = inboxes_service.config_of(inbox, model, inboxes_service.secret_box(ctx.settings.secret_key))
+    try:
+        config = inboxes_service.config_of(inbox, model, inboxes_service.secret_box(ctx.settings.secret_key))
+    except ValidationError:  # settings saved before a field became required: the admin must complete them
+        raise WeChatApiError("not_configured", "请先在渠道设置里填写 AppID 和 AppSecret") from None
     assert ctx.channels.services is not None
     return WeChatAdminApi(ctx.channels.services, credentials_of(config))
 
