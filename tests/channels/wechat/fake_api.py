@@ -160,7 +160,6 @@ class FakeWeChat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-
             # Headers and body in one segment each without waiting for the client's ACK (Nagle's 40 ms stall).
             disable_nagle_algorithm = True
             protocol_version = "HTTP/1.1"

@@ -131,7 +131,6 @@ class FakeWeChat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-
             # Headers and body in one segment each without waiting for the client's ACK (Nagle's 40 ms stall).
             disable_nagle_algorithm = True
             def _serve(self, method: str) -> None:

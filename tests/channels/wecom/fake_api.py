@@ -64,7 +64,6 @@ class FakeWeCom:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-
             # Headers and body in one segment each without waiting for the client's ACK (Nagle's 40 ms stall).
             disable_nagle_algorithm = True
             def log_message(self, format: str, *args: Any) -> None:
