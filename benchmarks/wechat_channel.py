@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--parents", type=int, default=200)
+    parser.add_argument("--job-loops", type=int, default=None, help="EDUDESK_JOB_LOOPS of the server")
     args = parser.parse_args()
 
     fake = TimedWeChat().start()
@@ -139,7 +140,8 @@ def main() -> None:
     public_id = make_inbox(database_url, secret_key, aes_key)
     server = bench_run.Server(database_url, None, work, {
         "EDUDESK_SECRET_KEY": secret_key, "EDUDESK_WECHAT_API_BASE": fake.url,
-        "EDUDESK_RUN_JOBS_IN_PROCESS": "true"})
+        "EDUDESK_RUN_JOBS_IN_PROCESS": "true",
+        **({"EDUDESK_JOB_LOOPS": str(args.job_loops)} if args.job_loops else {})})
     server.start(timeout=120)
     crypto = WeChatCrypto(TOKEN, aes_key, APP_ID)
     parents = [Parent(n) for n in range(args.parents)]
