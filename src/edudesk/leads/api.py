@@ -106,7 +106,9 @@ def capture_rate(request: Request, auth: Read, since: dt.date, until: dt.date,
                  by: Annotated[str, Query(pattern="^(day|channel|flow)$")] = "day") -> dict[str, Any]:
     """Rows per day (Asia/Shanghai), channel or bot script (``by=flow``: a conversation counts for every script
     that ran in it, so rows may add up to more than ``total``; rows carry the script's name as ``label``, and
-    conversations without a script are the row ``无话术``). ``total`` counts each conversation once."""
+    conversations without a script are the row ``无话术``). ``by=channel`` adds the row ``form`` when the org has a
+    landing-page form: views of its forms and their submissions (not conversations, so not in ``total``).
+    ``total`` counts each conversation once."""
     if (until - since).days > 366:
         raise leads_service.LeadError("range_too_long", "时间范围不能超过一年", "until")
     with get_ctx(request).db.session() as session:
