@@ -128,7 +128,7 @@ def _date(f: PublicField, raw: Any) -> str:
 
 
 def _phone(f: PublicField, raw: Any) -> str:
-    found = normalise_phone(_text(f, raw))
+    found = normalise_phone(str(raw)) if isinstance(raw, str | int) and not isinstance(raw, bool) else None
     if found is None:
         raise FormError("bad_phone", "请填写正确的手机号" if f.key == PHONE else f"{f.label}格式不正确", f.key)
     return found[0]
