@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from edudesk.campaigns.models import Campaign, CampaignDay
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations.models import Conversation
@@ -83,6 +84,10 @@ def test_a_submission_creates_the_lead_with_its_fields_source_and_campaign(
     assert sub.referrer == "https://www.baidu.com/" and sub.user_agent == "testclient"
     assert sub.ip_hash and "testclient" not in sub.ip_hash and len(sub.ip_hash) == 32
     assert counts(database, orgs.b.id) == (0, 0, 0, 0)
+    with database.session() as session:  # the campaign report counts the arrival, as a chat's
+        day = session.scalars(select(CampaignDay).join(Campaign, Campaign.id == CampaignDay.campaign_id).where(
+            Campaign.org_id == orgs.a.id, Campaign.scene == "summer-math")).one()
+    assert (day.touches, day.new_contacts) == (1, 1)
 
 
 def test_the_same_phone_as_a_chat_merges_into_the_chats_lead(
@@ -109,6 +114,9 @@ def test_the_same_phone_as_a_chat_merges_into_the_chats_lead(
     assert sub.lead_id == lead.id and sub.contact_id == lead.contact_id and kinds == {"web", "form"}
     assert org_b_lead.campaign is None and org_b_values == {"phone"}
     assert counts(database, orgs.a.id)[1] == 1
+    with database.session() as session:  # an arrival through the campaign, of a person the school knew
+        day = session.scalars(select(CampaignDay)).one()
+    assert (day.org_id, day.touches, day.new_contacts) == (orgs.a.id, 1, 0)
 
 
 def test_a_chat_after_the_form_joins_the_forms_lead(client: TestClient, database: Database, orgs: TwoOrgs,

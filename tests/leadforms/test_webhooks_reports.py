@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from edudesk.apitokens import service as apitokens_service
 from edudesk.audit.service import Actor
 from edudesk.db import Database, utcnow
 from edudesk.leadforms.models import LeadFormSubmission, LeadFormView
-from edudesk.leads import reports
+from edudesk.leads import report_rows, reports
 from edudesk.leads.models import Lead
 from edudesk.localtime import local_today
 from edudesk.privacy import service as privacy_service
@@ -27,6 +28,12 @@ from tests.leads.test_dashboard import say
 from tests.webhooks.conftest import Receiver, create_endpoint, drain, make_deliverer, make_worker
 
 HOSTILE = '</script><script>alert("x")</script>'
+
+
+def by_channel(session: Session, org_id: int, start: dt.date, end: dt.date) -> list[reports.CaptureRow]:
+    """The report by channel as the API and the dashboard build it (conversations, then the form row)."""
+    return reports.capture_report(session, org_id, start, end, by="channel",
+                                  extra_channels=report_rows.extra_channels(session, org_id, start, end))[0]
 
 
 @pytest.fixture
@@ -73,7 +80,7 @@ def test_forms_are_a_row_of_the_capture_rate_by_channel(client: TestClient, data
     today = local_today()
     say(database, orgs.a.id, "v1", "我电话13900139000")
     with database.session() as session:
-        assert [r.key for r in reports.capture_rate(session, orgs.a.id, today, today, by="channel")] == ["web"]
+        assert [r.key for r in by_channel(session, orgs.a.id, today, today)] == ["web"]
     form = make_form(database, orgs.a.id)
     second = make_form(database, orgs.a.id, name="第二个表单")
     for public_id in (form.public_id, form.public_id, form.public_id, second.public_id):
@@ -86,17 +93,18 @@ def test_forms_are_a_row_of_the_capture_rate_by_channel(client: TestClient, data
         session.execute(update(LeadFormSubmission).where(LeadFormSubmission.form_id == second.id).values(
             created_at=utcnow() - dt.timedelta(days=1)))
         session.commit()
-        rows = reports.capture_rate(session, orgs.a.id, today, today, by="channel")
-        two_days = reports.capture_rate(session, orgs.a.id, today - dt.timedelta(days=1), today, by="channel")
-        breakdown = reports.breakdown(session, orgs.a.id, today, today)
-        org_b = reports.capture_rate(session, orgs.b.id, today, today, by="channel")
+        rows = by_channel(session, orgs.a.id, today, today)
+        two_days = by_channel(session, orgs.a.id, today - dt.timedelta(days=1), today)
+        breakdown = reports.breakdown(session, orgs.a.id, today, today,
+                                      extra_channels=report_rows.extra_channels(session, orgs.a.id, today, today))
+        org_b = by_channel(session, orgs.b.id, today, today)
     assert [r.as_dict() for r in rows] == [{"key": "web", "conversations": 1, "captured": 1, "rate": 1.0},
                                            {"key": "form", "conversations": 4, "captured": 1, "rate": 0.25}]
     assert two_days[-1].as_dict() == {"key": "form", "conversations": 54, "captured": 2, "rate": 0.037}
     assert breakdown.by_channel[-1].key == "form" and breakdown.total.conversations == 1  # not in the total
     assert org_b == []
     with database.session() as session:
-        token, raw = apitokens_service.create_token(session, Actor(orgs.a.id, label="t"), name="报表",
+        _, raw = apitokens_service.create_token(session, Actor(orgs.a.id, label="t"), name="报表",
                                                     scopes=["leads:read"])
         session.commit()
     api = client.get(f"/api/v1/reports/capture-rate?since={today}&until={today}&by=channel",
@@ -131,4 +139,4 @@ def test_a_persons_submissions_are_exported_and_erased(client: TestClient, datab
         == ({}, {}, None, None, None, "", "")
     today = local_today()
     with database.session() as session:  # the report of the day still counts it
-        assert reports.capture_rate(session, orgs.a.id, today, today, by="channel")[-1].captured == 1
+        assert by_channel(session, orgs.a.id, today, today)[-1].captured == 1

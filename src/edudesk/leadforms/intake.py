@@ -10,9 +10,10 @@ The order matters and is what a chat does:
    ``phone_e164``) and its contact; otherwise the contact known by the form identity (a keyed digest of the
    number) or a new one.
 5. Where they came from first (``leads_service.note_touch``: utm_campaign as the campaign, UTM and click ids,
-   the form and the page), then the values through ``leads_service.record_values`` with source "form" and channel
-   "form" — the same code a chat's captured values go through, so the same merge rules, grading and webhooks
-   (lead.created / lead.updated) follow.
+   the form and the page; the arrival counted for the campaign by ``campaigns_service.record_touch``), then the
+   values through ``leads_service.record_values`` with source "form" and channel "form" — the same code a chat's
+   captured values go through, so the same merge rules, grading and webhooks (lead.created / lead.updated)
+   follow.
 6. The submission row — or, when the same phone was submitted on this form in the last minutes, that row updated
    (one parent correcting a field is one submission, and one in the 套电率).
 """
@@ -28,6 +29,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from edudesk.campaigns import service as campaigns_service
 from edudesk.contacts import service as contacts_service
 from edudesk.db import utcnow
 from edudesk.leadforms import values
@@ -74,15 +76,18 @@ def _attribution(data: SubmissionIn) -> dict[str, str]:
     return out
 
 
-def _contact(session: Session, org_id: int, phone_e164: str, meta: RequestMeta, page_url: str | None) -> Any:
-    """The person behind the number: the lead a chat (or an earlier form) already has, else the form identity."""
+def _contact(session: Session, org_id: int, phone_e164: str, meta: RequestMeta, page_url: str | None
+             ) -> tuple[Any, bool]:
+    """The person behind the number — the lead a chat (or an earlier form) already has, else the form identity
+    — and whether they are new to the org."""
     identity = (FORM_CHANNEL, meta.digest("phone", phone_e164))
     lead = leads_service.lead_by_phone(session, org_id, phone_e164)
     if lead is not None:
         contact = contacts_service.get(session, org_id, lead.contact_id)
         contacts_service.attach_identities(session, contact, (identity,))
-        return contact
-    return contacts_service.find_or_create(session, org_id, identity[0], identity[1], page_url=page_url)
+        return contact, False
+    known = contacts_service.find_by_identity(session, org_id, *identity) is not None
+    return contacts_service.find_or_create(session, org_id, identity[0], identity[1], page_url=page_url), not known
 
 
 def submit(session: Session, form: LeadForm, card: list[CardField], data: SubmissionIn, meta: RequestMeta, *,
@@ -101,7 +106,7 @@ def submit(session: Session, form: LeadForm, card: list[CardField], data: Submis
     accepted = values.accept(values.resolve(form.fields or [], card), data.fields)
     attribution = _attribution(data)
     page_url = data.page_url.strip()[:1000] or None
-    contact = _contact(session, form.org_id, accepted.phone_e164, meta, page_url)
+    contact, new_contact = _contact(session, form.org_id, accepted.phone_e164, meta, page_url)
     contacts_service.touch(session, contact, page_url=page_url)
     touch: dict[str, str] = {**attribution, "form": form.public_id}
     if page_url:
@@ -123,6 +128,10 @@ def submit(session: Session, form: LeadForm, card: list[CardField], data: Submis
         recent.lead_id, recent.contact_id, recent.updated_at = lead_id, contact.id, now
         session.flush()
         return Outcome("merged", form.success_message, recent.id, lead_id, result.created)
+    if attribution.get("utm_campaign"):
+        # An arrival through the campaign, counted as a chat's is (a repeat within minutes above is not one).
+        campaigns_service.record_touch(session, form.org_id, None, attribution["utm_campaign"],
+                                       new_contact=new_contact, channel=FORM_CHANNEL, now=now)
     sub = LeadFormSubmission(
         org_id=form.org_id, form_id=form.id, lead_id=lead_id, contact_id=contact.id,
         idempotency_key=data.idempotency_key, phone_e164=accepted.phone_e164, values=accepted.values,

@@ -8,10 +8,10 @@ the dashboard shows beside it.
   later conversation, the later one takes the credit: the rate measures which conversations produce contact
   details, and each value remembers only its latest source.
 - Days are counted in Asia/Shanghai, by the conversation's start.
-- *By channel*, landing-page forms (表单) are a row of their own, key ``form``, when the org has a form: its
-  denominator is how often the org's forms were shown (the hosted page and every embedding), its numerator the
-  submissions (each carries a phone: the field is required). It is not a conversation, so it stays out of the
-  total and out of the day and flow rows — a page view and a conversation are different denominators.
+- *By channel*, sources that are not conversations add rows of their own (``extra_channels``): landing-page forms
+  (表单, key ``form``, built by ``leads.report_rows``) count views of the org's forms as the denominator and
+  their submissions as the numerator. They stay out of the total and out of the day and flow rows — a page view
+  and a conversation are different denominators.
 - *By flow*, a conversation counts for every script that ran in it — one that finished, one still running, and
   one cut short by a hand-over (the bot's state forgets those, the script's own replies do not) — so flow rows
   may add up to more than the total. Conversations no script ran in are "无话术".
@@ -30,14 +30,12 @@ from sqlalchemy.orm import Session
 from edudesk.bot.models import BotConversationState, BotFlow
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Message, SenderKind
-from edudesk.leadforms import service as leadforms_service
 from edudesk.leads.models import STATUS_LABELS, Lead, LeadValue
 from edudesk.localtime import LOCAL_TZ, utc_bounds
 
 CONTACT_KEYS = ("phone", "wechat")
 BY = ("day", "channel", "flow")
 NO_FLOW = "无话术"
-FORM_CHANNEL = leadforms_service.FORM_CHANNEL
 CHUNK = 1000
 LEVELS = ("A", "B", "C")
 
@@ -164,40 +162,35 @@ def total(items: Iterable[Outcome]) -> CaptureRow:
     return CaptureRow("total", len(listed), sum(o.captured for o in listed))
 
 
-def form_row(session: Session, org_id: int, start: dt.date, end: dt.date) -> CaptureRow | None:
-    """The forms' row of the by-channel table: views ÷ submissions (None: the org has no form)."""
-    counts = leadforms_service.capture_counts(session, org_id, start, end)
-    return CaptureRow(FORM_CHANNEL, counts[0], counts[1]) if counts is not None else None
-
-
 def capture_rate(session: Session, org_id: int, start: dt.date, end: dt.date, *, by: str = "day") -> list[CaptureRow]:
     """Rows per day, channel or flow for conversations started from ``start`` to ``end`` (both included)."""
     return capture_report(session, org_id, start, end, by=by)[0]
 
 
-def capture_report(session: Session, org_id: int, start: dt.date, end: dt.date, *, by: str = "day"
-                   ) -> tuple[list[CaptureRow], CaptureRow]:
-    """The rows and the total of the API's report (the total counts each conversation once)."""
+def capture_report(session: Session, org_id: int, start: dt.date, end: dt.date, *, by: str = "day",
+                   extra_channels: Sequence[CaptureRow] = ()) -> tuple[list[CaptureRow], CaptureRow]:
+    """The rows and the total of the API's report (the total counts each conversation once); ``by=channel``
+    ends with ``extra_channels``, the rows of sources that are not conversations."""
     if by not in BY:
         raise ValueError("by must be 'day', 'channel' or 'flow'")
     if end < start:
         start, end = end, start
     items = outcomes(session, org_id, start, end, with_flows=by == "flow")
     rows = summarise(items, by, names=flow_names(session, org_id) if by == "flow" else None)
-    forms = form_row(session, org_id, start, end) if by == "channel" else None
-    return rows + ([forms] if forms is not None else []), total(items)
+    return rows + (list(extra_channels) if by == "channel" else []), total(items)
 
 
-def breakdown(session: Session, org_id: int, start: dt.date, end: dt.date) -> CaptureBreakdown:
-    """Everything the dashboard shows of the capture rate, from one read of the period's conversations."""
+def breakdown(session: Session, org_id: int, start: dt.date, end: dt.date, *,
+              extra_channels: Sequence[CaptureRow] = ()) -> CaptureBreakdown:
+    """Everything the dashboard shows of the capture rate, from one read of the period's conversations
+    (``extra_channels``: rows of sources that are not conversations, after the channels')."""
     if end < start:
         start, end = end, start
     items = outcomes(session, org_id, start, end, with_flows=True)
     seen = {r.key: r for r in summarise(items, "day")}
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     by_day = [seen.get(d.isoformat(), CaptureRow(d.isoformat(), 0, 0)) for d in days]
-    forms = form_row(session, org_id, start, end)
-    return CaptureBreakdown(by_day, summarise(items, "channel") + ([forms] if forms is not None else []),
+    return CaptureBreakdown(by_day, summarise(items, "channel") + list(extra_channels),
                             summarise(items, "flow", names=flow_names(session, org_id)), total(items))
 
 

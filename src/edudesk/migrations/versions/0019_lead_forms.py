@@ -1,7 +1,7 @@
 """Landing-page lead forms (表单): the forms, their submissions and their daily view counts
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-07 05:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import edudesk.db
 
 revision: str = "0019"
-down_revision: str | None = "0014"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
