@@ -47,6 +47,8 @@ from edudesk.kb import categories as kb_categories
 from edudesk.kb import service as kb_service
 from edudesk.kb.models import KbCategory, KbEntry, KbMiss, KbSimilarQuestion
 from edudesk.kb.schemas import EntryInput
+from edudesk.leadforms import service as leadforms_service
+from edudesk.leadforms.models import LeadForm, LeadFormSubmission, LeadFormView
 from edudesk.leads import fields as lead_fields
 from edudesk.leads.models import Lead, LeadFieldDef, LeadGrading, LeadNote, LeadValue
 from edudesk.orgs.models import Org
@@ -329,6 +331,18 @@ ROUTES |= {
         Case("POST", "/admin/channels/{wx_inbox}/wechat/menu/delete", {})],
 }
 
+# Landing-page lead forms (issue 12): org A's form with a submission, seeded by seed_lead_form.
+ROUTES |= {
+    "/admin/forms": [Case("GET", "/admin/forms")],
+    "/admin/forms/new": [Case("GET", "/admin/forms/new"),
+                         Case("POST", "/admin/forms/new", {"name": "乙的表单", "title": "乙", "field_keys": "phone"})],
+    "/admin/forms/{form_id}": [Case("GET", "/admin/forms/{lead_form}"),
+                               Case("POST", "/admin/forms/{lead_form}", {"name": "劫持", "title": "劫持",
+                                                                        "field_keys": "phone"})],
+    "/admin/forms/{form_id}/delete": [Case("POST", "/admin/forms/{lead_form}/delete", {})],
+    "/admin/forms/{form_id}/submissions": [Case("GET", "/admin/forms/{lead_form}/submissions")],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -373,6 +387,15 @@ PUBLIC |= {
                                                    "unknown one, nothing stored (tests/channels/api/test_inbound.py)",
     "/api/v1/channels/{inbox_public_id}/conversations/{user_id:path}/messages":
         "API token scoped: another org's inbox is 404 (tests/channels/api/test_inbound.py)",
+}
+
+# Landing-page lead forms (issue 12): public pages and the submission API.
+PUBLIC |= {
+    "/f/{public_id}": "a form's public page: the random public id is the form's address, shows only the form's own "
+                      "texts (tests/leadforms/test_public.py)",
+    "/f/{public_id}.js": "a form's public script: the form's own texts and fields only (tests/leadforms)",
+    "/api/v1/forms/{public_id}/submissions": "public submission into the form's own org, limited to its allowed "
+                                             "origins (tests/leadforms/test_submissions.py, test_public.py)",
 }
 
 
@@ -520,6 +543,19 @@ def seed_canned(database: Database, orgs: TwoOrgs) -> dict[str, int]:
         return {"canned": canned.id}
 
 
+def seed_lead_form(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's lead form with a submission whose values hold the secret."""
+    with database.session() as session:
+        form = leadforms_service.create_form(session, Actor(orgs.a.id, label="t"), leadforms_service.FormInput(
+            name="甲的学费答复表单", title="甲的学费答复", fields=[leadforms_service.FieldChoice("name", True)]))
+        session.flush()
+        session.add(LeadFormSubmission(org_id=orgs.a.id, form_id=form.id, idempotency_key="k" * 16,
+                                       phone_e164="+8613912345678", values={"name": SECRET_TEXT}))
+        session.add(LeadFormView(org_id=orgs.a.id, form_id=form.id, day=dt.date(2026, 1, 1), views=3))
+        session.commit()
+        return {"lead_form": form.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
@@ -529,7 +565,8 @@ def fingerprint(database: Database, org_id: int) -> str:
                       LeadNote, TrialSession, TrialBooking, LeadFieldDef, Ticket, TicketComment, TicketView,
                       SlaPolicy, TicketFieldDef,
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
-                      RetentionPolicy, Inbox, Campaign, CampaignDay):
+                      RetentionPolicy, Inbox, Campaign, CampaignDay,
+                      LeadForm, LeadFormSubmission, LeadFormView):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -555,6 +592,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets = seed_canned(database, orgs)
     canned_targets.update(seed_inbox(database, orgs))
     canned_targets.update(seed_campaigns(database, orgs))
+    canned_targets.update(seed_lead_form(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")

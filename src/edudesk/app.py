@@ -51,6 +51,8 @@ from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
 from edudesk.kb import views as kb_views
+from edudesk.leadforms import public as leadforms_public
+from edudesk.leadforms import views as leadforms_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
@@ -92,7 +94,8 @@ from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
 UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import")
-WIDGET_API_PREFIXES = ("/api/v1/widget/",)
+# Landing-page forms post from institutions' pages too (leadforms.public): the same CORS answers.
+WIDGET_API_PREFIXES = ("/api/v1/widget/", "/api/v1/forms/")
 
 
 class LocaleMiddleware:
@@ -339,6 +342,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         privacy_views.router,
         inboxes_views.router,
         campaigns_views.router,
+        leadforms_views.router, leadforms_public.router,
     )
     for router in routers:
         app.include_router(router)

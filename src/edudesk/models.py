@@ -14,6 +14,7 @@ from edudesk.hours import models as hours_models
 from edudesk.inboxes import models as inboxes_models
 from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
+from edudesk.leadforms import models as leadforms_models
 from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
 from edudesk.privacy import models as privacy_models
@@ -37,6 +38,7 @@ __all__ = [
     "hours_models",
     "inboxes_models",
     "kb_models",
+    "leadforms_models",
     "leads_models",
     "orgs_models",
     "privacy_models",

@@ -14,7 +14,8 @@ REPORT = """document.addEventListener("securitypolicyviolation", function (e) {
 });"""
 PAGES = ["/console", "/console/supervisor", "/console/canned", "/leads", "/leads/dashboard", "/tickets",
          "/admin/bot", "/admin/bot/flows", "/admin/kb", "/admin/kb/import", "/admin/routing", "/admin/hours",
-         "/admin/csat", "/admin/users", "/admin/audit", "/admin/webhooks", "/admin/trials", "/admin/lead-fields"]
+         "/admin/csat", "/admin/users", "/admin/audit", "/admin/webhooks", "/admin/trials", "/admin/lead-fields",
+         "/admin/forms", "/admin/forms/new"]
 
 
 def test_staff_pages_run_without_csp_violations(browser: Browser, live_server: LiveServer, orgs: TwoOrgs) -> None:

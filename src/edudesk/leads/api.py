@@ -14,7 +14,7 @@ from edudesk.audit.service import Actor
 from edudesk.contacts import service as contacts_service
 from edudesk.context import get_ctx
 from edudesk.inputs import PathId
-from edudesk.leads import reports
+from edudesk.leads import report_rows, reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import LeadStatus, ValueSource
 from edudesk.leads.schemas import CaptureReport, LeadIn, LeadOut, LeadPage, StatusIn
@@ -106,9 +106,12 @@ def capture_rate(request: Request, auth: Read, since: dt.date, until: dt.date,
                  by: Annotated[str, Query(pattern="^(day|channel|flow)$")] = "day") -> dict[str, Any]:
     """Rows per day (Asia/Shanghai), channel or bot script (``by=flow``: a conversation counts for every script
     that ran in it, so rows may add up to more than ``total``; rows carry the script's name as ``label``, and
-    conversations without a script are the row ``无话术``). ``total`` counts each conversation once."""
+    conversations without a script are the row ``无话术``). ``by=channel`` adds the row ``form`` when the org has a
+    landing-page form: views of its forms and their submissions (not conversations, so not in ``total``).
+    ``total`` counts each conversation once."""
     if (until - since).days > 366:
         raise leads_service.LeadError("range_too_long", "时间范围不能超过一年", "until")
     with get_ctx(request).db.session() as session:
-        rows, total = reports.capture_report(session, auth.org_id, since, until, by=by)
+        extra = report_rows.extra_channels(session, auth.org_id, since, until) if by == "channel" else []
+        rows, total = reports.capture_report(session, auth.org_id, since, until, by=by, extra_channels=extra)
     return {"rows": [r.as_dict() for r in rows], "total": total.as_dict()}

@@ -77,6 +77,13 @@ def lead_for_contact(session: Session, org_id: int, contact_id: int) -> Lead | N
     return lead
 
 
+def lead_by_phone(session: Session, org_id: int, phone_e164: str) -> Lead | None:
+    """The org's lead with this phone number that carries on (not merged into another; the oldest if several):
+    how a submission that arrives without a chat — a landing-page form — finds the person a chat already knows."""
+    return session.scalars(org_query(Lead, org_id).where(
+        Lead.phone_e164 == phone_e164, Lead.merged_into_id.is_(None)).order_by(Lead.id)).first()
+
+
 def values_of(session: Session, lead: Lead) -> dict[str, LeadValue]:
     rows = session.scalars(org_query(LeadValue, lead.org_id).where(LeadValue.lead_id == lead.id))
     return {v.key: v for v in rows}

@@ -39,6 +39,7 @@ class ValueSource(enum.StrEnum):
     visitor = "visitor"  # extracted from a visitor message
     agent = "agent"  # typed by staff on the card
     flow = "flow"  # answered to a bot script's question
+    form = "form"  # filled in by the visitor on a landing-page form (leadforms)
 
 
 class LeadFieldDef(OrgScoped, Base):

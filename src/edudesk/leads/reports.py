@@ -8,6 +8,10 @@ the dashboard shows beside it.
   later conversation, the later one takes the credit: the rate measures which conversations produce contact
   details, and each value remembers only its latest source.
 - Days are counted in Asia/Shanghai, by the conversation's start.
+- *By channel*, sources that are not conversations add rows of their own (``extra_channels``): landing-page forms
+  (表单, key ``form``, built by ``leads.report_rows``) count views of the org's forms as the denominator and
+  their submissions as the numerator. They stay out of the total and out of the day and flow rows — a page view
+  and a conversation are different denominators.
 - *By flow*, a conversation counts for every script that ran in it — one that finished, one still running, and
   one cut short by a hand-over (the bot's state forgets those, the script's own replies do not) — so flow rows
   may add up to more than the total. Conversations no script ran in are "无话术".
@@ -163,25 +167,30 @@ def capture_rate(session: Session, org_id: int, start: dt.date, end: dt.date, *,
     return capture_report(session, org_id, start, end, by=by)[0]
 
 
-def capture_report(session: Session, org_id: int, start: dt.date, end: dt.date, *, by: str = "day"
-                   ) -> tuple[list[CaptureRow], CaptureRow]:
-    """The rows and the total of the API's report (the total counts each conversation once)."""
+def capture_report(session: Session, org_id: int, start: dt.date, end: dt.date, *, by: str = "day",
+                   extra_channels: Sequence[CaptureRow] = ()) -> tuple[list[CaptureRow], CaptureRow]:
+    """The rows and the total of the API's report (the total counts each conversation once); ``by=channel``
+    ends with ``extra_channels``, the rows of sources that are not conversations."""
     if by not in BY:
         raise ValueError("by must be 'day', 'channel' or 'flow'")
+    if end < start:
+        start, end = end, start
     items = outcomes(session, org_id, start, end, with_flows=by == "flow")
     rows = summarise(items, by, names=flow_names(session, org_id) if by == "flow" else None)
-    return rows, total(items)
+    return rows + (list(extra_channels) if by == "channel" else []), total(items)
 
 
-def breakdown(session: Session, org_id: int, start: dt.date, end: dt.date) -> CaptureBreakdown:
-    """Everything the dashboard shows of the capture rate, from one read of the period's conversations."""
+def breakdown(session: Session, org_id: int, start: dt.date, end: dt.date, *,
+              extra_channels: Sequence[CaptureRow] = ()) -> CaptureBreakdown:
+    """Everything the dashboard shows of the capture rate, from one read of the period's conversations
+    (``extra_channels``: rows of sources that are not conversations, after the channels')."""
     if end < start:
         start, end = end, start
     items = outcomes(session, org_id, start, end, with_flows=True)
     seen = {r.key: r for r in summarise(items, "day")}
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     by_day = [seen.get(d.isoformat(), CaptureRow(d.isoformat(), 0, 0)) for d in days]
-    return CaptureBreakdown(by_day, summarise(items, "channel"),
+    return CaptureBreakdown(by_day, summarise(items, "channel") + list(extra_channels),
                             summarise(items, "flow", names=flow_names(session, org_id)), total(items))
 
 

@@ -61,8 +61,8 @@ class LeadPage(ApiModel):
 
 class CaptureRowOut(ApiModel):
     key: str = Field(description="the day (YYYY-MM-DD), the channel, the script's key, or total")
-    conversations: int
-    captured: int
+    conversations: int = Field(description="valid conversations; in the row key=form, views of the org's forms")
+    captured: int = Field(description="of them with a phone or WeChat ID; in the row key=form, submissions")
     rate: float = Field(ge=0, le=1)
     label: str | None = Field(default=None, description="by=flow: the script's name")
 

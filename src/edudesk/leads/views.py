@@ -23,7 +23,7 @@ from edudesk.auth.deps import actor_of, current_user, supervisor
 from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.forms import Rejected, as_raised, submit
-from edudesk.leads import reports
+from edudesk.leads import report_rows, reports
 from edudesk.leads import service as leads_service
 from edudesk.leads.field_views import router as fields_router
 from edudesk.leads.models import STATUS_LABELS
@@ -181,7 +181,8 @@ def dashboard(request: Request, user: Supervisor, days: Annotated[str, Query(max
     start = end - dt.timedelta(days=span - 1)
     since, until = utc_bounds(start, end)
     with get_ctx(request).db.session() as session:
-        capture = reports.breakdown(session, user.org_id, start, end)
+        capture = reports.breakdown(session, user.org_id, start, end,
+                                    extra_channels=report_rows.extra_channels(session, user.org_id, start, end))
         counts = reports.lead_counts(session, user.org_id, start, end)
         trials = trials_service.booking_summary(session, user.org_id, since, until)
     return page(request, "leads/dashboard.html", user=user, days=span, choices=DASHBOARD_DAYS, start=start, end=end,

@@ -22,6 +22,7 @@ from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.db import utcnow
 from edudesk.kb import service as kb_service
+from edudesk.leadforms import service as leadforms_service
 from edudesk.leads import service as leads_service
 from edudesk.privacy import files
 from edudesk.privacy.registry import PrivacyRegistry
@@ -63,6 +64,7 @@ def erase_contact(session: Session, registry: PrivacyRegistry, actor: audit_serv
     ticket_ids, counts["ticket_comments"] = tickets_service.erase_for_contact(session, org_id, contact_id, lead_ids,
                                                                                now)
     counts["tickets"] = len(ticket_ids)
+    counts["lead_form_submissions"] = leadforms_service.erase_for_contact(session, org_id, contact_id, now)
     _, counts["lead_values_and_notes"] = leads_service.erase_for_contact(session, org_id, contact_id, now)
     counts["identities"] = contacts_service.erase_contact(session, org_id, contact_id, now)
     paths = files.paths_of(registry.upload_dir, stored + stripped.files)

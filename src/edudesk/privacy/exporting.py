@@ -20,6 +20,7 @@ from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.db import utcnow
 from edudesk.kb import service as kb_service
+from edudesk.leadforms import service as leadforms_service
 from edudesk.leads import service as leads_service
 from edudesk.privacy import files
 from edudesk.privacy.registry import PrivacyRegistry
@@ -68,6 +69,7 @@ def collect(session: Session, registry: PrivacyRegistry, org_id: int, contact_id
         "csat": [{"conversation_id": c["id"], **c["csat"]} for c in conversations if c["csat"]],
         "unanswered_questions": kb_service.misses_of_conversations(session, org_id, conv_ids),
         "bot_memory": bot_service.states_of_conversations(session, org_id, conv_ids),
+        "lead_form_submissions": leadforms_service.export_for_contact(session, org_id, contact_id),
         "webhook_events": webhooks_service.events_of_subjects(
             session, org_id, [f"lead:{i}" for i in lead_ids] + [f"ticket:{t['id']}" for t in tickets]
             + [f"conversation:{i}" for i in conv_ids] + [f"contact:{contact_id}"]),
