@@ -48,9 +48,16 @@ def errcode_of(answer: dict[str, Any]) -> int:
         return -1
 
 
+def token_key(app_id: str, app_secret: str) -> str:
+    """The shared cache's name for an account's access token. Every caller (the adapter, the admin pages) must use
+    this one name: WeChat retires an account's token when a new one is fetched, so two caches of one account would
+    keep invalidating each other. The secret's digest in the name makes a changed AppSecret fetch afresh."""
+    digest = hashlib.sha256(f"{app_id}:{app_secret}".encode()).hexdigest()[:16]
+    return f"wechat:{app_id}:{digest}"
+
+
 def token_name(config: WeChatConfig) -> str:
-    digest = hashlib.sha256(f"{config.app_id}:{config.app_secret.get_secret_value()}".encode()).hexdigest()[:16]
-    return f"wechat:{config.app_id}:{digest}"
+    return token_key(config.app_id, config.app_secret.get_secret_value())
 
 
 @dataclass(frozen=True)
