@@ -48,9 +48,15 @@ def errcode_of(answer: dict[str, Any]) -> int:
         return -1
 
 
+def token_name_for(app_id: str, app_secret: str) -> str:
+    """The shared cache's name for an account's token: every caller of the Official Account API (sending, the
+    menu and QR-code pages) must use this one name, or each would fetch its own token and invalidate the other's."""
+    digest = hashlib.sha256(f"{app_id}:{app_secret}".encode()).hexdigest()[:16]
+    return f"wechat:{app_id}:{digest}"
+
+
 def token_name(config: WeChatConfig) -> str:
-    digest = hashlib.sha256(f"{config.app_id}:{config.app_secret.get_secret_value()}".encode()).hexdigest()[:16]
-    return f"wechat:{config.app_id}:{digest}"
+    return token_name_for(config.app_id, config.app_secret.get_secret_value())
 
 
 @dataclass(frozen=True)
