@@ -8,8 +8,8 @@ says a token is invalid). The cache key holds the AppID and a digest of the AppS
 Why not ``/cgi-bin/stable_token``: its normal mode hands back the same token until shortly before expiry, so the
 "refresh after the platform refused a token" path would need its force mode, which WeChat limits to 20 calls a day;
 the classic token plus one shared refresher keeps to WeChat's 2,000 fetches a day with room to spare. The menu
-editor and QR-code pages use this module too (``WeChatApi.call``), so one AppID never has two token refreshers
-invalidating each other's tokens.
+editor and QR-code pages must name the token as this module does (``token_name_for``), so one AppID never has two
+token refreshers invalidating each other's tokens.
 """
 
 from __future__ import annotations
