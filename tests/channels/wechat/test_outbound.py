@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from edudesk.app import create_app
 from edudesk.channels.base import (
     ChannelSendError,
     InboxInfo,
@@ -24,6 +25,7 @@ from edudesk.channels.wechat import outbound
 from edudesk.channels.wechat.config import WeChatConfig
 from edudesk.conversations.models import Conversation, DeliveryState, Message
 from edudesk.db import Database, utcnow
+from edudesk.settings import Settings
 from edudesk.tickets import service as tickets_service
 from edudesk.tickets.models import TicketSource
 from tests.channels.wechat.conftest import (
@@ -36,6 +38,7 @@ from tests.channels.wechat.conftest import (
     deliveries,
     make_inbox,
     make_retries_due,
+    with_wechat,
 )
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChat
 from tests.conftest import TwoOrgs, login
@@ -270,3 +273,20 @@ def test_the_welcome_after_a_follow_goes_out_although_the_parent_never_wrote(
     deliver_all(app, database)
     assert len(fake_wechat.texts(PARENT)) == 1
     assert [d.state for d in deliveries(database)] == [DeliveryState.sent]
+
+
+def test_two_instances_share_one_access_token_through_redis(settings: Settings, database: Database, redis_url: str,
+                                                           fake_wechat: FakeWeChat) -> None:
+    """WeChat invalidates a token when a new one is fetched: instances must share one, not each fetch their own."""
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    first, second = with_wechat(create_app(shared)), with_wechat(create_app(shared))
+    for n, instance in enumerate((first, second, first, second)):
+        outbound.send(_ctx(instance), OutboundMessage(org_id=1, channel="wechat", external_user_id=f"oUSER{n}",
+                                                      text="你好", delivery_key=f"edk-{n}"))
+    assert fake_wechat.tokens_issued == ["TOKEN-1"]
+    assert len(fake_wechat.texts()) == 4
+    fake_wechat.valid_tokens.clear()  # revoked: one instance refreshes, the other picks the new one up
+    for n, instance in enumerate((second, first), start=10):
+        outbound.send(_ctx(instance), OutboundMessage(org_id=1, channel="wechat", external_user_id=f"oUSER{n}",
+                                                      text="你好", delivery_key=f"edk-{n}"))
+    assert fake_wechat.tokens_issued == ["TOKEN-1", "TOKEN-2"]

@@ -20,7 +20,7 @@ import structlog
 from pydantic import BaseModel, SecretStr
 
 from edudesk.channels.base import ChannelServices
-from edudesk.channels.wechat.api import token_key
+from edudesk.channels.wechat.api import token_name_for
 from edudesk.channels.weixin.tokens import TokenError, tokens_of
 
 log = structlog.get_logger(__name__)
@@ -175,7 +175,7 @@ class WeChatAdminApi:
             return _answer(resp)
 
         try:
-            answer = tokens_of(self.services).call(token_key(self.creds.appid, self.creds.secret), self._fetch,
+            answer = tokens_of(self.services).call(token_name_for(self.creds.appid, self.creds.secret), self._fetch,
                                                    request)
         except TokenError as exc:
             raise WeChatApiError("network", f"暂时拿不到 access_token：{exc}") from None

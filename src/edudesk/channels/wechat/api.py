@@ -8,8 +8,8 @@ says a token is invalid). The cache key holds the AppID and a digest of the AppS
 Why not ``/cgi-bin/stable_token``: its normal mode hands back the same token until shortly before expiry, so the
 "refresh after the platform refused a token" path would need its force mode, which WeChat limits to 20 calls a day;
 the classic token plus one shared refresher keeps to WeChat's 2,000 fetches a day with room to spare. The menu
-editor and QR-code pages use this module too (``WeChatApi.call``), so one AppID never has two token refreshers
-invalidating each other's tokens.
+editor and QR-code pages must name the token as this module does (``token_name_for``), so one AppID never has two
+token refreshers invalidating each other's tokens.
 """
 
 from __future__ import annotations
@@ -48,16 +48,15 @@ def errcode_of(answer: dict[str, Any]) -> int:
         return -1
 
 
-def token_key(app_id: str, app_secret: str) -> str:
-    """The shared cache's name for an account's access token. Every caller (the adapter, the admin pages) must use
-    this one name: WeChat retires an account's token when a new one is fetched, so two caches of one account would
-    keep invalidating each other. The secret's digest in the name makes a changed AppSecret fetch afresh."""
+def token_name_for(app_id: str, app_secret: str) -> str:
+    """The shared cache's name for an account's token: every caller of the Official Account API (sending, the
+    menu and QR-code pages) must use this one name, or each would fetch its own token and invalidate the other's."""
     digest = hashlib.sha256(f"{app_id}:{app_secret}".encode()).hexdigest()[:16]
     return f"wechat:{app_id}:{digest}"
 
 
 def token_name(config: WeChatConfig) -> str:
-    return token_key(config.app_id, config.app_secret.get_secret_value())
+    return token_name_for(config.app_id, config.app_secret.get_secret_value())
 
 
 @dataclass(frozen=True)
