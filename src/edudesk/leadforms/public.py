@@ -85,7 +85,7 @@ def hosted_page(request: Request, public_id: PublicId) -> Response:
 
 
 @router.post("/api/v1/forms/{public_id}/submissions", tags=["forms"], status_code=201,
-             response_model=SubmissionOut, responses=error_responses(403, 404, 413, 422, 429),
+             response_model=SubmissionOut, responses=error_responses(400, 403, 404, 413, 422, 429),
              dependencies=[Depends(rate_limit("form"))], summary="提交落地页表单（创建或合并线索）")
 def submit_form(request: Request, public_id: PublicId, body: SubmissionIn) -> Response:
     """What the embedded form and the hosted page send. The answer is the same whether the submission was new,
