@@ -23,6 +23,7 @@ from edudesk.bot.models import BotConversationState
 from edudesk.bot.rules import HANDOFF_BUTTON
 from edudesk.bot.runtime import BotRuntime, OrgBot
 from edudesk.campaigns import service as campaigns_service
+from edudesk.channels import choices
 from edudesk.channels.base import BUTTONS, InboundMessage, identity_kind
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact, ContactIdentity
@@ -210,8 +211,8 @@ def receive(
                                        channel=msg.channel)
     if msg.payload is None and text and BUTTONS not in msg.capabilities:
         # A channel without buttons offered the choices as numbered lines: "1" (or the label) is that choice.
-        picked = render.pick(text, render.offered(conversations_service.last_offer(session, conv),
-                                                  msg.capabilities))
+        picked = choices.pick(text, render.offered(conversations_service.last_offer(session, conv),
+                                                   msg.capabilities))
         if picked is not None:
             msg = replace(msg, payload=picked["payload"])
     if msg.payload and msg.payload.startswith(render.CSAT_PREFIX) and conv.state == ConversationState.resolved:

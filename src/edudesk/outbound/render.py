@@ -7,7 +7,7 @@ means what the line said.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from edudesk.channels import choices
@@ -48,6 +48,3 @@ def text_and_buttons(text: str, extra: Mapping[str, Any] | None, capabilities: f
         return text, buttons
     return choices.render(text, buttons), ()
 
-
-def pick(text: str, buttons: Sequence[Mapping[str, str]]) -> Mapping[str, str] | None:
-    return choices.pick(text, buttons)

@@ -85,7 +85,8 @@ class Deliverer:
                 return
             if not self.deliver(session, delivery):
                 return
-        self.schedule(session, conversation_id, self.clock())
+        assert delivery is not None  # MAX_PER_RUN sent: hand the rest of the line to a fresh job
+        self.schedule(session, delivery, self.clock())
         session.commit()
 
     # --- claiming -----------------------------------------------------------------------------------------------
@@ -103,11 +104,11 @@ class Deliverer:
             return None
         if head.state == DeliveryState.sending and head.lease_until is not None and head.lease_until >= now:
             # Held by another run; if that worker dies, look again when its lease ends.
-            self.schedule(session, conversation_id, head.lease_until + dt.timedelta(seconds=1))
+            self.schedule(session, head, head.lease_until + dt.timedelta(seconds=1))
             session.commit()
             return None
         if head.next_attempt_at > now:
-            self.schedule(session, conversation_id, head.next_attempt_at)
+            self.schedule(session, head, head.next_attempt_at)
             session.commit()
             return None
         won = session.execute(
@@ -122,9 +123,9 @@ class Deliverer:
             return None
         return session.get(ChannelDelivery, head.id, populate_existing=True)
 
-    def schedule(self, session: Session, conversation_id: int, when: dt.datetime) -> None:
-        conv_org = session.scalar(select(Conversation.org_id).where(Conversation.id == conversation_id))
-        jobs.enqueue(session, DELIVER_JOB, {"conversation_id": conversation_id}, org_id=conv_org,
+    def schedule(self, session: Session, delivery: ChannelDelivery, when: dt.datetime) -> None:
+        """A run of the delivery's conversation line at ``when`` (the delivery carries the org: no read needed)."""
+        jobs.enqueue(session, DELIVER_JOB, {"conversation_id": delivery.conversation_id}, org_id=delivery.org_id,
                      run_at=max(when, self.clock()), max_attempts=50)
 
     # --- sending ------------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class Deliverer:
         delivery.next_attempt_at = self.clock() + retry_delay(delivery.attempts)
         if delivery.attempts == 1:
             self._mark_message(session, delivery, "retrying", error=error[:200])
-        self.schedule(session, delivery.conversation_id, delivery.next_attempt_at)
+        self.schedule(session, delivery, delivery.next_attempt_at)
         session.commit()
         log.warning("channel_send_failed", delivery_id=delivery.id, attempts=delivery.attempts, error=error[:300])
         self._tell(delivery)
