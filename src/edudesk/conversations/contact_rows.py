@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.auth.models import User
+from edudesk.conversations.base import OPEN_STATES
 from edudesk.conversations.models import Conversation, Message, SenderKind
 from edudesk.conversations.states import ConversationState
 
@@ -44,3 +45,12 @@ def conversations_of_contact(session: Session, org_id: int, contact_id: int, *, 
         .order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit))
     return [ConversationItem(r.id, r.channel, r.state, r.created_at, r.last_message_at, r.first_text or "",
                              r.agent_name, r.csat_score, r.csat_scale) for r in rows]
+
+
+def served_by(session: Session, user: User, contact_id: int) -> Conversation | None:
+    """The contact's open conversation that ``user`` is serving, if any: on pages about the person (not one
+    conversation) an agent sees the number while they serve any of the person's conversations."""
+    return session.scalars(select(Conversation).where(
+        Conversation.org_id == user.org_id, Conversation.contact_id == contact_id,
+        Conversation.assignee_id == user.id, Conversation.state.in_(OPEN_STATES))
+        .order_by(Conversation.id.desc()).limit(1)).first()

@@ -33,7 +33,7 @@ from edudesk.conversations.base import (
     publish_conversation,
     summary,
 )
-from edudesk.conversations.contact_rows import ConversationItem, conversations_of_contact
+from edudesk.conversations.contact_rows import ConversationItem, conversations_of_contact, served_by
 from edudesk.conversations.messages import (
     DELIVER_JOB,
     NOTE_MAX_CHARS,
@@ -152,6 +152,7 @@ __all__ = [
     "requeue",
     "resolve",
     "send_agent_message",
+    "served_by",
     "set_tags",
     "strip_content",
     "summary",
