@@ -343,6 +343,15 @@ ROUTES |= {
     "/admin/forms/{form_id}/submissions": [Case("GET", "/admin/forms/{lead_form}/submissions")],
 }
 
+# The 访客 panel beside the chat and the contact page with its timeline (issue 13, the console part).
+ROUTES |= {
+    "/console/c/{conversation_id}/visitor": [Case("GET", "/console/c/{conv}/visitor", htmx=True)],
+    "/console/contacts/{contact_id}": [*ROUTES["/console/contacts/{contact_id}"],
+                                       Case("GET", "/console/contacts/{contact}"),
+                                       Case("GET", "/console/contacts/{contact}?limit=500")],
+    "/console/contacts/{contact_id}/timeline": [Case("GET", "/console/contacts/{contact}/timeline", htmx=True)],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",

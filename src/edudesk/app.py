@@ -75,6 +75,7 @@ from edudesk.tickets import api as tickets_api
 from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
+from edudesk.visitors import console_views as visitors_console_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -343,6 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inboxes_views.router,
         campaigns_views.router,
         leadforms_views.router, leadforms_public.router,
+        visitors_console_views.router,
     )
     for router in routers:
         app.include_router(router)

@@ -44,6 +44,15 @@ def recent(session: Session, org_id: int, limit: int = 100) -> list[AuditEntry]:
     return list(session.scalars(stmt))
 
 
+def latest_about(session: Session, org_id: int, target_type: str, target_id: object, *,
+                 actions: tuple[str, ...], limit: int = 50) -> list[AuditEntry]:
+    """The newest entries of the given actions about one record (a lead's status changes for its history)."""
+    stmt = org_query(AuditEntry, org_id).where(
+        AuditEntry.target_type == target_type, AuditEntry.target_id == str(target_id),
+        AuditEntry.action.in_(actions)).order_by(AuditEntry.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
 
 # --- privacy: export and erasure (called by privacy.service) ----------------------------------------------------
 # Entries about an erased person stay (who did what, when: the accountability the law asks for); the free text in

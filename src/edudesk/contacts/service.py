@@ -101,6 +101,12 @@ def identity_of(session: Session, org_id: int, contact_id: int, kind: str) -> st
         ContactIdentity.channel == kind).order_by(ContactIdentity.id).limit(1))
 
 
+def identities_of(session: Session, org_id: int, contact_id: int) -> list[ContactIdentity]:
+    """How each channel knows the contact (widget visitor id, WeChat openid, …), oldest first."""
+    return list(session.scalars(select(ContactIdentity).where(
+        ContactIdentity.org_id == org_id, ContactIdentity.contact_id == contact_id).order_by(ContactIdentity.id)))
+
+
 def get(session: Session, org_id: int, contact_id: int) -> Contact:
     return get_in_org(session, Contact, contact_id, org_id)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from edudesk import events
 from edudesk.audit import service as audit_service
 from edudesk.auth import service as auth_service
-from edudesk.auth.models import User
+from edudesk.auth.models import Role, User
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations.models import Conversation, Message
 from edudesk.conversations.schemas import conversation_summary
@@ -53,6 +53,14 @@ def current_for_contact(session: Session, org_id: int, contact_id: int) -> Conve
     """The contact's open conversation, if any (closed ones stay in history)."""
     return session.scalars(_CURRENT_FOR_CONTACT, {"org_id": org_id, "contact_id": contact_id}).first()
 
+
+
+def can_see_phone(user: User, conv: Conversation | None) -> bool:
+    """Supervisors see numbers; an agent sees them only for conversations they are serving (the lead card, the
+    contact card, the 访客 panel and the contact page all ask this)."""
+    if user.role in (Role.admin, Role.supervisor):
+        return True
+    return conv is not None and conv.assignee_id == user.id
 
 
 def latest_on_channel(session: Session, org_id: int, contact_id: int, channel: str) -> Conversation | None:

@@ -24,6 +24,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.conversations.agent_frames import AgentPing
 from edudesk.conversations.models import Conversation
 from edudesk.conversations.schemas import message_to_dict
+from edudesk.conversations.service import can_see_phone
 from edudesk.conversations.states import STATE_LABELS, ConversationState
 from edudesk.db import DATABASE_UNAVAILABLE, NotFoundError
 from edudesk.errors import DomainError
@@ -49,13 +50,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 ws_router = APIRouter()
 log = structlog.get_logger(__name__)
 CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def can_see_phone(user: User, conv: Conversation | None) -> bool:
-    """Supervisors see numbers; an agent sees them only for conversations they are serving."""
-    if user.role in (Role.admin, Role.supervisor):
-        return True
-    return conv is not None and conv.assignee_id == user.id
 
 
 def _contact_view(contact: Contact, user: User, conv: Conversation | None) -> dict[str, Any]:

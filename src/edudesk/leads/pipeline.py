@@ -207,6 +207,32 @@ def notes_of(session: Session, org_id: int, lead_id: int, limit: int = 20) -> li
                                 .order_by(LeadNote.id.desc()).limit(limit)))
 
 
+@dataclass(frozen=True)
+class LeadChange:
+    """One step of a lead's history: a status move (``previous`` → ``status``) or a merge, with who did it."""
+
+    at: dt.datetime
+    action: str  # "lead.status" | "lead.merge"
+    previous: str | None
+    status: str | None
+    by: str
+
+
+# The audited moves of a lead, for its history (the bot's own moves to trial_booked show as the booking itself).
+CHANGE_ACTIONS = ("lead.status", "lead.merge")
+
+
+def changes_of(session: Session, org_id: int, lead_id: int, *, limit: int = 50) -> list[LeadChange]:
+    """The lead's status changes and merges, newest first, at most ``limit``."""
+    entries = audit_service.latest_about(session, org_id, "lead", lead_id, actions=CHANGE_ACTIONS, limit=limit)
+    return [LeadChange(e.created_at, e.action, _token(e.detail.get("previous")), _token(e.detail.get("status")),
+                       e.actor_label) for e in entries]
+
+
+def _token(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def due_reminders(session: Session, org_id: int, *, user_id: int | None = None, now: dt.datetime | None = None
                   ) -> list[LeadNote]:
     """Reminders that are due and not done (one user's, or everyone's)."""

@@ -112,13 +112,21 @@
     if (input && !(details && details.open)) input.value = (tags || []).join("，");
   }
 
+  // The 访客 panel beside the chat (its trail, source and tags) reloads when the visitor writes or their lead
+  // changes: a new message may come from a new visit. Debounced: a burst of messages costs one request.
+  var visitorTimer = null;
+  function refreshVisitor() {
+    clearTimeout(visitorTimer);
+    visitorTimer = setTimeout(function () { if (window.htmx) htmx.trigger(document.body, "refresh-visitor"); }, 1000);
+  }
+
   function onFrame(f) {
     // Other console modules (console_routing.js: status, transfer, ticket alerts) listen for frames too.
     document.dispatchEvent(new CustomEvent("edudesk:frame", { detail: f }));
     if (f.type === "message") {
       if (f.conversation_id === currentId()) {
         appendMessage(f.message);
-        if (f.message.sender === "visitor") showTyping("");
+        if (f.message.sender === "visitor") { showTyping(""); refreshVisitor(); }
       }
       refreshLists();
       if (f.message.sender === "visitor" && document.hidden && window.Notification && Notification.permission === "granted") {
@@ -146,6 +154,7 @@
       var chatEl = currentChat();
       if (chatEl && window.htmx && String(f.contact_id) === chatEl.getAttribute("data-contact-id")) {
         htmx.ajax("GET", "/console/c/" + currentId() + "/lead", { target: "#lead-card", swap: "outerHTML" });
+        refreshVisitor();
       }
     }
   }

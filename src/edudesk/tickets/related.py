@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.conversations import service as conversations_service
@@ -68,3 +69,10 @@ def can_see_phone(editor: Editor, ticket: Ticket) -> bool:
     """Like the console: supervisors see numbers; an agent sees the number of a ticket they are responsible for
     (a "call me back" ticket is no use to its assignee without it), not of anyone else's."""
     return editor.supervises or (ticket.assignee_id is not None and ticket.assignee_id == editor.user_id)
+
+
+def tickets_of_contact(session: Session, org_id: int, contact_id: int, *, limit: int = 50) -> list[Ticket]:
+    """The contact's tickets, newest first, at most ``limit`` (the contact page's timeline)."""
+    return list(session.scalars(
+        select(Ticket).where(Ticket.org_id == org_id, Ticket.contact_id == contact_id)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)))

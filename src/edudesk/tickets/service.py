@@ -56,6 +56,7 @@ from edudesk.tickets.related import (
     can_see_phone,
     lead_summary,
     reply_deliveries,
+    tickets_of_contact,
     transcripts,
 )
 from edudesk.tickets.states import ACTIVE, PRIORITY_LABELS, SOURCE_LABELS, STATUS_LABELS, check_transition
@@ -87,6 +88,7 @@ __all__ = [
     "reply_deliveries",
     "set_status",
     "take",
+    "tickets_of_contact",
     "transcripts",
     "update_ticket",
 ]
