@@ -16,9 +16,11 @@ from tests.channels.test_web_routes import new_visitor, recv_until
 from tests.conftest import TwoOrgs
 
 EXAM = visitors_service.PersonalInput(name="考证广告", priority=10, campaign="exam-prep",
-                                      welcome="欢迎了解考证冲刺班", hot="考试时间？\n报考条件？", guess="考证班多少钱？")
+                                      welcome="欢迎了解考证冲刺班", hot="考试时间？\n报考条件？",
+                                      guess="考证班多少钱？")
 PAGE = visitors_service.PersonalInput(name="美术页", priority=20, url_pattern="/courses/art", guess="美术课几人一班？")
-TAGGED = visitors_service.PersonalInput(name="价格敏感的老访客", priority=5, tag="价格敏感", welcome="本月报名立减 500 元")
+TAGGED = visitors_service.PersonalInput(name="价格敏感的老访客", priority=5, tag="价格敏感",
+                                        welcome="本月报名立减 500 元")
 
 
 def _rules(database: Database, org_id: int, *inputs: visitors_service.PersonalInput) -> list[int]:

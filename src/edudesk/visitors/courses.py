@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.catalog import service as catalog_service
-from edudesk.db import get_in_org, org_query
+from edudesk.db import NotFoundError, get_in_org, org_query
 from edudesk.errors import DomainError
 from edudesk.visitors import patterns
 from edudesk.visitors.profile_models import CoursePattern
@@ -37,8 +37,8 @@ def add_pattern(session: Session, actor: audit_service.Actor, *, pattern: str, c
     name = course_name.strip()
     if course_id is not None:
         course = next((c for c in catalog_service.list_courses(session, org_id) if c.id == course_id), None)
-        if course is None:
-            raise CourseError("unknown_course", "请选择本机构的课程", "course_id")
+        if course is None:  # another org's course (or one taken off sale) is not there to link
+            raise NotFoundError("Course", course_id)
         name = course.name
     if not name:
         raise CourseError("empty_course", "请选择课程，或填写课程名称", "course_name")

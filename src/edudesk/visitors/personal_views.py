@@ -68,10 +68,10 @@ def personal_edit_page(request: Request, user: Admin, rule_id: PathId) -> Respon
 def _save(request: Request, user: User, rule_id: int | None, form: dict[str, Any], csrf: str) -> Response:
     data = visitors_service.PersonalInput(**{k: form[k] for k in FIELDS}, enabled=form["enabled"])
     saved = submit(request, csrf, lambda session: visitors_service.save_personal_rule(
-        session, actor_of(request, user), rule_id, data).name, status=as_raised)
+        session, actor_of(request, user), rule_id, data).name)
     if isinstance(saved, Rejected):
         return _page(request, user, editing=rule_id, form=form, errors=saved.beside("form"),
-                     code=saved.status if saved.status != 409 else 422)
+                     code=saved.status)
     return _page(request, user, notice=f"已保存规则「{saved}」")
 
 

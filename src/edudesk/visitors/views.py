@@ -65,10 +65,10 @@ def rule_edit_page(request: Request, user: Admin, rule_id: PathId) -> Response:
 def _save(request: Request, user: User, rule_id: int | None, form: dict[str, Any], csrf: str) -> Response:
     saved = submit(request, csrf, lambda session: visitors_service.save_rule(
         session, actor_of(request, user), rule_id, tag=form["tag"], conditions=form["conditions"],
-        points=form["points"], label=form["label"], enabled=form["enabled"]).tag, status=as_raised)
+        points=form["points"], label=form["label"], enabled=form["enabled"]).tag)
     if isinstance(saved, Rejected):
         return _rules_page(request, user, editing=rule_id, form=form, errors=saved.beside("form"),
-                           code=saved.status if saved.status != 409 else 422)
+                           code=saved.status)
     return _rules_page(request, user, notice=f"已保存规则「{saved}」")
 
 
