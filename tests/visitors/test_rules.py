@@ -124,3 +124,16 @@ def test_asking_about_a_trial_tags_through_the_inbound_path_and_the_job(database
         assert "高意向" in contacts_service.get(session, orgs.a.id, contact_id).tags
         other = contacts_service.find_or_create(session, orgs.b.id, "web", "v9")
         assert other.tags == []
+
+
+def test_what_rules_remember_is_exported_and_erased(database: Database, orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v1")
+        add_visit(session, orgs.a.id, contact_id=contact.id, pages=[PRICE] * 3)
+        visitors_service.classify_contact(session, orgs.a.id, contact.id)
+        exported = visitors_service.export_classification(session, orgs.a.id, contact.id)
+        assert set(exported["rule_tags"]) == {"价格敏感"} and exported["classified_at"]
+        assert visitors_service.export_classification(session, orgs.b.id, contact.id)["rule_tags"] == {}
+        assert visitors_service.erase_classification(session, orgs.b.id, contact.id) == 0
+        assert visitors_service.erase_classification(session, orgs.a.id, contact.id) == 1
+        assert visitors_service.export_classification(session, orgs.a.id, contact.id)["rule_tags"] == {}

@@ -203,3 +203,22 @@ def apply(session: Session, org_id: int, contact_id: int, holding: dict[str, tup
     leads_service.set_tag_points(session, contact, points)
     session.flush()
     return added, removed
+
+
+# --- privacy (for privacy.service: a contact's export and erasure) -----------------------------------------------
+
+def export_classification(session: Session, org_id: int, contact_id: int) -> dict[str, Any]:
+    """What the rules remember about one person: each tag a rule set, with the rule and the reason."""
+    state = state_of(session, org_id, contact_id)
+    return {"rule_tags": dict(state.rule_tags or {}) if state is not None else {},
+            "classified_at": state.classified_at.isoformat() if state is not None and state.classified_at else None}
+
+
+def erase_classification(session: Session, org_id: int, contact_id: int) -> int:
+    """Forgets what the rules remember about one person (the reasons may quote their search keywords)."""
+    state = state_of(session, org_id, contact_id)
+    if state is None:
+        return 0
+    session.delete(state)
+    session.flush()
+    return 1
