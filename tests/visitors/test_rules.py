@@ -137,3 +137,14 @@ def test_what_rules_remember_is_exported_and_erased(database: Database, orgs: Tw
         assert visitors_service.erase_classification(session, orgs.b.id, contact.id) == 0
         assert visitors_service.erase_classification(session, orgs.a.id, contact.id) == 1
         assert visitors_service.export_classification(session, orgs.a.id, contact.id)["rule_tags"] == {}
+
+
+def test_the_job_is_enqueued_with_the_change_and_goes_with_its_rollback(database: Database, orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v1")
+        session.commit()
+        add_visit(session, orgs.a.id, contact_id=contact.id)
+        visitors_service.trail_changed(session, orgs.a.id, [contact.id])
+        session.rollback()
+        assert session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)).first() is None
+        assert visitors_service.trail_changed(session, orgs.a.id, [contact.id]) == 1  # not left "queued"
