@@ -61,6 +61,8 @@ from edudesk.tickets import service as tickets_service
 from edudesk.tickets.models import SlaPolicy, Ticket, TicketComment, TicketFieldDef, TicketSource, TicketView
 from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
+from edudesk.visitors import service as visitors_service
+from edudesk.visitors.profile_models import ClassifyRule, CoursePattern, PersonalRule
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -352,6 +354,26 @@ ROUTES |= {
     "/console/contacts/{contact_id}/timeline": [Case("GET", "/console/contacts/{contact}/timeline", htmx=True)],
 }
 
+# Visitor profiles, classification and 千人千面 (issue 13): org A's rules and course page, by seed_visitor_profiles.
+ROUTES |= {
+    "/admin/visitors/rules": [Case("GET", "/admin/visitors/rules"),
+                              Case("POST", "/admin/visitors/rules", {"tag": "越权", "conditions": "visits >= 1"})],
+    "/admin/visitors/rules/{rule_id}": [
+        Case("GET", "/admin/visitors/rules/{vrule}"),
+        Case("POST", "/admin/visitors/rules/{vrule}", {"tag": "劫持", "conditions": "visits >= 1"})],
+    "/admin/visitors/rules/{rule_id}/delete": [Case("POST", "/admin/visitors/rules/{vrule}/delete", {})],
+    "/admin/visitors/courses": [Case("GET", "/admin/visitors/courses"),
+                                Case("POST", "/admin/visitors/courses", {"pattern": "/evil", "course_id": "{course}"})],
+    "/admin/visitors/courses/{pattern_id}/delete": [Case("POST", "/admin/visitors/courses/{vpattern}/delete", {})],
+    "/admin/visitors/personal": [Case("GET", "/admin/visitors/personal"),
+                                 Case("POST", "/admin/visitors/personal", {"name": "越权", "welcome": "乙"})],
+    "/admin/visitors/personal/report": [Case("GET", "/admin/visitors/personal/report")],
+    "/admin/visitors/personal/{rule_id}": [
+        Case("GET", "/admin/visitors/personal/{vpersonal}"),
+        Case("POST", "/admin/visitors/personal/{vpersonal}", {"name": "劫持", "welcome": "被改了"})],
+    "/admin/visitors/personal/{rule_id}/delete": [Case("POST", "/admin/visitors/personal/{vpersonal}/delete", {})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -565,6 +587,20 @@ def seed_lead_form(database: Database, orgs: TwoOrgs) -> dict[str, int]:
         return {"lead_form": form.id}
 
 
+def seed_visitor_profiles(database: Database, orgs: TwoOrgs, course_id: int) -> dict[str, int]:
+    """Org A's classification rule, course page and 千人千面 rule, named with the secret."""
+    actor = Actor(orgs.a.id, label="t")
+    with database.session() as session:
+        rule = visitors_service.save_rule(session, actor, None, tag="甲的学费答复标签", conditions="visits >= 2",
+                                          points=5, label="甲的学费答复", enabled=True)
+        pattern = visitors_service.add_pattern(session, actor, pattern="/secret-course", course_id=course_id,
+                                               course_name="")
+        personal = visitors_service.save_personal_rule(session, actor, None, visitors_service.PersonalInput(
+            name="甲的学费答复千人千面", welcome=SECRET_TEXT))
+        session.commit()
+        return {"vrule": rule.id, "vpattern": pattern.id, "vpersonal": personal.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
@@ -575,7 +611,8 @@ def fingerprint(database: Database, org_id: int) -> str:
                       SlaPolicy, TicketFieldDef,
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
                       RetentionPolicy, Inbox, Campaign, CampaignDay,
-                      LeadForm, LeadFormSubmission, LeadFormView):
+                      LeadForm, LeadFormSubmission, LeadFormView,
+                      ClassifyRule, CoursePattern, PersonalRule):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -602,6 +639,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_inbox(database, orgs))
     canned_targets.update(seed_campaigns(database, orgs))
     canned_targets.update(seed_lead_form(database, orgs))
+    canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")

@@ -76,6 +76,8 @@ from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
 from edudesk.visitors import console_views as visitors_console_views
+from edudesk.visitors import service as visitors_service
+from edudesk.visitors import views as visitors_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -240,6 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_service.secret_box(settings.secret_key), UrlPolicy(allow_private=settings.webhooks_allow_private)))
     privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
     privacy_jobs.register(job_registry, privacy)
+    visitors_service.register_jobs(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -345,6 +348,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_views.router,
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
+        visitors_views.router,
     )
     for router in routers:
         app.include_router(router)

@@ -22,6 +22,7 @@ from edudesk.routing import models as routing_models
 from edudesk.tickets import models as tickets_models
 from edudesk.trials import models as trials_models
 from edudesk.visitors import models as visitors_models
+from edudesk.visitors import profile_models as visitors_profile_models
 from edudesk.webhooks import models as webhooks_models
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "tickets_models",
     "trials_models",
     "visitors_models",
+    "visitors_profile_models",
     "webhooks_models",
 ]

@@ -393,3 +393,10 @@ def forget_conversations(session: Session, org_id: int, conversation_ids: list[i
     gone = session.execute(delete(BotConversationState).where(
         BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids)))
     return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def categories_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[str]:
+    """The FAQ categories the bot answered from in these conversations, each once (the visitor profile)."""
+    rows = session.scalars(select(BotConversationState.categories).where(
+        BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids or [-1])))
+    return list(dict.fromkeys(c for cats in rows for c in (cats or []) if c))

@@ -223,3 +223,52 @@ def contacts_active_since(org_id: int, since: dt.datetime) -> Select[Any]:
     """Contacts seen since ``since`` or already erased: the lead purge leaves them alone."""
     return select(Contact.id).where(Contact.org_id == org_id,
                                     (Contact.last_seen_at >= since) | Contact.erased_at.is_not(None))
+
+
+# --- tags and merging (called by visitors.service) --------------------------------------------------------------
+
+def set_tags(session: Session, contact: Contact, tags: list[str]) -> bool:
+    """Replaces the contact's tags (order kept, duplicates dropped; the JSON column is replaced, not mutated, so the
+    change is saved). Returns whether anything changed."""
+    clean = list(dict.fromkeys(t for t in tags if t))
+    if clean == list(contact.tags or []):
+        return False
+    contact.tags = clean
+    return True
+
+
+MERGED_INTO = "merged_into"
+
+
+def merge_into(session: Session, keep: Contact, gone: Contact) -> list[str]:
+    """Moves what makes ``gone`` a person onto ``keep`` (the same parent on another channel): every channel identity,
+    the details ``keep`` lacks, the union of tags and message signals, the visits. ``gone`` stays as an empty row
+    pointing to ``keep`` (``attributes.merged_into``) so whatever still refers to it (a ticket, a trial booking)
+    keeps its history. Returns the identities moved, as ``channel:external_id``."""
+    if keep.org_id != gone.org_id or keep.id == gone.id:
+        raise ContactError("bad_merge", "只能合并同一机构的两个不同联系人")
+    moved = []
+    for ident in session.scalars(select(ContactIdentity).where(ContactIdentity.org_id == gone.org_id,
+                                                               ContactIdentity.contact_id == gone.id)):
+        ident.contact_id = keep.id
+        moved.append(f"{ident.channel}:{ident.external_id}")
+    keep.name = keep.name or gone.name
+    keep.phone = keep.phone or gone.phone
+    keep.wechat_id = keep.wechat_id or gone.wechat_id
+    keep.email = keep.email or gone.email
+    if gone.notes and gone.notes not in keep.notes:
+        keep.notes = f"{keep.notes}\n{gone.notes}".strip()[:5000]
+    keep.first_page_url = keep.first_page_url if keep.first_seen_at <= gone.first_seen_at else gone.first_page_url
+    keep.first_seen_at = min(keep.first_seen_at, gone.first_seen_at)
+    keep.last_seen_at = max(keep.last_seen_at, gone.last_seen_at)
+    keep.visits = (keep.visits or 0) + (gone.visits or 0)
+    keep.vip = keep.vip or gone.vip
+    set_tags(session, keep, [*(keep.tags or []), *(gone.tags or [])])
+    mine, theirs = dict(keep.attributes or {}), dict(gone.attributes or {})
+    signals = sorted({*mine.get("signals", []), *theirs.get("signals", [])})
+    keep.attributes = {**theirs, **mine, **({"signals": signals} if signals else {})}
+    keep.attributes.pop(MERGED_INTO, None)
+    gone.attributes = {MERGED_INTO: keep.id}
+    gone.tags, gone.vip = [], False
+    session.flush()
+    return moved

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -60,7 +60,7 @@ from edudesk.conversations.messages import (
     visitor_has_written,
     visitor_question_before,
 )
-from edudesk.conversations.models import Conversation, Message, SenderKind
+from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.privacy import (
     Stripped,
     attachments_of_contact,
@@ -266,3 +266,26 @@ def visitor_conversations(session: Session, org_id: int, since: dt.datetime, unt
         Conversation.org_id == org_id, Conversation.created_at >= since, Conversation.created_at < until,
         Conversation.id.in_(spoke)))
     return [(r.id, r.channel, r.created_at) for r in rows]
+
+
+# --- what the visitor profile reads, and merging contacts (called by visitors.service) --------------------------
+
+def visitor_texts(session: Session, org_id: int, contact_id: int, *, limit: int = 20) -> list[str]:
+    """What the person wrote (newest first), across their conversations: the profile's "questions asked"."""
+    rows = session.scalars(
+        select(Message.text).join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.org_id == org_id, Conversation.org_id == org_id, Conversation.contact_id == contact_id,
+               Message.sender == SenderKind.visitor, Message.text != "")
+        .order_by(Message.id.desc()).limit(limit))
+    return list(rows)
+
+
+def move_contact(session: Session, org_id: int, from_contact_id: int, to_contact_id: int) -> int:
+    """Every conversation of one contact now belongs to another (two contacts were one person). Returns how many."""
+    convs = list(session.scalars(org_query(Conversation, org_id).where(Conversation.contact_id == from_contact_id)))
+    for conv in convs:
+        conv.contact_id = to_contact_id
+    session.execute(update(Attachment).where(Attachment.org_id == org_id, Attachment.contact_id == from_contact_id)
+                    .values(contact_id=to_contact_id).execution_options(synchronize_session=False))
+    session.flush()
+    return len(convs)

@@ -30,6 +30,7 @@ from edudesk.localtime import LOCAL_TZ
 from edudesk.orgs import service as orgs_service
 from edudesk.routing import service as routing_service
 from edudesk.trials import service as trials_service
+from edudesk.visitors import service as visitors_service
 
 DEMO_SLUG = "qimingxing"
 DEMO_NAME = "启明星教育（演示）"
@@ -108,9 +109,26 @@ def seed(session: Session) -> DemoInfo:
     _seed_knowledge_base(session, actor)
     _seed_flows(session, actor)
     seed_human_service(session, actor, groups, {name: user.id for name, user in users.items()})
+    _seed_visitors(session, actor, courses)
     session.flush()
     _sample_conversations(session, org.id, users)
     return DemoInfo(org.slug, org.name, org.public_key, logins)
+
+
+# (URL pattern, index into COURSES) of the demo site's course pages.
+COURSE_PAGES = (("/courses/math-primary", 0), ("/courses/math-junior", 1), ("/courses/english-kids", 2),
+                ("/courses/ket-pet", 3), ("/courses/art", 4))
+
+
+def _seed_visitors(session: Session, actor: Actor, courses: list[Any]) -> None:
+    """The default classification rules, the demo site's course pages and one 千人千面 rule for the exam-prep ad."""
+    visitors_service.seed_defaults(session, actor.org_id)
+    for pattern, index in COURSE_PAGES:
+        visitors_service.add_pattern(session, actor, pattern=pattern, course_id=courses[index].id, course_name="")
+    visitors_service.save_personal_rule(session, actor, None, visitors_service.PersonalInput(
+        name="考证推广落地页", priority=10, campaign="exam-prep",
+        welcome="您好！欢迎了解 2027 考证冲刺班，报考条件、考试时间、通过率都可以问我。",
+        hot="考试时间是什么时候？\n报考条件有哪些？\n可以免费试听吗？", guess="考证班多少钱？\n有没有周末班？"))
 
 
 def _seed_knowledge_base(session: Session, actor: Actor) -> None:

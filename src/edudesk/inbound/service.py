@@ -40,6 +40,7 @@ from edudesk.outbound import render
 from edudesk.privacy import files
 from edudesk.routing import dispatch, handover
 from edudesk.tickets import service as tickets_service
+from edudesk.visitors import service as visitors_service
 
 BOT_NAME = "智能助手"
 # Buttons whose payload starts with this are the widget's or a script's menu choices (routing rules match them).
@@ -241,6 +242,7 @@ def receive(
         msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model) if text else None
+    signals_before = len(leads_service.contact_signals(contact))
     if extraction is not None:
         # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script
         # asks, so every visitor message that states a fact updates the lead card (no statement when none does).
@@ -250,6 +252,11 @@ def receive(
                                              conversation_id=conv.id, message_id=posted.message.id,
                                              page_url=conv.page_url)
         facts = captured.facts
+        gave_contact = bool(leads_service.CONTACT_KEYS & set(captured.changed))
+        if gave_contact or len(leads_service.contact_signals(contact)) != signals_before:
+            # The profile changed (a signal, or a number that may make two contacts one person): merge and
+            # classify again (debounced, in a job).
+            visitors_service.conversation_changed(session, msg.org_id, contact.id, merged_lead=gave_contact)
     if conv.state == ConversationState.queued and handover.while_queued(session, conv, payload=msg.payload):
         return result
     if conv.state in (ConversationState.bot, ConversationState.queued) and text:
@@ -257,12 +264,17 @@ def receive(
         # changes then go out as one UPDATE at commit (one statement less per turn). Only when nothing else is
         # pending, so whatever the bot reads (its state, the lead card) still sees every earlier write of the turn.
         # The visitor's message is already stored: ``post_message`` INSERTs at once.
+        known_bot = rows.bot_state.state if rows.bot_state is not None else None
+        categories_before = list(known_bot.categories or []) if known_bot is not None else []
         with session.no_autoflush if _only_pending(session, conv) else contextlib.nullcontext():
             decision = bot_service.respond(session, org_bot, conv.id, msg.payload or text,
                                            message_id=posted.message.id,
                                            page_title=msg.page_title or conv.page_title, facts=facts,
                                            contact=contact, extraction=extraction, channel=msg.channel,
                                            known_state=rows.bot_state)
+        if decision.category and decision.category not in categories_before:
+            # A new FAQ category for this conversation: "asked about …" may hold now (classified in a job).
+            visitors_service.trail_changed(session, msg.org_id, [contact.id])
         for reply in decision.replies:
             bot_msg = conversations_service.post_message(
                 session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,

@@ -93,6 +93,32 @@ def contact_signals(contact: Contact) -> list[str]:
     return list((contact.attributes or {}).get("signals", []))
 
 
+TAG_PREFIX = "tag:"
+TAG_POINTS = "tag_points"
+
+
+def tag_points(contact: Contact) -> dict[str, tuple[int, str]]:
+    """``tag:<name>`` → (points, label) of the classification rules that tag contacts (visitors area), as last
+    told by ``leads_service.set_tag_points``."""
+    raw = (contact.attributes or {}).get(TAG_POINTS) or {}
+    out: dict[str, tuple[int, str]] = {}
+    if isinstance(raw, dict):
+        for signal, value in raw.items():
+            if isinstance(value, list | tuple) and len(value) == 2:
+                out[str(signal)] = (int(value[0]), str(value[1]))
+    return out
+
+
+def with_tag_rules(rules: tuple[grading.Rule, ...], points: dict[str, tuple[int, str]]
+                   ) -> tuple[grading.Rule, ...]:
+    """The org's rules plus one per tag rule with points; a ``tag:<name>`` line in the org's own grading rules
+    wins over the classification rule's points."""
+    own = {r.signal for r in rules}
+    extra = tuple(grading.Rule(signal, pts, label) for signal, (pts, label) in points.items()
+                  if signal not in own and pts)
+    return rules + extra
+
+
 def grading_rules(session: Session, org_id: int) -> tuple[tuple[grading.Rule, ...], int, int]:
     row = session.scalars(org_query(LeadGrading, org_id)).first()
     if row is None or not row.rules:
@@ -109,6 +135,9 @@ def rescore(session: Session, lead: Lead, contact: Contact | None = None,
     shown = grading.facts(fields, lead.status, contact.visits if contact else 1,
                           contact_signals(contact) if contact else [])
     rules, a, b = grading_rules(session, lead.org_id)
+    if contact is not None:
+        shown |= {f"{TAG_PREFIX}{tag}" for tag in contact.tags or ()}
+        rules = with_tag_rules(rules, tag_points(contact))
     result = grading.grade(shown, rules, a_threshold=a, b_threshold=b)
     lead.score, lead.level, lead.score_reasons = result.score, result.level, list(result.reasons)
     return result

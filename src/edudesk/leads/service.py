@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
 from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import Contact
 from edudesk.db import org_query
 from edudesk.leads import field_rules, grading
 from edudesk.leads.base import (
@@ -33,6 +34,8 @@ from edudesk.leads.base import (
     FROM_EXTRACTION,
     GRADES,
     SPAN_OF,
+    TAG_POINTS,
+    TAG_PREFIX,
     LeadError,
     contact_signals,
     current_lead,
@@ -94,6 +97,7 @@ __all__ = [
     "KNOWN_SIGNALS",
     "MAX_NOTE",
     "SPAN_OF",
+    "TAG_PREFIX",
     "UNCONVERTED",
     "Capture",
     "CardField",
@@ -139,6 +143,7 @@ __all__ = [
     "save_grading",
     "search",
     "set_status",
+    "set_tag_points",
     "stale_unconverted",
     "unmark_trial_attended",
     "values_of",
@@ -242,8 +247,8 @@ KNOWN_SIGNALS = ("has_phone", "has_wechat", "return_visit", "trial_booked", *gra
 
 def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, a_threshold: int,
                  b_threshold: int) -> LeadGrading:
-    """An org's grading rules, one per line as ``signal|points|label`` (signals: the built-in ones or
-    ``field:<card field key>``). Existing leads are graded again on their next signal."""
+    """An org's grading rules, one per line as ``signal|points|label`` (signals: the built-in ones,
+    ``field:<card field key>`` or ``tag:<contact tag>``). Existing leads are graded again on their next signal."""
     field_keys = {d.key for d in field_defs(session, actor.org_id)}
     rules: list[list[Any]] = []
     for number, line in enumerate(rules_text.splitlines(), start=1):
@@ -253,7 +258,8 @@ def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, 
         if len(parts) != 3:
             raise LeadError("bad_rule", f"第 {number} 行应为“信号|分值|说明”", "rules")
         signal, points, label = parts
-        known = signal in KNOWN_SIGNALS or (signal.startswith("field:") and signal[6:] in field_keys)
+        known = (signal in KNOWN_SIGNALS or (signal.startswith("field:") and signal[6:] in field_keys)
+                 or (signal.startswith(TAG_PREFIX) and 0 < len(signal) - len(TAG_PREFIX) <= MAX_TAG))
         if not known:
             raise LeadError("bad_rule", f"第 {number} 行：未知信号 {signal[:40]}", "rules")
         try:
@@ -275,3 +281,17 @@ def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, 
     session.flush()
     audit_service.record(session, actor, "leads.grading", "lead_grading", row.id, rules=rules)
     return row
+
+
+MAX_TAG = 32
+
+
+def set_tag_points(session: Session, contact: Contact, points: dict[str, tuple[int, str]]) -> None:
+    """The classification rules' points per ``tag:<name>`` signal (visitors area), kept on the contact, and the
+    contact's lead graded again now: its tags changed, so its grade and the reasons ("+15 价格敏感") may have."""
+    clean = {signal[:40]: [int(p), str(label)[:30]] for signal, (p, label) in points.items()}
+    if clean != (contact.attributes or {}).get(TAG_POINTS, {}):
+        contact.attributes = {**(contact.attributes or {}), TAG_POINTS: clean}
+    lead = lead_for_contact(session, contact.org_id, contact.id)
+    if lead is not None:
+        rescore(session, lead, contact)

@@ -438,12 +438,23 @@
         var chip = el("button", "edk-chip", q);
         chip.type = "button";
         chip.setAttribute("data-payload", q);
+        markSuggestion(chip);
         chips.appendChild(chip);
       });
       w.appendChild(chips);
     });
     ui.messages.insertBefore(w, ui.messages.firstChild);
     ui.welcome = w;
+  }
+
+  // 千人千面: a welcome chip names the rule that chose it, sent back with the click so the server counts it.
+  function markSuggestion(chip) {
+    if (st.personalRule) chip.setAttribute("data-suggestion", String(st.personalRule));
+  }
+
+  function suggestionOf(chip) {
+    var n = parseInt(chip.getAttribute("data-suggestion") || "", 10);
+    return n > 0 ? n : null;
   }
 
   function removeWelcome() {
@@ -811,6 +822,7 @@
     st.welcomeText = typeof org.welcome === "string" ? org.welcome : "";
     st.hot = Array.isArray(data.hot) ? data.hot.slice(0, 8) : [];
     st.guess = Array.isArray(data.guess) ? data.guess.slice(0, 4) : [];
+    st.personalRule = typeof data.personal_rule_id === "number" ? data.personal_rule_id : null;
     if (typeof data.max_upload_bytes === "number" && data.max_upload_bytes > 0) st.maxUpload = data.max_upload_bytes;
     if (data.agent && data.agent.name) st.agentName = data.agent.name;
     setCsat(data.csat);
@@ -931,6 +943,7 @@
     var f = { type: "message", client_id: it.client_id };
     if (it.text) f.text = it.text;
     if (it.payload) f.payload = it.payload;
+    if (it.suggestion) f.suggestion = it.suggestion;
     if (it.attachment_id) f.attachment_id = it.attachment_id;
     if (!f.text && !f.attachment_id) f.text = "";
     if (utf8Bytes(JSON.stringify(f)) > st.maxFrame) { failItem(it.client_id, t("frameTooBig")); return; }
@@ -1050,8 +1063,9 @@
   }
 
   // ---------------------------------------------------------------- sending
-  function queueMessage(text, attachment, payload) {
+  function queueMessage(text, attachment, payload, suggestion) {
     var item = { client_id: uuid(), text: text || "", ts: Date.now() };
+    if (suggestion) item.suggestion = suggestion;
     if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
     if (payload) item.payload = String(payload).slice(0, 200);
     st.outbox.push(item);
@@ -1060,13 +1074,13 @@
     if (st.ready) sendItem(item);
   }
 
-  function sendText(raw, payload) {
+  function sendText(raw, payload, suggestion) {
     var text = String(raw || "").trim();
     if (!text) return false;
     var n = charCount(text);
     if (n > MAX_CHARS) { showError(t("tooLong", { n: MAX_CHARS, len: n })); return false; }
     clearError();
-    queueMessage(text, null, payload);
+    queueMessage(text, null, payload, suggestion);
     return true;
   }
 
@@ -1173,7 +1187,7 @@
         // The visitor sees what they clicked; the bot gets the button's payload (e.g. a trial session id).
         var payload = chip.getAttribute("data-payload");
         var label = chip.textContent || payload;
-        sendText(label, label !== payload ? payload : null);
+        sendText(label, label !== payload ? payload : null, suggestionOf(chip));
       }
     });
     ui.upload.addEventListener("click", function () { ui.file.click(); });

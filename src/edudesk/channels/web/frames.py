@@ -38,6 +38,8 @@ class SendMessage:
     text: str
     attachment_id: int | None
     payload: str | None
+    # The 千人千面 rule whose suggestion (hot question / 猜你所想) the visitor clicked, counted for its report.
+    suggestion: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,16 @@ def _message(frame: JsonObject) -> SendMessage:
     text = get_str(frame, "text", client_id=cid) or ""
     attachment_id = get_optional_id(frame, "attachment_id", client_id=cid)
     payload = get_str(frame, "payload", client_id=cid, min_len=1, max_len=MAX_PAYLOAD)
-    return SendMessage(cid, text, attachment_id, payload)
+    return SendMessage(cid, text, attachment_id, payload, _suggestion(frame))
+
+
+def _suggestion(frame: JsonObject) -> int | None:
+    """The optional 千人千面 rule id of a clicked suggestion. Only counts a click, so a value that is not an id is
+    ignored rather than refusing the visitor's message."""
+    value = frame.get("suggestion")
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**31 - 1:
+        return value
+    return None
 
 
 def _typing(frame: JsonObject) -> Typing:

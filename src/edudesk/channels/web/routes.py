@@ -39,6 +39,7 @@ from edudesk.ratelimit import client_address, limiter_of
 from edudesk.realtime import Connection, receive_frame
 from edudesk.routing import dispatch
 from edudesk.security import deny_cors, origin_allowed, own_origin
+from edudesk.visitors import service as visitors_service
 from edudesk.web import error_response, page
 from edudesk.wsframes import (
     CLOSE_BAD_REQUEST,
@@ -116,13 +117,19 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
         conversation = _conversation_payload(session, org.id, contact.id if contact else None)
         categories = (bot_service.conversation_categories(session, org.id, conversation["conversation_id"])
                       if conversation["conversation_id"] else [])
+        # 千人千面: the org's rule for this page, source and profile may replace the welcome, hot and guess.
+        personal = visitors_service.for_session(session, org.id, contact.id if contact else None,
+                                                page_url=body.page_url or "", referrer=body.referrer or "")
         payload = {
             "token": token,
             "contact_id": contact.id if contact else None,
-            "org": {"name": org.name, "welcome": org_bot.welcome_text, "color": org.widget_color},
+            "org": {"name": org.name, "welcome": (personal and personal.welcome) or org_bot.welcome_text,
+                    "color": org.widget_color},
             "max_upload_bytes": ctx.settings.max_upload_bytes,
-            "hot": list(org_bot.hot_questions),
-            "guess": bot_service.guesses(org_bot, page_title=body.page_title, categories=categories),
+            "hot": (personal and personal.hot) or list(org_bot.hot_questions),
+            "guess": (personal and personal.guess)
+            or bot_service.guesses(org_bot, page_title=body.page_title, categories=categories),
+            "personal_rule_id": personal.rule_id if personal else None,
             "csat": csat_service.widget_config(org),
             **conversation,
         }

@@ -79,6 +79,9 @@ class WidgetSession(ApiModel):
     max_upload_bytes: int
     hot: list[str]
     guess: list[str]
+    personal_rule_id: int | None = Field(
+        default=None, description="the 千人千面 rule that chose welcome, hot and guess; send it back as a "
+                                  "message's `suggestion` when the visitor clicks one of them")
     csat: CsatConfig
     conversation_id: int | None
     state: Literal["bot", "queued", "assigned", "resolved", "closed"] | None

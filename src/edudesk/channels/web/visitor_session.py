@@ -29,6 +29,7 @@ from edudesk.inbound import service as inbound_service
 from edudesk.inputs import text_problem
 from edudesk.orgs.models import Org
 from edudesk.ratelimit import RateLimited
+from edudesk.visitors import service as visitors_service
 from edudesk.wsframes import INTERNAL_ERROR, FrameProblem, JsonObject
 
 log = structlog.get_logger(__name__)
@@ -116,6 +117,9 @@ class VisitorSession:
                 max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
                 name_model=ctx.settings.name_model,
             )
+            if cmd.suggestion is not None and result.created:
+                # A click on a 千人千面 suggestion: counted with the message (a resend is not counted again).
+                visitors_service.count_click(session, self.org.id, cmd.suggestion, cmd.text)
             session.commit()
             att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)
                        if result.message.attachment_id else None)

@@ -1,0 +1,121 @@
+"""The visitors area's public entry (other areas, channels and the app call ``visitors_service.X``).
+
+Profile and classification (this part): ``profile_of`` (the console's 用户画像), ``trail_changed`` (call it when a
+contact's trail or conversation changed, in that transaction: the contact is classified again in a debounced
+durable job), the classification, course-pattern and 千人千面 rules the admin edits, the personalised widget
+session, suggestion clicks and merging contacts that are one person. The work lives in ``profile``, ``rules``,
+``courses``, ``personal`` and ``merge``; the pure parts in ``patterns``, ``classify`` and ``personalise``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from edudesk import jobs
+from edudesk.contacts import service as contacts_service
+from edudesk.db import NotFoundError
+from edudesk.visitors import classify
+from edudesk.visitors.courses import CourseError, add_pattern, course_names, delete_pattern, list_patterns
+from edudesk.visitors.merge import merge_contacts, merge_on_phone
+from edudesk.visitors.personal import (
+    PersonalError,
+    PersonalInput,
+    Personalised,
+    count_click,
+    for_session,
+    report,
+)
+from edudesk.visitors.personal import delete_rule as delete_personal_rule
+from edudesk.visitors.personal import get_rule as get_personal_rule
+from edudesk.visitors.personal import list_rules as list_personal_rules
+from edudesk.visitors.personal import save_rule as save_personal_rule
+from edudesk.visitors.profile import facts_of, profile_of
+from edudesk.visitors.rules import (
+    CLASSIFY_JOB,
+    DEFAULT_RULES,
+    SIGNALS,
+    delete_rule,
+    erase_classification,
+    export_classification,
+    list_rules,
+    save_rule,
+    seed_defaults,
+    specs,
+    state_of,
+    trail_changed,
+)
+from edudesk.visitors.rules import apply as apply_tags
+
+__all__ = [
+    "CLASSIFY_JOB",
+    "DEFAULT_RULES",
+    "SIGNALS",
+    "CourseError",
+    "PersonalError",
+    "PersonalInput",
+    "Personalised",
+    "add_pattern",
+    "classify_contact",
+    "classify_job",
+    "conversation_changed",
+    "count_click",
+    "course_names",
+    "delete_pattern",
+    "delete_personal_rule",
+    "delete_rule",
+    "erase_classification",
+    "export_classification",
+    "facts_of",
+    "for_session",
+    "get_personal_rule",
+    "list_patterns",
+    "list_personal_rules",
+    "list_rules",
+    "merge_contacts",
+    "merge_on_phone",
+    "profile_of",
+    "register_jobs",
+    "report",
+    "save_personal_rule",
+    "save_rule",
+    "seed_defaults",
+    "state_of",
+    "trail_changed",
+]
+
+
+def classify_contact(session: Session, org_id: int, contact_id: int) -> tuple[list[str], list[str]]:
+    """Runs the org's rules for one contact now: (tags added, tags removed)."""
+    rules = specs(list_rules(session, org_id))
+    holding = classify.evaluate(rules, facts_of(session, org_id, contact_id))
+    return apply_tags(session, org_id, contact_id, holding, rules)
+
+
+def classify_job(session: Session, payload: dict[str, Any]) -> None:
+    """The durable job ``trail_changed`` enqueues. A contact erased or merged away meanwhile is left alone."""
+    org_id, contact_id = int(payload["org_id"]), int(payload["contact_id"])
+    try:
+        contact = contacts_service.get(session, org_id, contact_id)
+    except NotFoundError:
+        return
+    if contact.erased_at is not None or (contact.attributes or {}).get(contacts_service.MERGED_INTO):
+        state = state_of(session, org_id, contact_id)
+        if state is not None:
+            state.queued = False
+        return
+    classify_contact(session, org_id, contact_id)
+
+
+def conversation_changed(session: Session, org_id: int, contact_id: int, *, merged_lead: bool = False) -> None:
+    """Called by the inbound orchestrator when a visitor message showed something rules look at (a new signal, an
+    FAQ category answered, a lead merged on phone / WeChat): merges the contacts that are one person, then
+    classifies the contact again (debounced)."""
+    if merged_lead:
+        merge_on_phone(session, org_id, contact_id)
+    trail_changed(session, org_id, [contact_id])
+
+
+def register_jobs(registry: jobs.JobRegistry) -> None:
+    registry.register(CLASSIFY_JOB, classify_job)
