@@ -103,6 +103,7 @@ __all__ = [
     "ConsoleRow",
     "ConversationError",
     "Posted",
+    "SenderKind",
     "Stripped",
     "accept",
     "add_attachment",

@@ -29,6 +29,7 @@ from edudesk.inbound import service as inbound_service
 from edudesk.inputs import text_problem
 from edudesk.orgs.models import Org
 from edudesk.ratelimit import RateLimited
+from edudesk.visitors import invitations as visitors_invitations
 from edudesk.wsframes import INTERNAL_ERROR, FrameProblem, JsonObject
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,8 @@ class VisitorSession:
         except RateLimited as exc:
             raise DomainError("rate_limited", exc.message) from None
         with ctx.db.session() as session:
+            # A reply to an invitation goes to whom the invitation spoke for, before the bot can answer it.
+            visitors_invitations.take_up(session, self.org.id, self.contact_id)
             result = inbound_service.receive(
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                 max_chars=ctx.settings.max_message_chars,
