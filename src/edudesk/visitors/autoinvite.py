@@ -9,12 +9,13 @@ database facts read (a conversation with a human, invitations today, business ho
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 
 import structlog
 
-from edudesk.db import Database, utcnow
+from edudesk.db import Database, NotFoundError
 from edudesk.hours import service as hours_service
 from edudesk.visitors import invitations
 from edudesk.visitors.invite_rules import RuleSpec, VisitorFacts, fits, without_database
@@ -72,7 +73,7 @@ class AutoInviter:
 
     def _invite(self, org_id: int, v: LiveVisitor, facts: VisitorFacts, maybe: list[RuleSpec]) -> bool:
         assert v.contact_id is not None
-        at = utcnow()
+        at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         with self.db.session() as session:
             busy = invitations.with_human(session, org_id, v.contact_id) is not None
             today = invitations.sent_today(session, org_id, v.visitor_key, at)
@@ -85,7 +86,11 @@ class AutoInviter:
                 return False
             if not self.registry.claim_invite(org_id, v.visitor_key, v.view_key):
                 return False  # another tab or instance got this page view first
-            row = invitations.get_rule(session, org_id, rule.id)
+            try:
+                row = invitations.get_rule(session, org_id, rule.id)
+            except NotFoundError:  # deleted since the rules were cached
+                self.forget(org_id)
+                return False
             invitations.send(session, org_id, visitor_key=v.visitor_key, contact_id=v.contact_id, text=row.message,
                              speaker_name=invitations.speaker_name(session, row), view_key=v.view_key,
                              page_url=v.url, agent_id=row.agent_id, group_id=row.group_id, rule_id=row.id, now=at)

@@ -176,17 +176,16 @@ def _int(raw: str, field: str, low: int, high: int, label: str) -> int:
 
 
 def _speaker(session: Session, org_id: int, raw: str) -> tuple[int | None, int | None]:
+    """``agent:<id>`` / ``group:<id>`` / ``bot``. Another org's id is a 404 (``NotFoundError``), as everywhere."""
     kind, _, ident = raw.partition(":")
     if kind == "bot":
         return None, None
     if kind in ("agent", "group") and ident.isascii() and ident.isdigit() and len(ident) < 10:
-        try:
-            if kind == "agent":
-                return auth_service.get_user(session, org_id, int(ident)).id, None
-            if any(g.id == int(ident) for g in routing_service.list_groups(session, org_id)):
-                return None, int(ident)
-        except NotFoundError:
-            pass
+        if kind == "agent":
+            return auth_service.get_user(session, org_id, int(ident)).id, None
+        if not any(g.id == int(ident) for g in routing_service.list_groups(session, org_id)):
+            raise NotFoundError("skill group", int(ident))
+        return None, int(ident)
     raise InviteError("bad_speaker", "请选择以谁的名义邀请", "speaker")
 
 

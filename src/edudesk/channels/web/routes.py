@@ -325,11 +325,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
     conn = Connection(websocket, [conversations_service.contact_topic(opened.contact_id)],
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
+    live = _live_visitor(websocket, opened)
+    if live is not None:  # on the live list before the widget hears hello (a test, or an agent, may look at once)
+        await anyio.to_thread.run_sync(live)
     conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
     vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket))
-    live = _live_visitor(websocket, opened)
-    if live is not None:
-        await anyio.to_thread.run_sync(live)
     try:
         while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
             reply = await vs.handle(frames.parse(raw))
