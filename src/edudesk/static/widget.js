@@ -1000,6 +1000,9 @@
       case "queue":
         onQueue(f);
         break;
+      case "invite":
+        onInvite(f);
+        break;
       case "rated":
         st.rated = true;
         ui.rateSubmit.disabled = false;
@@ -1049,8 +1052,31 @@
     showError(text);
   }
 
+  // ---------------------------------------------------------------- invitations (docs/protocol.md "invite")
+  // An agent's (or an auto-invite rule's) first word: shown as from them and the panel opens. Nothing is stored
+  // until the visitor answers; then the server stores the invitation before the answer and sends both back, so
+  // the local copy goes as soon as the visitor sends.
+  function onInvite(f) {
+    if (typeof f.text !== "string" || !f.text) return;
+    dropInvite();
+    var name = f.agent && typeof f.agent.name === "string" ? f.agent.name : "";
+    var node = buildMessage({ sender: "agent", sender_name: name, text: f.text }, true);
+    node.setAttribute("data-status", "sent");
+    node.classList.add("edk-invite");
+    removeWelcome();
+    ui.messages.appendChild(node);
+    st.inviteEl = node;
+    if (!st.open) open();
+    scrollToEnd();
+  }
+
+  function dropInvite() {
+    if (st.inviteEl) { st.inviteEl.remove(); st.inviteEl = null; }
+  }
+
   // ---------------------------------------------------------------- sending
   function queueMessage(text, attachment, payload) {
+    dropInvite();
     var item = { client_id: uuid(), text: text || "", ts: Date.now() };
     if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
     if (payload) item.payload = String(payload).slice(0, 200);
