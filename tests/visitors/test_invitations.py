@@ -59,7 +59,7 @@ def test_the_list_shows_socket_visitors_and_page_changes(client: TestClient, app
         fragment = client.get("/console/visitors/list")
         assert "https://school.example/price" in fragment.text and "少儿编程" in fragment.text
         assert "学费&lt;b&gt;价格&lt;/b&gt;" in fragment.text  # escaped
-        assert "搜索·百度" in fragment.text
+        assert "搜索·百度" in fragment.text and "访问次数 1" in fragment.text
         version = int(fragment.text.split('data-version="')[1].split('"')[0])
         quiet = client.get(f"/console/visitors/list?v={version}&drawn={int(time.time())}")
         assert quiet.status_code == 204  # nothing changed: htmx keeps what it has

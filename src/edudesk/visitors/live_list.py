@@ -35,7 +35,8 @@ class Row:
     phone: str
     url: str
     title: str
-    source: str
+    source_kind: str
+    engine: str  # the search engine's Chinese name, or ""
     keyword: str
     campaign: str
     seconds_on_site: int
@@ -110,13 +111,11 @@ def rows(session: Session, org_id: int, visitors: list[LiveVisitor], *, now: flo
         phone = raw_phone if phone_visible(conv.assignee_id if conv is not None else None) \
             else contacts_service.mask_phone(raw_phone) or ""
         visits = max(visit_counts.get(v.visitor_key, 0), 1)
-        source = SOURCE_LABELS.get(v.source_kind, v.source_kind or "直接访问")
-        if v.engine:
-            source = f"{source}·{ENGINE_LABELS.get(v.engine, v.engine)}"
         out.append(Row(
             visitor_key=v.visitor_key, contact_id=v.contact_id,
             name=names.get(v.contact_id, "") if v.contact_id is not None else "", phone=phone,
-            url=v.url, title=v.title, source=source, keyword=v.keyword, campaign=v.campaign,
+            url=v.url, title=v.title, source_kind=v.source_kind if v.source_kind in SOURCE_LABELS else "direct",
+            engine=ENGINE_LABELS.get(v.engine, v.engine), keyword=v.keyword, campaign=v.campaign,
             seconds_on_site=v.seconds_on_site(now), seconds_on_page=v.seconds_on_page(now), views=v.views,
             visits=visits, returning=visits > 1, grade=lead.level if lead is not None else "",
             talking_with=talking, talking_state=state, online=v.online(now), device=v.device,

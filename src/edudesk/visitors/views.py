@@ -57,7 +57,8 @@ def _list(request: Request, user: User) -> dict[str, Any]:
                                        live_list.phones_shown(rows))
         session.commit()
     return {"rows": rows, "version": version, "drawn": int(now), "poll_ms": POLL_MS,
-            "duration": live_list.duration, "online": sum(1 for r in rows if r.online)}
+            "duration": live_list.duration, "online": sum(1 for r in rows if r.online),
+            "source_labels": live_list.SOURCE_LABELS}
 
 
 @router.get("/console/visitors", response_class=HTMLResponse)
