@@ -23,7 +23,7 @@ from edudesk.forms import Rejected, conflict_or_unprocessable, submit
 from edudesk.inputs import PathId
 from edudesk.privacy import service as privacy_service
 from edudesk.routing import service as routing_service
-from edudesk.visitors import invitations, live_list
+from edudesk.visitors import invitations, live_html, live_list
 from edudesk.visitors.invite_rules import SOURCE_KINDS
 from edudesk.visitors.runtime import live_of
 from edudesk.web import page
@@ -58,7 +58,7 @@ def _list(request: Request, user: User) -> dict[str, Any]:
         session.commit()
     return {"rows": rows, "version": version, "drawn": int(now), "poll_ms": POLL_MS,
             "duration": live_list.duration, "online": sum(1 for r in rows if r.online),
-            "source_labels": live_list.SOURCE_LABELS}
+            "source_labels": live_list.SOURCE_LABELS, "rows_html": live_html.rows_html}
 
 
 @router.get("/console/visitors", response_class=HTMLResponse)
