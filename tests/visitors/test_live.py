@@ -111,6 +111,8 @@ def test_the_version_moves_with_every_change(registry: tuple[Registry, Clock]) -
     before = reg.version(1)
     reg.apply(1, [view("v1", "https://s.example/", 0, landing=True)])
     assert reg.version(1) > before
+    version, visitors = reg.snapshot(1)
+    assert version == reg.version(1) and [v.visitor_key for v in visitors] == ["v1"]
 
 
 def test_one_invitation_per_page_view(registry: tuple[Registry, Clock]) -> None:

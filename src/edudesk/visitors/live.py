@@ -169,6 +169,8 @@ class Registry(Protocol):
 
     def visitors(self, org_id: int) -> list[LiveVisitor]: ...
 
+    def snapshot(self, org_id: int) -> tuple[int, list[LiveVisitor]]: ...
+
     def get(self, org_id: int, visitor_key: str) -> LiveVisitor | None: ...
 
     def version(self, org_id: int) -> int: ...
@@ -206,8 +208,13 @@ class MemoryRegistry:
         return out
 
     def visitors(self, org_id: int) -> list[LiveVisitor]:
+        return self.snapshot(org_id)[1]
+
+    def snapshot(self, org_id: int) -> tuple[int, list[LiveVisitor]]:
+        """The list and the version it is (one read, so a drawing knows exactly what it shows)."""
         with self._lock:
-            return [LiveVisitor.from_entry(k, e) for k, e in self._live(org_id).items()]
+            visitors = [LiveVisitor.from_entry(k, e) for k, e in self._live(org_id).items()]
+            return self._versions.get(org_id, 0), visitors
 
     def get(self, org_id: int, visitor_key: str) -> LiveVisitor | None:
         with self._lock:
@@ -342,7 +349,11 @@ class RedisRegistry:
         return version, {_s(items[i]): json.loads(_s(items[i + 1])) for i in range(0, len(items), 2)}
 
     def visitors(self, org_id: int) -> list[LiveVisitor]:
-        return [LiveVisitor.from_entry(k, e) for k, e in self._all(org_id)[1].items()]
+        return self.snapshot(org_id)[1]
+
+    def snapshot(self, org_id: int) -> tuple[int, list[LiveVisitor]]:
+        version, entries = self._all(org_id)
+        return version, [LiveVisitor.from_entry(k, e) for k, e in entries.items()]
 
     def get(self, org_id: int, visitor_key: str) -> LiveVisitor | None:
         raw = self._redis.hget(self._keys(org_id)[0], visitor_key)

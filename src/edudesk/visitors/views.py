@@ -46,8 +46,7 @@ def _sees_phones(user: User) -> bool:
 def _list(request: Request, user: User) -> dict[str, Any]:
     tracker = live_of(request)
     now = time.time()
-    version = tracker.registry.version(user.org_id)
-    visitors = tracker.registry.visitors(user.org_id)
+    version, visitors = tracker.registry.snapshot(user.org_id)
     sees = _sees_phones(user)
     with get_ctx(request).db.session() as session:
         rows = live_list.rows(session, user.org_id, visitors, now=now,
