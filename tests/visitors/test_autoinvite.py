@@ -18,6 +18,7 @@ from edudesk.events import DomainEvent
 from edudesk.hours import service as hours_service
 from edudesk.leads import service as leads_service
 from edudesk.nlp.extract import extract
+from edudesk.routing import presence
 from edudesk.routing import service as routing_service
 from edudesk.visitors import invitations
 from edudesk.visitors.autoinvite import AutoInviter
@@ -127,11 +128,26 @@ def test_a_page_view_fires_a_rule_without_seconds_at_once(world: World) -> None:
         def on_timer(self, org_id: int, visitors: list[LiveVisitor]) -> None:
             raise AssertionError("not a timer")
 
+        def wants_timer(self, org_id: int) -> bool:
+            return False
+
     world.tracker.engine = Engine()
     world.view(landing=True)
     assert sent == [1]
     world.tracker.on_event(_event(world.org_id, page_view("not-here", PRICE)))  # a socket on another instance
     assert sent == [1]
+
+
+def test_the_timer_judges_this_instances_socket_visitors(world: World) -> None:
+    world.tracker.engine = world.engine
+    world.view(landing=True)
+    world.tracker.tick()
+    assert world.sent() == []  # no rule
+    world.rule(min_seconds="20")
+    world.view()  # judged at once: too early
+    world.clock.now += 21
+    world.tracker.tick()
+    assert len(world.sent()) == 1
 
 
 def test_the_daily_cap_counts_the_local_calendar_day(world: World) -> None:
@@ -200,6 +216,21 @@ def test_a_reply_goes_to_the_rules_agent(world: World, orgs: TwoOrgs) -> None:
     world.check()
     state, assignee, _, msgs = _reply(world)
     assert (state, assignee) == ("assigned", orgs.a.users["agent"].id) and ("agent", "王老师") in msgs
+
+
+def test_a_reply_to_an_agent_at_capacity_waits_in_the_queue(world: World, orgs: TwoOrgs) -> None:
+    agent = orgs.a.users["agent"]
+    with world.db.session() as session:
+        presence.set_max_concurrent(session, Actor(orgs.a.id, label="t"), agent, 1)
+        busy = contacts_service.find_or_create(session, orgs.a.id, "web", "other")
+        conv = conversations_service.open_conversation(session, busy, "web")
+        conversations_service.send_agent_message(session, agent, conv.id, "您好")
+        session.commit()
+    world.rule(speaker=f"agent:{agent.id}")
+    world.view(landing=True)
+    world.check()
+    state, assignee, _, msgs = _reply(world)
+    assert (state, assignee) == ("queued", None) and ("bot", "王老师") in msgs
 
 
 def test_a_reply_joins_the_rules_group_queue(world: World, orgs: TwoOrgs) -> None:

@@ -54,6 +54,9 @@ class AutoInviter:
     def on_timer(self, org_id: int, visitors: list[LiveVisitor]) -> None:
         self.check(org_id, visitors)
 
+    def wants_timer(self, org_id: int) -> bool:
+        return any(r.min_seconds > 0 for r in self.rules(org_id))
+
     def check(self, org_id: int, visitors: list[LiveVisitor]) -> int:
         """Sends at most one invitation per visitor (the first rule that fits); returns how many were sent."""
         rules = self.rules(org_id)

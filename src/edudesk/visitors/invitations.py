@@ -128,11 +128,17 @@ def take_up(session: Session, org_id: int, contact_id: int, now: dt.datetime | N
     inv.conversation_id = conv.id
     agent = _active_agent(session, org_id, inv.agent_id)
     if agent is not None:
-        conversations_service.send_agent_message(session, agent, conv.id, inv.text, max_chars=MAX_TEXT)
-        return inv
+        try:
+            with session.begin_nested():
+                conversations_service.send_agent_message(session, agent, conv.id, inv.text, max_chars=MAX_TEXT)
+            return inv
+        except DomainError:
+            # The agent is at their maximum now: the visitor's message must still be stored, so the invitation
+            # is posted under the agent's name and the conversation waits in the queue for whoever is free.
+            pass
     conversations_service.post_message(session, conv, conversations_service.SenderKind.bot, inv.text,
                                        sender_name=inv.speaker_name, extra={"kind": "invitation"})
-    if inv.group_id is not None:
+    if inv.group_id is not None or agent is not None:
         conversations_service.requeue(session, conv, group_id=inv.group_id, text="正在为您接通老师，请稍候～")
     return inv
 

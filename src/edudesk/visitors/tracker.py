@@ -43,6 +43,8 @@ class InviteEngine(Protocol):
 
     def on_timer(self, org_id: int, visitors: list[LiveVisitor]) -> None: ...
 
+    def wants_timer(self, org_id: int) -> bool: ...
+
 
 class LiveTracker:
     def __init__(self, registry: Registry, clock: Callable[[], float] = time.time) -> None:
@@ -144,6 +146,8 @@ class LiveTracker:
         for org_id in orgs:
             local = self.local_keys(org_id)
             try:
+                if not self.engine.wants_timer(org_id):
+                    continue  # no rule waits for seconds on a page: no read of the list at all
                 visitors = [v for v in self.registry.visitors(org_id) if v.visitor_key in local]
                 if visitors:
                     self.engine.on_timer(org_id, visitors)
