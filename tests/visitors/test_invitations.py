@@ -67,6 +67,8 @@ def test_the_list_shows_socket_visitors_and_page_changes(client: TestClient, app
         settled(live_of_app(app).registry, orgs.a.id, key, "https://school.example/trial")
         moved = client.get(f"/console/visitors/list?v={version}&drawn={int(time.time())}")
         assert moved.status_code == 200 and "https://school.example/trial" in moved.text
+        for junk in ("v=-1&drawn=1", "v=abc&drawn=x", "v=" + "9" * 20, f"v={version}&drawn=0"):
+            assert client.get("/console/visitors/list?" + junk).status_code == 200  # anything odd redraws
     # Org B's agents see nobody.
     client.cookies.clear()
     login(client, "beta", "agent")

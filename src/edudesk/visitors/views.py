@@ -67,12 +67,20 @@ def visitors_page(request: Request, user: CurrentUser) -> Response:
 
 
 @router.get("/console/visitors/list", response_class=HTMLResponse)
-def visitors_list(request: Request, user: CurrentUser, v: Annotated[int, Query(ge=-1, le=2**62)] = -1,
-                  drawn: Annotated[int, Query(ge=0, le=2**40)] = 0) -> Response:
-    """The list fragment, or 204 (htmx keeps what it has) when nothing changed since the client's drawing."""
-    if v >= 0 and live_of(request).registry.version(user.org_id) == v and time.time() - drawn < REDRAW_SECONDS:
+def visitors_list(request: Request, user: CurrentUser, v: Annotated[str, Query(max_length=20)] = "",
+                  drawn: Annotated[str, Query(max_length=20)] = "") -> Response:
+    """The list fragment, or 204 (htmx keeps what it has) when nothing changed since the client's drawing. ``v``
+    (the registry version drawn) and ``drawn`` (epoch seconds) are opaque echoes of the last answer: anything else
+    just redraws."""
+    version, at = _number(v), _number(drawn)
+    if version is not None and at is not None and time.time() - at < REDRAW_SECONDS \
+            and live_of(request).registry.version(user.org_id) == version:
         return Response(status_code=204)
     return page(request, "console/_visitors.html", user=user, **_list(request, user))
+
+
+def _number(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() else None
 
 
 @router.post("/console/visitors/invite", response_class=HTMLResponse)
