@@ -202,7 +202,8 @@ def test_never_while_a_human_has_the_visitor_nor_when_the_socket_is_gone(world: 
 
 def _reply(world: World) -> Any:
     with world.db.session() as session:
-        inv = invitations.take_up(session, world.org_id, world.contact_id, now=world.clock.at())
+        inv = invitations.take_up(session, world.org_id, world.contact_id, world.sent()[-1].id,
+                                  now=world.clock.at())
         session.commit()
         assert inv is not None
         conv = conversations_service.get(session, world.org_id, inv.conversation_id or 0)
@@ -259,7 +260,24 @@ def test_a_late_reply_is_an_ordinary_message(world: World) -> None:
     world.check()
     world.clock.now += invitations.REPLY_WINDOW.total_seconds() + 1
     with world.db.session() as session:
-        assert invitations.take_up(session, world.org_id, world.contact_id, now=world.clock.at()) is None
+        assert invitations.take_up(session, world.org_id, world.contact_id, world.sent()[-1].id,
+                                   now=world.clock.at()) is None
+
+
+def test_only_the_visitors_own_unanswered_invitation_is_taken_up(world: World, orgs: TwoOrgs) -> None:
+    world.rule()
+    world.view(landing=True)
+    world.check()
+    inv_id = world.sent()[-1].id
+    with world.db.session() as session:
+        other = contacts_service.find_or_create(session, orgs.a.id, "web", "someone-else").id
+        assert invitations.take_up(session, world.org_id, other, inv_id, now=world.clock.at()) is None
+        assert invitations.take_up(session, orgs.b.id, world.contact_id, inv_id, now=world.clock.at()) is None
+        assert invitations.take_up(session, world.org_id, world.contact_id, inv_id + 1000,
+                                   now=world.clock.at()) is None
+        assert invitations.take_up(session, world.org_id, world.contact_id, inv_id, now=world.clock.at())
+        session.flush()
+        assert invitations.take_up(session, world.org_id, world.contact_id, inv_id, now=world.clock.at()) is None
 
 
 def test_counts_per_rule(world: World, orgs: TwoOrgs) -> None:

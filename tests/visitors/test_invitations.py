@@ -102,7 +102,8 @@ def test_invite_reaches_the_socket_and_the_reply_goes_to_the_agent(client: TestC
         assert resp.status_code == 200 and "邀请已发送" in resp.text, resp.text
         frame = until(ws, "invite")
         assert frame["text"] == "您好，需要了解课程吗？" and frame["agent"] == {"name": "王老师"}
-        ws.send_json({"type": "message", "client_id": "r1", "text": "想了解一下数学课"})
+        ws.send_json({"type": "message", "client_id": "r1", "text": "想了解一下数学课",
+                      "invitation_id": frame["invitation_id"]})
         ack = until(ws, "ack")
     with database.session() as session:
         conv = conversations_service.get(session, orgs.a.id, ack["message"]["conversation_id"])

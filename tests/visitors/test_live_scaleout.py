@@ -45,8 +45,9 @@ def test_two_instances_share_the_list_and_the_invitation(pair: tuple[TestClient,
         resp = b.post("/console/visitors/invite", data={"visitor_key": visitor.visitor_key, "text": "您好，看学费吗？",
                                                         "csrf_token": csrf})
         assert resp.status_code == 200, resp.text
-        assert until(ws, "invite")["text"] == "您好，看学费吗？"
-        ws.send_json({"type": "message", "client_id": "r1", "text": "是的"})
+        invite = until(ws, "invite")
+        assert invite["text"] == "您好，看学费吗？"
+        ws.send_json({"type": "message", "client_id": "r1", "text": "是的", "invitation_id": invite["invitation_id"]})
         conv_id = until(ws, "ack")["message"]["conversation_id"]
     with database.session() as session:
         conv = conversations_service.get(session, orgs.a.id, conv_id)

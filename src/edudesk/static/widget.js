@@ -932,6 +932,7 @@
     if (it.text) f.text = it.text;
     if (it.payload) f.payload = it.payload;
     if (it.attachment_id) f.attachment_id = it.attachment_id;
+    if (it.invitation_id) f.invitation_id = it.invitation_id;
     if (!f.text && !f.attachment_id) f.text = "";
     if (utf8Bytes(JSON.stringify(f)) > st.maxFrame) { failItem(it.client_id, t("frameTooBig")); return; }
     if (sendFrame(f)) markPending(it.client_id, "sending", t("sending"));
@@ -1066,18 +1067,21 @@
     removeWelcome();
     ui.messages.appendChild(node);
     st.inviteEl = node;
+    st.inviteId = typeof f.invitation_id === "number" ? f.invitation_id : null;
     if (!st.open) open();
     scrollToEnd();
   }
 
   function dropInvite() {
     if (st.inviteEl) { st.inviteEl.remove(); st.inviteEl = null; }
+    st.inviteId = null;
   }
 
   // ---------------------------------------------------------------- sending
   function queueMessage(text, attachment, payload) {
-    dropInvite();
     var item = { client_id: uuid(), text: text || "", ts: Date.now() };
+    if (st.inviteId) item.invitation_id = st.inviteId;  // the reply names the invitation it answers
+    dropInvite();
     if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
     if (payload) item.payload = String(payload).slice(0, 200);
     st.outbox.push(item);

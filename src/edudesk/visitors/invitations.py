@@ -104,16 +104,18 @@ def invite_by_agent(session: Session, user: Any, *, visitor_key: str, contact_id
     return inv
 
 
-def take_up(session: Session, org_id: int, contact_id: int, now: dt.datetime | None = None) -> Invitation | None:
-    """The visitor is about to send a message: an invitation they have not answered yet (within
-    ``REPLY_WINDOW``) is accepted, its words become the conversation's first message, and the conversation goes
-    to whom it spoke for (the agent at once; a group's queue; or the bot). Call before storing the message, in its
-    transaction, so the bot never answers a reply meant for an agent."""
+def take_up(session: Session, org_id: int, contact_id: int, invitation_id: int, now: dt.datetime | None = None
+            ) -> Invitation | None:
+    """The visitor is about to send a message written under the invitation ``invitation_id``: if it is theirs,
+    not answered yet and within ``REPLY_WINDOW``, it is accepted, its words become the conversation's first message,
+    and the conversation goes to whom it spoke for (the agent at once; a group's queue; or the bot). Call before
+    storing the message, in its transaction, so the bot never answers a reply meant for an agent. Anything else
+    (another visitor's id, an old or answered invitation) is ignored: the message is stored as usual."""
     now = now or utcnow()
     inv = session.scalars(
-        org_query(Invitation, org_id).where(Invitation.contact_id == contact_id, Invitation.accepted_at.is_(None),
-                                            Invitation.sent_at >= now - REPLY_WINDOW)
-        .order_by(Invitation.sent_at.desc(), Invitation.id.desc()).limit(1)).first()
+        org_query(Invitation, org_id).where(Invitation.id == invitation_id, Invitation.contact_id == contact_id,
+                                            Invitation.accepted_at.is_(None),
+                                            Invitation.sent_at >= now - REPLY_WINDOW)).first()
     if inv is None:
         return None
     inv.accepted_at = now

@@ -38,6 +38,7 @@ class SendMessage:
     text: str
     attachment_id: int | None
     payload: str | None
+    invitation_id: int | None = None  # the invitation shown when the visitor wrote: it is taken up
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def _message(frame: JsonObject) -> SendMessage:
     text = get_str(frame, "text", client_id=cid) or ""
     attachment_id = get_optional_id(frame, "attachment_id", client_id=cid)
     payload = get_str(frame, "payload", client_id=cid, min_len=1, max_len=MAX_PAYLOAD)
-    return SendMessage(cid, text, attachment_id, payload)
+    invitation_id = get_optional_id(frame, "invitation_id", client_id=cid)
+    return SendMessage(cid, text, attachment_id, payload, invitation_id)
 
 
 def _typing(frame: JsonObject) -> Typing:

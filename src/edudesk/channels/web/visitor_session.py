@@ -111,8 +111,10 @@ class VisitorSession:
         except RateLimited as exc:
             raise DomainError("rate_limited", exc.message) from None
         with ctx.db.session() as session:
-            # A reply to an invitation goes to whom the invitation spoke for, before the bot can answer it.
-            visitors_invitations.take_up(session, self.org.id, self.contact_id)
+            if cmd.invitation_id is not None:
+                # A reply to an invitation goes to whom it spoke for, before the bot can answer it. Only a message
+                # that names it looks it up: an ordinary message costs no extra statement.
+                visitors_invitations.take_up(session, self.org.id, self.contact_id, cmd.invitation_id)
             result = inbound_service.receive(
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                 max_chars=ctx.settings.max_message_chars,
