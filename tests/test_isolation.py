@@ -374,6 +374,22 @@ ROUTES |= {
     "/admin/visitors/personal/{rule_id}/delete": [Case("POST", "/admin/visitors/personal/{vpersonal}/delete", {})],
 }
 
+# Live visitors and invitations (issue 13). The live list and the invite act on the caller's org's registry only;
+# tests/visitors/test_live_isolation.py seeds org A's live visitor and invite rule and attacks them with real ids.
+ROUTES |= {
+    "/console/visitors": [Case("GET", "/console/visitors")],
+    "/console/visitors/list": [Case("GET", "/console/visitors/list"), Case("GET", "/console/visitors/list?v=0",
+                                                                           htmx=True)],
+    "/console/visitors/invite": [Case("POST", "/console/visitors/invite", {"visitor_key": "secret-visitor",
+                                                                            "text": "越权邀请"})],
+    "/admin/invitations": [
+        Case("GET", "/admin/invitations"),
+        Case("POST", "/admin/invitations", {"name": "越权", "message": "hi", "speaker": "agent:{user}"})],
+    "/admin/invitations/{rule_id}": [Case("GET", "/admin/invitations/{rule}"),
+                                     Case("POST", "/admin/invitations/{rule}", {"name": "劫持", "message": "x"})],
+    "/admin/invitations/{rule_id}/delete": [Case("POST", "/admin/invitations/{rule}/delete", {})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",

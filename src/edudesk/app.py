@@ -76,6 +76,8 @@ from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
 from edudesk.visitors import console_views as visitors_console_views
+from edudesk.visitors import live_views as visitors_live_views
+from edudesk.visitors import runtime as visitors_runtime
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors import views as visitors_views
 from edudesk.web import (
@@ -253,6 +255,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     catalogues = Catalogues()
     bots = bot_service.make_runtime(db)
     bus.subscribe(bots.on_event)
+    # Who is on the site now (docs/visitors.md): fed by page views on the bus and by widget sockets.
+    live = visitors_runtime.make_live(settings, db)
+    bus.subscribe(live.on_event)
     dispatcher = routing_runner.Dispatcher(db)
     bus.subscribe(dispatcher.on_event)
     agent_sync = routing_runner.AgentPresenceSync(db)
@@ -280,6 +285,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
+        live.start()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
@@ -294,6 +300,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             dispatcher.stop()
+            await anyio.to_thread.run_sync(live.stop)
+            live.registry.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -310,6 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None, dependencies=[Depends(reject_unstorable_text)])
     app.state.ctx = ctx
     app.state.privacy = privacy
+    app.state.live = live
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     default_openapi = app.openapi
 
@@ -348,7 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_views.router,
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
-        visitors_views.router,
+        visitors_views.router, visitors_live_views.router,
     )
     for router in routers:
         app.include_router(router)

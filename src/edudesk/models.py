@@ -21,6 +21,7 @@ from edudesk.privacy import models as privacy_models
 from edudesk.routing import models as routing_models
 from edudesk.tickets import models as tickets_models
 from edudesk.trials import models as trials_models
+from edudesk.visitors import invitation_models as visitors_invitation_models
 from edudesk.visitors import models as visitors_models
 from edudesk.visitors import profile_models as visitors_profile_models
 from edudesk.webhooks import models as webhooks_models
@@ -47,6 +48,7 @@ __all__ = [
     "routing_models",
     "tickets_models",
     "trials_models",
+    "visitors_invitation_models",
     "visitors_models",
     "visitors_profile_models",
     "webhooks_models",

@@ -107,7 +107,10 @@ def synthetic_frames(org_id: int) -> tuple[list[dict[str, Any]], list[dict[str, 
     msg = {"id": 9, "conversation_id": 7, "sender": "bot", "text": "好", "feedback": True, "helpful": True}
     ev = events.DomainEvent
     visitor = [visitor_renderer(ev("queue.position", org_id, {"position": 2, "wait_seconds": 60, "text": "…"})),
-               visitor_renderer(ev("message.updated", org_id, {"message": msg}))]
+               visitor_renderer(ev("message.updated", org_id, {"message": msg})),
+               visitor_renderer(ev("visitor.invited", org_id, {"invitation_id": 1, "text": "您好",
+                                                               "agent": {"name": "王老师"},
+                                                               "sent_at": "2026-01-01T00:00:00+00:00"}))]
     agent = [agent_renderer(ev("ticket.created", org_id, {"ticket": {"id": 1, "subject": "s", "assignee_id": None,
                                                                        "status_label": "待处理"}, "user_ids": [3]})),
              agent_renderer(ev("agent.status", org_id, {"user_id": 3, "status": "away"})),

@@ -106,6 +106,7 @@ __all__ = [
     "ConversationError",
     "ConversationItem",
     "Posted",
+    "SenderKind",
     "Stripped",
     "accept",
     "add_attachment",

@@ -945,6 +945,7 @@
     if (it.payload) f.payload = it.payload;
     if (it.suggestion) f.suggestion = it.suggestion;
     if (it.attachment_id) f.attachment_id = it.attachment_id;
+    if (it.invitation_id) f.invitation_id = it.invitation_id;
     if (!f.text && !f.attachment_id) f.text = "";
     if (utf8Bytes(JSON.stringify(f)) > st.maxFrame) { failItem(it.client_id, t("frameTooBig")); return; }
     if (sendFrame(f)) markPending(it.client_id, "sending", t("sending"));
@@ -1013,6 +1014,9 @@
       case "queue":
         onQueue(f);
         break;
+      case "invite":
+        onInvite(f);
+        break;
       case "rated":
         st.rated = true;
         ui.rateSubmit.disabled = false;
@@ -1062,10 +1066,36 @@
     showError(text);
   }
 
+  // ---------------------------------------------------------------- invitations (docs/protocol.md "invite")
+  // An agent's (or an auto-invite rule's) first word: shown as from them and the panel opens. Nothing is stored
+  // until the visitor answers; then the server stores the invitation before the answer and sends both back, so
+  // the local copy goes as soon as the visitor sends.
+  function onInvite(f) {
+    if (typeof f.text !== "string" || !f.text) return;
+    dropInvite();
+    var name = f.agent && typeof f.agent.name === "string" ? f.agent.name : "";
+    var node = buildMessage({ sender: "agent", sender_name: name, text: f.text }, true);
+    node.setAttribute("data-status", "sent");
+    node.classList.add("edk-invite");
+    removeWelcome();
+    ui.messages.appendChild(node);
+    st.inviteEl = node;
+    st.inviteId = typeof f.invitation_id === "number" ? f.invitation_id : null;
+    if (!st.open) open();
+    scrollToEnd();
+  }
+
+  function dropInvite() {
+    if (st.inviteEl) { st.inviteEl.remove(); st.inviteEl = null; }
+    st.inviteId = null;
+  }
+
   // ---------------------------------------------------------------- sending
   function queueMessage(text, attachment, payload, suggestion) {
     var item = { client_id: uuid(), text: text || "", ts: Date.now() };
     if (suggestion) item.suggestion = suggestion;
+    if (st.inviteId) item.invitation_id = st.inviteId;  // the reply names the invitation it answers
+    dropInvite();
     if (attachment) { item.attachment_id = attachment.id; item.attachment = attachment; }
     if (payload) item.payload = String(payload).slice(0, 200);
     st.outbox.push(item);

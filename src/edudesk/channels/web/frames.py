@@ -40,6 +40,7 @@ class SendMessage:
     payload: str | None
     # The 千人千面 rule whose suggestion (hot question / 猜你所想) the visitor clicked, counted for its report.
     suggestion: int | None = None
+    invitation_id: int | None = None  # the invitation shown when the visitor wrote: it is taken up
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def _message(frame: JsonObject) -> SendMessage:
     text = get_str(frame, "text", client_id=cid) or ""
     attachment_id = get_optional_id(frame, "attachment_id", client_id=cid)
     payload = get_str(frame, "payload", client_id=cid, min_len=1, max_len=MAX_PAYLOAD)
-    return SendMessage(cid, text, attachment_id, payload, _suggestion(frame))
+    invitation_id = get_optional_id(frame, "invitation_id", client_id=cid)
+    return SendMessage(cid, text, attachment_id, payload, suggestion=_suggestion(frame), invitation_id=invitation_id)
 
 
 def _suggestion(frame: JsonObject) -> int | None:

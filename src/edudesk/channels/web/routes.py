@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,6 +41,8 @@ from edudesk.realtime import Connection, receive_frame
 from edudesk.routing import dispatch
 from edudesk.security import deny_cors, origin_allowed, own_origin
 from edudesk.visitors import service as visitors_service
+from edudesk.visitors.runtime import live_of
+from edudesk.visitors.tracker import looks_like_crawler
 from edudesk.web import error_response, page
 from edudesk.wsframes import (
     CLOSE_BAD_REQUEST,
@@ -246,6 +249,8 @@ def visitor_renderer(ev: events.DomainEvent, csat: dict[str, Any] | None = None)
     if ev.type == "queue.position":
         return {"type": "queue", "position": data["position"], "wait_seconds": data["wait_seconds"],
                 "text": data["text"]}
+    if ev.type == "visitor.invited":
+        return invite_frame(data)
     if ev.type == "conversation.rated":
         return {"type": "rated", "score": data.get("score")}
     if ev.type.startswith("conversation."):
@@ -327,6 +332,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
     conn = Connection(websocket, [conversations_service.contact_topic(opened.contact_id)],
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)
     ctx.hub.add(conn)
+    live = _live_visitor(websocket, opened)
+    if live is not None:  # on the live list before the widget hears hello (a test, or an agent, may look at once)
+        await anyio.to_thread.run_sync(live)
     conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
     vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket))
     try:
@@ -338,6 +346,22 @@ async def visitor_socket(websocket: WebSocket) -> None:
         pass
     finally:
         await ctx.hub.remove(conn)
+        if live is not None:
+            await anyio.to_thread.run_sync(live_of(websocket).socket_closed, org.id, opened.ident.visitor_id)
+
+
+def invite_frame(data: dict[str, Any]) -> dict[str, Any]:
+    """An agent's (or a rule's) invitation: the widget opens with it, shown as from ``agent.name``."""
+    return {"type": "invite", "invitation_id": data["invitation_id"], "text": data["text"],
+            "agent": {"name": (data.get("agent") or {}).get("name")}, "sent_at": data.get("sent_at")}
+
+
+def _live_visitor(websocket: WebSocket, opened: VisitorConnect) -> Callable[[], None] | None:
+    """What puts this socket's visitor on the live list (docs/visitors.md); None for a crawler's socket."""
+    if looks_like_crawler(websocket.headers.get("user-agent")):
+        return None
+    return functools.partial(live_of(websocket).socket_opened, opened.org.id, opened.ident.visitor_id,
+                             opened.contact_id, opened.page.url, opened.page.title)
 
 
 @router.get("/demo", include_in_schema=False, response_class=HTMLResponse)

@@ -29,6 +29,7 @@ from edudesk.inbound import service as inbound_service
 from edudesk.inputs import text_problem
 from edudesk.orgs.models import Org
 from edudesk.ratelimit import RateLimited
+from edudesk.visitors import invitations as visitors_invitations
 from edudesk.visitors import service as visitors_service
 from edudesk.wsframes import INTERNAL_ERROR, FrameProblem, JsonObject
 
@@ -111,6 +112,10 @@ class VisitorSession:
         except RateLimited as exc:
             raise DomainError("rate_limited", exc.message) from None
         with ctx.db.session() as session:
+            if cmd.invitation_id is not None:
+                # A reply to an invitation goes to whom it spoke for, before the bot can answer it. Only a message
+                # that names it looks it up: an ordinary message costs no extra statement.
+                visitors_invitations.take_up(session, self.org.id, self.contact_id, cmd.invitation_id)
             result = inbound_service.receive(
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                 max_chars=ctx.settings.max_message_chars,
