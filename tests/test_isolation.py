@@ -406,6 +406,13 @@ PUBLIC |= {
                                     "(tests/channels/wechat/test_isolation.py)",
 }
 
+# The visitor trail's beacon (issue 13).
+PUBLIC |= {
+    "/api/v1/widget/beacon": "page views of the visitor the signed token names, into the org of the token only "
+                             "when it is the org key's; another org's token 401, another org's origin 403 "
+                             "(tests/channels/test_web_beacon.py)",
+}
+
 def app_paths(app: FastAPI) -> set[str]:
     paths = set()
     for route in app.routes:

@@ -75,6 +75,8 @@ from edudesk.tickets import api as tickets_api
 from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
+from edudesk.visitors import runtime as visitors_runtime
+from edudesk.visitors import writer as visitors_writer
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -254,6 +256,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     agent_sync = routing_runner.AgentPresenceSync(db)
     hub.agent_listener = agent_sync
     limiter = make_limiter(settings)
+    trail = visitors_runtime.Trail(db, visitors_writer.BeaconWriter(
+        db, max_rows=settings.trail_batch_rows, interval=settings.trail_flush_seconds,
+        capacity=settings.trail_queue_capacity))
     templates = make_templates(catalogues)
     # Channel names for the console, lead lists and reports: every registered adapter's, plus the lead sources
     # that are not chat channels.
@@ -276,6 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The embedding model and the jieba dictionary load before the first visitor, not during their question.
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
+        trail.start()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
@@ -290,6 +296,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             dispatcher.stop()
+            await anyio.to_thread.run_sync(trail.stop)  # the page views still queued are stored
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -306,6 +313,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None, dependencies=[Depends(reject_unstorable_text)])
     app.state.ctx = ctx
     app.state.privacy = privacy
+    app.state.trail = trail
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     default_openapi = app.openapi
 
