@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.contacts import service as contacts_service
 from edudesk.db import Database
+from edudesk.visitors import service as _touches
 from edudesk.visitors.beacons import SESSION_GAP, PageViewIn
 from edudesk.visitors.models import PageView, Visit
 
@@ -99,7 +100,7 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
     rows: list[dict[str, Any]] = []
     placed: list[tuple[Visit, PageViewIn]] = []
     lefts: list[dict[str, Any]] = []
-    new_visits = 0
+    created: list[Visit] = []
     for org_id, visitors in by_org.items():
         keys = sorted(visitors)
         earliest = min(v.at for group in visitors.values() for v in group)
@@ -118,7 +119,7 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
                 if visit is None or view.at - visit.last_seen_at > SESSION_GAP:
                     visit = _new_visit(view, contacts.get(key))
                     session.add(visit)
-                    new_visits += 1
+                    created.append(visit)
                 elif visit.contact_id is None and key in contacts:
                     visit.contact_id = contacts[key]
                 placed.append((visit, view))
@@ -153,7 +154,10 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
                                 table.c.visit_id.in_(own_visits.scalar_subquery()))
             .values(seconds=bindparam("s")), lefts)
     session.flush()
-    return Stored(stored, len(placed) - stored, new_visits)
+    linked = {(v.org_id, v.contact_id) for v in created if v.contact_id is not None}
+    for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
+        _touches.note_first_touch(session, org_id, contact_id)
+    return Stored(stored, len(placed) - stored, len(created))
 
 
 class BeaconWriter:
