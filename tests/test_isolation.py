@@ -343,6 +343,13 @@ ROUTES |= {
     "/admin/forms/{form_id}/submissions": [Case("GET", "/admin/forms/{lead_form}/submissions")],
 }
 
+# The visitor trail's settings (issue 13): an org-wide page with no ids; org B's admin changes org B's only
+# (tests/visitors/test_settings_views.py checks org A's row stays as it was).
+ROUTES |= {
+    "/admin/visitors": [Case("GET", "/admin/visitors"),
+                        Case("POST", "/admin/visitors", {"trail_enabled": "", "retention_days": "7"})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",

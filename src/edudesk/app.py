@@ -76,6 +76,7 @@ from edudesk.tickets import timers as tickets_timers
 from edudesk.tickets import views as tickets_views
 from edudesk.trials import views as trials_views
 from edudesk.visitors import runtime as visitors_runtime
+from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import writer as visitors_writer
 from edudesk.web import (
     STATIC_DIR,
@@ -351,6 +352,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inboxes_views.router,
         campaigns_views.router,
         leadforms_views.router, leadforms_public.router,
+        visitors_settings_views.router,
     )
     for router in routers:
         app.include_router(router)
