@@ -33,6 +33,10 @@ SOCIAL_HOSTS = ("weixin.qq.com", "wx.qq.com", "douyin.com", "iesdouyin.com", "we
                 "toutiao.com", "qzone.qq.com", "douban.com", "facebook.com", "twitter.com", "x.com", "t.co",
                 "linkedin.com", "instagram.com")
 SOURCE_KINDS = ("ad", "campaign", "search", "social", "referral", "direct")
+SOURCE_KIND_LABELS = {"ad": "广告", "campaign": "推广活动", "search": "搜索", "social": "社交媒体",
+                      "referral": "外部链接", "direct": "直接访问"}
+ENGINE_LABELS = {"baidu": "百度", "sogou": "搜狗", "360": "360 搜索", "shenma": "神马", "bing": "必应",
+                 "google": "谷歌", "toutiao": "头条搜索", "yandex": "Yandex", "duckduckgo": "DuckDuckGo"}
 
 
 def _clip(value: str, limit: int = MAX_VALUE) -> str:

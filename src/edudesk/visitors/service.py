@@ -11,11 +11,17 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from edudesk.contacts import service as contacts_service
+from edudesk.conversations import service as conversations_service
 from edudesk.leads import service as leads_service
+from edudesk.visitors import attribution as _attribution
 from edudesk.visitors import settings as _settings
 from edudesk.visitors import trail as _trail
 from edudesk.visitors.models import PageView, Visit
 
+SOURCE_KINDS = _attribution.SOURCE_KINDS
+SOURCE_KIND_LABELS = _attribution.SOURCE_KIND_LABELS
+ENGINE_LABELS = _attribution.ENGINE_LABELS
+NO_TRAIL = "none"  # a conversation with no visit before it (another channel, the trail off or purged)
 TrailSettings = _settings.TrailSettings
 SettingsError = _settings.SettingsError
 settings_of = _settings.settings_of
@@ -27,9 +33,12 @@ page_views_of = _trail.page_views_of
 touches_of_contact = _trail.touches_of_contact
 touches_of_conversation = _trail.touches_of_conversation
 
-__all__ = ["SettingsError", "Touches", "TrailSettings", "erase_contact", "export_contact", "link_contact",
-           "note_first_touch", "page_views_of", "parse_days", "purge_before", "save_settings", "settings_of",
-           "touch_of", "touches_of_contact", "touches_of_conversation", "visits_of"]
+__all__ = [
+    "ENGINE_LABELS", "NO_TRAIL", "SOURCE_KINDS", "SOURCE_KIND_LABELS", "SettingsError", "Touches", "TrailSettings",
+    "erase_contact", "export_contact", "link_contact", "note_first_touch", "page_views_of", "parse_days",
+    "purge_before", "save_settings", "settings_of", "source_kinds_of_conversations", "touch_of",
+    "touches_of_contact", "touches_of_conversation", "visits_of",
+]
 
 
 def touch_of(visit: Visit) -> dict[str, str]:
@@ -61,6 +70,29 @@ def link_contact(session: Session, org_id: int, visitor_key: str, contact_id: in
     if linked:
         note_first_touch(session, org_id, contact_id)
     return linked
+
+
+def source_kinds_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> dict[int, str]:
+    """Conversation id → the source kind of the visit under way when it started (the contact's latest non-crawler
+    visit begun by then), or ``NO_TRAIL``: the 套电率 report's rows by source."""
+    starts = conversations_service.starts_of(session, org_id, conversation_ids)
+    if not starts:
+        return {}
+    visits: dict[int, list[tuple[dt.datetime, str]]] = {}
+    contacts = sorted({contact_id for contact_id, _ in starts.values()})
+    latest = max(at for _, at in starts.values())
+    for start in range(0, len(contacts), 1000):
+        rows = session.execute(select(Visit.contact_id, Visit.started_at, Visit.source_kind).where(
+            Visit.org_id == org_id, Visit.contact_id.in_(contacts[start:start + 1000]), Visit.is_bot.is_(False),
+            Visit.started_at <= latest).order_by(Visit.started_at))
+        for contact_id, started, kind in rows:
+            if contact_id is not None:
+                visits.setdefault(contact_id, []).append((started, kind))
+    kinds: dict[int, str] = {}
+    for conv_id, (contact_id, at) in starts.items():
+        before = [kind for started, kind in visits.get(contact_id, ()) if started <= at]
+        kinds[conv_id] = before[-1] if before else NO_TRAIL
+    return kinds
 
 
 # --- retention and a person's data (registered with the privacy area's registry) --------------------------------
