@@ -338,6 +338,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        always_secure_cookies=settings.secure_cookies)
     app.add_middleware(InternalErrorMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Channels' routes first: routes are matched in order, one by one, and the widget's are the hottest (a beacon
+    # per page view of every visitor; docs/performance.md). No channel path overlaps an area's.
+    for kind in channels.kinds:
+        make_router = getattr(channels.get(kind), "router", None)
+        if make_router is not None:
+            app.include_router(make_router())
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
         conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
@@ -356,14 +362,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    for kind in channels.kinds:
-        make_router = getattr(channels.get(kind), "router", None)
-        if make_router is not None:
-            app.include_router(make_router())
 
     metrics = CollectorRegistry()
     Gauge("edudesk_ws_connections", "open WebSocket connections", registry=metrics).set_function(
         lambda: hub.connection_count)
+    # The visitor trail's writer (docs/visitors.md): what it accepted, stored, dropped, and in how many batches.
+    for name, what in (("accepted", "page views queued"), ("written", "page views stored"),
+                       ("duplicates", "repeated page views skipped"), ("dropped", "page views dropped (queue full)"),
+                       ("batches", "trail batches committed"), ("failed_batches", "trail batches that failed")):
+        Gauge(f"edudesk_trail_{name}", what, registry=metrics).set_function(
+            functools.partial(getattr, trail.writer.stats, name))
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

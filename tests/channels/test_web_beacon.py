@@ -192,3 +192,20 @@ def test_beacons_are_rate_limited(app: FastAPI, client: TestClient, orgs: TwoOrg
     app.state.ctx.limiter.rules[("beacon", "ip")] = Rate(2, 60)
     body = beacon(orgs.a.public_key, token(orgs.a.id))
     assert [send(client, body).status_code for _ in range(3)] == [204, 204, 429]
+
+
+def test_the_event_names_the_contact_once_known(app: FastAPI, client: TestClient, database: Database,
+                                                orgs: TwoOrgs, published: list[events.DomainEvent]) -> None:
+    from edudesk.contacts import service as contacts_service
+
+    with database.session() as session:  # a contact from an earlier visit (their socket opened elsewhere)
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v_parent1")
+        session.commit()
+    tok = token(orgs.a.id)
+    assert send(client, beacon(orgs.a.public_key, tok, key="view0001")).status_code == 204
+    stored(app, database)  # the writer found the contact while storing the first view
+    assert send(client, beacon(orgs.a.public_key, tok, key="view0002",
+                               left={"key": "view0001", "seconds": 3})).status_code == 204
+    assert [e.data["contact_id"] for e in published] == [None, contact.id]
+    with database.session() as session:
+        assert set(session.scalars(select(Visit.contact_id))) == {contact.id}

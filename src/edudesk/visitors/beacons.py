@@ -78,7 +78,6 @@ class Recent:
     source: dict[str, str]
     source_kind: str
     contact_id: int | None
-    contact_checked: dt.datetime
 
 
 class RecentVisitors:
@@ -105,6 +104,13 @@ class RecentVisitors:
             recent = self._items.get((org_id, visitor_key))
             if recent is not None:
                 recent.contact_id = contact_id
+
+    def set_contacts(self, contacts: dict[tuple[int, str], int]) -> None:
+        with self._lock:
+            for key, contact_id in contacts.items():
+                recent = self._items.get(key)
+                if recent is not None:
+                    recent.contact_id = contact_id
 
 
 def continues(recent: Recent | None, view: PageViewIn) -> bool:

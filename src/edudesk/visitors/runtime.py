@@ -14,16 +14,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from edudesk import events
-from edudesk.contacts import service as contacts_service
 from edudesk.db import Database
 from edudesk.orgs import service as orgs_service
 from edudesk.visitors import settings as trail_settings
+from edudesk.visitors import useragent
 from edudesk.visitors.beacons import PageViewIn, Recent, RecentVisitors, continues, page_viewed
-from edudesk.visitors.writer import WEB, BeaconWriter
+from edudesk.visitors.writer import BeaconWriter
 
 GATE_TTL_SECONDS = 10.0
 GATE_CAPACITY = 10_000
-CONTACT_RECHECK = 60.0  # seconds before an unknown visitor's contact is looked up again
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,26 @@ class Trail:
         self.db = db
         self.writer = writer or BeaconWriter(db)
         self.recent = RecentVisitors()
+        self.writer.on_contacts = self.recent.set_contacts
         self.gate_ttl = gate_ttl
         self._gates: OrderedDict[str, tuple[float, Gate | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Starts the writer; the user-agent rules load now (a second or two), not on the first visitor's beacon."""
+        useragent.describe("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36")
         self.writer.start()
 
     def stop(self) -> None:
         self.writer.stop()
+
+    def cached_gate(self, public_key: str) -> tuple[bool, Gate | None]:
+        """(found in the cache, the gate): the beacon route asks the database (``gate``) only on a miss."""
+        with self._lock:
+            cached = self._gates.get(public_key)
+            if cached is not None and cached[0] > time.monotonic():
+                return True, cached[1]
+        return False, None
 
     def gate(self, public_key: str) -> Gate | None:
         """The org behind a widget key (None: no such org), cached for ``gate_ttl`` seconds — a settings change
@@ -74,13 +84,10 @@ class Trail:
         with self._lock:
             self._gates.clear()
 
-    def _contact_of(self, org_id: int, visitor_key: str) -> int | None:
-        with self.db.session() as session:
-            return contacts_service.contact_ids_by_identity(session, org_id, WEB, [visitor_key]).get(visitor_key)
-
     def accept(self, view: PageViewIn) -> events.DomainEvent | None:
         """Queues the view for the writer and returns its ``visitor.page_viewed`` event (None for a crawler, and
-        when the queue is full: what is not stored is not announced)."""
+        when the queue is full: what is not stored is not announced). No database call: the contact comes from
+        this process's memory (the socket opened here, or the writer found it when storing an earlier view)."""
         if not self.writer.submit(view):
             return None
         if view.is_bot:
@@ -88,11 +95,8 @@ class Trail:
         recent = self.recent.get(view.org_id, view.visitor_key)
         landing = not continues(recent, view)
         if recent is None or landing:
-            contact_id = recent.contact_id if recent is not None else None
-            checked = recent.contact_checked if recent is not None else None
-            if contact_id is None and (checked is None or (view.at - checked).total_seconds() > CONTACT_RECHECK):
-                contact_id, checked = self._contact_of(view.org_id, view.visitor_key), view.at
-            recent = Recent(view.at, dict(view.source), view.source_kind, contact_id, checked or view.at)
+            recent = Recent(view.at, dict(view.source), view.source_kind,
+                            recent.contact_id if recent is not None else None)
         else:
             recent.last_seen = view.at
         self.recent.put(view.org_id, view.visitor_key, recent)

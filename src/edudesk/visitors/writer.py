@@ -20,7 +20,8 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
@@ -55,6 +56,8 @@ class Stored:
     views: int
     duplicates: int
     new_visits: int
+    # (org id, visitor key) → contact id of the batch's visitors known as contacts (for the event's contact_id)
+    contacts: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
@@ -155,9 +158,10 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
             .values(seconds=bindparam("s")), lefts)
     session.flush()
     linked = {(v.org_id, v.contact_id) for v in created if v.contact_id is not None}
+    known = {(v.org_id, v.visitor_key): v.contact_id for v in visits if v.contact_id is not None}
     for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
         _touches.note_first_touch(session, org_id, contact_id)
-    return Stored(stored, len(placed) - stored, len(created))
+    return Stored(stored, len(placed) - stored, len(created), known)
 
 
 class BeaconWriter:
@@ -166,6 +170,8 @@ class BeaconWriter:
     def __init__(self, db: Database, *, max_rows: int = 500, interval: float = 0.5, capacity: int = 50_000,
                  warn_every: float = 60.0) -> None:
         self.db, self.max_rows, self.interval, self.warn_every = db, max_rows, interval, warn_every
+        # Told the contacts of each stored batch's visitors (the runtime's memory, for the event's contact_id).
+        self.on_contacts: Callable[[dict[tuple[int, str], int]], None] | None = None
         self._queue: queue.Queue[PageViewIn | None] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
         self._last_warning = 0.0
@@ -247,6 +253,8 @@ class BeaconWriter:
             self.stats.batches += 1
             self.stats.written += result.views
             self.stats.duplicates += result.duplicates
+            if self.on_contacts is not None and result.contacts:
+                self.on_contacts(result.contacts)
             return
 
     def drain(self, timeout: float = 5.0) -> None:

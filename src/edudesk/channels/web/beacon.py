@@ -2,17 +2,20 @@
 
 It must stay cheap — a beacon per page view of every visitor — so it verifies (org key, origin, signed token),
 parses, hands the view to the process's batched writer and publishes ``visitor.page_viewed``, then answers 204:
-no database transaction per beacon (the org's key, origins and trail switch come from a cache of a few seconds).
+no database call per beacon (the org's key, origins and trail switch come from a cache of a few seconds), and no
+worker thread either unless Redis is in use.
 ``navigator.sendBeacon`` sends its JSON as ``text/plain;charset=UTF-8``, so the body is read here, at most 4 KB,
 whatever its content type.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -90,16 +93,29 @@ def do_not_track(request: Request, body: BeaconRequest) -> bool:
 
 @router.post("/api/v1/widget/beacon", tags=["widget"], status_code=NO_CONTENT, response_class=Response,
              responses=error_responses(400, 401, 403, 404, 413, 422, 429))
-def widget_beacon(request: Request, body: BeaconRequest) -> Response:
+async def widget_beacon(request: Request, body: BeaconRequest) -> Response:
     """One page view: stored in the next batch and announced as ``visitor.page_viewed``; 204 also when nothing
-    is stored (Do-Not-Track, the org's trail switched off)."""
+    is stored (Do-Not-Track, the org's trail switched off).
+
+    On the event loop, without a worker thread: nothing here waits, except on Redis (rate-limit counters and the
+    event bus of several instances), which goes to a thread, and a miss of the org-key cache (the database)."""
     ctx = get_ctx(request)
     limiter, ip = limiter_of(request), client_address(request)
-    limiter.check("beacon", ip=ip)
+    shared = bool(ctx.settings.redis_url)  # counters and events in Redis: a network round trip each
+
+    async def limit(**subject: Any) -> None:
+        if shared:
+            await anyio.to_thread.run_sync(functools.partial(limiter.check, "beacon", **subject))
+        else:
+            limiter.check("beacon", **subject)
+
+    await limit(ip=ip)
     if do_not_track(request, body):
         return Response(status_code=NO_CONTENT)
     trail = trail_of(request)
-    gate = trail.gate(body.org_key)
+    cached, gate = trail.cached_gate(body.org_key)
+    if not cached:
+        gate = await anyio.to_thread.run_sync(trail.gate, body.org_key)
     if gate is None:
         return error_response(404, "unknown_org", "机构不存在或在线咨询已停用", "org_key")
     if not origin_allowed(list(gate.origins), request.headers.get("origin"), own_origin(ctx.settings.base_url)):
@@ -108,7 +124,7 @@ def widget_beacon(request: Request, body: BeaconRequest) -> Response:
     ident = VisitorTokens(ctx.settings.secret_key).read(body.token)
     if ident is None or ident.org_id != gate.org_id:
         return error_response(401, "invalid_token", "访客凭证无效", "token")
-    limiter.check("beacon", org_id=gate.org_id)
+    await limit(org_id=gate.org_id)
     if not gate.trail_enabled:
         return Response(status_code=NO_CONTENT)
     left = body.left
@@ -119,5 +135,8 @@ def widget_beacon(request: Request, body: BeaconRequest) -> Response:
         left_seconds=left.seconds if left is not None else None)
     event = trail.accept(view)
     if event is not None:
-        ctx.bus.publish([event])
+        if shared:
+            await anyio.to_thread.run_sync(ctx.bus.publish, [event])
+        else:
+            ctx.bus.publish([event])
     return Response(status_code=NO_CONTENT)
