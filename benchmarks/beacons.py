@@ -166,12 +166,14 @@ def main() -> None:
         res = asyncio.run(send_all(host, server.port, requests, args.rate, args.connections))
         cpu_ms = (sum(proc.cpu_times()[:2]) - cpu_before) * 1000
         accepted = res.statuses.get(204, 0)
-        deadline = time.monotonic() + 60
+        sent_done = time.monotonic()
+        deadline = sent_done + 300
         while time.monotonic() < deadline:
             stored = metric(server.url, "edudesk_trail_written") + metric(server.url, "edudesk_trail_duplicates")
             if stored >= metric(server.url, "edudesk_trail_accepted"):
                 break
             time.sleep(0.25)
+        drain_s = round(time.monotonic() - sent_done, 1)  # the writer's backlog when the last answer came
         batches = int(metric(server.url, "edudesk_trail_batches"))
         dropped = int(metric(server.url, "edudesk_trail_dropped"))
         failed = int(metric(server.url, "edudesk_trail_failed_batches"))
@@ -189,7 +191,7 @@ def main() -> None:
                        "p99": percentile(res.latencies, 0.99), "max": percentile(res.latencies, 1.0),
                        "mean": round(statistics.fmean(res.latencies), 2) if res.latencies else None},
         "client_send_lag_ms_p99": percentile(res.lag, 0.99),
-        "rows_written": rows, "visits": visits, "batches": batches,
+        "rows_written": rows, "visits": visits, "batches": batches, "writer_drain_s": drain_s,
         "rows_per_batch": round(rows / batches, 1) if batches else None, "dropped": dropped,
         "failed_batches": failed, "server_cpu_ms_per_beacon": round(cpu_ms / max(1, total), 3),
         "load_average": os.getloadavg()[0],

@@ -103,11 +103,13 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
     rows: list[dict[str, Any]] = []
     placed: list[tuple[Visit, PageViewIn]] = []
     lefts: list[dict[str, Any]] = []
+    current_visits: list[Visit] = []
     created: list[Visit] = []
     for org_id, visitors in by_org.items():
         keys = sorted(visitors)
         earliest = min(v.at for group in visitors.values() for v in group)
         current = _open_visits(session, org_id, keys, earliest - SESSION_GAP)
+        current_visits.extend(current.values())
         missing = [k for k in keys if k not in current or current[k].contact_id is None]
         contacts = contacts_service.contact_ids_by_identity(session, org_id, WEB, missing) if missing else {}
         for key in keys:
@@ -149,13 +151,20 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
             visit.page_views = counts.get(visit.id, 0)
     stored = inserted
     if lefts:
-        session.flush()
-        own_visits = select(Visit.id).where(Visit.org_id == bindparam("o"), Visit.visitor_key == bindparam("k"))
-        table = cast(Table, PageView.__table__)
-        session.connection().execute(
-            update(table).where(table.c.org_id == bindparam("o"), table.c.view_key == bindparam("vk"),
-                                table.c.visit_id.in_(own_visits.scalar_subquery()))
-            .values(seconds=bindparam("s")), lefts)
+        # The view left is in the visitor's visit this batch continued or started (a view over 30 minutes
+        # earlier, in an older visit, keeps no time): updated by (visit, view key), the unique index.
+        visits_of: dict[tuple[int, str], set[int]] = defaultdict(set)
+        for visit in [*current_visits, *visits]:
+            visits_of[(visit.org_id, visit.visitor_key)].add(visit.id)
+        params = [{"o": left["o"], "v": visit_id, "vk": left["vk"], "s": left["s"]} for left in lefts
+                  for visit_id in sorted(visits_of.get((left["o"], left["k"]), ()))]
+        if params:
+            session.flush()
+            table = cast(Table, PageView.__table__)
+            session.connection().execute(
+                update(table).where(table.c.visit_id == bindparam("v"), table.c.view_key == bindparam("vk"),
+                                    table.c.org_id == bindparam("o"))
+                .values(seconds=bindparam("s")), params)
     session.flush()
     linked = {(v.org_id, v.contact_id) for v in created if v.contact_id is not None}
     known = {(v.org_id, v.visitor_key): v.contact_id for v in visits if v.contact_id is not None}
@@ -200,8 +209,9 @@ class BeaconWriter:
             self._thread = threading.Thread(target=self._run, name="visitor-trail-writer", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Flushes what is queued and ends the thread."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Flushes what is queued and ends the thread (waiting up to ``timeout`` seconds: a full queue is a minute
+        of a busy site's page views; what is still queued after that is lost with the process)."""
         if self._thread is None:
             return
         self._queue.put(None)
