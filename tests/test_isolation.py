@@ -390,6 +390,13 @@ ROUTES |= {
     "/admin/invitations/{rule_id}/delete": [Case("POST", "/admin/invitations/{rule}/delete", {})],
 }
 
+# The visitor trail's settings (issue 13): an org-wide page with no ids; org B's admin changes org B's only
+# (tests/visitors/test_settings_views.py checks org A's row stays as it was).
+ROUTES |= {
+    "/admin/visitors": [Case("GET", "/admin/visitors"),
+                        Case("POST", "/admin/visitors", {"trail_enabled": "", "retention_days": "7"})],
+}
+
 PUBLIC = {
     "/": "redirect only",
     "/logout": "ends the caller's own session",
@@ -451,6 +458,13 @@ PUBLIC |= {
     "/channels/wechat/{public_id}": "WeChat's callback: the random public id picks one inbox and the request must "
                                     "carry that inbox's signature; it writes only into that inbox's org "
                                     "(tests/channels/wechat/test_isolation.py)",
+}
+
+# The visitor trail's beacon (issue 13).
+PUBLIC |= {
+    "/api/v1/widget/beacon": "page views of the visitor the signed token names, into the org of the token only "
+                             "when it is the org key's; another org's token 401, another org's origin 403 "
+                             "(tests/channels/test_web_beacon.py)",
 }
 
 def app_paths(app: FastAPI) -> set[str]:

@@ -79,7 +79,9 @@ from edudesk.visitors import console_views as visitors_console_views
 from edudesk.visitors import live_views as visitors_live_views
 from edudesk.visitors import runtime as visitors_runtime
 from edudesk.visitors import service as visitors_service
+from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
+from edudesk.visitors import writer as visitors_writer
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -263,6 +265,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     agent_sync = routing_runner.AgentPresenceSync(db)
     hub.agent_listener = agent_sync
     limiter = make_limiter(settings)
+    trail = visitors_runtime.Trail(db, visitors_writer.BeaconWriter(
+        db, max_rows=settings.trail_batch_rows, interval=settings.trail_flush_seconds,
+        capacity=settings.trail_queue_capacity))
     templates = make_templates(catalogues)
     # Channel names for the console, lead lists and reports: every registered adapter's, plus the lead sources
     # that are not chat channels.
@@ -286,6 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         live.start()
+        trail.start()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
@@ -302,6 +308,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.stop()
             await anyio.to_thread.run_sync(live.stop)
             live.registry.close()
+            await anyio.to_thread.run_sync(trail.stop)  # the page views still queued are stored
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -319,6 +326,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     app.state.privacy = privacy
     app.state.live = live
+    app.state.trail = trail
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     default_openapi = app.openapi
 
@@ -342,6 +350,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        always_secure_cookies=settings.secure_cookies)
     app.add_middleware(InternalErrorMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Channels' routes first: routes are matched in order, one by one, and the widget's are the hottest (a beacon
+    # per page view of every visitor; docs/performance.md). No channel path overlaps an area's.
+    for kind in channels.kinds:
+        make_router = getattr(channels.get(kind), "router", None)
+        if make_router is not None:
+            app.include_router(make_router())
     routers = (
         auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
         conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
@@ -357,18 +371,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns_views.router,
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
-        visitors_views.router, visitors_live_views.router,
+        visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
     )
     for router in routers:
         app.include_router(router)
-    for kind in channels.kinds:
-        make_router = getattr(channels.get(kind), "router", None)
-        if make_router is not None:
-            app.include_router(make_router())
 
     metrics = CollectorRegistry()
     Gauge("edudesk_ws_connections", "open WebSocket connections", registry=metrics).set_function(
         lambda: hub.connection_count)
+    # The visitor trail's writer (docs/visitors.md): what it accepted, stored, dropped, and in how many batches.
+    for name, what in (("accepted", "page views queued"), ("written", "page views stored"),
+                       ("duplicates", "repeated page views skipped"), ("dropped", "page views dropped (queue full)"),
+                       ("batches", "trail batches committed"), ("failed_batches", "trail batches that failed")):
+        Gauge(f"edudesk_trail_{name}", what, registry=metrics).set_function(
+            functools.partial(getattr, trail.writer.stats, name))
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

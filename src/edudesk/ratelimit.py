@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 RATE_RE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,6})\s*(second|minute|hour|day)s?\s*$", re.ASCII)
 # Every kind of limited call, each with a per-address and a per-org rule (see Settings.rate_<kind>_per_ip/_org).
-KINDS = ("widget_session", "widget_identity", "message", "upload", "form", "login", "api_message")
+KINDS = ("widget_session", "widget_identity", "message", "upload", "form", "login", "api_message", "beacon")
 MEMORY_MAX_KEYS = 100_000
 
 

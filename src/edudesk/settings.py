@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # entry per refresh would bury the log without telling anyone more. Rows per retention batch: one transaction.
     phone_audit_window_seconds: int = Field(default=600, ge=0, le=86_400)
     privacy_purge_batch: int = Field(default=200, ge=1, le=10_000)
+    # The visitor trail's writer (docs/visitors.md): page views are stored in batches of at most this many rows,
+    # at least every this many seconds; beyond the queue's capacity page views are dropped (and counted).
+    trail_batch_rows: int = Field(default=500, ge=1, le=10_000)
+    trail_flush_seconds: float = Field(default=0.5, gt=0, le=10)
+    trail_queue_capacity: int = Field(default=50_000, ge=10, le=1_000_000)
 
     # Faults (docs/faults.md): a worker renews the lease of the jobs it holds every third of this; the jobs of a
     # worker killed mid-run are run again by another worker at most this long after its last renewal.
@@ -106,6 +111,10 @@ class Settings(BaseSettings):
     # for many users from one address, so the per-address rule is wider than a visitor's.
     rate_api_message_per_ip: str = "1200/minute"
     rate_api_message_per_org: str = "3000/minute"
+    # Page-view beacons of the visitor trail (POST /api/v1/widget/beacon): one per page view, so many per visitor;
+    # an office or school NAT puts many visitors behind one address.
+    rate_beacon_per_ip: str = "600/minute"
+    rate_beacon_per_org: str = "120000/minute"
     # Failed logins are counted in the database (table login_attempts), so they survive restarts on every backend.
     # Unset: EDUDESK_LOGIN_ATTEMPTS_PER_15MIN (the older setting) per 15 minutes, and five times that per address.
     rate_login_failures_per_account: str = ""
@@ -128,7 +137,7 @@ class Settings(BaseSettings):
         "rate_widget_identity_per_org", "rate_message_per_ip", "rate_message_per_org", "rate_upload_per_ip",
         "rate_upload_per_org", "rate_form_per_ip", "rate_form_per_org", "rate_login_per_ip",
         "rate_login_failures_per_account", "rate_login_failures_per_ip", "rate_api_message_per_ip",
-        "rate_api_message_per_org",
+        "rate_api_message_per_org", "rate_beacon_per_ip", "rate_beacon_per_org",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

@@ -41,6 +41,19 @@ def find_by_identity(session: Session, org_id: int, channel: str, external_id: s
     return session.scalars(_BY_IDENTITY, params).first()
 
 
+def contact_ids_by_identity(session: Session, org_id: int, channel: str, external_ids: list[str]) -> dict[str, int]:
+    """external id → contact id for the identities among ``external_ids`` that exist (the trail's writer links a
+    batch of visitors at once)."""
+    found: dict[str, int] = {}
+    unique = sorted(set(external_ids))
+    for start in range(0, len(unique), 500):
+        rows = session.execute(select(ContactIdentity.external_id, ContactIdentity.contact_id).where(
+            ContactIdentity.org_id == org_id, ContactIdentity.channel == channel,
+            ContactIdentity.external_id.in_(unique[start:start + 500])))
+        found.update({ext: cid for ext, cid in rows})
+    return found
+
+
 def find_or_create(
     session: Session, org_id: int, channel: str, external_id: str, *, page_url: str | None = None,
     aliases: tuple[tuple[str, str], ...] = (),

@@ -10,6 +10,7 @@ attachments) and ``transitions`` (the state machine's changes), whose public nam
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -155,6 +156,7 @@ __all__ = [
     "send_agent_message",
     "served_by",
     "set_tags",
+    "starts_of",
     "strip_content",
     "summary",
     "transcript_of_contact",
@@ -255,6 +257,18 @@ def history_for_contact(session: Session, org_id: int, contact_id: int, limit: i
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def starts_of(session: Session, org_id: int, ids: Sequence[int]) -> dict[int, tuple[int, dt.datetime]]:
+    """Conversation id → (contact id, started): where a report finds the visit a conversation began in."""
+    found: dict[int, tuple[int, dt.datetime]] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 1000):
+        for conv_id, contact_id, created in session.execute(
+                select(Conversation.id, Conversation.contact_id, Conversation.created_at).where(
+                    Conversation.org_id == org_id, Conversation.id.in_(unique[start:start + 1000]))):
+            found[conv_id] = (contact_id, created)
+    return found
 
 
 def visitor_conversations(session: Session, org_id: int, since: dt.datetime, until: dt.datetime

@@ -4,7 +4,7 @@ pipeline; and the lead-capture rate (套电率). Every query is scoped by the to
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["leads"], responses=error_responses(*
 Read = Annotated[TokenAuth, Depends(api_token("leads:read"))]
 Write = Annotated[TokenAuth, Depends(api_token("leads:write"))]
 API_CHANNEL = "api"
+SourceKind = Literal["ad", "campaign", "search", "social", "referral", "direct"]  # docs/visitors.md
 
 
 def _actor(auth: TokenAuth) -> Actor:
@@ -40,10 +41,12 @@ def _phones_seen(request: Request, session: Any, auth: TokenAuth, items: list[di
 @router.get("/leads", response_model=LeadPage, summary="线索列表（新到旧）")
 def list_leads(request: Request, auth: Read, status: Annotated[LeadStatus | None, Query()] = None,
                grade: Annotated[str, query_text(20)] = "", phone: Annotated[str, query_text(20)] = "",
+               source_kind: Annotated[SourceKind | None, Query(description="the first touch's kind")] = None,
+               campaign: Annotated[str, query_text(100, description="the campaign contains")] = "",
                page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                per_page: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     filters = leads_service.LeadFilters(status=status.value if status else "", grade=grade,
-                                        phone=phone)
+                                        phone=phone, source_kind=source_kind or "", campaign=campaign)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, auth.org_id, filters, show_phone=True, page=page, per_page=per_page)
         items = [leads_service.lead_payload(session, row.lead) for row in result.rows]

@@ -61,6 +61,10 @@ class LeadFilters:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     phone: str = ""
+    # Where the lead came from (its first touch, ``Lead.attribution``/``Lead.campaign``; docs/visitors.md).
+    source_kind: str = ""
+    search_engine: str = ""
+    campaign: str = ""
 
 
 def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: bool, page: int = 1,
@@ -84,6 +88,12 @@ def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: b
     digits = "".join(ch for ch in filters.phone if ch.isdigit())[:15]
     if digits:
         stmt = stmt.where(Lead.phone_e164.contains(digits, autoescape=True))
+    if filters.source_kind:
+        stmt = stmt.where(Lead.attribution["source_kind"].as_string() == filters.source_kind[:20])
+    if filters.search_engine:
+        stmt = stmt.where(Lead.attribution["search_engine"].as_string() == filters.search_engine[:20])
+    if filters.campaign:
+        stmt = stmt.where(Lead.campaign.contains(filters.campaign[:100], autoescape=True))
     if filters.grade:
         graded = select(LeadValue.lead_id).where(LeadValue.org_id == org_id, LeadValue.key == "grade",
                                                  LeadValue.value_text == filters.grade[:40])

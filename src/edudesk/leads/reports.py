@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -76,6 +76,7 @@ class CaptureBreakdown:
     by_channel: list[CaptureRow]
     by_flow: list[CaptureRow]
     total: CaptureRow
+    by_source: list[CaptureRow] = field(default_factory=list)  # per source kind of the visit (visitor trail)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -156,6 +157,16 @@ def summarise(items: Iterable[Outcome], by: str, *, names: dict[str, str] | None
     return [CaptureRow(k, n, c, NO_FLOW if k == NO_FLOW else names.get(k, k)) for k, (n, c) in order]
 
 
+def summarise_by(items: Iterable[Outcome], key_of: Mapping[int, str], *, missing: str) -> list[CaptureRow]:
+    """Rows per key a caller worked out for each conversation (its source kind), most conversations first."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for o in items:
+        row = totals[key_of.get(o.conversation_id, missing)]
+        row[0] += 1
+        row[1] += o.captured
+    return [CaptureRow(k, n, c) for k, (n, c) in sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))]
+
+
 def total(items: Iterable[Outcome]) -> CaptureRow:
     """All valid conversations once each (flow rows overlap; this never does)."""
     listed = list(items)
@@ -181,17 +192,23 @@ def capture_report(session: Session, org_id: int, start: dt.date, end: dt.date, 
 
 
 def breakdown(session: Session, org_id: int, start: dt.date, end: dt.date, *,
-              extra_channels: Sequence[CaptureRow] = ()) -> CaptureBreakdown:
+              extra_channels: Sequence[CaptureRow] = (),
+              source_of: Callable[[list[int]], Mapping[int, str]] | None = None, no_source: str = "none"
+              ) -> CaptureBreakdown:
     """Everything the dashboard shows of the capture rate, from one read of the period's conversations
-    (``extra_channels``: rows of sources that are not conversations, after the channels')."""
+    (``extra_channels``: rows of sources that are not conversations, after the channels'; ``source_of``: the
+    source kind of each conversation id, from the visitor trail, for the rows by source — crawlers never have a
+    conversation, and their visits are never a source)."""
     if end < start:
         start, end = end, start
     items = outcomes(session, org_id, start, end, with_flows=True)
     seen = {r.key: r for r in summarise(items, "day")}
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     by_day = [seen.get(d.isoformat(), CaptureRow(d.isoformat(), 0, 0)) for d in days]
+    by_source = (summarise_by(items, source_of([o.conversation_id for o in items]), missing=no_source)
+                 if source_of is not None else [])
     return CaptureBreakdown(by_day, summarise(items, "channel") + list(extra_channels),
-                            summarise(items, "flow", names=flow_names(session, org_id)), total(items))
+                            summarise(items, "flow", names=flow_names(session, org_id)), total(items), by_source)
 
 
 def overall(rows: list[CaptureRow]) -> CaptureRow:

@@ -30,6 +30,7 @@ from edudesk.leads.models import STATUS_LABELS
 from edudesk.localtime import LOCAL_TZ, local_midnight, local_today, utc_bounds
 from edudesk.privacy import service as privacy_service
 from edudesk.trials import service as trials_service
+from edudesk.visitors import service as visitors_service
 from edudesk.web import InternalForm, InternalStatus, InternalText, error_response, page
 
 router = APIRouter(prefix="/leads", include_in_schema=False)
@@ -37,7 +38,8 @@ CurrentUser = Annotated[User, Depends(current_user)]
 Supervisor = Annotated[User, Depends(supervisor)]
 EXPORT_LIMIT = 20_000
 EXPORT_COLUMNS = ("线索ID", "意向", "分数", "称呼", "手机号", "微信号", "孩子年龄", "年级", "意向科目", "城市",
-                  "区县", "状态", "来源渠道", "落地页", "创建时间")
+                  "区县", "状态", "来源渠道", "落地页", "创建时间", "来源类型", "搜索引擎", "搜索词", "推广活动",
+                  "utm_source", "utm_medium", "广告点击 ID 类型")
 Param = Annotated[str, Query(max_length=200)]
 DASHBOARD_DAYS = (7, 14, 30)
 DEFAULT_DAYS = 14
@@ -55,12 +57,15 @@ def _date(raw: str, *, end: bool = False) -> dt.datetime | None:
 
 
 def _filters(status: str, grade: str, channel: str, landing: str, since: str, until: str, phone: str,
-             owner: str, level: str = "") -> leads_service.LeadFilters:
+             owner: str, level: str = "", source: str = "", engine: str = "", campaign: str = ""
+             ) -> leads_service.LeadFilters:
     return leads_service.LeadFilters(
         status=status if status in STATUS_LABELS else "", level=level.strip().upper(), grade=grade.strip(),
         channel=channel.strip(),
         landing=landing.strip(), since=_date(since), until=_date(until, end=True), phone=phone,
-        owner_id=int(owner) if owner.isdigit() else None)
+        owner_id=int(owner) if owner.isdigit() else None,
+        source_kind=source if source in visitors_service.SOURCE_KINDS else "",
+        search_engine=engine if engine in visitors_service.ENGINE_LABELS else "", campaign=campaign.strip())
 
 
 def sees_phones(user: User) -> bool:
@@ -70,9 +75,10 @@ def sees_phones(user: User) -> bool:
 @router.get("", response_class=HTMLResponse)
 def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: Param = "", channel: Param = "",
                landing: Param = "", since: Param = "", until: Param = "", phone: Param = "", owner: Param = "",
-               level: Param = "", page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+               level: Param = "", source: Param = "", engine: Param = "", campaign: Param = "",
+               page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
                notice: InternalText = None) -> Response:
-    filters = _filters(status, grade, channel, landing, since, until, phone, owner, level)
+    filters = _filters(status, grade, channel, landing, since, until, phone, owner, level, source, engine, campaign)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=sees_phones(user), page=page_no)
         staff = auth_service.list_users(session, user.org_id)
@@ -82,7 +88,8 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
                                        [r.lead.contact_id for r in result.rows if r.phone])
             session.commit()
     query = {"status": status, "level": level, "grade": grade, "channel": channel, "landing": landing,
-             "since": since, "until": until, "phone": phone, "owner": owner}
+             "since": since, "until": until, "phone": phone, "owner": owner, "source": source, "engine": engine,
+             "campaign": campaign}
     kept = {k: v for k, v in query.items() if v}
 
     def page_url(n: int) -> str:
@@ -91,7 +98,8 @@ def leads_page(request: Request, user: CurrentUser, status: Param = "", grade: P
     owners = {u.id: u.display_name for u in staff}
     return page(request, "leads/list.html", user=user, result=result, q=query, statuses=STATUS_LABELS,
                 grades=leads_service.GRADES, staff=staff, owners=owners, page_url=page_url,
-                export_query=urlencode(kept), can_manage=sees_phones(user), notice=notice, due=due)
+                export_query=urlencode(kept), can_manage=sees_phones(user), notice=notice, due=due,
+                source_kinds=visitors_service.SOURCE_KIND_LABELS, engines=visitors_service.ENGINE_LABELS)
 
 
 @router.post("/assign", response_class=HTMLResponse)
@@ -112,10 +120,11 @@ def assign(request: Request, user: Supervisor, lead_ids: Annotated[list[int], Fo
 @router.get("/export")
 def export(request: Request, user: Supervisor, fmt: Annotated[str, Query(alias="format", max_length=10)] = "csv",
            status: Param = "", grade: Param = "", channel: Param = "", landing: Param = "", since: Param = "",
-           until: Param = "", phone: Param = "", owner: Param = "") -> Response:
+           until: Param = "", phone: Param = "", owner: Param = "", level: Param = "", source: Param = "",
+           engine: Param = "", campaign: Param = "") -> Response:
     if fmt not in ("csv", "xlsx"):
         return error_response(422, "bad_format", "导出格式只能是 csv 或 xlsx", "format")
-    filters = _filters(status, grade, channel, landing, since, until, phone, owner)
+    filters = _filters(status, grade, channel, landing, since, until, phone, owner, level, source, engine, campaign)
     with get_ctx(request).db.session() as session:
         result = leads_service.search(session, user.org_id, filters, show_phone=True, per_page=EXPORT_LIMIT)
         rows = [_export_row(r) for r in result.rows]
@@ -140,7 +149,17 @@ def _export_row(row: leads_service.LeadRow) -> list[Any]:
             v.get("child_age", ""), v.get("grade", ""), v.get("subject", ""), v.get("city", ""),
             v.get("district", ""), STATUS_LABELS.get(row.lead.status.value, row.lead.status.value),
             row.lead.source_channel, row.lead.landing_page or "",
-            row.lead.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")]
+            row.lead.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"), *_source_columns(row.lead.campaign,
+                                                                                                    row.lead.attribution)]
+
+
+def _source_columns(campaign: str | None, attribution: dict[str, Any] | None) -> list[str]:
+    """来源类型, 搜索引擎, 搜索词, 推广活动, utm_source, utm_medium, click id kind: the lead's first touch."""
+    a = attribution or {}
+    kind, engine = str(a.get("source_kind", "")), str(a.get("search_engine", ""))
+    return [visitors_service.SOURCE_KIND_LABELS.get(kind, kind), visitors_service.ENGINE_LABELS.get(engine, engine),
+            str(a.get("search_keyword", "")), campaign or "", str(a.get("utm_source", "")),
+            str(a.get("utm_medium", "")), str(a.get("click_id_kind", ""))]
 
 
 @router.get("/grading", response_class=HTMLResponse)
@@ -181,9 +200,13 @@ def dashboard(request: Request, user: Supervisor, days: Annotated[str, Query(max
     start = end - dt.timedelta(days=span - 1)
     since, until = utc_bounds(start, end)
     with get_ctx(request).db.session() as session:
-        capture = reports.breakdown(session, user.org_id, start, end,
-                                    extra_channels=report_rows.extra_channels(session, user.org_id, start, end))
+        capture = reports.breakdown(
+            session, user.org_id, start, end,
+            extra_channels=report_rows.extra_channels(session, user.org_id, start, end),
+            source_of=lambda ids: visitors_service.source_kinds_of_conversations(session, user.org_id, ids),
+            no_source=visitors_service.NO_TRAIL)
         counts = reports.lead_counts(session, user.org_id, start, end)
         trials = trials_service.booking_summary(session, user.org_id, since, until)
     return page(request, "leads/dashboard.html", user=user, days=span, choices=DASHBOARD_DAYS, start=start, end=end,
-                capture=capture, counts=counts, trials=trials, no_flow=reports.NO_FLOW)
+                capture=capture, counts=counts, trials=trials, no_flow=reports.NO_FLOW,
+                source_kinds=visitors_service.SOURCE_KIND_LABELS, no_trail=visitors_service.NO_TRAIL)

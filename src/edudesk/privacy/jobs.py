@@ -61,7 +61,9 @@ class PurgeRunner:
         finished = True
         actor = audit_service.Actor(org_id, label="retention")
         for purger in self.registry.purgers:
-            keep = days.get(purger.kind)
+            # A purger may keep its own period (the visitor trail's is in the visitors area's settings).
+            own = getattr(purger, "retention_days", None)
+            keep = own(session, org_id) if own is not None else days.get(purger.kind)
             if keep is None:
                 continue
             before = now - dt.timedelta(days=keep)

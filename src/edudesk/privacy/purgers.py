@@ -9,11 +9,15 @@ The exact rules (docs/privacy.md, "The purge job"):
   another lead, no update, note or reminder within the period, contact not seen within it, no conversation
   someone works on or with a message within it, no unfinished ticket. The whole person is erased (as on request,
   reason "retention"), with the contacts whose leads were merged into the lead (the same person elsewhere).
+- visitor_trail: visits last seen before the org's trail retention (visitor settings, default 90 days), with
+  their page views; the period is the visitors area's own (``retention_days``), not a column of the policy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +32,7 @@ from edudesk.privacy import erasure, files
 from edudesk.privacy.registry import Batch, PrivacyRegistry
 from edudesk.tickets import service as tickets_service
 from edudesk.trials import service as trials_service
+from edudesk.visitors import service as visitors_service
 
 
 class ConversationPurger:
@@ -81,3 +86,30 @@ class LeadPurger:
                 erasure.erase_contact(session, self.registry, actor, contact_id, reason="retention")
                 contacts += 1
         return Batch(len(leads), [], {"contacts": contacts})
+
+
+class TrailPurger:
+    """Visits (with their page views) last seen before the org's trail retention (visitor settings, default 90
+    days), whatever the org's other retention periods say."""
+
+    kind = "visitor_trail"
+
+    def retention_days(self, session: Session, org_id: int) -> int | None:
+        return visitors_service.settings_of(session, org_id).retention_days
+
+    def purge_batch(self, session: Session, org_id: int, before: dt.datetime, limit: int) -> Batch:
+        visits, views = visitors_service.purge_before(session, org_id, before, limit)
+        return Batch(visits, [], {"page_views": views})
+
+
+class TrailHolder:
+    """A person's browsing trail in their export, and gone with their erasure."""
+
+    name = "visitor_trail"
+
+    def export(self, session: Session, org_id: int, contact_id: int) -> tuple[Any, list[tuple[str, Path]]]:
+        return visitors_service.export_contact(session, org_id, contact_id), []
+
+    def erase(self, session: Session, org_id: int, contact_id: int, now: dt.datetime) -> Batch:
+        visits, views = visitors_service.erase_contact(session, org_id, contact_id)
+        return Batch(visits, [], {"page_views": views})

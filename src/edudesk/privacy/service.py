@@ -34,6 +34,8 @@ def make_registry(upload_dir: Path, batch_size: int = 200) -> PrivacyRegistry:
     registry.register_purger(purgers.ConversationPurger(registry))
     registry.register_purger(purgers.AttachmentPurger(registry))
     registry.register_purger(purgers.LeadPurger(registry))
+    registry.register_purger(purgers.TrailPurger())
+    registry.register_holder(purgers.TrailHolder())
     return registry
 
 

@@ -814,6 +814,7 @@
     st.token = data.token;
     store.set(TOKEN_KEY, data.token);
     st.sessionLoaded = true;
+    trailFlush();  // page views wait for the session call's token (a new visitor's first one included)
     var org = data.org || {};
     ui.title.textContent = org.name || t("title");
     ui.panel.setAttribute("aria-label", org.name || t("title"));
@@ -1250,6 +1251,136 @@
     });
   }
 
+  // ---------------------------------------------------------------- page-view trail (docs/visitors.md)
+  // One beacon per page view (navigator.sendBeacon, else fetch keepalive) to /api/v1/widget/beacon, from page load
+  // on, before any chat; a single-page app's history navigations count as views. The seconds a page stayed visible
+  // ride on the next view as `left` (kept in sessionStorage across page loads of the tab). Nothing is sent when
+  // the browser asks not to be tracked (Do-Not-Track, Global Privacy Control).
+  var TRAIL_KEY = TOKEN_KEY + ":trail";
+  var TRAIL_MAX_BYTES = 4000;  // the server refuses more than 4 KB
+  var trail = { key: null, page: null, url: null, visibleMs: 0, visibleSince: null, queued: [], started: false };
+
+  function trailOff() {
+    var dnt = navigator.doNotTrack || window.doNotTrack || navigator.msDoNotTrack;
+    return dnt === "1" || dnt === "yes" || navigator.globalPrivacyControl === true;
+  }
+
+  var tabStore = {
+    get: function (k) { try { return window.sessionStorage.getItem(k); } catch (e) { return null; } },
+    set: function (k, v) { try { window.sessionStorage.setItem(k, v); } catch (e) { /* blocked */ } }
+  };
+
+  function trailViewKey() {
+    var chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    var b = new Uint8Array(16);
+    if (window.crypto && window.crypto.getRandomValues) window.crypto.getRandomValues(b);
+    else for (var i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+    return Array.prototype.map.call(b, function (x) { return chars.charAt(x & 63); }).join("");
+  }
+
+  function trailPage(href) {  // the part of the address that makes a new page (a hash router's hash does)
+    var hash = href.indexOf("#");
+    if (hash < 0) return href;
+    var h = href.slice(hash + 1);
+    return h.charAt(0) === "/" || h.charAt(0) === "!" ? href : href.slice(0, hash);
+  }
+
+  function trailSeconds() {
+    var ms = trail.visibleMs + (trail.visibleSince !== null ? Date.now() - trail.visibleSince : 0);
+    return Math.max(0, Math.round(ms / 1000));
+  }
+
+  function trailSave() {  // so that the next page load of this tab can say how long this page was looked at
+    if (trail.key) tabStore.set(TRAIL_KEY, JSON.stringify({ key: trail.key, seconds: trailSeconds(), url: trail.url }));
+  }
+
+  function trailPrevious() {
+    try {
+      var p = JSON.parse(tabStore.get(TRAIL_KEY) || "null");
+      if (p && typeof p.key === "string" && /^[A-Za-z0-9_-]{8,24}$/.test(p.key) && typeof p.seconds === "number") {
+        return { left: { key: p.key, seconds: Math.max(0, Math.round(p.seconds)) }, url: typeof p.url === "string" ? p.url : "" };
+      }
+    } catch (e) { /* damaged: no previous view */ }
+    return null;
+  }
+
+  function trailPost(body) {
+    var data = JSON.stringify(body);
+    if (utf8Bytes(data) > TRAIL_MAX_BYTES) {  // long addresses: keep the page's own, shorten the rest
+      body.view.referrer = body.view.referrer.split("?")[0].slice(0, 300);
+      body.view.title = body.view.title.slice(0, 100);
+      body.view.url = body.view.url.slice(0, 1000);
+      data = JSON.stringify(body);
+      if (utf8Bytes(data) > TRAIL_MAX_BYTES) return;
+    }
+    var url = ORIGIN + "/api/v1/widget/beacon";
+    try { if (navigator.sendBeacon && navigator.sendBeacon(url, data)) return; } catch (e) { /* fall back */ }
+    try {
+      fetch(url, { method: "POST", body: data, keepalive: true, credentials: "omit", mode: "cors",
+                   headers: { "Content-Type": "text/plain;charset=UTF-8" } }).catch(function () { /* analytics only */ });
+    } catch (e) { /* no fetch: nothing to do */ }
+  }
+
+  function trailFlush() {
+    if (!st.token || !st.sessionLoaded || trailOff()) return;
+    while (trail.queued.length) {
+      var q = trail.queued.shift();
+      trailPost({ org_key: ORG_KEY, token: st.token, view: q.view, left: q.left });
+    }
+  }
+
+  function trailView() {
+    if (trailOff()) return;
+    var href = String(location.href);
+    if (trail.key && trailPage(href) === trail.page) return;  // same page (a replaceState of a parameter)
+    var left = null, referrer;
+    if (trail.key) {
+      left = { key: trail.key, seconds: trailSeconds() };
+      referrer = trail.url || "";
+    } else {
+      var prev = trailPrevious();
+      left = prev ? prev.left : null;
+      referrer = String(document.referrer || "");
+    }
+    trail.key = trailViewKey();
+    trail.page = trailPage(href);
+    trail.url = href;
+    trail.visibleMs = 0;
+    trail.visibleSince = document.visibilityState === "hidden" ? null : Date.now();
+    trail.queued.push({ view: { key: trail.key, url: href.slice(0, 2000),
+                                title: String(document.title || "").slice(0, 300), referrer: referrer.slice(0, 2000) },
+                        left: left });
+    trailSave();
+    trailFlush();
+  }
+
+  function trailStart() {
+    if (trail.started || trailOff()) return;
+    trail.started = true;
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") {
+        if (trail.visibleSince !== null) trail.visibleMs += Date.now() - trail.visibleSince;
+        trail.visibleSince = null;
+        trailSave();
+      } else if (trail.visibleSince === null) {
+        trail.visibleSince = Date.now();
+      }
+    });
+    window.addEventListener("pagehide", trailSave);
+    ["pushState", "replaceState"].forEach(function (name) {
+      var original = history[name];
+      if (typeof original !== "function") return;
+      history[name] = function () {
+        var result = original.apply(this, arguments);
+        setTimeout(trailView, 100);  // after the app has set the new page's title
+        return result;
+      };
+    });
+    window.addEventListener("popstate", function () { setTimeout(trailView, 100); });
+    window.addEventListener("hashchange", function () { setTimeout(trailView, 100); });
+    trailView();  // this page; sent once the session call has answered with the visitor's token
+  }
+
   function start() {
     if (document.getElementById("edk-root")) return;
     build();
@@ -1259,6 +1390,7 @@
     saveOutbox();
     st.outbox.forEach(addPending);
     if (START_OPEN || openRequested) open();
+    trailStart();
     loadSession();
   }
 

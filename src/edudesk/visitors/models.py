@@ -81,3 +81,17 @@ class PageView(OrgScoped, Base):
     viewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Seconds the page stayed shown (visible), known once the visitor left it; None while unknown.
     seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class VisitorSettings(OrgScoped, Base):
+    """One row per org once an admin saved the visitor settings; without one the trail is on and kept 90 days
+    (``visitors.settings.DEFAULTS``)."""
+
+    __tablename__ = "visitor_settings"
+    __table_args__ = (UniqueConstraint("org_id", name="uq_visitor_settings_org"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trail_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    retention_days: Mapped[int] = mapped_column(Integer, default=90)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")

@@ -58,11 +58,11 @@ class ContactClassification(OrgScoped, Base):
     classified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class VisitorSettings(OrgScoped, Base):
+class ProfileState(OrgScoped, Base):
     """Per-org flags of the profile part: whether the default rules were seeded (so deleting one sticks)."""
 
-    __tablename__ = "visitor_settings"
-    __table_args__ = (UniqueConstraint("org_id", name="uq_visitor_settings_org"),)
+    __tablename__ = "visitor_profile_state"
+    __table_args__ = (UniqueConstraint("org_id", name="uq_visitor_profile_state_org"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rules_seeded: Mapped[bool] = mapped_column(Boolean, default=False)

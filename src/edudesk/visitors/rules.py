@@ -23,7 +23,7 @@ from edudesk.db import get_in_org, org_query, utcnow
 from edudesk.leads import service as leads_service
 from edudesk.visitors import classify
 from edudesk.visitors.classify import RuleError, RuleSpec
-from edudesk.visitors.profile_models import ClassifyRule, ContactClassification, VisitorSettings
+from edudesk.visitors.profile_models import ClassifyRule, ContactClassification, ProfileState
 
 CLASSIFY_JOB = "visitors.classify"
 DEBOUNCE = dt.timedelta(seconds=5)
@@ -55,7 +55,7 @@ def list_rules(session: Session, org_id: int) -> list[ClassifyRule]:
     """The org's rules in order; the default ones are added the first time an org's rules are asked for."""
     rows = list(session.scalars(org_query(ClassifyRule, org_id).order_by(ClassifyRule.position, ClassifyRule.id)))
     if not rows:
-        settings = session.scalars(org_query(VisitorSettings, org_id)).first()
+        settings = session.scalars(org_query(ProfileState, org_id)).first()
         if settings is None or not settings.rules_seeded:
             rows = seed_defaults(session, org_id)
     return rows
@@ -63,9 +63,9 @@ def list_rules(session: Session, org_id: int) -> list[ClassifyRule]:
 
 def seed_defaults(session: Session, org_id: int) -> list[ClassifyRule]:
     """Adds the default rules once per org (the demo calls it; other orgs get them on first use)."""
-    settings = session.scalars(org_query(VisitorSettings, org_id)).first()
+    settings = session.scalars(org_query(ProfileState, org_id)).first()
     if settings is None:
-        settings = VisitorSettings(org_id=org_id)
+        settings = ProfileState(org_id=org_id)
         session.add(settings)
     if settings.rules_seeded:
         return list(session.scalars(org_query(ClassifyRule, org_id).order_by(ClassifyRule.position)))

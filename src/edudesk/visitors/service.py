@@ -1,5 +1,9 @@
 """The visitors area's public entry (other areas, channels and the app call ``visitors_service.X``).
 
+The trail: its settings (``settings_of``, ``save_settings``), reading it (``visits_of``, ``touches_of_*``), linking
+a visitor's trail to their contact (``link_contact``), the 套电率 rows by source, the purge, export and erasure —
+the work lives in ``trail``, ``trail_ops``, ``settings`` and ``attribution``.
+
 Profile and classification (this part): ``profile_of`` (the console's 用户画像), ``trail_changed`` (call it when a
 contact's trail or conversation changed, in that transaction: the contact is classified again in a debounced
 durable job), the classification, course-pattern and 千人千面 rules the admin edits, the personalised widget
@@ -16,7 +20,10 @@ from sqlalchemy.orm import Session
 from edudesk import jobs
 from edudesk.contacts import service as contacts_service
 from edudesk.db import NotFoundError
+from edudesk.visitors import attribution as _attribution
 from edudesk.visitors import classify
+from edudesk.visitors import settings as _settings
+from edudesk.visitors import trail as _trail
 from edudesk.visitors.courses import CourseError, add_pattern, course_names, delete_pattern, list_patterns
 from edudesk.visitors.merge import merge_contacts, merge_on_phone
 from edudesk.visitors.personal import (
@@ -47,15 +54,46 @@ from edudesk.visitors.rules import (
     trail_changed,
 )
 from edudesk.visitors.rules import apply as apply_tags
+from edudesk.visitors.trail_ops import (
+    NO_TRAIL,
+    erase_contact,
+    export_contact,
+    link_contact,
+    note_first_touch,
+    purge_before,
+    source_kinds_of_conversations,
+    touch_of,
+)
+
+SOURCE_KINDS = _attribution.SOURCE_KINDS
+SOURCE_KIND_LABELS = _attribution.SOURCE_KIND_LABELS
+ENGINE_LABELS = _attribution.ENGINE_LABELS
+TrailSettings = _settings.TrailSettings
+SettingsError = _settings.SettingsError
+settings_of = _settings.settings_of
+save_settings = _settings.save
+parse_days = _settings.parse_days
+Touches = _trail.Touches
+visits_of = _trail.visits_of
+page_views_of = _trail.page_views_of
+touches_of_contact = _trail.touches_of_contact
+touches_of_conversation = _trail.touches_of_conversation
 
 __all__ = [
     "CLASSIFY_JOB",
     "DEFAULT_RULES",
+    "ENGINE_LABELS",
+    "NO_TRAIL",
     "SIGNALS",
+    "SOURCE_KINDS",
+    "SOURCE_KIND_LABELS",
     "CourseError",
     "PersonalError",
     "PersonalInput",
     "Personalised",
+    "SettingsError",
+    "Touches",
+    "TrailSettings",
     "add_pattern",
     "classify_contact",
     "classify_job",
@@ -66,23 +104,37 @@ __all__ = [
     "delete_personal_rule",
     "delete_rule",
     "erase_classification",
+    "erase_contact",
     "export_classification",
+    "export_contact",
     "facts_of",
     "for_session",
     "get_personal_rule",
+    "link_contact",
     "list_patterns",
     "list_personal_rules",
     "list_rules",
     "merge_contacts",
     "merge_on_phone",
+    "note_first_touch",
+    "page_views_of",
+    "parse_days",
     "profile_of",
+    "purge_before",
     "register_jobs",
     "report",
     "save_personal_rule",
     "save_rule",
+    "save_settings",
     "seed_defaults",
+    "settings_of",
+    "source_kinds_of_conversations",
     "state_of",
+    "touch_of",
+    "touches_of_contact",
+    "touches_of_conversation",
     "trail_changed",
+    "visits_of",
 ]
 
 

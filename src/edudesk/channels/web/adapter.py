@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from edudesk.channels import base
 from edudesk.channels.base import OutboundMessage, SendContext, SendResult
-from edudesk.channels.web import routes
+from edudesk.channels.web import beacon, routes
 
 
 class WebConfig(BaseModel):
@@ -32,4 +33,7 @@ class WebChannel:
     @staticmethod
     def router() -> Any:
         """The widget's HTTP and WebSocket routes, mounted by the app factory for every registered channel."""
-        return routes.router
+        combined = APIRouter()
+        combined.include_router(routes.router)
+        combined.include_router(beacon.router)
+        return combined

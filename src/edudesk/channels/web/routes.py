@@ -301,6 +301,9 @@ def _connect_visitor(ctx: AppContext, query: QueryParams, origin: str | None = N
             return CLOSE_FORBIDDEN, "origin not allowed"
         contact = contacts_service.find_or_create(session, org.id, CHANNEL, ident.visitor_id, page_url=page.url)
         contacts_service.touch(session, contact, page_url=page.url)
+        # The trail written before this visitor was a contact becomes theirs (and where they came from, their
+        # first touch); later page views are linked by the writer.
+        visitors_service.link_contact(session, org.id, ident.visitor_id, contact.id)
         session.commit()
         hello = _conversation_payload(session, org.id, contact.id)
         hello["messages"] = [m for m in hello["messages"] if m["id"] > after]
@@ -328,6 +331,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await websocket.close(code=opened[0], reason=opened[1])
         return
     org = opened.org
+    trail = getattr(websocket.app.state, "trail", None)
+    if trail is not None:
+        trail.recent.set_contact(org.id, opened.ident.visitor_id, opened.contact_id)
     csat = csat_service.widget_config(org)
     conn = Connection(websocket, [conversations_service.contact_topic(opened.contact_id)],
                       functools.partial(visitor_renderer, csat=csat), org_id=org.id)

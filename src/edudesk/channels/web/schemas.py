@@ -89,3 +89,28 @@ class WidgetSession(ApiModel):
     agent: AgentOut | None
     csat_pending: bool
     queue: QueueOut | None
+
+
+ViewKey = Annotated[str, Field(min_length=8, max_length=24, pattern=r"^[A-Za-z0-9_-]{8,24}$")]
+
+
+class BeaconView(ApiModel):
+    key: ViewKey
+    url: Annotated[ApiText, Field(min_length=1, max_length=2000)]
+    title: Annotated[ApiText, Field(max_length=500)] = ""
+    referrer: Annotated[ApiText, Field(max_length=2000)] = ""
+
+
+class BeaconLeft(ApiModel):
+    key: ViewKey
+    seconds: Annotated[int, Field(ge=0, le=10_000_000)]
+
+
+class BeaconRequest(ApiModel):
+    """One page view (docs/protocol.md, "The beacon"): sent as ``text/plain`` by ``navigator.sendBeacon``."""
+
+    org_key: Annotated[ApiText, Field(min_length=1, max_length=64)]
+    token: Annotated[ApiText, Field(min_length=1, max_length=500)]
+    view: BeaconView
+    left: BeaconLeft | None = None
+    dnt: bool = False

@@ -1,7 +1,7 @@
 """Visitor profiles (visitors): course URL patterns, classification rules and what they tagged, 千人千面 rules
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07 06:22:57.100395
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import edudesk.db
 
 revision: str = "0020"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -63,18 +63,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_visitor_personal_rules_org_id"), ["org_id"], unique=False)
 
     op.create_table(
-        "visitor_settings",
+        "visitor_profile_state",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("rules_seeded", sa.Boolean(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"], ["orgs.id"], name=op.f("fk_visitor_settings_org_id_orgs"), ondelete="CASCADE"
+            ["org_id"], ["orgs.id"], name=op.f("fk_visitor_profile_state_org_id_orgs"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_visitor_settings")),
-        sa.UniqueConstraint("org_id", name="uq_visitor_settings_org"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visitor_profile_state")),
+        sa.UniqueConstraint("org_id", name="uq_visitor_profile_state_org"),
     )
-    with op.batch_alter_table("visitor_settings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_visitor_settings_org_id"), ["org_id"], unique=False)
+    with op.batch_alter_table("visitor_profile_state", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_visitor_profile_state_org_id"), ["org_id"], unique=False)
 
     op.create_table(
         "visitor_contact_classes",
@@ -134,10 +134,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_visitor_contact_classes_contact_id"))
 
     op.drop_table("visitor_contact_classes")
-    with op.batch_alter_table("visitor_settings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_visitor_settings_org_id"))
+    with op.batch_alter_table("visitor_profile_state", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_visitor_profile_state_org_id"))
 
-    op.drop_table("visitor_settings")
+    op.drop_table("visitor_profile_state")
     with op.batch_alter_table("visitor_personal_rules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_visitor_personal_rules_org_id"))
 
