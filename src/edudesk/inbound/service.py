@@ -240,7 +240,7 @@ def receive(
     if msg.payload and msg.payload.startswith(INBOX_TEXT_PREFIX):
         msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
-    extraction = extract(text, use_model=name_model) if text else None
+    extraction = extract(text, use_model=name_model, lexicon=org_bot.lexicon) if text else None
     if extraction is not None:
         # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script
         # asks, so every visitor message that states a fact updates the lead card (no statement when none does).

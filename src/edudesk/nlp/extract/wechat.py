@@ -40,7 +40,8 @@ _BARE_ID = re.compile(rf"(?:^|{_HANDOVER}\s*[:：]?\s*)(?<![A-Za-z0-9_@./:#-])(?
 # Other identifiers that look like an ID: their cue anywhere shortly before the token vetoes it.
 _OTHER_ID_CUE = re.compile(
     r"订单|单号|编号|代码|码|密码|账号|帐号|账户|用户名|卡号|车牌|取件|准考证|快递|会员|型号|版本|邮箱|网址|链接|"
-    r"qq|扣扣|工号|学号|优惠|券|wifi|wi-fi|网络|热点|app|软件|游戏|id号|课程", re.IGNORECASE)
+    r"qq|扣扣|工号|学号|优惠|券|wifi|wi-fi|网络|热点|app|软件|游戏|id号|课程|抖音|小红书|微博|快手|淘宝|支付宝|钉钉|"
+    r"b站|邮件|文件", re.IGNORECASE)
 _PRODUCT = re.compile(r"(?:iphone|ipad|ipod|mate|nova|redmi|galaxy|windows|win\d|macbook|xbox|ps\d|switch|"
                       r"airpods|huawei|oppo|vivo|honor|pixel|model)", re.IGNORECASE)
 _CODE_LIKE = re.compile(r"^[A-Z0-9_-]+$|[a-z][A-Z]|^[A-Za-z]{1,3}\d{7,}$")
