@@ -35,7 +35,9 @@ _ID_BODY = r"[A-Za-z][A-Za-z0-9_-]{5,19}"
 _ID = re.compile(_CUE + _FILLER + rf"(?P<id>{_ID_BODY})(?![A-Za-z0-9_-])")
 # Where a cue-less ID may stand: after a hand-over phrase (or nothing), then the ID, then only an ending.
 _HANDOVER = r"(?:我的(?:号|是|号是)?|号是|你(?:加|搜)(?:一下|下)?|加(?:一下|下)?我?|搜(?:一下)?|存(?:一下)?)"
-_ENDING = r"[\s,，.。!！~～…)）]*(?:吧|哈|哦|呀|啊|嗷|呢|谢谢|谢啦)?[\s,，.。!！~～…)）\U0001F300-\U0001FAFF☀-➿]*$"
+# Possessive runs (``*+``): a long run of punctuation not at the end must not be re-tried at every split.
+_END_CHARS = r"[\s,，.。!！~～…)）\U0001F300-\U0001FAFF☀-➿\ufe0f]"
+_ENDING = rf"{_END_CHARS}*+(?:(?:吧|哈|哦|呀|啊|嗷|呢|谢谢|谢啦){_END_CHARS}*+)?$"
 _BARE_ID = re.compile(rf"(?:^|{_HANDOVER}\s*[:：]?\s*)(?<![A-Za-z0-9_@./:#-])(?P<id>{_ID_BODY}){_ENDING}")
 # Other identifiers that look like an ID: their cue anywhere shortly before the token vetoes it.
 _OTHER_ID_CUE = re.compile(
