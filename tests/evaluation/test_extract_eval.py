@@ -114,7 +114,7 @@ def test_false_names_and_unlabelled_predictions(app: typer.Typer, tmp_path: Path
     result = CliRunner().invoke(app, ["extract", "--test", str(_write(tmp_path / "t.jsonl", rows)), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["false_names"] == {"messages": 3, "with_names": 1, "rate": 0.3333}
+    assert report["false_names"] == {"messages": 3, "with_names": 1, "rate": 0.3333, "with_mentions": 1}
     assert report["unlabelled_predictions"] == {"subject": 2}
     table = CliRunner().invoke(app, ["extract", "--test", str(tmp_path / "t.jsonl")])
     assert "1 / 3" in table.stdout and "subject 2" in table.stdout

