@@ -68,3 +68,18 @@ def test_a_catalogue_lexicon_is_compiled_once_per_catalogue() -> None:
 def test_hostile_catalogue_terms_are_literal() -> None:
     lex = lexicon([("(.*)+", "坏"), ("a|b", "坏"), ("x" * 500, "长")])
     assert extract("abc 想学钢琴", lexicon=lex).subjects == ("钢琴",)
+
+
+def test_catalogue_terms_longest_first_and_latin_words_whole() -> None:
+    lex = lexicon([("钢琴陪练", ""), ("Art", "美学"), ("茶艺", "茶艺"), ("茶艺师考证班", "茶艺师")])
+    assert extract("钢琴陪练一节多少钱", lexicon=lex).subject == "钢琴陪练"  # longer than the built-in 钢琴
+    assert extract("想学ART和钢琴", lexicon=lex).subjects == ("美学", "钢琴")
+    assert extract("birthday party", lexicon=lex).subjects == ()
+    assert extract("茶艺师考证班在哪上", lexicon=lex).subject == "茶艺师"
+    assert extract("先学茶艺再说", lexicon=lex).subject == "茶艺"
+
+
+def test_a_large_catalogue_finds_each_course() -> None:
+    lex = lexicon([(f"课程{i}号精品班", f"科目{i}") for i in range(500)])
+    assert extract("课程123号精品班还有名额吗", lexicon=lex).subject == "科目123"
+    assert extract("课程7号还有吗", lexicon=lex).subject == "科目7"  # the name without its generic tail (精品班)
