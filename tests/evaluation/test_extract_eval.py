@@ -101,3 +101,20 @@ def test_bad_input(app: typer.Typer, tmp_path: Path, content: str, message: str)
 def test_missing_file(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["extract", "--test", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 1 and "no such file" in result.stderr
+
+
+def test_false_names_and_unlabelled_predictions(app: typer.Typer, tmp_path: Path) -> None:
+    """Small-talk sets: how many messages without a gold person still got one, and values in unlabelled fields."""
+    rows = [
+        {"text": "我叫李小明，想学钢琴", "fields": {"name": "李小明"}},  # has a gold name: not counted
+        {"text": "我是王妈妈", "fields": {}},  # a person found where the gold has none
+        {"text": "今天天气不错", "fields": {}},
+        {"text": "想学钢琴", "fields": {}},  # subject is never labelled in this file
+    ]
+    result = CliRunner().invoke(app, ["extract", "--test", str(_write(tmp_path / "t.jsonl", rows)), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["false_names"] == {"messages": 3, "with_names": 1, "rate": 0.3333, "with_mentions": 1}
+    assert report["unlabelled_predictions"] == {"subject": 2}
+    table = CliRunner().invoke(app, ["extract", "--test", str(tmp_path / "t.jsonl")])
+    assert "1 / 3" in table.stdout and "subject 2" in table.stdout

@@ -34,6 +34,7 @@ from edudesk.events import DomainEvent
 from edudesk.hours import service as hours_service
 from edudesk.hours.schedule import BusinessHours
 from edudesk.localtime import local_today
+from edudesk.nlp.extract import Lexicon
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,8 @@ class OrgBot:
     flows: tuple[Flow, ...] = ()
     # The org's opening hours (saving them bumps bot_version): off hours the off-hours script may run.
     hours: BusinessHours = field(default_factory=BusinessHours.always_open)
+    # Subject synonyms plus the org's course catalogue, for field extraction (adding a course bumps bot_version).
+    lexicon: Lexicon | None = None
     generation: int = 0
     # The org's bot_version when this was built, and when it was last compared with the database.
     version: int = 0

@@ -23,6 +23,7 @@ from edudesk.bot.sensitive import DEFAULT_WORDS as DEFAULT_SENSITIVE_WORDS
 from edudesk.bot.sensitive import MAX_WORD_LEN as MAX_SENSITIVE_WORD_LEN
 from edudesk.bot.sensitive import MAX_WORDS as MAX_SENSITIVE_WORDS
 from edudesk.bot.sensitive import SensitiveFilter, parse_words
+from edudesk.catalog import service as catalog_service
 from edudesk.contacts.models import Contact
 from edudesk.db import Database, NotFoundError, get_in_org, org_query, utcnow
 from edudesk.errors import DomainError
@@ -35,6 +36,7 @@ from edudesk.localtime import local_today
 from edudesk.nlp import tokenise
 from edudesk.nlp.embedding import Embedder, shared_embedder
 from edudesk.nlp.extract import Extraction, extract
+from edudesk.nlp.extract import lexicon as subject_lexicon
 from edudesk.nlp.matcher import FaqIndex, MatcherConfig
 from edudesk.orgs import service as orgs_service
 from edudesk.trials import service as trials_service
@@ -192,6 +194,7 @@ def build_org_bot(session: Session, org_id: int, generation: int, today: dt.date
     flows = scripts.enabled_flows(session, org_id)
     return OrgBot(org_id=org_id, engine=engine, welcome_text=settings.welcome_text, hot_questions=hot, flows=flows,
                   hours=hours_service.schedule_for(session, org_id),
+                  lexicon=subject_lexicon(catalog_service.subject_terms(session, org_id)),
                   generation=generation, version=version, day=today, uses_embeddings=model is not None,
                   questions_indexed=sum(1 + len(d.similar) for d in documents),
                   build_seconds=time.monotonic() - started)

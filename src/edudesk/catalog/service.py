@@ -1,4 +1,8 @@
-"""Courses and campuses of an institution."""
+"""Courses and campuses of an institution.
+
+The course catalogue is also the org's own subject lexicon for field extraction (:func:`subject_terms`): the bot
+builds it once per bot version, so adding a course bumps the org's ``bot_version``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from edudesk.audit import service as audit_service
 from edudesk.catalog.models import Campus, Course
 from edudesk.db import org_query
 from edudesk.errors import DomainError
+from edudesk.orgs import service as orgs_service
 
 
 class CatalogError(DomainError):
@@ -23,6 +28,7 @@ def add_course(session: Session, actor: audit_service.Actor, *, name: str, subje
     session.add(course)
     session.flush()
     audit_service.record(session, actor, "course.create", "course", course.id)
+    orgs_service.bump_bot_version(session, actor.org_id)  # the bot's subject lexicon includes the course
     return course
 
 
@@ -40,6 +46,13 @@ def add_campus(session: Session, actor: audit_service.Actor, *, name: str, city:
 
 def list_courses(session: Session, org_id: int) -> list[Course]:
     return list(session.scalars(org_query(Course, org_id).where(Course.active.is_(True)).order_by(Course.id)))
+
+
+def subject_terms(session: Session, org_id: int) -> list[tuple[str, str]]:
+    """(course name, subject) of the org's active courses: what ``nlp.extract.lexicon`` adds to the subjects."""
+    rows = session.execute(org_query(Course, org_id).with_only_columns(Course.name, Course.subject)
+                           .where(Course.active.is_(True)).order_by(Course.id))
+    return [(name, subject) for name, subject in rows]
 
 
 def list_campuses(session: Session, org_id: int) -> list[Campus]:

@@ -16,6 +16,13 @@ Two input formats, told apart per line (a file must use one):
   ``city``/``district`` values are official names ("杭州市"), not what was written, so they are not compared with
   CLUENER's as-written spans; ``address`` carries the written form.
 
+Counts beside the table, for small-talk sets whose rows mostly say nothing (issue 14): **false names**, the share
+of messages without a gold person (``name``/``child_name``, or CLUENER ``name``) in which extraction still put a
+name on the lead card (``name`` or ``child_name``), and **false mentions**, those in which it found any person at
+all (``Extraction.person_names``: also the people the NER model tagged but left off the card); and **unlabelled
+predictions**, per field that no row of the file labels, how many messages got a value anyway (a subject found in
+travel chatter).
+
 ``--predictions OUT.jsonl`` writes one ``{"text", "fields": {name: value}}`` per row (``Extraction.as_fields``:
 phones as 11-digit national numbers, landlines as ``0571-88881234``), plus ``"names"`` (all persons) for CLUENER
 rows, so anyone can score it independently.
@@ -28,7 +35,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -91,9 +98,20 @@ class Report:
     fields: dict[str, FieldScore]
     predictions: tuple[dict[str, Any], ...]
     ms_per_message: float
+    unnamed: int = 0  # messages whose gold names no person
+    false_names: int = 0  # … in which extraction put a name on the lead card anyway (name or child_name)
+    false_mentions: int = 0  # … in which extraction found any person (person_names)
+    unlabelled: dict[str, int] = field(default_factory=dict)  # field no row labels → messages that got a value
+
+    @property
+    def false_name_rate(self) -> float:
+        return self.false_names / self.unnamed if self.unnamed else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"messages": self.messages, "fields": {k: v.as_dict() for k, v in self.fields.items()}}
+        return {"messages": self.messages, "fields": {k: v.as_dict() for k, v in self.fields.items()},
+                "false_names": {"messages": self.unnamed, "with_names": self.false_names,
+                                "rate": round(self.false_name_rate, 4), "with_mentions": self.false_mentions},
+                "unlabelled_predictions": dict(self.unlabelled)}
 
 
 def normalise_value(field: str, value: object) -> str:
@@ -167,12 +185,21 @@ def evaluate(cases: Sequence[Case], kind: str) -> Report:
         labelled = {f for case in cases for f in case.gold}
         names = [f for f in FIELDS if f in labelled] + sorted(labelled - set(FIELDS))
     scores = {f: FieldScore() for f in names}
+    unlabelled = {f: 0 for f in FIELDS if f not in names}
+    unnamed = false_names = false_mentions = 0
     predictions: list[dict[str, Any]] = []
     started = time.perf_counter()
     results = [extract(case.text) for case in cases]
     elapsed = time.perf_counter() - started
     for case, result in zip(cases, results, strict=True):
         predicted = _predicted(kind, result)
+        if not any(case.gold.get(f) for f in ("name", "child_name")):
+            unnamed += 1
+            false_names += bool(result.name or result.child_name)
+            false_mentions += bool(result.person_names)
+        for f in result.as_fields():
+            if f in unlabelled:
+                unlabelled[f] += 1
         for f in names:
             gold, pred = case.gold.get(f, frozenset()), predicted.get(f, frozenset())
             scores[f].tp += len(gold & pred)
@@ -182,7 +209,8 @@ def evaluate(cases: Sequence[Case], kind: str) -> Report:
         if kind == "cluener":
             row["names"] = list(result.person_names)
         predictions.append(row)
-    return Report(len(cases), kind, scores, tuple(predictions), elapsed * 1000 / len(cases))
+    return Report(len(cases), kind, scores, tuple(predictions), elapsed * 1000 / len(cases), unnamed, false_names,
+                  false_mentions, {f: n for f, n in unlabelled.items() if n})
 
 
 def write_predictions(path: Path, predictions: Sequence[dict[str, Any]]) -> None:
@@ -201,6 +229,15 @@ def _table(report: Report) -> Table:
     for name, score in report.fields.items():
         table.add_row(name, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}", str(score.support))
     return table
+
+
+def _summary(report: Report) -> list[str]:
+    """The false-name and unlabelled-field counts, one line each (printed under the table, never wrapped)."""
+    rate = f"{report.false_names} / {report.unnamed}（{report.false_name_rate:.1%}）"
+    lines = [f"无人名的消息中找出人名（线索卡）：{rate}；任何人名提及：{report.false_mentions}"]
+    if report.unlabelled:
+        lines.append("未标注字段却有抽取结果：" + "，".join(f"{f} {n} 条" for f, n in report.unlabelled.items()))
+    return lines
 
 
 def _fail(message: str) -> NoReturn:
@@ -229,4 +266,7 @@ def register(eval_app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(report.as_dict(), ensure_ascii=False))
         else:
-            Console().print(_table(report))
+            console = Console()
+            console.print(_table(report))
+            for line in _summary(report):
+                console.print(line, soft_wrap=True)

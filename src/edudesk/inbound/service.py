@@ -241,7 +241,7 @@ def receive(
     if msg.payload and msg.payload.startswith(INBOX_TEXT_PREFIX):
         msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
-    extraction = extract(text, use_model=name_model) if text else None
+    extraction = extract(text, use_model=name_model, lexicon=org_bot.lexicon) if text else None
     signals_before = len(leads_service.contact_signals(contact))
     if extraction is not None:
         # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script

@@ -25,7 +25,7 @@ from typing import Any
 
 import jieba
 
-__all__ = ["char_ngrams", "char_units", "warm_up", "words"]
+__all__ = ["char_ngrams", "char_units", "warm_up", "word_frequency", "words"]
 
 _lock = threading.Lock()
 _tokenizer: Any = None
@@ -51,6 +51,12 @@ def _get_tokenizer() -> Any:
 def warm_up() -> None:
     """Build the jieba dictionary now (e.g. at start-up) rather than on the first visitor message."""
     _get_tokenizer()
+
+
+def word_frequency(word: str) -> int:
+    """How often jieba's dictionary saw ``word`` (0 when it is no dictionary word): a cheap "is this an everyday
+    word?" test, e.g. for a name tagger's guess ("雷阵雨", "丁香")."""
+    return int(_get_tokenizer().FREQ.get(word, 0) or 0)
 
 
 def words(text: str) -> list[str]:

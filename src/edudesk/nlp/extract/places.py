@@ -3,7 +3,9 @@
 The lexicon (3,219 divisions, generated from the MIT-licensed ``cpca`` package's adcode table, see
 ``nlp/data/README.md``) holds each official name (``杭州市``, ``海淀区``) and the short form people write (``杭州``,
 ``海淀``). Short forms that are also common words (``朝阳``, ``和平``, ``新华``, ``城关``…) were left out when the data
-file was generated, so "朝阳区" is recognised but "朝阳" is not.
+file was generated, so "朝阳区" is recognised but a lone "朝阳" is not. Right after its own city those short forms
+are unambiguous and people write them so: "北京朝阳", "深圳南山", "北京通州" name the district (:func:`_city_bound`).
+"威信" is a county and also how people spell 微信 to dodge filters: followed by an ID it is the latter.
 
 Values are official names, so leads can be grouped: ``city`` = 杭州市 / 北京市 (municipalities are cities here),
 ``district`` = 西湖区, ``province`` = 浙江省. A district implies its city and province when the district name is unique
@@ -30,6 +32,9 @@ _ADDRESS_TAIL = re.compile(
     r"(?:\d{1,4}[号弄栋幢]|[\u4e00-\u9fff]{0,2}\d{1,4}号)?"
 )
 _LEVEL_RANK = {"district": 0, "city": 1, "province": 2}
+_DISTRICT_SUFFIXES = ("新区", "区", "县")
+# A place name that, followed by an ID, is a WeChat cue ("威信 abc_123", "威信号：…").
+_CUE_NOT_PLACE = re.compile(r"威信号?[\s:：是]*[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,22 @@ class Place:
     spans: tuple[tuple[str, str, int, int], ...]  # (field, value, start, end)
 
 
-@cache
 def _lexicon() -> tuple[dict[str, tuple[Region, ...]], int]:
-    """Surface form → the regions it may name; built once per process (about 3 ms)."""
+    table, longest, _ = _tables()
+    return table, longest
+
+
+def _city_bound() -> dict[tuple[str, str], Region]:
+    """(city, short form) → district, for districts whose short form is left out of the lexicon as a common word
+    ("朝阳", "南山", "通州"): found only right after that city's name."""
+    return _tables()[2]
+
+
+@cache
+def _tables() -> tuple[dict[str, tuple[Region, ...]], int, dict[tuple[str, str], Region]]:
+    """Surface form → the regions it may name, and the city-bound short forms; built once per process (~3 ms)."""
     table: dict[str, list[Region]] = {}
+    bound: dict[tuple[str, str], Region] = {}
     text = resources.files("edudesk.nlp").joinpath("data/regions.tsv").read_text(encoding="utf-8")
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -62,11 +79,15 @@ def _lexicon() -> tuple[dict[str, tuple[Region, ...]], int]:
         if level == "province" and name in _MUNICIPALITIES:
             level, city = "city", name
         region = Region(adcode, name, level, province, city)
+        if level == "district" and not alias:
+            short = next((name[: -len(x)] for x in _DISTRICT_SUFFIXES if name.endswith(x)), "")
+            if len(short) >= 2:
+                bound[(city, short)] = region
         for form in (name, alias):
             if form:
                 table.setdefault(form, []).append(region)
     longest = max(len(form) for form in table)
-    return {form: tuple(regions) for form, regions in table.items()}, longest
+    return {form: tuple(regions) for form, regions in table.items()}, longest, bound
 
 
 def _mentions(text: str) -> list[tuple[int, int, tuple[Region, ...]]]:
@@ -80,12 +101,34 @@ def _mentions(text: str) -> list[tuple[int, int, tuple[Region, ...]]]:
         for size in range(min(longest, n - i), 1, -1):
             regions = table.get(text[i:i + size])
             if regions:
+                if _CUE_NOT_PLACE.match(text, i):
+                    continue
                 found.append((i, i + size, regions))
                 i += size
+                bound = _bound_after(text, i, regions)
+                if bound:
+                    found.append(bound)
+                    i = bound[1]
                 break
         else:
             i += 1
     return found
+
+
+def _bound_after(text: str, i: int, regions: tuple[Region, ...]) -> tuple[int, int, tuple[Region, ...]] | None:
+    """A city-bound short form ("朝阳") right after a mention of its city ("北京"), not followed by its suffix
+    (the full name is in the lexicon anyway)."""
+    cities = {r.city for r in regions if r.level == "city"}
+    if not cities:
+        return None
+    bound = _city_bound()
+    for size in (3, 2):
+        short = text[i:i + size]
+        for city in cities:
+            region = bound.get((city, short))
+            if region is not None and not text.startswith(_DISTRICT_SUFFIXES, i + size):
+                return i, i + size, (region,)
+    return None
 
 
 def find_place(text: str) -> Place | None:
