@@ -4,11 +4,11 @@ A parent who sees "抱歉，这个问题我还没学会…" twice, or the same s
 processed. So before a turn's replies are stored, :func:`vary` compares each with what the bot said in its previous
 turn (kept per conversation, ``BotConversationState.said``) and with the replies before it in this turn. A repeat is
 
-1. said in other words when there are some: the built-in texts below have alternates (the org's own fallback text
-   first, then ours), a script's line gets a short lead-in;
-2. for a knowledge-base answer asked again at once, replaced by a pointer to the answer just above and the way to a
-   teacher — pasting the same long answer again helps nobody;
-3. otherwise left out, when the turn has other replies to say.
+1. for an answer (knowledge base, keyword rule) asked again at once, replaced by a pointer to the answer just above
+   and the way to a teacher — pasting the same long answer again helps nobody;
+2. else said in other words: the built-in texts below have alternates (the org's own fallback text first, then
+   ours); any other line gets a short lead-in ("再确认一下：" for a script's question);
+3. a repeat inside one turn is left out.
 
 Pure: texts in, texts out; the bot service reads and stores ``said``.
 """
@@ -29,6 +29,9 @@ __all__ = ["ANSWER_AGAIN", "MAX_SAID", "vary"]
 MAX_SAID = 6  # texts of the previous turn kept per conversation
 ANSWER_AGAIN = "这个问题上面刚回答过～如果还没解决，点“转人工”，老师会为您详细解答。"
 FLOW_LEAD_INS = ("再确认一下：", "不好意思，再问一下：")
+LEAD_IN = "就像刚才说的，"
+# Answers to a question (the knowledge base's, a keyword rule's) that a visitor asked again at once.
+ANSWER_KINDS = frozenset({"answer", "rule"})
 
 # By reply kind: alternates for texts the org may have written itself (the fallback) or that vary by turn.
 _BY_KIND: Mapping[str, tuple[str, ...]] = {
@@ -58,6 +61,8 @@ def _candidates(reply: BotReply) -> list[str]:
     own = [reply.text, *_BY_TEXT.get(reply.text, ()), *_BY_KIND.get(kind, ())]
     if reply.extra.get("flow") is not None:
         own.extend(lead + reply.text for lead in FLOW_LEAD_INS)
+    else:
+        own.append(LEAD_IN + reply.text)
     return own
 
 
@@ -67,12 +72,14 @@ def vary(replies: Sequence[BotReply], said: Sequence[str]) -> tuple[tuple[BotRep
     seen = {_key(t) for t in said}
     out: list[BotReply] = []
     for i, reply in enumerate(replies):
+        if any(_key(r.text) == _key(reply.text) for r in out):
+            continue  # said a moment ago in this very turn
         if _key(reply.text) not in seen:
             out.append(reply)
             seen.add(_key(reply.text))
             continue
         text = next((t for t in _candidates(reply) if _key(t) not in seen), None)
-        if reply.extra.get("kind") == "answer" and _key(ANSWER_AGAIN) not in seen:
+        if reply.extra.get("kind") in ANSWER_KINDS and _key(ANSWER_AGAIN) not in seen:
             extra = {"kind": "answer_again", "kb_entry_id": reply.extra.get("kb_entry_id")}
             out.append(BotReply(ANSWER_AGAIN, (HANDOFF_BUTTON,), extra))
             seen.add(_key(ANSWER_AGAIN))
@@ -80,7 +87,6 @@ def vary(replies: Sequence[BotReply], said: Sequence[str]) -> tuple[tuple[BotRep
             out.append(replace(reply, text=text))
             seen.add(_key(text))
         elif reply.buttons or (not out and i == len(replies) - 1):
-            # Nothing else to say, or buttons the visitor needs: keep it rather than go silent.
-            out.append(reply)
+            out.append(reply)  # unreachable with the lead-ins above; kept rather than lose buttons or go silent
     texts = [r.text for r in out][-MAX_SAID:]
     return tuple(out), texts or list(said)
