@@ -404,11 +404,12 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
 # --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
 
 def states_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[dict[str, Any]]:
-    """What the bot remembers per conversation: the running script's answers so far and the scripts done."""
+    """What the bot remembers per conversation: the running script's answers so far, the scripts done and what the
+    bot said last (it may quote the visitor's facts: "已为您记下（年级：三年级）")."""
     rows = session.scalars(select(BotConversationState).where(
         BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids or [-1])))
     return [{"conversation_id": r.conversation_id, "flow_state": r.flow_state, "flows_done": r.flows_done,
-             "turns": r.turns} for r in rows]
+             "turns": r.turns, "said": r.said or []} for r in rows]
 
 
 def forget_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> int:
