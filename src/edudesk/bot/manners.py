@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from edudesk.bot import faq, smalltalk
+from edudesk.bot import faq, flow_host, smalltalk
 from edudesk.bot.engine import BotReply
 from edudesk.bot.flows import runner
 from edudesk.bot.rules import HANDOFF_BUTTON
@@ -46,6 +46,7 @@ _BY_TEXT: Mapping[str, tuple[str, ...]] = {
     faq.ABUSE_TEXT: ("我明白您着急，我们一起把问题解决好～",),
     faq.COMPLAINT_TEXT: ("已经在为您转接老师了，请稍等片刻～",),
     runner.ON_FAIL_END_TEXT: ("好的～有需要随时找我。",),
+    flow_host.FLOW_UNAVAILABLE_TEXT: ("这项服务还是暂时用不了～可以直接问我，或回复“转人工”找老师。",),
     runner.ON_FAIL_HANDOVER_TEXT: ("正在请课程老师来和您沟通，请稍候～",),
     **{talk.reply: talk.alternates for talk in smalltalk.REPLIES},
 }
