@@ -2,8 +2,9 @@
 
 The runner (``bot.flows``) is a pure state machine; this module is the host contract it documents, still pure:
 it decides, per visitor message, between continuing the running flow, answering a question the visitor asked
-in the middle of it (and then re-asking the pending question), starting a flow whose trigger fired, or letting the
-FAQ bot answer alone. The caller (``bot.service.respond``) loads and stores the state and writes captured values.
+in the middle of it (and then, with the runner's manners, perhaps coming back to the pending question), starting
+a flow whose trigger fired, or letting the FAQ bot answer alone. The caller
+(``bot.service.respond``) loads and stores the state and writes captured values.
 
 A payload "flow:<key>" (a menu button, any button) starts that script at once, whatever its triggers and even if
 this conversation ran it before: the visitor asked for it. A script running then is dropped for it. An unknown
@@ -71,10 +72,24 @@ class FlowTurn:
     started: str | None = None
 
 
+# The buying signals a message shows (text, the answered entry's category) → names: ``leads_service.message_signals``.
+Signals = Callable[[str, str | None], Sequence[str]]
+
+
+def faq_band(decision: BotDecision) -> str:
+    """How the FAQ bot handled a message, as the runner reads it: answered from the knowledge base, suggested,
+    missed, or answered some other way (small talk, a keyword rule)."""
+    if decision.entry_id is not None:
+        return "answer"
+    if decision.miss_reason == "suggested":
+        return "suggest"
+    return "miss" if not decision.understood or decision.miss_reason else "other"
+
+
 def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Mapping[str, Any] | None,
              done: Sequence[str], known: Mapping[str, Any], extraction: Extraction | None, turns: int,
              has_contact: bool, off_hours: bool = False, offer_trial: TrialOffer | None = None,
-             book_trial: TrialBook | None = None) -> FlowTurn:
+             book_trial: TrialBook | None = None, signals: Signals | None = None) -> FlowTurn:
     done_list = list(done)
     by_key = {f.key: f for f in flows if f.enabled}
     asked = flow_key_of(turn.text)
@@ -90,7 +105,9 @@ def run_turn(engine: FaqBot, flows: Sequence[Flow], turn: BotTurn, *, state: Map
         pick = book_trial(turn.text) if book_trial is not None and isinstance(step, OfferTrialStep) else None
         if pick is not None and isinstance(step, OfferTrialStep):
             return _picked(flow, running, step, pick, known, done_list, offer_trial)
-        out = advance(flow, running, turn.text, known, extraction, faq_band="answer" if faq.entry_id else None)
+        found = signals(turn.text, faq.category) if signals is not None else ()
+        out = advance(flow, running, turn.text, known, extraction, faq_band=faq_band(faq),
+                      moment=found[0] if found else None)
         return _continue(flow, out, faq, known, done_list, started=None, offer_trial=offer_trial)
     event = FlowEvent(kind="message", text=turn.text, faq_category=faq.category, turns=turns,
                       has_contact=has_contact, off_hours=off_hours, done=frozenset(done_list))
@@ -151,8 +168,9 @@ def _picked(flow: Flow, running: FlowState, step: OfferTrialStep, pick: TrialPic
 def _continue(flow: Flow, out: FlowOutput, faq: BotDecision, known: Mapping[str, Any], done: list[str], *,
               started: str | None, offer_trial: TrialOffer | None = None) -> FlowTurn:
     if out.interrupted:
-        # A question in the middle of the flow: the FAQ answers it, then the pending question is asked again.
-        replies = (*faq.replies, *((out.resume,) if out.resume is not None and faq.entry_id else ()))
+        # A question in the middle of the flow: the FAQ answers it, then the script's line, if it has one now (the
+        # runner decides: once after a side question, once more at a better moment, never after a fallback).
+        replies = (*faq.replies, *((out.resume,) if out.resume is not None else ()))
         return FlowTurn(replace(faq, replies=replies), _state(out), done, _captured(out), started)
     for action in out.actions:
         state = out.state

@@ -55,6 +55,8 @@ class BotConversationState(OrgScoped, Base):
     flow_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     flows_done: Mapped[list[str]] = mapped_column(JSON, default=list)
     turns: Mapped[int] = mapped_column(Integer, default=0)
+    # What the bot said in its last turn, so it never says the same sentence twice in a row (``bot.manners``).
+    said: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class BotFlow(OrgScoped, Base):

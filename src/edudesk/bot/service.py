@@ -13,9 +13,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
-from edudesk.bot import flow_host, scripts
+from edudesk.bot import flow_host, manners, scripts, timewords
 from edudesk.bot.engine import BotDecision, BotTurn, Button
 from edudesk.bot.faq import AnswerCard, FaqBot
+from edudesk.bot.flows import variables as flow_variables
 from edudesk.bot.models import BotConversationState, BotSettings, KeywordRule
 from edudesk.bot.rules import DEFAULT_HANDOFF_KEYWORDS, Rule
 from edudesk.bot.runtime import VERSION_POLL_SECONDS, BotRuntime, OrgBot
@@ -330,7 +331,27 @@ def on_widget_opened(session: Session, org_bot: OrgBot, conversation_id: int, co
         return None
     state.flow_state = hosted.state
     state.flows_done = hosted.done
-    return hosted.decision
+    return _said(state, _rendered(hosted.decision, org_bot, utcnow()))
+
+
+def _rendered(decision: BotDecision, org_bot: OrgBot, now: dt.datetime) -> BotDecision:
+    """A script's lines with their variables filled in from the org's business hours at ``now``
+    (``bot.flows.variables``: "老师{reply_time}联系您" → "老师明天上午 8:00上班后联系您")."""
+    if not any(r.extra.get("flow") is not None and "{" in r.text for r in decision.replies):
+        return decision
+    values = timewords.variables(org_bot.hours, now)
+    replies = tuple(replace(r, text=flow_variables.render(r.text, values)) if r.extra.get("flow") is not None
+                    else r for r in decision.replies)
+    return replace(decision, replies=replies)
+
+
+def _said(state: BotConversationState, decision: BotDecision) -> BotDecision:
+    """The decision without a sentence the bot said in its previous turn (``bot.manners``), remembered for the
+    next turn."""
+    replies, said = manners.vary(decision.replies, state.said or [])
+    if said != (state.said or []):
+        state.said = said
+    return replace(decision, replies=replies) if replies != decision.replies else decision
 
 
 def conversation_categories(session: Session, org_id: int, conversation_id: int) -> list[str]:
@@ -348,6 +369,7 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
     state = _state(session, org_id, conversation_id, known_state)
     turn = BotTurn(org_id=org_id, conversation_id=conversation_id, text=text, misses_before=state.misses or 0,
                    page_title=page_title, facts=facts)
+    now = utcnow()
     if org_bot.flows and contact is not None:
         state.turns = (state.turns or 0) + 1  # counted only where a script may trigger on it: one write less
         known = leads_service.known_values(session, org_id, contact.id)
@@ -355,9 +377,10 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
         hosted = flow_host.run_turn(org_bot.engine, org_bot.flows, turn, state=state.flow_state,
                                     done=state.flows_done or [], known=known, extraction=extraction,
                                     turns=state.turns, has_contact=bool(known.get("phone") or known.get("wechat")),
-                                    off_hours=not org_bot.hours.is_open(utcnow()),
-                                    offer_trial=offer_trial, book_trial=book_trial)
-        decision = hosted.decision
+                                    off_hours=not org_bot.hours.is_open(now),
+                                    offer_trial=offer_trial, book_trial=book_trial,
+                                    signals=leads_service.message_signals)
+        decision = _rendered(hosted.decision, org_bot, now)
         state.flow_state = None if decision.handoff else hosted.state
         state.flows_done = hosted.done
         if hosted.captured:
@@ -368,6 +391,7 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
         decision = flow_host.unavailable(flow_key)  # no enabled script at all: none of that key
     else:
         decision = org_bot.engine.respond(turn)
+    decision = _said(state, decision)
     state.misses = 0 if decision.understood else (state.misses or 0) + 1
     if decision.entry_id is not None:
         kb_service.record_answer(session, org_id, decision.entry_id)
@@ -383,11 +407,12 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
 # --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
 
 def states_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[dict[str, Any]]:
-    """What the bot remembers per conversation: the running script's answers so far and the scripts done."""
+    """What the bot remembers per conversation: the running script's answers so far, the scripts done and what the
+    bot said last (it may quote the visitor's facts: "已为您记下（年级：三年级）")."""
     rows = session.scalars(select(BotConversationState).where(
         BotConversationState.org_id == org_id, BotConversationState.conversation_id.in_(conversation_ids or [-1])))
     return [{"conversation_id": r.conversation_id, "flow_state": r.flow_state, "flows_done": r.flows_done,
-             "turns": r.turns} for r in rows]
+             "turns": r.turns, "said": r.said or []} for r in rows]
 
 
 def forget_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> int:

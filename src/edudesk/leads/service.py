@@ -136,6 +136,7 @@ __all__ = [
     "leads_for_contacts",
     "mark_trial_attended",
     "mark_trial_booked",
+    "message_signals",
     "note_touch",
     "notes_of",
     "record_values",
@@ -243,6 +244,13 @@ def card_grade(session: Session, org_id: int, contact_id: int) -> CardGrade | No
 
 
 KNOWN_SIGNALS = ("has_phone", "has_wechat", "return_visit", "trial_booked", *grading.MESSAGE_SIGNALS)
+
+
+def message_signals(text: str, category: str | None = None) -> list[str]:
+    """The buying signals a visitor message shows (asked_price, asked_trial, …; in ``MESSAGE_SIGNALS`` order), for
+    the bot: a script waits for one of them before it asks a shelved question again."""
+    found = grading.signals_in(text, category)
+    return [name for name in grading.MESSAGE_SIGNALS if name in found]
 
 
 def save_grading(session: Session, actor: audit_service.Actor, rules_text: str, a_threshold: int,

@@ -152,18 +152,19 @@ def test_leave_to_ask_a_question_and_resume() -> None:
     assert out.interrupted and out.asked_question and out.replies == ()
     assert v.state is not None and v.state.step == "grade" and v.state.retries == 0 and v.state.interrupted
     assert out.resume is not None and out.resume.text == RESUME_PREFIX + "麻烦说一下孩子的年级，比如三年级～"
-    # The host answered the FAQ; the visitor says thanks: ask again, as a resumption, at no retry's cost.
-    assert texts(v.says("好的谢谢")) == [RESUME_PREFIX + "麻烦说一下孩子的年级，比如三年级～"]
-    assert v.state is not None and v.state.retries == 0 and not v.state.interrupted
+    # The host answered the FAQ and came back once; the visitor says thanks: the question is not put a third time.
+    out = v.says("好的谢谢")
+    assert out.interrupted and out.resume is None and texts(out) == []
+    assert v.state is not None and v.state.retries == 0 and v.state.waiting and v.state.shelved == ("grade",)
+    # An answer given later still counts.
     assert texts(v.says("三年级")) == ["想了解哪门课？"]
 
 
 def test_the_faq_band_marks_a_question_the_heuristic_misses() -> None:
     v = Visitor(K12)
-    assert v.says("校区地址", faq_band="answer").interrupted
-    assert not v.says("校区地址", faq_band="fallback").interrupted
-    assert v.state is not None and v.state.retries == 0  # first ask after the side question is free
-    v.says("校区地址")
+    assert not v.says("校区地址", faq_band="fallback").interrupted  # not understood, no question: a failed answer
+    assert v.state is not None and v.state.retries == 1
+    assert v.says("校区地址", faq_band="answer").interrupted  # the FAQ answered it: a side question, no retry
     assert v.state is not None and v.state.retries == 1
 
 
@@ -225,7 +226,10 @@ def test_trial_outcomes() -> None:
     v = Visitor(K12, card)
     assert texts(v.says("不用了，谢谢")) == ["好的，老师稍后联系您。"]
     v = Visitor(K12, card)
-    assert v.says("试听课在哪个校区上？").interrupted
+    # The FAQ could not answer the side question: no resume line after its fallback; the next message brings the
+    # offer back once.
+    out = v.says("试听课在哪个校区上？", faq_band="miss")
+    assert out.interrupted and out.resume is None
     out = v.says("好的")
     assert out.actions == (FlowAction("offer_trial", "trial", course="数学"),)
     with pytest.raises(ValueError, match="trial offer"):

@@ -10,11 +10,17 @@ Each returns a :class:`FlowOutput`: the replies to send, the new state (``None``
 nothing), the field values the visitor gave (write them to the lead card as source ``flow``) and the actions for
 the host (``handover``, ``offer_trial``, ``end``).
 
-**Leaving and resuming.** A message that does not answer the pending question but looks like a question ("学费
-多少？", or the host's FAQ matcher says band ``answer``) returns ``interrupted=True`` with the state kept (marked
-``interrupted``) and no flow reply: the host answers it with the FAQ bot and, when the FAQ answered directly,
-appends ``output.resume`` ("我们接着刚才的～" + the question again). The next message is read as the answer
-again; if it still is not one ("好的谢谢"), the question is asked again without costing a retry.
+**Leaving and resuming, with manners.** A message that does not answer the pending question but looks like a
+question ("学费多少？", or the host's FAQ matcher says band ``answer``) returns ``interrupted=True`` with the state
+kept and no flow reply: the host answers it with the FAQ bot and appends ``output.resume`` when there is one. The
+script comes back to its question **once** ("我们接着刚才的～" + the question): further side questions are only
+answered. A question the visitor lets pass twice is *shelved*: never asked again in the same words; the script
+waits, and at a better moment (the host passes ``moment``: a message with a buying signal such as a price or trial
+question) it asks once more, rephrased ("对了，" + the first wording + why it helps now). Let pass again, the
+question is dropped and the script goes on as the step's ``on_fail`` says (``skip``: the next step waits for the
+next good moment — a buying signal or a message that asks nothing; ``end`` / ``handover``: as written). Only side
+questions count as passes; a reply that tries and fails ("138001") costs a retry as before, and a refusal fails
+the ask at once. See docs/bot-flows.md, "Manners".
 
 A flow edited while a visitor is in it: the state names the step it waits on, so the conversation carries on
 with the new version when that step still exists and ends quietly (``end``, reason ``flow_changed``) when not.
@@ -87,6 +93,8 @@ class _Turn:
     last_answer: Any
     fields: Mapping[str, FieldDef] | None
     today: dt.date
+    shelved: tuple[str, ...] = ()
+    rephrased: tuple[str, ...] = ()
     replies: list[BotReply] = field(default_factory=list)
     captured: list[Captured] = field(default_factory=list)
     actions: list[FlowAction] = field(default_factory=list)
@@ -102,10 +110,11 @@ class _Turn:
         self.replies.append(BotReply(text, buttons, extra))
 
     def output(self, waiting: str | None, *, retries: int = 0, interrupted: bool = False,
-               asked: bool = False, resume: BotReply | None = None) -> FlowOutput:
+               asked: bool = False, resume: BotReply | None = None, passes: int = 0, resumed: bool = False,
+               later: bool = False, deferred: bool = False) -> FlowOutput:
         state = None if waiting is None else FlowState(
             self.flow.key, self.flow.version, waiting, retries, self.answers, self.values, self.last_answer,
-            interrupted)
+            interrupted, passes, resumed, later, deferred, self.shelved, self.rephrased)
         return FlowOutput(tuple(self.replies), state, tuple(self.captured), tuple(self.actions), interrupted, asked,
                           resume)
 
@@ -134,25 +143,30 @@ def start(flow: Flow, known_fields: Mapping[str, Any], *, extraction: Extraction
 
 
 def advance(flow: Flow, state: FlowState, visitor_text: str, known_fields: Mapping[str, Any],
-            extraction: Extraction | None = None, *, faq_band: str | None = None,
+            extraction: Extraction | None = None, *, faq_band: str | None = None, moment: str | None = None,
             fields: Mapping[str, FieldDef] | None = None, today: dt.date | None = None) -> FlowOutput:
     """Read the visitor's message against the step ``state`` waits on and run on to the next question.
 
     ``extraction`` is ``nlp.extract(visitor_text)`` (computed here, rules only, when not given); ``faq_band`` is
-    the FAQ matcher's band for the message when the host has it ("answer" counts as a question)."""
+    how the host's FAQ bot handled the message: "answer" (counts as a question), "miss" / "suggest" (no answer:
+    no resume line after it), anything else or None (answered some other way). ``moment`` names the buying signal
+    the message shows ("asked_price", "asked_trial", …; None: none) — a better moment for a shelved question."""
     if state.flow_key != flow.key:
         raise ValueError(f"state of flow {state.flow_key!r} passed with flow {flow.key!r}")
     ex = extraction if extraction is not None else extract(visitor_text, use_model=False)
     values = {**state.values, **_message_values(ex)}
-    turn = _Turn(flow, known_fields, values, dict(state.answers), state.last_answer, fields, _today(today))
+    turn = _Turn(flow, known_fields, values, dict(state.answers), state.last_answer, fields, _today(today),
+                 state.shelved, state.rephrased)
+    asked = looks_like_question(visitor_text) or faq_band == "answer"
+    if state.deferred and flow.has_step(state.step):
+        return _deferred(turn, state, asked, moment)
     if not flow.has_step(state.step) or not isinstance(flow.step(state.step), AskFieldStep | AskButtonsStep
                                                                                 | OfferTrialStep):
         turn.actions.append(FlowAction("end", state.step, reason="flow_changed"))  # edited under the visitor
         return turn.output(None)
     step = flow.step(state.step)
-    asked = looks_like_question(visitor_text) or faq_band == "answer"
     if isinstance(step, OfferTrialStep):
-        return _trial_reply(turn, step, state, visitor_text, asked)
+        return _trial_reply(turn, step, state, visitor_text, asked, faq_band, moment)
     assert isinstance(step, AskFieldStep | AskButtonsStep)
     target = _answer(turn, step, visitor_text, ex)
     if target is not _NO_ANSWER:
@@ -160,18 +174,96 @@ def advance(flow: Flow, state: FlowState, visitor_text: str, known_fields: Mappi
         return replace(out, asked_question=asked)
     if is_refusal(visitor_text):
         return _fail(turn, step)
-    if asked:
-        resume = _prompt_reply(turn, step, RESUME_PREFIX + (step.reprompt or _question(step)))
-        return turn.output(step.id, retries=state.retries, interrupted=True, asked=True, resume=resume)
+    if asked or state.resumed or state.waiting:
+        return _passed(turn, step, state, faq_band, moment)
     retries = state.retries if state.interrupted else state.retries + 1
     if retries > step.max_retries:
         return _fail(turn, step)
-    if state.interrupted:  # back from a side question: ask again as a resumption, not as an error
-        text = RESUME_PREFIX + (step.reprompt or _question(step))
-    else:
-        text = step.reprompt or _retry_text(turn, step)
-    turn.replies.append(_prompt_reply(turn, step, text))
+    if state.interrupted:  # back from a side question the FAQ could not answer: once, as a resumption
+        turn.replies.append(_prompt_reply(turn, step, _resume_text(step)))
+        return turn.output(step.id, retries=retries, passes=state.passes, resumed=True)
+    turn.replies.append(_prompt_reply(turn, step, step.reprompt or _retry_text(turn, step)))
     return turn.output(step.id, retries=retries)
+
+
+# ---- manners: resuming once, shelving a question let pass twice, waiting for a better moment -------------------
+
+NO_RESUME_BANDS = frozenset({"miss", "suggest", "fallback"})
+MOMENT_PREFIX = "对了，"
+# Why the script asks now, by the buying signal that made it a good moment (names of leads.grading's signals).
+MOMENT_REASONS = {
+    "asked_price": "知道这个，我能给您说得更准确些～",
+    "asked_trial": "这样我好帮您安排合适的试听课～",
+    "asked_schedule": "这样我好帮您查对应的上课时间～",
+    "enrol_intent": "这样我好帮您看报名安排～",
+}
+
+
+def _resume_text(step: AskFieldStep | AskButtonsStep | OfferTrialStep) -> str:
+    if isinstance(step, OfferTrialStep):
+        return RESUME_PREFIX + step.text
+    return RESUME_PREFIX + (step.reprompt or _question(step))
+
+
+def _rephrased_text(step: AskFieldStep | AskButtonsStep | OfferTrialStep, moment: str) -> str:
+    """The shelved question once more, in other words than the prompt and the resume line: the first wording
+    (the resume line used the reprompt), a lead-in and the reason it helps the visitor now."""
+    question = step.text if isinstance(step, OfferTrialStep) else _question(step)
+    return MOMENT_PREFIX + question + MOMENT_REASONS.get(moment, "")
+
+
+def _passed(turn: _Turn, step: AskFieldStep | AskButtonsStep | OfferTrialStep, state: FlowState,
+            faq_band: str | None, moment: str | None) -> FlowOutput:
+    """The visitor let the pending question pass (a side question; after the resume line, any non-answer). The
+    host answers the message with the FAQ bot; this decides what, if anything, the script adds after it:
+
+    1. first pass: the question once more as a resumption (only after a real answer, not after a fallback);
+    2. second pass: nothing; the question is shelved and the script waits for a better moment;
+    3. while waiting, a message with a buying signal (``moment``): the shelved question once more, rephrased;
+    4. a rephrased question let pass again: dropped for good; the script goes past it as the step's ``on_fail``
+       says (``skip``: the next step waits for the next good moment; ``end`` / ``handover``: as written).
+    """
+    passes = state.passes + 1
+
+    def side(*, resume: BotReply | None = None, later: bool = False) -> FlowOutput:
+        return turn.output(step.id, retries=state.retries, interrupted=True, asked=True, resume=resume,
+                           passes=passes, resumed=resume is not None, later=later)
+
+    if state.waiting:
+        if moment is not None and step.id not in turn.rephrased and faq_band not in NO_RESUME_BANDS:
+            turn.rephrased = (*turn.rephrased, step.id)
+            return side(resume=_prompt_reply(turn, step, _rephrased_text(step, moment)))
+        return side(later=True)
+    if step.id in turn.rephrased:
+        return _drop(turn, step)
+    if passes >= 2 or state.resumed:
+        if step.id not in turn.shelved:
+            turn.shelved = (*turn.shelved, step.id)
+        return side(later=True)
+    if faq_band in NO_RESUME_BANDS:
+        return side()
+    return side(resume=_prompt_reply(turn, step, _resume_text(step)))
+
+
+def _drop(turn: _Turn, step: AskFieldStep | AskButtonsStep | OfferTrialStep) -> FlowOutput:
+    """Past a question the visitor let pass even when asked at a good moment. The FAQ answer goes first."""
+    if isinstance(step, OfferTrialStep):  # an offer let pass is a "no": the script's declined route, now
+        return replace(_run(turn, _trial_target(turn, step, "declined")), asked_question=True)
+    if step.on_fail != "skip":
+        return replace(_fail(turn, step), asked_question=True)
+    target = _next(turn, step)
+    if target is None:
+        return replace(_run(turn, None), asked_question=True)
+    return turn.output(target, interrupted=True, asked=True, later=True, deferred=True)
+
+
+def _deferred(turn: _Turn, state: FlowState, asked: bool, moment: str | None) -> FlowOutput:
+    """The script waits before a step it has not run yet: it runs it at a message with a buying signal or one
+    that asks nothing (a pause: "好的", "孩子三年级"); a further side question is only answered."""
+    if moment is None and asked:
+        return turn.output(state.step, interrupted=True, asked=True, passes=state.passes + 1, later=True,
+                           deferred=True)
+    return replace(_run(turn, state.step), asked_question=asked)
 
 
 def trial_outcome(flow: Flow, state: FlowState, outcome: TrialOutcome, known_fields: Mapping[str, Any], *,
@@ -240,19 +332,19 @@ def _fail(turn: _Turn, step: AskFieldStep | AskButtonsStep) -> FlowOutput:
     return turn.output(None)
 
 
-def _trial_reply(turn: _Turn, step: OfferTrialStep, state: FlowState, text: str, asked: bool) -> FlowOutput:
+def _trial_reply(turn: _Turn, step: OfferTrialStep, state: FlowState, text: str, asked: bool,
+                 faq_band: str | None, moment: str | None) -> FlowOutput:
     """The visitor wrote instead of picking a session: a no, a question, or anything else (offer again)."""
     if any(word in text for word in DECLINE_TRIAL):
         return _run(turn, _trial_target(turn, step, "declined"))
-    if asked:
-        resume = _prompt_reply(turn, step, RESUME_PREFIX + step.text)
-        return turn.output(step.id, retries=state.retries, interrupted=True, asked=True, resume=resume)
+    if asked or state.resumed or state.waiting:
+        return _passed(turn, step, state, faq_band, moment)
     retries = state.retries if state.interrupted else state.retries + 1
     if retries > step.max_retries:
         return _run(turn, _trial_target(turn, step, "declined"))
     turn.say(step, step.text)
     turn.actions.append(FlowAction("offer_trial", step.id, course=step.course))
-    return turn.output(step.id, retries=retries)
+    return turn.output(step.id, retries=retries, passes=state.passes, resumed=state.interrupted)
 
 
 def _trial_target(turn: _Turn, step: OfferTrialStep, outcome: TrialOutcome) -> str | None:

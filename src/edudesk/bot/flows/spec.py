@@ -36,6 +36,8 @@ from pydantic_core import PydanticCustomError
 
 from edudesk.bot.flows.errors import FlowError, FlowProblem
 from edudesk.bot.flows.graph import Exit, check_graph
+from edudesk.bot.flows.variables import problem as variable_problem
+from edudesk.bot.flows.variables import unknown as unknown_variables
 from edudesk.inputs import check_text
 
 SCHEMA_VERSION: Final = 1
@@ -320,6 +322,7 @@ class Flow(_Model):
     @model_validator(mode="after")
     def _sound(self, info: ValidationInfo) -> Flow:
         problems = check_graph(self.steps)
+        problems.extend(_unknown_variables(self.steps))
         keys = (info.context or {}).get("field_keys") if isinstance(info.context, Mapping) else None
         if keys is not None:
             problems.extend(_unknown_fields(self.steps, set(keys)))
@@ -354,6 +357,21 @@ def _unknown_fields(steps: Iterable[Step], keys: set[str]) -> list[FlowProblem]:
             named = [("field", step.field), *((f"cases[{j}].field", c.field) for j, c in enumerate(step.cases))]
         problems.extend(FlowProblem(f"steps[{i}].{path}", f"未知的名片字段「{key}」")
                         for path, key in named if key is not None and key not in keys)
+    return problems
+
+
+# The texts of a step that are said to the visitor, and so may use variables (``bot.flows.variables``).
+_SAID = ("text", "prompt", "reprompt", "question", "on_fail_text")
+
+
+def _unknown_variables(steps: Iterable[Step]) -> list[FlowProblem]:
+    problems: list[FlowProblem] = []
+    for i, step in enumerate(steps):
+        for name in _SAID:
+            text = getattr(step, name, None)
+            names = unknown_variables(text) if isinstance(text, str) else []
+            if names:
+                problems.append(FlowProblem(f"steps[{i}].{name}", variable_problem(names)))
     return problems
 
 

@@ -29,18 +29,33 @@ class FlowState:
     values: dict[str, Any] = field(default_factory=dict)  # field key → value given during this flow
     last_answer: Any = None
     interrupted: bool = False  # the last message left the flow to ask something
+    # Manners (see ``runner``): side questions in a row while ``step`` waits; whether the script already came back
+    # to ``step`` once since it was asked; whether it waits for a better moment instead of asking; whether ``step``
+    # has not run yet (reached by dropping a question: it runs at the next good moment).
+    passes: int = 0
+    resumed: bool = False
+    waiting: bool = False
+    deferred: bool = False
+    shelved: tuple[str, ...] = ()  # asks let pass twice: never asked again in their own words
+    rephrased: tuple[str, ...] = ()  # shelved asks already asked once more at a better moment
 
     def to_json(self) -> dict[str, Any]:
         return {"flow_key": self.flow_key, "version": self.version, "step": self.step, "retries": self.retries,
                 "answers": dict(self.answers), "values": dict(self.values), "last_answer": self.last_answer,
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted, "passes": self.passes, "resumed": self.resumed,
+                "waiting": self.waiting, "deferred": self.deferred, "shelved": list(self.shelved),
+                "rephrased": list(self.rephrased)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FlowState:
         return cls(flow_key=str(data["flow_key"]), version=int(data["version"]), step=str(data["step"]),
                    retries=int(data.get("retries", 0)), answers=dict(data.get("answers") or {}),
                    values=dict(data.get("values") or {}), last_answer=data.get("last_answer"),
-                   interrupted=bool(data.get("interrupted", False)))
+                   interrupted=bool(data.get("interrupted", False)), passes=int(data.get("passes", 0)),
+                   resumed=bool(data.get("resumed", False)), waiting=bool(data.get("waiting", False)),
+                   deferred=bool(data.get("deferred", False)),
+                   shelved=tuple(str(s) for s in data.get("shelved") or ()),
+                   rephrased=tuple(str(s) for s in data.get("rephrased") or ()))
 
 
 @dataclass(frozen=True)

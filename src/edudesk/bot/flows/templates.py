@@ -4,7 +4,9 @@ editor offers them as templates and the demo institution (``edudesk.demo``) runs
 flows, not with the demo: a product page must not depend on demo data.
 
 They are plain dicts in the stored JSON format (what an admin would import), validated by :func:`demo_flows` so
-a broken demo fails at start-up and in the tests rather than in front of a visitor. The exam-prep flow asks for the
+a broken demo fails at start-up and in the tests rather than in front of a visitor. Time words are variables
+(``{next_open}``, ``{reply_time}``: ``bot.flows.variables``), filled from the org's business hours when said, so
+no text promises "明天一早" at 07:25 on a day the office opens at 08:00. The exam-prep flow asks for the
 learner's education (学历), which is not a built-in lead-card field: ``DEMO_CUSTOM_FIELDS`` lists the card field
 the demo org must define for it.
 """
@@ -63,9 +65,9 @@ K12_FLOW: dict[str, Any] = {
          "text": "感谢您的信任！我们每周末都有免费试听课，孩子可以先来体验一下老师的上课风格。"
                  "近期可以预约的时间如下："},
         {"kind": "end", "id": "thanks_booked",
-         "text": "预约成功！课程老师会在 24 小时内和您电话确认，上课前一天还会短信提醒您。期待和孩子见面～"},
+         "text": "预约成功！课程老师{reply_time}会和您电话确认，上课前一天还会短信提醒您。期待和孩子见面～"},
         {"kind": "end", "id": "thanks_later",
-         "text": "没关系～课程老师稍后会联系您，先送上一份孩子这个年级的学习规划。有任何问题随时找我哦！"},
+         "text": "没关系～课程老师{reply_time}会联系您，先送上一份孩子这个年级的学习规划。有任何问题随时找我哦！"},
     ],
 }
 
@@ -107,7 +109,7 @@ EXAM_PREP_FLOW: dict[str, Any] = {
         {"kind": "offer_trial", "id": "trial", "booked": "booked", "declined": "pack",
          "text": "好的！近期的免费直播试听课时间如下，选一个您方便的时间就可以～"},
         {"kind": "end", "id": "pack",
-         "text": "资料包（历年真题 + 考试大纲 + 备考计划表）老师会在今天内发到您的手机或微信，请注意查收～"
+         "text": "资料包（历年真题 + 考试大纲 + 备考计划表）老师{reply_time}会发到您的手机或微信，请注意查收～"
                  "祝您备考顺利！"},
         {"kind": "end", "id": "booked",
          "text": "预约成功！开课前我们会短信提醒您，课后老师还会送您一份备考资料包。祝您一次通关！"},
@@ -120,22 +122,22 @@ OFF_HOURS_FLOW: dict[str, Any] = {
     "key": "k12_off_hours",
     "name": "下班时间留资",
     "version": 1,
-    "description": "老师下班后：记下称呼、年级和手机号，第二天一早由课程老师回电。",
+    "description": "老师下班后：记下称呼、年级和手机号，老师上班后第一时间回电（时间按营业时间说）。",
     "triggers": [{"kind": "off_hours"}],
     "steps": [
         {"kind": "say", "id": "hello",
-         "text": "现在课程老师已经下班啦，我是智能助手小星，课程和价格的问题都可以先问我～"
-                 "留个联系方式的话，明天一早老师会第一时间联系您。"},
+         "text": "现在课程老师已经下班啦（{next_open}上班），我是智能助手小星，课程和价格的问题都可以先问我～"
+                 "留个联系方式的话，老师上班后会第一时间联系您。"},
         {"kind": "ask_field", "id": "grade", "field": "grade", "prompt": "请问孩子现在读几年级呀？",
          "reprompt": "告诉我孩子的年级就可以，比如“三年级”“初一”～", "max_retries": 1},
         {"kind": "ask_field", "id": "name", "field": "name", "prompt": "怎么称呼您呢？比如“王妈妈”“李先生”。",
          "max_retries": 1},
         {"kind": "ask_field", "id": "phone", "field": "phone", "alternatives": ["wechat"],
-         "prompt": "方便留一个手机号或微信吗？老师明天上班后第一时间联系您～",
+         "prompt": "方便留一个手机号或微信吗？老师{reply_time}第一时间联系您～",
          "reprompt": "这个号码好像不太对，麻烦再核对一下 11 位手机号，或者直接留微信号～",
-         "on_fail": "end", "on_fail_text": "没关系～您可以继续问我问题，明天老师上班后也可以在这里回复您。"},
+         "on_fail": "end", "on_fail_text": "没关系～您可以继续问我问题，老师{reply_time}也会在这里回复您。"},
         {"kind": "end", "id": "thanks",
-         "text": "记下啦！明天上午老师会联系您，祝孩子学习进步～今晚还有问题也可以继续问我。"},
+         "text": "记下啦！老师{reply_time}会联系您，祝孩子学习进步～还有问题也可以继续问我。"},
     ],
 }
 
