@@ -34,7 +34,9 @@ from edudesk.conversations.base import (
 )
 from edudesk.conversations.messages import (
     DELIVER_JOB,
+    DELIVERY_GRACE_KEY,
     NOTE_MAX_CHARS,
+    QUEUED_DELIVERIES_KEY,
     VISITOR_CHECKS,
     add_attachment,
     contact_message,
@@ -93,6 +95,8 @@ from edudesk.events import agents_topic, contact_topic
 __all__ = [
     "CLOSE_RESOLVED_JOB",
     "DELIVER_JOB",
+    "DELIVERY_GRACE_KEY",
+    "QUEUED_DELIVERIES_KEY",
     "HANDOFF_TEXT",
     "MAX_TAGS",
     "NOBODY_ONLINE_TEXT",

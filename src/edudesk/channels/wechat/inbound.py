@@ -63,7 +63,7 @@ def load_target(ctx: AppContext, public_id: str) -> Target:
         except NotFoundError:
             raise callback.Refused(404, "unknown_inbox", "no enabled WeChat inbox has this public id") from None
         try:
-            config = inboxes_service.config_of(inbox, WeChatConfig,
+            config = inboxes_service.cached_config(inbox, WeChatConfig,
                                                inboxes_service.secret_box(ctx.settings.secret_key))
         except (SecretBoxError, ValidationError, ValueError) as exc:
             raise callback.Refused(503, "inbox_unusable", f"settings unreadable: {type(exc).__name__}") from None
