@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -229,14 +230,17 @@ RECEIPT_KEY_MAX = 128
 
 def first_receipt(session: Session, inbox: Inbox, key: str) -> bool:
     """True the first time a callback with this key reaches the inbox; False for a resend (in any instance)."""
-    try:
-        with session.begin_nested():
-            session.add(InboxReceipt(org_id=inbox.org_id, inbox_id=inbox.id, key=key[:RECEIPT_KEY_MAX],
-                                     created_at=utcnow()))
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return first_receipt_of(session, inbox.org_id, inbox.id, key)
+
+
+def first_receipt_of(session: Session, org_id: int, inbox_id: int, key: str) -> bool:
+    """``first_receipt`` by ids: one INSERT … ON CONFLICT DO NOTHING (no savepoint, no read of the inbox), which
+    waits for a concurrent insert of the same key to commit or roll back on PostgreSQL and SQLite alike."""
+    values = {"org_id": org_id, "inbox_id": inbox_id, "key": key[:RECEIPT_KEY_MAX], "created_at": utcnow()}
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = (insert(InboxReceipt).values(**values)
+            .on_conflict_do_nothing(index_elements=["inbox_id", "key"]).returning(InboxReceipt.id))
+    return session.execute(stmt).first() is not None
 
 
 def forget_receipts(session: Session, before: Any) -> int:

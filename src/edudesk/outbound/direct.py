@@ -30,6 +30,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from edudesk.conversations import service as conversations_service
+from edudesk.conversations.models import ChannelDelivery
 from edudesk.db import Database
 from edudesk.outbound.service import MAX_PER_RUN, Deliverer
 
@@ -100,13 +101,24 @@ class Direct:
 
     def run_line(self, conversation_id: int, jobs_of: dict[int, int]) -> None:
         """Sends the conversation's line from its head while this process can claim it."""
+        claimed: list[ChannelDelivery | None] = []
+
+        def claim_with_outcome(session: Session) -> None:
+            # The next head is claimed in the transaction that writes this one's outcome: one commit, not two.
+            claimed.append(self.deliverer.claim_next(session, conversation_id, commit=False))
+
         with self.db.session() as session:
+            delivery = self.deliverer.claim_next(session, conversation_id)
             for _ in range(MAX_PER_RUN):
-                delivery = self.deliverer.claim_next(session, conversation_id)
                 if delivery is None:
                     return
-                if not self.deliverer.deliver(session, delivery, safety_job=jobs_of.get(delivery.id)):
+                claimed.clear()
+                if not self.deliverer.deliver(session, delivery, safety_job=jobs_of.get(delivery.id),
+                                              before_commit=claim_with_outcome):
                     return
+                delivery = claimed[0] if claimed else None
+            if delivery is not None:  # MAX_PER_RUN sent: the line's rest goes to a job, as the job itself does
+                self.deliverer.release(session, delivery)
 
     def _done(self) -> None:
         with self._idle:

@@ -125,10 +125,11 @@ class Deliverer:
             return None
         return session.get(ChannelDelivery, head.id, populate_existing=True)
 
-    def claim_next(self, session: Session, conversation_id: int) -> ChannelDelivery | None:
-        """The head of the conversation's line, leased to the caller in one statement (committed), when it is due
-        and nobody holds it; else None. The direct lane's claim: it schedules nothing, because every delivery
-        already has its safety-net job and a held head is sent on by its holder (``Direct`` below)."""
+    def claim_next(self, session: Session, conversation_id: int, *, commit: bool = True) -> ChannelDelivery | None:
+        """The head of the conversation's line, leased to the caller in one statement, when it is due and nobody
+        holds it; else None. The direct lane's claim: it schedules nothing, because every delivery already has its
+        safety-net job and a held head is sent on by its holder (edudesk.outbound.direct). ``commit=False``: the
+        caller commits it with what it writes (the previous delivery's outcome)."""
         now = self.clock()
         head = (select(func.min(ChannelDelivery.id))
                 .where(ChannelDelivery.conversation_id == conversation_id, ChannelDelivery.state.in_(UNFINISHED))
@@ -141,8 +142,16 @@ class Deliverer:
             .values(state=DeliveryState.sending, lease_until=now + self.lease)
             .returning(ChannelDelivery)
             .execution_options(synchronize_session=False, populate_existing=True)).first()
-        session.commit()
+        if commit:
+            session.commit()
         return won
+
+    def release(self, session: Session, delivery: ChannelDelivery) -> None:
+        """Gives a claimed head back unsent and schedules a run of its line now (a long line's rest)."""
+        delivery.state = DeliveryState.pending
+        delivery.lease_until = None
+        self.schedule(session, delivery, self.clock())
+        session.commit()
 
     def schedule(self, session: Session, delivery: ChannelDelivery, when: dt.datetime) -> None:
         """A run of the delivery's conversation line at ``when`` (the delivery carries the org: no read needed)."""
@@ -151,14 +160,16 @@ class Deliverer:
 
     # --- sending ------------------------------------------------------------------------------------------------
 
-    def deliver(self, session: Session, delivery: ChannelDelivery, safety_job: int | None = None) -> bool:
+    def deliver(self, session: Session, delivery: ChannelDelivery, safety_job: int | None = None,
+                before_commit: Callable[[Session], None] | None = None) -> bool:
         """Sends one delivery and records the outcome; False when the line must wait (a retry is scheduled).
         ``safety_job``: the delivery's own job (direct lane), closed with the outcome since it has nothing left
-        to do."""
+        to do; ``before_commit`` runs in the outcome's transaction when the line goes on (sent or failed)."""
         try:
             ctx, message = self.prepare(session, delivery)
         except _Undeliverable as exc:
-            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job)
+            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job,
+                               before_commit=before_commit)
             return True
         session.commit()  # no transaction stays open while the provider answers
         try:
@@ -167,7 +178,8 @@ class Deliverer:
             if exc.retryable:
                 self.retry_later(session, delivery, f"{exc.code}: {exc.message}", safety_job=safety_job)
                 return False
-            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job)
+            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job,
+                               before_commit=before_commit)
             return True
         except Exception as exc:  # a bug or an unexpected network error: retried like an outage, and logged
             log.exception("channel_send_crashed", delivery_id=delivery.id, kind=ctx.inbox.kind)
@@ -175,7 +187,7 @@ class Deliverer:
             return False
         if ctx.session is not None and ctx.session is session:
             session.flush()
-        self.finish_sent(session, delivery, result, safety_job=safety_job)
+        self.finish_sent(session, delivery, result, safety_job=safety_job, before_commit=before_commit)
         return True
 
     def prepare(self, session: Session, delivery: ChannelDelivery) -> tuple[SendContext, OutboundMessage]:
@@ -230,7 +242,7 @@ class Deliverer:
     # --- outcomes -----------------------------------------------------------------------------------------------
 
     def finish_sent(self, session: Session, delivery: ChannelDelivery, result: SendResult, *,
-                    safety_job: int | None = None) -> None:
+                    safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None) -> None:
         delivery.state = DeliveryState.sent
         delivery.attempts += 1
         delivery.sent_at = self.clock()
@@ -241,6 +253,9 @@ class Deliverer:
         if result.via != "message" or delivery.attempts > 1:  # a template, or the end of a "retrying" mark
             self._mark_message(session, delivery, "sent", via=result.via)
         self._close_safety_job(session, safety_job)
+        if before_commit is not None:
+            session.flush()
+            before_commit(session)
         session.commit()
         self._tell(delivery)
 
@@ -262,7 +277,8 @@ class Deliverer:
         self._tell(delivery)
 
     def finish_failed(self, session: Session, delivery: ChannelDelivery, code: str, message: str, *,
-                      safety_job: int | None = None) -> None:
+                      safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None
+                      ) -> None:
         session.rollback()
         delivery = session.get(ChannelDelivery, delivery.id, populate_existing=True) or delivery
         delivery.state = DeliveryState.failed
@@ -271,6 +287,9 @@ class Deliverer:
         delivery.last_error = f"{code}: {message}"[:500]
         self._mark_message(session, delivery, "failed", error=message[:200], code=code)
         self._close_safety_job(session, safety_job)
+        if before_commit is not None:
+            session.flush()
+            before_commit(session)
         session.commit()
         log.warning("channel_send_refused", delivery_id=delivery.id, code=code)
         self._tell(delivery)

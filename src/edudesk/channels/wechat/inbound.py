@@ -88,8 +88,7 @@ def handle(ctx: AppContext, target: Target, fields: dict[str, Any]) -> str:
         return "ignored"
     fetched = prefetch(ctx, target, cb)
     with ctx.db.session() as session:
-        inbox = inboxes_service.get(session, target.org_id, target.inbox_id)
-        if not inboxes_service.first_receipt(session, inbox, cb.receipt_key):
+        if not inboxes_service.first_receipt_of(session, target.org_id, target.inbox_id, cb.receipt_key):
             session.rollback()
             log.info("wechat_callback_duplicate", inbox_id=target.inbox_id, key=cb.receipt_key)
             return "duplicate"
