@@ -120,7 +120,8 @@ def test_an_outage_leaves_the_line_to_the_job_in_order(database: Database, orgs:
     assert FakeChannel.sent == []
     with database.session() as session:
         rows = list(session.scalars(select(ChannelDelivery).order_by(ChannelDelivery.id)))
-        assert len(rows) >= 3 and [r.attempts for r in rows] == [1] + [0] * (len(rows) - 1)  # the head failed once; the rest wait behind it
+        # The head failed once; the rest wait behind it.
+        assert len(rows) >= 3 and [r.attempts for r in rows] == [1] + [0] * (len(rows) - 1)
         head = session.get(Message, rows[0].message_id)
         assert head is not None and head.extra["delivery"]["state"] == "retrying"
         inboxes_service.update(session, Actor(orgs.a.id, label="t"), inboxes_service.get(session, orgs.a.id, inbox),
@@ -195,7 +196,7 @@ def test_many_lines_at_once_each_message_once_in_order(database: Database, orgs:
         try:
             for k in range(3):
                 say(database, orgs.a.id, inbox, "学费多少", f"p{n}-{k}", user=f"openid-{n}")
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=parent, args=(n,)) for n in range(4)]

@@ -94,14 +94,14 @@ from edudesk.events import agents_topic, contact_topic
 
 __all__ = [
     "CLOSE_RESOLVED_JOB",
-    "DELIVER_JOB",
     "DELIVERY_GRACE_KEY",
-    "QUEUED_DELIVERIES_KEY",
+    "DELIVER_JOB",
     "HANDOFF_TEXT",
     "MAX_TAGS",
     "NOBODY_ONLINE_TEXT",
     "NOTE_MAX_CHARS",
     "OPEN_STATES",
+    "QUEUED_DELIVERIES_KEY",
     "TAG_MAX_CHARS",
     "VISITOR_CHECKS",
     "ConsoleRow",

@@ -32,7 +32,6 @@ from edudesk.channels.base import (
     OutboundMessage,
     SendContext,
     SendResult,
-    identity_kind,
 )
 from edudesk.contacts.models import ContactIdentity
 from edudesk.conversations import service as conversations_service
