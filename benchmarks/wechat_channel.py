@@ -150,7 +150,7 @@ def main() -> None:
         "EDUDESK_RUN_JOBS_IN_PROCESS": "true",
         "EDUDESK_DELIVER_ON_COMMIT": "false" if args.no_deliver_on_commit else "true",
         **({"EDUDESK_JOB_LOOPS": str(args.job_loops)} if args.job_loops else {})}, workers=args.workers)
-    server.start(timeout=120)
+    server.start(timeout=600)  # two workers loading the language models on a busy machine take minutes
     crypto = WeChatCrypto(TOKEN, aes_key, APP_ID)
     parents = [Parent(n) for n in range(args.parents)]
     errors: list[str] = []
