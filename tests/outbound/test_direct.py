@@ -120,8 +120,8 @@ def test_an_outage_leaves_the_line_to_the_job_in_order(database: Database, orgs:
     assert FakeChannel.sent == []
     with database.session() as session:
         rows = list(session.scalars(select(ChannelDelivery).order_by(ChannelDelivery.id)))
-        # The head failed once; the rest wait behind it.
-        assert len(rows) >= 3 and [r.attempts for r in rows] == [1] + [0] * (len(rows) - 1)
+        # The head failed (again when the second message came after its retry was due); the rest wait behind it.
+        assert len(rows) >= 3 and rows[0].attempts >= 1 and [r.attempts for r in rows[1:]] == [0] * (len(rows) - 1)
         head = session.get(Message, rows[0].message_id)
         assert head is not None and head.extra["delivery"]["state"] == "retrying"
         inboxes_service.update(session, Actor(orgs.a.id, label="t"), inboxes_service.get(session, orgs.a.id, inbox),
