@@ -56,6 +56,7 @@ from edudesk.leadforms import views as leadforms_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.logsetup import configure_logging
+from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
@@ -250,8 +251,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
-    job_registry.register(outbound_service.DELIVER_JOB, outbound_service.Deliverer(
-        channels, inboxes_service.secret_box(settings.secret_key), settings.upload_dir))
+    deliverer = outbound_service.Deliverer(channels, inboxes_service.secret_box(settings.secret_key),
+                                           settings.upload_dir)
+    job_registry.register(outbound_service.DELIVER_JOB, deliverer)
+    direct = None
+    if settings.delivers_on_commit:
+        direct = outbound_direct.Direct(db, deliverer, threads=settings.deliver_on_commit_threads)
+        direct.attach(db.sessionmaker)
     wakeup = jobs.Wakeup()
     wakeup.attach(db.sessionmaker)
     catalogues = Catalogues()
@@ -315,6 +321,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await bus.stop()
+            if direct is not None:
+                await anyio.to_thread.run_sync(direct.close)
             hub.presence.close()
             limiter.close()
             close_channel_services(channels.services)
@@ -327,6 +335,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.privacy = privacy
     app.state.live = live
     app.state.trail = trail
+    app.state.deliver_on_commit = direct
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     default_openapi = app.openapi
 

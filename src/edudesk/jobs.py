@@ -91,7 +91,8 @@ def enqueue(
     run_at: dt.datetime | None = None,
     max_attempts: int = 10,
 ) -> Job:
-    session.info[ENQUEUED_KEY] = True
+    if run_at is None or run_at <= utcnow():  # a job due later needs no loop woken now
+        session.info[ENQUEUED_KEY] = True
     job = Job(
         kind=kind,
         payload=payload,

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     # Job loops a server runs side by side when it runs jobs in process (each is one thread at a time).
     job_loops: int = Field(default=4, ge=1, le=64)
+    # Channel replies (docs/channels.md, "The outbox"): the process that commits a message for a connected channel
+    # sends it at once on one of `deliver_on_commit_threads` threads, the `channels.deliver` job kept as the safety
+    # net. Unset: on where jobs run in process (SQLite by default); set it true on PostgreSQL web processes too.
+    deliver_on_commit: bool | None = None
+    deliver_on_commit_threads: int = Field(default=4, ge=1, le=64)
 
     # WebSocket frames (docs/protocol.md, "Limits"): the largest frame, in bytes, either socket reads. `edudesk serve`
     # hands it to uvicorn as ws_max_size, which closes the socket with 1009 before buffering a larger frame. A
@@ -168,6 +173,10 @@ class Settings(BaseSettings):
         if self.run_jobs_in_process is not None:
             return self.run_jobs_in_process
         return self.is_sqlite
+
+    @property
+    def delivers_on_commit(self) -> bool:
+        return self.jobs_in_process if self.deliver_on_commit is None else self.deliver_on_commit
 
     @property
     def pool_size(self) -> int:

@@ -117,13 +117,25 @@ def post_message(
 DELIVER_JOB = "channels.deliver"
 
 
+# Set on sessions of a process that delivers on commit (edudesk.outbound.direct): the delivery job is then the
+# safety net, due this much later, and the transaction's (delivery, job) pairs are handed over when it commits.
+DELIVERY_GRACE_KEY = "edudesk_delivery_grace"
+QUEUED_DELIVERIES_KEY = "edudesk_queued_deliveries"
+
+
 def queue_delivery(session: Session, conv: Conversation, message_id: int) -> None:
     """Puts a message of a conversation on a connected channel (an inbox) in that channel's outbox, in the
     transaction that stores it; the ``channels.deliver`` job sends it (see edudesk.outbound)."""
-    session.add(ChannelDelivery(org_id=conv.org_id, conversation_id=conv.id, message_id=message_id,
-                                inbox_id=conv.inbox_id, state=DeliveryState.pending, attempts=0,
-                                next_attempt_at=utcnow(), created_at=utcnow()))
-    jobs.enqueue(session, DELIVER_JOB, {"conversation_id": conv.id}, org_id=conv.org_id, max_attempts=50)
+    now = utcnow()
+    delivery = ChannelDelivery(org_id=conv.org_id, conversation_id=conv.id, message_id=message_id,
+                               inbox_id=conv.inbox_id, state=DeliveryState.pending, attempts=0,
+                               next_attempt_at=now, created_at=now)
+    session.add(delivery)
+    grace = session.info.get(DELIVERY_GRACE_KEY)
+    job = jobs.enqueue(session, DELIVER_JOB, {"conversation_id": conv.id}, org_id=conv.org_id, max_attempts=50,
+                       run_at=now + grace if grace else None)
+    if grace:
+        session.info.setdefault(QUEUED_DELIVERIES_KEY, []).append((delivery, job))
 
 
 def last_offer(session: Session, conv: Conversation) -> dict[str, Any] | None:

@@ -37,7 +37,9 @@ from edudesk.conversations.base import (
 from edudesk.conversations.contact_rows import ConversationItem, conversations_of_contact, served_by
 from edudesk.conversations.messages import (
     DELIVER_JOB,
+    DELIVERY_GRACE_KEY,
     NOTE_MAX_CHARS,
+    QUEUED_DELIVERIES_KEY,
     VISITOR_CHECKS,
     add_attachment,
     contact_message,
@@ -95,12 +97,14 @@ from edudesk.events import agents_topic, contact_topic
 
 __all__ = [
     "CLOSE_RESOLVED_JOB",
+    "DELIVERY_GRACE_KEY",
     "DELIVER_JOB",
     "HANDOFF_TEXT",
     "MAX_TAGS",
     "NOBODY_ONLINE_TEXT",
     "NOTE_MAX_CHARS",
     "OPEN_STATES",
+    "QUEUED_DELIVERIES_KEY",
     "TAG_MAX_CHARS",
     "VISITOR_CHECKS",
     "ConsoleRow",

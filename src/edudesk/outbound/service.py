@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -32,9 +32,8 @@ from edudesk.channels.base import (
     OutboundMessage,
     SendContext,
     SendResult,
-    identity_kind,
 )
-from edudesk.contacts import service as contacts_service
+from edudesk.contacts.models import ContactIdentity
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import (
     Attachment,
@@ -45,6 +44,8 @@ from edudesk.conversations.models import (
 )
 from edudesk.db import utcnow
 from edudesk.inboxes import service as inboxes_service
+from edudesk.inboxes.models import Inbox
+from edudesk.jobs import Job, JobStatus
 from edudesk.outbound import render
 from edudesk.privacy import files
 from edudesk.secretbox import SecretBox, SecretBoxError
@@ -123,6 +124,34 @@ class Deliverer:
             return None
         return session.get(ChannelDelivery, head.id, populate_existing=True)
 
+    def claim_next(self, session: Session, conversation_id: int, *, commit: bool = True) -> ChannelDelivery | None:
+        """The head of the conversation's line, leased to the caller in one statement, when it is due and nobody
+        holds it; else None. The direct lane's claim: it schedules nothing, because every delivery already has its
+        safety-net job and a held head is sent on by its holder (edudesk.outbound.direct). ``commit=False``: the
+        caller commits it with what it writes (the previous delivery's outcome)."""
+        now = self.clock()
+        head = (select(func.min(ChannelDelivery.id))
+                .where(ChannelDelivery.conversation_id == conversation_id, ChannelDelivery.state.in_(UNFINISHED))
+                .scalar_subquery())
+        won = session.scalars(
+            update(ChannelDelivery)
+            .where(ChannelDelivery.id == head, ChannelDelivery.state.in_(UNFINISHED),
+                   ChannelDelivery.next_attempt_at <= now,
+                   (ChannelDelivery.lease_until.is_(None)) | (ChannelDelivery.lease_until < now))
+            .values(state=DeliveryState.sending, lease_until=now + self.lease)
+            .returning(ChannelDelivery)
+            .execution_options(synchronize_session=False, populate_existing=True)).first()
+        if commit:
+            session.commit()
+        return won
+
+    def release(self, session: Session, delivery: ChannelDelivery) -> None:
+        """Gives a claimed head back unsent and schedules a run of its line now (a long line's rest)."""
+        delivery.state = DeliveryState.pending
+        delivery.lease_until = None
+        self.schedule(session, delivery, self.clock())
+        session.commit()
+
     def schedule(self, session: Session, delivery: ChannelDelivery, when: dt.datetime) -> None:
         """A run of the delivery's conversation line at ``when`` (the delivery carries the org: no read needed)."""
         jobs.enqueue(session, DELIVER_JOB, {"conversation_id": delivery.conversation_id}, org_id=delivery.org_id,
@@ -130,48 +159,62 @@ class Deliverer:
 
     # --- sending ------------------------------------------------------------------------------------------------
 
-    def deliver(self, session: Session, delivery: ChannelDelivery) -> bool:
-        """Sends one delivery and records the outcome; False when the line must wait (a retry is scheduled)."""
+    def deliver(self, session: Session, delivery: ChannelDelivery, safety_job: int | None = None,
+                before_commit: Callable[[Session], None] | None = None) -> bool:
+        """Sends one delivery and records the outcome; False when the line must wait (a retry is scheduled).
+        ``safety_job``: the delivery's own job (direct lane), closed with the outcome since it has nothing left
+        to do; ``before_commit`` runs in the outcome's transaction when the line goes on (sent or failed)."""
         try:
             ctx, message = self.prepare(session, delivery)
         except _Undeliverable as exc:
-            self.finish_failed(session, delivery, exc.code, exc.message)
+            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job,
+                               before_commit=before_commit)
             return True
         session.commit()  # no transaction stays open while the provider answers
         try:
             result = self.registry.adapter(ctx.inbox.kind).send(ctx, message)
         except ChannelSendError as exc:
             if exc.retryable:
-                self.retry_later(session, delivery, f"{exc.code}: {exc.message}")
+                self.retry_later(session, delivery, f"{exc.code}: {exc.message}", safety_job=safety_job)
                 return False
-            self.finish_failed(session, delivery, exc.code, exc.message)
+            self.finish_failed(session, delivery, exc.code, exc.message, safety_job=safety_job,
+                               before_commit=before_commit)
             return True
         except Exception as exc:  # a bug or an unexpected network error: retried like an outage, and logged
             log.exception("channel_send_crashed", delivery_id=delivery.id, kind=ctx.inbox.kind)
-            self.retry_later(session, delivery, f"{type(exc).__name__}: {exc}")
+            self.retry_later(session, delivery, f"{type(exc).__name__}: {exc}", safety_job=safety_job)
             return False
         if ctx.session is not None and ctx.session is session:
             session.flush()
-        self.finish_sent(session, delivery, result)
+        self.finish_sent(session, delivery, result, safety_job=safety_job, before_commit=before_commit)
         return True
 
     def prepare(self, session: Session, delivery: ChannelDelivery) -> tuple[SendContext, OutboundMessage]:
-        msg = session.get(Message, delivery.message_id)
-        conv = session.get(Conversation, delivery.conversation_id)
-        if msg is None or conv is None:
+        # The message, its conversation, the inbox and the visitor's id on it in one statement (four before).
+        identity = (select(ContactIdentity.external_id)
+                    .where(ContactIdentity.org_id == Conversation.org_id,
+                           ContactIdentity.contact_id == Conversation.contact_id,
+                           ContactIdentity.channel == Inbox.kind + ":" + cast(Inbox.id, String))
+                    .order_by(ContactIdentity.id).limit(1).scalar_subquery())
+        row = session.execute(
+            select(Message, Conversation, Inbox, identity)
+            .select_from(Message)
+            .join(Conversation, (Conversation.id == delivery.conversation_id)
+                  & (Conversation.org_id == delivery.org_id))
+            .outerjoin(Inbox, (Inbox.id == delivery.inbox_id) & (Inbox.org_id == delivery.org_id))
+            .where(Message.id == delivery.message_id, Message.org_id == delivery.org_id)).first()
+        if row is None:
             raise _Undeliverable("gone", "消息已删除")
-        if delivery.inbox_id is None:
+        msg, conv, inbox, external_id = row
+        if delivery.inbox_id is None or inbox is None:
             raise _Undeliverable("no_inbox", "渠道账号已删除，无法送达")
-        inbox = inboxes_service.get(session, delivery.org_id, delivery.inbox_id)
         if not inbox.enabled:
             raise _Undeliverable("inbox_disabled", "渠道账号已停用，无法送达")
         try:
             adapter = self.registry.get(inbox.kind)
-            info = inboxes_service.info_of(inbox, adapter, self.box)
+            info = inboxes_service.cached_info(inbox, adapter, self.box)
         except (ChannelLoadError, SecretBoxError, ValueError) as exc:
             raise _Undeliverable("bad_inbox", f"渠道账号配置无法读取：{exc}"[:200]) from None
-        external_id = contacts_service.identity_of(session, conv.org_id, conv.contact_id,
-                                                   identity_kind(inbox.kind, inbox.id))
         if external_id is None:
             raise _Undeliverable("no_identity", "找不到访客在该渠道的身份")
         now = self.clock()
@@ -197,7 +240,8 @@ class Deliverer:
 
     # --- outcomes -----------------------------------------------------------------------------------------------
 
-    def finish_sent(self, session: Session, delivery: ChannelDelivery, result: SendResult) -> None:
+    def finish_sent(self, session: Session, delivery: ChannelDelivery, result: SendResult, *,
+                    safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None) -> None:
         delivery.state = DeliveryState.sent
         delivery.attempts += 1
         delivery.sent_at = self.clock()
@@ -207,10 +251,15 @@ class Deliverer:
         delivery.via = result.via
         if result.via != "message" or delivery.attempts > 1:  # a template, or the end of a "retrying" mark
             self._mark_message(session, delivery, "sent", via=result.via)
+        self._close_safety_job(session, safety_job)
+        if before_commit is not None:
+            session.flush()
+            before_commit(session)
         session.commit()
         self._tell(delivery)
 
-    def retry_later(self, session: Session, delivery: ChannelDelivery, error: str) -> None:
+    def retry_later(self, session: Session, delivery: ChannelDelivery, error: str, *,
+                    safety_job: int | None = None) -> None:
         session.rollback()
         delivery = session.get(ChannelDelivery, delivery.id, populate_existing=True) or delivery
         delivery.state = DeliveryState.pending
@@ -221,11 +270,14 @@ class Deliverer:
         if delivery.attempts == 1:
             self._mark_message(session, delivery, "retrying", error=error[:200])
         self.schedule(session, delivery, delivery.next_attempt_at)
+        self._close_safety_job(session, safety_job)
         session.commit()
         log.warning("channel_send_failed", delivery_id=delivery.id, attempts=delivery.attempts, error=error[:300])
         self._tell(delivery)
 
-    def finish_failed(self, session: Session, delivery: ChannelDelivery, code: str, message: str) -> None:
+    def finish_failed(self, session: Session, delivery: ChannelDelivery, code: str, message: str, *,
+                      safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None
+                      ) -> None:
         session.rollback()
         delivery = session.get(ChannelDelivery, delivery.id, populate_existing=True) or delivery
         delivery.state = DeliveryState.failed
@@ -233,6 +285,10 @@ class Deliverer:
         delivery.lease_until = None
         delivery.last_error = f"{code}: {message}"[:500]
         self._mark_message(session, delivery, "failed", error=message[:200], code=code)
+        self._close_safety_job(session, safety_job)
+        if before_commit is not None:
+            session.flush()
+            before_commit(session)
         session.commit()
         log.warning("channel_send_refused", delivery_id=delivery.id, code=code)
         self._tell(delivery)
@@ -241,6 +297,14 @@ class Deliverer:
         msg = session.get(Message, delivery.message_id)
         if msg is not None:
             conversations_service.mark_delivery(session, msg, {"state": state, **detail})
+
+    def _close_safety_job(self, session: Session, job_id: int | None) -> None:
+        """Marks the delivery's safety-net job done with the outcome (same transaction) while no worker has taken
+        it; a worker that has finds the line empty or not due, as after any other run."""
+        if job_id is not None:
+            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.pending)
+                            .values(status=JobStatus.done, finished_at=self.clock())
+                            .execution_options(synchronize_session=False))
 
     def _tell(self, delivery: ChannelDelivery) -> None:
         for fn in self.on_outcome:

@@ -63,7 +63,7 @@ def load_target(ctx: AppContext, public_id: str) -> Target:
         except NotFoundError:
             raise callback.Refused(404, "unknown_inbox", "no enabled WeChat inbox has this public id") from None
         try:
-            config = inboxes_service.config_of(inbox, WeChatConfig,
+            config = inboxes_service.cached_config(inbox, WeChatConfig,
                                                inboxes_service.secret_box(ctx.settings.secret_key))
         except (SecretBoxError, ValidationError, ValueError) as exc:
             raise callback.Refused(503, "inbox_unusable", f"settings unreadable: {type(exc).__name__}") from None
@@ -88,8 +88,7 @@ def handle(ctx: AppContext, target: Target, fields: dict[str, Any]) -> str:
         return "ignored"
     fetched = prefetch(ctx, target, cb)
     with ctx.db.session() as session:
-        inbox = inboxes_service.get(session, target.org_id, target.inbox_id)
-        if not inboxes_service.first_receipt(session, inbox, cb.receipt_key):
+        if not inboxes_service.first_receipt_of(session, target.org_id, target.inbox_id, cb.receipt_key):
             session.rollback()
             log.info("wechat_callback_duplicate", inbox_id=target.inbox_id, key=cb.receipt_key)
             return "duplicate"

@@ -36,7 +36,7 @@ Short = Annotated[str, Query(max_length=64)]
 
 
 def _config(ctx: AppContext, inbox: Inbox) -> WeComConfig:
-    config = inboxes_service.config_of(inbox, WeComConfig, inboxes_service.secret_box(ctx.settings.secret_key))
+    config = inboxes_service.cached_config(inbox, WeComConfig, inboxes_service.secret_box(ctx.settings.secret_key))
     assert isinstance(config, WeComConfig)
     return config
 
