@@ -55,8 +55,10 @@ def worker(database: Database, tmp_path: Path) -> jobs.Worker:
 
 
 def pending_jobs(database: Database) -> list[jobs.Job]:
+    """The deliveries' jobs still waiting (a turn may enqueue other areas' jobs too: classifying the visitor)."""
     with database.session() as session:
-        return list(session.scalars(select(jobs.Job).where(jobs.Job.status == jobs.JobStatus.pending)))
+        return list(session.scalars(select(jobs.Job).where(jobs.Job.status == jobs.JobStatus.pending,
+                                                           jobs.Job.kind == outbound_service.DELIVER_JOB)))
 
 
 def jobs_due_now(database: Database) -> None:
