@@ -106,6 +106,21 @@ def test_the_socket_page_yields_to_page_views(registry: tuple[Registry, Clock]) 
     assert entry.url == "https://s.example/beacon" and entry.contact_id == 3
 
 
+def test_a_page_view_stamped_before_the_socket_opened_still_replaces_the_socket_page(
+        registry: tuple[Registry, Clock]) -> None:
+    """The beacon and the socket race after the widget's session call: the socket may be applied first with a later
+    time than the beacon's. The beacon's page, with its source, must still win."""
+    reg, _clock = registry
+    reg.apply(1, [("v1", {"contact_id": 3, "socket_until": T0 + 40, "socket_page": True,
+                          "url": "https://s.example/?utm_medium=cpc", "title": "", "view_at": T0 + 1})])
+    [entry] = reg.apply(1, [view("v1", "https://s.example/?utm_medium=cpc", 0, landing=True, title="首页",
+                                 source={"utm_medium": "cpc"}, source_kind="ad")])
+    assert entry.title == "首页" and entry.source_kind == "ad" and entry.contact_id == 3
+    [entry] = reg.apply(1, [("v1", {"contact_id": 3, "socket_until": T0 + 40, "socket_page": True,
+                                    "url": "https://s.example/other", "title": "", "view_at": T0 + 2})])
+    assert entry.title == "首页" and entry.source_kind == "ad"
+
+
 def test_the_version_moves_with_every_change(registry: tuple[Registry, Clock]) -> None:
     reg, _clock = registry
     before = reg.version(1)

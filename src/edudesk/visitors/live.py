@@ -135,7 +135,9 @@ def merge(entry: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     vk = patch.get("view_key")
     if vk is not None:
         view_at = float(patch["view_at"])
-        if vk != e.get("view_key") and view_at >= float(e.get("view_at") or 0):
+        # A page the socket reported (``socket_page``) is a stand-in: any real page view replaces it, even one
+        # stamped a moment before the socket opened (the beacon and the socket race after the session call).
+        if vk != e.get("view_key") and (e.get("socket_page") or view_at >= float(e.get("view_at") or 0)):
             landing = bool(patch.get("landing")) or not e.get("first_at")
             for k, v in patch.items():
                 if k not in ("landing", "contact_id"):
@@ -256,7 +258,7 @@ for i = 3, #ARGV, 2 do
   local e = raw and cjson.decode(raw) or {}
   local function num(v) if v == nil or v == cjson.null then return 0 end return tonumber(v) or 0 end
   if p.view_key ~= nil then
-    if p.view_key ~= e.view_key and p.view_at >= num(e.view_at) then
+    if p.view_key ~= e.view_key and (e.socket_page or p.view_at >= num(e.view_at)) then
       local landing = p.landing or e.first_at == nil
       for k, v in pairs(p) do
         if k ~= 'landing' and k ~= 'contact_id' then e[k] = v end
