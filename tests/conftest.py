@@ -40,6 +40,8 @@ from tests.private_redis import PrivateRedis
 PG_ADMIN_DSN = os.environ.get("EDUDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EDUDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# One test process builds hundreds of apps: freezing the heap after each warm-up would keep their garbage cycles.
+os.environ.setdefault("EDUDESK_FREEZE_HEAP", "false")
 PASSWORD = "correct-horse-42"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -298,6 +299,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         live.start()
         trail.start()
+        if settings.freeze_heap:
+            # What is loaded by now (language models, dictionaries, the user-agent rules) lives as long as the
+            # process. Moved out of the collector's reach, it no longer makes every full collection walk millions
+            # of objects with the GIL held — a stall of ~200 ms on every request in flight (docs/performance.md).
+            gc.collect()
+            gc.freeze()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so

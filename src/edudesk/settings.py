@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     privacy_purge_batch: int = Field(default=200, ge=1, le=10_000)
     # The visitor trail's writer (docs/visitors.md): page views are stored in batches of at most this many rows,
     # at least every this many seconds; beyond the queue's capacity page views are dropped (and counted).
+    # gc.freeze() after the warm-up (app.py): off in tests, where one process builds hundreds of apps.
+    freeze_heap: bool = True
     trail_batch_rows: int = Field(default=500, ge=1, le=10_000)
     trail_flush_seconds: float = Field(default=0.5, gt=0, le=10)
     trail_queue_capacity: int = Field(default=50_000, ge=10, le=1_000_000)
