@@ -25,6 +25,7 @@ from edudesk.visitors import classify
 from edudesk.visitors import settings as _settings
 from edudesk.visitors import trail as _trail
 from edudesk.visitors.courses import CourseError, add_pattern, course_names, delete_pattern, list_patterns
+from edudesk.visitors.invitations import erase_invitations, export_invitations
 from edudesk.visitors.merge import merge_contacts, merge_on_phone
 from edudesk.visitors.personal import (
     PersonalError,
@@ -105,8 +106,10 @@ __all__ = [
     "delete_rule",
     "erase_classification",
     "erase_contact",
+    "erase_invitations",
     "export_classification",
     "export_contact",
+    "export_invitations",
     "facts_of",
     "for_session",
     "get_personal_rule",
