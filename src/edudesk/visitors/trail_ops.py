@@ -45,9 +45,10 @@ def link_contact(session: Session, org_id: int, visitor_key: str, contact_id: in
                              .values(contact_id=contact_id).execution_options(synchronize_session=False))
     linked = int(getattr(result, "rowcount", 0) or 0)
     if linked:
-        # Their pages now count for the contact's classification (debounced job, this transaction).
-        _rules.trail_changed(session, org_id, [contact_id])
         note_first_touch(session, org_id, contact_id)
+        # Their pages now count for the contact's classification (debounced job, this transaction). Last: the
+        # contact's row before its classification state, the order the message path and the job lock them in.
+        _rules.trail_changed(session, org_id, [contact_id])
     return linked
 
 

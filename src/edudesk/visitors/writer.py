@@ -171,8 +171,11 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
     session.flush()
     linked = {(v.org_id, v.contact_id) for v in created if v.contact_id is not None}
     known = {(v.org_id, v.visitor_key): v.contact_id for v in visits if v.contact_id is not None}
+    for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
+        _touches.note_first_touch(session, org_id, contact_id)
     # The contacts whose trail gained a page are classified again: one debounced job each at most, enqueued in
-    # this batch's transaction (crawler visits change nothing rules look at).
+    # this batch's transaction (crawler visits change nothing rules look at). After the first touches: contacts'
+    # rows before their classification states, the order the message path and the classify job lock them in.
     grown = set(inserted_in)
     changed: dict[int, set[int]] = defaultdict(set)
     for visit in visits:
@@ -180,8 +183,6 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
             changed[visit.org_id].add(visit.contact_id)
     for org_id, contact_ids in sorted(changed.items()):
         _touches.trail_changed(session, org_id, contact_ids)
-    for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
-        _touches.note_first_touch(session, org_id, contact_id)
     return Stored(stored, len(placed) - stored, len(created), known)
 
 
