@@ -70,3 +70,14 @@ def test_bad_details_are_refused_and_nothing_changes(database: Database, orgs: T
         session.rollback()
         contact = contacts_service.get(session, orgs.a.id, contact.id)
         assert contact.name == "张妈妈" and contact.phone == "13812345678"
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("电话 13912345678", "电话 139****5678"),
+    ("139-1234-5678 或 139 1234 5678", "139****5678 或 139****5678"),
+    ("订单号 213912345678 不是手机号", "订单号 213912345678 不是手机号"),  # digits around: not a phone
+    ("12345678901", "12345678901"),
+    ("", ""),
+])
+def test_mask_phones_in_text(text: str, masked: str) -> None:
+    assert contacts_service.mask_phones_in(text) == masked

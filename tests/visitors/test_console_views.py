@@ -10,12 +10,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from edudesk.audit.models import AuditEntry
+from edudesk.audit.service import Actor
+from edudesk.bot.models import BotConversationState
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
+from edudesk.conversations import service as conversations_service
+from edudesk.conversations.models import Conversation, SenderKind
 from edudesk.db import Database
+from edudesk.visitors import panel as panel_reads
+from edudesk.visitors import service as visitors_service
 from tests.conftest import TwoOrgs, login
 from tests.visitors.contact_story import PHONE, Story, at, write_story
 from tests.visitors.factories import add_visit
+from tests.visitors.test_timeline import selects
 
 MASKED = "139****5678"
 HOSTILE_TITLE = '<script>alert("t")</script>'
@@ -204,3 +211,75 @@ def test_admin_pipl_export_and_erase_from_the_contact_page(client: TestClient, d
     assert {"privacy.export", "privacy.erase"} <= actions, actions
     after = client.get(f"/console/contacts/{story.contact_id}").text
     assert "个人信息已于" in after and PHONE not in after
+
+
+def _profiled_story(database: Database, org_id: int) -> Story:
+    """The story's contact with a course page mapping, an FAQ category answered and a classification rule's tag."""
+    story = write_story(database, org_id)
+    with database.session() as session:
+        actor = Actor(org_id, label="admin")
+        visitors_service.add_pattern(session, actor, pattern="/math", course_id=None, course_name="三年级数学")
+        visitors_service.add_pattern(session, actor, pattern="/exam", course_id=None, course_name="考研冲刺班")
+        state = session.scalars(select(BotConversationState).where(
+            BotConversationState.conversation_id == story.web_conv)).first()
+        if state is None:
+            state = BotConversationState(org_id=org_id, conversation_id=story.web_conv)
+            session.add(state)
+        state.categories = ["收费标准/小学"]
+        visitors_service.save_rule(session, actor, None, tag="看过考研", conditions="course 考研", points="5",
+                                   label="", enabled=True)
+        contact = session.get(Contact, story.contact_id)
+        assert contact is not None
+        contact.tags = ["老客户转介绍"]  # staff's
+        session.flush()
+        visitors_service.classify_contact(session, org_id, story.contact_id)
+        session.commit()
+    return story
+
+
+def test_panel_and_contact_page_show_the_profile(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    story = _profiled_story(database, orgs.a.id)
+    login(client, "alpha", "agent")
+    html = panel(client, story.web_conv)
+    tags = html[html.index('data-testid="visitor-tags"'):]
+    assert '<span class="tag">老客户转介绍</span>' in tags  # staff's tag: no rule, no reason
+    rule_tag = re.search(r'<span class="tag" data-rule-id="\d+" title="([^"]*)">看过考研</span>', tags)
+    assert rule_tag is not None and "考研冲刺班" in rule_tag.group(1)
+    reasons = html[html.index('data-testid="visitor-tags-reasons"'):]
+    assert "看过考研：" in reasons[:300] and "老客户转介绍" not in reasons[:300]
+    courses = html[html.index('data-testid="visitor-courses"'):]
+    assert courses.index("三年级数学（1 次）") < courses.index("</p>")
+    assert "考研冲刺班（1 次）" in courses[:courses.index("</p>")]
+    assert "收费标准/小学" in html[html.index('data-testid="visitor-faq"'):][:300]
+    questions = html[html.index('data-testid="visitor-questions"'):]
+    assert "微信上再问一下试听时间" in questions and MASKED in questions and PHONE not in html  # an agent's view
+    page = client.get(f"/console/contacts/{story.contact_id}").text
+    for testid in ("contact-tags", "contact-tags-reasons", "contact-courses", "contact-faq", "contact-questions"):
+        assert f'data-testid="{testid}"' in page, testid
+    assert "考研冲刺班（1 次）" in page
+
+
+def test_panel_statements_do_not_grow_with_the_history(client: TestClient, database: Database,
+                                                       orgs: TwoOrgs) -> None:
+    story = _profiled_story(database, orgs.a.id)
+    with database.session() as session:
+        conv = session.get(Conversation, story.web_conv)
+        assert conv is not None
+        opened, last = conv.created_at, conv.last_message_at
+        panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)  # the org's lead fields made
+        session.commit()
+    with database.session() as session, selects(database) as small:
+        panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)
+    with database.session() as session:
+        contact = contacts_service.get(session, orgs.a.id, story.contact_id)
+        for i in range(30):
+            add_visit(session, orgs.a.id, contact_id=contact.id, started_at=at(100 + i),
+                      pages=[f"https://school.example/exam/{i}/{j}" for j in range(4)])
+            other = conversations_service.open_conversation(session, contact, "web")
+            conversations_service.post_message(session, other, SenderKind.visitor, f"第 {i} 次咨询")
+        session.commit()
+    with database.session() as session, selects(database) as big:
+        got = panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)
+    assert got.visit_count == 32 and got.profile.courses[0].views == 121
+    assert len(small) == len(big), "\n".join(big)
+    assert len(big) <= 20, "\n".join(s.split("\n")[0][:150] for s in big)

@@ -14,6 +14,7 @@ from edudesk.db import Database
 from edudesk.visitors import service as visitors_service
 from tests.channels.test_web_routes import new_visitor, recv_until
 from tests.conftest import TwoOrgs
+from tests.visitors.factories import add_visit
 
 EXAM = visitors_service.PersonalInput(name="考证广告", priority=10, campaign="exam-prep",
                                       welcome="欢迎了解考证冲刺班", hot="考试时间？\n报考条件？",
@@ -97,3 +98,28 @@ def test_clicks_on_a_rules_suggestions_are_counted_once(client: TestClient, orgs
     counts = _counts(database, orgs.a.id)
     assert counts["考证广告"] == (1, 2)
     assert _counts(database, orgs.b.id) == {"乙": (0, 0)}
+
+
+def test_a_visitor_who_came_from_search_keeps_that_source_on_their_next_pages(client: TestClient, orgs: TwoOrgs,
+                                                                              database: Database) -> None:
+    """One classifier: the session's source is the trail's. A visitor not yet a contact who landed from Baidu
+    opens the widget on a later page (a same-site referrer): their browser's latest visit says 'search'."""
+    search = visitors_service.PersonalInput(name="搜索来的", priority=10, source_kind="search", welcome="搜到我们啦")
+    direct = visitors_service.PersonalInput(name="直接访问", priority=20, source_kind="direct", welcome="欢迎直接来访")
+    search_id, direct_id = _rules(database, orgs.a.id, search, direct)
+    first = new_visitor(client, orgs.a.public_key, page_url="https://s.example/",
+                        referrer="https://www.baidu.com/s?wd=%E8%80%83%E7%A0%94")
+    assert first["personal_rule_id"] == search_id
+    later = new_visitor(client, orgs.a.public_key, token=first["token"], page_url="https://s.example/price",
+                        referrer="https://s.example/")
+    assert later["personal_rule_id"] == direct_id  # no trail yet: nothing says otherwise
+    with database.session() as session:
+        add_visit(session, orgs.a.id, visitor_key=_visitor_id(client, first), source_kind="search",
+                  source={"search_engine": "baidu", "search_keyword": "考研"})
+        add_visit(session, orgs.a.id, visitor_key="someone-else", source_kind="ad")
+        session.commit()
+    later = new_visitor(client, orgs.a.public_key, token=first["token"], page_url="https://s.example/price",
+                        referrer="https://s.example/")
+    assert later["personal_rule_id"] == search_id and later["org"]["welcome"] == "搜到我们啦"
+    stranger = new_visitor(client, orgs.a.public_key, page_url="https://s.example/price")
+    assert stranger["personal_rule_id"] == direct_id

@@ -2,23 +2,30 @@ from __future__ import annotations
 
 import pytest
 
-from edudesk.visitors import personalise
+from edudesk.visitors import attribution, personalise
 from edudesk.visitors.personalise import Audience, PersonalSpec
 
 
 @pytest.mark.parametrize(("url", "referrer", "expected"), [
     ("https://s.example/?utm_campaign=exam-prep&utm_source=baidu&utm_medium=cpc", "", ("exam-prep", "ad", "baidu")),
     ("https://s.example/?bd_vid=123", "https://www.baidu.com/s?wd=x", ("", "ad", "")),
+    ("https://s.example/?gdt_vid=9&utm_source=wx", "", ("", "ad", "wx")),
     ("https://s.example/?utm_campaign=summer", "", ("summer", "campaign", "")),
+    ("https://s.example/#/home?utm_campaign=spa", "", ("spa", "campaign", "")),  # a hash router's query
     ("https://s.example/", "https://www.baidu.com/s?wd=考研", ("", "search", "")),
+    ("https://s.example/", "https://m.sogou.com/web?query=x", ("", "search", "")),
     ("https://s.example/", "https://www.douyin.com/video/1", ("", "social", "")),
     ("https://s.example/", "https://blog.example/post", ("", "referral", "")),
-    ("https://s.example/b", "https://s.example/a", ("", "", "")),
-    ("https://s.example/", "", ("", "", "")),
-    ("::not a url::", "::", ("", "", "")),
+    # Nothing on the page says where the visitor came from: direct (the caller looks at their latest visit).
+    ("https://s.example/b", "https://s.example/a", ("", "direct", "")),
+    ("https://s.example/", "", ("", "direct", "")),
+    ("::not a url::", "::", ("", "direct", "")),
 ])
-def test_source_of_page(url: str, referrer: str, expected: tuple[str, str, str]) -> None:
+def test_source_of_page_is_the_trails_classification(url: str, referrer: str, expected: tuple[str, str, str]) -> None:
     assert personalise.source_of_page(url, referrer) == expected
+    # One classifier: the kind is the one the trail stores for a visit landing there.
+    source = attribution.attribution(url, referrer)
+    assert expected[1] == attribution.source_kind(source) and expected[1] in attribution.SOURCE_KINDS
 
 
 @pytest.mark.parametrize(("match", "who", "holds"), [

@@ -45,12 +45,13 @@ def test_profile_of_a_contact(database: Database, orgs: TwoOrgs) -> None:
                                                         {"course": "考研数学", "views": 1}]
         assert p.recent_pages[0].url == "https://s.example/c/kaoyan" and p.recent_pages[1].title == "美术课价格"
         assert p.recent_pages[1].course == "少儿美术"
-        assert p.questions == ["美术课多少钱？电话 13912345678"]
+        assert p.questions == ["美术课多少钱？电话 139****5678"]  # masked with the lead's fields
         assert "asked_price" in p.signals
         assert p.lead is not None and p.lead.fields["手机号"] == "139****5678"
         assert any("手机号" in r for r in p.lead.reasons)
         shown = visitors_service.profile_of(session, orgs.a.id, contact_id, show_phone=True)
         assert shown.lead is not None and shown.lead.fields["手机号"] == "13912345678"
+        assert shown.questions == ["美术课多少钱？电话 13912345678"]
         with pytest.raises(NotFoundError):
             visitors_service.profile_of(session, orgs.b.id, contact_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select, update
 
 from edudesk import jobs
@@ -148,3 +149,29 @@ def test_the_job_is_enqueued_with_the_change_and_goes_with_its_rollback(database
         session.rollback()
         assert session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)).first() is None
         assert visitors_service.trail_changed(session, orgs.a.id, [contact.id]) == 1  # not left "queued"
+
+
+def test_a_failing_run_is_given_up_and_the_next_change_tries_again(database: Database, orgs: TwoOrgs,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with database.session() as session:
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v_fail")
+        add_visit(session, orgs.a.id, contact_id=contact.id, pages=[PRICE] * 3)
+        assert visitors_service.trail_changed(session, orgs.a.id, [contact.id]) == 1
+        session.commit()
+        contact_id = contact.id
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("a rule's bug")
+
+    monkeypatch.setattr(visitors_service, "facts_of", broken)
+    assert _run_classify_jobs(database) == 1
+    with database.session() as session:
+        job = session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)).one()
+        assert job.status == jobs.JobStatus.done  # given up, not retried for ever
+        assert "价格敏感" not in contacts_service.get(session, orgs.a.id, contact_id).tags
+        assert visitors_service.trail_changed(session, orgs.a.id, [contact_id]) == 1  # not left "queued"
+        session.commit()
+    monkeypatch.undo()
+    assert _run_classify_jobs(database) == 1
+    with database.session() as session:
+        assert "价格敏感" in contacts_service.get(session, orgs.a.id, contact_id).tags

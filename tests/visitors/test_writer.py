@@ -2,16 +2,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
+from edudesk import jobs
+from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.db import Database
+from edudesk.inbound import service as inbound_service
+from edudesk.leads import service as leads_service
+from edudesk.visitors import service as visitors_service
 from edudesk.visitors.beacons import PageViewIn, prepare
 from edudesk.visitors.models import PageView, Visit
 from edudesk.visitors.writer import BeaconWriter, store
 from tests.conftest import TwoOrgs
 
 T0 = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
+MINUTE = dt.timedelta(minutes=1)
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0"
 
 
@@ -121,3 +128,81 @@ def test_a_full_queue_drops_and_counts(database: Database, orgs: TwoOrgs) -> Non
     results = [writer.submit(view(orgs.a.id, "v", f"k{i}", "https://s.example/", T0)) for i in range(5)]
     assert results == [True, True, True, False, False]
     assert writer.stats.dropped == 2
+
+
+def _run_classify_jobs(database: Database) -> int:
+    registry = jobs.JobRegistry()
+    visitors_service.register_jobs(registry)
+    with database.session() as session:  # due now instead of in 5 s
+        session.execute(update(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB,
+                                               jobs.Job.status == jobs.JobStatus.pending)
+                        .values(run_at=jobs.utcnow() - dt.timedelta(seconds=1)))
+        session.commit()
+    return jobs.Worker(database, registry, worker_id="t").run_pending()
+
+
+def _classify_jobs(session: Session, status: jobs.JobStatus = jobs.JobStatus.pending) -> list[jobs.Job]:
+    return list(session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB,
+                                                       jobs.Job.status == status)))
+
+
+def test_a_linked_contacts_beacons_classify_them_and_grade_their_lead(database: Database, orgs: TwoOrgs) -> None:
+    """Three price pages through the writer → one debounced classify job → 价格敏感 on the contact and its points,
+    with the rule's label, among the lead's grade reasons."""
+    a = orgs.a.id
+    with database.session() as session:
+        message = InboundMessage(a, "web", "vp", "m1", text="我叫王芳，电话 13912345678")
+        result = inbound_service.receive(session, message, agents_online=True)
+        contact_id = result.conversation.contact_id
+        session.commit()
+    _run_classify_jobs(database)  # what the message itself asked for
+    with database.session() as session:
+        assert _classify_jobs(session) == []
+        assert "价格敏感" not in contacts_service.get(session, a, contact_id).tags
+    price = "https://s.example/courses/math/price"
+    for i, batch in enumerate([[view(a, "vp", "p1", price, T0), view(a, "vp", "p2", price + "?x=1", T0 + MINUTE)],
+                               [view(a, "vp", "p3", price + "#fees", T0 + 2 * MINUTE), view(a, "crawler", "c1", price,
+                                                                                          T0, ua="curl/8")]]):
+        with database.session() as session:
+            store(session, batch)
+            session.commit()
+            waiting = _classify_jobs(session)
+            # One job for the contact whatever the number of batches and views while it waits; none for a
+            # visitor who is no contact.
+            assert [j.payload for j in waiting] == [{"org_id": a, "contact_id": contact_id}], i
+    with database.session() as session:  # a repeated beacon changes nothing, enqueues nothing
+        store(session, [view(a, "vp", "p3", price + "#fees", T0 + 2 * MINUTE)])
+        session.commit()
+    assert _run_classify_jobs(database) == 1
+    with database.session() as session:
+        assert "价格敏感" in contacts_service.get(session, a, contact_id).tags
+        lead = leads_service.lead_for_contact(session, a, contact_id)
+        assert lead is not None and "+15 价格敏感" in lead.score_reasons
+        profile = visitors_service.profile_of(session, a, contact_id)
+        tag = next(t for t in profile.tags if t.name == "价格敏感")
+        assert tag.rule_id is not None and tag.reason is not None and "3" in tag.reason
+        store(session, [view(a, "vp", "p3", price + "#fees", T0 + 2 * MINUTE)])
+        session.commit()
+        assert _classify_jobs(session) == []
+    with database.session() as session:  # the other org's same visitor key is another person: untouched
+        assert contacts_service.find_or_create(session, orgs.b.id, "web", "vp").tags == []
+
+
+def test_linking_a_visitors_trail_to_their_contact_classifies_them(database: Database, orgs: TwoOrgs) -> None:
+    a = orgs.a.id
+    price = "https://s.example/price"
+    with database.session() as session:
+        store(session, [view(a, "vl", f"k{i}", price, T0 + i * MINUTE) for i in range(3)])
+        session.commit()
+        assert _classify_jobs(session) == []  # no contact yet
+        contact = contacts_service.find_or_create(session, a, "web", "vl")
+        assert visitors_service.link_contact(session, a, "vl", contact.id) == 1
+        session.commit()
+        assert [j.payload["contact_id"] for j in _classify_jobs(session)] == [contact.id]
+        contact_id = contact.id
+    assert _run_classify_jobs(database) == 1
+    with database.session() as session:
+        assert "价格敏感" in contacts_service.get(session, a, contact_id).tags
+        assert visitors_service.link_contact(session, a, "vl", contact_id) == 0  # nothing new: no job
+        session.commit()
+        assert _classify_jobs(session) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select
@@ -187,6 +188,15 @@ def display_name(contact: Contact) -> str:
     if not contact.name:
         return f"访客{contact.id}"
     return f"{contact.name}家长" if is_bare_surname(contact.name) else contact.name
+
+
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+
+
+def mask_phones_in(text: str) -> str:
+    """A visitor's own words with the mainland mobile numbers in them masked (138****5678), for staff who may not
+    see the number itself (a profile's "questions asked")."""
+    return _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
 def mask_phone(phone: str | None) -> str | None:

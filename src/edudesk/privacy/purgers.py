@@ -102,6 +102,32 @@ class TrailPurger:
         return Batch(visits, [], {"page_views": views})
 
 
+class ClassificationHolder:
+    """What the classification rules remember about a person (each tag a rule set, with its reason, which may quote
+    their search keyword): in their export, gone with their erasure. The tags themselves are the contact's."""
+
+    name = "visitor_classification"
+
+    def export(self, session: Session, org_id: int, contact_id: int) -> tuple[Any, list[tuple[str, Path]]]:
+        return visitors_service.export_classification(session, org_id, contact_id), []
+
+    def erase(self, session: Session, org_id: int, contact_id: int, now: dt.datetime) -> Batch:
+        return Batch(visitors_service.erase_classification(session, org_id, contact_id))
+
+
+class InvitationHolder:
+    """The invitations shown to a person (the page they were on, the text): in their export; emptied by their
+    erasure, the rows kept for the rules' counts."""
+
+    name = "visitor_invitations"
+
+    def export(self, session: Session, org_id: int, contact_id: int) -> tuple[Any, list[tuple[str, Path]]]:
+        return visitors_service.export_invitations(session, org_id, contact_id), []
+
+    def erase(self, session: Session, org_id: int, contact_id: int, now: dt.datetime) -> Batch:
+        return Batch(visitors_service.erase_invitations(session, org_id, contact_id))
+
+
 class TrailHolder:
     """A person's browsing trail in their export, and gone with their erasure."""
 

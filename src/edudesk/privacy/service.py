@@ -36,6 +36,8 @@ def make_registry(upload_dir: Path, batch_size: int = 200) -> PrivacyRegistry:
     registry.register_purger(purgers.LeadPurger(registry))
     registry.register_purger(purgers.TrailPurger())
     registry.register_holder(purgers.TrailHolder())
+    registry.register_holder(purgers.ClassificationHolder())
+    registry.register_holder(purgers.InvitationHolder())
     return registry
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edudesk.errors import DomainError
-from edudesk.visitors import patterns
+from edudesk.visitors import attribution, patterns
 
 KINDS = ("page", "course", "faq", "signal", "campaign", "source", "utm_source", "keyword", "visits", "field")
-SOURCE_KINDS = ("ad", "campaign", "search", "social", "referral", "direct")
+SOURCE_KINDS = attribution.SOURCE_KINDS
 MAX_CONDITIONS = 10
 MAX_VALUE = 100
 MAX_MIN = 10_000

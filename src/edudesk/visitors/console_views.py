@@ -23,6 +23,7 @@ from edudesk.inputs import PathId
 from edudesk.leads import service as leads_service
 from edudesk.privacy import service as privacy_service
 from edudesk.visitors import panel as panel_reads
+from edudesk.visitors import profile as profile_reads
 from edudesk.visitors import timeline as timeline_reads
 from edudesk.visitors import trail
 from edudesk.web import page
@@ -68,8 +69,9 @@ def visitor_panel(request: Request, user: CurrentUser, conversation_id: PathId) 
     with get_ctx(request).db.session() as session:
         conv = conversations_service.get(session, user.org_id, conversation_id)
         contact = contacts_service.get(session, user.org_id, conv.contact_id)
-        data = panel_reads.panel_of(session, user.org_id, contact.id, conv.created_at, conv.last_message_at)
         visible = conversations_service.can_see_phone(user, conv)
+        data = panel_reads.panel_of(session, user.org_id, contact.id, conv.created_at, conv.last_message_at,
+                                    show_phone=visible)
         phone = contact.phone if visible else contacts_service.mask_phone(contact.phone)
         _phone_seen(request, session, user, "console.visitor", contact.id, visible and bool(contact.phone))
         session.commit()
@@ -87,6 +89,7 @@ def _contact_context(request: Request, session: Session, user: User, contact_id:
     identities = contacts_service.identities_of(session, user.org_id, contact.id)
     touches = trail.touches_of_contact(session, user.org_id, contact.id)
     timeline = timeline_reads.timeline_of(session, user.org_id, contact.id, limit=limit)
+    profile = profile_reads.profile_of(session, user.org_id, contact.id, show_phone=visible)
     shown = visible and bool(contact.phone or any(f.key == "phone" and f.value for f in lead or []))
     _phone_seen(request, session, user, "console.contact_page", contact.id, shown)
     session.commit()
@@ -102,6 +105,7 @@ def _contact_context(request: Request, session: Session, user: User, contact_id:
         "first_touch": timeline_reads.visit_item(touches.first, []) if touches.first else None,
         "last_touch": timeline_reads.visit_item(touches.last, []) if touches.last else None,
         "timeline": timeline,
+        "profile": profile,
         "is_admin": user.role == Role.admin,
         "user": user,
         **_helpers(),

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from edudesk import events
@@ -298,3 +298,23 @@ def counts(session: Session, org_id: int) -> dict[int | None, Counts]:
         if contact_id in with_lead:
             out.setdefault(rule_id, Counts()).leads += 1
     return out
+
+
+# --- a person's data (registered with the privacy area's registry) ----------------------------------------------
+
+def export_invitations(session: Session, org_id: int, contact_id: int) -> list[dict[str, Any]]:
+    """The invitations shown to the person, oldest first: the page they were on, the text, whether they replied."""
+    rows = session.scalars(org_query(Invitation, org_id).where(Invitation.contact_id == contact_id)
+                           .order_by(Invitation.sent_at, Invitation.id))
+    return [{"sent_at": r.sent_at.isoformat(), "page_url": r.page_url, "text": r.text, "speaker": r.speaker_name,
+             "accepted_at": r.accepted_at.isoformat() if r.accepted_at else None} for r in rows]
+
+
+def erase_invitations(session: Session, org_id: int, contact_id: int) -> int:
+    """Empties the person's invitations (their page, visitor key, the text that may name them) and keeps the rows,
+    so each rule's sent / accepted / lead counts stay true. Never commits."""
+    result = session.execute(update(Invitation).where(Invitation.org_id == org_id,
+                                                      Invitation.contact_id == contact_id)
+                             .values(visitor_key="", view_key="", page_url="", text="", speaker_name="")
+                             .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

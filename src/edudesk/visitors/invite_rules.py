@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-SOURCE_KINDS = ("search", "ad", "campaign", "social", "referral", "direct")
+from edudesk.visitors import attribution
+
+SOURCE_KINDS = attribution.SOURCE_KINDS
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from edudesk.auth import service as auth_service
 from edudesk.contacts import service as contacts_service
 from edudesk.leads import service as leads_service
 from edudesk.routing import service as routing_service
+from edudesk.visitors import attribution
 from edudesk.visitors.live import LiveVisitor
 from edudesk.visitors.models import Visit
 
 MAX_ROWS = 500
-SOURCE_LABELS = {"search": "搜索", "ad": "广告", "campaign": "推广活动", "social": "社交媒体", "referral": "外部链接",
-                 "direct": "直接访问"}
-ENGINE_LABELS = {"baidu": "百度", "sogou": "搜狗", "360": "360", "bing": "必应", "google": "谷歌", "shenma": "神马"}
+SOURCE_LABELS = attribution.SOURCE_KIND_LABELS
+ENGINE_LABELS = attribution.ENGINE_LABELS
 
 
 @dataclass(frozen=True)

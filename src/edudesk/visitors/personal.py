@@ -144,30 +144,31 @@ def get_rule(session: Session, org_id: int, rule_id: int) -> PersonalRule:
     return get_in_org(session, PersonalRule, rule_id, org_id)
 
 
-def audience(session: Session, org_id: int, contact_id: int | None, page_url: str, referrer: str) -> Audience:
-    """Who the visitor is for 千人千面: this page's source (its UTM, else the referrer); for a returning contact
-    without one, the source of their latest visit, and their tags."""
+def audience(session: Session, org_id: int, contact_id: int | None, page_url: str, referrer: str,
+             visitor_key: str | None = None) -> Audience:
+    """Who the visitor is for 千人千面: this page's source (the trail's classifier); when the page says nothing of it
+    (a direct hit, a move inside the site), the source of their latest visit — the contact's, or before they are one
+    their browser's — and the contact's tags."""
     campaign, kind, utm_source = personalise.source_of_page(page_url, referrer)
     tags: list[str] = []
     if contact_id is not None:
-        contact = contacts_service.get(session, org_id, contact_id)
-        tags = list(contact.tags or [])
-        if not kind:
-            last = trail.touches_of_contact(session, org_id, contact_id).last
-            if last is not None:
-                campaign = last.campaign or str((last.source or {}).get("utm_campaign", ""))
-                kind = last.source_kind
-                utm_source = str((last.source or {}).get("utm_source", ""))
+        tags = list(contacts_service.get(session, org_id, contact_id).tags or [])
+    if kind == "direct":
+        last = trail.latest_visit(session, org_id, contact_id=contact_id, visitor_key=visitor_key)
+        if last is not None:
+            source = last.source or {}
+            campaign = last.campaign or str(source.get("utm_campaign", ""))
+            kind, utm_source = last.source_kind, str(source.get("utm_source", ""))
     return Audience(page_url=page_url, campaign=campaign, source_kind=kind, utm_source=utm_source, tags=tags)
 
 
-def for_session(session: Session, org_id: int, contact_id: int | None, *, page_url: str, referrer: str
-                ) -> Personalised | None:
+def for_session(session: Session, org_id: int, contact_id: int | None, *, page_url: str, referrer: str,
+                visitor_key: str | None = None) -> Personalised | None:
     """The rule that speaks to this visitor now, counted as shown; None when no enabled rule matches."""
     rows = [r for r in list_rules(session, org_id) if r.enabled]
     if not rows:
         return None
-    who = audience(session, org_id, contact_id, page_url, referrer)
+    who = audience(session, org_id, contact_id, page_url, referrer, visitor_key)
     chosen = personalise.choose([PersonalSpec(r.id, r.priority, r.match or {}) for r in rows], who)
     if chosen is None:
         return None

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
 
-from edudesk.auth.deps import actor_of, admin
+from edudesk.auth.deps import actor_of
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
-from edudesk.forms import Rejected, as_raised, submit
+from edudesk.forms import Rejected, submit
 from edudesk.inputs import PathId
 from edudesk.visitors import service as visitors_service
+from edudesk.visitors.admin_forms import Admin, Block, CsrfField, delete_then_list
 from edudesk.visitors.classify import SOURCE_KINDS
 from edudesk.visitors.profile_models import PersonalRule
 from edudesk.web import page
 
 router = APIRouter(prefix="/personal")
-Admin = Annotated[User, Depends(admin)]
 Line = Annotated[str, Form(max_length=1000)]
-Block = Annotated[str, Form(max_length=5000)]
-CsrfField = Annotated[str, Form(max_length=100)]
 FIELDS = ("name", "priority", "url_pattern", "campaign", "source_kind", "utm_source", "tag", "welcome", "hot",
           "guess")
 
@@ -104,8 +102,7 @@ def personal_update(request: Request, user: Admin, rule_id: PathId, name: Line =
 
 @router.post("/{rule_id}/delete", response_class=HTMLResponse)
 def personal_delete(request: Request, user: Admin, rule_id: PathId, csrf_token: CsrfField = "") -> Response:
-    done = submit(request, csrf_token, lambda session: visitors_service.delete_personal_rule(
-        session, actor_of(request, user), rule_id), status=as_raised)
-    if isinstance(done, Rejected):
-        return _page(request, user, errors={"form": done.message}, code=done.status)
-    return RedirectResponse("/admin/visitors/personal", status_code=303)
+    return delete_then_list(
+        request, csrf_token, lambda session: visitors_service.delete_personal_rule(session, actor_of(request, user),
+                                                                                   rule_id),
+        lambda message, code: _page(request, user, errors={"form": message}, code=code), "/admin/visitors/personal")

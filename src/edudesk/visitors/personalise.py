@@ -1,23 +1,19 @@
 """千人千面: which personalisation rule speaks to this visitor. Pure: the caller says who the visitor is (``Audience``:
 the page, where they came from, their tags) and gets the first matching rule by priority.
 
-Where a visitor came from is read from the page URL the widget sends (its UTM parameters and ad click ids) and the
-referrer; a returning contact without UTM on this page keeps the source of their latest visit (the profile).
+Where a visitor came from is read from the page URL the widget sends and its referrer by the trail's classifier
+(``attribution``, the same ``source_kind`` values as reports); a visitor whose page says nothing of it (``direct``)
+keeps the source of their latest visit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
-from edudesk.visitors import patterns
+from edudesk.visitors import attribution, patterns
 
 MATCH_KEYS = ("url_pattern", "campaign", "source_kind", "utm_source", "tag")
-CLICK_IDS = ("bd_vid", "clickid", "gdt_vid", "qz_gdt")
-PAID_MEDIUMS = ("cpc", "ppc", "paid", "cpm", "paidsearch")
-SEARCH_HOSTS = ("baidu.", "sogou.", "so.com", "bing.", "google.", "sm.cn", "yandex.", "duckduckgo.")
-SOCIAL_HOSTS = ("weixin.qq.com", "douyin.", "weibo.", "xiaohongshu.", "zhihu.", "kuaishou.", "bilibili.")
 
 
 @dataclass(frozen=True)
@@ -37,27 +33,11 @@ class PersonalSpec:
 
 
 def source_of_page(page_url: str, referrer: str) -> tuple[str, str, str]:
-    """(campaign, source_kind, utm_source) of a landing: UTM and click ids of the page URL, else the referrer's
-    kind; empty strings where unknown. The same classes as the trail's ``source_kind`` (docs/visitors.md)."""
-    try:
-        query = {k: v[0] for k, v in parse_qs(urlsplit(page_url).query).items() if v}
-    except ValueError:
-        query = {}
-    campaign, utm_source = query.get("utm_campaign", "")[:100], query.get("utm_source", "")[:100]
-    medium = query.get("utm_medium", "").lower()
-    if any(k in query for k in CLICK_IDS) or medium in PAID_MEDIUMS:
-        return campaign, "ad", utm_source
-    if campaign or utm_source or medium:
-        return campaign, "campaign", utm_source
-    host, _ = patterns.split_url(referrer) if referrer else ("", "")
-    page_host, _ = patterns.split_url(page_url)
-    if not host or host == page_host:
-        return "", "", ""
-    if any(s in host for s in SEARCH_HOSTS):
-        return "", "search", ""
-    if any(s in host for s in SOCIAL_HOSTS):
-        return "", "social", ""
-    return "", "referral", ""
+    """(campaign, source_kind, utm_source) of a page as the trail classifies it (``attribution``: one classifier
+    for reports, leads and 千人千面). ``direct`` when nothing on the page says where the visitor came from (no UTM,
+    click id or outside referrer): the caller then looks at their latest visit."""
+    source = attribution.attribution(page_url, referrer)
+    return source.get("utm_campaign", ""), attribution.source_kind(source), source.get("utm_source", "")
 
 
 def holds(match: Mapping[str, str], who: Audience) -> bool:

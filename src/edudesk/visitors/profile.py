@@ -73,8 +73,9 @@ def facts_of(session: Session, org_id: int, contact_id: int) -> Facts:
 
 def profile_of(session: Session, org_id: int, contact_id: int, *, show_phone: bool = False) -> Profile:
     """Everything the console shows about a person beside the chat: first and last touch, visits and page views,
-    courses viewed, questions asked and the FAQ categories answered, the lead (phone masked unless
-    ``show_phone``), and tags with the rule that set each. Another org's contact is NotFoundError."""
+    courses viewed, questions asked and the FAQ categories answered, the lead, and tags with the rule that set each.
+    Phone numbers are masked, in the lead's fields and in the questions, unless ``show_phone``. Another org's
+    contact is NotFoundError."""
     contact = contacts_service.get(session, org_id, contact_id)
     touches = trail.touches_of_contact(session, org_id, contact_id)
     visits, views = _counts(session, org_id, contact_id)
@@ -109,7 +110,8 @@ def profile_of(session: Session, org_id: int, contact_id: int, *, show_phone: bo
         recent_pages=[PageOut(url=p.url, title=p.title, viewed_at=p.viewed_at, seconds=p.seconds,
                               course=courses.course_of(rows, p.url)) for p in recent[:RECENT_PAGES]],
         courses=[CourseViews(course=name, views=n) for name, n in counts.items()],
-        questions=conversations_service.visitor_texts(session, org_id, contact_id),
+        questions=[q if show_phone else contacts_service.mask_phones_in(q)
+                   for q in conversations_service.visitor_texts(session, org_id, contact_id)],
         faq_categories=bot_service.categories_of_conversations(
             session, org_id, _conversation_ids(session, org_id, contact_id)),
         signals=sorted(leads_service.contact_signals(contact)),

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -25,6 +27,7 @@ from edudesk.visitors import classify
 from edudesk.visitors import settings as _settings
 from edudesk.visitors import trail as _trail
 from edudesk.visitors.courses import CourseError, add_pattern, course_names, delete_pattern, list_patterns
+from edudesk.visitors.invitations import erase_invitations, export_invitations
 from edudesk.visitors.merge import merge_contacts, merge_on_phone
 from edudesk.visitors.personal import (
     PersonalError,
@@ -64,6 +67,8 @@ from edudesk.visitors.trail_ops import (
     source_kinds_of_conversations,
     touch_of,
 )
+
+log = structlog.get_logger(__name__)
 
 SOURCE_KINDS = _attribution.SOURCE_KINDS
 SOURCE_KIND_LABELS = _attribution.SOURCE_KIND_LABELS
@@ -105,8 +110,10 @@ __all__ = [
     "delete_rule",
     "erase_classification",
     "erase_contact",
+    "erase_invitations",
     "export_classification",
     "export_contact",
+    "export_invitations",
     "facts_of",
     "for_session",
     "get_personal_rule",
@@ -146,7 +153,11 @@ def classify_contact(session: Session, org_id: int, contact_id: int) -> tuple[li
 
 
 def classify_job(session: Session, payload: dict[str, Any]) -> None:
-    """The durable job ``trail_changed`` enqueues. A contact erased or merged away meanwhile is left alone."""
+    """The durable job ``trail_changed`` enqueues. A contact erased or merged away meanwhile is left alone.
+
+    A run that fails on something other than the database is logged and given up with the contact's "queued" flag
+    cleared, so their next change classifies them again, instead of a dead job leaving them "queued" for good (the
+    database's own trouble, a lock or a lost connection, fails the job, which is retried as any other)."""
     org_id, contact_id = int(payload["org_id"]), int(payload["contact_id"])
     try:
         contact = contacts_service.get(session, org_id, contact_id)
@@ -157,7 +168,16 @@ def classify_job(session: Session, payload: dict[str, Any]) -> None:
         if state is not None:
             state.queued = False
         return
-    classify_contact(session, org_id, contact_id)
+    try:
+        with session.begin_nested():
+            classify_contact(session, org_id, contact_id)
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        log.exception("visitor_classify_failed", org_id=org_id, contact_id=contact_id)
+        state = state_of(session, org_id, contact_id)
+        if state is not None:
+            state.queued = False
 
 
 def conversation_changed(session: Session, org_id: int, contact_id: int, *, merged_lead: bool = False) -> None:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from edudesk.auth.deps import actor_of, admin
+from edudesk.auth.deps import actor_of
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.forms import Rejected, submit
 from edudesk.visitors import settings as trail_settings
+from edudesk.visitors.admin_forms import Admin, CsrfField
 from edudesk.web import page
 
 router = APIRouter(prefix="/admin/visitors", include_in_schema=False)
-Admin = Annotated[User, Depends(admin)]
-CsrfField = Annotated[str, Form(max_length=100)]
 ShortField = Annotated[str, Form(max_length=10)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from edudesk.visitors.models import PageView, Visit
@@ -39,6 +39,16 @@ def page_views_of(session: Session, org_id: int, contact_id: int, *, limit: int 
         .where(PageView.org_id == org_id, Visit.org_id == org_id, Visit.contact_id == contact_id,
                Visit.is_bot.is_(False))
         .order_by(PageView.viewed_at.desc(), PageView.id.desc()).limit(limit)))
+
+
+def latest_visit(session: Session, org_id: int, *, contact_id: int | None, visitor_key: str | None) -> Visit | None:
+    """The newest visit of the contact or, before they are one, of their browser (the widget's visitor key)."""
+    who = [c for c in (Visit.contact_id == contact_id if contact_id is not None else None,
+                       Visit.visitor_key == visitor_key if visitor_key else None) if c is not None]
+    if not who:
+        return None
+    return session.scalars(select(Visit).where(Visit.org_id == org_id, or_(*who), Visit.is_bot.is_(False))
+                           .order_by(Visit.last_seen_at.desc(), Visit.id.desc()).limit(1)).first()
 
 
 def touches_of_contact(session: Session, org_id: int, contact_id: int) -> Touches:

@@ -6,26 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
 
-from edudesk.auth.deps import actor_of, admin
+from edudesk.auth.deps import actor_of
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.db import NotFoundError
-from edudesk.forms import Rejected, as_raised, submit
+from edudesk.forms import Rejected, submit
 from edudesk.inputs import PathId
 from edudesk.visitors import classify, personal_views
 from edudesk.visitors import service as visitors_service
+from edudesk.visitors.admin_forms import Admin, Block, CsrfField, delete_then_list
 from edudesk.visitors.profile_models import ClassifyRule
 from edudesk.web import page
 
 router = APIRouter(prefix="/admin/visitors", include_in_schema=False)
 router.include_router(personal_views.router)
-Admin = Annotated[User, Depends(admin)]
 Line = Annotated[str, Form(max_length=500)]
-Block = Annotated[str, Form(max_length=5000)]
-CsrfField = Annotated[str, Form(max_length=100)]
 EMPTY_RULE = {"tag": "", "conditions": "", "points": "0", "label": "", "enabled": True}
 
 
@@ -90,11 +88,9 @@ def rule_update(request: Request, user: Admin, rule_id: PathId, tag: Line = "", 
 
 @router.post("/rules/{rule_id}/delete", response_class=HTMLResponse)
 def rule_delete(request: Request, user: Admin, rule_id: PathId, csrf_token: CsrfField = "") -> Response:
-    done = submit(request, csrf_token, lambda session: visitors_service.delete_rule(
-        session, actor_of(request, user), rule_id), status=as_raised)
-    if isinstance(done, Rejected):
-        return _rules_page(request, user, errors={"form": done.message}, code=done.status)
-    return RedirectResponse("/admin/visitors/rules", status_code=303)
+    return delete_then_list(
+        request, csrf_token, lambda session: visitors_service.delete_rule(session, actor_of(request, user), rule_id),
+        lambda message, code: _rules_page(request, user, errors={"form": message}, code=code), "/admin/visitors/rules")
 
 
 # --- course pages -----------------------------------------------------------------------------------------------
@@ -131,8 +127,8 @@ def course_create(request: Request, user: Admin, pattern: Line = "", course_id: 
 
 @router.post("/courses/{pattern_id}/delete", response_class=HTMLResponse)
 def course_delete(request: Request, user: Admin, pattern_id: PathId, csrf_token: CsrfField = "") -> Response:
-    done = submit(request, csrf_token, lambda session: visitors_service.delete_pattern(
-        session, actor_of(request, user), pattern_id), status=as_raised)
-    if isinstance(done, Rejected):
-        return _courses_page(request, user, errors={"form": done.message}, code=done.status)
-    return RedirectResponse("/admin/visitors/courses", status_code=303)
+    return delete_then_list(
+        request, csrf_token, lambda session: visitors_service.delete_pattern(session, actor_of(request, user),
+                                                                             pattern_id),
+        lambda message, code: _courses_page(request, user, errors={"form": message}, code=code),
+        "/admin/visitors/courses")

@@ -60,14 +60,15 @@ class Stored:
     contacts: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts the rows a repeated beacon did not store already; returns the visit id of each row inserted."""
     if not rows:
-        return 0
+        return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = session.execute(insert(PageView).on_conflict_do_nothing(index_elements=["visit_id", "view_key"])
                              .returning(PageView.visit_id), rows)
-    return len(result.all())
+    return [int(visit_id) for visit_id in result.scalars()]
 
 
 def _open_visits(session: Session, org_id: int, keys: list[str], since: dt.datetime) -> dict[str, Visit]:
@@ -132,7 +133,9 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
     for visit, view in placed:
         rows.append({"org_id": view.org_id, "visit_id": visit.id, "view_key": view.view_key, "url": view.url,
                      "title": view.title, "referrer": view.referrer, "viewed_at": view.at, "seconds": None})
-    inserted = sum(_insert_ignoring_duplicates(session, rows[i:i + 1000]) for i in range(0, len(rows), 1000))
+    inserted_in = [visit_id for i in range(0, len(rows), 1000)
+                   for visit_id in _insert_ignoring_duplicates(session, rows[i:i + 1000])]
+    inserted = len(inserted_in)
     visits = list({id(v): v for v, _ in placed}.values())
     for visit, view in placed:
         if view.at >= visit.last_seen_at or visit.page_views == 0:
@@ -170,6 +173,16 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
     known = {(v.org_id, v.visitor_key): v.contact_id for v in visits if v.contact_id is not None}
     for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
         _touches.note_first_touch(session, org_id, contact_id)
+    # The contacts whose trail gained a page are classified again: one debounced job each at most, enqueued in
+    # this batch's transaction (crawler visits change nothing rules look at). After the first touches: contacts'
+    # rows before their classification states, the order the message path and the classify job lock them in.
+    grown = set(inserted_in)
+    changed: dict[int, set[int]] = defaultdict(set)
+    for visit in visits:
+        if visit.contact_id is not None and visit.id in grown and not visit.is_bot:
+            changed[visit.org_id].add(visit.contact_id)
+    for org_id, contact_ids in sorted(changed.items()):
+        _touches.trail_changed(session, org_id, contact_ids)
     return Stored(stored, len(placed) - stored, len(created), known)
 
 

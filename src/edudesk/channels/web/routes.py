@@ -122,7 +122,8 @@ def widget_session(request: Request, body: SessionRequest) -> Response:
                       if conversation["conversation_id"] else [])
         # 千人千面: the org's rule for this page, source and profile may replace the welcome, hot and guess.
         personal = visitors_service.for_session(session, org.id, contact.id if contact else None,
-                                                page_url=body.page_url or "", referrer=body.referrer or "")
+                                                page_url=body.page_url or "", referrer=body.referrer or "",
+                                                visitor_key=ident.visitor_id)
         payload = {
             "token": token,
             "contact_id": contact.id if contact else None,
