@@ -6,10 +6,7 @@ without a violation."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect
@@ -20,6 +17,7 @@ from edudesk.leadforms.models import LeadFormSubmission, LeadFormView
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import Lead
 from tests.conftest import LiveServer, TwoOrgs
+from tests.e2e.sites import InstitutionSite
 from tests.leadforms.conftest import make_form
 
 TIMEOUT = 15_000
@@ -34,50 +32,15 @@ HOST_PAGE = """<!doctype html>
 </body></html>"""
 
 
-class HostSite:
-    """The institution's landing page, served from its own origin (another port of 127.0.0.1)."""
-
-    def __init__(self) -> None:
-        self.html = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = site.html.encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def start(self) -> HostSite:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def host_site() -> Iterator[HostSite]:
-    site = HostSite().start()
+def host_site() -> Iterator[InstitutionSite]:
+    site = InstitutionSite().start()
     yield site
     site.stop()
 
 
 def test_a_parent_fills_the_form_embedded_on_another_site(browser: Browser, live_server: LiveServer,
-                                                          host_site: HostSite, database: Database,
+                                                          host_site: InstitutionSite, database: Database,
                                                           orgs: TwoOrgs) -> None:
     form = make_form(database, orgs.a.id, origins=host_site.origin, success_message="领取成功！老师今天会联系您。")
     assert host_site.origin != live_server.url  # another origin: the port differs

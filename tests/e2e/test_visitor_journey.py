@@ -5,10 +5,7 @@ conversation with the trail, the source and the tags beside the chat."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -24,6 +21,7 @@ from edudesk.settings import Settings
 from edudesk.visitors import invitations
 from edudesk.visitors.models import PageView, Visit
 from tests.conftest import LiveServer, TwoOrgs
+from tests.e2e.sites import InstitutionSite
 from tests.e2e.test_handover import agent_login
 
 TIMEOUT = 15_000
@@ -42,40 +40,6 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-class InstitutionSite:
-    """The institution's own site on another origin (another port of 127.0.0.1), every page carrying the widget."""
-
-    def __init__(self, edudesk: str, key: str) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(edudesk, key))
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @staticmethod
-    def _handler(edudesk: str, key: str) -> type[BaseHTTPRequestHandler]:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                title, body = PAGES.get(self.path.split("?")[0], ("404", ""))
-                data = PAGE.format(title=title, body=body, edudesk=edudesk, key=key).encode()
-                self.send_response(200 if title != "404" else 404)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
-
-    def start(self) -> InstitutionSite:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def app(settings: Settings, database: Database) -> FastAPI:
     # Jobs run in the server, as in the demo: the classification job tags the parent while the agent looks.
@@ -84,7 +48,13 @@ def app(settings: Settings, database: Database) -> FastAPI:
 
 @pytest.fixture
 def site(live_server: LiveServer, orgs: TwoOrgs) -> Iterator[InstitutionSite]:
-    served = InstitutionSite(live_server.url, orgs.a.public_key).start()
+    def page(path: str) -> str | None:
+        if path not in PAGES:
+            return None
+        title, body = PAGES[path]
+        return PAGE.format(title=title, body=body, edudesk=live_server.url, key=orgs.a.public_key)
+
+    served = InstitutionSite(page).start()
     yield served
     served.stop()
 
