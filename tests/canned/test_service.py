@@ -3,11 +3,8 @@ shortcut scopes and shadowing, the picker's search order, usage counts, audit en
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from edudesk.audit.models import AuditEntry
 from edudesk.canned import service as canned_service
@@ -16,20 +13,7 @@ from edudesk.canned.text import CannedError, CannedForbidden, CannedInput, fill,
 from edudesk.db import Database, NotFoundError
 from tests.canned.conftest import Replies, add
 from tests.conftest import TwoOrgs
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
-        seen.append(sql)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
+from tests.statements import recorded_sql
 
 
 def shortcuts(found: list[CannedReply]) -> list[str]:
@@ -229,7 +213,7 @@ def test_search_treats_like_wildcards_literally(database: Database, orgs: TwoOrg
 
 def test_search_is_one_statement(database: Database, orgs: TwoOrgs, replies: Replies) -> None:
     agent = orgs.a.users["agent"]
-    with database.session() as session, statements(database) as seen:
+    with database.session() as session, recorded_sql(database) as seen:
         canned_service.search(session, agent, "xf")
     assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1
 

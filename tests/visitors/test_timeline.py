@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import SenderKind
 from edudesk.db import Database
 from edudesk.visitors import timeline
 from tests.conftest import TwoOrgs
+from tests.statements import recorded_sql
 from tests.visitors.contact_story import PHONE, at, write_story
 from tests.visitors.factories import add_visit
-
-
-@contextmanager
-def selects(database: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, sql: str, *_args: Any) -> None:
-        seen.append(sql)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def test_one_timeline_across_channels_newest_first(database: Database, orgs: TwoOrgs) -> None:
@@ -80,7 +61,7 @@ def test_the_query_count_does_not_grow_with_the_history(database: Database, orgs
     """A contact with one event of each kind and one with dozens cost the same number of statements."""
     story = write_story(database, orgs.a.id)
     with database.session() as session:
-        with selects(database) as small:
+        with recorded_sql(database) as small:
             timeline.timeline_of(session, orgs.a.id, story.contact_id)
         contact = contacts_service.get(session, orgs.a.id, story.contact_id)
         for i in range(40):
@@ -89,7 +70,7 @@ def test_the_query_count_does_not_grow_with_the_history(database: Database, orgs
             conv = conversations_service.open_conversation(session, contact, "web")
             conversations_service.post_message(session, conv, SenderKind.visitor, f"第 {i} 次咨询")
         session.commit()
-        with selects(database) as big:
+        with recorded_sql(database) as big:
             got = timeline.timeline_of(session, orgs.a.id, story.contact_id, limit=100)
     assert len(got.entries) == 88 and len(small) == len(big)
     assert len(big) <= 8, big
