@@ -103,22 +103,25 @@ def test_a_parent_from_a_search_ad_is_invited_and_the_agent_sees_where_they_came
         item.click()
         expect(console.locator("#messages")).to_contain_text("可以先试听一节课吗", timeout=TIMEOUT)
         expect(console.locator("#messages")).to_contain_text("需要我帮您算一下优惠吗")
+        # The panel is drawn when the chat opens and again when the visitor writes; the trail's writer stores page
+        # views within half a second and the classification job tags the parent a few seconds after their
+        # message, so reload the chat until both are in (a loaded machine may need several seconds).
         pages = console.locator("[data-testid=trail-page]")
+        tags = console.locator("[data-testid=visitor-tags]")
+        for _ in range(30):
+            console.locator("[data-testid=trail-visit]").first.wait_for(timeout=TIMEOUT)
+            if pages.count() == 3 and "职业教育" in (tags.text_content() or ""):
+                break
+            console.wait_for_timeout(1000)
+            console.reload()
+            console.locator("#mine-list .conv-item").click()
+            expect(console.locator("#messages")).to_contain_text("可以先试听一节课吗", timeout=TIMEOUT)
         expect(pages).to_have_count(3, timeout=TIMEOUT)
         expect(pages.first).to_contain_text("课程价格")
         source = console.locator("[data-testid=conversation-source]")
         expect(source.locator("[data-testid=conversation-source-engine]")).to_contain_text("百度")
         expect(source.locator("[data-testid=conversation-source-keyword]")).to_contain_text("一建培训哪家好")
         expect(source.locator("[data-testid=conversation-source-campaign]")).to_contain_text("exam-prep")
-        # Tags are set by the classification job a few seconds after the parent's message; the panel refreshes
-        # when the lead changes, so reload the chat until they are there.
-        tags = console.locator("[data-testid=visitor-tags]")
-        for _ in range(20):
-            if "高意向" in (tags.text_content() or ""):
-                break
-            console.wait_for_timeout(1000)
-            console.reload()
-            console.locator("#mine-list .conv-item").click()
         expect(tags).to_contain_text("高意向", timeout=TIMEOUT)
         expect(tags).to_contain_text("职业教育")
     finally:
