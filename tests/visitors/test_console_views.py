@@ -20,9 +20,9 @@ from edudesk.db import Database
 from edudesk.visitors import panel as panel_reads
 from edudesk.visitors import service as visitors_service
 from tests.conftest import TwoOrgs, login
+from tests.statements import recorded_sql
 from tests.visitors.contact_story import PHONE, Story, at, write_story
 from tests.visitors.factories import add_visit
-from tests.visitors.test_timeline import selects
 
 MASKED = "139****5678"
 HOSTILE_TITLE = '<script>alert("t")</script>'
@@ -268,7 +268,7 @@ def test_panel_statements_do_not_grow_with_the_history(client: TestClient, datab
         opened, last = conv.created_at, conv.last_message_at
         panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)  # the org's lead fields made
         session.commit()
-    with database.session() as session, selects(database) as small:
+    with database.session() as session, recorded_sql(database) as small:
         panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)
     with database.session() as session:
         contact = contacts_service.get(session, orgs.a.id, story.contact_id)
@@ -278,7 +278,7 @@ def test_panel_statements_do_not_grow_with_the_history(client: TestClient, datab
             other = conversations_service.open_conversation(session, contact, "web")
             conversations_service.post_message(session, other, SenderKind.visitor, f"第 {i} 次咨询")
         session.commit()
-    with database.session() as session, selects(database) as big:
+    with database.session() as session, recorded_sql(database) as big:
         got = panel_reads.panel_of(session, orgs.a.id, story.contact_id, opened, last)
     assert got.visit_count == 32 and got.profile.courses[0].views == 121
     assert len(small) == len(big), "\n".join(big)
