@@ -70,11 +70,10 @@ class Trail:
     def gate(self, public_key: str) -> Gate | None:
         """The org behind a widget key (None: no such org), cached for ``gate_ttl`` seconds — a settings change
         or a new origin takes effect within that time on every instance."""
+        found, cached = self.cached_gate(public_key)
+        if found:
+            return cached
         now = time.monotonic()
-        with self._lock:
-            cached = self._gates.get(public_key)
-            if cached is not None and cached[0] > now:
-                return cached[1]
         with self.db.session() as session:
             org = orgs_service.get_by_public_key(session, public_key)
             gate = None if org is None else Gate(org.id, tuple(org.widget_origins or ()),
