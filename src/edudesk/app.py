@@ -51,6 +51,7 @@ from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
+from edudesk.kb import quality as kb_quality
 from edudesk.kb import views as kb_views
 from edudesk.leadforms import public as leadforms_public
 from edudesk.leadforms import views as leadforms_views
@@ -249,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
+    kb_quality.register_jobs(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)

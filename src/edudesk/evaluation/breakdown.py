@@ -33,8 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CategoryRow", "Outcome", "ThresholdRow", "WrongPair", "by_category", "sweep", "sweep_thresholds",
-           "wrong_pairs"]
+__all__ = ["CategoryRow", "Outcome", "ThresholdRow", "WrongPair", "by_category", "report_dict", "summary", "sweep",
+           "sweep_thresholds", "wrong_pairs"]
 
 # 0.30, 0.35 … 0.90: below 0.30 a fused score says little, above 0.90 almost nothing is answered.
 SWEEP = tuple(round(0.30 + 0.05 * i, 2) for i in range(13))
@@ -169,6 +169,22 @@ def sweep(outcomes: Sequence[Outcome], current: float, thresholds: Sequence[floa
             refused=_share(len(out_of_scope) - oos_answered, len(out_of_scope)) if out_of_scope else None,
             current=abs(t - current) < 1e-9))
     return rows
+
+
+def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """The summary metrics of ``edudesk eval faq`` (architecture, "File formats"), without the speed."""
+    in_scope = [o for o in outcomes if o.expected is not None]
+    out_of_scope = [o for o in outcomes if o.expected is None]
+    return {
+        "queries": len(outcomes),
+        "top1": _share(sum(o.ranked[:1] == (o.expected,) for o in in_scope), len(in_scope)),
+        "top3": _share(sum(o.expected in o.ranked[:3] for o in in_scope), len(in_scope)),
+        "answered": _share(sum(o.answer is not None for o in in_scope), len(in_scope)),
+        "wrong_answer_rate": _share(sum(o.answer is not None and o.answer != o.expected for o in in_scope),
+                                    len(in_scope)),
+        "out_of_scope": len(out_of_scope),
+        "refused": _share(sum(o.answer is None for o in out_of_scope), len(out_of_scope)),
+    }
 
 
 def report_dict(outcomes: Sequence[Outcome], current: float, limit: int = TOP_PAIRS) -> dict[str, Any]:

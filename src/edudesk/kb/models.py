@@ -137,3 +137,16 @@ class AnswerFeedback(OrgScoped, Base):
                                                  index=True)
     helpful: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KbQualityReport(OrgScoped, Base):
+    """One run of the answer-quality report (``kb.quality``): per-category results, wrong pairs and the threshold
+    sweep on the org's labelled misses and on a hold-out of its own similar questions, as computed JSON."""
+
+    __tablename__ = "kb_quality_reports"
+    __table_args__ = (Index("ix_kb_quality_reports_org_created", "org_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
