@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from edudesk.db import Database, utcnow
 from edudesk.jobs import Job, JobRegistry, JobStatus, Worker
 from edudesk.kb import misses, quality
 from edudesk.kb import service as kb_service
-from edudesk.kb.models import KbQualityReport, MissReason
+from edudesk.kb.models import KbMiss, KbQualityReport, MissReason
 from edudesk.kb.schemas import EntryInput
 from edudesk.nlp.embedding import shared_embedder
 from edudesk.nlp.matcher import FaqIndex, MatcherConfig
@@ -71,9 +71,10 @@ def test_report_numbers_on_a_seeded_org(database: Database, labelled: SchoolKb) 
     with database.session() as session:
         pairs = quality.labelled_misses(session, org)
         # One per wording (the later of the two boss questions), the unresolved miss left out.
-        assert dict(pairs) == {"一对一一节课多少钱": labelled.entries[PRICE], BUS: labelled.entries[CAMPUS],
-                               "暑假班什么时候开始报名": labelled.entries["暑假班什么时候开始报名"],
-                               "你们老板是谁？": None, "钢琴多少钱一节": labelled.entries["钢琴课怎么收费？"]}
+        ids = labelled.entries
+        assert {text: label for _, text, label in pairs} == {
+            "一对一一节课多少钱": ids[PRICE], BUS: ids[CAMPUS], "暑假班什么时候开始报名": ids["暑假班什么时候开始报名"],
+            "你们老板是谁？": None, "钢琴多少钱一节": ids["钢琴课怎么收费？"]}
         assert len(pairs) == 5
         report = quality.run_report(session, org, "编辑小王", shared_embedder())
         session.commit()
@@ -103,7 +104,7 @@ def test_report_numbers_on_a_seeded_org(database: Database, labelled: SchoolKb) 
 def test_a_resolved_miss_does_not_match_its_own_wording(database: Database, labelled: SchoolKb) -> None:
     with database.session() as session:
         documents = kb_service.active_documents(session, labelled.org_id)
-        data = quality.compute(documents, [(BUS, labelled.entries[CAMPUS])], shared_embedder(),
+        data = quality.compute(documents, [(1, BUS, labelled.entries[CAMPUS])], shared_embedder(),
                                MatcherConfig())
     # Against today's KB the wording finds itself (the misses page added it to the campus entry) ...
     assert FaqIndex.build(documents, shared_embedder()).match(BUS).answer.question == CAMPUS  # type: ignore[union-attr]
@@ -111,6 +112,45 @@ def test_a_resolved_miss_does_not_match_its_own_wording(database: Database, labe
     m = data["misses"]
     assert m["summary"]["queries"] == 1 and m["summary"]["answered"] == 0.0
     assert m["wrong_pairs"]["answer"] == [] or m["wrong_pairs"]["answer"][0]["predicted"] != CAMPUS
+    # The wrong top-1 (if any) names its example by miss id, never by the visitor's words.
+    assert all(set(p) == {"expected", "predicted", "count", "example_miss"} for p in m["wrong_pairs"]["top1"])
+
+
+def test_miss_examples_are_stored_by_id_and_vanish_when_the_miss_is_erased(
+        client: TestClient, database: Database, orgs: TwoOrgs, school: SchoolKb) -> None:
+    org = school.org_id
+    with database.session() as session:
+        miss_id = add_miss(session, org, "孩子叫小明，电话13800138000，能插班吗")
+        misses.resolve_misses_as_similar(session, actor(org), [miss_id], school.entries[PRICE])  # mislabelled
+        data = quality.compute(kb_service.active_documents(session, org), quality.labelled_misses(session, org),
+                               None, MatcherConfig())
+        [pair] = data["misses"]["wrong_pairs"]["top1"]
+        # The misses section holds no visitor text (the similar-question section quotes the KB, where the editor
+        # put this wording).
+        assert pair["example_miss"] == miss_id and "13800138000" not in str(data["misses"])
+        session.add(KbQualityReport(org_id=org, report=data, created_at=utcnow()))
+        session.commit()
+    login(client, "alpha", "admin")
+
+    def misses_part() -> str:
+        page = client.get("/admin/kb/quality").text
+        return page[page.index('id="misses-categories"'):page.index("相似问留出评估")]
+
+    assert "孩子叫小明" in misses_part()
+    with database.session() as session:  # erasure and retention delete misses (kb_service.forget_conversations)
+        session.execute(delete(KbMiss).where(KbMiss.id == miss_id))
+        session.commit()
+    assert "孩子叫小明" not in misses_part() and "（问题已删除）" in misses_part()
+
+
+def test_a_run_that_gave_up_says_so(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        session.add(Job(kind=quality.QUALITY_JOB, payload={"org_id": orgs.a.id}, org_id=orgs.a.id,
+                        status=JobStatus.failed, last_error="boom"))
+        session.commit()
+    login(client, "alpha", "admin")
+    page = client.get("/admin/kb/quality").text
+    assert 'id="quality-failed"' in page and "boom" not in page
 
 
 def run_jobs(database: Database) -> int:

@@ -17,6 +17,7 @@ calibrated default, with or without the embedding model as the live bot runs.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Sequence
@@ -57,38 +58,49 @@ def miss_label(resolution: str) -> tuple[str, int | None]:
     return "dismissed", None
 
 
-def labelled_misses(session: Session, org_id: int, limit: int = MAX_MISSES) -> list[tuple[str, int | None]]:
-    """(wording, expected entry id or None) of the org's resolved misses, one per wording, newest decision first."""
+def labelled_misses(session: Session, org_id: int, limit: int = MAX_MISSES) -> list[tuple[int, str, int | None]]:
+    """(miss id, wording, expected entry id or None) of the org's resolved misses, one per wording, newest decision
+    first."""
     rows = session.execute(
-        select(KbMiss.query, KbMiss.resolution).where(KbMiss.org_id == org_id, KbMiss.resolved_at.is_not(None))
+        select(KbMiss.id, KbMiss.query, KbMiss.resolution)
+        .where(KbMiss.org_id == org_id, KbMiss.resolved_at.is_not(None))
         .order_by(KbMiss.resolved_at.desc(), KbMiss.id.desc()).limit(limit * 4)).all()
     seen: set[str] = set()
-    labelled: list[tuple[str, int | None]] = []
-    for query, resolution in rows:
+    labelled: list[tuple[int, str, int | None]] = []
+    for miss_id, query, resolution in rows:
         key = evaluation.holdout_key(query)
         if key in seen:
             continue
         seen.add(key)
-        labelled.append((query, miss_label(resolution or "")[1]))
+        labelled.append((miss_id, query, miss_label(resolution or "")[1]))
         if len(labelled) >= limit:
             break
     return labelled
 
 
-def _section(outcomes: Sequence[evaluation.Outcome | None], current: float) -> dict[str, Any]:
+def _section(outcomes: Sequence[evaluation.Outcome | None], current: float,
+             miss_ids: dict[str, int] | None = None) -> dict[str, Any]:
+    """One section's data. With ``miss_ids`` (wording → miss id) the wrong pairs name their example by miss id
+    (``example_miss``) instead of copying the visitor's words: an erased or purged miss then disappears from the
+    page too, and the stored report holds no visitor text."""
     scored = [o for o in outcomes if o is not None]
     section: dict[str, Any] = {"labelled": len(outcomes), "skipped": len(outcomes) - len(scored),
                                "summary": evaluation.summary(scored) if scored else None}
     if scored:
         section.update(evaluation.report_dict(scored, current))
+        if miss_ids is not None:
+            for pairs in section["wrong_pairs"].values():
+                for pair in pairs:
+                    pair["example_miss"] = miss_ids[pair.pop("example")]
     return section
 
 
-def compute(documents: Sequence[FaqDocument], misses: Sequence[tuple[str, int | None]], embedder: Embedder | None,
-            config: MatcherConfig, folds: int = evaluation.FOLDS) -> dict[str, Any]:
+def compute(documents: Sequence[FaqDocument], misses: Sequence[tuple[int, str, int | None]],
+            embedder: Embedder | None, config: MatcherConfig, folds: int = evaluation.FOLDS) -> dict[str, Any]:
     """The report's data (JSON-ready): the misses section and the similar-questions section, scored together."""
     started = time.perf_counter()
-    miss_queries = [evaluation.LabelledQuery(text, entry_id, n % folds) for n, (text, entry_id) in enumerate(misses)]
+    miss_queries = [evaluation.LabelledQuery(text, entry_id, n % folds)
+                    for n, (_, text, entry_id) in enumerate(misses)]
     similar_queries = evaluation.similar_question_queries(documents, folds, MAX_SIMILAR)
     outcomes = evaluation.score(documents, [*miss_queries, *similar_queries], embedder, config) if documents \
         else [None] * (len(miss_queries) + len(similar_queries))
@@ -97,7 +109,7 @@ def compute(documents: Sequence[FaqDocument], misses: Sequence[tuple[str, int | 
     return {
         "version": REPORT_VERSION, "threshold": current, "semantic": semantic, "folds": folds,
         "entries": len(documents), "texts": sum(1 + len(d.similar) for d in documents),
-        "misses": _section(outcomes[:len(miss_queries)], current),
+        "misses": _section(outcomes[:len(miss_queries)], current, {text: i for i, text, _ in misses}),
         "similar": _section(outcomes[len(miss_queries):], current),
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -144,6 +156,25 @@ def request_report(session: Session, actor: audit_service.Actor) -> bool:
     jobs.enqueue(session, QUALITY_JOB, {"org_id": actor.org_id, "requested_by": actor.label}, org_id=actor.org_id,
                  max_attempts=3)
     return True
+
+
+def miss_texts(session: Session, org_id: int, data: dict[str, Any]) -> dict[int, str]:
+    """The current wording of the misses a report's wrong pairs name (erased or purged ones are simply absent)."""
+    ids = {p["example_miss"] for pairs in (data.get("misses", {}).get("wrong_pairs") or {}).values()
+           for p in pairs if "example_miss" in p}
+    if not ids:
+        return {}
+    rows = session.execute(select(KbMiss.id, KbMiss.query).where(KbMiss.org_id == org_id, KbMiss.id.in_(ids)))
+    return {miss_id: query for miss_id, query in rows}
+
+
+def last_failed(session: Session, org_id: int, since: dt.datetime | None) -> bool:
+    """Whether the org's latest run gave up (all its attempts failed) after the report shown."""
+    stmt = select(jobs.Job.status, jobs.Job.created_at).where(jobs.Job.kind == QUALITY_JOB, jobs.Job.org_id == org_id)
+    latest_job = session.execute(stmt.order_by(jobs.Job.created_at.desc(), jobs.Job.id.desc()).limit(1)).first()
+    if latest_job is None or latest_job.status is not jobs.JobStatus.failed:
+        return False
+    return since is None or latest_job.created_at > since
 
 
 def latest(session: Session, org_id: int) -> KbQualityReport | None:

@@ -29,9 +29,13 @@ def _page(request: Request, user: User, *, notice: str | None = None, error: str
           code: int = 200) -> Response:
     with get_ctx(request).db.session() as session:
         report = quality.latest(session, user.org_id)
+        data = report.report if report is not None else None
         running = quality.in_progress(session, user.org_id)
-    return page(request, "admin/kb_quality.html", status_code=code, user=user, report=report,
-                data=report.report if report is not None else None, running=running, notice=notice, error=error)
+        failed = not running and quality.last_failed(session, user.org_id,
+                                                     report.created_at if report is not None else None)
+        examples = quality.miss_texts(session, user.org_id, data) if data is not None else {}
+    return page(request, "admin/kb_quality.html", status_code=code, user=user, report=report, data=data,
+                running=running, failed=failed, miss_texts=examples, notice=notice, error=error)
 
 
 @router.get("/quality", response_class=HTMLResponse)
