@@ -51,6 +51,7 @@ from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
+from edudesk.kb import flag_views as kb_flag_views
 from edudesk.kb import quality as kb_quality
 from edudesk.kb import views as kb_views
 from edudesk.leadforms import public as leadforms_public
@@ -390,6 +391,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
         visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
+        kb_flag_views.router,
     )
     for router in routers:
         app.include_router(router)

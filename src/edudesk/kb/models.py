@@ -103,6 +103,7 @@ class MissReason(enum.StrEnum):
     unanswered = "unanswered"  # the bot fell back: nothing matched
     suggested = "suggested"  # the bot only offered "did you mean" choices
     downvoted = "downvoted"  # the bot answered and the visitor said it did not help
+    flagged = "flagged"  # the bot answered and a staff member marked the answer wrong (console)
 
 
 class KbMiss(OrgScoped, Base):
