@@ -467,6 +467,14 @@ PUBLIC |= {
                              "(tests/channels/test_web_beacon.py)",
 }
 
+# The knowledge base's answer-quality report (issue 14): org-wide, no ids; org B's click enqueues org B's job and
+# its page shows org B's latest report only (tests/kb/test_quality.py checks org A's report never shows there).
+# The console's "答错了" takes a message id: org B owns no message, so every id is another org's or none (404).
+ROUTES |= {
+    "/admin/kb/quality": [Case("GET", "/admin/kb/quality"), Case("POST", "/admin/kb/quality", {})],
+    "/console/messages/{message_id}/wrong-answer": [Case("POST", "/console/messages/{conv}/wrong-answer", {})],
+}
+
 def app_paths(app: FastAPI) -> set[str]:
     paths = set()
     for route in app.routes:

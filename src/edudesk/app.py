@@ -51,6 +51,8 @@ from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
 from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
+from edudesk.kb import flag_views as kb_flag_views
+from edudesk.kb import quality as kb_quality
 from edudesk.kb import views as kb_views
 from edudesk.leadforms import public as leadforms_public
 from edudesk.leadforms import views as leadforms_views
@@ -249,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
+    kb_quality.register_jobs(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -388,6 +391,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
         visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
+        kb_flag_views.router,
     )
     for router in routers:
         app.include_router(router)

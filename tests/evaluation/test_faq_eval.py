@@ -37,6 +37,7 @@ TEST_ROWS = [
 ]
 JSON_KEYS = {"queries", "top1", "top3", "answered", "wrong_answer_rate", "out_of_scope", "refused",
              "queries_per_second"}
+NEW_KEYS = {"categories", "wrong_pairs", "thresholds"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_json_output_with_the_real_model(files: tuple[Path, Path]) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     data = json.loads(lines[0])
-    assert set(data) == JSON_KEYS
+    assert set(data) == JSON_KEYS | NEW_KEYS  # the architecture's keys stay; the breakdown views are added
     assert data["queries"] == 6
     assert data["out_of_scope"] == 2
     assert data["top1"] == 1.0 and data["top3"] == 1.0
@@ -126,6 +127,41 @@ def test_human_output_is_a_table(files: tuple[Path, Path], shared_model: Embedde
     result = run("--kb", kb, "--test", test)
     assert result.exit_code == 0, result.stderr
     assert "Top-1" in result.stdout and "100.0%" in result.stdout and "语义向量" in result.stdout
+    for title in ("按分类", "最常见的答错", "最常见的 Top-1 错误", "不同回答阈值的效果"):
+        assert title in result.stdout
+    assert "课程/价格" in result.stdout and "（超出范围，不应回答）" in result.stdout
+    assert "0.55 ★" in result.stdout and "0.90" in result.stdout
+
+
+def test_breakdown_in_json(tmp_path: Path, shared_model: Embedder) -> None:
+    """A test set with a mislabelled row: the categories, the wrong pair and the sweep's current row agree with
+    the summary."""
+    kb = write_csv(tmp_path / "kb.csv", ("question", "similar_questions", "answer", "category"), KB_ROWS)
+    rows = [*TEST_ROWS, ("试听课怎么约", KB_ROWS[0][0])]  # labelled with the price entry: a wrong answer
+    test = write_csv(tmp_path / "test.csv", ("query", "expected_question"), rows)
+    result = run("--kb", kb, "--test", test, "--json", "--top", "3")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_name = {c["category"]: c for c in data["categories"]}
+    assert by_name["课程/价格"]["queries"] == 2 and by_name["课程/价格"]["top1"] == 0.5
+    assert by_name[None] == {"category": None, "queries": 2, "top1": None, "top3": None, "answered": 0.0,
+                             "wrong": 0.0}
+    assert sum(c["queries"] for c in data["categories"]) == data["queries"]
+    assert data["wrong_pairs"]["top1"] == [{"expected": KB_ROWS[0][0], "predicted": KB_ROWS[1][0], "count": 1,
+                                            "example": "试听课怎么约"}]
+    current = [r for r in data["thresholds"]["rows"] if r["current"]]
+    assert len(current) == 1 and current[0]["threshold"] == data["thresholds"]["current"] == 0.55
+    assert current[0]["answered"] == data["answered"]
+    assert current[0]["wrong_answer_rate"] == data["wrong_answer_rate"]
+    assert current[0]["refused"] == data["refused"]
+    answered = [r["answered"] for r in data["thresholds"]["rows"]]
+    assert answered == sorted(answered, reverse=True)  # a higher threshold never answers more
+
+
+def test_top_must_be_positive(files: tuple[Path, Path]) -> None:
+    kb, test = files
+    result = run("--kb", kb, "--test", test, "--top", "0")
+    assert result.exit_code != 0 and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig"])
@@ -160,7 +196,8 @@ def test_bm25_only_when_the_model_is_missing(files: tuple[Path, Path], monkeypat
     result = run("--kb", kb, "--test", test, "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)  # still exactly one JSON object on stdout
-    assert set(data) == JSON_KEYS
+    assert set(data) == JSON_KEYS | NEW_KEYS
+    assert data["thresholds"]["current"] == 0.45  # the BM25-only threshold is the one in force
     assert data["top3"] >= 0.75 and data["wrong_answer_rate"] == 0.0
     warnings = result.stderr.splitlines()
     assert len(warnings) == 1 and "embedding model not installed; FAQ matching uses BM25 only" in warnings[0]

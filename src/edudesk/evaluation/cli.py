@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edudesk.evaluation import breakdown, faq
 from edudesk.evaluation import extract as extract_eval
-from edudesk.evaluation import faq
 from edudesk.nlp.embedding import load_default_embedder
 
 eval_app = typer.Typer(help="离线评测：用标注好的文件评估 FAQ 匹配等中文能力（不需要数据库）", no_args_is_help=True)
@@ -56,6 +56,50 @@ def _faq_table(report: faq.FaqReport) -> Table:
     return table
 
 
+def _or_dash(value: float | None) -> str:
+    return "—" if value is None else _percent(value)
+
+
+def _category_table(rows: list[breakdown.CategoryRow]) -> Table:
+    table = Table("分类", "问题数", "Top-1", "Top-3", "直接回答", "答错", title="按分类（按期望词条的分类）",
+                  title_justify="left")
+    for r in rows:
+        d = r.as_dict()
+        name = "（超出范围，不应回答）" if r.category is None else (r.category or "（未分类）")
+        table.add_row(name, str(r.queries), _or_dash(d["top1"]), _or_dash(d["top3"]), _percent(d["answered"]),
+                      _percent(d["wrong"]))
+    return table
+
+
+def _pairs_table(title: str, pairs: list[breakdown.WrongPair]) -> Table:
+    table = Table("期望", "实际", "次数", "例句", title=title, title_justify="left")
+    for p in pairs:
+        table.add_row(p.expected or "（不应回答）", p.predicted or "（无候选）", str(p.count), p.example)
+    if not pairs:
+        table.add_row("（没有）", "", "", "")
+    return table
+
+
+def _threshold_table(rows: list[breakdown.ThresholdRow]) -> Table:
+    table = Table("回答阈值", "直接回答比例", "直接回答准确率", "答错率", "超出范围拒答率",
+                  title="不同回答阈值的效果（★ 当前默认阈值）", title_justify="left")
+    for r in rows:
+        table.add_row(f"{r.threshold:.2f}{' ★' if r.current else ''}", _percent(r.answered), _or_dash(r.precision),
+                      _percent(r.wrong_answer_rate), _or_dash(r.refused),
+                      style="bold" if r.current else None)
+    return table
+
+
+def _print_breakdown(console: Console, report: faq.FaqReport, limit: int) -> None:
+    outcomes = report.outcomes
+    console.print(_category_table(breakdown.by_category(outcomes)))
+    console.print(_pairs_table(f"最常见的答错（直接回答了别的词条），前 {limit} 组",
+                               breakdown.wrong_pairs(outcomes, kind="answer", limit=limit)))
+    console.print(_pairs_table(f"最常见的 Top-1 错误，前 {limit} 组",
+                               breakdown.wrong_pairs(outcomes, kind="top1", limit=limit)))
+    console.print(_threshold_table(breakdown.sweep(outcomes, report.answer_threshold)))
+
+
 @eval_app.command("faq")
 def faq_cmd(
     kb: Annotated[Path, typer.Option("--kb", help="知识库 CSV/XLSX：question,similar_questions,answer,category")],
@@ -63,10 +107,12 @@ def faq_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="列出最常见的几组答错")] = breakdown.TOP_PAIRS,
 ) -> None:
     """评测 FAQ 匹配（与线上机器人同一套代码和默认阈值）。
 
-    输出 Top-1 准确率、Top-3 召回率、直接回答比例、答错率、超出范围问题的拒答率和每秒匹配数。
+    输出 Top-1 准确率、Top-3 召回率、直接回答比例、答错率、超出范围问题的拒答率和每秒匹配数；
+    再按分类列出结果、最常见的答错（期望 → 实际）和每个回答阈值下的效果，供机构按数据选择阈值。
     """
     try:
         documents = faq.load_kb(kb)
@@ -77,9 +123,11 @@ def faq_cmd(
     except faq.EvalInputError as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps(report.metrics.as_dict(), ensure_ascii=False))
+        print(json.dumps(report.as_dict(top), ensure_ascii=False))
     else:
-        Console().print(_faq_table(report))
+        console = Console()
+        console.print(_faq_table(report))
+        _print_breakdown(console, report, top)
 
 
 extract_eval.register(eval_app)

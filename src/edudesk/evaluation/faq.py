@@ -19,7 +19,9 @@ Metrics, each a fraction in 0..1 unless noted; "in scope" means the row has an e
   (0 when there are none);
 - ``queries_per_second``: matching throughput, one query at a time, index build excluded.
 
-The index is built with ``FaqIndex.build`` and the default ``MatcherConfig`` — the live bot's code path.
+The index is built with ``FaqIndex.build`` and the default ``MatcherConfig`` — the live bot's code path. Per-category
+results, the most frequent wrong pairs and the threshold sweep are :mod:`edudesk.evaluation.breakdown`'s; each query's
+category is its expected entry's ``category`` column.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
 
+from edudesk.evaluation import breakdown, scoring
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder
 from edudesk.nlp.matcher import Band, FaqIndex, MatcherConfig
@@ -95,6 +99,12 @@ class FaqReport:
     semantic: bool
     classifier: bool
     build_seconds: float
+    outcomes: tuple[breakdown.Outcome, ...] = ()  # per test row, for the per-category / pairs / threshold views
+    answer_threshold: float = 0.0  # the answer threshold in force (with or without the embedding model)
+
+    def as_dict(self, limit: int = breakdown.TOP_PAIRS) -> dict[str, Any]:
+        """``--json``: the architecture's metric keys, then the breakdown views (``breakdown.report_dict``)."""
+        return {**self.metrics.as_dict(), **breakdown.report_dict(self.outcomes, self.answer_threshold, limit)}
 
 
 # ---- reading ----
@@ -189,11 +199,18 @@ def load_tests(path: Path, kb: Sequence[FaqDocument]) -> list[TestCase]:
 # ---- running ----
 def evaluate(kb: Sequence[FaqDocument], cases: Sequence[TestCase], embedder: Embedder | None,
              config: MatcherConfig | None = None) -> FaqReport:
-    """Build the index as the bot does, match every case once, and score the results."""
+    """Build the index as the bot does, match every case once, and score the results.
+
+    Each case is matched a second time with the answer threshold at 0 (not timed) for the threshold sweep of
+    :mod:`edudesk.evaluation.breakdown`."""
     started = time.perf_counter()
     index = FaqIndex.build(kb, embedder, config or MatcherConfig())
     build_seconds = time.perf_counter() - started
-    predictions = []
+    unthresholded = scoring.without_threshold(index)
+    categories: dict[str, str] = {}
+    for doc in kb:
+        categories.setdefault(doc.question, doc.category)
+    predictions, outcomes = [], []
     in_scope = top1 = top3 = answered = wrong = out_of_scope = refused = 0
     match_seconds = 0.0
     for case in cases:
@@ -203,6 +220,9 @@ def evaluate(kb: Sequence[FaqDocument], cases: Sequence[TestCase], embedder: Emb
         ranked = tuple(c.question for c in result.candidates[:3])
         answer = result.answer.question if result.answer is not None else None
         predictions.append(Prediction(case.query, answer, ranked, round(result.score, 4)))
+        category = categories.get(case.expected, "") if case.expected is not None else ""
+        outcomes.append(scoring.outcome(case.query, case.expected, category, result,
+                                        unthresholded.match(case.query, k=3)))
         if case.expected is None:
             out_of_scope += 1
             refused += result.band is not Band.ANSWER
@@ -223,7 +243,7 @@ def evaluate(kb: Sequence[FaqDocument], cases: Sequence[TestCase], embedder: Emb
         queries_per_second=round(len(cases) / match_seconds, 1) if match_seconds > 0 else 0.0,
     )
     return FaqReport(metrics, tuple(predictions), len(index), index.n_texts, index.semantic, index.has_classifier,
-                     round(build_seconds, 2))
+                     round(build_seconds, 2), tuple(outcomes), index.config.thresholds(index.semantic)[0])
 
 
 def _share(count: int, total: int) -> float:

@@ -36,7 +36,8 @@ class MissGroup:
     # Distinct wordings, most frequent first, for the editor to see what the group holds.
     examples: tuple[str, ...]
     reasons: tuple[tuple[str, int], ...]
-    # Entries the bot answered with when visitors down-voted (the likely candidates for "加为相似问").
+    # Entries the bot answered with when visitors down-voted (the likely candidates for "加为相似问"); not the
+    # entries staff flagged as wrong answers.
     entry_ids: tuple[int, ...]
 
 
@@ -122,6 +123,7 @@ def summarise(items: Sequence[MissItem], groups: list[list[int]]) -> list[MissGr
             latest_at=max(m.created_at for m in members),
             examples=tuple(latest_of[n].text for n in ranked[:MAX_EXAMPLES]),
             reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-            entry_ids=tuple(sorted({m.entry_id for m in members if m.entry_id is not None})),
+            # A flagged miss's entry is the answer staff called wrong: never proposed as where the wording belongs.
+            entry_ids=tuple(sorted({m.entry_id for m in members if m.entry_id is not None and m.reason != "flagged"})),
         ))
     return sorted(result, key=lambda g: (-g.count, -g.latest_at.timestamp(), g.miss_ids))

@@ -103,6 +103,7 @@ class MissReason(enum.StrEnum):
     unanswered = "unanswered"  # the bot fell back: nothing matched
     suggested = "suggested"  # the bot only offered "did you mean" choices
     downvoted = "downvoted"  # the bot answered and the visitor said it did not help
+    flagged = "flagged"  # the bot answered and a staff member marked the answer wrong (console)
 
 
 class KbMiss(OrgScoped, Base):
@@ -136,4 +137,17 @@ class AnswerFeedback(OrgScoped, Base):
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("kb_entries.id", ondelete="SET NULL"), nullable=True,
                                                  index=True)
     helpful: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KbQualityReport(OrgScoped, Base):
+    """One run of the answer-quality report (``kb.quality``): per-category results, wrong pairs and the threshold
+    sweep on the org's labelled misses and on a hold-out of its own similar questions, as computed JSON."""
+
+    __tablename__ = "kb_quality_reports"
+    __table_args__ = (Index("ix_kb_quality_reports_org_created", "org_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,7 @@
 """Admin pages of the knowledge base: the entry list with search and bulk actions, the entry form, categories.
 
-Import/export and unanswered questions live in kb.tool_views and are mounted on this router first (their fixed
+Import/export and unanswered questions live in kb.tool_views, the answer-quality report in kb.quality_views; both
+are mounted on this router first (their fixed
 paths must win over ``/admin/kb/{entry_id}``). Admins and supervisors edit; agents get 403 from ``supervisor``.
 """
 
@@ -19,8 +20,8 @@ from edudesk.context import get_ctx
 from edudesk.forms import Rejected, submit
 from edudesk.inputs import PathId
 from edudesk.kb import categories as kb_categories
+from edudesk.kb import quality_views, tool_views
 from edudesk.kb import service as kb_service
-from edudesk.kb import tool_views
 from edudesk.kb.models import KbEntry
 from edudesk.kb.schemas import EntryInput
 from edudesk.kb.text import KbError, parse_buttons, parse_date, split_lines
@@ -28,6 +29,7 @@ from edudesk.kb.tool_views import page
 
 router = APIRouter(prefix="/admin/kb", include_in_schema=False)
 router.include_router(tool_views.router)
+router.include_router(quality_views.router)
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
 Text = Annotated[str, Form(max_length=200_000)]
