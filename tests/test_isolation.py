@@ -467,6 +467,17 @@ PUBLIC |= {
                              "(tests/channels/test_web_beacon.py)",
 }
 
+# The e-mailed summary's settings (issue 15): no ids in the paths; every request reads and writes the caller's org.
+ROUTES |= {
+    "/admin/reports/mail": [Case("GET", "/admin/reports/mail")],
+    "/admin/reports/mail/smtp": [Case("POST", "/admin/reports/mail/smtp", {
+        "host": "127.0.0.1", "port": "9", "security": "none", "username": "", "password": "",
+        "from_address": "b@beta.example", "from_name": "乙"})],
+    "/admin/reports/mail/schedule": [Case("POST", "/admin/reports/mail/schedule", {
+        "daily_recipients": "b@beta.example", "weekly_recipients": "", "send_hour": "8"})],
+    "/admin/reports/mail/test": [Case("POST", "/admin/reports/mail/test", {"test_to": "b@beta.example"})],
+}
+
 def app_paths(app: FastAPI) -> set[str]:
     paths = set()
     for route in app.routes:
