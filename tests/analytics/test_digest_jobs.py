@@ -130,9 +130,11 @@ def test_a_due_summary_is_sent_once(database: Database, orgs: TwoOrgs, smtp: Smt
     assert daily["Subject"] == "【阿尔法教育】每日服务摘要 2026-12-06（周日）"
     body = daily.get_body(("html",))
     assert body is not None and "接待会话" in body.get_content() and PHONE not in body.get_content()
+    d = dt.date
     assert {(org, f.start, f.end) for org, _, f in source.calls} == {
-        (orgs.a.id, dt.date(2026, 12, 6), dt.date(2026, 12, 6)), (orgs.a.id, dt.date(2026, 12, 5), dt.date(2026, 12, 5)),
-        (orgs.a.id, dt.date(2026, 11, 30), dt.date(2026, 12, 6)), (orgs.a.id, dt.date(2026, 11, 23), dt.date(2026, 11, 29))}
+        (orgs.a.id, d(2026, 12, 6), d(2026, 12, 6)), (orgs.a.id, d(2026, 12, 5), d(2026, 12, 5)),
+        (orgs.a.id, d(2026, 11, 30), d(2026, 12, 6)), (orgs.a.id, d(2026, 11, 23), d(2026, 11, 29))}
+    assert len(source.calls) == 16  # four dashboards, this period and the one before, two summaries
     rows = log_rows(database, orgs.a.id)
     assert [(r.kind, r.status, r.attempts, r.error) for r in rows] == [
         ("daily", SendStatus.sent, 1, None), ("weekly", SendStatus.sent, 1, None)]
