@@ -128,7 +128,8 @@ def test_huge_input_is_refused_without_a_trace(client: TestClient, database: Dat
 def test_recipients_and_hour(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
     csrf = login(client, "alpha", "admin")
     resp = client.post(f"{URL}/schedule", data={
-        "csrf_token": csrf, "daily_recipients": "principal@alpha.example\nmanager@alpha.example，PRINCIPAL@alpha.example",
+        "csrf_token": csrf,
+        "daily_recipients": "principal@alpha.example\nmanager@alpha.example，PRINCIPAL@alpha.example",
         "weekly_recipients": "boss@alpha.example", "send_hour": "7"})
     assert resp.status_code == 200 and "收件人和发送时间已保存" in resp.text
     row = stored(database, orgs.a.id)
