@@ -84,6 +84,7 @@ class PanelTable:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     more_rows: int  # rows left out (the dashboard has them all)
+    numeric: tuple[bool, ...] = ()  # per column: right-aligned
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ def mailed_panels(dashboard: Dashboard) -> tuple[PanelTable, ...]:
         rows = tuple(tuple(format_value(row.cells.get(c.key), c.kind) for c in columns)
                      for row in panel.rows[:MAX_ROWS])
         out.append(PanelTable(title=safe_text(panel.title), headers=tuple(safe_text(c.label) for c in columns),
-                              rows=rows, more_rows=max(0, len(panel.rows) - MAX_ROWS)))
+                              rows=rows, more_rows=max(0, len(panel.rows) - MAX_ROWS),
+                              numeric=tuple(c.kind != "text" for c in columns)))
     return tuple(out)
 
 
@@ -224,7 +226,7 @@ def _environment() -> Environment:
 
 
 def _text(org: str, period: Period, parts: Sequence[Section], as_of: str, settings_url: str) -> str:
-    lines = [f"{org} · {KIND_LABELS[period.kind]}服务摘要", f"{period.label}（{period.against}）", ""]
+    lines = [f"{org} · {KIND_LABELS[period.kind]}服务摘要", f"{period.label} · {period.against}", ""]
     for section in parts:
         lines.append(f"【{section.title}】")
         for figure in section.figures:
