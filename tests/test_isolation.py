@@ -476,6 +476,9 @@ ROUTES |= {
     "/admin/reports/mail/schedule": [Case("POST", "/admin/reports/mail/schedule", {
         "daily_recipients": "b@beta.example", "weekly_recipients": "", "send_hour": "8"})],
     "/admin/reports/mail/test": [Case("POST", "/admin/reports/mail/test", {"test_to": "b@beta.example"})],
+    # The fixture here seeds no send log: org B aiming at a real row of org A (a 404) is in
+    # tests/analytics/test_digest_views.py; here an id org B does not own must be a 404 and change nothing.
+    "/admin/reports/mail/log/{log_id}/retry": [Case("POST", "/admin/reports/mail/log/{user}/retry", {})],
 }
 
 def app_paths(app: FastAPI) -> set[str]:

@@ -7,13 +7,16 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from edudesk.analytics import digest_settings
+from edudesk.analytics import digest_jobs, digest_settings
 from edudesk.analytics.digest_models import ReportMailLog, ReportMailSettings, SendStatus
 from edudesk.audit.models import AuditEntry
 from edudesk.db import Database, utcnow
+from edudesk.jobs import Job
+from tests.analytics.dashboards import FakeSource
 from tests.analytics.smtp import PASSWORD, USER, SmtpServer, start_server
 from tests.conftest import TwoOrgs, login
 from tests.ports import free_port
@@ -209,3 +212,44 @@ def test_the_log_shows_what_happened(client: TestClient, database: Database, org
     assert "每周摘要" in page and "2026-11-30 至 2026-12-06" in page and "下次重试：2026-12-07 09:00" in page
     assert "&lt;b&gt;连接被拒绝&lt;/b&gt;" in page
     assert "统计看板尚未接入" in page  # this branch has no numbers to mail yet
+
+
+def failed_row(database: Database, org_id: int) -> int:
+    with database.session() as session:
+        row = ReportMailLog(org_id=org_id, kind="daily", period_start=dt.date(2026, 12, 6),
+                            period_end=dt.date(2026, 12, 6), status=SendStatus.failed, recipients=[], attempts=6,
+                            error="连接被拒绝", created_at=utcnow(), partial=False)
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def test_retry_needs_the_numbers_and_is_the_orgs_own(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+    log_id = failed_row(database, orgs.a.id)
+    csrf = login(client, "beta", "admin")
+    assert client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": csrf}).status_code == 404
+    csrf = login(client, "alpha", "admin")
+    assert f'action="/admin/reports/mail/log/{log_id}/retry"' in client.get(URL).text
+    resp = client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": csrf})
+    assert resp.status_code == 409 and "统计看板尚未接入，暂不能发送摘要" in resp.text  # nothing would send it
+    assert client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": "forged"}).status_code == 400
+    with database.session() as session:
+        assert session.scalars(select(Job)).first() is None
+
+
+def test_retry_sends_a_failed_summary_again(app: FastAPI, client: TestClient, database: Database,
+                                            orgs: TwoOrgs) -> None:
+    app.state.report_mail = digest_jobs.ReportMail(digest_settings.secret_box("k" * 32), "https://kefu.example",
+                                                   dashboards=FakeSource())
+    log_id = failed_row(database, orgs.a.id)
+    csrf = login(client, "alpha", "admin")
+    resp = client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": csrf})
+    assert resp.status_code == 200 and "已安排重新发送" in resp.text
+    with database.session() as session:
+        [job] = session.scalars(select(Job)).all()
+        assert job.kind == digest_jobs.SEND_JOB and job.payload == {"org_id": orgs.a.id, "log_id": log_id}
+        assert session.scalars(select(AuditEntry).where(AuditEntry.action == "report_mail.retry")).one()
+        session.execute(update(ReportMailLog).values(status=SendStatus.sent))
+        session.commit()
+    resp = client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": csrf})  # a sent summary: never again
+    assert resp.status_code == 409 and "只有发送失败的记录可以重试" in resp.text

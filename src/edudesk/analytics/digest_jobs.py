@@ -255,6 +255,20 @@ class ReportMail:
                 session.commit()
 
 
+def retry_now(session: Session, org_id: int, entry_id: int, *, connected: bool) -> ReportMailLog:
+    """An admin's "重试": a failed summary (retries running or given up) is sent again now. Another org's row is a
+    ``NotFoundError``; a row that is not failed is refused (a sent summary is never sent twice), and so is any row
+    while no send job is registered (``connected``: the dashboards' numbers are wired in)."""
+    entry = get_in_org(session, ReportMailLog, entry_id, org_id, for_update=True)
+    if not connected:
+        raise digest_settings.MailSettingsError("not_connected", "统计看板尚未接入，暂不能发送摘要", "log")
+    if entry.status != SendStatus.failed:
+        raise digest_settings.MailSettingsError("not_failed", "只有发送失败的记录可以重试", "log")
+    entry.next_attempt_at = None
+    jobs.enqueue(session, SEND_JOB, {"org_id": org_id, "log_id": entry.id}, org_id=org_id)
+    return entry
+
+
 def recent_log(session: Session, org_id: int, limit: int = 30) -> list[ReportMailLog]:
     stmt = org_query(ReportMailLog, org_id).order_by(ReportMailLog.id.desc()).limit(limit)
     return list(session.scalars(stmt))

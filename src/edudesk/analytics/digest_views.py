@@ -18,6 +18,7 @@ from edudesk.auth.models import User
 from edudesk.context import get_ctx
 from edudesk.errors import DomainError
 from edudesk.forms import STALE, Rejected, submit
+from edudesk.inputs import PathId
 from edudesk.localtime import local_text
 from edudesk.web import csrf_ok, page
 
@@ -54,7 +55,8 @@ def _page(request: Request, user: User, *, smtp: dict[str, str] | None = None,
           notice: str | None = None, status_code: int = 200) -> Response:
     with get_ctx(request).db.session() as session:
         current = digest_settings.settings_of(session, user.org_id)
-        entries = [{"kind": KIND_LABELS.get(e.kind, e.kind), "period": _period(e.kind, e.period_start, e.period_end),
+        entries = [{"id": e.id, "kind": KIND_LABELS.get(e.kind, e.kind),
+                    "period": _period(e.kind, e.period_start, e.period_end),
                     "status": e.status.value, "status_label": STATUS_LABELS.get(e.status.value, e.status.value),
                     "recipients": len(e.recipients or []), "attempts": e.attempts, "error": e.error or "",
                     "partial": e.partial, "when": local_text(e.sent_at or e.claimed_at or e.created_at),
@@ -141,3 +143,20 @@ def send_test(request: Request, user: Admin, csrf_token: CsrfField = "", test_to
     if failure is not None:
         return _page(request, user, test_to=to, errors={"test": failure.message})
     return _page(request, user, test_to=to, notice=f"测试邮件已发送到 {to}，请查收")
+
+
+@router.post("/log/{log_id}/retry", response_class=HTMLResponse)
+def retry(request: Request, user: Admin, log_id: PathId, csrf_token: CsrfField = "") -> Response:
+    """Sends a failed summary again now (after the admin fixed the password, say); audited."""
+    report_mail = getattr(request.app.state, "report_mail", None)
+    connected = bool(report_mail is not None and report_mail.connected)
+
+    def write(session: Any) -> None:
+        entry = digest_jobs.retry_now(session, user.org_id, log_id, connected=connected)
+        audit_service.record(session, actor_of(request, user), "report_mail.retry", "report_mail_log", entry.id,
+                             kind=entry.kind, period_start=entry.period_start.isoformat())
+
+    done = submit(request, csrf_token, write, status=lambda exc: 409)
+    if isinstance(done, Rejected):
+        return _page(request, user, errors=done.beside("log"), status_code=done.status)
+    return _page(request, user, notice="已安排重新发送，稍后刷新查看结果")
