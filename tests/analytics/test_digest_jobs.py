@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from edudesk import jobs
 from edudesk.analytics import digest, digest_jobs, digest_settings
@@ -287,3 +287,13 @@ def test_without_the_numbers_nothing_is_scheduled(database: Database) -> None:
     assert registry.kinds == [] and not report_mail.connected
     with database.session() as session:
         assert session.scalars(select(jobs.Job)).first() is None
+
+
+def test_a_deleted_orgs_summary_is_dropped_quietly(database: Database, orgs: TwoOrgs, smtp: SmtpServer) -> None:
+    configure(database, orgs.a.id, smtp.port)
+    schedule(database, MONDAY_8)
+    with database.session() as session:
+        session.execute(delete(ReportMailLog))  # what deleting the org cascades to
+        session.commit()
+    worker(database, FakeSource()).run_pending()
+    assert [j.status for j in send_jobs(database)] == [jobs.JobStatus.done] and smtp.received == []

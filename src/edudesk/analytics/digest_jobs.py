@@ -33,7 +33,7 @@ from edudesk import jobs
 from edudesk.analytics import digest, digest_settings, mail
 from edudesk.analytics.digest_models import ReportMailLog, ReportMailSettings, SendStatus
 from edudesk.analytics.shapes import DASHBOARD_KEYS, Dashboard, DashboardKey, Filters
-from edudesk.db import Database, get_in_org, org_query, utcnow
+from edudesk.db import Database, NotFoundError, get_in_org, org_query, utcnow
 from edudesk.localtime import LOCAL_TZ
 from edudesk.orgs import service as orgs_service
 from edudesk.secretbox import SecretBox
@@ -167,7 +167,10 @@ class Sender:
 
     def __call__(self, session: Session, payload: dict[str, Any]) -> None:
         org_id, entry_id = int(payload["org_id"]), int(payload["log_id"])
-        entry = get_in_org(session, ReportMailLog, entry_id, org_id)
+        try:
+            entry = get_in_org(session, ReportMailLog, entry_id, org_id)
+        except NotFoundError:  # the org was deleted meanwhile, its log with it: nothing to send
+            return
         if entry.status == SendStatus.sent:
             return
         now = utcnow()
