@@ -475,6 +475,20 @@ ROUTES |= {
     "/console/messages/{message_id}/wrong-answer": [Case("POST", "/console/messages/{conv}/wrong-answer", {})],
 }
 
+# The e-mailed summary's settings (issue 15): no ids in the paths; every request reads and writes the caller's org.
+ROUTES |= {
+    "/admin/reports/mail": [Case("GET", "/admin/reports/mail")],
+    "/admin/reports/mail/smtp": [Case("POST", "/admin/reports/mail/smtp", {
+        "host": "127.0.0.1", "port": "9", "security": "none", "username": "", "password": "",
+        "from_address": "b@beta.example", "from_name": "乙"})],
+    "/admin/reports/mail/schedule": [Case("POST", "/admin/reports/mail/schedule", {
+        "daily_recipients": "b@beta.example", "weekly_recipients": "", "send_hour": "8"})],
+    "/admin/reports/mail/test": [Case("POST", "/admin/reports/mail/test", {"test_to": "b@beta.example"})],
+    # The fixture here seeds no send log: org B aiming at a real row of org A (a 404) is in
+    # tests/analytics/test_digest_views.py; here an id org B does not own must be a 404 and change nothing.
+    "/admin/reports/mail/log/{log_id}/retry": [Case("POST", "/admin/reports/mail/log/{user}/retry", {})],
+}
+
 def app_paths(app: FastAPI) -> set[str]:
     paths = set()
     for route in app.routes:

@@ -26,6 +26,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
+from edudesk.analytics import digest_jobs as analytics_digest_jobs
+from edudesk.analytics import digest_settings as analytics_digest_settings
+from edudesk.analytics import digest_views as analytics_digest_views
 from edudesk.apischema import replace_default_validation_error
 from edudesk.apitokens import api as apitokens_api
 from edudesk.apitokens import views as apitokens_views
@@ -252,6 +255,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
     kb_quality.register_jobs(job_registry)
+    # The e-mailed summary (issue 15) reads the numbers through one seam: analytics.service.dashboard, once merged.
+    report_mail = analytics_digest_jobs.ReportMail(analytics_digest_settings.secret_box(settings.secret_key),
+                                                   settings.base_url, dashboards=None)
+    report_mail.register(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -310,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(report_mail.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):
@@ -345,6 +353,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.privacy = privacy
     app.state.live = live
     app.state.trail = trail
+    app.state.report_mail = report_mail
     app.state.deliver_on_commit = direct
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
     default_openapi = app.openapi
@@ -392,6 +401,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         visitors_console_views.router,
         visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
         kb_flag_views.router,
+        analytics_digest_views.router,
     )
     for router in routers:
         app.include_router(router)

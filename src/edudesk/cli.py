@@ -127,6 +127,7 @@ def worker(
     w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}",
                     lease_seconds=settings.job_lease_seconds)
     privacy_jobs.ensure_scheduled(ctx.db)
+    app_.state.report_mail.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")

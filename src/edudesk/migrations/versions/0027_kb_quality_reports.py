@@ -1,7 +1,7 @@
 """Answer-quality reports of an org's knowledge base (kb_quality_reports), computed by the kb.quality job
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-07 10:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import edudesk.db
 
 revision: str = "0027"
-down_revision: str | None = "0023"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
