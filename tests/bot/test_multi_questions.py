@@ -14,6 +14,7 @@ from edudesk.bot.faq import COMPLAINT_TEXT, SUGGEST_INTRO, AnswerCard, FaqBot
 from edudesk.bot.rules import DEFAULT_HANDOFF_KEYWORDS, Rule
 from edudesk.bot.sensitive import SensitiveFilter
 from edudesk.bot.splitter import MAX_CHARS
+from edudesk.channels import choices
 from edudesk.demo.kb import DEMO_KB
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import shared_embedder
@@ -47,8 +48,8 @@ def demo() -> FaqBot:
                   handoff_keywords=DEFAULT_HANDOFF_KEYWORDS, fallback_text="抱歉，这个问题我还没学会。")
 
 
-def ask(bot: FaqBot, text: str, **kwargs: object) -> BotDecision:
-    return bot.respond(BotTurn(org_id=1, conversation_id=1, text=text, **kwargs))  # type: ignore[arg-type]
+def ask(bot: FaqBot, text: str) -> BotDecision:
+    return bot.respond(BotTurn(org_id=1, conversation_id=1, text=text))
 
 
 def answered(decision: BotDecision) -> list[int]:
@@ -263,6 +264,24 @@ def test_rule_answers_alone_are_not_votable() -> None:
     (reply,) = decision.replies
     assert reply.extra == {"kind": "rule"} and decision.entry_id is None and decision.matched == "暑假"
     assert reply.text == "【暑假什么时候开课】\n暑假班见课表\n\n【能开发票吗】\n可以开发票"
+
+
+def test_a_clicked_standard_question_of_two_clauses_is_not_split() -> None:
+    cards = {**STUB_CARDS, 9: AnswerCard(9, "学费多少，能分期吗？", "a9")}
+    matcher = DictMatcher({"学费多少": ("answer", (1,)), "能分期吗": ("answer", (2,))})
+    bot = FaqBot(matcher=matcher, cards=cards, rules=(), handoff_keywords=(), fallback_text="?")
+    assert answered(ask(bot, "学费多少，能分期吗？")) == [9] and matcher.queries == []
+    assert answered(ask(bot, "学费多少，能分期吗，停车呢")) == [1, 2]
+
+
+def test_on_text_channels_the_choices_are_the_only_numbers() -> None:
+    bot, _ = stub({"甲吗": ("answer", (1,)), "乙吗": ("answer", (2,)), "丙吗": ("fallback", ())})
+    (reply,) = ask(bot, "甲吗？乙吗？丙吗？").replies
+    shown = choices.render(reply.text, [b.as_dict() for b in reply.buttons])
+    assert shown.startswith("【q1】\na1\n\n【q2】\na2\n\n“丙吗”我暂时答不上来")
+    assert shown.splitlines()[-len(reply.buttons) - 1:] == [
+        choices.PROMPT, "1. 转人工", "2. b1", "3. r1a", "4. r1b", "5. r1c", "6. b2"]
+    assert choices.pick("1", [b.as_dict() for b in reply.buttons]) == {"label": "转人工", "payload": "转人工"}
 
 
 def test_small_talk_parts_are_neither_answered_nor_missed() -> None:

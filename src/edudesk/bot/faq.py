@@ -122,6 +122,9 @@ class FaqBot:
         talk = smalltalk.recognise(text)
         if talk is not None:
             return BotDecision(replies=(self._reply(talk.reply, kind="smalltalk"),), matched=talk.intent)
+        exact = self._by_question.get(norm)
+        if exact is not None:  # a click on a standard question, also one written as two ("学费多少，能分期吗？")
+            return self._answer(self.cards[exact])
         parts = splitter.split(text)
         outcomes: dict[str, multi.Outcome] = {}
 

@@ -75,6 +75,7 @@ _QUESTION_END = re.compile(
     r"多少(?:钱|人|岁|节课|节|课时|天|次|个|年|元|块|周)?|在?哪(?:里|儿)|在哪|怎么样|怎么办|如何|几点|多久|多长时间"
     r"|贵不贵|好不好|行不行|吗|呢|(?<!干)嘛|(?<![怎什那这多要])么")
 _CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+_ASKS_NOT = re.compile(r"[\u4e00-\u9fff]不$")
 _STRIP = " \t\r\n,，。.;；!！?？、…~～|｜\"'“”‘’()（）"
 
 
@@ -87,9 +88,10 @@ def _clean(text: str) -> str:
 
 
 def asks(text: str) -> bool:
-    """Whether the words ask something: ``looks_like_question``, or a 吗 inside ("是小班吗还是大班")."""
+    """Whether the words ask something: ``looks_like_question``, a 吗 inside ("是小班吗还是大班"), or a spoken
+    yes-no question ending in 不 ("停车方便不", "能退不")."""
     text = _clean(text)
-    return looks_like_question(text) or "吗" in text
+    return looks_like_question(text) or "吗" in text or _ASKS_NOT.search(text) is not None
 
 
 def split(text: str) -> tuple[Part, ...]:
