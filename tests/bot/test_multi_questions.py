@@ -284,6 +284,25 @@ def test_on_text_channels_the_choices_are_the_only_numbers() -> None:
     assert choices.pick("1", [b.as_dict() for b in reply.buttons]) == {"label": "转人工", "payload": "转人工"}
 
 
+def test_long_answers_after_the_first_are_offered_as_buttons() -> None:
+    long = "很长的回答。" * 60  # 360 characters: two do not fit in one reply
+    cards = {i: AnswerCard(i, f"q{i}", f"{i}{long}", f"c{i}", related=(f"r{i}",)) for i in (1, 2, 3)}
+    matcher = DictMatcher({"甲吗": ("answer", (1,)), "乙吗": ("answer", (2,)), "丙吗": ("fallback", ())})
+    bot = FaqBot(matcher=matcher, cards=cards, rules=(), handoff_keywords=(), fallback_text="?")
+    decision = ask(bot, "甲吗？乙吗？丙吗？")
+    (reply,) = decision.replies
+    assert answered(decision) == [1]  # the second answer is not counted as given: it is a button to click
+    assert reply.text.startswith(f"【q1】\n1{long}") and f"2{long}" not in reply.text
+    assert "“q2”的回答比较长，点下面的问题就能看到～" in reply.text
+    assert [b.payload for b in reply.buttons] == ["q2", "转人工", "r1"]
+    assert [a["kb_entry_id"] for a in reply.extra["answers"]] == [1]
+    assert decision.part_misses == (("丙吗", "unanswered"),)
+    assert len(reply.text.encode()) < 2048
+    # A first answer is given whole, however long (as it would be alone).
+    alone = ask(bot, "甲吗？丙吗？").replies[0].text
+    assert alone.startswith(f"【q1】\n1{long}")
+
+
 def test_small_talk_parts_are_neither_answered_nor_missed() -> None:
     bot, matcher = stub({"学费多少": ("answer", (1,)), "停车呢": ("answer", (2,))})
     decision = ask(bot, "学费多少？停车呢？谢谢")

@@ -183,7 +183,7 @@ class FaqBot:
             return self._answered(first)
         composed = multi.compose(found)
         reply = BotReply(self.sensitive.apply(composed.text).text, composed.buttons, composed.extra)
-        cards = [o.card for o in found.answered if o.card is not None]
+        cards = [o.card for o in composed.answered if o.card is not None]
         matched = cards[0].question if cards else (first.rule.keywords[0] if first.rule is not None else None)
         return BotDecision(replies=(reply,), matched=matched, entry_id=cards[0].entry_id if cards else None,
                            category=(cards[0].category or None) if cards else None,

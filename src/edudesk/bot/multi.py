@@ -34,9 +34,11 @@ __all__ = ["MAX_PARTS", "Composed", "Outcome", "Plan", "compose", "plan"]
 MAX_PARTS = 3  # questions answered from one message at most
 MAX_SUGGESTIONS = 3
 MAX_BUTTONS = 6
+MAX_TEXT_CHARS = 600  # answers past this are offered as buttons (WeChat texts stop at 2,048 bytes)
 QUOTE_CHARS = 16
 MISSED_TEXT = "{quoted}我暂时答不上来，可以点“转人工”问问老师～"
 MORE_TEXT = "问题比较多，我先回答到这里～其他的可以接着问我，或者点“转人工”请老师解答。"
+FOLDED_TEXT = "{quoted}的回答比较长，点下面的问题就能看到～"
 NEAR_ONE = "关于“{quoted}”，您是不是想问："
 NEAR_MANY = "另外几个问题，您是不是想问："
 
@@ -127,35 +129,50 @@ class Composed:
     text: str
     buttons: tuple[Button, ...]
     extra: dict[str, Any]
+    answered: tuple[Outcome, ...]  # the answers in the text (not the ones folded into buttons)
     misses: tuple[tuple[str, str], ...]  # (part, "suggested" / "unanswered") for the misses log
 
 
 def compose(found: Plan) -> Composed:
-    """The one reply for a plan with at least one answer."""
+    """The one reply for a plan with at least one answer.
+
+    Answers after the first that would take the text past ``MAX_TEXT_CHARS`` are folded: their questions become
+    buttons (a click sends the standard question and gets that answer alone). Three long answers in one bubble are
+    a wall of text, and WeChat refuses a text message over 2,048 bytes."""
     sections: list[str] = []
     own: list[Button] = []
     images: list[str] = []
     answers: list[dict[str, Any]] = []
+    shown: list[Outcome] = []
+    folded: list[Outcome] = []
     for outcome in found.answered:
         card = outcome.card
+        heading = card.question if card is not None else quote(outcome.part.asked)
+        body = card.answer if card is not None else outcome.rule.reply if outcome.rule is not None else ""
+        section = f"【{heading}】\n{body}"
+        if sections and sum(len(t) + 2 for t in sections) + len(section) > MAX_TEXT_CHARS:
+            folded.append(outcome)
+            continue
+        sections.append(section)
+        shown.append(outcome)
         if card is not None:
-            sections.append(f"【{card.question}】\n{card.answer}")
             own.extend((*card.buttons, *(Button(q, q) for q in card.related)))
             images.extend(i for i in card.images if i not in images)
             answers.append({"kb_entry_id": card.entry_id, "asked": outcome.part.asked})
-        elif outcome.rule is not None:
-            sections.append(f"【{quote(outcome.part.asked)}】\n{outcome.rule.reply}")
     lines: list[str] = []
     if found.missed:
         lines.append(MISSED_TEXT.format(quoted="".join(f"“{quote(o.part.asked)}”" for o in found.missed)))
     if found.more:
         lines.append(MORE_TEXT)
+    unfold = [_button(o) for o in folded]
+    if unfold:
+        lines.append(FOLDED_TEXT.format(quoted="".join(f"“{b.label}”" for b in unfold)))
     suggestions = _suggestions(found.near)
     if suggestions:
         lines.append(NEAR_ONE.format(quoted=quote(found.near[0].part.asked)) if len(found.near) == 1 else NEAR_MANY)
     text = "\n\n".join(sections) + ("\n\n" + "\n".join(lines) if lines else "")
-    buttons = [Button(c.question, c.question) for c in suggestions]
-    if lines:
+    buttons = [*(Button(c.question, c.question) for c in suggestions), *unfold]
+    if found.missed or found.more or suggestions:
         buttons.append(HANDOFF_BUTTON)
     answered = {o.card.question for o in found.answered if o.card is not None}
     for button in own:
@@ -167,7 +184,14 @@ def compose(found: Plan) -> Composed:
         if images:
             extra["images"] = images
     misses = (*((o.part.asked, "suggested") for o in found.near), *((o.part.asked, "unanswered") for o in found.missed))
-    return Composed(text, tuple(buttons[:MAX_BUTTONS]), extra, misses)
+    return Composed(text, tuple(buttons[:MAX_BUTTONS]), extra, tuple(shown), misses)
+
+
+def _button(outcome: Outcome) -> Button:
+    """A folded answer as a button that asks for it: the standard question, or the words that hit the rule."""
+    if outcome.card is not None:
+        return Button(outcome.card.question, outcome.card.question)
+    return Button(quote(outcome.part.asked), outcome.part.asked)
 
 
 def _suggestions(near: Sequence[Outcome]) -> list[AnswerCard]:
