@@ -83,7 +83,7 @@ def plan(parts: Sequence[Part], classify: Classify) -> Plan:
     outcomes: list[Outcome] = []
     more = False
     for part in parts:
-        if len(outcomes) >= MAX_PARTS:
+        if sum(not o.skipped for o in outcomes) >= MAX_PARTS:  # "谢谢" takes no place
             more = more or part.question
             continue
         outcome = classify(part)
