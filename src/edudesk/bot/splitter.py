@@ -10,6 +10,7 @@ own (``bot.multi``); this module only proposes the parts, by rules that need no 
 - **A boundary only closes a part that asks something.** Text before it that is not a question ("您好", "我家孩子
   三年级", "数学、英语") is context: it stays with the question after it, so "我家孩子三年级，数学跟不上，有没有
   适合的班" remains one part and "数学、英语有课吗" is not cut at 、. A question mark always closes a part.
+- A list marker in front of a question ("1." "2、" "一、" "问题1：" "①") is not part of it.
 - **Never inside** a phone number ("138 0013 8000"), a number or quantity ("3,600", "1.5"), a WeChat ID, e-mail
   or link (latin letters and digits).
 - A run-on cut after a question *word* ("哪里", "多少", "怎么样") is ``soft``: the bot keeps it only when both
@@ -56,7 +57,10 @@ class Part:
 # Emoji and pictographs (with their joiners and variation selectors), and WeChat's text emoticons "[微笑]".
 _EMOJI = (r"(?:[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\uFE0F\u200D]"
           r"|\[[\u4e00-\u9fffA-Za-z]{1,6}\])")
-_SEPARATOR = re.compile(rf"(?:[\s,，。.;；!！?？、…~～|｜]|{_EMOJI})+")
+# Circled numbers (①②) number a list of questions: a boundary like a comma.
+_SEPARATOR = re.compile(rf"(?:[\s,，。.;；!！?？、…~～|｜\u2460-\u2473]|{_EMOJI})+")
+# A list marker in front of a question: "1." "2、" "3)" "一、" "问题1：" (not the 3 of "3岁能学吗", nor 1.5).
+_MARKER = re.compile(r"^(?:问题\s*)?(?:\d{1,2}\s*[.、)）:：](?!\d)|[一二三四五六七八九十]\s*[、.:：])\s*")
 _EMOJI_RE = re.compile(_EMOJI)
 # Spans no boundary may fall inside: links, latin tokens (WeChat IDs, e-mail, course codes), digit groups with
 # spaces, dashes or separators (phone numbers, 3,600, 1.5, 2、3).
@@ -84,7 +88,7 @@ def _content(text: str) -> int:
 
 
 def _clean(text: str) -> str:
-    return _EMOJI_RE.sub("", text).strip(_STRIP)
+    return _MARKER.sub("", _EMOJI_RE.sub("", text).strip(_STRIP)).strip(_STRIP)
 
 
 def asks(text: str) -> bool:
