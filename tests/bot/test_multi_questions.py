@@ -167,9 +167,13 @@ def test_a_human_or_a_complaint_anywhere_wins(demo: FaqBot, message: str, reason
     assert [r.text for r in decision.replies] == ([COMPLAINT_TEXT] if reason == "complaint" else [])
 
 
-def test_without_any_confident_part_the_whole_message_gets_did_you_mean(demo: FaqBot) -> None:
-    decision = ask(demo, "数学、英语有课吗")
-    assert decision.miss_reason == "suggested" and decision.replies[0].text == SUGGEST_INTRO
+def test_without_any_confident_part_the_whole_message_gets_did_you_mean() -> None:
+    bot, matcher = stub({"甲吗": ("suggest", (1, 2)), "乙吗": ("fallback", ()), "甲吗？乙吗？": ("suggest", (3, 1))})
+    decision = ask(bot, "甲吗？乙吗？")
+    assert decision.miss_reason == "suggested" and not decision.part_misses  # logged once, as the whole message
+    assert decision.replies[0].text == SUGGEST_INTRO
+    assert [b.payload for b in decision.replies[0].buttons] == ["q3", "q1", "转人工"]
+    assert matcher.queries == ["甲吗", "乙吗", "甲吗？乙吗？"]
 
 
 def test_the_reply_is_filtered_like_every_bot_text() -> None:
