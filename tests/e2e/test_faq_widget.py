@@ -96,3 +96,22 @@ def test_answer_links_open_safely_and_html_stays_text(widget: Widget, database: 
     expect(reply).to_contain_text("<img src=x onerror=alert(1)>")
     assert reply.locator("img").count() == 0
     assert not widget.dialogs
+
+
+def test_two_questions_in_one_message_one_bubble_one_vote(widget: Widget, database: Database) -> None:
+    """Issue 14, item 2: both answers in one bubble, each under its question on its own line, one 解决了吗."""
+    page = widget.open()
+    widget.send("校区在哪里，暑假班什么时候开课")
+    reply = page.locator(".edk-msg-bot").filter(has_text="【校区在哪里？】")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".edk-text")).to_have_text("【校区在哪里？】\n西湖区文三路 88 号 3 楼，地铁站步行 5 分钟。\n\n"
+                                                    "【暑假班什么时候开课？】\n暑假班 7 月 6 日开课。")
+    lines = reply.locator(".edk-text").evaluate("e => e.getClientRects().length && e.offsetHeight / "
+                                                "parseFloat(getComputedStyle(e).lineHeight)")
+    assert lines >= 5  # the line breaks show: headings and answers on their own lines
+    expect(reply.locator(".edk-vote")).to_have_count(1)
+    reply.locator(".edk-vote button", has_text="没用").click()
+    expect(page.locator(".edk-msg-bot").last).to_contain_text("抱歉没能帮到您")
+    with database.session() as session:
+        misses = sorted((m.query, m.reason.value) for m in session.scalars(select(KbMiss)))
+    assert misses == [("暑假班什么时候开课", "downvoted"), ("校区在哪里", "downvoted")]

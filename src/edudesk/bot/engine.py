@@ -21,7 +21,8 @@ class BotReply:
     text: str
     buttons: tuple[Button, ...] = ()
     # Structured parts stored with the message for the widget: "kind" (answer / suggest / fallback / smalltalk),
-    # "kb_entry_id" and "feedback" (show 解决了吗 👍/👎), "images" (URLs shown under the text).
+    # "kb_entry_id" and "feedback" (show 解决了吗 👍/👎), "images" (URLs shown under the text); a reply answering
+    # several questions also has "answers": [{"kb_entry_id", "asked"}] (``bot.multi``).
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,6 +50,10 @@ class BotDecision:
     category: str | None = None
     # Why a question counts as not answered, for the misses log: "unanswered" or "suggested".
     miss_reason: str | None = None
+    # A message asking several questions (``bot.multi``): the entries answered after ``entry_id``, each with its
+    # category path, and the parts left unanswered as (the visitor's words, miss reason) for the misses log.
+    more_answers: tuple[tuple[int, str | None], ...] = ()
+    part_misses: tuple[tuple[str, str], ...] = ()
 
 
 class BotEngine(Protocol):

@@ -5,20 +5,24 @@ overrides an admin wants to win) → the FAQ matcher. The matcher's band decides
 related questions as buttons and 解决了吗 👍/👎, "您是不是想问" with the top three, or a fallback that offers a
 human or leaving contact details. Repeated misses hand over to a human.
 
+A message asking several questions ("校区在哪里，停车方便吗") is split (``bot.splitter``) after the checks that
+read the whole message (a human, a complaint, abuse, small talk); each part goes through the rules and the matcher,
+and the answers come in one reply (``bot.multi``, ``FaqBot._several``).
+
 Everything here is pure: the knowledge base arrives as an index plus answer cards, built by ``bot.runtime``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from edudesk.bot import smalltalk
+from edudesk.bot import multi, smalltalk, splitter
 from edudesk.bot.engine import BotDecision, BotReply, BotTurn, Button
-from edudesk.bot.flows.answers import looks_like_question
 from edudesk.bot.rules import HANDOFF_BUTTON, Rule, RulesBot
 from edudesk.bot.sensitive import SensitiveFilter
+from edudesk.bot.splitter import Part
 from edudesk.bot.text import normalise
 
 SUGGEST_INTRO = "您是不是想问："
@@ -119,22 +123,78 @@ class FaqBot:
         if talk is not None:
             return BotDecision(replies=(self._reply(talk.reply, kind="smalltalk"),), matched=talk.intent)
         exact = self._by_question.get(norm)
-        if exact is not None:
+        if exact is not None:  # a click on a standard question, also one written as two ("学费多少，能分期吗？")
             return self._answer(self.cards[exact])
-        rule = self.rules.match_rule(text)
-        if rule is not None:
-            return BotDecision(replies=(self._reply(rule.reply, kind="rule"),), matched=rule.keywords[0])
-        if self.matcher is not None:
-            result = self.matcher.match(text, k=3)
-            top = [c for c in result.candidates if c.entry_id in self.cards][:3]
-            if result.band == "answer" and top:
-                return self._answer(self.cards[top[0].entry_id])
-            # "孩子三年级，数学" states facts (acknowledged below); "一年级多少钱" asks, so it gets suggestions.
-            if result.band == "suggest" and top and (not turn.facts or looks_like_question(text)):
-                return self._suggest(turn, top)
+        parts = splitter.split(text)
+        outcomes: dict[str, multi.Outcome] = {}
+
+        def classify(part: Part) -> multi.Outcome:
+            known = outcomes.get(part.text)  # the whole message may come up twice: matched once
+            if known is None:
+                known = outcomes[part.text] = self._classify(part)
+            return known if known.part == part else replace(known, part=part)
+
+        whole = Part(text, splitter.asks(text))
+        if len(parts) > 1:
+            several = self._several(turn, parts, classify, lambda: classify(whole).answered)
+            if several is not None:
+                return several
+        outcome = classify(whole)
+        if outcome.answered:
+            return self._answered(outcome)
+        # "孩子三年级，数学" states facts (acknowledged below); "一年级多少钱" asks, so it gets suggestions.
+        if outcome.near and (not turn.facts or whole.question):
+            return self._suggest(turn, outcome.near)
         if turn.facts:
             return self._noted(turn)
         return self._miss(turn, "unanswered")
+
+    def _classify(self, part: Part) -> multi.Outcome:
+        """One question's match, by the bot's usual steps: a clicked standard question, then the org's keyword
+        rules (exact overrides an admin wants to win), then the matcher."""
+        if smalltalk.recognise(part.text) is not None:
+            return multi.Outcome(part, skipped=True)
+        exact = self._by_question.get(normalise(part.text))
+        if exact is not None:
+            return multi.Outcome(part, card=self.cards[exact])
+        rule = self.rules.match_rule(part.text)
+        if rule is not None:
+            return multi.Outcome(part, rule=rule)
+        if self.matcher is None:
+            return multi.Outcome(part)
+        result = self.matcher.match(part.text, k=3)
+        top = tuple(self.cards[c.entry_id] for c in result.candidates if c.entry_id in self.cards)[:3]
+        if result.band == "answer" and top:
+            return multi.Outcome(part, card=top[0])
+        return multi.Outcome(part, near=top if result.band == "suggest" else ())
+
+    def _several(self, turn: BotTurn, parts: Sequence[Part], classify: multi.Classify,
+                 whole_answered: Callable[[], bool]) -> BotDecision | None:
+        """A message of several questions answered part by part (``bot.multi``), or None to answer it whole.
+
+        Split only when that answers more: two or more different answers; or one, when the whole message is not
+        answered confidently by itself. One answer for which the whole message also has an answer stays a single
+        question written with a comma ("报名后可以退费吗，上了几节课还能退吗", "老师怎么样，有没有经验丰富的")."""
+        found = multi.plan(parts, classify)
+        if not found.answered or (len(found.answered) == 1 and whole_answered()):
+            return None
+        first = found.answered[0]
+        if len(found.answered) == 1 and not (found.near or found.missed or found.more):
+            return self._answered(first)
+        composed = multi.compose(found)
+        reply = BotReply(self.sensitive.apply(composed.text).text, composed.buttons, composed.extra)
+        cards = [o.card for o in composed.answered if o.card is not None]
+        matched = cards[0].question if cards else (first.rule.keywords[0] if first.rule is not None else None)
+        return BotDecision(replies=(reply,), matched=matched, entry_id=cards[0].entry_id if cards else None,
+                           category=(cards[0].category or None) if cards else None,
+                           more_answers=tuple((c.entry_id, c.category or None) for c in cards[1:]),
+                           part_misses=composed.misses)
+
+    def _answered(self, outcome: multi.Outcome) -> BotDecision:
+        if outcome.card is not None:
+            return self._answer(outcome.card)
+        assert outcome.rule is not None
+        return BotDecision(replies=(self._reply(outcome.rule.reply, kind="rule"),), matched=outcome.rule.keywords[0])
 
     def _noted(self, turn: BotTurn) -> BotDecision:
         """The message told us about the visitor rather than asking: say what was recorded (not a miss)."""
@@ -153,10 +213,10 @@ class FaqBot:
         return BotDecision(replies=(reply,), matched=card.question, entry_id=card.entry_id,
                            category=card.category or None)
 
-    def _suggest(self, turn: BotTurn, top: Sequence[Candidate]) -> BotDecision:
+    def _suggest(self, turn: BotTurn, top: Sequence[AnswerCard]) -> BotDecision:
         if turn.misses_before + 1 >= self.max_misses:
             return self._miss(turn, "suggested")
-        buttons = tuple(Button(self.cards[c.entry_id].question, self.cards[c.entry_id].question) for c in top)
+        buttons = tuple(Button(card.question, card.question) for card in top)
         reply = self._reply(SUGGEST_INTRO, kind="suggest", buttons=(*buttons, HANDOFF_BUTTON))
         return BotDecision(replies=(reply,), understood=False, miss_reason="suggested")
 

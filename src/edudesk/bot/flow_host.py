@@ -198,7 +198,10 @@ def _continue(flow: Flow, out: FlowOutput, faq: BotDecision, known: Mapping[str,
     decision = BotDecision(replies=replies, handoff=handover is not None,
                            handoff_reason=(handover.reason or "flow") if handover else None,
                            understood=True, matched=f"flow:{flow.key}", entry_id=answered,
-                           category=faq.category if answered else None)
+                           category=faq.category if answered else None,
+                           # a message of several questions: the other answers and the parts left open go too
+                           more_answers=faq.more_answers if answered else (),
+                           part_misses=faq.part_misses if answered else ())
     return FlowTurn(decision, _state(out), done, _captured(out), started)
 
 

@@ -393,14 +393,19 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
         decision = org_bot.engine.respond(turn)
     decision = _said(state, decision)
     state.misses = 0 if decision.understood else (state.misses or 0) + 1
-    if decision.entry_id is not None:
-        kb_service.record_answer(session, org_id, decision.entry_id)
-        if decision.category:
-            asked = [c for c in (state.categories or []) if c != decision.category]
-            state.categories = [*asked, decision.category][-MAX_REMEMBERED_CATEGORIES:]
+    answered = ((decision.entry_id, decision.category), *decision.more_answers) \
+        if decision.entry_id is not None else ()
+    for entry_id, category in answered:  # several for a message of several questions (``bot.multi``)
+        kb_service.record_answer(session, org_id, entry_id)
+        if category:
+            asked = [c for c in (state.categories or []) if c != category]
+            state.categories = [*asked, category][-MAX_REMEMBERED_CATEGORIES:]
     if decision.miss_reason is not None:
         kb_service.record_miss(session, org_id, query=text, reason=decision.miss_reason,
                                conversation_id=conversation_id, message_id=message_id)
+    for part, reason in decision.part_misses:  # the questions of such a message left unanswered, each on its own
+        kb_service.record_miss(session, org_id, query=part, reason=reason, conversation_id=conversation_id,
+                               message_id=message_id)
     return decision
 
 

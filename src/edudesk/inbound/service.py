@@ -417,9 +417,18 @@ def feedback(session: Session, org_id: int, contact_id: int, message_id: int, he
     previous = extra.get("helpful")
     if previous is helpful:
         return
-    question = conversations_service.visitor_question_before(session, msg)
+    # A reply answering several questions (``bot.multi``) gets one vote, as the widget shows one: it is stored on
+    # its first entry, and a 👎 logs a miss for each answer with the part of the message it answered, since which
+    # answer failed is not known (an editor confirms or fixes each pairing; taking the 👎 back removes them all).
+    answers = [a for a in extra.get("answers") or () if isinstance(a, dict) and isinstance(a.get("kb_entry_id"), int)]
+    question = str(answers[0].get("asked") or "") if answers else ""
+    question = question or conversations_service.visitor_question_before(session, msg)
     kb_service.record_feedback(session, org_id, message_id=msg.id, entry_id=entry_id, helpful=helpful,
                                query=question, conversation_id=msg.conversation_id)
+    if not helpful:
+        for answer in answers[1:]:
+            kb_service.record_downvote(session, org_id, message_id=msg.id, entry_id=answer["kb_entry_id"],
+                                       query=str(answer.get("asked") or ""), conversation_id=msg.conversation_id)
     conversations_service.update_message_extra(session, msg, helpful=helpful)
     conv = conversations_service.get(session, org_id, msg.conversation_id)
     if not helpful and conv.state == ConversationState.bot:

@@ -396,9 +396,9 @@ def record_miss(session: Session, org_id: int, query: str, reason: MissReason | 
 def record_feedback(session: Session, org_id: int, message_id: int, entry_id: int | None, helpful: bool, *,
                     query: str = "", conversation_id: int | None = None) -> AnswerFeedback:
     """The visitor's 👍/👎 on the bot answer ``message_id``. Idempotent per message: a second vote replaces the
-    first. A down-vote also logs a ``downvoted`` miss (once per message) with ``query`` — the visitor's question,
-    which only the caller knows; without it the answered standard question stands in. Taking a down-vote back
-    removes its still-unresolved miss."""
+    first. A down-vote also logs a ``downvoted`` miss (once per message and entry) with ``query`` — the visitor's
+    question, which only the caller knows; without it the answered standard question stands in. Taking a down-vote
+    back removes its still-unresolved miss."""
     entry = get_in_org(session, KbEntry, entry_id, org_id) if entry_id is not None else None
     feedback = session.scalars(org_query(AnswerFeedback, org_id).where(AnswerFeedback.message_id == message_id)).first()
     if feedback is None:
@@ -406,16 +406,26 @@ def record_feedback(session: Session, org_id: int, message_id: int, entry_id: in
         session.add(feedback)
     else:
         feedback.helpful, feedback.entry_id = helpful, entry_id
-    downvotes = org_query(KbMiss, org_id).where(KbMiss.message_id == message_id,
-                                                KbMiss.reason == MissReason.downvoted)
     if not helpful:
-        if session.scalars(downvotes.limit(1)).first() is None:
-            record_miss(session, org_id, query or (entry.question if entry else ""), MissReason.downvoted,
-                        conversation_id=conversation_id, message_id=message_id, entry_id=entry_id)
+        record_downvote(session, org_id, message_id=message_id, entry_id=entry_id,
+                        query=query or (entry.question if entry else ""), conversation_id=conversation_id)
     else:
         session.execute(delete(KbMiss).where(KbMiss.org_id == org_id, KbMiss.message_id == message_id,
                                              KbMiss.reason == MissReason.downvoted, KbMiss.resolved_at.is_(None)))
     return feedback
+
+
+def record_downvote(session: Session, org_id: int, *, message_id: int, entry_id: int | None, query: str,
+                    conversation_id: int | None = None) -> None:
+    """Logs the ``downvoted`` miss of one answer in message ``message_id``, once (a resolved one is not logged
+    again). A reply answering several questions has one per answered entry (see ``inbound.service.feedback``)."""
+    downvotes = org_query(KbMiss, org_id).where(KbMiss.message_id == message_id,
+                                                KbMiss.reason == MissReason.downvoted)
+    if entry_id is not None:
+        downvotes = downvotes.where(KbMiss.entry_id == entry_id)
+    if session.scalars(downvotes.limit(1)).first() is None:
+        record_miss(session, org_id, query, MissReason.downvoted, conversation_id=conversation_id,
+                    message_id=message_id, entry_id=entry_id)
 
 
 # --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
