@@ -62,6 +62,12 @@ from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
 from edudesk.privacy import views as privacy_views
+from edudesk.qc import console_views as qc_console_views
+from edudesk.qc import hooks as qc_hooks
+from edudesk.qc import review_views as qc_review_views
+from edudesk.qc import rule_views as qc_rule_views
+from edudesk.qc import sampling as qc_sampling
+from edudesk.qc import views as qc_views
 from edudesk.ratelimit import RateLimited, make_limiter
 from edudesk.realtime import Hub, Presence
 from edudesk.routing import admin_views as routing_admin_views
@@ -249,6 +255,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
+    # Quality inspection (docs/qc.md): every conversation closed through this factory's sessions gets its
+    # inspection job in the closing transaction; the areas below never import qc.
+    qc_hooks.attach(db.sessionmaker)
+    qc_hooks.register(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -307,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(qc_sampling.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):
@@ -388,6 +399,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         leadforms_views.router, leadforms_public.router,
         visitors_console_views.router,
         visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
+        qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
     )
     for router in routers:
         app.include_router(router)

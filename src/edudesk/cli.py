@@ -32,6 +32,7 @@ from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy.cli import privacy_app
+from edudesk.qc import sampling as qc_sampling
 from edudesk.settings import Settings
 
 app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
@@ -127,6 +128,7 @@ def worker(
     w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}",
                     lease_seconds=settings.job_lease_seconds)
     privacy_jobs.ensure_scheduled(ctx.db)
+    qc_sampling.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")

@@ -1,0 +1,125 @@
+"""Running the inspection of one conversation and storing its result.
+
+:class:`Inspector` keeps the compiled rules per (org, rule-set revision, org ``bot_version``): the revision changes
+when someone saves rules, ``bot_version`` when the knowledge base or the course catalogue changes (the price book
+is built from them). A worker inspecting a stream of closed conversations thus compiles each org's rules once.
+The cache is the job handler's own (created in the app factory), not module state.
+
+Storing is idempotent: a conversation has at most one automatic result, and inspecting it again (the job run twice,
+a re-inspection after the rules changed) replaces the result and its hits in place. Conversations nobody from staff
+spoke in are not inspected (every rule but the complaint one is about the agent; the bot has its own reports).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from edudesk.catalog import service as catalog_service
+from edudesk.conversations.models import Conversation
+from edudesk.db import org_query, utcnow
+from edudesk.kb import service as kb_service
+from edudesk.orgs import service as orgs_service
+from edudesk.qc import ruleset
+from edudesk.qc.adapt import transcript_of
+from edudesk.qc.inspector import CompiledRules, Result, compile_rules
+from edudesk.qc.models import QcHit, QcInspection
+from edudesk.qc.prices import PriceBook
+
+INSPECT_JOB = "qc.inspect"
+CACHE_SIZE = 256
+
+
+def price_book(session: Session, org_id: int, rules: list[dict[str, Any]]) -> PriceBook:
+    """Course names from the catalogue; their amounts from the active knowledge-base answers and the catalogue's
+    price texts; aliases from the enabled price rules."""
+    aliases: dict[str, list[str]] = {}
+    for rule in rules:
+        if rule.get("enabled") and rule["kind"] == "price_mismatch":
+            for course, names in (rule["params"].get("aliases") or {}).items():
+                aliases.setdefault(course, []).extend(names)
+    courses = catalog_service.list_courses(session, org_id)
+    entry_ids = [d.entry_id for d in kb_service.active_documents(session, org_id)]
+    answers = [card.answer for card in kb_service.answer_contents(session, org_id, entry_ids).values()]
+    texts = answers + [f"{c.name} {c.price_text}" for c in courses if c.price_text]
+    return PriceBook.build([c.name for c in courses] + list(aliases), texts, aliases)
+
+
+class Inspector:
+    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+        self._cache: OrderedDict[tuple[int, int, int], CompiledRules] = OrderedDict()
+        self._size = cache_size
+        self.compilations = 0
+
+    def compiled(self, session: Session, org_id: int) -> tuple[int, CompiledRules]:
+        current = ruleset.current(session, org_id)
+        key = (org_id, current.revision, orgs_service.bot_version(session, org_id))
+        found = self._cache.get(key)
+        if found is None:
+            needs_book = any(r.get("enabled") and r["kind"] == "price_mismatch" for r in current.rules)
+            book = price_book(session, org_id, current.rules) if needs_book else None
+            found = self._cache[key] = compile_rules(current.rules, book)
+            self.compilations += 1
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return current.revision, found
+
+    def run(self, session: Session, org_id: int, conversation_id: int) -> QcInspection | None:
+        """Inspects the conversation and stores the result (replacing an earlier one); None when not inspected."""
+        conv = session.scalars(org_query(Conversation, org_id).where(Conversation.id == conversation_id)).first()
+        if conv is None:
+            return None
+        existing = session.scalars(org_query(QcInspection, org_id).where(
+            QcInspection.conversation_id == conversation_id)).first()
+        if conv.content_purged_at is not None:
+            forget_text(session, org_id, [conversation_id])
+            return existing
+        adapted = transcript_of(session, conv)
+        if not adapted.transcript.has_agent:
+            if existing is not None:
+                session.delete(existing)
+            return None
+        revision, compiled = self.compiled(session, org_id)
+        result = compiled.inspect(adapted.transcript)
+        return store(session, conv, existing, revision, adapted.agent_id, result)
+
+    def __call__(self, session: Session, payload: dict[str, Any]) -> None:
+        """The ``qc.inspect`` job."""
+        self.run(session, int(payload["org_id"]), int(payload["conversation_id"]))
+
+
+def store(session: Session, conv: Conversation, existing: QcInspection | None, revision: int,
+          agent_id: int | None, result: Result) -> QcInspection:
+    row = existing or QcInspection(org_id=conv.org_id, conversation_id=conv.id)
+    if existing is not None:
+        session.execute(delete(QcHit).where(QcHit.org_id == conv.org_id, QcHit.inspection_id == existing.id))
+    row.revision = revision
+    row.agent_id = agent_id
+    row.group_id = conv.group_id
+    row.score, row.deducted, row.hit_count = result.score, result.deducted, len(result.hits)
+    row.severe, row.complaint = result.severe, result.complaint
+    row.rule_keys = sorted({h.rule_key for h in result.hits})
+    row.closed_at = conv.closed_at or utcnow()
+    row.inspected_at = utcnow()
+    if existing is None:
+        session.add(row)
+    session.flush()
+    session.add_all([QcHit(org_id=conv.org_id, inspection_id=row.id, rule_key=h.rule_key, kind=h.kind,
+                           rule_name=h.name[:64], severity=h.severity, points=h.points, message_id=h.ref,
+                           start=h.start, end=h.end, matched=h.matched[:100], reason=h.reason[:300])
+                     for h in result.hits])
+    return row
+
+
+def forget_text(session: Session, org_id: int, conversation_ids: list[int]) -> None:
+    """The words of the hits go with the transcript's content (retention purge, erasure); scores and reasons'
+    rule names stay for the reports."""
+    inspections = org_query(QcInspection, org_id).with_only_columns(QcInspection.id).where(
+        QcInspection.conversation_id.in_(conversation_ids))
+    session.execute(update(QcHit).where(QcHit.org_id == org_id, QcHit.inspection_id.in_(inspections.scalar_subquery()))
+                    .values(matched="", reason=QcHit.rule_name), execution_options={"synchronize_session": False})
