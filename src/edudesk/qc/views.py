@@ -102,8 +102,9 @@ def reinspect(request: Request, user: Supervisor, conversation_id: int,
 def review_outcome(request: Request, user: User, conversation_id: int, done: Any, form: dict[str, str],
                    notice: str) -> Response:
     if isinstance(done, Rejected):
-        return detail_page(request, user, conversation_id, errors=done.beside("form"), form=form,
-                           status_code=done.status)
+        # A refusal about the case's state or the caller (403, 409) goes on top: its form may not be shown.
+        errors = {"form": done.message} if done.status in (403, 409) else done.beside("form")
+        return detail_page(request, user, conversation_id, errors=errors, form=form, status_code=done.status)
     return detail_page(request, user, conversation_id, notice=notice)
 
 
