@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from edudesk.contacts.models import Contact
 from edudesk.conversations.models import Conversation, Message, SenderKind
 from edudesk.hours import service as hours_service
-from edudesk.qc.turns import Speaker, Transcript, Turn
+from edudesk.qc.turns import SecondsBetween, Speaker, Transcript, Turn
 
 SPEAKERS = {SenderKind.visitor: Speaker.customer, SenderKind.agent: Speaker.agent, SenderKind.bot: Speaker.bot,
             SenderKind.system: Speaker.system}
@@ -30,7 +30,9 @@ class Adapted:
     agent_id: int | None
 
 
-def transcript_of(session: Session, conv: Conversation) -> Adapted:
+def transcript_of(session: Session, conv: Conversation, business_seconds: SecondsBetween | None = None) -> Adapted:
+    """``business_seconds``: the caller's measure of open time for this conversation's group (the inspector passes
+    a lazy, cached one); by default the group's schedule is read here."""
     rows = session.execute(
         select(Message.id, Message.sender, Message.text, Message.created_at, Message.sender_user_id)
         .where(Message.org_id == conv.org_id, Message.conversation_id == conv.id, Message.internal.is_(False))
@@ -44,8 +46,10 @@ def transcript_of(session: Session, conv: Conversation) -> Adapted:
         if candidate is not None and (first_agent is None or candidate <= first_agent):
             human_start = candidate
             break
-    contact = session.get(Contact, conv.contact_id)
+    contact = session.execute(select(Contact.phone, Contact.wechat_id).where(
+        Contact.org_id == conv.org_id, Contact.id == conv.contact_id)).first()
     known = bool(contact and (contact.phone or contact.wechat_id))
-    hours = hours_service.schedule_for(session, conv.org_id, conv.group_id)
+    if business_seconds is None:
+        business_seconds = hours_service.schedule_for(session, conv.org_id, conv.group_id).business_seconds_between
     return Adapted(Transcript(turns, human_start=human_start, contact_known=known,
-                              business_seconds=hours.business_seconds_between), agent_id)
+                              business_seconds=business_seconds), agent_id)

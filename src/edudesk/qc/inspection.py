@@ -12,22 +12,26 @@ spoke in are not inspected (every rule but the complaint one is about the agent;
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from edudesk.catalog import service as catalog_service
 from edudesk.conversations.models import Conversation
 from edudesk.db import org_query, utcnow
+from edudesk.hours import service as hours_service
+from edudesk.hours.schedule import BusinessHours
 from edudesk.kb import service as kb_service
-from edudesk.orgs import service as orgs_service
+from edudesk.orgs.models import Org
 from edudesk.qc import ruleset
 from edudesk.qc.adapt import transcript_of
 from edudesk.qc.inspector import CompiledRules, Result, compile_rules
-from edudesk.qc.models import QcHit, QcInspection
+from edudesk.qc.models import QcHit, QcInspection, QcRuleRevision
 from edudesk.qc.prices import PriceBook
+from edudesk.qc.turns import SecondsBetween
 
 INSPECT_JOB = "qc.inspect"
 CACHE_SIZE = 256
@@ -52,11 +56,24 @@ class Inspector:
     def __init__(self, cache_size: int = CACHE_SIZE) -> None:
         self._cache: OrderedDict[tuple[int, int, int], CompiledRules] = OrderedDict()
         self._size = cache_size
+        self._hours: OrderedDict[tuple[int, int | None, int], BusinessHours] = OrderedDict()
         self.compilations = 0
 
-    def compiled(self, session: Session, org_id: int) -> tuple[int, CompiledRules]:
+    def _versions(self, session: Session, org_id: int) -> tuple[int | None, int]:
+        """(rule-set revision in force, org bot_version) in one query, without loading the rules themselves."""
+        newest = select(func.max(QcRuleRevision.revision)).where(QcRuleRevision.org_id == org_id).scalar_subquery()
+        row = session.execute(select(newest, Org.bot_version).where(Org.id == org_id)).one()
+        return row[0], int(row[1] or 0)
+
+    def compiled(self, session: Session, org_id: int) -> tuple[int, CompiledRules, int]:
+        """(revision, its compiled rules, the org's bot_version)."""
+        revision, bot_version = self._versions(session, org_id)
+        found = self._cache.get((org_id, revision or 0, bot_version))
+        if found is not None and revision is not None:
+            self._cache.move_to_end((org_id, revision, bot_version))
+            return revision, found, bot_version
         current = ruleset.current(session, org_id)
-        key = (org_id, current.revision, orgs_service.bot_version(session, org_id))
+        key = (org_id, current.revision, bot_version)
         found = self._cache.get(key)
         if found is None:
             needs_book = any(r.get("enabled") and r["kind"] == "price_mismatch" for r in current.rules)
@@ -65,9 +82,26 @@ class Inspector:
             self.compilations += 1
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return current.revision, found
+        return current.revision, found, bot_version
+
+    def business_seconds(self, session: Session, org_id: int, group_id: int | None,
+                         bot_version: int) -> SecondsBetween:
+        """The open-time measure of a group's hours, read only when a rule first asks for it and kept per org
+        ``bot_version`` (saving hours bumps it)."""
+        resolved: list[BusinessHours] = []
+
+        def measure(start: dt.datetime, end: dt.datetime) -> float:
+            if not resolved:
+                key = (org_id, group_id, bot_version)
+                hours = self._hours.get(key)
+                if hours is None:
+                    hours = self._hours[key] = hours_service.schedule_for(session, org_id, group_id)
+                    while len(self._hours) > self._size:
+                        self._hours.popitem(last=False)
+                resolved.append(hours)
+            return resolved[0].business_seconds_between(start, end)
+
+        return measure
 
     def run(self, session: Session, org_id: int, conversation_id: int) -> QcInspection | None:
         """Inspects the conversation and stores the result (replacing an earlier one); None when not inspected."""
@@ -79,12 +113,12 @@ class Inspector:
         if conv.content_purged_at is not None:
             forget_text(session, org_id, [conversation_id])
             return existing
-        adapted = transcript_of(session, conv)
+        revision, compiled, bot_version = self.compiled(session, org_id)
+        adapted = transcript_of(session, conv, self.business_seconds(session, org_id, conv.group_id, bot_version))
         if not adapted.transcript.has_agent:
             if existing is not None:
                 session.delete(existing)
             return None
-        revision, compiled = self.compiled(session, org_id)
         result = compiled.inspect(adapted.transcript)
         return store(session, conv, existing, revision, adapted.agent_id, result)
 
@@ -96,7 +130,7 @@ class Inspector:
 def store(session: Session, conv: Conversation, existing: QcInspection | None, revision: int,
           agent_id: int | None, result: Result) -> QcInspection:
     row = existing or QcInspection(org_id=conv.org_id, conversation_id=conv.id)
-    if existing is not None:
+    if existing is not None and existing.hit_count:
         session.execute(delete(QcHit).where(QcHit.org_id == conv.org_id, QcHit.inspection_id == existing.id))
     row.revision = revision
     row.agent_id = agent_id
@@ -109,10 +143,12 @@ def store(session: Session, conv: Conversation, existing: QcInspection | None, r
     if existing is None:
         session.add(row)
     session.flush()
-    session.add_all([QcHit(org_id=conv.org_id, inspection_id=row.id, rule_key=h.rule_key, kind=h.kind,
-                           rule_name=h.name[:64], severity=h.severity, points=h.points, message_id=h.ref,
-                           start=h.start, end=h.end, matched=h.matched[:100], reason=h.reason[:300])
-                     for h in result.hits])
+    if result.hits:  # one multi-row INSERT, no ORM objects: hits are written once and read by the pages
+        session.execute(insert(QcHit), [
+            {"org_id": conv.org_id, "inspection_id": row.id, "rule_key": h.rule_key, "kind": h.kind,
+             "rule_name": h.name[:64], "severity": h.severity, "points": h.points, "message_id": h.ref,
+             "start": h.start, "end": h.end, "matched": h.matched[:100], "reason": h.reason[:300]}
+            for h in result.hits])
     return row
 
 
