@@ -32,6 +32,7 @@ from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy.cli import privacy_app
+from edudesk.qc import hooks as qc_hooks
 from edudesk.qc import sampling as qc_sampling
 from edudesk.settings import Settings
 
@@ -162,6 +163,7 @@ def demo(
                         base_url=f"http://{host}:{port}").with_secret()
     migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
+    qc_hooks.attach(db.sessionmaker)  # the demo's closed conversation is inspected when the server starts
     try:
         with db.session() as session:
             info = demo_seed.seed(session)

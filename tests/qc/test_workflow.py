@@ -166,3 +166,21 @@ def test_reports_and_the_audited_export(app: FastAPI, client: TestClient, served
     assert body.splitlines()[0].startswith("客服,质检会话数") and "命中：违规承诺" in body
     assert ("qc.export", "supervisor") in audit(db, orgs.a.id)
     assert client.get("/admin/qc/reports.csv?by=group").content.decode("utf-8-sig").startswith("技能组")
+
+
+def test_results_list_and_its_filters(app: FastAPI, client: TestClient, served: Serve, orgs: TwoOrgs) -> None:
+    promised = served([("a", "您好，保证提分"), ("c", "好的"), ("a", "再见")])
+    clean = served([("a", "您好"), ("c", "好的"), ("a", "再见")], agent="agent2", visitor="v2")
+    run_jobs(app)
+    login(client, "alpha", "supervisor")
+    every = client.get("/admin/qc").text
+    assert f'data-conversation="{promised}"' in every and f'data-conversation="{clean}"' in every
+    only = client.get("/admin/qc?rule=promise").text
+    assert f'data-conversation="{promised}"' in only and f'data-conversation="{clean}"' not in only
+    agent2 = orgs.a.users["agent2"].id
+    mine = client.get(f"/admin/qc?agent_id={agent2}&min_score=90&max_score=100").text
+    assert f'data-conversation="{clean}"' in mine and f'data-conversation="{promised}"' not in mine
+    bad = client.get("/admin/qc?since=yesterday&min_score=500&until=2020-01-01&state=nope")
+    assert bad.status_code == 422
+    assert "日期格式应为 YYYY-MM-DD" in bad.text and "请填写 0–100 的整数" in bad.text and "请选择复核状态" in bad.text
+    assert client.get("/admin/qc?page=999999999999").status_code == 200
