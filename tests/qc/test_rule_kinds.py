@@ -190,3 +190,14 @@ def test_price_tolerance() -> None:
 
 def test_price_rule_without_a_price_book_never_hits() -> None:
     assert run("price_mismatch", script((A, "小学数学思维提高班 1 元"))).hits == ()
+
+
+def test_a_hostile_flood_stores_a_bounded_number_of_hits() -> None:
+    result = run("forbidden", script(*[(A, "保证提分 包过 " * 50)] * 10))
+    assert len(result.hits) == 20 and result.score == 80
+
+
+def test_empty_and_odd_transcripts() -> None:
+    assert run("forbidden", script()).hits == ()
+    assert run("missed_contact", script((C, ""), (A, ""))).hits == ()
+    assert run("complaint", script((C, "\ud800投诉"))).hits  # a lone surrogate does not break folding

@@ -36,9 +36,12 @@ def test_editing_rules_makes_revisions(app: FastAPI, client: TestClient, orgs: T
     db: Database = app.state.ctx.db
     login(client, "alpha", "supervisor")
     page = client.get("/admin/qc/rules")
-    assert page.status_code == 200 and "违规承诺" in page.text and "第 1 版" in page.text
+    assert page.status_code == 200 and "第 1 版" in page.text
+    # Every rule's stored values are in its form.
+    assert 'name="name" value="违规承诺"' in page.text and "保证提分\n保证提高" in page.text
+    assert 'name="points" min="0" max="100" value="20"' in page.text
     status, text = save(client, PROMISE)
-    assert status == 200 and "第 2 版" in text
+    assert status == 200 and "第 2 版" in text and "稳拿证书" in text
     promise = next(r for r in revisions(db, orgs.a.id)[-1].rules if r["key"] == "promise")
     assert promise["points"] == 25 and promise["params"]["words"] == ["保证提分", "包过", "稳拿证书"]
 
@@ -120,3 +123,9 @@ def test_every_default_rule_is_valid_and_every_kind_has_an_editor() -> None:
     assert aliases["aliases"] == {"小学数学思维提高班": ["思维班", "数学思维课"]}
     with pytest.raises(qc_rules.RuleError):
         qc_rules.clean_params("price_mismatch", {"min_amount": "1", "tolerance": "0", "aliases": "没有等号"})
+    words = qc_rules.clean_params("forbidden", {"words": "包过\n 包过 \n\n保过", "negation": ""})
+    assert words == {"words": ["包过", "保过"], "negation": False}  # duplicates and blanks dropped
+    with pytest.raises(qc_rules.RuleError, match="最多 300 个词"):
+        qc_rules.clean_params("forbidden", {"words": "\n".join(f"词{i}" for i in range(301))})
+    with pytest.raises(qc_rules.RuleError, match="请填写整数"):
+        qc_rules.clean_params("reply_time", {"seconds": "1e9", "business_hours": "1"})

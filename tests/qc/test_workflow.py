@@ -184,3 +184,5 @@ def test_results_list_and_its_filters(app: FastAPI, client: TestClient, served: 
     assert bad.status_code == 422
     assert "日期格式应为 YYYY-MM-DD" in bad.text and "请填写 0–100 的整数" in bad.text and "请选择复核状态" in bad.text
     assert client.get("/admin/qc?page=999999999999").status_code == 200
+    injected = client.get("/admin/qc", params={"rule": "' OR 1=1 --", "agent_id": "1 OR 1=1"})
+    assert injected.status_code == 422 and f'data-conversation="{promised}"' not in injected.text

@@ -39,7 +39,7 @@ def rules_page(request: Request, user: User, *, errors: dict[str, str] | None = 
                   "enabled": "1" if rule["enabled"] else ""}
         values |= {f"p_{p.name}": qc_rules.param_text(p, rule["params"].get(p.name)) for p in kind.params}
         values |= (forms or {}).get(rule["key"], {})
-        shown.append({"key": rule["key"], "kind": kind, "values": values})
+        shown.append({"key": rule["key"], "kind": kind, "fields": values})
     return page(request, "qc/rules.html", status_code=status_code, user=user, revision=current, rules=shown,
                 errors=errors or {}, notice=notice, kinds=qc_rules.KINDS, severities=qc_rules.SEVERITY_LABELS,
                 settings=(forms or {}).get("_sampling") or {
