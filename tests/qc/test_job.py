@@ -3,14 +3,17 @@ the worker, stores one result per conversation and replaces it when run again. S
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from edudesk.audit.service import Actor
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
-from edudesk.conversations.models import Message, SenderKind
+from edudesk.conversations.models import Conversation, Message, SenderKind
 from edudesk.db import Database, utcnow
+from edudesk.hours import service as hours_service
 from edudesk.qc import ruleset
 from edudesk.qc.inspection import INSPECT_JOB
 from edudesk.qc.models import QcHit, QcInspection
@@ -95,6 +98,15 @@ def test_inspecting_again_replaces_the_result(app: FastAPI, served: Serve, orgs:
         assert session.scalar(select(func.count()).select_from(QcInspection)) == 1
 
 
+def test_open_conversations_are_not_inspected(app: FastAPI, served: Serve, orgs: TwoOrgs) -> None:
+    db: Database = app.state.ctx.db
+    conv_id = served([("a", "您好，保证提分")], close=False)
+    with db.session() as session:
+        app.state.ctx.jobs.get(INSPECT_JOB)(session, {"org_id": orgs.a.id, "conversation_id": conv_id})
+        session.commit()
+    assert inspections(db, conv_id) == []
+
+
 def test_bot_only_conversations_are_not_inspected(app: FastAPI, orgs: TwoOrgs) -> None:
     db: Database = app.state.ctx.db
     with db.session() as session:
@@ -133,3 +145,33 @@ def test_a_purged_transcript_keeps_its_score_but_not_its_words(app: FastAPI, ser
     run_jobs(app)
     assert inspections(db, conv_id)[0].score == score
     assert all(h.matched == "" and "保证提分" not in h.reason for h in hits(db, conv_id))
+
+
+def _delay_agent_replies(db: Database, conv_id: int, seconds: int) -> None:
+    """Moves the agent's messages ``seconds`` after the assignment, as if they had answered late."""
+    with db.session() as session:
+        conv = session.get(Conversation, conv_id)
+        assert conv is not None and conv.assigned_at is not None
+        for m in session.scalars(select(Message).where(Message.conversation_id == conv_id)):
+            if m.sender == SenderKind.agent:
+                m.created_at = conv.assigned_at + dt.timedelta(seconds=seconds)
+        session.commit()
+
+
+def test_response_times_count_business_hours_of_the_group(app: FastAPI, served: Serve, orgs: TwoOrgs) -> None:
+    db: Database = app.state.ctx.db
+    late = served([("a", "您好")])
+    _delay_agent_replies(db, late, 3600)
+    inspector = app.state.ctx.jobs.get(INSPECT_JOB)
+    with db.session() as session:  # no hours set: always open, an hour's wait is late
+        inspector(session, {"org_id": orgs.a.id, "conversation_id": late})
+        session.commit()
+    assert "first_response" in inspections(db, late)[0].rule_keys
+    with db.session() as session:  # closed all week: the wait happened outside business hours
+        hours_service.save(session, Actor(orgs.a.id, label="t"), group_id=None, spec={"weekly": {}}, enabled=True,
+                           closed_message="")
+        session.commit()
+    with db.session() as session:
+        inspector(session, {"org_id": orgs.a.id, "conversation_id": late})
+        session.commit()
+    assert "first_response" not in inspections(db, late)[0].rule_keys

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.catalog import service as catalog_service
 from edudesk.conversations.models import Conversation
+from edudesk.conversations.states import ConversationState
 from edudesk.db import org_query, utcnow
 from edudesk.hours import service as hours_service
 from edudesk.hours.schedule import BusinessHours
@@ -110,6 +111,8 @@ class Inspector:
             return None
         existing = session.scalars(org_query(QcInspection, org_id).where(
             QcInspection.conversation_id == conversation_id)).first()
+        if conv.state != ConversationState.closed:  # inspected once it is over (closed is final)
+            return existing
         if conv.content_purged_at is not None:
             forget_text(session, org_id, [conversation_id])
             return existing
