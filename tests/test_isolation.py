@@ -660,6 +660,7 @@ def fingerprint(database: Database, org_id: int) -> str:
 # the lists, reports, rule editor and sampling act on the caller's org only (tests/qc/test_isolation.py).
 ROUTES |= {
     "/admin/qc": [Case("GET", "/admin/qc"), Case("GET", "/admin/qc?agent_id={user}")],
+    "/admin/qc/reinspect": [Case("POST", "/admin/qc/reinspect", {"since": "2026-01-01", "until": "2026-12-31"})],
     "/admin/qc/c/{conversation_id}": [Case("GET", "/admin/qc/c/{conv}")],
     "/admin/qc/c/{conversation_id}/reinspect": [Case("POST", "/admin/qc/c/{conv}/reinspect", {})],
     "/admin/qc/c/{conversation_id}/review": [Case("POST", "/admin/qc/c/{conv}/review",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from edudesk.audit.service import Actor
@@ -17,7 +18,7 @@ from edudesk.hours import service as hours_service
 from edudesk.qc import ruleset
 from edudesk.qc.inspection import INSPECT_JOB
 from edudesk.qc.models import QcHit, QcInspection
-from tests.conftest import TwoOrgs
+from tests.conftest import TwoOrgs, csrf_from, login
 from tests.qc.conftest import Serve, conversation, pending, run_jobs
 
 
@@ -175,3 +176,22 @@ def test_response_times_count_business_hours_of_the_group(app: FastAPI, served: 
         inspector(session, {"org_id": orgs.a.id, "conversation_id": late})
         session.commit()
     assert "first_response" not in inspections(db, late)[0].rule_keys
+
+
+def test_results_of_an_older_revision_are_inspected_again_on_request(app: FastAPI, served: Serve,
+                                                                     orgs: TwoOrgs) -> None:
+    db: Database = app.state.ctx.db
+    old = served([("a", "您好，保证提分"), ("c", "好")])
+    run_jobs(app)
+    with db.session() as session:
+        ruleset.reset(session, Actor(orgs.a.id, label="t"))  # revision 2, same rules
+        session.commit()
+    with TestClient(app) as client:
+        login(client, "alpha", "supervisor")
+        token = csrf_from(client.get("/admin/qc").text)
+        resp = client.post("/admin/qc/reinspect", data={"since": "", "until": "", "csrf_token": token})
+        assert resp.status_code == 200 and "重新质检 1 个会话" in resp.text
+        run_jobs(app)
+        assert inspections(db, old)[0].revision == 2
+        resp = client.post("/admin/qc/reinspect", data={"since": "", "until": "", "csrf_token": token})
+        assert "重新质检 0 个会话" in resp.text

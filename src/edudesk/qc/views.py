@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -17,6 +17,7 @@ from edudesk.auth.models import Role, User
 from edudesk.context import get_ctx
 from edudesk.db import NotFoundError, org_query
 from edudesk.forms import Rejected, submit
+from edudesk.localtime import utc_bounds
 from edudesk.qc import results, reviews, ruleset
 from edudesk.qc.inspection import INSPECT_JOB
 from edudesk.qc.models import REVIEW_STATE_LABELS, QcInspection, ReviewState
@@ -45,7 +46,11 @@ def results_page(request: Request, user: Supervisor) -> Response:
         groups = [(g.id, g.name) for g in routing_service.list_groups(session, user.org_id)]
         session.commit()
     form = {**params, **filters.query()} if not errors else params
+    requeued = request.query_params.get("requeued", "")
+    notice = f"已按第 {current.revision} 版规则重新质检 {requeued} 个会话，稍后刷新即可看到新结果" \
+        if requeued.isdigit() else None
     return page(request, "qc/results.html", status_code=422 if errors else 200, user=user, rows=rows, total=total,
+                notice=notice, revision=current.revision,
                 page_no=page_no, pages=max(1, -(-total // results.PAGE_SIZE)), form=form, errors=errors,
                 agents=agents, groups=groups, rules=[(r["key"], r["name"]) for r in current.rules],
                 states=REVIEW_STATE_LABELS, query=filters.query())
@@ -72,6 +77,42 @@ def detail_page(request: Request, user: User, conversation_id: int, *, errors: d
     return page(request, template, status_code=status_code, user=user, view=view, errors=errors or {},
                 form=form or {}, notice=notice, can_review=can_review, can_decide=can_decide, can_appeal=can_appeal,
                 agent_view=agent_view)
+
+
+REINSPECT_LIMIT = 5000
+
+
+@router.post("/reinspect", response_class=HTMLResponse)
+def reinspect_stale(request: Request, user: Supervisor, since: Annotated[str, Form(max_length=20)] = "",
+                    until: Annotated[str, Form(max_length=20)] = "",
+                    csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Inspects again, with the rules now in force, every result of the period made with an older revision (up to
+    ``REINSPECT_LIMIT`` jobs per click)."""
+    filters, errors = results.parse_filters({"since": since, "until": until})
+
+    def write(session: Session) -> int:
+        if errors:
+            field, message = next(iter(errors.items()))
+            raise results.FilterError("bad_range", message, field)
+        current = ruleset.current(session, user.org_id).revision
+        start, end = utc_bounds(filters.since, filters.until)
+        ids = list(session.scalars(org_query(QcInspection, user.org_id).with_only_columns(
+            QcInspection.conversation_id).where(QcInspection.closed_at >= start, QcInspection.closed_at < end,
+                                                QcInspection.revision < current)
+            .order_by(QcInspection.id).limit(REINSPECT_LIMIT)))
+        for conversation_id in ids:
+            jobs.enqueue(session, INSPECT_JOB, {"org_id": user.org_id, "conversation_id": conversation_id},
+                         org_id=user.org_id)
+        audit_service.record(session, actor_of(request, user), "qc.reinspect", "qc_period",
+                             f"{filters.since.isoformat()}..{filters.until.isoformat()}", count=len(ids),
+                             revision=current)
+        return len(ids)
+
+    done = submit(request, csrf_token, write)
+    query = f"since={filters.since.isoformat()}&until={filters.until.isoformat()}"
+    if isinstance(done, Rejected):
+        return RedirectResponse(f"/admin/qc?{query}", status_code=303)
+    return RedirectResponse(f"/admin/qc?{query}&requeued={done}", status_code=303)
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
