@@ -678,6 +678,31 @@ def fingerprint(database: Database, org_id: int) -> str:
     return h.hexdigest()
 
 
+# Quality inspection (issue 15, qc/): pages keyed by conversation id answer 404 for another org's conversation;
+# the lists, reports, rule editor and sampling act on the caller's org only (tests/qc/test_isolation.py).
+ROUTES |= {
+    "/admin/qc": [Case("GET", "/admin/qc"), Case("GET", "/admin/qc?agent_id={user}")],
+    "/admin/qc/reinspect": [Case("POST", "/admin/qc/reinspect", {"since": "2026-01-01", "until": "2026-12-31"})],
+    "/admin/qc/c/{conversation_id}": [Case("GET", "/admin/qc/c/{conv}")],
+    "/admin/qc/c/{conversation_id}/reinspect": [Case("POST", "/admin/qc/c/{conv}/reinspect", {})],
+    "/admin/qc/c/{conversation_id}/review": [Case("POST", "/admin/qc/c/{conv}/review",
+                                                  {"score": "0", "comment": "越权复核"})],
+    "/admin/qc/c/{conversation_id}/decide": [Case("POST", "/admin/qc/c/{conv}/decide",
+                                                  {"outcome": "overturn", "decision_score": "0",
+                                                   "decision_comment": "越权改判"})],
+    "/admin/qc/rules": [Case("GET", "/admin/qc/rules"),
+                        Case("POST", "/admin/qc/rules", {"action": "reset"})],
+    "/admin/qc/sampling": [Case("POST", "/admin/qc/sampling", {"random_percent": "100", "below_score": "101"})],
+    "/admin/qc/reviews": [Case("GET", "/admin/qc/reviews"), Case("GET", "/admin/qc/reviews?state=pending")],
+    "/admin/qc/reviews/sample": [Case("POST", "/admin/qc/reviews/sample", {"day": "2026-12-01"})],
+    "/admin/qc/reports": [Case("GET", "/admin/qc/reports"), Case("GET", "/admin/qc/reports?by=group")],
+    "/admin/qc/reports.csv": [Case("GET", "/admin/qc/reports.csv")],
+    "/console/qc": [Case("GET", "/console/qc")],
+    "/console/qc/{conversation_id}": [Case("GET", "/console/qc/{conv}")],
+    "/console/qc/{conversation_id}/appeal": [Case("POST", "/console/qc/{conv}/appeal", {"reason": "越权申诉"})],
+}
+
+
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 
 

@@ -360,8 +360,11 @@ def test_close_resolved_job(app: FastAPI, database: Database, orgs: TwoOrgs) -> 
         assert closed is not None and reopened is not None
         assert closed.state == ConversationState.closed and closed.closed_at is not None
         assert reopened.state == ConversationState.assigned and reopened.closed_at is None
-        statuses = {j.status for j in session.scalars(select(Job))}
+        statuses = {j.status for j in session.scalars(select(Job).where(Job.kind != "qc.inspect"))}
         assert statuses == {JobStatus.done}
+        # The close enqueued its quality inspection in the same transaction (docs/qc.md).
+        inspections = session.scalars(select(Job).where(Job.kind == "qc.inspect"))
+        assert [j.payload["conversation_id"] for j in inspections] == [left]
     assert [(e.type, e.data["conversation"]["id"]) for e in published] == [("conversation.closed", left)]
     assert published[0].org_id == orgs.a.id
 

@@ -67,6 +67,12 @@ from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
 from edudesk.privacy import views as privacy_views
+from edudesk.qc import console_views as qc_console_views
+from edudesk.qc import hooks as qc_hooks
+from edudesk.qc import review_views as qc_review_views
+from edudesk.qc import rule_views as qc_rule_views
+from edudesk.qc import sampling as qc_sampling
+from edudesk.qc import views as qc_views
 from edudesk.ratelimit import RateLimited, make_limiter
 from edudesk.realtime import Hub, Presence
 from edudesk.routing import admin_views as routing_admin_views
@@ -259,6 +265,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     report_mail = analytics_digest_jobs.ReportMail(analytics_digest_settings.secret_box(settings.secret_key),
                                                    settings.base_url, dashboards=None)
     report_mail.register(job_registry)
+    # Quality inspection (docs/qc.md): every conversation closed through this factory's sessions gets its
+    # inspection job in the closing transaction; the areas below never import qc.
+    qc_hooks.attach(db.sessionmaker)
+    qc_hooks.register(job_registry)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -318,6 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             await anyio.to_thread.run_sync(report_mail.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(qc_sampling.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):
@@ -402,6 +413,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
         kb_flag_views.router,
         analytics_digest_views.router,
+        qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
     )
     for router in routers:
         app.include_router(router)

@@ -32,6 +32,8 @@ from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy.cli import privacy_app
+from edudesk.qc import hooks as qc_hooks
+from edudesk.qc import sampling as qc_sampling
 from edudesk.settings import Settings
 
 app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
@@ -128,6 +130,7 @@ def worker(
                     lease_seconds=settings.job_lease_seconds)
     privacy_jobs.ensure_scheduled(ctx.db)
     app_.state.report_mail.ensure_scheduled(ctx.db)
+    qc_sampling.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")
@@ -161,6 +164,7 @@ def demo(
                         base_url=f"http://{host}:{port}").with_secret()
     migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
+    qc_hooks.attach(db.sessionmaker)  # the demo's closed conversation is inspected when the server starts
     try:
         with db.session() as session:
             info = demo_seed.seed(session)

@@ -19,6 +19,7 @@ from edudesk.leadforms import models as leadforms_models
 from edudesk.leads import models as leads_models
 from edudesk.orgs import models as orgs_models
 from edudesk.privacy import models as privacy_models
+from edudesk.qc import models as qc_models
 from edudesk.routing import models as routing_models
 from edudesk.tickets import models as tickets_models
 from edudesk.trials import models as trials_models
@@ -47,6 +48,7 @@ __all__ = [
     "leads_models",
     "orgs_models",
     "privacy_models",
+    "qc_models",
     "routing_models",
     "tickets_models",
     "trials_models",
