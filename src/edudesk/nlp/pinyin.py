@@ -231,22 +231,33 @@ class KbSpeller:
     def _correct_run(self, run: str) -> str:
         if len(run) < 2:
             return run
-        tokens = self._tokens(run)
-        # A typo may replace whole words of the query, or characters jieba could not place in a dictionary word;
-        # never part of a real word ("要是听说": 是听 is no span).
-        inside = {i for start, end, word in tokens if len(word) >= 2 and word_frequency(word) > 0
-                  for i in range(start + 1, end)}
+        # Segmenting the query is the costly part, so it waits for a span that sounds like a KB word: most
+        # questions have none.
+        tokens: list[tuple[int, int, str]] | None = None
+        inside: set[int] = set()
         chars = list(run)
         done = [False] * len(run)
         for length in (4, 3, 2):
             for start in range(len(run) - length + 1):
                 end = start + length
-                if start in inside or end in inside or any(done[start:end]):
+                if any(done[start:end]):
                     continue
                 span = run[start:end]
                 if span in self._known or span in self._words:
                     continue
-                target = self._homophone(span, start, tokens)
+                candidates = self._sounds_like(span)
+                if not candidates:
+                    continue
+                if tokens is None:
+                    tokens = self._tokens(run)
+                    # a typo may replace whole words of the query, or characters jieba could not place in a
+                    # dictionary word; never part of a real word ("要是听说": 是听 is no span)
+                    inside = {i for first, last, word in tokens if len(word) >= 2 and word_frequency(word) > 0
+                              for i in range(first + 1, last)}
+                if start in inside or end in inside:
+                    continue
+                target = next((t for t, position in candidates
+                               if self._looks_like_typo(span, position, start, t, tokens)), None)
                 if target is not None:
                     chars[start:end] = list(target)
                     done[start:end] = [True] * length
@@ -265,15 +276,17 @@ class KbSpeller:
             spans.append((start, position, token))
         return spans
 
-    def _homophone(self, span: str, start: int, tokens: list[tuple[int, int, str]]) -> str | None:
+    def _sounds_like(self, span: str) -> list[tuple[str, int]]:
+        """KB words that sound like ``span`` and differ from it in one character that is no function word, with
+        that character's position."""
         key = sound(span)
+        found = []
         for target in self._lookup.by_sound.get(key, ()) if key else ():
             position = _substitution(span, target)
-            if position is None or span[position] in _FUNCTION_CHARS or target[position] in _FUNCTION_CHARS:
-                continue
-            if self._looks_like_typo(span, position, start, target, tokens):
-                return target
-        return None
+            if position is not None and span[position] not in _FUNCTION_CHARS \
+                    and target[position] not in _FUNCTION_CHARS:
+                found.append((target, position))
+        return found
 
     def _looks_like_typo(self, span: str, position: int, start: int, target: str,
                          tokens: list[tuple[int, int, str]]) -> bool:
