@@ -195,6 +195,7 @@ class KbSpeller:
                 if token and following and len(token) + len(following) <= 4 \
                         and token not in _FUNCTION_WORDS and following not in _FUNCTION_WORDS:
                     counts[token + following] += 1
+        _common_words()  # built once per process, here at index build rather than in a visitor's first pinyin
         return cls(counts, chars, known)
 
     @staticmethod
