@@ -8,14 +8,18 @@ ever turns a piece of the query into a word **that this knowledge base uses**, s
 How a query is repaired (:meth:`KbSpeller.correct`):
 
 - **Homophone typos.** A span of 2–4 Chinese characters that the knowledge base never writes, that sounds like one
-  of its words (same toneless pinyin; failing that, the same pinyin with the usual regional mergers zh/z, ch/c,
-  sh/s, l/n, -ng/-n) and differs from it in exactly one character, becomes that word. One character: a typo swaps
-  a character, it does not rewrite a phrase; and "天气" never turns into some KB word that happens to sound alike.
-  A span that cuts through a dictionary word of the query ("要是听说": 是听 straddles 要是) is left alone, and so is
-  a common word that is far more frequent than the KB word it sounds like (事业 is no typo of 视野).
-- **Pinyin typed as letters.** A Latin token the knowledge base does not use is read as toneless pinyin if the
-  knowledge base's words cover it exactly (``xuefei`` → 学费, ``shiting ke`` is not covered by 试听 + "ke" alone);
-  a token of 2–4 consonants as the initials of one of its words (``bm`` → 报名; the most frequent word wins).
+  of its words (the same toneless pinyin, by each character's most common reading) and differs from it in exactly
+  one character, becomes that word. One character: a typo swaps a character, it does not rewrite a phrase; and
+  "天气" never turns into some KB word that happens to sound alike. Function characters (的 / 得, 有 / 为 …) are
+  never swapped; a span that cuts through a dictionary word of the query ("要是听说": 是听 straddles 要是) is left
+  alone, and so is a real word unless it is rare and the KB word is far more common (发飘 → 发票; 教室 stays).
+  The typed character must be one the KB never writes, or the dictionary must know the repaired span and not the
+  typed one (报过 stays, though the exam KB says 包过).
+- **Pinyin typed as letters.** Letters that split into pinyin syllables are typed the way an input method would:
+  the fewest pieces, the KB's own words first, then common words (jieba's dictionary), then the KB's most frequent
+  character for a syllable (``xuefei`` → 学费, ``shi ting ke`` → 试听课, ``zenmeyang`` → 怎么样). A lone English
+  word that happens to be pinyin ("time": ti + me) stays unless a word of two syllables or more is in it. A token
+  of 2–4 consonants is read as the initials of one of the KB's words (``sxsw`` → 数学思维; the most frequent wins).
 
 The knowledge base's "words" are its jieba words of two or more characters, and pairs of neighbouring words up to
 four characters (体验 + 课), counted over all its questions and paraphrases.
@@ -365,7 +369,7 @@ class KbSpeller:
         return "".join(found[1])
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # keyed by what visitors type: bounded
 def _split_syllables(letters: str) -> tuple[str, ...]:
     """``letters`` cut into pinyin syllables (longest first), or ``()`` when it is not pinyin ("ok", "ket")."""
     syllables = _syllables()
