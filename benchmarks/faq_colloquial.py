@@ -113,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     one_off = _one_off_costs()  # first, so that nothing else has loaded the table yet
-    model = None if args.no_embedder else load_default_embedder()
+    loaded = None if args.no_embedder else load_default_embedder()
+    # the bare model: the loader's own memo would hand the second index every query the first one encoded
+    model = loaded.inner if isinstance(loaded, MemoEmbedder) else loaded
     rows = []
     for kb_path in sorted(Path(args.sets).glob("*_kb.csv")):
         dev = kb_path.with_name(kb_path.name.replace("_kb.csv", "_dev.csv"))
