@@ -32,11 +32,12 @@ from edudesk.nlp.tokenise import char_units, words
 __all__ = ["Bm25Params", "LexicalIndex", "QueryTerms", "terms"]
 
 
-def terms(normalised: str) -> list[str]:
-    """The lexical terms of a normalised text: jieba words, then character unigrams and bigrams (with repeats)."""
+def terms(normalised: str, tokens: Sequence[str] | None = None) -> list[str]:
+    """The lexical terms of a normalised text: jieba words, then character unigrams and bigrams (with repeats).
+    ``tokens``: its jieba words when the caller has them already."""
     if not normalised:
         return []
-    out = words(normalised)
+    out = list(tokens) if tokens is not None else words(normalised)
     for units in char_units(normalised):
         out.extend(units)
         out.extend(a + b for a, b in pairwise(units))

@@ -6,6 +6,12 @@ from a CSV with the same code and the same default :class:`MatcherConfig`.
 
 How a query is scored (the architecture's "Chinese language" section, made concrete):
 
+0. **Reading it as written Chinese** (``understand``; issue 14, item 1). Parents type 咋收费, 学废, tyk, xuefei,
+   "how much": the slang lexicon (``colloquial``) writes colloquial forms out on both sides, the query and every
+   KB text, and ``pinyin`` repairs the query's homophone typos, pinyin and initials towards words this KB uses.
+   Education concepts (price, place, schedule …) become one more lexical term of each text, and re-rank: an
+   entry naming a concept of the query gets ``concept_boost`` added to its logit, but no entry ends up more
+   probable than the best one was without it. ``MatcherConfig(colloquial=False)`` turns all of this off.
 1. **Retrieval.** BM25 over jieba words and character uni/bigrams of every entry's questions (``lexical``), and
    the cosine between the query's sentence embedding and each question/paraphrase, the best one per entry
    (k-nearest neighbours, aggregated by max). Their weighted sum ``sim`` (0..1) says how close the query is to
@@ -32,12 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edudesk.nlp import colloquial
 from edudesk.nlp.classifier import SoftmaxClassifier, softmax
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
+from edudesk.nlp.pinyin import KbSpeller
 from edudesk.nlp.threads import one_blas_thread
+from edudesk.nlp.tokenise import words
 
 __all__ = ["Band", "Candidate", "FaqIndex", "MatchResult", "MatcherConfig"]
 
@@ -91,6 +100,12 @@ class MatcherConfig:
     candidate_pool: int = 48
     # Longer messages are cut: an FAQ question is short, and a 5,000-character paste must not cost 5,000 tokens.
     max_query_chars: int = 200
+    # How parents type: the slang lexicon (``colloquial``) on both sides, and the query's homophone typos, pinyin
+    # and initials repaired towards the KB's own words (``pinyin``).
+    colloquial: bool = True
+    # Added to the logit of every entry that shares an education concept with the query (``colloquial.CONCEPTS``:
+    # price, place, schedule …), when any entry does: "二建多少钱" means the fee entry, not the 二建 entry.
+    concept_boost: float = 2.5
 
     def __post_init__(self) -> None:
         for name in ("answer_threshold", "suggest_threshold", "bm25_only_answer_threshold",
@@ -103,6 +118,8 @@ class MatcherConfig:
             raise ValueError("the suggest threshold must not exceed the answer threshold")
         if self.lexical_weight < 0 or self.semantic_weight < 0 or self.lexical_weight + self.semantic_weight <= 0:
             raise ValueError("fusion weights must be >= 0 and not both 0")
+        if self.concept_boost < 0:
+            raise ValueError("concept_boost must be >= 0")
         if self.retrieval_temperature <= 0 or self.candidate_pool < 1 or self.max_query_chars < 1:
             raise ValueError("retrieval_temperature, candidate_pool and max_query_chars must be positive")
 
@@ -159,6 +176,31 @@ class _Classifier:
     bucket: np.ndarray  # lexical vocabulary id -> the classifier's sparse column
 
 
+def _terms(text: str, config: MatcherConfig, tokens: Sequence[str] | None = None) -> list[str]:
+    """Lexical terms of a normalised (and, with ``colloquial``, rewritten) text, with its concept terms."""
+    found = terms(text, tokens)
+    if config.colloquial and found:
+        found.extend(colloquial.concepts(text))
+    return found
+
+
+def _entry_concepts(normalised: Sequence[str], entries: _Entries) -> np.ndarray:
+    """Which concepts each entry names in any of its texts: bool, (entries, concepts). (Counting an entry only when
+    a share of its texts names the concept was tried, for chit-chat entries with fifty paraphrases: no better on
+    the dev sets.)"""
+    found = np.zeros((len(entries.ids), len(colloquial.CONCEPTS)), dtype=bool)
+    for text, entry in zip(normalised, entries.entry_of_text, strict=True):
+        for concept in colloquial.concepts(text):
+            found[entry, colloquial.CONCEPT_INDEX[concept]] = True
+    return found
+
+
+def _embedding_form(text: str, config: MatcherConfig) -> str:
+    """A knowledge-base text as the encoder sees it: in the same written form as a rewritten query."""
+    folded = normalise_for_embedding(text)
+    return colloquial.rewrite(folded, fillers=False) if config.colloquial else folded
+
+
 def _collect(documents: Sequence[FaqDocument]) -> tuple[_Entries, list[str]]:
     seen: set[int] = set()
     ids: list[int] = []
@@ -193,8 +235,11 @@ class FaqIndex:
 
     def __init__(self, entries: _Entries, lexical: LexicalIndex, embedder: Embedder | None,
                  text_vectors: np.ndarray | None, centroids: np.ndarray | None,
-                 classifier: _Classifier | None, config: MatcherConfig) -> None:
+                 classifier: _Classifier | None, config: MatcherConfig, speller: KbSpeller | None = None,
+                 concept_sets: np.ndarray | None = None) -> None:
         self._entries = entries
+        self._speller = speller
+        self._concepts = concept_sets  # bool, (entries, concepts): the concepts any text of the entry names
         self._lexical = lexical
         self._embedder = embedder
         self._text_vectors = text_vectors  # float32 (float16 would halve memory but costs 1 ms a query to widen)
@@ -209,10 +254,16 @@ class FaqIndex:
         config = config or MatcherConfig()
         entries, normalised = _collect(documents)
         n_entries, n_texts = len(entries.ids), len(entries.texts)
-        lexical = LexicalIndex([terms(t) for t in normalised], entries.entry_of_text, n_entries)
+        if config.colloquial:
+            normalised = [colloquial.rewrite(t) for t in normalised]
+        tokens = [words(t) for t in normalised]
+        lexical = LexicalIndex([_terms(t, config, w) for t, w in zip(normalised, tokens, strict=True)],
+                               entries.entry_of_text, n_entries)
+        speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
+        concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
         text_vectors = centroids = None
         if embedder is not None and n_texts:
-            vectors = embedder.encode([normalise_for_embedding(t) for t in entries.texts])
+            vectors = embedder.encode([_embedding_form(t, config) for t in entries.texts])
             vectors = np.asarray(vectors, dtype=np.float32)
             sums = np.add.reduceat(vectors, entries.starts[:-1], axis=0)
             centroids = l2_normalise(sums)
@@ -224,7 +275,7 @@ class FaqIndex:
             features, bucket = lexical.hashed(config.classifier_buckets)
             model = SoftmaxClassifier.fit(features, vectors, entries.entry_of_text, n_entries, l2=config.classifier_l2)
             classifier = _Classifier(model, bucket)
-        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config)
+        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets)
 
     # ---- introspection ----
     @property
@@ -246,7 +297,8 @@ class FaqIndex:
     def with_config(self, config: MatcherConfig) -> FaqIndex:
         """The same index with other thresholds/weights (the classifier stays as fitted)."""
         return FaqIndex(self._entries, self._lexical, self._embedder, self._text_vectors, self._centroids,
-                        self._classifier, config)
+                        self._classifier, config, self._speller if config.colloquial else None,
+                        self._concepts if config.colloquial else None)
 
     # ---- matching ----
     def match(self, query: str, k: int = 3) -> MatchResult:
@@ -293,25 +345,31 @@ class FaqIndex:
     def _score_entries(self, query: str, use_classifier: bool, limit: int | None) -> list[Candidate] | None:
         if not len(self):
             return None
-        text = normalise(query[: self.config.max_query_chars * 2])[: self.config.max_query_chars]
+        written = self.understand(query)
+        text = normalise(colloquial.rewrite(written) if self.config.colloquial else written)
         if not text:
             return None
-        qterms = self._lexical.query(terms(text))
+        qterms = self._lexical.query(_terms(text, self.config))
         lexical = self._lexical.bm25_scores(qterms)
-        qvec = self._embed_query(query) if self.semantic else None
+        qvec = self._embed_query(written) if self.semantic else None
         if qvec is None and qterms.empty:
             return None
         classifier = self._classifier if use_classifier else None
         logits = classifier.model.logits((classifier.bucket[qterms.ids], qterms.weights), qvec) if classifier \
             else None
-        pool = self._pool(lexical, qvec, logits)
+        agree = self._agreement(text) if use_classifier else None
+        boosted = logits + self.config.concept_boost * agree if logits is not None and agree is not None \
+            else logits
+        pool = self._pool(lexical, qvec, boosted)
         closest, matched = self._knn(pool, qvec, qterms)
         semantic = closest if qvec is not None else np.zeros(len(pool), dtype=np.float32)
         sim = np.clip(self._fuse_sim(lexical[pool], semantic), 0.0, 1.0)
-        if logits is not None:
-            prob = softmax(logits.astype(np.float64))[pool]
-        else:
-            prob = softmax(sim.astype(np.float64) / self.config.retrieval_temperature)
+        plain = logits[pool] if logits is not None else sim.astype(np.float64) / self.config.retrieval_temperature
+        prob = softmax(plain.astype(np.float64))
+        if agree is not None:
+            # The concept moves belief between entries, never adds to it: no entry is more probable than the
+            # best one was without the concept ("钢琴考级报名" must not become a confident 报名 answer).
+            prob = np.minimum(softmax(plain + self.config.concept_boost * agree[pool]), prob.max())
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
         order = np.lexsort((pool, -fused))[:limit]
@@ -322,9 +380,29 @@ class FaqIndex:
             for i in order
         ]
 
-    def _embed_query(self, query: str) -> np.ndarray | None:
-        assert self._embedder is not None
+    def _agreement(self, text: str) -> np.ndarray | None:
+        """1.0 for the entries that name a concept of the query, 0.0 for the others; ``None`` when the query names
+        none or no entry names one of its concepts."""
+        if self._concepts is None:
+            return None
+        named = [colloquial.CONCEPT_INDEX[c] for c in colloquial.concepts(text)]
+        if not named:
+            return None
+        agree = np.asarray(self._concepts[:, named].any(axis=1), dtype=bool)
+        return agree.astype(np.float32) if bool(agree.any()) else None
+
+    def understand(self, query: str) -> str:
+        """The query as the matcher reads it: cut, folded (punctuation kept), colloquial forms written out, typos
+        repaired towards this KB's words. What the encoder sees; ``normalise`` of it is what BM25 sees."""
         text = normalise_for_embedding(query[: self.config.max_query_chars * 2])[: self.config.max_query_chars]
+        if self.config.colloquial and text:
+            text = colloquial.rewrite(text, fillers=False)
+            if self._speller is not None:
+                text = self._speller.correct(text)
+        return text
+
+    def _embed_query(self, text: str) -> np.ndarray | None:
+        assert self._embedder is not None
         if not text:
             return None
         vector: np.ndarray = np.asarray(self._embedder.encode([text]), dtype=np.float32)[0]

@@ -25,7 +25,7 @@ from typing import Any
 
 import jieba
 
-__all__ = ["char_ngrams", "char_units", "warm_up", "word_frequency", "words"]
+__all__ = ["char_ngrams", "char_units", "dictionary_items", "warm_up", "word_frequency", "words"]
 
 _lock = threading.Lock()
 _tokenizer: Any = None
@@ -57,6 +57,11 @@ def word_frequency(word: str) -> int:
     """How often jieba's dictionary saw ``word`` (0 when it is no dictionary word): a cheap "is this an everyday
     word?" test, e.g. for a name tagger's guess ("雷阵雨", "丁香")."""
     return int(_get_tokenizer().FREQ.get(word, 0) or 0)
+
+
+def dictionary_items() -> list[tuple[str, int]]:
+    """Every word of jieba's dictionary with its count (words only, not the prefixes jieba keeps with count 0)."""
+    return [(word, int(count)) for word, count in _get_tokenizer().FREQ.items() if count]
 
 
 def words(text: str) -> list[str]:
