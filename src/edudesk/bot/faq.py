@@ -172,11 +172,13 @@ class FaqBot:
                  whole_answered: Callable[[], bool]) -> BotDecision | None:
         """A message of several questions answered part by part (``bot.multi``), or None to answer it whole.
 
-        Split only when that answers more: two or more different answers; or one, when the whole message is not
-        answered confidently by itself. One answer for which the whole message also has an answer stays a single
-        question written with a comma ("报名后可以退费吗，上了几节课还能退吗", "老师怎么样，有没有经验丰富的")."""
+        Split only when that answers more: two or more different answers; one, when the whole message is not
+        answered confidently by itself; or one beside a part that matches nothing at all (it is another question,
+        not an elaboration: "你们食堂伙食怎么样，学费多少" must not pass the canteen over in silence). One answer for
+        which the whole message also has an answer, the other parts near it, stays a single question written with
+        a comma ("报名后可以退费吗，上了几节课还能退吗", "老师怎么样，有没有经验丰富的")."""
         found = multi.plan(parts, classify)
-        if not found.answered or (len(found.answered) == 1 and whole_answered()):
+        if not found.answered or (len(found.answered) == 1 and not found.missed and whole_answered()):
             return None
         first = found.answered[0]
         if len(found.answered) == 1 and not (found.near or found.missed or found.more):
