@@ -3,7 +3,7 @@ drawn by ECharts (a canvas, an instance with its series) under the staff CSP wit
 a headline figure and from a chart to the list of records, pages the list, then opens the live wall, which
 refreshes itself; on a phone the charts fit the screen and the tables scroll.
 
-The numbers come from the hand-made source of tests/analytics/fakes.py (``app.state.dashboards``): this test is
+The numbers come from the hand-made source of tests/analytics/pages/fakes.py (``app.state.dashboards``): this test is
 about the pages. When ``analytics.service`` is merged, the integrator may seed real rows and drop the fake here.
 """
 
@@ -14,7 +14,7 @@ import re
 from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
-from tests.analytics.fakes import FakeSource
+from tests.analytics.pages.fakes import FakeSource
 from tests.conftest import LiveServer, TwoOrgs
 from tests.e2e.test_csp import REPORT
 from tests.e2e.test_handover import TIMEOUT, agent_login

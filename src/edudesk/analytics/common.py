@@ -26,7 +26,6 @@ BLURBS: dict[DashboardKey, str] = {
     "process": "排队人数和等待时长，放弃的对话，转接，工单按时完成率。",
     "outcome": "访客 → 对话 → 留资 → A/B/C → 约试听 → 到课 → 报名的转化漏斗，按来源和推广活动，以及转化用时。",
 }
-MAX_PARAM = 200  # longer query values are not ours: cut before anything parses them
 assert tuple(TITLES) == DASHBOARD_KEYS
 
 
@@ -35,8 +34,8 @@ def translator(request: Request) -> Callable[[str], str]:
 
 
 def query_dict(request: Request) -> dict[str, str]:
-    """The query string, one value per name (the last), each cut to ``MAX_PARAM`` characters."""
-    return {k: v[:MAX_PARAM] for k, v in request.query_params.items()}
+    """The query string, one value per name (the last). Lengths are checked where each value is parsed."""
+    return dict(request.query_params.items())
 
 
 def channel_labels(request: Request) -> dict[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import get_args
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -32,6 +32,7 @@ router = APIRouter(prefix="/admin/dashboards", include_in_schema=False)
 PER_PAGE = 50
 MAX_PAGE = 100_000
 MAX_PARAMS = 8
+MAX_VALUE = 200  # an unanswered question's normalised text is up to 200 characters
 EXPORT_LIMIT = 20_000
 EXPORT_BATCH = 1_000
 DRILL_KINDS: tuple[str, ...] = get_args(DrillKind)
@@ -61,9 +62,12 @@ def parse_drill(params: dict[str, str]) -> DrillRequest:
     if len(own) > MAX_PARAMS:
         raise FilterError("form", "明细参数过多")
     for name, value in own.items():
-        if not PARAM_NAME.fullmatch(name) or len(value) > 100 or not value.isprintable():
+        if not PARAM_NAME.fullmatch(name) or len(value) > MAX_VALUE or not value.isprintable():
             raise FilterError("form", "明细参数不正确")
-    return DrillRequest(Drill(kind, own), origin, int(raw_page))  # type: ignore[arg-type]  # checked above
+    # ``only_group_id=none`` is the drill's own ``group_id`` ("no group"), not the bar's (filterbar.drill_url).
+    named = {(k[len(filterbar.ONLY):] if k.startswith(filterbar.ONLY) and k[len(filterbar.ONLY):]
+              in filterbar.FILTER_NAMES else k): v for k, v in own.items()}
+    return DrillRequest(Drill(kind, named), origin, int(raw_page))  # type: ignore[arg-type]  # checked above
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,9 @@ def _load(request: Request, user: User, source: DashboardSource, params: dict[st
 
 
 def _drill_query(wanted: DrillRequest, filters: Filters) -> dict[str, str]:
-    query = {"kind": wanted.drill.kind, **({"from": wanted.origin} if wanted.origin else {}), **filters.to_query()}
-    query.update(wanted.drill.params)
-    return query
+    """The page's query again (pages, exports, the bar's hidden fields): ``drill_url`` writes it."""
+    url = filterbar.drill_url(wanted.drill, filters, wanted.origin)
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
 @router.get("/drill", response_class=HTMLResponse)

@@ -28,6 +28,9 @@ FILTER_NAMES = ("start", "end", "channel", "source", "campaign_id", "group_id", 
 NOT_IN_LIST = "请选择列表中的一项"
 # Names the drill-down page's own query uses: a drill parameter may not take them.
 RESERVED = frozenset({"kind", "from", "page", "format"})
+# A drill parameter named like a filter whose value is no filter value ("none": no group, no agent…) travels as
+# ``only_<name>``, so the bar still parses and the numbers still get it as a parameter.
+ONLY = "only_"
 Option = tuple[str, str, str]
 
 
@@ -65,7 +68,8 @@ def choices_for(session: Session, org_id: int, channel_labels: Mapping[str, str]
     users = auth_service.list_users(session, org_id)
     return Choices(
         channels=tuple((k, str(v), "") for k, v in channel_labels.items()),
-        sources=tuple((k, v, "") for k, v in visitors_service.SOURCE_KIND_LABELS.items()),
+        sources=(*((k, v, "") for k, v in visitors_service.SOURCE_KIND_LABELS.items()),
+                 (visitors_service.NO_TRAIL, "未知来源", "")),  # no visit before it: the numbers' source "none"
         campaigns=tuple((str(c.id), c.name, "已归档" if c.archived else "") for c in campaigns),
         groups=tuple((str(g.id), g.name, "") for g in routing_service.list_groups(session, org_id)),
         agents=tuple((str(u.id), u.display_name, "" if u.is_active else "已停用") for u in users),
@@ -101,8 +105,21 @@ def drill_url(drill: Drill, filters: Filters, origin: str | None = None) -> str:
     if origin in DASHBOARD_KEYS:
         query["from"] = str(origin)
     query.update(filters.to_query())
-    query.update({str(k): str(v) for k, v in drill.params.items()})
+    for name, value in drill.params.items():
+        key, text = str(name), str(value)
+        if key in FILTER_NAMES and not _fits(key, text):
+            key = ONLY + key
+        query[key] = text
     return "/admin/dashboards/drill?" + urlencode(query)
+
+
+def _fits(name: str, value: str) -> bool:
+    """Whether ``value`` is something the bar's field ``name`` can hold (else it stays a drill parameter)."""
+    try:
+        Filters.from_query({name: value}, dt.date(2000, 1, 1))
+    except FilterError:
+        return False
+    return True
 
 
 def bar(choices: Choices, params: Mapping[str, str], filters: Filters | None, errors: dict[str, str],

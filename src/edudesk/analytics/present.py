@@ -48,8 +48,9 @@ class PanelView:
     exports: dict[str, str]  # format → URL
 
 
-def _link(drill: Drill | None, filters: Filters, origin: str) -> str | None:
-    return drill_url(drill, filters, origin) if drill is not None else None
+def _link(drill: Drill | None, filters: Filters, origin: str, href: str | None = None) -> str | None:
+    """A row's drill-down under the page's filters, else the record it names (the live wall's queue)."""
+    return drill_url(drill, filters, origin) if drill is not None else safe_href(href)
 
 
 def _table(columns: Sequence[Column], rows: Sequence[Row], links: Sequence[str | None],
@@ -70,14 +71,14 @@ def figures(board: Dashboard, gettext: Translate) -> list[FigureView]:
                        _link(f.drill, board.filters, board.key)) for f in board.figures]
 
 
-def live_figures(items: Sequence[Figure], gettext: Translate) -> list[FigureView]:
-    """The live wall's figures: no drill-down (they are about now, not a date range)."""
-    return [FigureView(f.key, gettext(f.label), display.human(f.value, f.kind, gettext), None) for f in items]
+def live_figures(items: Sequence[Figure], filters: Filters, gettext: Translate) -> list[FigureView]:
+    """The live wall's figures, a drill-down (if any) under today's filters."""
+    return [FigureView(f.key, gettext(f.label), display.human(f.value, f.kind, gettext),
+                       _link(f.drill, filters, "people")) for f in items]
 
 
-def panel_view(panel: Panel, board_key: str, filters: Filters, gettext: Translate, *,
-               drills: bool = True) -> PanelView:
-    links = [_link(r.drill, filters, board_key) if drills else None for r in panel.rows]
+def panel_view(panel: Panel, board_key: str, filters: Filters, gettext: Translate) -> PanelView:
+    links = [_link(r.drill, filters, board_key, r.href) for r in panel.rows]
     query = filters.to_query()
     exports = {fmt: f"/admin/dashboards/{board_key}/export?" + urlencode({"panel": panel.key, "format": fmt, **query})
                for fmt in ("csv", "xlsx")}

@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-from edudesk.analytics.shapes import Dashboard, DashboardKey, Drill, DrillPage, Filters
+from edudesk.analytics.shapes import Dashboard, DashboardKey, Drill, DrillPage, Filters, LiveWall
 
 __all__ = ["DashboardSource", "SourceMissing", "source_of"]
 
@@ -29,9 +29,9 @@ class DashboardSource(Protocol):
     def drill(self, session: Session, org_id: int, drill: Drill, filters: Filters, page: int, per_page: int = 50, *,
               mask_phones: bool) -> DrillPage: ...
 
-    def live_wall(self, session: Session, org_id: int) -> Dashboard:
-        """Now, not a date range: headline figures (waiting, longest wait, agents online…) and a panel of the
-        agents (status, conversations in hand, capacity); ``filters`` is today's."""
+    def live_wall(self, session: Session, org_id: int, *, now: dt.datetime | None = None) -> LiveWall:
+        """Now, not a date range: headline figures (agents online, waiting, longest wait…), the agents and the
+        queue. An agent's drill-down is shown under today's filters; a queued visitor links to the conversation."""
         ...
 
 

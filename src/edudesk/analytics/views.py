@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from edudesk.analytics import drill_views, export_views, filterbar, present
 from edudesk.analytics.common import BLURBS, TITLES, Supervisor, channel_labels, query_dict, translator, unavailable
-from edudesk.analytics.shapes import DASHBOARD_KEYS, DashboardKey, FilterError
+from edudesk.analytics.shapes import DASHBOARD_KEYS, DashboardKey, FilterError, Filters
 from edudesk.analytics.source import SourceMissing, source_of
 from edudesk.auth.models import User
 from edudesk.context import get_ctx
@@ -72,11 +72,11 @@ def _live(request: Request, user: User, template: str) -> Response:
         return unavailable(request, user)
     with get_ctx(request).db.session() as session:
         wall = source.live_wall(session, user.org_id)
-    response = page(request, template, user=user, wall=wall, figures=present.live_figures(wall.figures, gettext),
-                    panels=[present.panel_view(p, "people", wall.filters, gettext, drills=False)
-                            for p in wall.panels],
-                    as_of=local_text(wall.as_of, "%H:%M:%S") if wall.as_of else None,
-                    refresh=LIVE_REFRESH_SECONDS)
+    today = local_today()
+    filters = Filters(today, today)  # an agent's drill-down on the wall: today's conversations
+    response = page(request, template, user=user, figures=present.live_figures(wall.figures, filters, gettext),
+                    panels=[present.panel_view(p, "people", filters, gettext) for p in (wall.agents, wall.queue)],
+                    as_of=local_text(wall.at, "%H:%M:%S"), refresh=LIVE_REFRESH_SECONDS)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -1,11 +1,11 @@
-"""The dashboard pages' tests run against a hand-made source of numbers (tests/analytics/fakes.py)."""
+"""The dashboard pages' tests run against a hand-made source of numbers (tests/analytics/pages/fakes.py)."""
 
 from __future__ import annotations
 
 import pytest
 from fastapi import FastAPI
 
-from tests.analytics.fakes import FakeSource
+from tests.analytics.pages.fakes import FakeSource
 
 
 @pytest.fixture

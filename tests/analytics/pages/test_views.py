@@ -1,4 +1,4 @@
-"""The dashboard pages against a hand-made source of numbers (tests/analytics/fakes.py), on SQLite and PostgreSQL:
+"""The dashboard pages against a hand-made source of numbers (tests/analytics/pages/fakes.py), on SQLite and PostgreSQL:
 who may open them, the filter bar (its choices are the org's own; a bad value is a 400 with the message beside its
 field), the figures and tables as written per column kind, the charts' JSON, the drill-down links, escaping, the
 live wall, and the pages in English."""
@@ -21,7 +21,7 @@ from edudesk.campaigns import service as campaigns_service
 from edudesk.db import Database
 from edudesk.localtime import local_today
 from edudesk.routing import service as routing_service
-from tests.analytics.fakes import HOSTILE, FakeSource, marker
+from tests.analytics.pages.fakes import HOSTILE, FakeSource, marker
 from tests.conftest import TwoOrgs, login
 
 KEYS = ("people", "data", "process", "outcome")
@@ -210,8 +210,11 @@ def test_the_live_wall_polls_its_board(client: TestClient, orgs: TwoOrgs, fake_s
     assert 'data-fullscreen="live-wall"' in wall.text and ">3分05秒<" in wall.text and "王老师" in wall.text
     board = client.get("/admin/dashboards/live/board", headers={"hx-request": "true"})
     assert board.status_code == 200 and board.text.lstrip().startswith("<div id=\"live-board\"")
-    assert "<html" not in board.text and "更新于 10:30:00" in board.text
-    assert "/admin/dashboards/drill" not in board.text and "/export" not in board.text
+    assert "<html" not in board.text and "更新于 10:30:00" in board.text and ">60.0%<" in board.text
+    today = local_today().isoformat()
+    assert (f"/admin/dashboards/drill?kind=conversations&from=people&start={today}&end={today}&agent_id=3"
+            "&metric=served") in links(board.text)
+    assert "/console/c/17" in links(board.text) and "/export" not in board.text
     assert [c[0] for c in fake_source.calls] == ["live_wall", "live_wall"]
 
 
@@ -221,6 +224,22 @@ def test_the_pages_in_english(client: TestClient, orgs: TwoOrgs, fake_source: Fa
     text = client.get("/admin/dashboards/people").text
     assert "People" in text and "Last 7 days" in text and "1m 05s" in text and "人员看板" not in text
     spec = next(iter(charts_of(text).values()))
-    assert spec["durations"] == {"hms": "%(h)dh %(m)02dm %(s)02ds", "ms": "%(m)dm %(s)02ds", "s": "%(s)ds"}
+    assert spec["durations"] == {"hms": "%(h)dh %(m)02dm %(s)02ds", "ms": "%(m)dm %(s)02ds", "s": "%(s)ds",
+                                 "axis_h": "%(n)sh", "axis_m": "%(n)s min", "axis_s": "%(n)ss"}
     bad = client.get("/admin/dashboards/people?start=2026-12-07&end=2000-01-01")
     assert bad.status_code == 400 and "The end date is before the start date" in bad.text
+
+
+def test_a_drill_of_no_group_keeps_its_parameter_beside_the_bar(client: TestClient, orgs: TwoOrgs,
+                                                               fake_source: FakeSource) -> None:
+    """``group_id=none`` (no group) is the drill's own parameter, not a value of the bar's 技能组 field."""
+    login(client, "alpha", "admin")
+    text = client.get("/admin/dashboards/process").text
+    url = next(u for u in links(text) if "only_group_id=none" in u)
+    assert "group_id=7&" in next(u for u in links(text) if "metric=t" in u and "only_" not in u)
+    page = client.get(url)
+    assert page.status_code == 200
+    drill, filters = fake_source.calls[-1][2][:2]
+    assert dict(drill.params) == {"group_id": "none", "metric": "t"} and filters.group_id is None
+    assert '<input type="hidden" name="only_group_id" value="none">' in page.text
+    assert any("only_group_id=none" in u for u in links(page.text) if "/drill/export?" in u)

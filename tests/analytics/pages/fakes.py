@@ -24,10 +24,10 @@ from edudesk.analytics.shapes import (
     Figure,
     FilterError,
     Filters,
+    LiveWall,
     Panel,
     Row,
 )
-from edudesk.localtime import local_today
 
 HOSTILE = '<script>alert("x")</script>'
 FORMULA = '=HYPERLINK("http://evil.example","点我")'
@@ -121,7 +121,12 @@ def _process(org_id: int) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
               Row({"day": "12-06", "queued": 52, "abandoned": 12, "wait": 61},
                   Drill("conversations", {"day": "2026-12-06"}))),
         chart=Chart("bar", x="day", series=("queued", "abandoned")))
-    return figures, (queue,)
+    transfers = Panel(
+        key="transfers", title="转接", definition="按转入的技能组统计。",
+        columns=(Column("group", "技能组"), Column("transfers", "转接", "count")),
+        rows=(Row({"group": "小学数学", "transfers": 9}, Drill("conversations", {"group_id": "7", "metric": "t"})),
+              Row({"group": "未分组", "transfers": 2}, Drill("conversations", {"group_id": "none", "metric": "t"}))))
+    return figures, (queue, transfers)
 
 
 def _outcome(org_id: int) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
@@ -172,14 +177,19 @@ class FakeSource:
             Column("id", "编号", "count"), Column("visitor", "访客"), Column("phone", "手机号"), Column("note", "摘要"),
             Column("wait", "等待", "seconds")), rows=rows, total=self.total, page=page, per_page=per_page)
 
-    def live_wall(self, session: Session, org_id: int) -> Dashboard:
+    def live_wall(self, session: Session, org_id: int, *, now: dt.datetime | None = None) -> LiveWall:
         self.calls.append(("live_wall", org_id, None))
-        today = local_today()
-        agents = Panel(key="agents", title="坐席状态", columns=(
-            Column("agent", "坐席"), Column("status", "状态"), Column("serving", "接待中", "count"),
-            Column("capacity", "上限", "count")), rows=(
-            Row({"agent": "王老师", "status": "在线", "serving": 3, "capacity": 5}),
-            Row({"agent": f"李老师{marker(org_id)}", "status": "离开", "serving": 0, "capacity": 5})))
-        figures = (Figure("waiting", "排队中", 4 + len(self.calls), "count"),
-                   Figure("longest", "最长等待", 185, "seconds"), Figure("online", "在线坐席", 1, "count"))
-        return Dashboard("people", "实时看板", Filters(today, today), figures, (agents,), as_of=AS_OF)
+        agents = Panel(key="agents_now", title="客服实时状态", columns=(
+            Column("agent", "客服"), Column("status", "状态"), Column("chats", "服务中", "count"),
+            Column("max", "接待上限", "count"), Column("load", "负载", "percent")), rows=(
+            Row({"agent": "王老师", "status": "在线", "chats": 3, "max": 5, "load": 0.6},
+                Drill("conversations", {"agent_id": "3", "metric": "served"})),
+            Row({"agent": f"李老师{marker(org_id)}", "status": "离开", "chats": 0, "max": 5, "load": 0},
+                Drill("conversations", {"agent_id": "4", "metric": "served"}))),
+            chart=Chart("bar", "agent", ("chats",)), definition="不在线且没有服务中会话的客服不列出")
+        queue = Panel(key="queue_now", title="排队中的访客", columns=(
+            Column("id", "会话"), Column("waited", "已等待", "seconds"), Column("channel", "渠道")), rows=(
+            Row({"id": 17, "waited": 185, "channel": "网页"}, href="/console/c/17"),))
+        figures = (Figure("waiting", "排队访客", 4 + len(self.calls), "count"),
+                   Figure("longest_wait", "最长等待", 185, "seconds"), Figure("online", "在线客服", 1, "count"))
+        return LiveWall(figures, agents, queue, AS_OF)
