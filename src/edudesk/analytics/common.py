@@ -17,9 +17,10 @@ from edudesk.web import page
 
 # Supervisors and admins: the dashboards show every agent's work; agents get the 403 page.
 Supervisor = Annotated[User, Depends(supervisor)]
-# The four dashboards, in the order of the tabs (their Chinese names; the templates translate them).
-TITLES: dict[DashboardKey, str] = {"people": "人员看板", "data": "数据看板", "process": "服务过程",
-                                   "outcome": "转化结果"}
+# The four dashboards, in the order of the tabs (their Chinese names, as analytics.service titles them; the
+# templates translate them).
+TITLES: dict[DashboardKey, str] = {"people": "人员管理", "data": "数据分析", "process": "服务过程",
+                                   "outcome": "服务结果"}
 BLURBS: dict[DashboardKey, str] = {
     "people": "坐席在线、忙碌、离开的时长，接待量，首次响应和平均响应时长，处理时长，满意度和饱和度。",
     "data": "各渠道、来源、时段的对话量，机器人解决率，转人工率和原因，未解决的问题，各渠道和推广活动的套电率。",

@@ -81,6 +81,7 @@
     kinds = kinds.slice(0, 2);
     var yAxis = kinds.map(function (kind) {
       var axis = { type: "value", axisLabel: {} };
+      if (kind === "count") axis.minInterval = 1;  // no 0.5 of a conversation
       if (kind === "percent") axis.axisLabel.formatter = function (v) { return Math.round(v * 100) + "%"; };
       if (kind === "seconds") durationAxis(axis, maxOf(spec, kind), spec.durations);
       return axis;

@@ -145,7 +145,7 @@ def _outcome(org_id: int) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
 
 
 BUILDERS = {"people": _people, "data": _data, "process": _process, "outcome": _outcome}
-TITLES = {"people": "人员看板", "data": "数据看板", "process": "服务过程", "outcome": "转化结果"}
+TITLES = {"people": "人员管理", "data": "数据分析", "process": "服务过程", "outcome": "服务结果"}
 
 
 @dataclass

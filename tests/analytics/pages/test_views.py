@@ -222,7 +222,7 @@ def test_the_pages_in_english(client: TestClient, orgs: TwoOrgs, fake_source: Fa
     client.cookies.set("edudesk_lang", "en")
     login(client, "alpha", "admin")
     text = client.get("/admin/dashboards/people").text
-    assert "People" in text and "Last 7 days" in text and "1m 05s" in text and "人员看板" not in text
+    assert "People" in text and "Last 7 days" in text and "1m 05s" in text and "人员管理" not in text
     spec = next(iter(charts_of(text).values()))
     assert spec["durations"] == {"hms": "%(h)dh %(m)02dm %(s)02ds", "ms": "%(m)dm %(s)02ds", "s": "%(s)ds",
                                  "axis_h": "%(n)sh", "axis_m": "%(n)s min", "axis_s": "%(n)ss"}
