@@ -703,6 +703,25 @@ ROUTES |= {
 }
 
 
+# Management dashboards (issue 15): org A's campaign, skill group and agent as filters are "not in the list" (400)
+# for org B; the numbers are asked for the caller's org only (tests/analytics/test_views.py, per org markers).
+ROUTES |= {
+    "/admin/dashboards": [Case("GET", "/admin/dashboards")],
+    **{f"/admin/dashboards/{key}": [Case("GET", f"/admin/dashboards/{key}?campaign_id={{campaign}}"),
+                                    Case("GET", f"/admin/dashboards/{key}?group_id={{skill_group}}&agent_id={{user}}")]
+       for key in ("people", "data", "process", "outcome")},
+    **{f"/admin/dashboards/{key}/export": [
+        Case("GET", f"/admin/dashboards/{key}/export?panel=x&format=csv&campaign_id={{campaign}}")]
+       for key in ("people", "data", "process", "outcome")},
+    "/admin/dashboards/drill": [Case("GET", "/admin/dashboards/drill?kind=conversations&agent_id={user}"),
+                                Case("GET", "/admin/dashboards/drill?kind=leads&campaign_id={campaign}")],
+    "/admin/dashboards/drill/export": [
+        Case("GET", "/admin/dashboards/drill/export?kind=conversations&format=csv&group_id={skill_group}")],
+    "/admin/dashboards/live": [Case("GET", "/admin/dashboards/live")],
+    "/admin/dashboards/live/board": [Case("GET", "/admin/dashboards/live/board", htmx=True)],
+}
+
+
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 
 

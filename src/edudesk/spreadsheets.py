@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import openpyxl
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.cell import range_boundaries
 
@@ -153,13 +154,39 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str) -> bytes:
+def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str,
+            number_formats: Sequence[str | None] | None = None) -> bytes:
+    """With ``number_formats`` (one per column, None for text), numbers stay numeric cells in that format (a
+    dashboard's 0.253 shown as 25.3%); a number cannot carry a formula. Without it every cell is text, as before."""
+    if number_formats is not None:
+        return _typed_xlsx(header, rows, sheet_name, number_formats)
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(sheet_name)
     sheet.append(list(header))
     for row in rows:
         # Control characters are not allowed in XLSX XML; they carry nothing a reader of the sheet needs.
         sheet.append([ILLEGAL_CHARACTERS_RE.sub("", escape_cell(c)) for c in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _typed_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str,
+                number_formats: Sequence[str | None]) -> bytes:
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet(sheet_name)
+    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", escape_cell(c)) for c in header])
+    for row in rows:
+        cells: list[object] = []
+        for n, value in enumerate(row):
+            fmt = number_formats[n] if n < len(number_formats) else None
+            if fmt is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                cell = WriteOnlyCell(sheet, value)
+                cell.number_format = fmt
+                cells.append(cell)
+            else:
+                cells.append(ILLEGAL_CHARACTERS_RE.sub("", escape_cell(value)))
+        sheet.append(cells)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
