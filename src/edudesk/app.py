@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
+from edudesk.analytics import jobs as analytics_jobs
+from edudesk.analytics import marks as analytics_marks
 from edudesk.apischema import replace_default_validation_error
 from edudesk.apitokens import api as apitokens_api
 from edudesk.apitokens import views as apitokens_views
@@ -249,6 +251,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
+    analytics_jobs.register(job_registry)
+    # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
+    analytics_marks.attach(db.sessionmaker)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -307,6 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(analytics_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from edudesk import bench as bench_mod
 from edudesk import jobs, migrate
+from edudesk.analytics import jobs as analytics_jobs
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
@@ -127,6 +128,7 @@ def worker(
     w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}",
                     lease_seconds=settings.job_lease_seconds)
     privacy_jobs.ensure_scheduled(ctx.db)
+    analytics_jobs.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")

@@ -1,5 +1,6 @@
 """Imports every area's models so that ``Base.metadata`` is complete for Alembic and the test schema."""
 
+from edudesk.analytics import models as analytics_models
 from edudesk.apitokens import models as apitokens_models
 from edudesk.audit import models as audit_models
 from edudesk.auth import models as auth_models
@@ -29,6 +30,7 @@ from edudesk.webhooks import models as webhooks_models
 __all__ = [
     "Base",
     "Job",
+    "analytics_models",
     "apitokens_models",
     "audit_models",
     "auth_models",
