@@ -57,7 +57,7 @@ def mark_today(session: Session, now: dt.datetime) -> int:
     and visits begun since today was computed. Returns how many orgs were marked."""
     today = local_today(now)
     computed = dict(session.execute(select(RollupDay.org_id, RollupDay.computed_at).where(
-        RollupDay.day == today)).tuples().all())
+        RollupDay.day == today)).all())
     stale_before = now - TODAY_EVERY
     open_orgs = set(session.scalars(select(AgentStatusInterval.org_id).where(
         AgentStatusInterval.ended_at.is_(None)).distinct()))

@@ -66,7 +66,7 @@ def lead_rows(session: Session, org_id: int, day: dt.date, scenes: dict[str, int
                 _first(enrolled, int(target), at)
     for i in range(0, len(first_convs), CHUNK):
         groups.update(session.execute(select(Conversation.id, Conversation.group_id).where(
-            Conversation.org_id == org_id, Conversation.id.in_(first_convs[i:i + CHUNK]))).tuples().all())
+            Conversation.org_id == org_id, Conversation.id.in_(first_convs[i:i + CHUNK]))).all())
     rows = []
     for lead in leads:
         origin = origin_of(lead.attribution or {}, lead.campaign, scenes)
@@ -133,7 +133,7 @@ def agent_rows(session: Session, org_id: int, day: dt.date, now: dt.datetime) ->
     if since >= now:
         return []
     last_seen = dict(session.execute(select(AgentState.user_id, AgentState.last_seen_at).where(
-        AgentState.org_id == org_id)).tuples().all())
+        AgentState.org_id == org_id)).all())
     stretches = session.execute(select(AgentStatusInterval.user_id, AgentStatusInterval.status,
                                        AgentStatusInterval.started_at, AgentStatusInterval.ended_at).where(
         AgentStatusInterval.org_id == org_id, AgentStatusInterval.started_at < until,

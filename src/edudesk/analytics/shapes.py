@@ -16,7 +16,7 @@ from typing import Literal
 
 __all__ = [
     "DASHBOARD_KEYS", "MAX_RANGE_DAYS", "Cell", "Chart", "Column", "Dashboard", "DashboardKey", "Drill", "DrillKind",
-    "DrillPage", "Figure", "FilterError", "Filters", "Panel", "Row",
+    "DrillPage", "Figure", "FilterError", "Filters", "LiveWall", "Panel", "Row",
 ]
 
 DashboardKey = Literal["people", "data", "process", "outcome"]
@@ -187,3 +187,14 @@ class DrillPage:
     total: int
     page: int  # 1-based
     per_page: int
+
+
+@dataclass(frozen=True)
+class LiveWall:
+    """The supervisors' wall on the people dashboard: the agents now (status, chats, load) and the visitors waiting
+    now, read live (not from roll-ups); ``at`` is the moment it was read."""
+
+    figures: tuple[Figure, ...]
+    agents: Panel
+    queue: Panel
+    at: dt.datetime
