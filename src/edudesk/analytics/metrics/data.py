@@ -35,11 +35,10 @@ def _capture(r: Any) -> dict[str, Any]:
     return {"valid": int(r.valid), "captured": int(r.captured), "capture_rate": m.ratio(r.captured, r.valid)}
 
 
-def _by(session: Session, conds: list[Any], column: Any, key: str, title: str, labelled: Callable[[Any], str],
+def _by(found: list[Any], key: str, title: str, labelled: Callable[[Any], str],
         cells: Callable[[Any], dict[str, Any]], columns: tuple[Column, ...], definition: str, metric: str,
         chart_series: tuple[str, ...]) -> Panel:
     rows = []
-    found = m.grouped(session, m.conversation_sums(), conds, by=[column])
     for r in sorted(found, key=lambda r: (-int(r.valid), str(r[0]))):
         value = r[0]
         rows.append(Row({key: labelled(value), **cells(r)},
@@ -144,6 +143,9 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
         return m.label(campaigns, v, "无推广活动")
 
     votes = int(overall.votes_up) + int(overall.votes_down)
+    # One grouped query per dimension, shared by the volume and the capture panels.
+    by_channel, by_source, by_campaign = (m.grouped(session, m.conversation_sums(), conds, by=[column])
+                                          for column in (C.channel, C.source, C.campaign_id))
     figures = (
         Figure("conversations", "会话总数", int(overall.conversations), "count", m.drill("conversations")),
         Figure("valid", "有效会话", int(overall.valid), "count", m.drill("conversations", metric="valid")),
@@ -157,19 +159,19 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
                m.drill("conversations", metric="captured")),
     )
     panels = (
-        _by(session, conds, C.channel, "channel", "by_channel", channel_label, _volume, VOLUME_COLUMNS,
+        _by(by_channel, "channel", "by_channel", channel_label, _volume, VOLUME_COLUMNS,
             "按会话渠道；有效会话 = 访客至少发过一条消息", "valid", ("valid", "bot_resolved", "handed_over")),
-        _by(session, conds, C.source, "source", "by_source", source_label, _volume, VOLUME_COLUMNS,
+        _by(by_source, "source", "by_source", source_label, _volume, VOLUME_COLUMNS,
             "按访客的首次来源（线索归因）", "valid", ("valid", "bot_resolved", "handed_over")),
         heat_map(session, conds),
         daily(session, conds),
         reasons(session, conds, int(overall.handed_over)),
         questions(session, org_id, filters, conds),
-        _by(session, conds, C.channel, "channel", "capture_channel", channel_label, _capture, CAPTURE_COLUMNS,
+        _by(by_channel, "channel", "capture_channel", channel_label, _capture, CAPTURE_COLUMNS,
             "留资会话 / 有效会话（留下手机号或微信）", "valid", ("capture_rate",)),
-        _by(session, conds, C.source, "source", "capture_source", source_label, _capture, CAPTURE_COLUMNS,
+        _by(by_source, "source", "capture_source", source_label, _capture, CAPTURE_COLUMNS,
             "留资会话 / 有效会话，按首次来源", "valid", ("capture_rate",)),
-        _by(session, conds, C.campaign_id, "campaign", "capture_campaign", campaign_label, _capture,
+        _by(by_campaign, "campaign", "capture_campaign", campaign_label, _capture,
             CAPTURE_COLUMNS, "留资会话 / 有效会话，按首次触达的推广活动", "valid", ("capture_rate",)),
         by_flow(session, org_id, filters, conds),
     )
