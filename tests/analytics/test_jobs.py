@@ -168,3 +168,55 @@ def test_the_chains_run_once_each(database: Database) -> None:
 def test_the_app_registers_the_jobs(app: FastAPI) -> None:
     kinds = app.state.ctx.jobs.kinds
     assert analytics_jobs.REFRESH_JOB in kinds and analytics_jobs.REPAIR_JOB in kinds
+
+
+def test_an_ordinary_bot_turn_marks_nothing_but_what_counts_does(database: Database, orgs: TwoOrgs) -> None:
+    """The bot's turn is the hot path: the visitor's first message marks (the conversation becomes valid), later
+    bot turns do not; an agent's reply while serving does (response times), and so does a state change."""
+    from edudesk.audit.service import Actor
+    from edudesk.auth.models import User
+    from edudesk.bot import service as bot_service
+    from edudesk.channels.base import InboundMessage
+    from edudesk.conversations import service as conversations_service
+    from edudesk.inbound import service as inbound_service
+    from edudesk.kb import service as kb_service
+    from edudesk.kb.schemas import EntryInput
+
+    with database.session() as session:
+        kb_service.create_entry(session, Actor(orgs.a.id, label="test"), EntryInput(
+            question="校区在哪里", similar=["地址在哪"], answer="西湖区文三路 88 号。"))
+        session.commit()
+    marks.attach(database.sessionmaker)
+    bots = bot_service.make_runtime(database, poll_seconds=3600)
+
+    def visitor_says(client_id: str, text: str) -> int:
+        msg = InboundMessage(org_id=orgs.a.id, channel="web", external_user_id="v1", client_message_id=client_id,
+                             text=text)
+        with database.session() as session:
+            result = inbound_service.receive(session, msg, agents_online=False, bots=bots)
+            session.commit()
+            return int(result.conversation.id)
+
+    conv_id = visitor_says("c1", "你好")
+    assert len(_marked(database)) == 1
+    _clear(database)
+    visitor_says("c2", "校区在哪里？")
+    visitor_says("c3", "地址在哪")
+    assert _marked(database) == set()
+    visitor_says("c4", "能不能退费")  # nothing matches: an unanswered question counts
+    assert len(_marked(database)) == 1
+    _clear(database)
+    with database.session() as session:
+        agent = session.get(User, orgs.a.users["agent"].id)
+        assert agent is not None
+        conversations_service.accept(session, agent, conv_id)
+        session.commit()
+        assert len(_marked(database)) == 1
+        _clear(database)
+        conversations_service.send_agent_message(session, agent, conv_id, "您好")
+        session.commit()
+        assert len(_marked(database)) == 1
+        _clear(database)
+        conversations_service.send_agent_message(session, agent, conv_id, "还有什么问题吗")
+        session.commit()
+    assert len(_marked(database)) == 1
