@@ -53,9 +53,8 @@ _TITLES = {"by_channel": "各渠道会话", "by_source": "各来源会话", "cap
 _KEY_LABELS = {"channel": "渠道", "source": "来源", "campaign": "推广活动"}
 
 
-def heat_map(session: Session, conds: list[Any]) -> Panel:
-    counts = {(int(d), int(h)): int(n) for d, h, n in session.execute(
-        select(C.dow, C.hour, m.count_if(C.valid.is_(True))).where(*conds).group_by(C.dow, C.hour))}
+def heat_map(found: list[Any]) -> Panel:
+    counts = {(int(r.dow), int(r.hour)): int(r.valid) for r in found}
     rows = tuple(Row({"dow": m.DOW_LABELS[d], "hour": f"{h:02d}", "conversations": counts.get((d, h), 0)},
                      m.drill("conversations", dow=d, hour=h, metric="valid"))
                  for d in range(7) for h in range(24))
@@ -116,9 +115,9 @@ def by_flow(session: Session, org_id: int, filters: Filters, conds: list[Any]) -
                  "一次会话运行过的每个话术流程各计一次，因此各行之和可能大于总数")
 
 
-def daily(session: Session, conds: list[Any]) -> Panel:
+def daily(found: list[Any]) -> Panel:
     rows = []
-    for r in m.grouped(session, m.conversation_sums(), conds, by=[C.day]):
+    for r in sorted(found, key=lambda r: r.day):
         rows.append(Row({"day": r.day.isoformat(), **_volume(r), "helpful_rate": m.ratio(
             r.votes_up, int(r.votes_up) + int(r.votes_down)), "capture_rate": m.ratio(r.captured, r.valid)},
             m.drill("conversations", day=r.day.isoformat(), metric="valid")))
@@ -130,7 +129,12 @@ def daily(session: Session, conds: list[Any]) -> Panel:
 
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
-    overall = m.grouped(session, m.conversation_sums(), conds)[0]
+    sums = m.conversation_sums()
+    # One scan of the period's conversations for every grouping the page shows (PostgreSQL: GROUPING SETS).
+    sets = m.grouped_many(session, sums, conds, {
+        "total": (), "channel": (C.channel,), "source": (C.source,), "campaign": (C.campaign_id,),
+        "day": (C.day,), "heat": (C.dow, C.hour)})
+    overall = m.only(sets["total"], session, sums, conds)
     campaigns = m.campaign_names(session, org_id)
 
     def channel_label(v: Any) -> str:
@@ -143,9 +147,7 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
         return m.label(campaigns, v, "无推广活动")
 
     votes = int(overall.votes_up) + int(overall.votes_down)
-    # One grouped query per dimension, shared by the volume and the capture panels.
-    by_channel, by_source, by_campaign = (m.grouped(session, m.conversation_sums(), conds, by=[column])
-                                          for column in (C.channel, C.source, C.campaign_id))
+    by_channel, by_source, by_campaign = sets["channel"], sets["source"], sets["campaign"]
     figures = (
         Figure("conversations", "会话总数", int(overall.conversations), "count", m.drill("conversations")),
         Figure("valid", "有效会话", int(overall.valid), "count", m.drill("conversations", metric="valid")),
@@ -163,8 +165,8 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
             "按会话渠道；有效会话 = 访客至少发过一条消息", "valid", ("valid", "bot_resolved", "handed_over")),
         _by(by_source, "source", "by_source", source_label, _volume, VOLUME_COLUMNS,
             "按访客的首次来源（线索归因）", "valid", ("valid", "bot_resolved", "handed_over")),
-        heat_map(session, conds),
-        daily(session, conds),
+        heat_map(sets["heat"]),
+        daily(sets["day"]),
         reasons(session, conds, int(overall.handed_over)),
         questions(session, org_id, filters, conds),
         _by(by_channel, "channel", "capture_channel", channel_label, _capture, CAPTURE_COLUMNS,

@@ -66,13 +66,11 @@ BREAKDOWN_COLUMNS = (
 )
 
 
-def breakdown(session: Session, org_id: int, filters: Filters, key: str, title: str, lconds: list[Any],
-              cconds: list[Any], names: dict[Any, str], empty: str) -> Panel:
-    lcol, ccol, vcol = (getattr(L, key), getattr(C, key), getattr(VisitDay, key))
-    leads = {r[0]: r for r in m.grouped(session, lead_sums(), lconds, by=[lcol])}
-    convs = {r[0]: int(r.valid) for r in m.grouped(session, [m.count_if(C.valid.is_(True)).label("valid")],
-                                                   cconds, by=[ccol])}
-    visits = visits_by(session, org_id, filters, vcol)
+def breakdown(session: Session, org_id: int, filters: Filters, key: str, title: str, lead_rows: list[Any],
+              conv_rows: list[Any], names: dict[Any, str], empty: str) -> Panel:
+    leads = {r[0]: r for r in lead_rows}
+    convs = {r[0]: int(r.valid) for r in conv_rows}
+    visits = visits_by(session, org_id, filters, getattr(VisitDay, key))
     rows = []
     for value in sorted(set(leads) | set(convs) | set(visits), key=lambda v: (v is None, str(v))):
         r = leads.get(value)
@@ -94,8 +92,13 @@ def breakdown(session: Session, org_id: int, filters: Filters, key: str, title: 
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     cconds = m.conversation_conditions(org_id, filters)
     lconds = m.lead_conditions(org_id, filters)
-    valid = int(m.grouped(session, [m.count_if(C.valid.is_(True)).label("valid")], cconds)[0].valid)
-    leads = m.grouped(session, lead_sums(), lconds)[0]
+    valid_sum = [m.count_if(C.valid.is_(True)).label("valid")]
+    csets = m.grouped_many(session, valid_sum, cconds, {"total": (), "source": (C.source,),
+                                                        "campaign": (C.campaign_id,)})
+    lsets = m.grouped_many(session, lead_sums(), lconds, {"total": (), "source": (L.source,),
+                                                          "campaign": (L.campaign_id,)})
+    valid = int(m.only(csets["total"], session, valid_sum, cconds).valid)
+    leads = m.only(lsets["total"], session, lead_sums(), lconds)
     visits = visits_by(session, org_id, filters, None).get(None, 0) if visits_apply(filters) else None
     times = medians(session, lconds)
     steps: list[tuple[str, str, int | None, Drill | None, float | None]] = [
@@ -142,8 +145,9 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
     campaigns = m.campaign_names(session, org_id)
     panels = (
         funnel, levels, conversion,
-        breakdown(session, org_id, filters, "source", "各来源转化", lconds, cconds, m.SOURCE_LABELS,
-                  m.SOURCE_LABELS[m.NONE]),
-        breakdown(session, org_id, filters, "campaign_id", "各推广活动转化", lconds, cconds, campaigns, "无推广活动"),
+        breakdown(session, org_id, filters, "source", "各来源转化", lsets["source"], csets["source"],
+                  m.SOURCE_LABELS, m.SOURCE_LABELS[m.NONE]),
+        breakdown(session, org_id, filters, "campaign_id", "各推广活动转化", lsets["campaign"], csets["campaign"],
+                  campaigns, "无推广活动"),
     )
     return figures, panels

@@ -55,8 +55,9 @@ def _measures(r: Any) -> dict[str, Any]:
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
     sums = m.conversation_sums()
-    overall = m.grouped(session, sums, conds)[0]
-    by_agent = {r.agent_id: r for r in m.grouped(session, sums, conds, by=[C.agent_id])}
+    sets = m.grouped_many(session, sums, conds, {"total": (), "agent": (C.agent_id,), "day": (C.day,)})
+    overall = m.only(sets["total"], session, sums, conds)
+    by_agent = {r.agent_id: r for r in sets["agent"]}
     time = presence_seconds(session, org_id, filters)
     seats = dict(session.execute(select(AgentState.user_id, AgentState.max_concurrent).where(
         AgentState.org_id == org_id)).all())
@@ -83,7 +84,7 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
                    Chart("stacked_bar", "agent", ("online_seconds", "busy_seconds", "away_seconds")),
                    "每位客服在所选时段的在线/忙碌/离开时长与接待指标；会话按开始日归属，归属最后接待的客服")
     daily = []
-    for r in m.grouped(session, sums, conds, by=[C.day]):
+    for r in sorted(sets["day"], key=lambda r: r.day):
         daily.append(Row({"day": r.day.isoformat(), **_measures(r)},
                          m.drill("conversations", day=r.day.isoformat(), metric="served")))
     days = Panel("daily", "每日接待", (Column("day", "日期"), *AGENT_COLUMNS[4:10]), tuple(daily),

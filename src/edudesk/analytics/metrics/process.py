@@ -45,9 +45,12 @@ def _sla(r: Any) -> dict[str, Any]:
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
     sums = m.conversation_sums()
-    overall = m.grouped(session, sums, conds)[0]
+    sets = m.grouped_many(session, sums, conds, {"total": (), "hour": (C.hour,), "day": (C.day,),
+                                                 "group": (C.group_id,)})
+    overall = m.only(sets["total"], session, sums, conds)
     tconds = m.ticket_conditions(org_id, filters)
-    tickets = m.grouped(session, ticket_sums(), tconds)[0]
+    tsets = m.grouped_many(session, ticket_sums(), tconds, {"total": (), "group": (T.group_id,), "day": (T.day,)})
+    tickets = m.only(tsets["total"], session, ticket_sums(), tconds)
     groups = m.group_names(session, org_id)
     sla = _sla(tickets)
     figures = (
@@ -65,7 +68,7 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
         Figure("resolution_rate", "解决 SLA 达标率", sla["resolution_rate"], "percent",
                m.drill("tickets", metric="resolution_missed")),
     )
-    by_hour = {int(r.hour): r for r in m.grouped(session, sums, conds, by=[C.hour])}
+    by_hour = {int(r.hour): r for r in sets["hour"]}
     hour_rows = []
     for hour in range(24):
         r = by_hour.get(hour)
@@ -74,19 +77,19 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
         hour_rows.append(Row({"hour": f"{hour:02d}", **cells}, m.drill("conversations", hour=hour, metric="queued")))
     day_rows = tuple(Row({"day": r.day.isoformat(), **_queue(r)},
                          m.drill("conversations", day=r.day.isoformat(), metric="queued"))
-                     for r in m.grouped(session, sums, conds, by=[C.day]))
+                     for r in sorted(sets["day"], key=lambda r: r.day))
     transfer_rows = []
-    for r in sorted(m.grouped(session, sums, conds, by=[C.group_id]), key=lambda r: -int(r.transfers)):
+    for r in sorted(sets["group"], key=lambda r: (-int(r.transfers), r.group_id or 0)):
         if int(r.transfers):
             transfer_rows.append(Row({"group": m.label(groups, r.group_id, "未分组"), "transfers": int(r.transfers),
                                       "transferred": int(r.transferred), "served": int(r.served)},
                                      m.drill("conversations", group_id=r.group_id or m.NONE, metric="transferred")))
     sla_rows = []
-    for r in m.grouped(session, ticket_sums(), tconds, by=[T.group_id]):
+    for r in sorted(tsets["group"], key=lambda r: (r.group_id is not None, r.group_id or 0)):
         sla_rows.append(Row({"group": m.label(groups, r.group_id, "未分组"), **_sla(r)},
                             m.drill("tickets", group_id=r.group_id or m.NONE)))
     sla_days = tuple(Row({"day": r.day.isoformat(), **_sla(r)}, m.drill("tickets", day=r.day.isoformat()))
-                     for r in m.grouped(session, ticket_sums(), tconds, by=[T.day]))
+                     for r in sorted(tsets["day"], key=lambda r: r.day))
     panels = (
         Panel("queue_by_hour", "各时段排队", (Column("hour", "小时"), *QUEUE_COLUMNS), tuple(hour_rows),
               Chart("bar", "hour", ("queued", "abandoned")),
