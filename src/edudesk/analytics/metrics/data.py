@@ -64,11 +64,10 @@ def heat_map(found: list[Any]) -> Panel:
                  "有效会话按开始时刻（北京时间）的星期与小时计数")
 
 
-def reasons(session: Session, conds: list[Any], handed_over: int) -> Panel:
+def reasons(found: list[Any], handed_over: int) -> Panel:
     rows = []
-    found = session.execute(select(C.handoff_reason, func.count()).where(*conds, m.CONVERSATION_SUBSETS[
-        "handed_over"]()).group_by(C.handoff_reason))
-    for reason, n in sorted(found, key=lambda r: (-int(r[1]), str(r[0]))):
+    counted = [(r.handoff_reason, int(r.handed_over)) for r in found if int(r.handed_over)]
+    for reason, n in sorted(counted, key=lambda r: (-r[1], str(r[0]))):
         rows.append(Row({"reason": m.label(m.REASON_LABELS, reason, m.REASON_LABELS[m.NONE]),
                          "conversations": int(n), "share": m.ratio(n, handed_over)},
                         m.drill("conversations", reason=reason or m.NONE, metric="handed_over")))
@@ -129,11 +128,12 @@ def daily(found: list[Any]) -> Panel:
 
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
-    sums = m.conversation_sums()
+    sums = m.conversation_sums(("conversations", "valid", "bot_resolved", "handed_over", "captured", "votes_up",
+                                "votes_down"))
     # One scan of the period's conversations for every grouping the page shows (PostgreSQL: GROUPING SETS).
     sets = m.grouped_many(session, sums, conds, {
         "total": (), "channel": (C.channel,), "source": (C.source,), "campaign": (C.campaign_id,),
-        "day": (C.day,), "heat": (C.dow, C.hour)})
+        "day": (C.day,), "heat": (C.dow, C.hour), "reason": (C.handoff_reason,)})
     overall = m.only(sets["total"], session, sums, conds)
     campaigns = m.campaign_names(session, org_id)
 
@@ -167,7 +167,7 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
             "按访客的首次来源（线索归因）", "valid", ("valid", "bot_resolved", "handed_over")),
         heat_map(sets["heat"]),
         daily(sets["day"]),
-        reasons(session, conds, int(overall.handed_over)),
+        reasons(sets["reason"], int(overall.handed_over)),
         questions(session, org_id, filters, conds),
         _by(by_channel, "channel", "capture_channel", channel_label, _capture, CAPTURE_COLUMNS,
             "留资会话 / 有效会话（留下手机号或微信）", "valid", ("capture_rate",)),

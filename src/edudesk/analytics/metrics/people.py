@@ -26,6 +26,10 @@ AGENT_COLUMNS = (
 )
 
 
+SUMS = ("served", "responded", "frt_sum", "response_sum", "response_count", "handled", "handling_sum", "rated",
+        "csat_sum", "satisfied")
+
+
 def presence_seconds(session: Session, org_id: int, filters: Filters) -> dict[int, tuple[int, int, int]]:
     """Agent → (online, busy, away) seconds in the period; the agent and skill-group filters apply (a group means
     its members), the channel / source / campaign filters do not (time is not spent per channel)."""
@@ -54,7 +58,7 @@ def _measures(r: Any) -> dict[str, Any]:
 
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
-    sums = m.conversation_sums()
+    sums = m.conversation_sums(SUMS)
     sets = m.grouped_many(session, sums, conds, {"total": (), "agent": (C.agent_id,), "day": (C.day,)})
     overall = m.only(sets["total"], session, sums, conds)
     by_agent = {r.agent_id: r for r in sets["agent"]}

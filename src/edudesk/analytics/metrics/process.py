@@ -44,7 +44,7 @@ def _sla(r: Any) -> dict[str, Any]:
 
 def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure, ...], tuple[Panel, ...]]:
     conds = m.conversation_conditions(org_id, filters)
-    sums = m.conversation_sums()
+    sums = m.conversation_sums(("queued", "waited", "wait_sum", "abandoned", "transfers", "transferred", "served"))
     sets = m.grouped_many(session, sums, conds, {"total": (), "hour": (C.hour,), "day": (C.day,),
                                                  "group": (C.group_id,)})
     overall = m.only(sets["total"], session, sums, conds)
