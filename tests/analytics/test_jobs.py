@@ -142,6 +142,18 @@ def test_repair_marks_the_recent_past_of_every_org(database: Database, orgs: Two
     assert {d for _, d in _marked(database)} == {today - dt.timedelta(days=n) for n in range(3)}
 
 
+def test_the_first_repair_rolls_up_an_orgs_whole_history(database: Database, seeded: Seeded) -> None:
+    """Installed on an org with history: its first repair marks every day since its first conversation."""
+    with database.session() as session:
+        session.execute(RollupDay.__table__.delete().where(RollupDay.org_id == seeded.org_id))
+        session.commit()
+        analytics_jobs.repair(session, now=NOW, days=3)
+        session.commit()
+    days = {d for o, d in _marked(database) if o == seeded.org_id}
+    today = (NOW + dt.timedelta(hours=8)).date()
+    assert min(days) == DAY and max(days) == today and len(days) == (today - DAY).days + 1
+
+
 def test_today_is_marked_for_open_status_stretches_and_new_visits(database: Database, orgs: TwoOrgs) -> None:
     with database.session() as session:
         session.add(AgentStatusInterval(org_id=orgs.a.id, user_id=orgs.a.users["agent"].id, status="online",

@@ -5,7 +5,8 @@
   for orgs whose agents have a status stretch open or whose visitor trail grew since today was computed (rows that
   no ORM flush marks).
 - ``analytics.repair`` (one chain, no org): daily, marks the last ``REPAIR_DAYS`` days of every org, so whatever
-  was changed without a mark (a bulk UPDATE, an erasure, a restored backup) is right again by the next morning.
+  was changed without a mark (a bulk UPDATE, an erasure, a restored backup) is right again by the next morning;
+  an org never rolled up (the first run after installing) has its whole history marked (up to ``BACKFILL_DAYS``).
 
 Both chains are started by ``ensure_scheduled`` when a worker (or ``serve`` with in-process jobs) starts; any number
 of workers may run them, because recomputing a day is idempotent and serialised by the day's lock.
@@ -22,8 +23,11 @@ from sqlalchemy.orm import Session
 
 from edudesk import jobs
 from edudesk.analytics import rollups
+from edudesk.analytics.marks import local_day
 from edudesk.analytics.models import DirtyDay, RollupDay
+from edudesk.conversations.models import Conversation
 from edudesk.db import Database, utcnow
+from edudesk.leads.models import Lead
 from edudesk.localtime import local_midnight, local_today
 from edudesk.orgs import service as orgs_service
 from edudesk.routing.models import AgentStatusInterval
@@ -36,6 +40,8 @@ REPAIR_JOB = "analytics.repair"
 REFRESH_EVERY = dt.timedelta(seconds=60)
 REPAIR_EVERY = dt.timedelta(days=1)
 REPAIR_DAYS = 35
+# An org never rolled up gets its history rolled up this far back (a dashboard covers at most a year).
+BACKFILL_DAYS = 400
 MAX_DAYS = 200
 # Today is recomputed for open status stretches and new visits at most this often.
 TODAY_EVERY = dt.timedelta(minutes=5)
@@ -97,14 +103,30 @@ def refresh_job(session: Session, payload: dict[str, Any]) -> None:
         jobs.enqueue(session, REFRESH_JOB, {}, run_at=later)
 
 
+def first_day(session: Session, org_id: int) -> dt.date | None:
+    """The local day of the org's first conversation or lead (where a first roll-up starts)."""
+    starts = [session.scalar(select(func.min(model.created_at)).where(model.org_id == org_id))
+              for model in (Conversation, Lead)]
+    known = [s for s in starts if s is not None]
+    return local_day(min(known)) if known else None
+
+
 def repair(session: Session, *, now: dt.datetime | None = None, days: int = REPAIR_DAYS) -> int:
-    """Marks the last ``days`` local days of every org for recomputation; returns how many marks."""
+    """Marks the last ``days`` local days of every org for recomputation — and, for an org never rolled up (the
+    first run after installing, or an org imported with its history), every day since its first conversation, up
+    to ``BACKFILL_DAYS``; returns how many marks."""
     today = local_today(now or utcnow())
-    recent = [today - dt.timedelta(days=n) for n in range(days)]
-    org_ids = orgs_service.all_org_ids(session)
-    for org_id in org_ids:
+    marked = 0
+    for org_id in orgs_service.all_org_ids(session):
+        span = days
+        if session.scalar(select(RollupDay.id).where(RollupDay.org_id == org_id).limit(1)) is None:
+            first = first_day(session, org_id)
+            if first is not None:
+                span = max(span, min(BACKFILL_DAYS, (today - first).days + 1))
+        recent = [today - dt.timedelta(days=n) for n in range(span)]
         mark(session, org_id, recent)
-    return len(org_ids) * len(recent)
+        marked += len(recent)
+    return marked
 
 
 def repair_job(session: Session, payload: dict[str, Any]) -> None:
