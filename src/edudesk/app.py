@@ -29,6 +29,9 @@ from edudesk import jobs
 from edudesk.analytics import digest_jobs as analytics_digest_jobs
 from edudesk.analytics import digest_settings as analytics_digest_settings
 from edudesk.analytics import digest_views as analytics_digest_views
+from edudesk.analytics import jobs as analytics_jobs
+from edudesk.analytics import marks as analytics_marks
+from edudesk.analytics import service as analytics_service
 from edudesk.analytics import views as analytics_views
 from edudesk.apischema import replace_default_validation_error
 from edudesk.apitokens import api as apitokens_api
@@ -262,14 +265,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     privacy_jobs.register(job_registry, privacy)
     visitors_service.register_jobs(job_registry)
     kb_quality.register_jobs(job_registry)
-    # The e-mailed summary (issue 15) reads the numbers through one seam: analytics.service.dashboard, once merged.
+    # The e-mailed summary (issue 15) reads the same numbers as the dashboards' pages.
     report_mail = analytics_digest_jobs.ReportMail(analytics_digest_settings.secret_box(settings.secret_key),
-                                                   settings.base_url, dashboards=None)
+                                                   settings.base_url, dashboards=analytics_service.dashboard)
     report_mail.register(job_registry)
     # Quality inspection (docs/qc.md): every conversation closed through this factory's sessions gets its
     # inspection job in the closing transaction; the areas below never import qc.
     qc_hooks.attach(db.sessionmaker)
     qc_hooks.register(job_registry)
+    analytics_jobs.register(job_registry)
+    # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
+    analytics_marks.attach(db.sessionmaker)
     channels = ChannelRegistry()
     channels.load_entry_points()
     channels.services = make_channel_services(settings)
@@ -330,6 +336,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
             await anyio.to_thread.run_sync(report_mail.ensure_scheduled, db)
             await anyio.to_thread.run_sync(qc_sampling.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(analytics_jobs.ensure_scheduled, db)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):
@@ -368,9 +375,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.report_mail = report_mail
     app.state.deliver_on_commit = direct
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
-    # The dashboards' numbers (analytics/source.py): None until edudesk.analytics.service is merged, and the pages
-    # answer 503; the integrator sets `app.state.dashboards = analytics_service` here.
-    app.state.dashboards = None
+    # The dashboards' numbers (analytics/source.py); tests may put a fake source here.
+    app.state.dashboards = analytics_service
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

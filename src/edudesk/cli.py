@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from edudesk import bench as bench_mod
 from edudesk import jobs, migrate
+from edudesk.analytics import jobs as analytics_jobs
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
@@ -131,6 +132,7 @@ def worker(
     privacy_jobs.ensure_scheduled(ctx.db)
     app_.state.report_mail.ensure_scheduled(ctx.db)
     qc_sampling.ensure_scheduled(ctx.db)
+    analytics_jobs.ensure_scheduled(ctx.db)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")

@@ -1,6 +1,7 @@
 """Imports every area's models so that ``Base.metadata`` is complete for Alembic and the test schema."""
 
 from edudesk.analytics import digest_models as analytics_digest_models
+from edudesk.analytics import models as analytics_models
 from edudesk.apitokens import models as apitokens_models
 from edudesk.audit import models as audit_models
 from edudesk.auth import models as auth_models
@@ -32,6 +33,7 @@ __all__ = [
     "Base",
     "Job",
     "analytics_digest_models",
+    "analytics_models",
     "apitokens_models",
     "audit_models",
     "auth_models",

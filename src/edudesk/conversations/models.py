@@ -20,7 +20,9 @@ class SenderKind(enum.StrEnum):
 
 class Conversation(OrgScoped, Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_org_state", "org_id", "state"),)
+    # org + start: the dashboards' roll-up job reads a day's conversations (analytics.rollups).
+    __table_args__ = (Index("ix_conversations_org_state", "org_id", "state"),
+                      Index("ix_conversations_org_created", "org_id", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)

@@ -60,7 +60,9 @@ class LeadFieldDef(OrgScoped, Base):
 
 class Lead(OrgScoped, Base):
     __tablename__ = "leads"
-    __table_args__ = (UniqueConstraint("org_id", "contact_id", name="uq_leads_org_contact"),)
+    # org + created: the dashboards' roll-up job reads a day's leads (analytics.rollups).
+    __table_args__ = (UniqueConstraint("org_id", "contact_id", name="uq_leads_org_contact"),
+                      Index("ix_leads_org_created", "org_id", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)

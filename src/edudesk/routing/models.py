@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edudesk.db import Base, OrgScoped, UTCDateTime, utcnow
@@ -95,6 +95,23 @@ class AgentState(OrgScoped, Base):
     status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Refreshed by the agent's console connection; a stale value means every console of theirs is gone.
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AgentStatusInterval(OrgScoped, Base):
+    """One stretch of an agent's *effective* status (online, busy or away; offline is the absence of a stretch):
+    the history behind the people dashboard's time online / busy / away. Written by ``presence`` wherever the
+    effective status changes; ``ended_at`` is None while it lasts. A console that died without saying goodbye leaves
+    its stretch open: readers end it at ``AgentState.last_seen_at`` + ``presence.STALE_AFTER``."""
+
+    __tablename__ = "agent_status_intervals"
+    __table_args__ = (Index("ix_agent_status_intervals_org_started", "org_id", "started_at"),
+                      Index("ix_agent_status_intervals_user_ended", "user_id", "ended_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RoutingRule(OrgScoped, Base):

@@ -24,7 +24,7 @@ from edudesk.conversations.states import ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
 from edudesk.events import agents_topic
-from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus
+from edudesk.routing.models import STATUS_LABELS, AgentState, AgentStatus, AgentStatusInterval
 
 # Consoles refresh every HEARTBEAT_SECONDS; three missed refreshes make the agent offline.
 HEARTBEAT_SECONDS = 15
@@ -83,6 +83,21 @@ def _publish(session: Session, user: User, row: AgentState) -> None:
     ))
 
 
+def _log_change(session: Session, row: AgentState, before: AgentStatus, after: AgentStatus,
+                last_seen: dt.datetime | None) -> None:
+    """Keeps the status history (``AgentStatusInterval``) when the effective status changes: ends the open stretch
+    (at the console's last sign of life plus ``STALE_AFTER`` when it went silent earlier) and opens the new one."""
+    if before == after:
+        return
+    now = utcnow()
+    end = min(now, last_seen + STALE_AFTER) if last_seen is not None else now
+    for stretch in session.scalars(select(AgentStatusInterval).where(
+            AgentStatusInterval.user_id == row.user_id, AgentStatusInterval.ended_at.is_(None))):
+        stretch.ended_at = max(stretch.started_at, end)
+    if after != AgentStatus.offline:
+        session.add(AgentStatusInterval(org_id=row.org_id, user_id=row.user_id, status=after.value, started_at=now))
+
+
 def set_status(session: Session, user: User, status: str) -> AgentState:
     try:
         chosen = AgentStatus(status)
@@ -90,10 +105,12 @@ def set_status(session: Session, user: User, status: str) -> AgentState:
         raise PresenceError("bad_status", "状态只能是 在线、忙碌、离开 或 离线", "status") from None
     row = state_for(session, user)
     if row.status != chosen:
+        before = effective_status(row)
         row.status = chosen
         row.status_changed_at = utcnow()
         audit_service.record(session, audit_service.Actor(user.org_id, user.id, user.username),
                              "agent.status", "user", user.id, status=chosen.value)
+        _log_change(session, row, before, effective_status(row), row.last_seen_at)
         _publish(session, user, row)
     return row
 
@@ -121,8 +138,10 @@ def connected(session: Session, user: User) -> None:
     ``agent.status`` event of an agent who was offline for routing makes the dispatcher look at the queue)."""
     row = state_for(session, user)
     was_offline = effective_status(row) == AgentStatus.offline
+    last_seen = row.last_seen_at
     row.last_seen_at = utcnow()
     if was_offline:
+        _log_change(session, row, AgentStatus.offline, row.status, last_seen)
         _publish(session, user, row)
 
 
@@ -130,7 +149,9 @@ def disconnected(session: Session, user: User) -> None:
     """The user's last console on *every* instance is gone (the caller checked): offline at once."""
     row = state_for(session, user)
     if row.last_seen_at is not None:
+        before, last_seen = effective_status(row), row.last_seen_at
         row.last_seen_at = None
+        _log_change(session, row, before, AgentStatus.offline, last_seen)
         _publish(session, user, row)
 
 

@@ -1,7 +1,7 @@
 """The e-mailed management summary: per-org SMTP settings and subscription, and the send log
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-07 09:45:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import edudesk.db
 
 revision: str = "0026"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
