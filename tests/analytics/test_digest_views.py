@@ -211,7 +211,7 @@ def test_the_log_shows_what_happened(client: TestClient, database: Database, org
     page = client.get(URL).text
     assert "每周摘要" in page and "2026-11-30 至 2026-12-06" in page and "下次重试：2026-12-07 09:00" in page
     assert "&lt;b&gt;连接被拒绝&lt;/b&gt;" in page
-    assert "统计看板尚未接入" in page  # this branch has no numbers to mail yet
+    assert "统计看板尚未接入" not in page  # the app mails the dashboards' own numbers
 
 
 def failed_row(database: Database, org_id: int) -> int:
@@ -224,7 +224,12 @@ def failed_row(database: Database, org_id: int) -> int:
         return row.id
 
 
-def test_retry_needs_the_numbers_and_is_the_orgs_own(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
+def test_retry_needs_the_numbers_and_is_the_orgs_own(app: FastAPI, client: TestClient, database: Database,
+                                                     orgs: TwoOrgs) -> None:
+    # A deployment whose summary has no numbers to read (no dashboards source) refuses to retry rather than
+    # queueing a send that could only fail.
+    app.state.report_mail = digest_jobs.ReportMail(digest_settings.secret_box("k" * 32), "https://kefu.example",
+                                                   dashboards=None)
     log_id = failed_row(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
     assert client.post(f"{URL}/log/{log_id}/retry", data={"csrf_token": csrf}).status_code == 404
