@@ -30,8 +30,8 @@ def test_periods() -> None:
 
 
 @pytest.mark.parametrize(("value", "kind", "shown"), [
-    (1234, "count", "1,234"), (2.5, "count", "2.5"), (0.256, "percent", "25.6%"), (65, "seconds", "1分05秒"),
-    (42.4, "seconds", "42秒"), (3725, "seconds", "1小时02分"), (4.56, "score", "4.6"), (None, "count", "—"),
+    (1234, "count", "1,234"), (2.5, "score", "2.5"), (0.256, "percent", "25.6%"), (65, "seconds", "1分05秒"),
+    (42.4, "seconds", "42秒"), (3725, "seconds", "1小时02分05秒"), (4.56, "score", "4.6"), (None, "count", "—"),
     ("网页", "text", "网页"),
 ])
 def test_values(value: object, kind: str, shown: str) -> None:

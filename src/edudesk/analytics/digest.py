@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader
 
+from edudesk.analytics import display
 from edudesk.analytics.shapes import DASHBOARD_KEYS, Cell, ColumnKind, Dashboard, Filters, Panel
 from edudesk.localtime import local_text
 from edudesk.web import TEMPLATE_DIR
@@ -111,15 +112,6 @@ def _number(value: Cell) -> float | None:
     return float(value)
 
 
-def duration(seconds: float) -> str:
-    total = round(abs(seconds))
-    if total < 60:
-        return f"{total}秒"
-    if total < 3600:
-        return f"{total // 60}分{total % 60:02d}秒"
-    return f"{total // 3600}小时{total % 3600 // 60:02d}分"
-
-
 def safe_text(value: object) -> str:
     """A text cell as it may leave the building: no control characters, no phone-like numbers, no e-mail
     addresses, at most ``TEXT_CELL_MAX`` characters."""
@@ -129,18 +121,12 @@ def safe_text(value: object) -> str:
 
 
 def format_value(value: Cell, kind: ColumnKind) -> str:
-    number = _number(value)
+    """As the dashboard page shows it (``display.human``); text cells made safe to leave the building."""
     if value is None:
-        return "—"
-    if number is None or kind == "text":
+        return display.EMPTY
+    if kind == "text" or _number(value) is None:
         return safe_text(value)
-    if kind == "percent":
-        return f"{number * 100:.1f}%"
-    if kind == "seconds":
-        return duration(number)
-    if kind == "score":
-        return f"{number:.1f}"
-    return f"{int(number):,}" if number == int(number) else f"{number:,.1f}"
+    return display.human(value, kind)
 
 
 def format_change(current: Cell, previous: Cell, kind: ColumnKind) -> tuple[str, Literal["up", "down", "flat", ""]]:
@@ -155,7 +141,7 @@ def format_change(current: Cell, previous: Cell, kind: ColumnKind) -> tuple[str,
     if kind == "percent":
         return f"{sign}{abs(diff) * 100:.1f} 个百分点", trend
     if kind == "seconds":
-        return f"{sign}{duration(diff)}", trend
+        return f"{sign}{display.seconds_text(abs(diff))}", trend
     if kind == "score":
         return f"{sign}{abs(diff):.1f}", trend
     amount = f"{int(abs(diff)):,}" if diff == int(diff) else f"{abs(diff):,.1f}"
