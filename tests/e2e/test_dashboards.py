@@ -1,25 +1,33 @@
-"""The management dashboards in a real browser: a supervisor opens each of the four dashboards, sees every chart
-drawn by ECharts (a canvas, an instance with its series) under the staff CSP without a violation, drills down from
-a headline figure and from a chart to the list of records, pages the list, then opens the live wall, which
-refreshes itself; on a phone the charts fit the screen and the tables scroll.
-
-The numbers come from the hand-made source of tests/analytics/pages/fakes.py (``app.state.dashboards``): this test is
-about the pages. When ``analytics.service`` is merged, the integrator may seed real rows and drop the fake here.
+"""The management dashboards in a real browser, on real numbers: the worked example of docs/metrics.md
+(tests/analytics/seed.py) plus a busy next day is written to the database and rolled up by the analytics jobs'
+roll-up, then a supervisor opens each of the four dashboards and sees every chart drawn by ECharts (a canvas, an
+instance with its series) under the staff CSP without a violation, reads headline figures worked out by hand from
+the seed, drills down from a figure and from a chart to the list of records (whose total is the figure), pages the
+list, exports a panel as CSV, and opens the live wall, which refreshes itself; on a phone the charts fit the screen
+and the page does not scroll sideways.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from pathlib import Path
 
-from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
-from tests.analytics.pages.fakes import FakeSource
+from edudesk.analytics import rollups
+from edudesk.conversations.models import SenderKind
+from edudesk.conversations.states import ConversationState
+from edudesk.db import Database, utcnow
+from tests.analytics.seed import DAY, NEXT, Writer, at, seed, seed_other_org
 from tests.conftest import LiveServer, TwoOrgs
 from tests.e2e.test_csp import REPORT
 from tests.e2e.test_handover import TIMEOUT, agent_login
 
 KEYS = ("people", "data", "process", "outcome")
+# The worked example's two days; the list of valid conversations then runs past one page of 50.
+RANGE = f"start={DAY.isoformat()}&end={NEXT.isoformat()}"
+BUSY = 55  # bot-only web conversations on NEXT, one visitor message each
 SERIES = """() => Array.from(document.querySelectorAll('[data-chart]')).map(el => {
   const chart = echarts.getInstanceByDom(el);
   const option = chart ? chart.getOption() : null;
@@ -28,9 +36,48 @@ SERIES = """() => Array.from(document.querySelectorAll('[data-chart]')).map(el =
           points: option ? option.series.reduce((n, s) => n + (s.data || []).length, 0) : 0,
           width: el.getBoundingClientRect().width};
 })"""
+# The first bar of the first chart: its category and the pixel in its middle (relative to the chart's box).
+FIRST_BAR = """() => {
+  const chart = echarts.getInstanceByDom(document.querySelector('[data-chart]'));
+  const option = chart.getOption();
+  const first = option.series[0].data[0];
+  const value = typeof first === 'object' && first !== null ? first.value : first;
+  const flat = option.yAxis[0].type === 'category';
+  const axis = flat ? option.yAxis[0] : option.xAxis[0];
+  return [axis.data[0], chart.convertToPixel({seriesIndex: 0}, flat ? [value / 2, 0] : [0, value / 2])];
+}"""
 
 
-def _charts_drawn(page: Page, expected: int) -> list[dict[str, object]]:
+def _seed(database: Database, orgs: TwoOrgs) -> None:
+    """The worked example for org A (org B's row must not show), a busy NEXT, one visitor queued now; rolled up the
+    way tests/analytics/conftest.py does it."""
+    with database.session() as session:
+        seed(session, orgs.a.id, orgs.a.users["agent"].id, orgs.a.users["agent2"].id)
+        seed_other_org(session, orgs.b.id)
+        w = Writer(session, orgs.a.id)
+        for i in range(BUSY):
+            started = at(NEXT, "11:00") + dt.timedelta(minutes=i)
+            conv = w.conversation(w.contact(f"访客{i}"), "web", started)
+            w.say(conv, SenderKind.visitor, started)
+            w.say(conv, SenderKind.bot, started + dt.timedelta(seconds=1))
+        _queue_visitor(w, minutes_ago=2)
+        session.commit()
+        now = at(DAY + dt.timedelta(days=10), "12:00")
+        for org_id in (orgs.a.id, orgs.b.id):
+            rollups.recompute_range(session, org_id, DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=3), now=now)
+
+
+def _queue_visitor(w: Writer, *, minutes_ago: int) -> None:
+    queued = utcnow() - dt.timedelta(minutes=minutes_ago)
+    conv = w.conversation(w.contact("排队访客"), "web", queued, state=ConversationState.queued,
+                          handoff_reason="visitor_request", queued_at=queued)
+    w.say(conv, SenderKind.visitor, queued)
+
+
+def _charts_drawn(page: Page) -> list[dict[str, object]]:
+    """Every chart on the page has its canvas and an ECharts instance with at least one series and point."""
+    expect(page.locator("[data-chart]").first).to_be_visible(timeout=TIMEOUT)
+    expected = page.locator("[data-chart]").count()
     expect(page.locator("[data-chart]:has(canvas)")).to_have_count(expected, timeout=TIMEOUT)
     charts: list[dict[str, object]] = page.evaluate(SERIES)
     assert len(charts) == expected
@@ -39,11 +86,14 @@ def _charts_drawn(page: Page, expected: int) -> list[dict[str, object]]:
     return charts
 
 
-def test_dashboards_draw_their_charts_and_drill_down(browser: Browser, live_server: LiveServer, orgs: TwoOrgs,
-                                                     app: FastAPI) -> None:
-    source = FakeSource()
-    app.state.dashboards = source
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+def _figure(page: Page, key: str, text: str, timeout: float = TIMEOUT) -> None:
+    expect(page.locator(f"#figure-{key} strong")).to_have_text(text, timeout=timeout)
+
+
+def test_dashboards_show_the_real_numbers_and_drill_down(browser: Browser, live_server: LiveServer, orgs: TwoOrgs,
+                                                         database: Database) -> None:
+    _seed(database, orgs)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
     violations: list[str] = []
     errors: list[str] = []
 
@@ -67,57 +117,86 @@ def test_dashboards_draw_their_charts_and_drill_down(browser: Browser, live_serv
         agent_login(page, live_server.url, username="supervisor")
         page.click(".topbar nav a[href='/admin/dashboards']")
         expect(page.locator("#dashboards-index")).to_be_visible(timeout=TIMEOUT)
-        expected = {"people": 2, "data": 3, "process": 1, "outcome": 1}
-        for key in KEYS:
-            page.click(f".dash-tabs a[href^='/admin/dashboards/{key}']")
-            expect(page).to_have_url(re.compile(rf"/admin/dashboards/{key}($|\?)"), timeout=TIMEOUT)
-            _charts_drawn(page, expected[key])
 
-        # The 近30天 preset, then a headline figure's drill-down keeps that range.
+        # A preset marks itself and keeps the page whole (March is outside 近30天: the figures are zeros).
+        page.click(".dash-tabs a[href^='/admin/dashboards/outcome']")
         page.click(".presets a:text('近30天')")
         expect(page.locator(".presets a.active")).to_have_text("近30天", timeout=TIMEOUT)
-        _charts_drawn(page, 1)
-        page.click("#figure-enrolled a")
-        expect(page.locator("#drill h1")).to_have_text("对话明细", timeout=TIMEOUT)
-        assert "kind=leads" in page.url and "stage=enrolled" in page.url and "from=outcome" in page.url
-        expect(page.locator("#drill-total")).to_have_text("共 120 条")
-        expect(page.locator("table.dashboard-table tbody tr")).to_have_count(50)
-        page.click("a[rel=next]")
-        expect(page.locator("table.dashboard-table tbody tr th a").first).to_have_text("51", timeout=TIMEOUT)
-        page.click("#drill-back")
-        expect(page).to_have_url(re.compile(r"/admin/dashboards/outcome\?start=\d{4}-\d\d-\d\d&end="), timeout=TIMEOUT)
-        _charts_drawn(page, 1)
+        _figure(page, "enrolled", "0")
 
-        # A click on a chart opens the rows behind that bar: the people dashboard's first bar is 王老师.
-        page.click(".dash-tabs a[href^='/admin/dashboards/people']")
-        charts = _charts_drawn(page, 2)
+        # Each dashboard over the worked example's two days: every chart drawn, figures as worked out from the seed.
+        # people: 王老师 served c2, 李老师 c4. data: c1–c4 on DAY, c6 and the busy 55 on NEXT (c5 never wrote).
+        # process: c2, c3, c4 queued; T1–T3. outcome: L1, L3, L4 left a phone; L1 enrolled.
+        expected = {"people": {"served": "2"}, "data": {"valid": str(5 + BUSY), "conversations": str(6 + BUSY)},
+                    "process": {"queued": "3", "abandoned": "1", "tickets": "3"},
+                    "outcome": {"contact": "3", "booked": "2", "enrolled": "1"}}
+        for key in KEYS:
+            page.goto(f"{live_server.url}/admin/dashboards/{key}?{RANGE}")
+            charts = _charts_drawn(page)
+            assert charts and all(float(c["width"]) > 300 for c in charts), (key, charts)  # type: ignore[arg-type]
+            for figure, text in expected[key].items():
+                _figure(page, figure, text)
+
+        # A headline figure's drill-down lists what it counted and keeps the range; 60 rows page as 50 + 10.
+        page.goto(f"{live_server.url}/admin/dashboards/data?{RANGE}")
+        page.click("#figure-valid a")
+        expect(page.locator("#drill h1")).to_have_text("会话明细", timeout=TIMEOUT)
+        assert "kind=conversations" in page.url and "metric=valid" in page.url and "from=data" in page.url
+        assert f"start={DAY.isoformat()}" in page.url
+        expect(page.locator("#drill-total")).to_have_text(f"共 {5 + BUSY} 条")
+        rows = page.locator("table.dashboard-table tbody tr")
+        expect(rows).to_have_count(50)
+        first_page = rows.first.inner_text()
+        page.click("a[rel=next]")
+        expect(rows).to_have_count(5 + BUSY - 50, timeout=TIMEOUT)
+        assert rows.first.inner_text() != first_page
+        page.click("a[rel=prev]")
+        expect(rows).to_have_count(50, timeout=TIMEOUT)
+        page.click("#drill-back")
+        expect(page).to_have_url(re.compile(rf"/admin/dashboards/data\?{RANGE}"), timeout=TIMEOUT)
+        _charts_drawn(page)
+
+        # Outcome: the enrolled figure's list is L1 alone.
+        page.goto(f"{live_server.url}/admin/dashboards/outcome?{RANGE}")
+        page.click("#figure-enrolled a")
+        expect(page.locator("#drill-total")).to_have_text("共 1 条", timeout=TIMEOUT)
+        expect(rows).to_have_count(1)
+
+        # A click on a chart opens the rows behind that bar: each agent of the people dashboard served one.
+        page.goto(f"{live_server.url}/admin/dashboards/people?{RANGE}")
+        _charts_drawn(page)
         box = page.locator("[data-chart]").first.bounding_box()
         assert box is not None
-        page.evaluate("""() => {
-          const chart = echarts.getInstanceByDom(document.querySelector('[data-chart]'));
-          const [x, y] = chart.convertToPixel({seriesIndex: 0}, [0, 350]);
-          window.__barPoint = [x, y];
-        }""")
-        x, y = page.evaluate("window.__barPoint")
+        name, (x, y) = page.evaluate(FIRST_BAR)
+        agent = {"王老师": "agent", "李老师": "agent2"}[name]
         page.mouse.click(box["x"] + x, box["y"] + y)
         expect(page.locator("#drill")).to_be_visible(timeout=TIMEOUT)
-        assert "kind=conversations" in page.url and "agent_id=1" in page.url
-        drill = [c for c in source.calls if c[0] == "drill"][-1]
-        assert drill[2][0].kind == "conversations" and drill[2][1].agent_id == 1
-        assert charts[0]["width"] > 300  # type: ignore[operator]
+        assert "kind=conversations" in page.url and f"agent_id={orgs.a.users[agent].id}&" in page.url + "&"
+        expect(page.locator("#drill-total")).to_have_text("共 1 条")
 
-        # The live wall refreshes itself (htmx polling every 10 s).
-        page.goto(f"{live_server.url}/admin/dashboards/live")
-        expect(page.locator("#live-board")).to_contain_text("王老师", timeout=TIMEOUT)
-        calls = len([c for c in source.calls if c[0] == "live_wall"])
-        waiting = page.locator("#figure-waiting strong").inner_text()
-        expect(page.locator("#figure-waiting strong")).not_to_have_text(waiting, timeout=15_000)
-        assert len([c for c in source.calls if c[0] == "live_wall"]) > calls
+        # A panel's CSV: tickets by skill group — 小学数学 has T1 and T2 (one first response late), 未分组 T3.
+        page.goto(f"{live_server.url}/admin/dashboards/process?{RANGE}")
+        with page.expect_download() as info:
+            page.click("#panel-sla_by_group a:text('CSV')")
+        csv = Path(info.value.path()).read_text(encoding="utf-8-sig")
+        lines = {line.split(",")[0]: line.split(",") for line in csv.splitlines()}
+        assert lines["小学数学"][1:4] == ["2", "1", "1"], csv
+        assert lines["未分组"][1] == "1", csv
+
+        # The live wall, now: 李老师 still serves c4, one visitor waits; a second one shows at the next refresh.
+        page.click(".dash-tabs a[href='/admin/dashboards/live']")
+        expect(page.locator("#live-board")).to_contain_text("李老师", timeout=TIMEOUT)
+        _figure(page, "chats", "1")
+        _figure(page, "waiting", "1")
+        with database.session() as session:
+            _queue_visitor(Writer(session, orgs.a.id), minutes_ago=1)
+            session.commit()
+        _figure(page, "waiting", "2", timeout=15_000)  # htmx polls every 10 s
 
         # On a phone: charts stack full width, tables scroll inside their box, the page itself does not.
         page.set_viewport_size({"width": 390, "height": 800})
-        page.goto(f"{live_server.url}/admin/dashboards/people")
-        phone = _charts_drawn(page, 2)
+        page.goto(f"{live_server.url}/admin/dashboards/people?{RANGE}")
+        phone = _charts_drawn(page)
         assert all(300 < float(c["width"]) <= 390 for c in phone), phone  # type: ignore[arg-type]
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, wide
