@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from edudesk.analytics.shapes import DASHBOARD_KEYS, Drill, FilterError, Filters
+from edudesk.analytics.shapes import DASHBOARD_KEYS, N_, Drill, FilterError, Filters
 from edudesk.auth import service as auth_service
 from edudesk.campaigns import service as campaigns_service
 from edudesk.routing import service as routing_service
@@ -69,7 +69,7 @@ def choices_for(session: Session, org_id: int, channel_labels: Mapping[str, str]
     return Choices(
         channels=tuple((k, str(v), "") for k, v in channel_labels.items()),
         sources=(*((k, v, "") for k, v in visitors_service.SOURCE_KIND_LABELS.items()),
-                 (visitors_service.NO_TRAIL, "未知来源", "")),  # no visit before it: the numbers' source "none"
+                 (visitors_service.NO_TRAIL, N_("未知来源"), "")),  # no visit before it: the numbers' source "none"
         campaigns=tuple((str(c.id), c.name, "已归档" if c.archived else "") for c in campaigns),
         groups=tuple((str(g.id), g.name, "") for g in routing_service.list_groups(session, org_id)),
         agents=tuple((str(u.id), u.display_name, "" if u.is_active else "已停用") for u in users),
@@ -85,8 +85,8 @@ class Preset:
 
 def presets(today: dt.date) -> tuple[Preset, ...]:
     """今天 / 近7天 / 近30天 / 本月, each ending today (local days)."""
-    return (Preset("今天", today, today), Preset("近7天", today - dt.timedelta(days=6), today),
-            Preset("近30天", today - dt.timedelta(days=29), today), Preset("本月", today.replace(day=1), today))
+    return (Preset(N_("今天"), today, today), Preset(N_("近7天"), today - dt.timedelta(days=6), today),
+            Preset(N_("近30天"), today - dt.timedelta(days=29), today), Preset(N_("本月"), today.replace(day=1), today))
 
 
 def with_dates(kept: Mapping[str, str], start: dt.date, end: dt.date) -> str:

@@ -22,6 +22,7 @@ from edudesk.analytics.metrics import drill as drill_lists
 from edudesk.analytics.models import RollupDay
 from edudesk.analytics.shapes import (
     DASHBOARD_KEYS,
+    N_,
     Dashboard,
     DashboardKey,
     Drill,
@@ -38,7 +39,8 @@ __all__ = ["TITLES", "as_of", "dashboard", "drill", "live_wall"]
 Builder = Callable[[Session, int, Filters], tuple[tuple[Figure, ...], tuple[Panel, ...]]]
 BUILDERS: dict[str, Builder] = {"people": people.build, "data": data.build, "process": process.build,
                                 "outcome": outcome.build}
-TITLES: dict[str, str] = {"people": "人员管理", "data": "数据分析", "process": "服务过程", "outcome": "服务结果"}
+TITLES: dict[str, str] = {"people": N_("人员管理"), "data": N_("数据分析"), "process": N_("服务过程"),
+                          "outcome": N_("服务结果")}
 
 
 def as_of(session: Session, org_id: int, filters: Filters) -> dt.datetime | None:

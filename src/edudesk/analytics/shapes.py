@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
-    "DASHBOARD_KEYS", "MAX_RANGE_DAYS", "Cell", "Chart", "Column", "Dashboard", "DashboardKey", "Drill", "DrillKind",
-    "DrillPage", "Figure", "FilterError", "Filters", "LiveWall", "Panel", "Row",
+    "DASHBOARD_KEYS", "MAX_RANGE_DAYS", "N_", "Cell", "Chart", "Column", "Dashboard", "DashboardKey", "Drill",
+    "DrillKind", "DrillPage", "Figure", "FilterError", "Filters", "LiveWall", "Panel", "Row",
 ]
 
 DashboardKey = Literal["people", "data", "process", "outcome"]
@@ -31,6 +31,12 @@ Cell = str | int | float | None
 ChartKind = Literal["bar", "stacked_bar", "line", "pie", "heatmap", "funnel"]
 # What a drill-down lists: conversations, leads (contacts with their lead card), tickets, or agents.
 DrillKind = Literal["conversations", "leads", "tickets", "agents"]
+
+
+def N_(text: str) -> str:
+    """Marks a label for the catalogue without translating it: labels are built before the request's language is
+    known and translated when drawn (``analytics.present``); ``analytics.labels`` extracts them for Babel."""
+    return text
 
 
 class FilterError(ValueError):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.analytics.metrics import common as m
 from edudesk.analytics.models import ConversationFlow, QuestionFact
-from edudesk.analytics.shapes import Chart, Column, Figure, Filters, Panel, Row
+from edudesk.analytics.shapes import N_, Chart, Column, Figure, Filters, Panel, Row
 from edudesk.leads import reports as leads_reports
 
 C = m.C
@@ -48,8 +48,8 @@ def _by(found: list[Any], key: str, title: str, labelled: Callable[[Any], str],
                  Chart("bar", key, chart_series), definition)
 
 
-_TITLES = {"by_channel": "各渠道会话", "by_source": "各来源会话", "capture_channel": "各渠道套电率",
-           "capture_source": "各来源套电率", "capture_campaign": "各推广活动套电率"}
+_TITLES = {"by_channel": N_("各渠道会话"), "by_source": N_("各来源会话"), "capture_channel": N_("各渠道套电率"),
+           "capture_source": N_("各来源套电率"), "capture_campaign": N_("各推广活动套电率")}
 _KEY_LABELS = {"channel": "渠道", "source": "来源", "campaign": "推广活动"}
 
 
@@ -138,13 +138,13 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
     campaigns = m.campaign_names(session, org_id)
 
     def channel_label(v: Any) -> str:
-        return m.label(m.CHANNEL_LABELS, v, "未知渠道")
+        return m.label(m.CHANNEL_LABELS, v, N_("未知渠道"))
 
     def source_label(v: Any) -> str:
         return m.label(m.SOURCE_LABELS, v, m.SOURCE_LABELS[m.NONE])
 
     def campaign_label(v: Any) -> str:
-        return m.label(campaigns, v, "无推广活动")
+        return m.label(campaigns, v, N_("无推广活动"))
 
     votes = int(overall.votes_up) + int(overall.votes_down)
     by_channel, by_source, by_campaign = sets["channel"], sets["source"], sets["campaign"]
@@ -162,19 +162,19 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
     )
     panels = (
         _by(by_channel, "channel", "by_channel", channel_label, _volume, VOLUME_COLUMNS,
-            "按会话渠道；有效会话 = 访客至少发过一条消息", "valid", ("valid", "bot_resolved", "handed_over")),
+            N_("按会话渠道；有效会话 = 访客至少发过一条消息"), "valid", ("valid", "bot_resolved", "handed_over")),
         _by(by_source, "source", "by_source", source_label, _volume, VOLUME_COLUMNS,
-            "按访客的首次来源（线索归因）", "valid", ("valid", "bot_resolved", "handed_over")),
+            N_("按访客的首次来源（线索归因）"), "valid", ("valid", "bot_resolved", "handed_over")),
         heat_map(sets["heat"]),
         daily(sets["day"]),
         reasons(sets["reason"], int(overall.handed_over)),
         questions(session, org_id, filters, conds),
         _by(by_channel, "channel", "capture_channel", channel_label, _capture, CAPTURE_COLUMNS,
-            "留资会话 / 有效会话（留下手机号或微信）", "valid", ("capture_rate",)),
+            N_("留资会话 / 有效会话（留下手机号或微信）"), "valid", ("capture_rate",)),
         _by(by_source, "source", "capture_source", source_label, _capture, CAPTURE_COLUMNS,
-            "留资会话 / 有效会话，按首次来源", "valid", ("capture_rate",)),
+            N_("留资会话 / 有效会话，按首次来源"), "valid", ("capture_rate",)),
         _by(by_campaign, "campaign", "capture_campaign", campaign_label, _capture,
-            CAPTURE_COLUMNS, "留资会话 / 有效会话，按首次触达的推广活动", "valid", ("capture_rate",)),
+            CAPTURE_COLUMNS, N_("留资会话 / 有效会话，按首次触达的推广活动"), "valid", ("capture_rate",)),
         by_flow(session, org_id, filters, conds),
     )
     return figures, panels

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from edudesk.analytics.metrics import common as m
 from edudesk.analytics.metrics import people
 from edudesk.analytics.models import ConversationFact, LeadFact, TicketFact
-from edudesk.analytics.shapes import Column, DrillKind, DrillPage, FilterError, Filters, Row
+from edudesk.analytics.shapes import N_, Column, DrillKind, DrillPage, FilterError, Filters, Row
 from edudesk.contacts import service as contacts_service
 from edudesk.contacts.models import Contact
 from edudesk.conversations.states import STATE_LABELS, ConversationState
@@ -23,7 +23,7 @@ from edudesk.localtime import local_text
 from edudesk.tickets.models import Ticket
 
 MAX_PER_PAGE = 200
-TITLES = {"conversations": "会话明细", "leads": "线索明细", "tickets": "工单明细", "agents": "客服明细"}
+TITLES = {"conversations": N_("会话明细"), "leads": N_("线索明细"), "tickets": N_("工单明细"), "agents": N_("客服明细")}
 TICKET_STATUS = {"new": "新建", "open": "处理中", "pending": "等待回复", "solved": "已解决", "closed": "已关闭"}
 
 CONVERSATION_COLUMNS = (
@@ -50,7 +50,7 @@ def _yes(value: bool) -> str:
 
 
 def _sla(met: bool, missed: bool) -> str:
-    return "超时" if missed else ("达标" if met else "—")
+    return N_("超时") if missed else (N_("达标") if met else "—")
 
 
 def _phones(session: Session, org_id: int, contact_ids: set[int], mask: bool) -> dict[int, str]:

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from edudesk.analytics.metrics import common as m
 from edudesk.analytics.models import VisitDay
-from edudesk.analytics.shapes import Chart, Column, Drill, Figure, Filters, Panel, Row
+from edudesk.analytics.shapes import N_, Chart, Column, Drill, Figure, Filters, Panel, Row
 
 C, L = m.C, m.L
 STEPS = ("contact", "booked", "attended", "enrolled")
 STEP_SECONDS = {"contact": L.contact_seconds, "booked": L.booked_seconds, "attended": L.attended_seconds,
                 "enrolled": L.enrolled_seconds}
-STEP_LABELS = {"contact": "留资", "booked": "预约试听", "attended": "到课试听", "enrolled": "报名"}
+STEP_LABELS = {"contact": N_("留资"), "booked": N_("预约试听"), "attended": N_("到课试听"), "enrolled": N_("报名")}
 
 
 def visits_apply(filters: Filters) -> bool:
@@ -102,12 +102,13 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
     visits = visits_by(session, org_id, filters, None).get(None, 0) if visits_apply(filters) else None
     times = medians(session, lconds)
     steps: list[tuple[str, str, int | None, Drill | None, float | None]] = [
-        ("visits", "访客访问", visits, None, None),
+        ("visits", N_("访客访问"), visits, None, None),
         ("conversations", "有效会话", valid, m.drill("conversations", metric="valid"), None),
-        ("contact", "留资（手机号/微信）", int(leads.contact), m.drill("leads", metric="contact"), times["contact"]),
-        ("high_intent", "A/B 级意向", int(leads.high_intent), m.drill("leads", metric="high_intent"), None),
+        ("contact", N_("留资（手机号/微信）"), int(leads.contact), m.drill("leads", metric="contact"),
+         times["contact"]),
+        ("high_intent", N_("A/B 级意向"), int(leads.high_intent), m.drill("leads", metric="high_intent"), None),
         ("booked", "预约试听", int(leads.booked), m.drill("leads", metric="booked"), times["booked"]),
-        ("attended", "到课试听", int(leads.attended), m.drill("leads", metric="attended"), times["attended"]),
+        ("attended", N_("到课试听"), int(leads.attended), m.drill("leads", metric="attended"), times["attended"]),
         ("enrolled", "报名", int(leads.enrolled), m.drill("leads", metric="enrolled"), times["enrolled"]),
     ]
     rows = []
@@ -145,9 +146,9 @@ def build(session: Session, org_id: int, filters: Filters) -> tuple[tuple[Figure
     campaigns = m.campaign_names(session, org_id)
     panels = (
         funnel, levels, conversion,
-        breakdown(session, org_id, filters, "source", "各来源转化", lsets["source"], csets["source"],
+        breakdown(session, org_id, filters, "source", N_("各来源转化"), lsets["source"], csets["source"],
                   m.SOURCE_LABELS, m.SOURCE_LABELS[m.NONE]),
-        breakdown(session, org_id, filters, "campaign_id", "各推广活动转化", lsets["campaign"], csets["campaign"],
-                  campaigns, "无推广活动"),
+        breakdown(session, org_id, filters, "campaign_id", N_("各推广活动转化"), lsets["campaign"], csets["campaign"],
+                  campaigns, N_("无推广活动")),
     )
     return figures, panels
