@@ -63,7 +63,8 @@ AGENT_LINES = ("您好，我是课程顾问{name}，孩子现在几年级了？"
                "了解了，我们建议先来上一节免费试听课，看看孩子适不适合。",
                "方便留一个手机号吗？我把试听时间和地址发给您。")
 PROMISE = "您放心，报我们的班保证提分，一学期肯定能上去。"
-VISITOR_LINES = ("孩子三年级，数学应用题老出错", "好的，周六上午可以吗", "手机号 {phone}", "嗯嗯，谢谢老师")
+VISITOR_LINES = ("孩子三年级，数学应用题老出错", "好的，周六上午可以吗", "手机号 {phone}")
+DECLINE = "先不留了，我回去和孩子爸爸商量一下"
 CSAT_COMMENTS = ("老师很耐心", "回复很快", "", "", "等得有点久", "讲得很清楚")
 
 
@@ -71,7 +72,7 @@ CSAT_COMMENTS = ("老师很耐心", "回复很快", "", "", "等得有点久", "
 class HistoryInfo:
     conversations: int
     messages: int
-    leads: int
+    leads_with_phone: int
     visits: int
 
 
@@ -100,6 +101,7 @@ class _History:
         self.n_phone = 0
         self.current_phone = ""
         self.messages = 0
+        self.visits = 0
         self.convs: list[int] = []
         self.leads: list[tuple[Lead, dt.datetime]] = []
         self.closed: list[int] = []
@@ -143,6 +145,7 @@ class _History:
         contact = self.add(Contact(name=name, attributes={"first_touch": touch}))
         # Visits: the pages this visitor viewed before writing, plus a few who looked and left.
         for i in range(rng.randint(2, 5)):
+            self.visits += 1
             vs = start - dt.timedelta(minutes=rng.randint(1, 600))
             self.add(Visit(visitor_key=f"v{contact.name}{start.timestamp():.0f}{i}", started_at=vs,
                            last_seen_at=vs + dt.timedelta(minutes=rng.randint(1, 12)), page_views=rng.randint(1, 6),
@@ -186,7 +189,7 @@ class _History:
             captured = self.handover(conv, t, missed, day)
         if roll < 0.45 and not captured and rng.random() < 0.5:
             return
-        self.lead(contact, channel, start, source, campaign, conv, captured=captured or rng.random() < 0.3)
+        self.lead(contact, channel, start, source, campaign, conv, captured=captured)
 
     def handover(self, conv: Conversation, t: dt.datetime, missed: bool, day: dt.date) -> bool:
         rng = self.rng
@@ -207,8 +210,9 @@ class _History:
         self.say(conv, SenderKind.system, t, "课程顾问已接入")
         agent_name = "王老师" if agent == self.agents[0] else "李老师"
         promise = rng.random() < 0.06
+        gives_phone = rng.random() < 0.55
         for i, line in enumerate(AGENT_LINES):
-            t += dt.timedelta(seconds=rng.randint(15, 150))
+            t += dt.timedelta(seconds=rng.randint(5, 40) if i == 0 else rng.randint(15, 150))
             text = line.format(name=agent_name)
             if i == 1 and promise:
                 text += PROMISE
@@ -216,13 +220,14 @@ class _History:
             if i == 0:
                 conv.first_agent_reply_at = t
             t += dt.timedelta(seconds=rng.randint(20, 120))
-            self.say(conv, SenderKind.visitor, t, VISITOR_LINES[i].format(phone=self.current_phone))
+            reply = VISITOR_LINES[i] if i != 2 or gives_phone else DECLINE
+            self.say(conv, SenderKind.visitor, t, reply.format(phone=self.current_phone))
         if rng.random() < 0.06:
             self.add(AuditEntry(action="conversation.transfer", target_type="conversation", target_id=str(conv.id),
                                 created_at=t))
         if day >= self.today - dt.timedelta(days=1) and rng.random() < 0.3:
             conv.state = S.assigned  # still being served yesterday evening
-            return True
+            return gives_phone
         if rng.random() > 0.12:  # some agents forget the closing phrase
             t += dt.timedelta(seconds=rng.randint(10, 60))
             self.say(conv, SenderKind.agent, t, GOOD_CLOSING, user_id=agent)
@@ -235,7 +240,7 @@ class _History:
             conv.csat_scale = 5
             conv.csat_comment = rng.choice(CSAT_COMMENTS) or None
         self.closed.append(conv.id)
-        return True
+        return gives_phone
 
     def lead(self, contact: Contact, channel: str, start: dt.datetime, source: str, campaign: str | None,
              conv: Conversation | None, *, captured: bool) -> None:
@@ -302,14 +307,12 @@ class _History:
                             solved_at=created + dt.timedelta(hours=rng.randint(1, 30))))
 
     def presence(self, day: dt.date) -> None:
-        """Each agent's shift: online, a busy stretch, a short break, online again into the evening."""
+        """Each agent's shift: online from the morning, busy stretches, a lunch break, online into the evening."""
         rng = self.rng
-        for agent, start in zip(self.agents, (13 * 60, 14 * 60), strict=True):
-            if day.weekday() == 0:  # the school is closed on Mondays
-                continue
+        for agent, start in zip(self.agents, (9 * 60, 10 * 60), strict=True):
             t = start + rng.randint(-20, 20)
-            for status, length in (("online", 150), ("busy", 40), ("away", 20), ("online", 240), ("busy", 30),
-                                   ("online", 60)):
+            for status, length in (("online", 150), ("busy", 40), ("away", 60), ("online", 240), ("busy", 30),
+                                   ("online", 180)):
                 end = t + length + rng.randint(-10, 10)
                 self.add(AgentStatusInterval(user_id=agent, status=status, started_at=_at(day, t),
                                              ended_at=_at(day, end)))
@@ -326,7 +329,6 @@ def seed_history(session: Session, org_id: int, agent_ids: list[int], group_ids:
     for agent in agent_ids:
         if session.scalar(select(AgentState).where(AgentState.org_id == org_id, AgentState.user_id == agent)) is None:
             h.add(AgentState(user_id=agent, max_concurrent=5))
-    visits = 0
     for n in range(DAYS, 0, -1):
         day = today - dt.timedelta(days=n)
         h.day(day)
@@ -339,7 +341,7 @@ def seed_history(session: Session, org_id: int, agent_ids: list[int], group_ids:
             h.add(Visit(visitor_key=f"look{day:%m%d}{i}", started_at=vs, last_seen_at=vs + dt.timedelta(minutes=2),
                         page_views=h.rng.randint(1, 3), referrer=referrer, source_kind=source, campaign=campaign,
                         landing_url="https://www.qimingxing.example/"))
-            visits += 1
+            h.visits += 1
         h.s.flush()
     h.trials()
     session.flush()
@@ -348,4 +350,4 @@ def seed_history(session: Session, org_id: int, agent_ids: list[int], group_ids:
     for conv_id in (c for c in h.closed if c not in done):
         jobs.enqueue(session, INSPECT_JOB, {"org_id": org_id, "conversation_id": conv_id}, org_id=org_id)
     session.flush()
-    return HistoryInfo(len(h.convs), h.messages, len(h.leads), visits)
+    return HistoryInfo(len(h.convs), h.messages, len(h.leads), h.visits)
