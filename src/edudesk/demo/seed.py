@@ -19,6 +19,7 @@ from edudesk.catalog import service as catalog_service
 from edudesk.channels.base import InboundMessage
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
+from edudesk.demo.history import seed_history
 from edudesk.demo.human_service import seed_human_service
 from edudesk.demo.kb import DEMO_KB
 from edudesk.inbound import service as inbound_service
@@ -112,6 +113,8 @@ def seed(session: Session) -> DemoInfo:
     _seed_visitors(session, actor, courses)
     session.flush()
     _sample_conversations(session, org.id, users)
+    seed_history(session, org.id, [users["wang"].id, users["li"].id], [g.id for g in groups.values()],
+                 [c.id for c in courses])
     return DemoInfo(org.slug, org.name, org.public_key, logins)
 
 
