@@ -67,6 +67,8 @@ def test_no_template_needs_unsafe_inline() -> None:
     for path in sorted(Path(TEMPLATE_DIR).rglob("*.html")):
         if path.name == "demo.html":  # an institution's site, not a staff page (no staff CSP)
             continue
+        if path.name.endswith("_mail.html"):  # an e-mail body: mail clients honour only inline styles; never served
+            continue
         text = re.sub(r"\{#.*?#\}", "", path.read_text(encoding="utf-8"), flags=re.S)
         for pattern, what in INLINE:
             for match in pattern.finditer(text):

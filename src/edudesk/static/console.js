@@ -443,6 +443,9 @@
     if (target && target.id === "chat") {
       // The draft in the same synchronous step as the swap: no keystroke can land on the page in between.
       closePicker(); picker.suppressed = false; clearTimeout(typingTimer); restoreDraft(); scrollToEnd();
+      // A "/shortcut" being typed when the pane reloaded gets its picker back (the swap closed the old one).
+      var restored = replyBox();
+      if (restored && restored.value && document.activeElement === restored) updatePicker(restored);
     }
     if (target && target.id === "history-view") {
       var dialog = document.getElementById("history-dialog");
