@@ -333,10 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()
         if settings.jobs_in_process:
-            await anyio.to_thread.run_sync(privacy_jobs.ensure_scheduled, db)
-            await anyio.to_thread.run_sync(report_mail.ensure_scheduled, db)
-            await anyio.to_thread.run_sync(qc_sampling.ensure_scheduled, db)
-            await anyio.to_thread.run_sync(analytics_jobs.ensure_scheduled, db)
+            await anyio.to_thread.run_sync(start_job_chains, db, report_mail)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
             for n in range(settings.job_loops):
@@ -454,6 +451,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def start_job_chains(db: Database, report_mail: analytics_digest_jobs.ReportMail) -> None:
+    """Starts every self-rescheduling job chain that has no run waiting: wherever jobs run (a serving process with
+    in-process jobs, or `edudesk worker`), so a new chain is added in one place. Idempotent."""
+    privacy_jobs.ensure_scheduled(db)
+    report_mail.ensure_scheduled(db)
+    qc_sampling.ensure_scheduled(db)
+    analytics_jobs.ensure_scheduled(db)
 
 
 async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync) -> None:

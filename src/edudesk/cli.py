@@ -19,8 +19,7 @@ from sqlalchemy import select
 
 from edudesk import bench as bench_mod
 from edudesk import jobs, migrate
-from edudesk.analytics import jobs as analytics_jobs
-from edudesk.app import create_app
+from edudesk.app import create_app, start_job_chains
 from edudesk.audit.service import Actor
 from edudesk.auth import service as auth_service
 from edudesk.cli_support import clean_errors, database, fail, settings_from_env
@@ -31,10 +30,8 @@ from edudesk.kb.cli import kb_app
 from edudesk.logsetup import configure_logging
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
-from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy.cli import privacy_app
 from edudesk.qc import hooks as qc_hooks
-from edudesk.qc import sampling as qc_sampling
 from edudesk.settings import Settings
 
 app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
@@ -129,10 +126,7 @@ def worker(
     ctx = app_.state.ctx
     w = jobs.Worker(ctx.db, ctx.jobs, worker_id=f"worker-{settings.instance_id}",
                     lease_seconds=settings.job_lease_seconds)
-    privacy_jobs.ensure_scheduled(ctx.db)
-    app_.state.report_mail.ensure_scheduled(ctx.db)
-    qc_sampling.ensure_scheduled(ctx.db)
-    analytics_jobs.ensure_scheduled(ctx.db)
+    start_job_chains(ctx.db, app_.state.report_mail)
     if once:
         n = w.run_pending(limit=1000)
         out.print(f"处理了 {n} 个任务")
