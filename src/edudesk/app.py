@@ -22,7 +22,6 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
@@ -54,7 +53,7 @@ from edudesk.db import DATABASE_UNAVAILABLE, Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
 from edudesk.hours import views as hours_views
-from edudesk.i18n import LANG_COOKIE, Catalogues, pick_locale, set_locale
+from edudesk.i18n import Catalogues, LocaleMiddleware
 from edudesk.inboxes import service as inboxes_service
 from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
@@ -120,24 +119,6 @@ log = structlog.get_logger(__name__)
 UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import")
 # Landing-page forms post from institutions' pages too (leadforms.public): the same CORS answers.
 WIDGET_API_PREFIXES = ("/api/v1/widget/", "/api/v1/forms/")
-
-
-class LocaleMiddleware:
-    """Sets the request's UI language from the language cookie or Accept-Language."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            cookie = None
-            for part in headers.get("cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == LANG_COOKIE:
-                    cookie = value
-            set_locale(pick_locale(cookie, headers.get("accept-language")))
-        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 SUPPORTED = ("zh", "en")
@@ -62,4 +63,22 @@ def pick_locale(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT
 
 
-__all__ = ["Catalogues", "Translations", "get_locale", "pick_locale", "set_locale"]
+__all__ = ["Catalogues", "LocaleMiddleware", "Translations", "get_locale", "pick_locale", "set_locale"]
+
+
+class LocaleMiddleware:
+    """Sets the request's UI language from the language cookie or Accept-Language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            cookie = None
+            for part in headers.get("cookie", "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == LANG_COOKIE:
+                    cookie = value
+            set_locale(pick_locale(cookie, headers.get("accept-language")))
+        await self.app(scope, receive, send)
