@@ -1,0 +1,1 @@
+"""Voice: call campaigns, the call robot, telephony adapters, telesales assist (docs/voice.md)."""
