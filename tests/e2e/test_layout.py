@@ -1,5 +1,5 @@
-"""The staff pages where they have gone wrong before: the top navigation (and the admin menu) on a phone, the lead filters on a desktop
-that pushed the list below the fold, and message times shown in UTC."""
+"""The staff pages where they have gone wrong before: the top navigation (and the admin menu) on a phone, the lead
+filters on a desktop that pushed the list below the fold, and message times shown in UTC."""
 
 from __future__ import annotations
 
