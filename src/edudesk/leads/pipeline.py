@@ -70,7 +70,7 @@ class LeadFilters:
     touched_until: dt.datetime | None = None
 
 
-def filtered(org_id: int, filters: LeadFilters) -> Select[tuple[Lead]]:
+def filtered(org_id: int, filters: LeadFilters) -> Select[Lead]:
     """The org's leads (not merged away) that pass ``filters``: the leads list's query, also what a call campaign
     snapshots its targets from (voice.campaigns)."""
     stmt = org_query(Lead, org_id).where(Lead.merged_into_id.is_(None))

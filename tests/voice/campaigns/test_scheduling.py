@@ -108,16 +108,30 @@ def test_retry_delay_grows_and_is_capped() -> None:
     assert scheduling.retry_delay(500, 30, 10.0) == scheduling.MAX_RETRY
 
 
-def step(outcome: CallOutcome | None, now: dt.datetime, *, attempts: int = 1, callback_at: dt.datetime | None = None
-         ) -> scheduling.NextStep:
-    return scheduling.next_step(outcome, attempts=attempts, max_attempts=3, retry_minutes=60, retry_growth=1.0,
-                                callback_at=callback_at, schedule=schedule(now), now=now)
+def step(
+    outcome: CallOutcome | None, now: dt.datetime, *, attempts: int = 1, callback_at: dt.datetime | None = None
+) -> scheduling.NextStep:
+    return scheduling.next_step(
+        outcome,
+        attempts=attempts,
+        max_attempts=3,
+        retry_minutes=60,
+        retry_growth=1.0,
+        callback_at=callback_at,
+        schedule=schedule(now),
+        now=now,
+    )
 
 
 def test_next_step_after_each_outcome() -> None:
     now = at("2026-12-07", "10:00")
-    for final in (CallOutcome.interested, CallOutcome.refused, CallOutcome.wrong_number,
-                  CallOutcome.already_enrolled, CallOutcome.connected):
+    for final in (
+        CallOutcome.interested,
+        CallOutcome.refused,
+        CallOutcome.wrong_number,
+        CallOutcome.already_enrolled,
+        CallOutcome.connected,
+    ):
         assert step(final, now) == scheduling.NextStep(TargetState.done, None)
     for retry in (CallOutcome.no_answer, CallOutcome.busy, CallOutcome.failed, None):
         assert step(retry, now) == scheduling.NextStep(TargetState.pending, at("2026-12-07", "11:00"))
@@ -146,7 +160,13 @@ def test_campaign_state_machine() -> None:
     assert s.draft.move_to(s.running) == s.running
     assert s.running.move_to(s.paused) == s.paused
     assert s.paused.move_to(s.running) == s.running
-    for state, target in ((s.draft, s.paused), (s.finished, s.running), (s.canceled, s.running),
-                          (s.running, s.draft), (s.paused, s.draft), (s.finished, s.canceled)):
+    for state, target in (
+        (s.draft, s.paused),
+        (s.finished, s.running),
+        (s.canceled, s.running),
+        (s.running, s.draft),
+        (s.paused, s.draft),
+        (s.finished, s.canceled),
+    ):
         with pytest.raises(CampaignError):
             state.move_to(target)

@@ -21,9 +21,7 @@ from edudesk.voice.campaigns.models import CampaignError, TargetState
 from edudesk.voice.models import CallOutcome
 
 # What a new campaign proposes: mornings and evenings, when parents answer.
-DEFAULT_WINDOWS: dict[str, list[list[str]]] = {
-    key: [["09:00", "12:00"], ["14:00", "20:30"]] for key in DAY_KEYS
-}
+DEFAULT_WINDOWS: dict[str, list[list[str]]] = {key: [["09:00", "12:00"], ["14:00", "20:30"]] for key in DAY_KEYS}
 MAX_CLOSED_DAYS = 200
 # The longest a retry waits, whatever the growth: a week.
 MAX_RETRY = dt.timedelta(days=7)
