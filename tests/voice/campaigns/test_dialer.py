@@ -14,7 +14,7 @@ from edudesk.voice import service as voice_service
 from edudesk.voice.campaigns import dialer, outcomes
 from edudesk.voice.campaigns import service as campaigns_service
 from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignError, CampaignState, TargetState
-from edudesk.voice.models import Call, CallOutcome, CallState
+from edudesk.voice.models import Call, CallMode, CallOutcome, CallState
 from tests.conftest import TwoOrgs
 from tests.voice.campaigns.helpers import (
     MONDAY_10,
@@ -210,3 +210,24 @@ def test_start_refuses_without_a_usable_line_or_recogniser(database: Database, o
             campaigns_service.start(session, actor, agents.id, READY, now=MONDAY_10)  # already running
         session.commit()
         assert dialer.tick(session, now=MONDAY_10) == 0  # agents dial an agent campaign's list themselves
+
+
+def test_agents_take_an_agent_campaigns_numbers_one_by_one(database: Database, orgs: TwoOrgs) -> None:
+    agent = orgs.a.users["agent"].id
+    with database.session() as session:
+        line = add_line(session, orgs.a.id)
+        for n in range(2):
+            add_lead(session, orgs.a.id, phone(n))
+        cid = make_campaign(session, orgs.a.id, line.id, mode="agent", settings=NOT_READY).id
+        robot = make_campaign(session, orgs.a.id, line.id, name="机器人").id
+        session.commit()
+        with pytest.raises(CampaignError, match="呼叫时段"):
+            dialer.call_for_agent(session, orgs.a.id, cid, agent, now=MONDAY_13)
+        with pytest.raises(CampaignError):
+            dialer.call_for_agent(session, orgs.a.id, robot, agent, now=MONDAY_10)
+        first = dialer.call_for_agent(session, orgs.a.id, cid, agent, now=MONDAY_10)
+        second = dialer.call_for_agent(session, orgs.a.id, cid, agent, now=MONDAY_10)
+        assert dialer.call_for_agent(session, orgs.a.id, cid, agent, now=MONDAY_10) is None
+        assert first is not None and second is not None and first.phone_e164 != second.phone_e164
+        assert first.mode == second.mode == CallMode.agent and first.agent_id == agent
+        session.commit()

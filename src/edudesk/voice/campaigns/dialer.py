@@ -20,7 +20,7 @@ from edudesk.db import utcnow
 from edudesk.voice import service as voice_service
 from edudesk.voice.campaigns import scheduling
 from edudesk.voice.campaigns import service as campaigns_service
-from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignState, TargetState
+from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignError, CampaignState, TargetState
 from edudesk.voice.models import ACTIVE_CALL_STATES, Call, CallMode, VoiceLine
 
 log = structlog.get_logger(__name__)
@@ -94,9 +94,47 @@ def dial_campaign(session: Session, campaign_id: int, *, now: dt.datetime) -> in
         due = due.with_for_update(skip_locked=True)
     placed = 0
     for target_id in list(session.scalars(due)):
-        if _place(session, campaign, line, target_id, not_after=window.end, now=now):
+        if _place(session, campaign, line, target_id, not_after=window.end, now=now) is not None:
             placed += 1
     return placed
+
+
+def call_for_agent(
+    session: Session, org_id: int, campaign_id: int, agent_id: int, *, now: dt.datetime | None = None
+) -> Call | None:
+    """An agent campaign's next due target, dialled for ``agent_id`` (智能电销: the agent talks, the assist
+    transcribes). The same rules as the robot's: running, inside the window, the line's limit, do-not-call, one
+    call per number. None when no target is due now."""
+    now = now or utcnow()
+    campaign = campaigns_service.get(session, org_id, campaign_id)
+    if campaign.state != CampaignState.running or campaign.mode != CallMode.agent:
+        raise CampaignError("not_callable", "只有进行中的坐席外呼任务可以领取号码", "state")
+    line = session.get(VoiceLine, campaign.line_id) if campaign.line_id else None
+    if line is None or not line.enabled or line.org_id != org_id:
+        raise CampaignError("no_line", "外呼线路不存在或已停用", "line_id")
+    schedule = scheduling.call_schedule(
+        campaign.windows, skip_holidays=campaign.skip_holidays, closed_days=campaign.closed_days, now=now
+    )
+    window = scheduling.window_at(schedule, now)
+    if not window.open:
+        raise CampaignError("outside_window", "现在不在呼叫时段内", "state")
+    if _active(session, Call.line_id == line.id) >= line.max_concurrent:
+        raise CampaignError("line_busy", "线路已满，请稍后再试", "line_id")
+    due = (
+        select(CallTarget.id)
+        .where(
+            CallTarget.campaign_id == campaign.id,
+            CallTarget.state == TargetState.pending,
+            CallTarget.next_attempt_at <= now,
+        )
+        .order_by(CallTarget.next_attempt_at, CallTarget.id)
+        .limit(5)
+    )
+    for target_id in list(session.scalars(due)):
+        call = _place(session, campaign, line, target_id, not_after=window.end, now=now, agent_id=agent_id)
+        if call is not None:
+            return call
+    return None
 
 
 def _place(
@@ -107,14 +145,15 @@ def _place(
     *,
     not_after: dt.datetime | None,
     now: dt.datetime,
-) -> bool:
+    agent_id: int | None = None,
+) -> Call | None:
     taken = session.execute(
         update(CallTarget)
         .where(CallTarget.id == target_id, CallTarget.state == TargetState.pending, CallTarget.next_attempt_at <= now)
         .values(state=TargetState.calling, updated_at=now)
     )
     if not getattr(taken, "rowcount", 0):
-        return False
+        return None
     target = session.scalars(
         select(CallTarget).where(CallTarget.id == target_id).execution_options(populate_existing=True)
     ).one()
@@ -124,7 +163,8 @@ def _place(
         org_id=campaign.org_id,
         phone_e164=target.phone_e164,
         line_id=line.id,
-        mode=CallMode.robot,
+        mode=CallMode.agent if agent_id is not None else CallMode.robot,
+        agent_id=agent_id,
         campaign_id=campaign.id,
         target_id=target.id,
         contact_id=target.contact_id,
@@ -137,10 +177,10 @@ def _place(
         call = voice_service.place_call(session, request)
     except voice_service.OnDoNotCallList:
         target.state, target.next_attempt_at, target.excluded_reason = TargetState.excluded, None, "免打扰名单"
-        return False
+        return None
     except voice_service.AlreadyInCall:
         target.state, target.next_attempt_at = TargetState.pending, now + BUSY_ELSEWHERE
-        return False
+        return None
     campaign.caller_cursor = (campaign.caller_cursor + 1) % max(1, len(numbers))
     target.last_call_id, target.last_attempt_at, target.updated_at = call.id, now, now
-    return True
+    return call
