@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from edudesk import jobs
+from edudesk import events, jobs
 from edudesk.audit.service import Actor
 from edudesk.db import Database
 from edudesk.leads.models import Lead, LeadNote, LeadStatus
@@ -175,3 +175,20 @@ def test_jobs_are_registered() -> None:
     registry = jobs.JobRegistry()
     campaign_jobs.register(registry)
     assert set(registry.kinds) == {campaign_jobs.TICK_JOB, voice_service.CALL_ENDED_JOB}
+
+
+def test_interested_tells_the_agents(database: Database, orgs: TwoOrgs) -> None:
+    owner = orgs.a.users["agent2"].id
+    cid = seed(database, orgs, default_owner_id=str(owner))
+    with database.session() as session:
+        call = session.scalars(select(Call).where(Call.campaign_id == cid)).one()
+        voice_service.set_state(session, call, CallState.in_progress)
+        voice_service.end_call(session, call, CallState.completed, outcome=CallOutcome.interested)
+        session.info.pop(events.PENDING_KEY, None)
+        outcomes.handle_call_ended(session, call, now=MONDAY_10)
+        told = [e for e in session.info.get(events.PENDING_KEY, []) if e.type == outcomes.INTERESTED_EVENT]
+        session.commit()
+    assert len(told) == 1
+    assert told[0].data["owner_id"] == owner and told[0].data["campaign"] == "秋季回访"
+    assert told[0].topics == (events.agents_topic(orgs.a.id),)
+    assert lead(database, orgs.a.id)[0].owner_id == owner
