@@ -12,12 +12,14 @@ from edudesk.audit.service import Actor
 from edudesk.db import Database
 from edudesk.leads.models import Lead, LeadNote, LeadStatus
 from edudesk.routing import service as routing_service
+from edudesk.trials.models import TrialBooking
 from edudesk.voice import service as voice_service
 from edudesk.voice.campaigns import dialer, outcomes
 from edudesk.voice.campaigns import jobs as campaign_jobs
 from edudesk.voice.campaigns.models import CallTarget, TargetState
 from edudesk.voice.models import Call, CallOutcome, CallState, DoNotCall
 from tests.conftest import TwoOrgs
+from tests.trials import factories as trial_factories
 from tests.voice.campaigns.helpers import MONDAY_10, add_lead, add_line, local, make_campaign, phone
 
 
@@ -192,3 +194,19 @@ def test_interested_tells_the_agents(database: Database, orgs: TwoOrgs) -> None:
     assert told[0].data["owner_id"] == owner and told[0].data["campaign"] == "秋季回访"
     assert told[0].topics == (events.agents_topic(orgs.a.id),)
     assert lead(database, orgs.a.id)[0].owner_id == owner
+
+
+def test_interested_with_a_chosen_time_books_the_trial(database: Database, orgs: TwoOrgs) -> None:
+    course_id, campus_id = trial_factories.catalog(database, orgs.a.id)
+    session_id = trial_factories.trial(database, orgs.a.id, course_id, campus_id)
+    cid = seed(database, orgs, book_trials="1")
+    with database.session() as session:
+        call = session.scalars(select(Call).where(Call.campaign_id == cid)).one()
+        call.meta = {"trial_session_id": session_id}
+        session.commit()
+    end(database, cid, CallOutcome.interested, reason="周六上午可以")
+    row, _ = lead(database, orgs.a.id)
+    assert row.status == LeadStatus.trial_booked
+    with database.session() as session:
+        booking = session.scalars(select(TrialBooking)).one()
+        assert (booking.session_id, booking.lead_id) == (session_id, row.id)
