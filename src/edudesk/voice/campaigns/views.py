@@ -28,8 +28,8 @@ from edudesk.leads.models import STATUS_LABELS
 from edudesk.routing import service as routing_service
 from edudesk.voice.campaigns import scheduling
 from edudesk.voice.campaigns import service as campaigns_service
-from edudesk.voice.campaigns.models import CAMPAIGN_STATE_LABELS, TARGET_STATE_LABELS, CampaignState
-from edudesk.voice.models import OUTCOME_LABELS, VoiceLine
+from edudesk.voice.campaigns.models import CampaignState
+from edudesk.voice.models import VoiceLine
 from edudesk.web import page
 
 router = APIRouter(prefix="/admin/voice/campaigns", include_in_schema=False)
@@ -118,7 +118,6 @@ def campaign_list(request: Request, user: Supervisor) -> Response:
         user=user,
         campaigns=rows,
         progress=progress,
-        state_labels=CAMPAIGN_STATE_LABELS,
     )
 
 
@@ -226,9 +225,6 @@ def _detail_page(
         notice=notice,
         errors=errors or {},
         state=state,
-        state_labels=CAMPAIGN_STATE_LABELS,
-        target_labels=TARGET_STATE_LABELS,
-        outcome_labels=OUTCOME_LABELS,
         windows=scheduling.windows_text(campaign.windows or {}),
         filters=campaigns_service.LeadSelection.from_dict(campaign.filters or {}),
         status_labels=STATUS_LABELS,
