@@ -210,3 +210,18 @@ def test_interested_with_a_chosen_time_books_the_trial(database: Database, orgs:
     with database.session() as session:
         booking = session.scalars(select(TrialBooking)).one()
         assert (booking.session_id, booking.lead_id) == (session_id, row.id)
+
+
+def test_the_tick_chain_runs_in_a_worker_and_schedules_its_next_run(database: Database, orgs: TwoOrgs) -> None:
+    registry = jobs.JobRegistry()
+    campaign_jobs.register(registry)
+    campaign_jobs.ensure_scheduled(database)
+    campaign_jobs.ensure_scheduled(database)  # idempotent: one chain
+    worker = jobs.Worker(database, registry, worker_id="w1")
+    assert worker.run_pending() == 1
+    with database.session() as session:
+        ticks = list(
+            session.scalars(select(jobs.Job).where(jobs.Job.kind == campaign_jobs.TICK_JOB).order_by(jobs.Job.id))
+        )
+        assert [t.status for t in ticks] == [jobs.JobStatus.done, jobs.JobStatus.pending]
+        assert ticks[1].run_at > ticks[0].run_at
