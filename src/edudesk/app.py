@@ -113,6 +113,8 @@ from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks import views as webhooks_views
 from edudesk.webhooks.urls import UrlPolicy
 from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
+from edudesk.voice.assist import sockets as voice_assist_sockets
+from edudesk.voice.assist import views as voice_assist_views
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
@@ -402,6 +404,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb_flag_views.router,
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
+        voice_assist_views.router, voice_assist_sockets.router,
         *analytics_views.ROUTERS,
     )
     for router in routers:
