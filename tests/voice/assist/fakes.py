@@ -106,7 +106,7 @@ class FakePort:
 
 def services(db: object, live: LiveCalls | None = None) -> VoiceServices:
     return VoiceServices(db=db, settings=None, recogniser=TextRecogniser(), synthesiser=Silent(),
-                         live=live or LiveCalls())
+                         live=live if live is not None else LiveCalls())
 
 
 def live_call(call_id: int, org_id: int, public_id: str, mode: CallMode = CallMode.agent) -> LiveCall:
