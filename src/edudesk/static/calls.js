@@ -51,7 +51,7 @@
 
     function connect() {
       socket = new WebSocket(scheme + location.host + "/ws/call/" + callId);
-      socket.onopen = function () { delay = 1000; };
+      socket.onopen = function () { delay = 1000; panel.setAttribute("data-live", "1"); };
       socket.onmessage = function (msg) {
         var f;
         try { f = JSON.parse(msg.data); } catch (e) { return; }
@@ -63,6 +63,7 @@
         }
       };
       socket.onclose = function (ev) {
+        panel.removeAttribute("data-live");
         if (FINAL[ev.code]) return;
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 15000);
