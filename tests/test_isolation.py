@@ -63,12 +63,12 @@ from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors.profile_models import ClassifyRule, CoursePattern, PersonalRule
-from edudesk.webhooks import service as webhooks_service
-from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.voice import service as voice_service
 from edudesk.voice.assist import alerts as voice_alerts
 from edudesk.voice.assist.models import CallAlertRule
 from edudesk.voice.models import Call, CallMode, CallState, CallTurn, Speaker
+from edudesk.webhooks import service as webhooks_service
+from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
 from tests.conftest import TwoOrgs, login
 

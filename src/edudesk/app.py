@@ -98,6 +98,8 @@ from edudesk.visitors import service as visitors_service
 from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
+from edudesk.voice.assist import sockets as voice_assist_sockets
+from edudesk.voice.assist import views as voice_assist_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -113,8 +115,6 @@ from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks import views as webhooks_views
 from edudesk.webhooks.urls import UrlPolicy
 from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
-from edudesk.voice.assist import sockets as voice_assist_sockets
-from edudesk.voice.assist import views as voice_assist_views
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.

@@ -19,9 +19,13 @@ from tests.voice.assist.fakes import FakePort, live_call, services
 from tests.voice.assist.seed import call_in_progress
 
 
-def test_live_transcript_and_alert_reach_the_agent(contexts: tuple[BrowserContext, BrowserContext],
-                                                   live_server: LiveServer, app: FastAPI, orgs: TwoOrgs,
-                                                   database: Database) -> None:
+def test_live_transcript_and_alert_reach_the_agent(
+    contexts: tuple[BrowserContext, BrowserContext],
+    live_server: LiveServer,
+    app: FastAPI,
+    orgs: TwoOrgs,
+    database: Database,
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=orgs.a.users["agent"].id)
     _, agent_ctx = contexts
     page = agent_ctx.new_page()
@@ -29,8 +33,11 @@ def test_live_transcript_and_alert_reach_the_agent(contexts: tuple[BrowserContex
     page.goto(f"{live_server.url}/console/calls")
     expect(page.locator(f'#call-panel[data-call="{call.id}"][data-live="1"]')).to_have_count(1, timeout=TIMEOUT)
 
-    lines = [("老师您好，我想了解一下数学课", Track.phone), ("您好，孩子现在几年级？", Track.ours),
-             ("之前在别家报的班想退费，你们这边怎么样", Track.phone)]
+    lines = [
+        ("老师您好，我想了解一下数学课", Track.phone),
+        ("您好，孩子现在几年级？", Track.ours),
+        ("之前在别家报的班想退费，你们这边怎么样", Track.phone),
+    ]
     done: list[bool] = []
 
     async def talk() -> None:

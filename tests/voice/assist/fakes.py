@@ -36,10 +36,12 @@ class TextStream:
         self.at += 500
         if not pcm.startswith(MARK):
             return []
-        text = pcm[len(MARK):].rstrip(b"\0").decode("utf-8")
+        text = pcm[len(MARK) :].rstrip(b"\0").decode("utf-8")
         self.log.append((self.track, text))
-        return [Recognised(text, final=False), Recognised(text, final=True, start_ms=start, end_ms=self.at,
-                                                           confidence=0.9)]
+        return [
+            Recognised(text, final=False),
+            Recognised(text, final=True, start_ms=start, end_ms=self.at, confidence=0.9),
+        ]
 
     def finish(self) -> list[Recognised]:
         return []
@@ -105,10 +107,16 @@ class FakePort:
 
 
 def services(db: object, live: LiveCalls | None = None) -> VoiceServices:
-    return VoiceServices(db=db, settings=None, recogniser=TextRecogniser(), synthesiser=Silent(),
-                         live=live if live is not None else LiveCalls())
+    return VoiceServices(
+        db=db,
+        settings=None,
+        recogniser=TextRecogniser(),
+        synthesiser=Silent(),
+        live=live if live is not None else LiveCalls(),
+    )
 
 
 def live_call(call_id: int, org_id: int, public_id: str, mode: CallMode = CallMode.agent) -> LiveCall:
-    return LiveCall(public_id=public_id, call_id=call_id, org_id=org_id, mode=mode, port=FakePort(public_id),
-                    sample_rate=8000)
+    return LiveCall(
+        public_id=public_id, call_id=call_id, org_id=org_id, mode=mode, port=FakePort(public_id), sample_rate=8000
+    )

@@ -9,16 +9,27 @@ from edudesk.voice import service as voice_service
 from edudesk.voice.models import Call, CallMode, CallState
 
 
-def call_in_progress(database: Database, org_id: int, *, agent_id: int | None, phone: str = "+8613800138000",
-                     mode: CallMode = CallMode.agent, with_lead: bool = True) -> Call:
+def call_in_progress(
+    database: Database,
+    org_id: int,
+    *,
+    agent_id: int | None,
+    phone: str = "+8613800138000",
+    mode: CallMode = CallMode.agent,
+    with_lead: bool = True,
+) -> Call:
     with database.session() as session:
         contact = Contact(org_id=org_id, name="张妈妈", phone=phone)
         session.add(contact)
         session.flush()
         if with_lead:
             session.add(Lead(org_id=org_id, contact_id=contact.id, phone_e164=phone, has_contact=True))
-        call = voice_service.place_call(session, voice_service.CallRequest(
-            org_id=org_id, phone_e164=phone, line_id=None, mode=mode, agent_id=agent_id, contact_id=contact.id))
+        call = voice_service.place_call(
+            session,
+            voice_service.CallRequest(
+                org_id=org_id, phone_e164=phone, line_id=None, mode=mode, agent_id=agent_id, contact_id=contact.id
+            ),
+        )
         voice_service.set_state(session, call, CallState.dialing)
         voice_service.set_state(session, call, CallState.in_progress)
         session.commit()

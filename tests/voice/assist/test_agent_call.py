@@ -49,12 +49,18 @@ def turns(database: Database, call_id: int) -> list[CallTurn]:
         return list(session.scalars(select(CallTurn).where(CallTurn.call_id == call_id).order_by(CallTurn.seq)))
 
 
-def test_both_sides_transcribed_with_alerts_per_side(database: Database, orgs: TwoOrgs,
-                                                     published: list[DomainEvent]) -> None:
+def test_both_sides_transcribed_with_alerts_per_side(
+    database: Database, orgs: TwoOrgs, published: list[DomainEvent]
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=orgs.a.users["agent"].id)
     with database.session() as session:  # an agent-side rule: promising a refund is the agent's risk
-        alerts.create_rule(session, Actor(orgs.a.id, label="t"), alerts.RuleInput(
-            name="承诺", words="保证退费\n百分百", side="agent", severity="warning", suggestion="不要承诺结果"))
+        alerts.create_rule(
+            session,
+            Actor(orgs.a.id, label="t"),
+            alerts.RuleInput(
+                name="承诺", words="保证退费\n百分百", side="agent", severity="warning", suggestion="不要承诺结果"
+            ),
+        )
         session.commit()
     live = live_call(call.id, orgs.a.id, call.public_id)
     port = live.port
@@ -91,8 +97,9 @@ def test_both_sides_transcribed_with_alerts_per_side(database: Database, orgs: T
         assert alerts.rules_of(session, orgs.b.id) == []
 
 
-def test_console_audio_is_mixed_to_the_phone_and_barge_in_is_a_supervisor_turn(database: Database,
-                                                                                orgs: TwoOrgs) -> None:
+def test_console_audio_is_mixed_to_the_phone_and_barge_in_is_a_supervisor_turn(
+    database: Database, orgs: TwoOrgs
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=orgs.a.users["agent"].id)
     live = live_call(call.id, orgs.a.id, call.public_id)
     port = live.port
@@ -116,9 +123,10 @@ def test_console_audio_is_mixed_to_the_phone_and_barge_in_is_a_supervisor_turn(d
 
 
 def test_rules_match_pure() -> None:
-    rules = [alerts.Rule(1, "投诉", ("投诉", "ＶＩＰ"), None, alerts.AlertSide.customer,
-                         alerts.AlertSeverity.critical, ""),
-             alerts.Rule(2, "价格", (), "asked_price", alerts.AlertSide.either, alerts.AlertSeverity.info, "")]
+    rules = [
+        alerts.Rule(1, "投诉", ("投诉", "ＶＩＰ"), None, alerts.AlertSide.customer, alerts.AlertSeverity.critical, ""),
+        alerts.Rule(2, "价格", (), "asked_price", alerts.AlertSide.either, alerts.AlertSeverity.info, ""),
+    ]
     assert [f.rule.name for f in alerts.match(rules, Speaker.customer, "我要投诉你们 vip")] == ["投诉"]
     assert alerts.match(rules, Speaker.agent, "我要投诉") == []
     assert alerts.match(rules, Speaker.bot, "投诉") == []

@@ -29,8 +29,12 @@ def test_gain_clips() -> None:
 
 
 def test_mix_sources_joins_each_source_in_order_then_mixes() -> None:
-    chunks = [bridge.Sourced(tone(10, 2), "agent"), bridge.Sourced(tone(1, 3), "supervisor"),
-              bridge.Sourced(tone(20, 2), "agent"), tone(0, 1)]
+    chunks = [
+        bridge.Sourced(tone(10, 2), "agent"),
+        bridge.Sourced(tone(1, 3), "supervisor"),
+        bridge.Sourced(tone(20, 2), "agent"),
+        tone(0, 1),
+    ]
     mixed, own = bridge.mix_sources(chunks)
     assert values(own["agent"]) == [10, 10, 20, 20, 0]  # a plain chunk counts as the agent's
     assert values(own["supervisor"]) == [1, 1, 1]

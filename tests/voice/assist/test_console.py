@@ -74,8 +74,7 @@ def test_agent_sees_own_live_call_others_get_404(client: TestClient, database: D
     assert client.get(f"/console/calls/{call.id}").status_code == 404
 
 
-def test_wrap_up_sets_outcome_and_writes_the_lead_note(client: TestClient, database: Database,
-                                                       orgs: TwoOrgs) -> None:
+def test_wrap_up_sets_outcome_and_writes_the_lead_note(client: TestClient, database: Database, orgs: TwoOrgs) -> None:
     agent = orgs.a.users["agent"]
     call = call_in_progress(database, orgs.a.id, agent_id=agent.id)
     csrf = login(client, "alpha", "agent")
@@ -83,14 +82,25 @@ def test_wrap_up_sets_outcome_and_writes_the_lead_note(client: TestClient, datab
     early = client.post(url, data={"outcome": "interested", "note": "x", "csrf_token": csrf})
     assert early.status_code == 422 and "通话结束后" in early.text
     end(database, call)
-    for form, why in (({"outcome": ""}, "请选择通话结果"), ({"outcome": "failed"}, "请选择通话结果"),
-                      ({"outcome": "callback"}, "回电时间"), ({"outcome": "callback", "callback_at": "明天"}, "格式"),
-                      ({"outcome": "interested", "note": "长" * 2001}, "2000")):
+    for form, why in (
+        ({"outcome": ""}, "请选择通话结果"),
+        ({"outcome": "failed"}, "请选择通话结果"),
+        ({"outcome": "callback"}, "回电时间"),
+        ({"outcome": "callback", "callback_at": "明天"}, "格式"),
+        ({"outcome": "interested", "note": "长" * 2001}, "2000"),
+    ):
         resp = client.post(url, data={**form, "csrf_token": csrf})
         assert resp.status_code == 422 and why in resp.text, form
     assert client.post(url, data={"outcome": "interested", "csrf_token": "stale"}).status_code == 400
-    ok = client.post(url, data={"outcome": "callback", "callback_at": "2099-01-02T10:30",
-                                "note": "周六带孩子来试听 <b>", "csrf_token": csrf})
+    ok = client.post(
+        url,
+        data={
+            "outcome": "callback",
+            "callback_at": "2099-01-02T10:30",
+            "note": "周六带孩子来试听 <b>",
+            "csrf_token": csrf,
+        },
+    )
     assert ok.status_code == 200 and "通话小结已保存" in ok.text
     with database.session() as session:
         row = session.get(Call, call.id)
@@ -109,11 +119,13 @@ def test_wrap_up_sets_outcome_and_writes_the_lead_note(client: TestClient, datab
 
 def csrf_of(client: TestClient) -> str:
     from tests.conftest import csrf_from
+
     return csrf_from(client.get("/console").text)
 
 
-def test_take_over_stops_the_robot_and_hands_the_call_to_the_agent(client: TestClient, database: Database,
-                                                                   orgs: TwoOrgs, live: LiveCalls) -> None:
+def test_take_over_stops_the_robot_and_hands_the_call_to_the_agent(
+    client: TestClient, database: Database, orgs: TwoOrgs, live: LiveCalls
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=None, mode=CallMode.robot)
     robot = live_call(call.id, orgs.a.id, call.public_id, CallMode.robot)
     live.register(robot)
@@ -134,7 +146,7 @@ def test_take_over_stops_the_robot_and_hands_the_call_to_the_agent(client: TestC
     loop = asyncio.new_event_loop()
     task = loop.create_task(robot_loop())
     resp = client.post(f"/voice/calls/{call.id}/takeover", data={"csrf_token": csrf}, follow_redirects=False)
-    assert resp.status_code == 303, resp.text[resp.text.find("call-error"):][:100]
+    assert resp.status_code == 303, resp.text[resp.text.find("call-error") :][:100]
     assert robot.takeover.is_set() and robot.agent_id == orgs.a.users["agent"].id
     assert loop.run_until_complete(asyncio.wait_for(task, 2)) == "returned"
     loop.close()
@@ -150,8 +162,9 @@ def test_take_over_stops_the_robot_and_hands_the_call_to_the_agent(client: TestC
     assert gone.status_code in (404, 422)
 
 
-def test_call_socket_streams_turns_to_the_agent_and_refuses_others(client: TestClient, database: Database,
-                                                                    orgs: TwoOrgs, app: FastAPI) -> None:
+def test_call_socket_streams_turns_to_the_agent_and_refuses_others(
+    client: TestClient, database: Database, orgs: TwoOrgs, app: FastAPI
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=orgs.a.users["agent"].id)
     url = f"/ws/call/{call.id}"
     assert closed_with(client, url) == 4401
@@ -173,8 +186,9 @@ def test_call_socket_streams_turns_to_the_agent_and_refuses_others(client: TestC
         assert frame["type"] == "call_turn" and frame["text"] == "想试听" and frame["speaker_label"] == "客户"
 
 
-def test_monitor_listen_whisper_barge_and_role_checks(client: TestClient, database: Database, orgs: TwoOrgs,
-                                                      live: LiveCalls) -> None:
+def test_monitor_listen_whisper_barge_and_role_checks(
+    client: TestClient, database: Database, orgs: TwoOrgs, live: LiveCalls
+) -> None:
     call = call_in_progress(database, orgs.a.id, agent_id=orgs.a.users["agent"].id)
     url = f"/voice/calls/{call.id}/monitor"
     login(client, "alpha", "supervisor")

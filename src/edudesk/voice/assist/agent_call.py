@@ -22,7 +22,7 @@ from edudesk import events
 from edudesk.db import Database, utcnow
 from edudesk.voice import service as voice_service
 from edudesk.voice.assist import alerts, bridge
-from edudesk.voice.engines.base import RecognitionStream, Recognised
+from edudesk.voice.engines.base import Recognised, RecognitionStream
 from edudesk.voice.live import LiveCall, VoiceServices
 from edudesk.voice.media import Audio, Hangup, Track
 from edudesk.voice.models import Speaker
@@ -47,24 +47,48 @@ def _start(db: Database, org_id: int, call_id: int) -> tuple[list[alerts.Rule], 
     return rules, offset
 
 
-def record_turns(db: Database, org_id: int, call_id: int, speaker: Speaker, results: Sequence[Recognised],
-                 rules: Sequence[alerts.Rule], offset_ms: int = 0) -> None:
+def record_turns(
+    db: Database,
+    org_id: int,
+    call_id: int,
+    speaker: Speaker,
+    results: Sequence[Recognised],
+    rules: Sequence[alerts.Rule],
+    offset_ms: int = 0,
+) -> None:
     """Final recognitions of one side as turns, with intent and alerts, in one transaction."""
     with db.session() as session:
         call = voice_service.get_call(session, org_id, call_id)
         for result in results:
             intent = alerts.intent_of(result.text) if speaker == Speaker.customer else None
             fired = alerts.match(rules, speaker, result.text, intent)
-            turn = voice_service.add_turn(session, call, speaker, result.text.strip(),
-                                          start_ms=offset_ms + result.start_ms, end_ms=offset_ms + result.end_ms,
-                                          confidence=result.confidence, intent=intent,
-                                          alerts=[f.rule.name for f in fired])
+            turn = voice_service.add_turn(
+                session,
+                call,
+                speaker,
+                result.text.strip(),
+                start_ms=offset_ms + result.start_ms,
+                end_ms=offset_ms + result.end_ms,
+                confidence=result.confidence,
+                intent=intent,
+                alerts=[f.rule.name for f in fired],
+            )
             if fired:
-                events.record(session, events.DomainEvent(
-                    CALL_ALERT_EVENT, org_id,
-                    {"call_id": call_id, "seq": turn.seq, "speaker": speaker.value, "text": turn.text,
-                     "alerts": alerts.as_payload(fired)},
-                    topics=(voice_service.call_topic(org_id, call_id),)))
+                events.record(
+                    session,
+                    events.DomainEvent(
+                        CALL_ALERT_EVENT,
+                        org_id,
+                        {
+                            "call_id": call_id,
+                            "seq": turn.seq,
+                            "speaker": speaker.value,
+                            "text": turn.text,
+                            "alerts": alerts.as_payload(fired),
+                        },
+                        topics=(voice_service.call_topic(org_id, call_id),),
+                    ),
+                )
         session.commit()
 
 
@@ -84,8 +108,9 @@ class Scribe:
         stream = self._streams.get(speaker)
         if stream is None:
             track = Track.phone if speaker == Speaker.customer else Track.ours
-            stream = self.services.recogniser.stream(self.live.sample_rate, call_public_id=self.live.public_id,
-                                                     track=int(track))
+            stream = self.services.recogniser.stream(
+                self.live.sample_rate, call_public_id=self.live.public_id, track=int(track)
+            )
             self._streams[speaker] = stream
         return stream
 
@@ -102,8 +127,16 @@ class Scribe:
             return
         async with self._lock:
             try:
-                await asyncio.to_thread(record_turns, self.services.db, self.live.org_id, self.live.call_id,
-                                        speaker, finals, self.rules, self.offset_ms)
+                await asyncio.to_thread(
+                    record_turns,
+                    self.services.db,
+                    self.live.org_id,
+                    self.live.call_id,
+                    speaker,
+                    finals,
+                    self.rules,
+                    self.offset_ms,
+                )
             except Exception:  # the call goes on; the transcript misses these lines, and the log says so
                 log.exception("call_turn_write_failed", call_id=self.live.call_id, org_id=self.live.org_id)
 

@@ -51,18 +51,41 @@ class Default:
 
 
 DEFAULTS = (
-    Default("价格", ("价格", "多少钱", "学费", "收费", "费用"), AlertSeverity.info,
-            "先了解孩子的情况再报价：“我先帮您看看适合孩子的班型，再给您准确的价格。”", "asked_price"),
-    Default("优惠", ("优惠", "折扣", "便宜", "活动", "打折"), AlertSeverity.info,
-            "说明本期优惠及截止时间，邀请先来试听。"),
-    Default("试听", ("试听", "体验课", "试课", "免费课"), AlertSeverity.info,
-            "马上约试听：“这周六上午和周日下午都有试听，您看哪个时间方便？”", "asked_trial"),
-    Default("投诉", ("投诉", "举报", "12315", "骗子", "太差"), AlertSeverity.critical,
-            "先道歉并倾听，记下问题，承诺回复时间；需要时请班长介入。"),
-    Default("退费", ("退费", "退款", "退钱", "退课"), AlertSeverity.critical,
-            "不要当场承诺：说明退费政策，记录原因，转交班长处理。"),
-    Default("竞品", ("学而思", "新东方", "猿辅导", "作业帮", "高途"), AlertSeverity.warning,
-            "不贬低对方：讲清我们的班型、师资和试听，请家长对比。"),
+    Default(
+        "价格",
+        ("价格", "多少钱", "学费", "收费", "费用"),
+        AlertSeverity.info,
+        "先了解孩子的情况再报价：“我先帮您看看适合孩子的班型，再给您准确的价格。”",
+        "asked_price",
+    ),
+    Default(
+        "优惠", ("优惠", "折扣", "便宜", "活动", "打折"), AlertSeverity.info, "说明本期优惠及截止时间，邀请先来试听。"
+    ),
+    Default(
+        "试听",
+        ("试听", "体验课", "试课", "免费课"),
+        AlertSeverity.info,
+        "马上约试听：“这周六上午和周日下午都有试听，您看哪个时间方便？”",
+        "asked_trial",
+    ),
+    Default(
+        "投诉",
+        ("投诉", "举报", "12315", "骗子", "太差"),
+        AlertSeverity.critical,
+        "先道歉并倾听，记下问题，承诺回复时间；需要时请班长介入。",
+    ),
+    Default(
+        "退费",
+        ("退费", "退款", "退钱", "退课"),
+        AlertSeverity.critical,
+        "不要当场承诺：说明退费政策，记录原因，转交班长处理。",
+    ),
+    Default(
+        "竞品",
+        ("学而思", "新东方", "猿辅导", "作业帮", "高途"),
+        AlertSeverity.warning,
+        "不贬低对方：讲清我们的班型、师资和试听，请家长对比。",
+    ),
 )
 
 
@@ -119,8 +142,7 @@ def match(rules: Iterable[Rule], speaker: Speaker, text: str, intent: str | None
 
 
 def _snapshot(row: CallAlertRule) -> Rule:
-    return Rule(row.id, row.name, tuple(w for w in row.words if w), row.intent, row.side, row.severity,
-                row.suggestion)
+    return Rule(row.id, row.name, tuple(w for w in row.words if w), row.intent, row.side, row.severity, row.suggestion)
 
 
 def ensure_defaults(session: Session, org_id: int) -> None:
@@ -131,9 +153,19 @@ def ensure_defaults(session: Session, org_id: int) -> None:
     try:
         with session.begin_nested():
             for position, d in enumerate(DEFAULTS):
-                session.add(CallAlertRule(org_id=org_id, name=d.name, words=list(d.words), intent=d.intent,
-                                          side=d.side, severity=d.severity, suggestion=d.suggestion, enabled=True,
-                                          position=position))
+                session.add(
+                    CallAlertRule(
+                        org_id=org_id,
+                        name=d.name,
+                        words=list(d.words),
+                        intent=d.intent,
+                        side=d.side,
+                        severity=d.severity,
+                        suggestion=d.suggestion,
+                        enabled=True,
+                        position=position,
+                    )
+                )
     except IntegrityError:
         pass
 
@@ -206,8 +238,7 @@ def _clean(data: RuleInput) -> tuple[str, list[str], AlertSide, AlertSeverity, s
 
 
 def _name_free(session: Session, org_id: int, name: str, except_id: int | None) -> None:
-    clash = session.scalar(select(CallAlertRule.id).where(CallAlertRule.org_id == org_id,
-                                                          CallAlertRule.name == name))
+    clash = session.scalar(select(CallAlertRule.id).where(CallAlertRule.org_id == org_id, CallAlertRule.name == name))
     if clash is not None and clash != except_id:
         raise VoiceError("duplicate", "已有同名的提醒", "name")
 
@@ -226,13 +257,20 @@ def create_rule(session: Session, actor: audit_service.Actor, data: RuleInput) -
     if len(existing) >= MAX_RULES:
         raise VoiceError("too_many", f"最多 {MAX_RULES} 条提醒", "name")
     _name_free(session, actor.org_id, name, None)
-    row = CallAlertRule(org_id=actor.org_id, name=name, words=words, side=side, severity=severity,
-                        suggestion=suggestion, intent=intent, enabled=data.enabled,
-                        position=max((r.position for r in existing), default=-1) + 1)
+    row = CallAlertRule(
+        org_id=actor.org_id,
+        name=name,
+        words=words,
+        side=side,
+        severity=severity,
+        suggestion=suggestion,
+        intent=intent,
+        enabled=data.enabled,
+        position=max((r.position for r in existing), default=-1) + 1,
+    )
     session.add(row)
     session.flush()
-    audit_service.record(session, actor, "voice.alert_rule.create", "call_alert_rule", row.id, name=name,
-                         words=words)
+    audit_service.record(session, actor, "voice.alert_rule.create", "call_alert_rule", row.id, name=name, words=words)
     return row
 
 
@@ -243,8 +281,16 @@ def update_rule(session: Session, actor: audit_service.Actor, rule_id: int, data
     row.name, row.words, row.side, row.severity = name, words, side, severity
     row.suggestion, row.intent, row.enabled = suggestion, intent, data.enabled
     session.flush()
-    audit_service.record(session, actor, "voice.alert_rule.update", "call_alert_rule", row.id, name=name,
-                         words=words, enabled=data.enabled)
+    audit_service.record(
+        session,
+        actor,
+        "voice.alert_rule.update",
+        "call_alert_rule",
+        row.id,
+        name=name,
+        words=words,
+        enabled=data.enabled,
+    )
     return row
 
 
@@ -259,5 +305,7 @@ def delete_rule(session: Session, actor: audit_service.Actor, rule_id: int) -> N
 
 def as_payload(fired: Sequence[Fired]) -> list[dict[str, str]]:
     """What the console shows of each fired rule (the ``call_alert`` frame, docs/protocol.md)."""
-    return [{"name": f.rule.name, "severity": f.rule.severity.value, "because": f.because,
-             "suggestion": f.rule.suggestion} for f in fired]
+    return [
+        {"name": f.rule.name, "severity": f.rule.severity.value, "because": f.because, "suggestion": f.rule.suggestion}
+        for f in fired
+    ]

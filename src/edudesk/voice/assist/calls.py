@@ -26,8 +26,16 @@ from edudesk.voice.service import VoiceError
 MAX_NOTE = 2000
 LIVE_STATES = (CallState.ringing, CallState.in_progress)
 # The wrap-up codes an agent picks from (the network's own outcomes are not theirs to choose).
-WRAP_UP_OUTCOMES = (CallOutcome.connected, CallOutcome.interested, CallOutcome.callback, CallOutcome.refused,
-                    CallOutcome.already_enrolled, CallOutcome.wrong_number, CallOutcome.no_answer, CallOutcome.busy)
+WRAP_UP_OUTCOMES = (
+    CallOutcome.connected,
+    CallOutcome.interested,
+    CallOutcome.callback,
+    CallOutcome.refused,
+    CallOutcome.already_enrolled,
+    CallOutcome.wrong_number,
+    CallOutcome.no_answer,
+    CallOutcome.busy,
+)
 
 
 def is_supervisor(user: User) -> bool:
@@ -52,14 +60,24 @@ def visible_call(session: Session, user: User, call_id: int) -> Call:
 
 def calls_today(session: Session, user: User, limit: int = 100) -> list[Call]:
     since = local_midnight(local_today())
-    return list(session.scalars(org_query(Call, user.org_id).where(Call.agent_id == user.id, Call.created_at >= since)
-                                .order_by(Call.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            org_query(Call, user.org_id)
+            .where(Call.agent_id == user.id, Call.created_at >= since)
+            .order_by(Call.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def current_call(session: Session, user: User) -> Call | None:
     """The agent's call in progress (the newest if the network left an old one open)."""
-    return session.scalar(org_query(Call, user.org_id).where(Call.agent_id == user.id, Call.state.in_(LIVE_STATES))
-                          .order_by(Call.id.desc()).limit(1))
+    return session.scalar(
+        org_query(Call, user.org_id)
+        .where(Call.agent_id == user.id, Call.state.in_(LIVE_STATES))
+        .order_by(Call.id.desc())
+        .limit(1)
+    )
 
 
 def live_calls(session: Session, user: User, limit: int = 200) -> list[Call]:
@@ -71,8 +89,14 @@ def live_calls(session: Session, user: User, limit: int = 200) -> list[Call]:
 
 
 def turns_of(session: Session, call: Call, limit: int = 500) -> list[CallTurn]:
-    return list(session.scalars(select(CallTurn).where(CallTurn.call_id == call.id, CallTurn.org_id == call.org_id)
-                                .order_by(CallTurn.seq).limit(limit)))
+    return list(
+        session.scalars(
+            select(CallTurn)
+            .where(CallTurn.call_id == call.id, CallTurn.org_id == call.org_id)
+            .order_by(CallTurn.seq)
+            .limit(limit)
+        )
+    )
 
 
 def lead_id_of(session: Session, call: Call) -> int | None:
@@ -109,10 +133,12 @@ def wrap_up(session: Session, actor: audit_service.Actor, user: User, call_id: i
     voice_service.set_outcome(session, call, outcome, reason=note[:200], callback_at=data.callback_at)
     lead_id = lead_id_of(session, call)
     if note and lead_id is not None:
-        leads_service.add_note(session, actor, lead_id, f"【通话小结】{note}", remind_at=data.callback_at,
-                               author=user.display_name)
-    audit_service.record(session, actor, "voice.call.wrap_up", "call", call.id, outcome=outcome.value,
-                         note=bool(note), lead_id=lead_id)
+        leads_service.add_note(
+            session, actor, lead_id, f"【通话小结】{note}", remind_at=data.callback_at, author=user.display_name
+        )
+    audit_service.record(
+        session, actor, "voice.call.wrap_up", "call", call.id, outcome=outcome.value, note=bool(note), lead_id=lead_id
+    )
     return call
 
 

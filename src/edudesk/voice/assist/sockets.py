@@ -57,13 +57,26 @@ MAX_QUEUED = 200
 def call_renderer(ev: events.DomainEvent) -> dict[str, Any] | None:
     data = ev.data
     if ev.type == voice_service.CALL_TURN_EVENT:
-        return {"type": "call_turn", "call_id": data["call_id"], "seq": data["seq"], "speaker": data["speaker"],
-                "speaker_label": voice_service.speaker_label(Speaker(data["speaker"])), "text": data["text"],
-                "start_ms": data["start_ms"], "end_ms": data["end_ms"], "intent": data.get("intent"),
-                "alerts": data.get("alerts") or []}
+        return {
+            "type": "call_turn",
+            "call_id": data["call_id"],
+            "seq": data["seq"],
+            "speaker": data["speaker"],
+            "speaker_label": voice_service.speaker_label(Speaker(data["speaker"])),
+            "text": data["text"],
+            "start_ms": data["start_ms"],
+            "end_ms": data["end_ms"],
+            "intent": data.get("intent"),
+            "alerts": data.get("alerts") or [],
+        }
     if ev.type == CALL_ALERT_EVENT:
-        return {"type": "call_alert", "call_id": data["call_id"], "seq": data["seq"], "speaker": data["speaker"],
-                "alerts": data["alerts"]}
+        return {
+            "type": "call_alert",
+            "call_id": data["call_id"],
+            "seq": data["seq"],
+            "speaker": data["speaker"],
+            "alerts": data["alerts"],
+        }
     if ev.type == voice_service.CALL_STATE_EVENT:
         return {"type": "call_state", "call_id": data["call_id"], "state": data["state"]}
     if ev.type == voice_service.CALL_ENDED_EVENT:
@@ -107,8 +120,7 @@ async def call_socket(websocket: WebSocket, call_id: int) -> None:
     user = await _open(websocket, call_id)
     if user is None:
         return
-    conn = Connection(websocket, [voice_service.call_topic(user.org_id, call_id)], call_renderer,
-                      org_id=user.org_id)
+    conn = Connection(websocket, [voice_service.call_topic(user.org_id, call_id)], call_renderer, org_id=user.org_id)
     ctx.hub.add(conn)
     conn.offer({"type": "hello", "call_id": call_id})
     try:
@@ -179,16 +191,18 @@ def _audio_in(raw: str | bytes | None) -> bytes | None:
     return raw
 
 
-async def _serve_audio(websocket: WebSocket, live: LiveCall, outbox: Outbox, sender: asyncio.Task[None],
-                       on_audio: Any, on_text: Any) -> None:
+async def _serve_audio(
+    websocket: WebSocket, live: LiveCall, outbox: Outbox, sender: asyncio.Task[None], on_audio: Any, on_text: Any
+) -> None:
     ctx = get_ctx(websocket)
     try:
         while (raw := await receive_frame(websocket, max(ctx.settings.max_frame_bytes, MAX_AUDIO_FRAME))) is not None:
             if isinstance(raw, bytes):
                 pcm = _audio_in(raw)
                 if pcm is None:
-                    await websocket.send_json({"type": "error", "code": "bad_audio",
-                                               "message": "音频须为 16 位 PCM，且不超过 32000 字节"})
+                    await websocket.send_json(
+                        {"type": "error", "code": "bad_audio", "message": "音频须为 16 位 PCM，且不超过 32000 字节"}
+                    )
                 else:
                     on_audio(pcm)
             else:
@@ -251,8 +265,7 @@ async def monitor_socket(websocket: WebSocket, call_id: int) -> None:
 
     live.taps.append(tap)
     sender = asyncio.create_task(_send_audio(websocket, outbox))
-    await websocket.send_json({"type": "hello", "call_id": call_id, "sample_rate": live.sample_rate,
-                               "mode": mode})
+    await websocket.send_json({"type": "hello", "call_id": call_id, "sample_rate": live.sample_rate, "mode": mode})
     try:
         await _serve_audio(websocket, live, outbox, sender, on_audio, on_text)
     finally:

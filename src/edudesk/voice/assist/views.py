@@ -71,16 +71,35 @@ def current_panel(request: Request, user: Staff) -> Response:
     return page(request, "console/_call_panel.html", user=user, **context)
 
 
-def call_page(request: Request, user: User, call_id: int, *, errors: dict[str, str] | None = None,
-              form: dict[str, str] | None = None, notice: str | None = None, status_code: int = 200) -> Response:
+def call_page(
+    request: Request,
+    user: User,
+    call_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
     with get_ctx(request).db.session() as session:
         call = calls.visible_call(session, user, call_id)
         context = _panel(session, user, call)
         lead_id = calls.lead_id_of(session, call)
         session.commit()
-    return page(request, "console/call.html", status_code=status_code, user=user, lead_id=lead_id,
-                errors=errors or {}, form=form or {}, notice=notice, outcomes=calls.WRAP_UP_OUTCOMES,
-                outcome_labels=OUTCOME_LABELS, supervisor=calls.is_supervisor(user), **context)
+    return page(
+        request,
+        "console/call.html",
+        status_code=status_code,
+        user=user,
+        lead_id=lead_id,
+        errors=errors or {},
+        form=form or {},
+        notice=notice,
+        outcomes=calls.WRAP_UP_OUTCOMES,
+        outcome_labels=OUTCOME_LABELS,
+        supervisor=calls.is_supervisor(user),
+        **context,
+    )
 
 
 @router.get("/console/calls/{call_id}", response_class=HTMLResponse)
@@ -99,16 +118,29 @@ def _callback_at(raw: str) -> dt.datetime | None:
 
 
 @router.post("/console/calls/{call_id}/wrap-up", response_class=HTMLResponse)
-def wrap_up(request: Request, user: Staff, call_id: PathId, outcome: Line = "", note: Text = "",
-            callback_at: Line = "", csrf_token: Csrf = "") -> Response:
+def wrap_up(
+    request: Request,
+    user: Staff,
+    call_id: PathId,
+    outcome: Line = "",
+    note: Text = "",
+    callback_at: Line = "",
+    csrf_token: Csrf = "",
+) -> Response:
     def write(session: Session) -> Call:
         data = calls.WrapUp(outcome, note, _callback_at(callback_at))
         return calls.wrap_up(session, actor_of(request, user), user, call_id, data)
 
     done = submit(request, csrf_token, write)
     if isinstance(done, Rejected):
-        return call_page(request, user, call_id, errors=done.beside("form"), status_code=done.status,
-                         form={"outcome": outcome, "note": note, "callback_at": callback_at})
+        return call_page(
+            request,
+            user,
+            call_id,
+            errors=done.beside("form"),
+            status_code=done.status,
+            form={"outcome": outcome, "note": note, "callback_at": callback_at},
+        )
     return call_page(request, user, call_id, notice="通话小结已保存")
 
 
@@ -118,8 +150,7 @@ def take_over(request: Request, user: Staff, call_id: PathId, csrf_token: Csrf =
     live_call = None
     if services is not None:
         live_call = next((c for c in services.live.of_org(user.org_id) if c.call_id == call_id), None)
-    done = submit(request, csrf_token, lambda s: calls.take_over(s, actor_of(request, user), user, call_id,
-                                                                   live_call))
+    done = submit(request, csrf_token, lambda s: calls.take_over(s, actor_of(request, user), user, call_id, live_call))
     if isinstance(done, Rejected):
         return call_page(request, user, call_id, errors=done.beside("form"), status_code=done.status)
     if live_call is not None:
@@ -131,12 +162,27 @@ def take_over(request: Request, user: Staff, call_id: PathId, csrf_token: Csrf =
 
 
 def _rule_form(row: CallAlertRule) -> dict[str, str]:
-    return {"name": row.name, "words": "\n".join(row.words), "side": row.side.value, "severity": row.severity.value,
-            "suggestion": row.suggestion, "intent": row.intent or "", "enabled": "1" if row.enabled else ""}
+    return {
+        "name": row.name,
+        "words": "\n".join(row.words),
+        "side": row.side.value,
+        "severity": row.severity.value,
+        "suggestion": row.suggestion,
+        "intent": row.intent or "",
+        "enabled": "1" if row.enabled else "",
+    }
 
 
-def alerts_page(request: Request, user: User, *, errors: dict[str, str] | None = None, failed: str = "",
-                form: dict[str, str] | None = None, notice: str | None = None, status_code: int = 200) -> Response:
+def alerts_page(
+    request: Request,
+    user: User,
+    *,
+    errors: dict[str, str] | None = None,
+    failed: str = "",
+    form: dict[str, str] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
     """``failed``: the form the errors belong to ("new" or a rule id), which shows what was typed."""
     with get_ctx(request).db.session() as session:
         alerts.ensure_defaults(session, user.org_id)
@@ -144,9 +190,20 @@ def alerts_page(request: Request, user: User, *, errors: dict[str, str] | None =
         shown = [{"id": r.id, "form": form if failed == str(r.id) and form else _rule_form(r)} for r in rows]
         session.commit()
     new = form if failed == "new" and form else {"side": "customer", "severity": "info", "enabled": "1"}
-    return page(request, "admin/voice_alerts.html", status_code=status_code, user=user, rules=shown, new=new,
-                errors=errors or {}, failed=failed, notice=notice, sides=alerts.SIDE_LABELS,
-                severities=alerts.SEVERITY_LABELS, intents=alerts.INTENT_LABELS)
+    return page(
+        request,
+        "admin/voice_alerts.html",
+        status_code=status_code,
+        user=user,
+        rules=shown,
+        new=new,
+        errors=errors or {},
+        failed=failed,
+        notice=notice,
+        sides=alerts.SIDE_LABELS,
+        severities=alerts.SEVERITY_LABELS,
+        intents=alerts.INTENT_LABELS,
+    )
 
 
 @router.get("/admin/voice/alerts", response_class=HTMLResponse)
@@ -154,37 +211,78 @@ def alerts_admin(request: Request, user: Supervisor) -> Response:
     return alerts_page(request, user)
 
 
-def _input(name: str, words: str, side: str, severity: str, suggestion: str, intent: str,
-           enabled: str) -> alerts.RuleInput:
-    return alerts.RuleInput(name=name, words=words, side=side, severity=severity, suggestion=suggestion,
-                            intent=intent, enabled=bool(enabled))
+def _input(
+    name: str, words: str, side: str, severity: str, suggestion: str, intent: str, enabled: str
+) -> alerts.RuleInput:
+    return alerts.RuleInput(
+        name=name,
+        words=words,
+        side=side,
+        severity=severity,
+        suggestion=suggestion,
+        intent=intent,
+        enabled=bool(enabled),
+    )
 
 
 @router.post("/admin/voice/alerts", response_class=HTMLResponse)
-def create_alert(request: Request, user: Supervisor, name: Line = "", words: Text = "", side: Line = "",
-                 severity: Line = "", suggestion: Text = "", intent: Line = "", enabled: Line = "",
-                 csrf_token: Csrf = "") -> Response:
+def create_alert(
+    request: Request,
+    user: Supervisor,
+    name: Line = "",
+    words: Text = "",
+    side: Line = "",
+    severity: Line = "",
+    suggestion: Text = "",
+    intent: Line = "",
+    enabled: Line = "",
+    csrf_token: Csrf = "",
+) -> Response:
     data = _input(name, words, side, severity, suggestion, intent, enabled)
     done = submit(request, csrf_token, lambda s: alerts.create_rule(s, actor_of(request, user), data))
     if isinstance(done, Rejected):
-        form = {"name": name, "words": words, "side": side, "severity": severity, "suggestion": suggestion,
-                "intent": intent, "enabled": enabled}
-        return alerts_page(request, user, errors=done.beside("form"), failed="new", form=form,
-                           status_code=done.status)
+        form = {
+            "name": name,
+            "words": words,
+            "side": side,
+            "severity": severity,
+            "suggestion": suggestion,
+            "intent": intent,
+            "enabled": enabled,
+        }
+        return alerts_page(request, user, errors=done.beside("form"), failed="new", form=form, status_code=done.status)
     return alerts_page(request, user, notice="提醒已添加")
 
 
 @router.post("/admin/voice/alerts/{rule_id}", response_class=HTMLResponse)
-def update_alert(request: Request, user: Supervisor, rule_id: PathId, name: Line = "", words: Text = "",
-                 side: Line = "", severity: Line = "", suggestion: Text = "", intent: Line = "", enabled: Line = "",
-                 csrf_token: Csrf = "") -> Response:
+def update_alert(
+    request: Request,
+    user: Supervisor,
+    rule_id: PathId,
+    name: Line = "",
+    words: Text = "",
+    side: Line = "",
+    severity: Line = "",
+    suggestion: Text = "",
+    intent: Line = "",
+    enabled: Line = "",
+    csrf_token: Csrf = "",
+) -> Response:
     data = _input(name, words, side, severity, suggestion, intent, enabled)
     done = submit(request, csrf_token, lambda s: alerts.update_rule(s, actor_of(request, user), rule_id, data))
     if isinstance(done, Rejected):
-        form = {"name": name, "words": words, "side": side, "severity": severity, "suggestion": suggestion,
-                "intent": intent, "enabled": enabled}
-        return alerts_page(request, user, errors=done.beside("form"), failed=str(rule_id), form=form,
-                           status_code=done.status)
+        form = {
+            "name": name,
+            "words": words,
+            "side": side,
+            "severity": severity,
+            "suggestion": suggestion,
+            "intent": intent,
+            "enabled": enabled,
+        }
+        return alerts_page(
+            request, user, errors=done.beside("form"), failed=str(rule_id), form=form, status_code=done.status
+        )
     return alerts_page(request, user, notice="提醒已保存")
 
 
