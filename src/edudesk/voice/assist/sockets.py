@@ -196,7 +196,7 @@ async def _serve_audio(
 ) -> None:
     ctx = get_ctx(websocket)
     try:
-        while (raw := await receive_frame(websocket, max(ctx.settings.max_frame_bytes, MAX_AUDIO_FRAME))) is not None:
+        while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
             if isinstance(raw, bytes):
                 pcm = _audio_in(raw)
                 if pcm is None:
