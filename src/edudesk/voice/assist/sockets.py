@@ -201,7 +201,7 @@ async def _serve_audio(
                 pcm = _audio_in(raw)
                 if pcm is None:
                     await websocket.send_json(
-                        {"type": "error", "code": "bad_audio", "message": "音频须为 16 位 PCM，且不超过 32000 字节"}
+                        {"type": "error", "code": "bad_audio", "message": "音频须为完整的 16 位 PCM 采样"}
                     )
                 else:
                     on_audio(pcm)
