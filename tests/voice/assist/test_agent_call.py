@@ -71,8 +71,6 @@ def test_both_sides_transcribed_with_alerts_per_side(
     port.say("退费你们说了算吗", Track.ours)  # 退费 is a customer-side rule: the agent saying it raises nothing
     port.send(Audio(Track.phone, tone(3)))  # noise: no text, no turn
     port.send(Hangup("bye"))
-    heard: list[tuple[Track, int]] = []
-    live.taps.append(lambda track, pcm: heard.append((track, len(pcm))))
 
     run(run_agent_call(live, services(database)))
 
@@ -83,7 +81,6 @@ def test_both_sides_transcribed_with_alerts_per_side(
         (Speaker.customer, "学费多少钱一期", ["价格"], "asked_price"),
         (Speaker.agent, "退费你们说了算吗", [], None),
     ]
-    assert len(heard) == 5  # every chunk reached the taps (recorder, listeners)
     topic = voice_service.call_topic(orgs.a.id, call.id)
     fired = [e for e in published if e.type == CALL_ALERT_EVENT]
     assert [e.topics for e in fired] == [(topic,)] * 3

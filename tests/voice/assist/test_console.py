@@ -23,7 +23,7 @@ from edudesk.voice.live import LiveCall, LiveCalls
 from edudesk.voice.media import Track
 from edudesk.voice.models import Call, CallMode, CallOutcome, Speaker
 from tests.conftest import TwoOrgs, login
-from tests.voice.assist.fakes import live_call, services, tone
+from tests.voice.assist.fakes import live_call, tone
 from tests.voice.assist.seed import call_in_progress, end
 
 
@@ -31,7 +31,7 @@ from tests.voice.assist.seed import call_in_progress, end
 def live(app: FastAPI) -> LiveCalls:
     """This instance as the media plane: its live calls, reached by the /voice/ sockets and the take-over."""
     registry = LiveCalls()
-    app.state.voice = services(app.state.ctx.db, registry)
+    app.state.voice_live = registry
     return registry
 
 

@@ -6,8 +6,9 @@ carrier forks, or the agent's own browser audio once it arrives, which then wins
 echo of what we played). Every final result becomes a call turn (``voice.service.add_turn`` publishes
 ``call.turn`` on the call's topic) with its intent and the alerts it fired; fired alerts also publish
 ``call.alert`` with the suggested lines, so the agent's console shows a chip and supervisors watching see a flag.
-The database is written from a worker thread, one turn batch at a time, so a slow database delays the transcript
-but never the audio.
+The taps (recorder, listeners) are the runtime's business: its port tees every chunk heard or played to
+``live.heard``. The database is written from a worker thread, one turn batch at a time, so a slow database delays
+the transcript but never the audio.
 """
 
 from __future__ import annotations
@@ -152,7 +153,6 @@ async def _bridge_console_audio(live: LiveCall, scribe: Scribe) -> None:
         mixed, own = bridge.mix_sources(chunks)
         if mixed:
             await live.port.play(mixed)
-            live.heard(Track.ours, mixed)
         for source, pcm in own.items():
             speaker = Speaker.supervisor if source == "supervisor" else Speaker.agent
             if speaker == Speaker.agent:
@@ -174,7 +174,6 @@ async def run_agent_call(live: LiveCall, services: VoiceServices) -> None:
             if isinstance(event, Hangup):
                 break
             if isinstance(event, Audio):
-                live.heard(event.track, event.pcm)
                 if event.track == Track.phone:
                     await scribe.hear(Speaker.customer, event.pcm)
                 elif not scribe.browser_agent:

@@ -34,7 +34,8 @@ from edudesk.realtime import Connection, receive_frame
 from edudesk.voice import service as voice_service
 from edudesk.voice.assist import bridge, calls
 from edudesk.voice.assist.agent_call import CALL_ALERT_EVENT
-from edudesk.voice.live import LiveCall, VoiceServices
+from edudesk.voice.assist.views import live_calls
+from edudesk.voice.live import LiveCall
 from edudesk.voice.media import MAX_AUDIO_FRAME, Track
 from edudesk.voice.models import Speaker
 from edudesk.wsframes import (
@@ -139,10 +140,10 @@ async def call_socket(websocket: WebSocket, call_id: int) -> None:
 
 
 def _live(websocket: WebSocket, user: User, call_id: int) -> LiveCall | None:
-    services: VoiceServices | None = getattr(websocket.app.state, "voice", None)
-    if services is None:
+    registry = live_calls(websocket)
+    if registry is None:
         return None
-    return next((c for c in services.live.of_org(user.org_id) if c.call_id == call_id), None)
+    return next((c for c in registry.of_org(user.org_id) if c.call_id == call_id), None)
 
 
 class Outbox:

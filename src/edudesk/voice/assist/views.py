@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from edudesk.auth.deps import actor_of, current_user, supervisor
 from edudesk.auth.models import User
@@ -23,7 +24,7 @@ from edudesk.localtime import LOCAL_TZ
 from edudesk.voice import service as voice_service
 from edudesk.voice.assist import alerts, calls
 from edudesk.voice.assist.models import CallAlertRule
-from edudesk.voice.live import VoiceServices
+from edudesk.voice.live import LiveCalls
 from edudesk.voice.models import OUTCOME_LABELS, Call
 from edudesk.web import page
 
@@ -35,9 +36,9 @@ Text = Annotated[str, Form(max_length=5000)]
 Csrf = Annotated[str, Form(max_length=100)]
 
 
-def voice_services(request: Request) -> VoiceServices | None:
-    """The media plane's services when this instance carries calls (set by the app factory's voice runtime)."""
-    return getattr(request.app.state, "voice", None)
+def live_calls(conn: HTTPConnection) -> LiveCalls | None:
+    """This instance's live calls (``app.state.voice_live``, the media plane's registry), if it carries calls."""
+    return getattr(conn.app.state, "voice_live", None)
 
 
 def _row(call: Call, user: User) -> dict[str, Any]:
@@ -146,10 +147,10 @@ def wrap_up(
 
 @router.post("/voice/calls/{call_id}/takeover", response_class=HTMLResponse)
 def take_over(request: Request, user: Staff, call_id: PathId, csrf_token: Csrf = "") -> Response:
-    services = voice_services(request)
+    registry = live_calls(request)
     live_call = None
-    if services is not None:
-        live_call = next((c for c in services.live.of_org(user.org_id) if c.call_id == call_id), None)
+    if registry is not None:
+        live_call = next((c for c in registry.of_org(user.org_id) if c.call_id == call_id), None)
     done = submit(request, csrf_token, lambda s: calls.take_over(s, actor_of(request, user), user, call_id, live_call))
     if isinstance(done, Rejected):
         return call_page(request, user, call_id, errors=done.beside("form"), status_code=done.status)
