@@ -40,6 +40,7 @@ class HttpAsrStream:
         self._out: queue.Queue[bytes | str | None] = queue.Queue(maxsize=2000)
         self._results: queue.Queue[Recognised] = queue.Queue()
         self._done = threading.Event()
+        self._failed = threading.Event()
         self.error: str | None = None
         start = json.dumps({"event": "start", "sample_rate": sample_rate, "language": "zh-CN", "call": call_public_id})
         self._thread = threading.Thread(
@@ -53,16 +54,20 @@ class HttpAsrStream:
                 ws.send(start)
                 reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
                 reader.start()
-                while True:
-                    item = self._out.get()
+                while not self._failed.is_set():
+                    try:
+                        item = self._out.get(timeout=0.5)
+                    except queue.Empty:
+                        continue
                     if item is None:
                         ws.send(json.dumps({"event": "stop"}))
                         break
                     ws.send(item)
                 reader.join(FINISH_WAIT_SECONDS)
         except (OSError, WebSocketException, TimeoutError) as exc:
-            self.error = f"{exc.__class__.__name__}: {exc}"[:300]
-            log.warning("cloud ASR stream failed: %s", self.error)
+            if self.error is None:  # the server's own error, when it sent one, says more
+                self.error = f"{exc.__class__.__name__}: {exc}"[:300]
+                log.warning("cloud ASR stream failed: %s", self.error)
         finally:
             self._done.set()
 
@@ -80,6 +85,7 @@ class HttpAsrStream:
                 if data.get("event") == "error":
                     self.error = str(data.get("message", ""))[:300]
                     log.warning("cloud ASR error: %s", self.error)
+                    self._failed.set()
                     return
                 text = data.get("text")
                 if not isinstance(text, str):

@@ -137,6 +137,10 @@ class RobotCall:
             takeover.cancel()
             if self.speech is not None and self.speech.task is not None:
                 self.speech.task.cancel()
+            if self.stream is not None:
+                # Closes the recogniser's stream (a cloud ASR's connection) off the loop; nothing waits on it, so
+                # a take-over returns at once.
+                asyncio.get_running_loop().run_in_executor(None, self.stream.finish)
 
     async def _loop(self, takeover: asyncio.Future[Any]) -> None:
         port = self.live.port
