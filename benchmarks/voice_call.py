@@ -46,7 +46,7 @@ from edudesk.voice.engines.vad import VadConfig
 from edudesk.voice.live import LiveCall, LiveCalls, VoiceServices
 from edudesk.voice.models import CallMode, VoiceSettings
 from edudesk.voice.robot import RobotConfig, run_robot_call
-from edudesk.voice.robot.dialogue import GOODBYE, NO_INPUT_TEXT
+from edudesk.voice.robot.warm import warm_prompts
 
 NOTICE = "您好，本次通话可能被录音。"
 SCRIPT = [WaitForBot(400), Say("孩子三年级"), WaitForBot(400), Say("试听课多少钱？"), WaitForBot(400),
@@ -67,19 +67,6 @@ def seed(db: Database, calls: int) -> tuple[int, list[int]]:
                     for i in range(calls)]
         session.commit()
         return org.id, contacts
-
-
-async def presynthesise(synth: EspeakSynthesiser, rate: int) -> None:
-    """The lines every call says (notice, script, goodbyes) into the cache before the first call, as the
-    ``edudesk voice`` process does at start-up (robot.prepare)."""
-    from edudesk.voice.robot.speech import sentences
-
-    lines = [NOTICE, NO_INPUT_TEXT, *GOODBYE.values()]
-    for step in PHONE_CALL_FLOW["steps"]:
-        lines += [str(step[k]) for k in ("text", "prompt", "question", "reprompt") if step.get(k)]
-    for line in lines:
-        for sentence in sentences(line):
-            await synth.synthesise(sentence, rate)
 
 
 async def run_calls(services: VoiceServices, db: Database, org_id: int, contacts: list[int], rate: int,
@@ -147,11 +134,11 @@ def main() -> None:
     results: list[dict[str, Any]] = []
 
     async def bench() -> None:
+        org_id, contacts = seed(db, max(counts) + 1)
         if not args.cold:
             started = time.perf_counter()
-            await presynthesise(synth, args.rate)
-            print(f"pre-synthesised {len(synth.cache)} sentences in {time.perf_counter() - started:.2f} s")
-        org_id, contacts = seed(db, max(counts) + 1)
+            count = await warm_prompts(services, org_id, args.rate)
+            print(f"pre-synthesised {count} sentences in {time.perf_counter() - started:.2f} s")
         await run_calls(services, db, org_id, contacts[-1:], args.rate)  # warm-up: bot runtime, models
         for n in counts:
             org_id, contacts = seed(db, n)

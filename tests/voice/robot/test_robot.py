@@ -10,6 +10,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from edudesk.conversations.models import Conversation, Message, SenderKind
+from edudesk.conversations.states import ConversationState
 from edudesk.leads import service as leads_service
 from edudesk.leads.models import Lead
 from edudesk.voice.engines.base import EngineStatus
@@ -67,6 +68,7 @@ def test_full_dialogue_books_a_callback(world: RobotWorld) -> None:
     with world.database.session() as session:
         conv = session.get(Conversation, call.conversation_id)
         assert conv is not None and conv.channel == "phone" and conv.contact_id == world.contact_id
+        assert conv.state == ConversationState.closed  # the parent's next chat opens a conversation of its own
         messages = list(session.scalars(select(Message).where(Message.conversation_id == conv.id).order_by(Message.id)))
         visitor = [m.text for m in messages if m.sender == SenderKind.visitor]
         assert visitor == ["孩子三年级", "试听课多少钱？", "有兴趣", "明天下午三点吧"]
@@ -176,3 +178,12 @@ def test_recogniser_not_configured_refuses_the_call(world: RobotWorld) -> None:
     assert call.state == CallState.failed and call.outcome == CallOutcome.failed
     assert "未配置语音识别" in call.outcome_reason and turns == []
     assert port.timeline.hangup_reason == "未配置语音识别"
+
+
+def test_warm_prompts_synthesises_what_every_call_says(world: RobotWorld) -> None:
+    from edudesk.voice.robot.warm import warm_prompts
+
+    count = asyncio.run(warm_prompts(world.services, world.org_id, 8000))
+    assert count > 10
+    assert any(NOTICE.rstrip("。") in s for s in world.synth.said)
+    assert any("几年级" in s for s in world.synth.said)  # the script's question

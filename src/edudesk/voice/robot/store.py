@@ -262,4 +262,7 @@ def finish(
         voice_service.end_call(
             session, call, state, outcome=outcome, reason=reason, hangup_by=hangup_by, callback_at=callback_at
         )
+        if call.conversation_id is not None:
+            conv = conversations_service.get(session, call.org_id, call.conversation_id)
+            conversations_service.close_bot_conversation(session, conv)
         session.commit()
