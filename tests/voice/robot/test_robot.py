@@ -187,3 +187,32 @@ def test_warm_prompts_synthesises_what_every_call_says(world: RobotWorld) -> Non
     assert count > 10
     assert any(NOTICE.rstrip("。") in s for s in world.synth.said)
     assert any("几年级" in s for s in world.synth.said)  # the script's question
+
+
+def test_repeat_key_and_a_question_while_waiting_for_the_time(world: RobotWorld) -> None:
+    call_id, port = world.call(
+        [
+            WaitForBot(),
+            Press("*"),
+            WaitForBot(),
+            Say("三年级"),
+            WaitForBot(),
+            Say("有兴趣"),
+            WaitForBot(),
+            Say("你们在哪个校区？"),
+            WaitForBot(),
+            Say("周六上午"),
+            WaitForBot(),
+            Silence(100),
+        ]
+    )
+    world.run(call_id, port)
+    call, turns = _call(world, call_id)
+    customer = [t.text for t in turns if t.speaker == Speaker.customer]
+    assert customer == ["请再说一遍", "三年级", "有兴趣", "你们在哪个校区？", "周六上午"]
+    after_star = turns[[t.text for t in turns].index("请再说一遍") + 1]
+    assert after_star.speaker == Speaker.bot and "几年级" in after_star.text  # the question again
+    after_question = [t.text for t in turns[[t.text for t in turns].index("你们在哪个校区？") + 1 :]]
+    assert any("比如明天下午三点" in t for t in after_question)  # asked for the time again
+    assert call.outcome == CallOutcome.callback and call.callback_at is not None
+    assert call.callback_at.astimezone(TZ).weekday() == 5

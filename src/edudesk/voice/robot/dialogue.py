@@ -291,8 +291,8 @@ class RobotCall:
         if intent == intents.HUMAN:
             return await self._settle(text, intent, confidence, start_ms, end_ms, TRANSFER_TEXT, transfer=True)
         if intent == intents.REPEAT:
-            self.say([(Speaker.bot, t) for t in self.last_prompt])
-            return False
+            again = "".join(self.last_prompt) or "不好意思，刚才没听清，您能再说一遍吗？"
+            return await self._settle(text, intent, confidence, start_ms, end_ms, again, repeat=True)
         if when is not None and (self.mode == "await_time" or intent == intents.BUSY or self.found & {"interested"}):
             self.callback_at = when
             reply = CALLBACK_TEXT.format(when=_spoken_time(when, utcnow()))
@@ -338,8 +338,9 @@ class RobotCall:
             else:
                 self.ending = "done"
                 self.mode = "closing"
-        if self.mode == "await_time" and not result.replies:
-            lines = [(Speaker.bot, ASK_TIME_TEXT)]
+        if self.mode == "await_time" and not result.flow_ended:
+            # A question while we wait for a time (价格?): answered, then the time is asked for again.
+            lines.append((Speaker.bot, ASK_TIME_AGAIN_TEXT if result.replies else ASK_TIME_TEXT))
         self.say(lines or [(Speaker.bot, "不好意思，刚才没听清，您能再说一遍吗？")])
         return False
 
@@ -354,6 +355,7 @@ class RobotCall:
         *,
         close: str | None = None,
         transfer: bool = False,
+        repeat: bool = False,
     ) -> bool:
         assert self.start is not None
         await asyncio.to_thread(
@@ -376,7 +378,7 @@ class RobotCall:
         if close is not None:
             self.ending = close
             self.mode = "closing"
-        self.say([(Speaker.bot, reply)], prompt=close is None)
+        self.say([(Speaker.bot, reply)], prompt=close is None and not repeat)
         return False
 
     def _close(self, why: str) -> None:
