@@ -100,6 +100,8 @@ from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
 from edudesk.voice.campaigns import jobs as voice_campaign_jobs
 from edudesk.voice.campaigns import views as voice_campaign_views
+from edudesk.voice.assist import sockets as voice_assist_sockets
+from edudesk.voice.assist import views as voice_assist_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -406,6 +408,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
         voice_campaign_views.router,
+        voice_assist_views.router, voice_assist_sockets.router,
         *analytics_views.ROUTERS,
     )
     for router in routers:

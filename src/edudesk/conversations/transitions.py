@@ -243,6 +243,16 @@ def close_resolved_job(session: Session, payload: dict[str, Any]) -> None:
     session.commit()
 
 
+def close_bot_conversation(session: Session, conv: Conversation) -> None:
+    """The channel's session is over (a robot call hung up): a conversation only the bot had is closed, so the
+    person's next message, on any channel, opens a new one instead of landing in the call's. One a human holds
+    or is waiting for is left as it is."""
+    if conv.state != S.bot:
+        return
+    _transition(session, conv, S.closed)
+    publish_conversation(session, conv, "conversation.closed")
+
+
 def mark_read(session: Session, user: User, conv: Conversation) -> None:
     if conv.assignee_id == user.id and conv.unread_count:
         conv.unread_count = 0

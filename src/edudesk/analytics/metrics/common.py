@@ -75,7 +75,7 @@ EXTRA_KEYS: dict[str, tuple[str, ...]] = {
 # The names a dashboard shows for stored keys; N_ puts them in the catalogue, the pages translate text cells.
 CHANNEL_LABELS = {"web": N_("网页"), "wechat": N_("微信公众号"), "wecom": N_("微信客服"), "weixin": N_("微信"),
                   "api": "API", "form": N_("表单"), "import": N_("导入"), "manual": N_("手动录入"),
-                  "fake": N_("测试渠道")}
+                  "fake": N_("测试渠道"), "phone": N_("电话")}
 SOURCE_LABELS = {"ad": N_("广告"), "campaign": N_("推广活动"), "search": N_("搜索"), "social": N_("社交媒体"),
                  "referral": N_("外部链接"), "direct": N_("直接访问"), NONE: N_("未知来源")}
 REASON_LABELS = {"visitor_request": N_("访客要求转人工"), "bot_misses": N_("机器人多次未答"),
