@@ -52,8 +52,12 @@ class FakeCarrier:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                ok = signing.verify(carrier.secret, self.headers.get("X-Edudesk-Timestamp", ""), body,
-                                    self.headers.get("X-Edudesk-Signature", ""))
+                ok = signing.verify(
+                    carrier.secret,
+                    self.headers.get("X-Edudesk-Timestamp", ""),
+                    body,
+                    self.headers.get("X-Edudesk-Signature", ""),
+                )
                 if not ok:
                     carrier.bad_signatures += 1
                     self.send_response(401)

@@ -22,9 +22,9 @@ from edudesk.voice import audio, wiring
 from edudesk.voice.live import LiveCall, VoiceServices
 from edudesk.voice.media import Audio, Dtmf, Hangup, Played, Track, audio_frame
 from edudesk.voice.models import Call, CallState, CallTurn
+from edudesk.voice.telephony import websocket as websocket_adapter
 from edudesk.voice.telephony.base import DialFailed, OriginateRequest
 from edudesk.voice.telephony.lines import WebSocketLineConfig
-from edudesk.voice.telephony import websocket as websocket_adapter
 from edudesk.voice.telephony.websocket import MEDIA_PATH, WebSocketAdapter
 from tests.conftest import LiveServer, TwoOrgs
 from tests.voice.plane_support import LogRecorder, get_call, make_line, queue_calls
@@ -41,8 +41,15 @@ def db_url(sqlite_url: str) -> str:  # the transport does not depend on the data
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Any) -> Settings:
-    return Settings(database_url=db_url, secret_key="test-secret-" + "x" * 20, data_dir=tmp_path,
-                    run_jobs_in_process=False, voice_media=True, voice_poll_seconds=0.05, freeze_heap=False)
+    return Settings(
+        database_url=db_url,
+        secret_key="test-secret-" + "x" * 20,
+        data_dir=tmp_path,
+        run_jobs_in_process=False,
+        voice_media=True,
+        voice_poll_seconds=0.05,
+        freeze_heap=False,
+    )
 
 
 seen: dict[str, list[Any]] = {}
@@ -117,14 +124,18 @@ def wait_ended(database: Database, ids: list[int], seconds: float = 30) -> list[
     raise AssertionError([c.state for c in calls])
 
 
-def test_calls_over_the_media_websocket(server: LiveServer, database: Database, orgs: TwoOrgs,
-                                        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calls_over_the_media_websocket(
+    server: LiveServer, database: Database, orgs: TwoOrgs, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logs = LogRecorder()
     monkeypatch.setattr(websocket_adapter, "log", logs)
     carrier = FakeCarrier(LINE_SECRET, lambda request: SCRIPTS[request["to"]])
     try:
-        line = make_line(database, orgs.a.id, config=WebSocketLineConfig(
-            originate_url=carrier.url, signing_secret=SecretStr(LINE_SECRET)))
+        line = make_line(
+            database,
+            orgs.a.id,
+            config=WebSocketLineConfig(originate_url=carrier.url, signing_secret=SecretStr(LINE_SECRET)),
+        )
         ids = queue_calls(database, orgs.a.id, line, len(SCRIPTS))
         calls = wait_ended(database, ids)
         carrier.join()
@@ -146,11 +157,16 @@ def test_calls_over_the_media_websocket(server: LiveServer, database: Database, 
     assert heard == SPEECH
     played = [m for m in streams["+8613800000000"].received if isinstance(m, bytes)]
     assert b"".join(m[1:] for m in played) == audio.tone(8000, 200, 300) and all(m[0] == 0 for m in played)
-    assert {"event": "mark", "name": "greeting"} in [json.loads(m) for m in streams["+8613800000000"].received
-                                                      if isinstance(m, str)]
+    assert {"event": "mark", "name": "greeting"} in [
+        json.loads(m) for m in streams["+8613800000000"].received if isinstance(m, str)
+    ]
 
-    for number, reason in (("+8613800000001", "bad control frame"), ("+8613800000002", "not whole 16-bit samples"),
-                           ("+8613800000003", "unknown track 7"), ("+8613800000004", "second start frame")):
+    for number, reason in (
+        ("+8613800000001", "bad control frame"),
+        ("+8613800000002", "not whole 16-bit samples"),
+        ("+8613800000003", "unknown track 7"),
+        ("+8613800000004", "second start frame"),
+    ):
         stream = streams[number]
         assert stream.close_code == 4400 and reason in stream.close_reason, (number, stream.close_reason)
         call = next(c for c in calls if c.phone_e164 == number)
@@ -172,8 +188,9 @@ def close_of(server: LiveServer, *frames: str | bytes) -> tuple[int | None, str]
         return ws.close_code, ws.close_reason or ""
 
 
-def test_streams_that_name_no_call_of_ours_are_refused(server: LiveServer, database: Database, orgs: TwoOrgs,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streams_that_name_no_call_of_ours_are_refused(
+    server: LiveServer, database: Database, orgs: TwoOrgs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logs = LogRecorder()
     monkeypatch.setattr(websocket_adapter, "log", logs)
     line = make_line(database, orgs.a.id)
@@ -196,12 +213,18 @@ class Carrier:
 
     def request(self, ring: int = 30) -> OriginateRequest:
         config = WebSocketLineConfig(originate_url=self.carrier.url, signing_secret=SecretStr(LINE_SECRET))
-        return OriginateRequest(call_public_id="pub-id-0000000000001", org_id=1, line_id=1, to_e164="+8613800000000",
-                                from_number="", config=config, ring_timeout_seconds=ring)
+        return OriginateRequest(
+            call_public_id="pub-id-0000000000001",
+            org_id=1,
+            line_id=1,
+            to_e164="+8613800000000",
+            from_number="",
+            config=config,
+            ring_timeout_seconds=ring,
+        )
 
 
-@pytest.mark.parametrize(("status", "ring", "state"), [(486, 30, "busy"), (500, 30, "failed"),
-                                                         (200, 1, "no_answer")])
+@pytest.mark.parametrize(("status", "ring", "state"), [(486, 30, "busy"), (500, 30, "failed"), (200, 1, "no_answer")])
 def test_originate_failures(status: int, ring: int, state: str) -> None:
     carrier = Carrier(status)
     adapter = WebSocketAdapter("ws://127.0.0.1:9/voice/media")
@@ -215,8 +238,9 @@ def test_originate_failures(status: int, ring: int, state: str) -> None:
 
 def test_originate_to_nowhere_fails() -> None:
     config = WebSocketLineConfig(originate_url="http://127.0.0.1:9/originate", signing_secret=SecretStr("s"))
-    request = OriginateRequest(call_public_id="pub-id-0000000000001", org_id=1, line_id=1, to_e164="+1",
-                               from_number="", config=config)
+    request = OriginateRequest(
+        call_public_id="pub-id-0000000000001", org_id=1, line_id=1, to_e164="+1", from_number="", config=config
+    )
     with pytest.raises(DialFailed) as failed:
         asyncio.run(WebSocketAdapter("ws://x/voice/media").originate(request))
     assert failed.value.state == "failed" and "unreachable" in failed.value.detail
