@@ -2,8 +2,9 @@
 
 The talkers and speech engines come from other parts of the voice area (voice.robot, voice.assist,
 voice.engines). Until they are merged, the placeholders below stand in: a robot call is hung up at once with a
-log line, and the engines report themselves unusable. At merge, ``robot_talker`` / ``agent_talker`` become
-``voice.robot.run_robot_call`` / ``voice.assist.run_agent_call`` and ``make_engines`` the engines' factory.
+log line, and the engines report themselves unusable. At merge: ``robot_talker`` becomes
+``edudesk.voice.robot.run_robot_call``, ``agent_talker`` ``edudesk.voice.assist.run_agent_call``, and the engines
+``voice.engines.factory.build_recogniser(settings)`` / ``build_synthesiser(settings)``.
 """
 
 from __future__ import annotations
