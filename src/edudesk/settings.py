@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     # message of EDUDESK_MAX_MESSAGE_CHARS characters fits with room to spare (2000 CJK characters ≈ 6 KB).
     max_frame_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
 
+    # ---- Voice speech engines (docs/voice.md, "Call robot and engines") ----
+    # Recogniser: "none" (voice features say 未配置语音识别 and refuse), "scripted" (tests and the demo), "sherpa"
+    # (sherpa-onnx streaming model from asr_model_dir, EDUDESK_ASR_MODEL_DIR), "http" (a cloud ASR at asr_url).
+    voice_asr: str = "none"
+    asr_model_dir: Path | None = None
+    asr_url: str = ""
+    # Synthesiser: "espeak" (espeak-ng, Mandarin), "prompts" (recorded WAVs in voice_prompt_dir, espeak for the
+    # rest), "http" (a cloud TTS at tts_url). Recorded prompts in voice_prompt_dir are used first by every choice.
+    voice_tts: str = "espeak"
+    tts_url: str = ""
+    voice_prompt_dir: Path | None = None
+
     # ---- Voice media plane (docs/voice.md, "Media plane and telephony") ----
     # Run the media plane in this server process (claims queued calls, dials, carries answered calls);
     # `edudesk voice` runs it alone.

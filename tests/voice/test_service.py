@@ -64,10 +64,10 @@ def test_end_call_once_with_job_and_turns_in_order(database: Database, orgs: Two
         voice_service.set_state(session, call, CallState.dialing)
         voice_service.set_state(session, call, CallState.in_progress)
         voice_service.add_turn(session, call, Speaker.bot, "您好", start_ms=0, end_ms=800)
-        voice_service.add_turn(session, call, Speaker.customer, "有兴趣", start_ms=900, end_ms=1500,
-                               intent="interested")
-        voice_service.end_call(session, call, CallState.completed, outcome=CallOutcome.interested,
-                               hangup_by="customer")
+        voice_service.add_turn(
+            session, call, Speaker.customer, "有兴趣", start_ms=900, end_ms=1500, intent="interested"
+        )
+        voice_service.end_call(session, call, CallState.completed, outcome=CallOutcome.interested, hangup_by="customer")
         voice_service.end_call(session, call, CallState.failed, outcome=CallOutcome.failed)
         session.commit()
         assert call.state == CallState.completed and call.outcome == CallOutcome.interested

@@ -17,7 +17,8 @@ from typing import Any
 
 from edudesk.bot.flows.spec import BUILTIN_FIELD_TYPES, Flow, load_flow
 
-__all__ = ["DEMO_CUSTOM_FIELDS", "DEMO_FIELD_KEYS", "EXAM_PREP_FLOW", "K12_FLOW", "OFF_HOURS_FLOW", "demo_flows"]
+__all__ = ["DEMO_CUSTOM_FIELDS", "DEMO_FIELD_KEYS", "EXAM_PREP_FLOW", "K12_FLOW", "OFF_HOURS_FLOW", "PHONE_CALL_FLOW",
+           "demo_flows"]
 
 EDUCATION_LEVELS = ["高中/中专", "大专", "本科", "硕士及以上"]
 # (key, label, type, options) of the org's own lead-card fields the demo flows ask for.
@@ -138,6 +139,32 @@ OFF_HOURS_FLOW: dict[str, Any] = {
          "on_fail": "end", "on_fail_text": "没关系～您可以继续问我问题，老师{reply_time}也会在这里回复您。"},
         {"kind": "end", "id": "thanks",
          "text": "记下啦！老师{reply_time}会联系您，祝孩子学习进步～还有问题也可以继续问我。"},
+    ],
+}
+
+
+# The call robot's script (voice.robot: started by its key when a call is answered, so it has no trigger). Said,
+# not shown: short sentences, options spelled out in the question, no buttons. Its last line asks when to call
+# back, and the robot books the callback from the answer ("明天下午三点"); a question in the middle (价格, 地址)
+# is answered from the knowledge base and the script resumes, as in chat.
+PHONE_CALL_FLOW: dict[str, Any] = {
+    "schema_version": 1,
+    "key": "phone_call",
+    "name": "电话外呼：试听邀约",
+    "version": 1,
+    "description": "智能外呼用：确认孩子年级和意向，有兴趣的预约老师回电时间。",
+    "triggers": [],
+    "steps": [
+        {"kind": "say", "id": "hello", "text": "您好，我是课程顾问小安。打扰您一分钟，想了解一下孩子的学习情况。"},
+        {"kind": "ask_field", "id": "grade", "field": "grade", "prompt": "请问孩子现在读几年级？",
+         "reprompt": "您说一下孩子的年级就行，比如三年级、初二。", "max_retries": 1, "on_fail": "skip"},
+        {"kind": "ask_buttons", "id": "interest", "next": "bye",
+         "question": "我们最近有免费的试听课。您有兴趣让孩子来体验一下吗？有兴趣的话说“有兴趣”就可以。",
+         "reprompt": "有兴趣的话说“有兴趣”，不需要的话说“没兴趣”就可以。", "max_retries": 1, "on_fail": "skip",
+         "options": [{"label": "有兴趣", "goto": "callback"}, {"label": "没兴趣", "goto": "bye"}]},
+        {"kind": "end", "id": "callback",
+         "text": "好的。我请课程老师给您回个电话，详细介绍课程和试听安排。您看什么时间方便接电话？"},
+        {"kind": "end", "id": "bye", "text": "好的，不打扰您了，祝孩子学习进步，再见。"},
     ],
 }
 

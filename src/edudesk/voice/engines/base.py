@@ -42,7 +42,12 @@ class Recogniser(Protocol):
 
     def status(self) -> EngineStatus: ...
 
-    def stream(self, sample_rate: int, *, call_public_id: str, track: int = 0) -> RecognitionStream: ...
+    def stream(
+        self, sample_rate: int, *, call_public_id: str, track: int = 0, phone_e164: str = ""
+    ) -> RecognitionStream:
+        """A new stream for one track of one call. ``phone_e164`` is the other party's number, for engines that
+        pick a per-number vocabulary or script (the scripted recogniser of tests and the demo)."""
+        ...
 
 
 class Synthesiser(Protocol):
