@@ -12,13 +12,37 @@ from pydantic import BaseModel, SecretStr
 
 from edudesk.db import Database, utcnow
 from edudesk.voice import service as voice_service
+from edudesk.voice.engines.base import EngineStatus, Recognised
 from edudesk.voice.live import LiveCall, LiveCalls, VoiceServices
 from edudesk.voice.media import Hangup, MediaEvent
 from edudesk.voice.models import Call, LineKind, VoiceLine
 from edudesk.voice.runtime import MediaPlane, Talker
 from edudesk.voice.telephony.base import CallHandler, OriginateRequest, TelephonyAdapter
 from edudesk.voice.telephony.lines import WebSocketLineConfig, encrypt_config, secret_box
-from edudesk.voice.wiring import UnavailableEngine
+
+
+class _NoStream:
+    def accept(self, pcm: bytes) -> list[Recognised]:
+        return []
+
+    def finish(self) -> list[Recognised]:
+        return []
+
+
+class UnavailableEngine:
+    """Speech engines for plane tests whose talkers do not listen or speak."""
+
+    name = "unavailable"
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(self.name, False, "未配置语音引擎")
+
+    def stream(self, sample_rate: int, *, call_public_id: str, track: int = 0, phone_e164: str = "") -> _NoStream:
+        return _NoStream()
+
+    async def synthesise(self, text: str, sample_rate: int) -> bytes:
+        return b""
+
 
 SECRET = "test-secret-" + "x" * 20
 BOX = secret_box(SECRET)

@@ -1,10 +1,8 @@
-"""Builds the media plane from the settings: its adapters, its services and the talkers of each call.
+"""Builds the media plane from the settings: its adapters, its services (the speech engines of voice.engines) and
+the talkers of each call: the robot (voice.robot) and the agent's side (voice.assist).
 
-The talkers and speech engines come from other parts of the voice area (voice.robot, voice.assist,
-voice.engines). Until they are merged, the placeholders below stand in: a robot call is hung up at once with a
-log line, and the engines report themselves unusable. At merge: ``robot_talker`` becomes
-``edudesk.voice.robot.run_robot_call``, ``agent_talker`` ``edudesk.voice.assist.run_agent_call``, and the engines
-``voice.engines.factory.build_recogniser(settings)`` / ``build_synthesiser(settings)``.
+Until voice.assist is merged, ``agent_talker`` stands in for ``edudesk.voice.assist.run_agent_call``: it hangs up
+with a log line (the lead swaps it at merge).
 """
 
 from __future__ import annotations
@@ -15,9 +13,10 @@ import structlog
 
 from edudesk.db import Database
 from edudesk.settings import Settings
-from edudesk.voice.engines.base import EngineStatus, Recognised, RecognitionStream
+from edudesk.voice.engines.factory import build_recogniser, build_synthesiser
 from edudesk.voice.live import LiveCall, LiveCalls, VoiceServices
 from edudesk.voice.models import LineKind
+from edudesk.voice.robot import run_robot_call
 from edudesk.voice.runtime import MediaPlane
 from edudesk.voice.telephony.audiosocket import AudioSocketAdapter
 from edudesk.voice.telephony.base import TelephonyAdapter
@@ -28,32 +27,7 @@ from edudesk.voice.telephony.websocket import MEDIA_PATH, WebSocketAdapter
 log = structlog.get_logger(__name__)
 
 
-class _NoStream:
-    def accept(self, pcm: bytes) -> list[Recognised]:
-        return []
-
-    def finish(self) -> list[Recognised]:
-        return []
-
-
-class UnavailableEngine:
-    """Stands in for the speech engines until voice.engines is merged."""
-
-    name = "unavailable"
-
-    def status(self) -> EngineStatus:
-        return EngineStatus(self.name, False, "未配置语音引擎")
-
-    def stream(self, sample_rate: int, *, call_public_id: str, track: int = 0) -> RecognitionStream:
-        return _NoStream()
-
-    async def synthesise(self, text: str, sample_rate: int) -> bytes:
-        return b""
-
-
-async def robot_talker(live: LiveCall, services: VoiceServices) -> None:
-    log.error("voice_robot_unavailable", call=live.public_id)
-    await live.port.hangup("robot unavailable")
+robot_talker = run_robot_call
 
 
 async def agent_talker(live: LiveCall, services: VoiceServices) -> None:
@@ -88,12 +62,11 @@ def make_plane(
     bots: Any = None,
     adapters: dict[LineKind, TelephonyAdapter] | None = None,
 ) -> MediaPlane:
-    engine = UnavailableEngine()
     services = VoiceServices(
         db=db,
         settings=settings,
-        recogniser=engine,
-        synthesiser=engine,
+        recogniser=build_recogniser(settings),
+        synthesiser=build_synthesiser(settings),
         live=live,
         bots=bots,
         upload_dir=settings.upload_dir,

@@ -3,6 +3,7 @@ like a carrier whose callee answered, connects a WebSocket client to the media U
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable
@@ -10,9 +11,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from edudesk.voice.media import Audio, Dtmf, Played, audio_frame
 from edudesk.webhooks import signing
 
 # A script gets the open connection and the originate request; it returns what it wants the test to see.
@@ -84,6 +87,9 @@ class FakeCarrier:
     def _play(self, request: dict[str, Any], script: Script) -> None:
         stream = Stream(request)
         self.streams.append(stream)
+        if getattr(script, "bridges_a_phone", False):  # an async script that opens the stream itself
+            stream.result = script(None, request)  # type: ignore[arg-type]
+            return
         with connect(request["media_url"], open_timeout=10) as ws:
             try:
                 stream.result = script(ws, request)
@@ -99,3 +105,52 @@ class FakeCarrier:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def phone_bridge(make_phone: Callable[[dict[str, Any]], Any]) -> Script:
+    """A carrier whose callee is a ``tests.voice.fakes.FakePhone``: the phone's side goes out as media frames
+    (audio, dtmf, the echo of our marks, stop), and what edudesk sends is played to the phone."""
+
+    async def bridge(request: dict[str, Any]) -> Any:
+        phone = make_phone(request)
+        async with aconnect(request["media_url"], open_timeout=10) as ws:
+            await ws.send(json.dumps({"event": "start", "token": request["call_id"], "sample_rate": 8000}))
+
+            async def downlink() -> None:
+                try:
+                    async for message in ws:
+                        if isinstance(message, bytes):
+                            await phone.play(message[1:])
+                            continue
+                        frame = json.loads(message)
+                        if frame["event"] == "mark":
+                            await phone.mark(frame["name"])
+                        elif frame["event"] == "clear":
+                            await phone.clear()
+                        elif frame["event"] == "hangup":
+                            await phone.hangup(frame.get("reason", ""))
+                except ConnectionClosed:
+                    pass
+                await phone.hangup("stream closed")
+
+            task = asyncio.create_task(downlink())
+            while True:
+                event = await phone.receive()
+                if isinstance(event, Audio):
+                    await ws.send(audio_frame(event.pcm))
+                elif isinstance(event, Dtmf):
+                    await ws.send(json.dumps({"event": "dtmf", "digit": event.digit}))
+                elif isinstance(event, Played):
+                    await ws.send(json.dumps({"event": "mark", "name": event.name}))
+                else:
+                    if event.by == "customer":
+                        await ws.send(json.dumps({"event": "stop", "reason": event.reason}))
+                    break
+            task.cancel()
+        return phone
+
+    def script(ws: ClientConnection, request: dict[str, Any]) -> Any:
+        return asyncio.run(bridge(request))
+
+    script.bridges_a_phone = True  # type: ignore[attr-defined]
+    return script
