@@ -96,9 +96,12 @@ def check_call(database: Database, world: RobotWorld, call_id: int) -> Call:
         assert call.outcome == CallOutcome.callback and call.callback_at is not None
         local = call.callback_at.astimezone(TZ)
         assert (local.hour, local.minute) == (15, 0)
-        assert [t.text for t in turns if t.speaker == Speaker.customer] == PARENT
+        texts = [f"{t.speaker.value}:{t.start_ms}-{t.end_ms}:{t.text}" for t in turns]
+        assert [t.text for t in turns if t.speaker == Speaker.customer] == PARENT, texts
         texts = [t.text for t in turns]
-        assert "小安" in texts[1]  # the script's greeting, after the notice
+        assert any("小安" in t for t in texts[:3]), [
+            f"{t.speaker.value}:{t.start_ms}:{t.text}" for t in turns
+        ]  # the script's greeting, after the notice
         assert any(PRICE_ANSWER in t for t in texts)
         assert "明天下午3点" in texts[-1]
         assert call.talk_seconds > 2 and call.recording_key is not None
@@ -172,7 +175,7 @@ def parent_clip(gaps_ms: list[int]) -> bytes:
 @pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
 def test_a_scripted_call_over_sip_against_sipp(database: Database, world: RobotWorld, tmp_path: Path) -> None:
     clip = tmp_path / "parent.ulaw"
-    clip.write_bytes(parent_clip([3500, 3500, 4500, 3500]))
+    clip.write_bytes(parent_clip([6000, 3500, 4500, 3500]))
     scenario = tmp_path / "parent.xml"
     scenario.write_text((SCENARIOS / "parent.xml").read_text().replace("AUDIO_FILE", str(clip)))
     port = free_udp_port()
@@ -205,6 +208,10 @@ def test_a_scripted_call_over_sip_against_sipp(database: Database, world: RobotW
             database, world.org_id, kind=LineKind.sip, config=SipLineConfig(trunk_host="127.0.0.1", trunk_port=port)
         )
         world.recogniser.register(PHONE, PARENT)
+        # sipp's clip runs on the clock from the answer: the org's bot (FAQ embeddings) is built before the call, so
+        # a loaded machine does not start the robot after the parent's first answer.
+        with database.session() as session:
+            world.services.bots.get(session, world.org_id)
         world.services.extras["robot_config"] = RobotConfig(no_input_ms=8000)
         plane = make_plane(
             database, "sip", {LineKind.sip: SipAdapter("127.0.0.1:0")}, robot=run_robot_call, upload_dir=tmp_path
