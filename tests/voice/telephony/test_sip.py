@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from edudesk.db import Database
 from edudesk.voice import audio
@@ -208,3 +209,48 @@ def test_parse_refuses_garbage() -> None:
     ):
         with pytest.raises(ValueError):
             parse(data)
+
+
+def dial_against(
+    database: Database, orgs: TwoOrgs, scenario: str, config: dict[str, Any], ring_timeout: int = 30
+) -> tuple[Any, str, int]:
+    port = free_udp_port()
+    proc = sipp("-sf", str(SCENARIOS / scenario), "-p", str(port))
+    try:
+        time.sleep(0.3)
+        line = make_line(
+            database,
+            orgs.a.id,
+            kind=LineKind.sip,
+            config=SipLineConfig(trunk_host="127.0.0.1", trunk_port=port, **config),
+        )
+        [call_id] = queue_calls(database, orgs.a.id, line, 1)
+        plane = make_plane(database, "sip", {LineKind.sip: SipAdapter("127.0.0.1:0")})
+        plane.ring_timeout_seconds = ring_timeout
+        asyncio.run(run_until_ended(plane, database, call_id))
+        out = proc.communicate(timeout=30)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return get_call(database, call_id), out, proc.returncode
+
+
+def test_digest_challenge_answered_then_busy(database: Database, orgs: TwoOrgs) -> None:
+    call, out, code = dial_against(
+        database, orgs, "auth_busy.xml", {"username": "edudesk", "password": SecretStr("s3cret")}
+    )
+    assert code == 0, out[-2000:]
+    # sipp verified our credentials (bad ones get 403 → failed) and answered busy.
+    assert call.state == CallState.busy and call.outcome == CallOutcome.busy
+
+
+def test_wrong_password_fails(database: Database, orgs: TwoOrgs) -> None:
+    call, _, _ = dial_against(database, orgs, "auth_busy.xml", {"username": "edudesk", "password": SecretStr("x")})
+    assert call.state == CallState.failed and "403" in call.error
+
+
+def test_ring_timeout_cancels(database: Database, orgs: TwoOrgs) -> None:
+    call, out, code = dial_against(database, orgs, "ring_no_answer.xml", {}, ring_timeout=2)
+    assert code == 0, out[-2000:]  # sipp got our CANCEL and the ACK of its 487
+    assert call.state == CallState.no_answer and call.outcome == CallOutcome.no_answer
