@@ -16,7 +16,7 @@ from edudesk.secretbox import SecretBox
 from edudesk.voice.models import LineKind
 
 Codec = Literal["PCMU", "PCMA"]
-SECRET_PURPOSE = "voice-lines"  # noqa: S105 (a key-derivation label)
+SECRET_PURPOSE = "voice-line-config"  # noqa: S105 (a key-derivation label; the same as voice-admin's voice.lines)
 
 
 class WebSocketLineConfig(BaseModel):
