@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
-from edudesk import jobs
+from edudesk import cli, jobs
 from edudesk.db import Database, utcnow
 from edudesk.voice import audio
 from edudesk.voice.live import LiveCall, VoiceServices
@@ -180,3 +181,8 @@ def test_a_stream_for_a_call_not_carried_here_is_refused(database: Database, org
     with pytest.raises(CallRefused):
         asyncio.run(mine.carry(ScriptPort("no-such-call-000000", [])))
     assert get_call(database, call_id).state == CallState.dialing
+
+
+def test_the_voice_command_is_there() -> None:
+    result = CliRunner().invoke(cli.app, ["voice", "--help"])
+    assert result.exit_code == 0 and "媒体平面" in result.output
