@@ -63,6 +63,8 @@ from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors.profile_models import ClassifyRule, CoursePattern, PersonalRule
+from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignState
+from edudesk.voice.models import LineKind, VoiceLine
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -653,6 +655,22 @@ def seed_visitor_profiles(database: Database, orgs: TwoOrgs, course_id: int) -> 
         return {"vrule": rule.id, "vpattern": pattern.id, "vpersonal": personal.id}
 
 
+def seed_voice_campaigns(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's voice line and a running call campaign whose target is the secret number."""
+    with database.session() as session:
+        line = VoiceLine(org_id=orgs.a.id, name="甲的学费答复线路", kind=LineKind.websocket,
+                         caller_numbers=["+861085550001"])
+        session.add(line)
+        session.flush()
+        campaign = CallCampaign(org_id=orgs.a.id, name="甲的学费答复外呼", line_id=line.id,
+                                state=CampaignState.running, windows={"mon": [["09:00", "12:00"]]})
+        session.add(campaign)
+        session.flush()
+        session.add(CallTarget(org_id=orgs.a.id, campaign_id=campaign.id, phone_e164="+8613912345678"))
+        session.commit()
+        return {"voice_line": line.id, "voice_campaign": campaign.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
@@ -664,7 +682,7 @@ def fingerprint(database: Database, org_id: int) -> str:
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
                       RetentionPolicy, Inbox, Campaign, CampaignDay,
                       LeadForm, LeadFormSubmission, LeadFormView,
-                      ClassifyRule, CoursePattern, PersonalRule):
+                      ClassifyRule, CoursePattern, PersonalRule, CallCampaign, CallTarget):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -722,6 +740,26 @@ ROUTES |= {
 }
 
 
+# Voice call campaigns (issue 16, voice/campaigns): org A's campaign answers 404 to org B on every page and action;
+# org A's line, skill group or user in org B's new-campaign form is 404; the list and the live count are org B's own.
+ROUTES |= {
+    "/admin/voice/campaigns": [Case("GET", "/admin/voice/campaigns"),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00"}),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00",
+                                                                       "handoff_group_id": "{skill_group}"})],
+    "/admin/voice/campaigns/new": [Case("GET", "/admin/voice/campaigns/new")],
+    "/admin/voice/campaigns/count": [Case("GET", "/admin/voice/campaigns/count?grade=三年级"),
+                                     Case("GET", "/admin/voice/campaigns/count", htmx=True)],
+    "/admin/voice/campaigns/{campaign_id}": [Case("GET", "/admin/voice/campaigns/{voice_campaign}"),
+                                             Case("GET", "/admin/voice/campaigns/{voice_campaign}?state=pending")],
+    "/admin/voice/campaigns/{campaign_id}/{action}": [
+        Case("POST", f"/admin/voice/campaigns/{{voice_campaign}}/{action}", {})
+        for action in ("start", "pause", "resume", "cancel")],
+}
+
+
 # Voice media plane and telephony (issue 16): the carrier's media stream names its call by the call's unguessable
 # public id, and only a call this process is dialling is accepted (tests/voice/telephony/test_media_websocket.py).
 PUBLIC["/voice/media"] = "capability token of a call this process is dialling; tests/voice/telephony"
@@ -739,6 +777,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_campaigns(database, orgs))
     canned_targets.update(seed_lead_form(database, orgs))
     canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
+    canned_targets.update(seed_voice_campaigns(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
