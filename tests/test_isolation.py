@@ -805,6 +805,11 @@ def seed_voice_assist(database: Database, orgs: TwoOrgs) -> dict[str, int]:
         return {"call": call.id, "alert_rule": rule.id}
 
 
+# Voice media plane and telephony (issue 16): the carrier's media stream names its call by the call's unguessable
+# public id, and only a call this process is dialling is accepted (tests/voice/telephony/test_media_websocket.py).
+PUBLIC["/voice/media"] = "capability token of a call this process is dialling; tests/voice/telephony"
+
+
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 
 

@@ -100,8 +100,11 @@ from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
 from edudesk.voice.assist import sockets as voice_assist_sockets
 from edudesk.voice.assist import views as voice_assist_views
+from edudesk.voice import wiring as voice_wiring
 from edudesk.voice.campaigns import jobs as voice_campaign_jobs
 from edudesk.voice.campaigns import views as voice_campaign_views
+from edudesk.voice.live import LiveCalls
+from edudesk.voice.telephony import websocket as voice_media_ws
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -312,6 +315,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         live.start()
         trail.start()
+        if settings.voice_media:  # the media plane (docs/voice.md, "Media plane and telephony")
+            app.state.voice_plane = voice_wiring.make_plane(settings, db, app.state.voice_live, bots=bots)
+            await app.state.voice_plane.start()
         if settings.freeze_heap:
             # What is loaded by now (language models, dictionaries, the user-agent rules) lives as long as the
             # process. Moved out of the collector's reach, it no longer makes every full collection walk millions
@@ -332,6 +338,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             dispatcher.stop()
+            if app.state.voice_plane is not None:
+                await app.state.voice_plane.stop()
             await anyio.to_thread.run_sync(live.stop)
             live.registry.close()
             await anyio.to_thread.run_sync(trail.stop)  # the page views still queued are stored
@@ -355,6 +363,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.privacy = privacy
     app.state.live = live
     app.state.trail = trail
+    app.state.voice_live, app.state.voice_plane = LiveCalls(), None
     app.state.report_mail = report_mail
     app.state.deliver_on_commit = direct
     app.state.phone_audit = privacy_service.PhoneAccessAudit(settings.phone_audit_window_seconds)
@@ -407,6 +416,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb_flag_views.router,
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
+        voice_media_ws.router,
         voice_campaign_views.router,
         voice_assist_views.router, voice_assist_sockets.router,
         *analytics_views.ROUTERS,

@@ -143,6 +143,18 @@ def worker(
 
 @app.command()
 @clean_errors
+def voice(
+    host: Annotated[str, typer.Option(help="媒体流 WebSocket 的监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口", min=1, max=65535)] = 8010,
+    database_url: DbOption = None,
+) -> None:
+    """只运行语音媒体平面：领取排队的外呼、拨号、承载通话（运营商的媒体流连到这里）。"""
+    settings = settings_from_env(database_url).model_copy(update={"voice_media": True, "run_jobs_in_process": False})
+    _run_server(settings.with_secret(), host, port, 1)
+
+
+@app.command()
+@clean_errors
 def demo(
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="端口", min=1, max=65535)] = 8000,

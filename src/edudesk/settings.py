@@ -110,6 +110,23 @@ class Settings(BaseSettings):
     tts_url: str = ""
     voice_prompt_dir: Path | None = None
 
+    # ---- Voice media plane (docs/voice.md, "Media plane and telephony") ----
+    # Run the media plane in this server process (claims queued calls, dials, carries answered calls);
+    # `edudesk voice` runs it alone.
+    voice_media: bool = False
+    # Where carriers open the media stream of the calls this process dials (default: base_url's /voice/media).
+    voice_media_url: str = ""
+    # Asterisk AudioSocket server "host:port" (empty: off), and the address Asterisk is told to connect to.
+    voice_audiosocket_listen: str = ""
+    voice_audiosocket_address: str = ""
+    # The SIP user agent's UDP "host:port" (empty: off), and the address put in Contact / SDP (behind NAT).
+    voice_sip_listen: str = ""
+    voice_sip_address: str = ""
+    # A process renews its calls' claims every third of this; a dead process's calls are ended after it.
+    voice_lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
+    voice_poll_seconds: float = Field(default=1.0, gt=0, le=60.0)
+    voice_ring_timeout_seconds: int = Field(default=30, ge=5, le=300)
+
     # ---- Limits and security headers (docs/limits.md lists every limit with its default) ----
     # Request rates as "COUNT/PERIOD" (PERIOD: second, minute, hour, day, or e.g. 15minute); "0/minute" blocks.
     # Counted in Redis when EDUDESK_REDIS_URL is set (shared by every instance), else in this process's memory.
