@@ -98,9 +98,9 @@ from edudesk.visitors import service as visitors_service
 from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
+from edudesk.voice import wiring as voice_wiring
 from edudesk.voice.assist import sockets as voice_assist_sockets
 from edudesk.voice.assist import views as voice_assist_views
-from edudesk.voice import wiring as voice_wiring
 from edudesk.voice.campaigns import jobs as voice_campaign_jobs
 from edudesk.voice.campaigns import views as voice_campaign_views
 from edudesk.voice.live import LiveCalls
