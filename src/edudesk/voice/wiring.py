@@ -1,0 +1,24 @@
+"""What the app factory takes from the voice area: its routers, its job handlers and its daily chains, in one
+place so app.py names the area once (each voice part adds its own here)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from edudesk import jobs
+from edudesk.db import Database
+from edudesk.settings import Settings
+from edudesk.voice import admin_views, api
+from edudesk.voice import jobs as voice_jobs
+
+ROUTERS: tuple[APIRouter, ...] = (*admin_views.ROUTERS, api.router)
+# Routes that take a file (the app's larger body limit applies to them).
+UPLOAD_PATHS = ("/admin/voice/dnc/import",)
+
+
+def register_jobs(registry: jobs.JobRegistry, settings: Settings) -> None:
+    voice_jobs.register(registry, settings)
+
+
+def ensure_scheduled(db: Database) -> None:
+    voice_jobs.ensure_scheduled(db)
