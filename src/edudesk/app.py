@@ -256,7 +256,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     qc_hooks.attach(db.sessionmaker)
     qc_hooks.register(job_registry)
     analytics_jobs.register(job_registry)
-    voice_wiring.register_jobs(job_registry, settings)
+    voice_wiring.register(job_registry, privacy, settings)
     # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
     analytics_marks.attach(db.sessionmaker)
     channels = ChannelRegistry()

@@ -51,7 +51,8 @@ class Figures:
         self.placed += 1
         if answered:
             self.connected += 1
-            self.reached.add(phone)
+            if phone:  # an erased person's calls keep counting, without their number
+                self.reached.add(phone)
         self.talk_seconds += talk or 0.0
         if outcome is not None:
             self.outcomes[outcome.value] += 1

@@ -41,6 +41,11 @@ def path_of(settings: Settings, key: str) -> Path:
     return settings.upload_dir / key
 
 
+def path_in(upload_dir: Path, key: str) -> Path | None:
+    """``path_of`` for callers that hold only the upload directory (the privacy registry); None for a bad key."""
+    return upload_dir / key if KEY_RE.match(key) else None
+
+
 def save_recording(settings: Settings, call: Call, wav_bytes: bytes) -> str:
     """Writes the call's WAV (atomically: a reader never sees half a file) and sets ``recording_key`` and
     ``recording_bytes`` on the call; the caller commits. A call recorded twice keeps the last file."""

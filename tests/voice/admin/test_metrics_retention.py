@@ -11,11 +11,14 @@ from sqlalchemy import select
 from edudesk import jobs
 from edudesk.audit.models import AuditEntry
 from edudesk.audit.service import Actor
+from edudesk.contacts.models import Contact
 from edudesk.db import Database
 from edudesk.settings import Settings
 from edudesk.voice import jobs as voice_jobs
 from edudesk.voice import metrics, org_settings, recordings
-from edudesk.voice.models import Call, CallMode, CallOutcome, CallState
+from edudesk.voice import service as voice_service
+from edudesk.voice.models import Call, CallMode, CallOutcome, CallState, CallTurn, Speaker
+from edudesk.voice.privacy_holder import CallsHolder
 from tests.conftest import TwoOrgs
 from tests.voice.admin.helpers import make_call, wav
 
@@ -161,3 +164,31 @@ def test_recording_storage_refuses_bad_input(database: Database, orgs: TwoOrgs, 
         call.recording_key = key
         assert recordings.delete_recording(settings, call) is True and call.recording_key is None
         assert not Path(settings.upload_dir / key).exists()
+
+
+def test_a_persons_calls_in_export_and_erasure(database: Database, orgs: TwoOrgs, settings: Settings) -> None:
+    with database.session() as s:
+        contact = Contact(org_id=orgs.a.id, name="张家长")
+        s.add(contact)
+        s.flush()
+        call = make_call(s, orgs.a.id, "+8613800000031", created=D1, outcome=CallOutcome.interested, talk=9)
+        call.contact_id = contact.id
+        voice_service.add_turn(s, call, Speaker.customer, "我家孩子三年级", start_ms=0, end_ms=900)
+        recordings.save_recording(settings, call, wav())
+        s.commit()
+        contact_id, call_id, path = contact.id, call.id, settings.upload_dir / str(call.recording_key)
+    holder = CallsHolder(settings.upload_dir)
+    with database.session() as s:
+        data, files = holder.export(s, orgs.a.id, contact_id)
+        assert data[0]["phone"] == "+8613800000031" and data[0]["transcript"][0]["text"] == "我家孩子三年级"
+        assert [p for _, p in files] == [path]
+        assert holder.export(s, orgs.b.id, contact_id) == ([], [])
+        batch = holder.erase(s, orgs.a.id, contact_id, dt.datetime.now(dt.UTC))
+        s.commit()
+    assert batch.count == 1 and batch.files == [path] and batch.detail["call_turns"] == 1
+    with database.session() as s:
+        erased = s.get(Call, call_id)
+        assert erased is not None and erased.phone_e164 == "" and erased.recording_key is None
+        assert erased.outcome == CallOutcome.interested  # still counted, anonymously
+        assert s.scalars(select(CallTurn).where(CallTurn.call_id == call_id)).all() == []
+        assert metrics.compute(s, orgs.a.id, D1.date(), D1.date()).total["placed"] == 1
