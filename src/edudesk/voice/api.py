@@ -4,10 +4,11 @@ and the call metrics (``voice:read``). Every query is scoped by the token's org;
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from edudesk.apischema import API_ERRORS, ApiModel, ApiText, error_responses, query_text
 from edudesk.apitokens.deps import TokenAuth, api_token
@@ -21,6 +22,18 @@ from edudesk.voice.models import DoNotCall
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"], responses=error_responses(*API_ERRORS))
 Read = Annotated[TokenAuth, Depends(api_token("voice:read"))]
 Write = Annotated[TokenAuth, Depends(api_token("voice:write"))]
+
+
+def _iso_date(value: object) -> object:
+    """Only ``YYYY-MM-DD``: pydantic's lax mode would read ``until=0`` as a Unix timestamp (1970-01-01)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("日期格式应为 YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date | None, BeforeValidator(_iso_date), Query(description="本地日期 YYYY-MM-DD")]
 
 
 def _actor(auth: TokenAuth) -> Actor:
@@ -145,8 +158,8 @@ def remove_dnc(
 def get_metrics(
     request: Request,
     auth: Read,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: IsoDate = None,
+    until: IsoDate = None,
     campaign_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
 ) -> dict[str, Any]:
     """Local days (Asia/Shanghai), both included; default the last 7 days. Every figure of ``campaigns`` and of

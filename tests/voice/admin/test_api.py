@@ -73,6 +73,7 @@ def test_metrics_api(client: TestClient, orgs: TwoOrgs, database: Database) -> N
     ):
         resp = client.get(f"/api/v1/voice/metrics?{query}", headers=auth)
         assert resp.status_code in (400, 422) and resp.json()["error"]["code"] == code
-    assert client.get("/api/v1/voice/metrics?since=junk", headers=auth).status_code == 422
+    for junk in ("since=junk", "until=0", "since=2026-02-30", "until=20261101"):
+        assert client.get(f"/api/v1/voice/metrics?{junk}", headers=auth).status_code == 422, junk
     assert client.get("/api/v1/voice/metrics?campaign_id=99999999999", headers=auth).status_code == 422
     assert client.get("/api/v1/voice/metrics", headers=token(database, orgs.a.id, "voice:write")).status_code == 403
