@@ -68,7 +68,18 @@ from edudesk.voice import dnc as voice_dnc
 from edudesk.voice import lines as voice_lines
 from edudesk.voice import recordings as voice_recordings
 from edudesk.voice import service as voice_service
-from edudesk.voice.models import Call, CallOutcome, CallState, CallTurn, DoNotCall, Speaker, VoiceLine, VoiceSettings
+from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignState
+from edudesk.voice.models import (
+    Call,
+    CallOutcome,
+    CallState,
+    CallTurn,
+    DoNotCall,
+    LineKind,
+    Speaker,
+    VoiceLine,
+    VoiceSettings,
+)
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -659,6 +670,22 @@ def seed_visitor_profiles(database: Database, orgs: TwoOrgs, course_id: int) -> 
         return {"vrule": rule.id, "vpattern": pattern.id, "vpersonal": personal.id}
 
 
+def seed_voice_campaigns(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's voice line and a running call campaign whose target is the secret number."""
+    with database.session() as session:
+        line = VoiceLine(org_id=orgs.a.id, name="甲的学费答复线路", kind=LineKind.websocket,
+                         caller_numbers=["+861085550001"])
+        session.add(line)
+        session.flush()
+        campaign = CallCampaign(org_id=orgs.a.id, name="甲的学费答复外呼", line_id=line.id,
+                                state=CampaignState.running, windows={"mon": [["09:00", "12:00"]]})
+        session.add(campaign)
+        session.flush()
+        session.add(CallTarget(org_id=orgs.a.id, campaign_id=campaign.id, phone_e164="+8613912345678"))
+        session.commit()
+        return {"voice_line": line.id, "voice_campaign": campaign.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
@@ -670,7 +697,7 @@ def fingerprint(database: Database, org_id: int) -> str:
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
                       RetentionPolicy, Inbox, Campaign, CampaignDay,
                       LeadForm, LeadFormSubmission, LeadFormView,
-                      ClassifyRule, CoursePattern, PersonalRule,
+                      ClassifyRule, CoursePattern, PersonalRule, CallCampaign, CallTarget,
                       VoiceLine, VoiceSettings, DoNotCall, Call, CallTurn):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
@@ -742,10 +769,10 @@ ROUTES |= {
                                Case("POST", "/admin/voice/lines/new", {"kind": "audiosocket", "name": "甲的线路",
                                                                        "max_concurrent": "1",
                                                                        "asterisk_hosts": "10.0.0.1"})],
-    "/admin/voice/lines/{line_id}": [Case("GET", "/admin/voice/lines/{voice_line}"),
-                                     Case("POST", "/admin/voice/lines/{voice_line}", {
+    "/admin/voice/lines/{line_id}": [Case("GET", "/admin/voice/lines/{voice_admin_line}"),
+                                     Case("POST", "/admin/voice/lines/{voice_admin_line}", {
                                          "name": "劫持", "max_concurrent": "1", "asterisk_hosts": "10.6.6.6"})],
-    "/admin/voice/lines/{line_id}/delete": [Case("POST", "/admin/voice/lines/{voice_line}/delete", {})],
+    "/admin/voice/lines/{line_id}/delete": [Case("POST", "/admin/voice/lines/{voice_admin_line}/delete", {})],
     "/admin/voice/dnc": [Case("GET", "/admin/voice/dnc?phone=139"),
                          Case("POST", "/admin/voice/dnc", {"phone": "13912345678", "reason": "越权"})],
     "/admin/voice/dnc/import": [Case("POST", "/admin/voice/dnc/import", {})],
@@ -768,7 +795,7 @@ def seed_voice_admin(database: Database, orgs: TwoOrgs, settings: Settings) -> d
     with database.session() as session:
         actor = Actor(orgs.a.id, label="t")
         line = voice_lines.create_line(session, actor, voice_lines.secret_box(settings.secret_key),
-                                       name="甲的学费答复线路", kind="audiosocket", caller_numbers="13912345678",
+                                       name="甲的学费答复外呼线路", kind="audiosocket", caller_numbers="13912345678",
                                        max_concurrent=2, enabled=True, data={"asterisk_hosts": ["10.0.0.9"]})
         voice_dnc.add(session, actor, "13912345670", reason="甲的学费答复")
         call = voice_service.place_call(session, voice_service.CallRequest(
@@ -778,8 +805,27 @@ def seed_voice_admin(database: Database, orgs: TwoOrgs, settings: Settings) -> d
         voice_service.end_call(session, call, CallState.completed, outcome=CallOutcome.interested)
         voice_recordings.save_recording(settings, call, b"RIFF\x24\x00\x00\x00WAVEfmt ")
         session.commit()
-        return {"voice_line": line.id, "voice_call": call.id, "voice_dnc_phone": "+8613912345670",
-                "voice_campaign": 4242}
+        return {"voice_admin_line": line.id, "voice_call": call.id, "voice_dnc_phone": "+8613912345670"}
+
+
+# Voice call campaigns (issue 16, voice/campaigns): org A's campaign answers 404 to org B on every page and action;
+# org A's line, skill group or user in org B's new-campaign form is 404; the list and the live count are org B's own.
+ROUTES |= {
+    "/admin/voice/campaigns": [Case("GET", "/admin/voice/campaigns"),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00"}),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00",
+                                                                       "handoff_group_id": "{skill_group}"})],
+    "/admin/voice/campaigns/new": [Case("GET", "/admin/voice/campaigns/new")],
+    "/admin/voice/campaigns/count": [Case("GET", "/admin/voice/campaigns/count?grade=三年级"),
+                                     Case("GET", "/admin/voice/campaigns/count", htmx=True)],
+    "/admin/voice/campaigns/{campaign_id}": [Case("GET", "/admin/voice/campaigns/{voice_campaign}"),
+                                             Case("GET", "/admin/voice/campaigns/{voice_campaign}?state=pending")],
+    "/admin/voice/campaigns/{campaign_id}/{action}": [
+        Case("POST", f"/admin/voice/campaigns/{{voice_campaign}}/{action}", {})
+        for action in ("start", "pause", "resume", "cancel")],
+}
 
 
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
@@ -796,6 +842,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_campaigns(database, orgs))
     canned_targets.update(seed_lead_form(database, orgs))
     canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
+    canned_targets.update(seed_voice_campaigns(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     canned_targets.update(seed_voice_admin(database, orgs, client.app.state.ctx.settings))  # type: ignore[attr-defined]
     before = fingerprint(database, orgs.a.id)

@@ -99,6 +99,8 @@ from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
 from edudesk.voice import wiring as voice_wiring
+from edudesk.voice.campaigns import jobs as voice_campaign_jobs
+from edudesk.voice.campaigns import views as voice_campaign_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -257,6 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     qc_hooks.register(job_registry)
     analytics_jobs.register(job_registry)
     voice_wiring.register(job_registry, privacy, settings)
+    voice_campaign_jobs.register(job_registry)
     # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
     analytics_marks.attach(db.sessionmaker)
     channels = ChannelRegistry()
@@ -404,6 +407,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb_flag_views.router,
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
+        voice_campaign_views.router,
         *analytics_views.ROUTERS, *voice_wiring.ROUTERS,
     )
     for router in routers:
@@ -444,6 +448,7 @@ def start_job_chains(db: Database, report_mail: analytics_digest_jobs.ReportMail
     qc_sampling.ensure_scheduled(db)
     analytics_jobs.ensure_scheduled(db)
     voice_wiring.ensure_scheduled(db)
+    voice_campaign_jobs.ensure_scheduled(db)
 
 
 async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync) -> None:

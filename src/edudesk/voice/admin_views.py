@@ -22,6 +22,7 @@ from edudesk.forms import Rejected, submit
 from edudesk.localtime import local_today
 from edudesk.settings import Settings
 from edudesk.voice import call_views, dnc, dnc_views, line_views, lines, metrics, org_settings
+from edudesk.voice.campaigns import service as campaigns_service
 from edudesk.voice.models import OUTCOME_LABELS
 from edudesk.voice.service import VoiceError
 from edudesk.web import page
@@ -110,6 +111,8 @@ def metrics_page(
     except VoiceError as exc:
         error = exc.message
         start, end, cid = today - dt.timedelta(days=6), today, None
+    with get_ctx(request).db.session() as session:
+        campaigns = {c.id: c.name for c in campaigns_service.list_campaigns(session, user.org_id)}
     return page(
         request,
         "admin/voice_metrics.html",
@@ -120,6 +123,7 @@ def metrics_page(
         since=start.isoformat(),
         until=end.isoformat(),
         campaign_id=cid,
+        campaigns=campaigns,
         outcome_labels=OUTCOME_LABELS,
     )
 

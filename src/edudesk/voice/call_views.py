@@ -27,6 +27,7 @@ from edudesk.inputs import PathId
 from edudesk.privacy import service as privacy_service
 from edudesk.voice import call_records, recordings
 from edudesk.voice import service as voice_service
+from edudesk.voice.campaigns import service as campaigns_service
 from edudesk.voice.dnc_views import shown
 from edudesk.voice.models import OUTCOME_LABELS, CallMode, CallOutcome, CallState
 from edudesk.web import page
@@ -98,6 +99,10 @@ def call_list(
         if filters.agent_id is not None and filters.agent_id not in {u.id for u in staff}:
             errors["agent_id"] = "不在可选范围内"
         result = call_records.search(session, user.org_id, filters, page=page_no, per_page=PER_PAGE)
+        campaigns = {c.id: c.name for c in campaigns_service.list_campaigns(session, user.org_id)}
+        campaigns |= campaigns_service.names(
+            session, user.org_id, {c.campaign_id for c in result.rows if c.campaign_id}
+        )
         rows = [{"call": c, "phone": shown(user, c.phone_e164)} for c in result.rows]
         if user.role in (Role.admin, Role.supervisor):
             privacy_service.phone_seen(
@@ -137,6 +142,7 @@ def call_list(
         modes=MODE_LABELS,
         states=STATE_LABELS,
         agents={u.id: u.display_name for u in staff},
+        campaigns=campaigns,
     )
 
 
@@ -167,6 +173,7 @@ def _call_page(
         if call.agent_id:
             with contextlib.suppress(NotFoundError):
                 agent = auth_service.get_user(session, user.org_id, call.agent_id).display_name
+        campaign = campaigns_service.names(session, user.org_id, {call.campaign_id}) if call.campaign_id else {}
         if call.contact_id and user.role in (Role.admin, Role.supervisor):
             privacy_service.phone_seen(request, session, actor_of(request, user), "voice.call", [call.contact_id])
             session.commit()
@@ -180,6 +187,7 @@ def _call_page(
         turns=turns,
         phone=shown(user, call.phone_e164),
         agent=agent,
+        campaign=campaign.get(call.campaign_id or 0, ""),
         outcomes=OUTCOME_LABELS,
         modes=MODE_LABELS,
         states=STATE_LABELS,

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk.localtime import LOCAL_TZ, utc_bounds
+from edudesk.voice.campaigns import service as campaigns_service
 from edudesk.voice.models import Call, CallOutcome, CallState
 from edudesk.voice.service import VoiceError
 
@@ -92,12 +93,12 @@ class Report:
         }
 
 
-# The campaigns' names by id for the org (voice.campaigns provides it once it exists; until then "任务 #id").
+# The campaigns' names by id for the org (a campaign deleted since shows as "任务 #id").
 CampaignNames = Callable[[Session, int, list[int]], dict[int, str]]
 
 
 def _default_names(session: Session, org_id: int, ids: list[int]) -> dict[int, str]:
-    return {i: f"任务 #{i}" for i in ids}
+    return campaigns_service.names(session, org_id, set(ids))
 
 
 def check_range(since: dt.date, until: dt.date) -> None:

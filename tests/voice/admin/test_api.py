@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from edudesk.audit.models import AuditEntry
 from edudesk.db import Database
+from edudesk.voice.campaigns.models import CallCampaign, CampaignState
 from edudesk.voice.models import CallOutcome, DoNotCall
-from tests.conftest import TwoOrgs
+from tests.conftest import TwoOrgs, login
 from tests.voice.admin.helpers import make_call, token
 
 
@@ -54,18 +55,38 @@ def test_dnc_api_scopes_and_isolation(client: TestClient, orgs: TwoOrgs, databas
 def test_metrics_api(client: TestClient, orgs: TwoOrgs, database: Database) -> None:
     day = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.UTC)
     with database.session() as s:
-        make_call(s, orgs.a.id, "+8613800000001", created=day, outcome=CallOutcome.interested, talk=30, campaign_id=3)
+        campaign = CallCampaign(
+            org_id=orgs.a.id, name="<i>春季试听</i>", line_id=None, state=CampaignState.running, windows={}
+        )
+        s.add(campaign)
+        s.flush()
+        make_call(
+            s,
+            orgs.a.id,
+            "+8613800000001",
+            created=day,
+            outcome=CallOutcome.interested,
+            talk=30,
+            campaign_id=campaign.id,
+        )
         make_call(s, orgs.a.id, "+8613800000002", created=day, outcome=CallOutcome.callback, talk=10, transferred=True)
         make_call(s, orgs.b.id, "+8613800000003", created=day, outcome=CallOutcome.interested, talk=99)
         s.commit()
+        campaign_id = campaign.id
     auth = token(database, orgs.a.id, "voice:read")
     resp = client.get("/api/v1/voice/metrics?since=2026-11-01&until=2026-11-01", headers=auth)
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["total"]["placed"] == 2 and body["total"]["talk_seconds"] == 40.0 and body["total"]["transfers"] == 1
-    assert [c["campaign_id"] for c in body["campaigns"]] == [None, 3] and body["days"][0]["day"] == "2026-11-01"
+    assert [(c["campaign_id"], c["name"]) for c in body["campaigns"]] == [
+        (None, "手动外呼"),
+        (campaign_id, "<i>春季试听</i>"),
+    ]
+    assert body["days"][0]["day"] == "2026-11-01"
     assert sum(c["placed"] for c in body["campaigns"]) == body["total"]["placed"]
-    only = client.get("/api/v1/voice/metrics?since=2026-11-01&until=2026-11-01&campaign_id=3", headers=auth).json()
+    only = client.get(
+        f"/api/v1/voice/metrics?since=2026-11-01&until=2026-11-01&campaign_id={campaign_id}", headers=auth
+    ).json()
     assert only["total"]["interested"] == 1 and only["total"]["callbacks"] == 0
     for query, code in (
         ("since=2026-11-05&until=2026-11-01", "bad_range"),
@@ -77,3 +98,8 @@ def test_metrics_api(client: TestClient, orgs: TwoOrgs, database: Database) -> N
         assert client.get(f"/api/v1/voice/metrics?{junk}", headers=auth).status_code == 422, junk
     assert client.get("/api/v1/voice/metrics?campaign_id=99999999999", headers=auth).status_code == 422
     assert client.get("/api/v1/voice/metrics", headers=token(database, orgs.a.id, "voice:write")).status_code == 403
+    login(client, "alpha", "supervisor")
+    page = client.get("/admin/voice/metrics?since=2026-11-01&until=2026-11-01").text
+    assert "&lt;i&gt;春季试听&lt;/i&gt;" in page and "<i>春季试听" not in page
+    listing = client.get(f"/admin/voice/calls?campaign_id={campaign_id}").text
+    assert listing.count("+8613800000001") == 1 and "+8613800000002" not in listing and "&lt;i&gt;春季试听" in listing
