@@ -138,11 +138,6 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"
     # Strict-Transport-Security max-age sent on HTTPS responses (0 = no HSTS header).
     hsts_seconds: int = Field(default=365 * 86400, ge=0)
-    # Voice (docs/voice.md): the speech engines. ASR "none" until a model directory or a cloud ASR is configured;
-    # the admin says so and campaigns that need ASR refuse to start.
-    voice_asr: str = "none"
-    voice_tts: str = "espeak"
-    asr_model_dir: Path | None = None
 
     @field_validator(
         "rate_widget_session_per_ip", "rate_widget_session_per_org", "rate_widget_identity_per_ip",

@@ -36,8 +36,8 @@ CsrfField = Annotated[str, Form(max_length=100)]
 NO_ASR = (
     "未配置语音识别：机器人外呼听不懂客户的回答，需要识别的外呼任务无法启动。请设置 EDUDESK_ASR_MODEL_DIR 或云端识别"
 )
-ASR_LABELS = {"sherpa": "sherpa-onnx 本地模型", "cloud": "云端流式识别", "scripted": "脚本识别（测试/演示）"}
-TTS_LABELS = {"espeak": "espeak-ng（拼音合成）", "prompts": "预录音频", "cloud": "云端语音合成", "none": "未配置"}
+ASR_LABELS = {"sherpa": "sherpa-onnx 本地模型", "http": "云端流式识别", "scripted": "脚本识别（测试/演示）"}
+TTS_LABELS = {"espeak": "espeak-ng（拼音合成）", "prompts": "预录音频", "http": "云端语音合成", "none": "未配置"}
 
 
 def require_admin(user: User) -> None:
@@ -46,7 +46,9 @@ def require_admin(user: User) -> None:
 
 
 def engine_status(settings: Settings) -> dict[str, Any]:
-    """What the overview says about the speech engines (the engines' own checks go deeper when a call starts)."""
+    """What the overview says about the speech engines, from the settings the engines part adds (``voice_asr``,
+    ``voice_tts``, ``asr_model_dir``; read with defaults so this page works before it). The engines' own
+    ``status()`` (voice.engines.factory.report) can replace this once both parts are merged."""
     asr = str(getattr(settings, "voice_asr", "none") or "none")
     tts = str(getattr(settings, "voice_tts", "espeak") or "none")
     model_dir = getattr(settings, "asr_model_dir", None)
