@@ -766,12 +766,13 @@ ROUTES |= {
                                                                      "robot_notice": "越权"})],
     "/admin/voice/lines": [Case("GET", "/admin/voice/lines")],
     "/admin/voice/lines/new": [Case("GET", "/admin/voice/lines/new?kind=audiosocket"),
-                               Case("POST", "/admin/voice/lines/new", {"kind": "audiosocket", "name": "甲的线路",
-                                                                       "max_concurrent": "1",
-                                                                       "asterisk_hosts": "10.0.0.1"})],
+                               Case("POST", "/admin/voice/lines/new", {
+                                   "kind": "audiosocket", "name": "甲的线路", "max_concurrent": "1",
+                                   "ami_host": "10.0.0.1", "ami_username": "b", "allowed_hosts": "10.0.0.1"})],
     "/admin/voice/lines/{line_id}": [Case("GET", "/admin/voice/lines/{voice_admin_line}"),
                                      Case("POST", "/admin/voice/lines/{voice_admin_line}", {
-                                         "name": "劫持", "max_concurrent": "1", "asterisk_hosts": "10.6.6.6"})],
+                                         "name": "劫持", "max_concurrent": "1", "ami_host": "10.6.6.6",
+                                         "ami_username": "b", "allowed_hosts": "10.6.6.6"})],
     "/admin/voice/lines/{line_id}/delete": [Case("POST", "/admin/voice/lines/{voice_admin_line}/delete", {})],
     "/admin/voice/dnc": [Case("GET", "/admin/voice/dnc?phone=139"),
                          Case("POST", "/admin/voice/dnc", {"phone": "13912345678", "reason": "越权"})],
@@ -796,7 +797,9 @@ def seed_voice_admin(database: Database, orgs: TwoOrgs, settings: Settings) -> d
         actor = Actor(orgs.a.id, label="t")
         line = voice_lines.create_line(session, actor, voice_lines.secret_box(settings.secret_key),
                                        name="甲的学费答复外呼线路", kind="audiosocket", caller_numbers="13912345678",
-                                       max_concurrent=2, enabled=True, data={"asterisk_hosts": ["10.0.0.9"]})
+                                       max_concurrent=2, enabled=True,
+                                       data={"ami_host": "10.0.0.9", "ami_username": "a", "ami_secret": "甲的AMI密码",
+                                             "allowed_hosts": ["10.0.0.9"]})
         voice_dnc.add(session, actor, "13912345670", reason="甲的学费答复")
         call = voice_service.place_call(session, voice_service.CallRequest(
             org_id=orgs.a.id, phone_e164="+8613912345678", line_id=line.id, campaign_id=4242))

@@ -27,7 +27,7 @@ from edudesk.voice.models import ACTIVE_CALL_STATES, Call, LineKind, VoiceLine
 from edudesk.voice.service import VoiceError
 from edudesk.voice.telephony.configs import CONFIG_MODELS
 
-SECRET_PURPOSE = "voice-line-config"  # noqa: S105 (a key-derivation label)
+SECRET_PURPOSE = "voice-lines"  # noqa: S105 (a key-derivation label, the same as voice.telephony.lines)
 NAME_MAX = 64
 MAX_CALLER_NUMBERS = 200
 MAX_CONCURRENT = 1000

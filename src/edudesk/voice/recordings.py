@@ -23,7 +23,8 @@ from edudesk.settings import Settings
 from edudesk.voice.models import ENDED_CALL_STATES, Call
 
 ROOT = "voice"
-KEY_RE = re.compile(r"^voice/\d{1,10}/\d{6}/[A-Za-z0-9_-]{8,64}\.wav$")
+# voice/<org>/<yyyymm>/<public id>.wav; also recordings/<org>/<public id>.wav, the media plane's interim layout.
+KEY_RE = re.compile(r"^(voice/\d{1,10}/\d{6}|recordings/\d{1,10})/[A-Za-z0-9_-]{8,64}\.wav$")
 MAX_RECORDING_BYTES = 512 * 1024 * 1024  # 8 hours of 8 kHz 16-bit mono; a larger one is a bug upstream
 
 

@@ -98,6 +98,9 @@ def test_lines(client: TestClient, orgs: TwoOrgs, database: Database, settings: 
         assert resp.status_code == 422 and "主叫号码" in resp.text
     assert client.post("/admin/voice/lines/new", data=_line_form(csrf, name="x" * 65)).status_code == 422
     assert client.get("/admin/voice/lines/new?kind=fax").status_code == 404
+    for kind, field in (("audiosocket", "ami_secret"), ("websocket", "signing_secret")):
+        form = client.get(f"/admin/voice/lines/new?kind={kind}").text
+        assert f'type="password" name="{field}"' in form, kind
 
     made = client.post("/admin/voice/lines/new", data=_line_form(csrf, name=XSS), follow_redirects=False)
     assert made.status_code == 303

@@ -14,6 +14,7 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 
 from edudesk.voice.models import LineKind
 
@@ -71,56 +72,112 @@ class _LineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
 
 
+Codec = Literal["PCMU", "PCMA"]
+SampleRate = Literal[8000, 16000]
+RATE_CHOICES: JsonDict = {"choices": {"8000": "8 kHz", "16000": "16 kHz"}}
+
+
+def _rate(value: object) -> object:
+    """The form posts the rate as text."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() and len(value) < 7 else value
+
+
 class SipConfig(_LineConfig):
+    """A SIP trunk our own user agent sends INVITEs to (RTP with G.711)."""
+
     trunk_host: str = Field("", title="SIP 中继地址", description="运营商或 PBX 的主机名或 IP", max_length=253)
     trunk_port: int = Field(5060, title="端口", ge=1, le=65535)
     transport: Literal["udp"] = Field("udp", title="传输协议", json_schema_extra={"choices": {"udp": "UDP"}})
     username: str = Field("", title="用户名", max_length=100)
     password: SecretStr = Field(SecretStr(""), title="密码", max_length=200)
+    domain: str = Field("", title="SIP 域", description="留空则用中继地址", max_length=253)
+    codecs: list[Codec] = Field(
+        default_factory=lambda: list[Codec](["PCMA", "PCMU"]),
+        title="编码（每行一个，按优先顺序：PCMA、PCMU）",
+        min_length=1,
+        max_length=2,
+    )
+    sample_rate: SampleRate = Field(8000, title="采样率", json_schema_extra=RATE_CHOICES)
     allowed_peers: list[str] = Field(
         default_factory=list, title="允许呼入的 IP 或网段", description="每行一个；来自其他地址的 INVITE 会被拒绝并记录"
-    )
-    codec: Literal["pcmu", "pcma"] = Field(
-        "pcma",
-        title="编码",
-        json_schema_extra={"choices": {"pcma": "G.711 A-law (PCMA)", "pcmu": "G.711 μ-law (PCMU)"}},
     )
 
     _host = field_validator("trunk_host")(check_host)
     _peers = field_validator("allowed_peers")(check_networks)
+    _rate = field_validator("sample_rate", mode="before")(_rate)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return check_host(value) if value.strip() else ""
+
+    @field_validator("codecs", mode="before")
+    @classmethod
+    def _codecs(cls, value: object) -> object:
+        if isinstance(value, list):
+            value = [str(v).strip().upper() for v in value]
+            if len(set(value)) != len(value):
+                raise ValueError("编码重复")
+        return value
 
 
 class AudioSocketConfig(_LineConfig):
-    """The AudioSocket server's own address is the app's setting; a line names the Asterisk hosts it accepts."""
+    """An Asterisk PBX: calls are originated through its AMI, and its dialplan streams each answered call to our
+    AudioSocket server (whose listen address is the app's setting); the line names the hosts it accepts."""
 
-    asterisk_hosts: list[str] = Field(
+    ami_host: str = Field("", title="Asterisk AMI 地址", max_length=253)
+    ami_port: int = Field(5038, title="AMI 端口", ge=1, le=65535)
+    ami_username: str = Field("", title="AMI 用户名", max_length=100)
+    ami_secret: SecretStr = Field(SecretStr(""), title="AMI 密码", max_length=200)
+    channel: str = Field("PJSIP/{to}@trunk", title="呼出通道", description="{to} 为被叫号码（不带 +）", max_length=200)
+    context: str = Field("edudesk-audiosocket", title="拨号方案 context", max_length=80)
+    allowed_hosts: list[str] = Field(
         default_factory=list,
         title="Asterisk 服务器 IP 或网段",
         description="每行一个；其他地址的 AudioSocket 连接会被拒绝并记录",
     )
 
-    _peers = field_validator("asterisk_hosts")(check_networks)
+    _host = field_validator("ami_host")(check_host)
+    _peers = field_validator("allowed_hosts")(check_networks)
 
-    @field_validator("asterisk_hosts")
+    @field_validator("allowed_hosts")
     @classmethod
     def _required(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("请至少填写一个 Asterisk 服务器地址")
         return value
 
+    @field_validator("ami_username")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not value:
+            raise ValueError("请填写 AMI 用户名")
+        return value
+
+    @field_validator("channel", "context")
+    @classmethod
+    def _dialplan(cls, value: str) -> str:
+        if not value or not re.fullmatch(r"[A-Za-z0-9_@/{}.+-]+", value):
+            raise ValueError("只能包含字母、数字和 _ @ / { } . + -")
+        return value
+
 
 class WebSocketConfig(_LineConfig):
+    """A carrier that dials on our signed request and streams the answered call over the media WebSocket."""
+
     originate_url: str = Field(
         "", title="运营商外呼接口地址", description="https://…，我们向这里发起呼叫请求", max_length=500
     )
     signing_secret: SecretStr = Field(
         SecretStr(""), title="签名密钥", max_length=200, description="用于签名外呼请求、校验媒体流"
     )
+    sample_rate: SampleRate = Field(8000, title="采样率", json_schema_extra=RATE_CHOICES)
     allowed_media_ips: list[str] = Field(
         default_factory=list, title="允许的媒体流来源 IP 或网段（可选）", description="每行一个；留空则只校验通话令牌"
     )
 
     _peers = field_validator("allowed_media_ips")(check_networks)
+    _rate = field_validator("sample_rate", mode="before")(_rate)
 
     @field_validator("originate_url")
     @classmethod

@@ -1,5 +1,5 @@
-"""What the app factory takes from the voice area: its routers, its job handlers and its daily chains, in one
-place so app.py names the area once (each voice part adds its own here)."""
+"""What the app factory takes from the voice admin part: its routers, its job handlers and its daily chain, in one
+place so app.py names the part once."""
 
 from __future__ import annotations
 
