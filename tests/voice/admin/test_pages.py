@@ -77,7 +77,7 @@ def _line_form(csrf: str, **extra: str) -> dict[str, str]:
         "username": "u1",
         "password": "trunk-Pa55word",
         "allowed_peers": "10.1.2.0/24",
-        "codec": "pcma",
+        "codecs": "PCMA\nPCMU",
         **extra,
     }
 
