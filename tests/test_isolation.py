@@ -55,6 +55,7 @@ from edudesk.orgs.models import Org
 from edudesk.privacy.models import RetentionPolicy
 from edudesk.routing import service as routing_service
 from edudesk.routing.models import AgentState, RoutingRule, SkillGroup, SkillGroupMember
+from edudesk.settings import Settings
 from edudesk.tickets import config as tickets_config
 from edudesk.tickets import search as tickets_search
 from edudesk.tickets import service as tickets_service
@@ -63,11 +64,25 @@ from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors.profile_models import ClassifyRule, CoursePattern, PersonalRule
+from edudesk.voice import dnc as voice_dnc
+from edudesk.voice import lines as voice_lines
+from edudesk.voice import recordings as voice_recordings
 from edudesk.voice import service as voice_service
 from edudesk.voice.assist import alerts as voice_alerts
 from edudesk.voice.assist.models import CallAlertRule
 from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignState
-from edudesk.voice.models import Call, CallMode, CallState, CallTurn, LineKind, Speaker, VoiceLine
+from edudesk.voice.models import (
+    Call,
+    CallMode,
+    CallOutcome,
+    CallState,
+    CallTurn,
+    DoNotCall,
+    LineKind,
+    Speaker,
+    VoiceLine,
+    VoiceSettings,
+)
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -686,7 +701,7 @@ def fingerprint(database: Database, org_id: int) -> str:
                       RetentionPolicy, Inbox, Campaign, CampaignDay,
                       LeadForm, LeadFormSubmission, LeadFormView,
                       ClassifyRule, CoursePattern, PersonalRule, CallCampaign, CallTarget,
-                      Call, CallTurn, CallAlertRule):
+                      VoiceLine, VoiceSettings, DoNotCall, Call, CallTurn, CallAlertRule):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -742,6 +757,61 @@ ROUTES |= {
     "/admin/dashboards/live": [Case("GET", "/admin/dashboards/live")],
     "/admin/dashboards/live/board": [Case("GET", "/admin/dashboards/live/board", htmx=True)],
 }
+
+
+# Voice admin (issue 16, tests/voice/admin): org A's line, call (with its recording) and do-not-call number are
+# 404 for org B; the lists, settings, metrics and imports act on the caller's org only (seed_voice_admin).
+ROUTES |= {
+    "/admin/voice": [Case("GET", "/admin/voice")],
+    "/admin/voice/metrics": [Case("GET", "/admin/voice/metrics?campaign_id={voice_campaign}")],
+    "/admin/voice/settings": [Case("GET", "/admin/voice/settings"),
+                              Case("POST", "/admin/voice/settings", {"recording_retention_days": "0",
+                                                                     "robot_notice": "越权"})],
+    "/admin/voice/lines": [Case("GET", "/admin/voice/lines")],
+    "/admin/voice/lines/new": [Case("GET", "/admin/voice/lines/new?kind=audiosocket"),
+                               Case("POST", "/admin/voice/lines/new", {
+                                   "kind": "audiosocket", "name": "甲的线路", "max_concurrent": "1",
+                                   "ami_host": "10.0.0.1", "ami_username": "b", "allowed_hosts": "10.0.0.1"})],
+    "/admin/voice/lines/{line_id}": [Case("GET", "/admin/voice/lines/{voice_admin_line}"),
+                                     Case("POST", "/admin/voice/lines/{voice_admin_line}", {
+                                         "name": "劫持", "max_concurrent": "1", "ami_host": "10.6.6.6",
+                                         "ami_username": "b", "allowed_hosts": "10.6.6.6"})],
+    "/admin/voice/lines/{line_id}/delete": [Case("POST", "/admin/voice/lines/{voice_admin_line}/delete", {})],
+    "/admin/voice/dnc": [Case("GET", "/admin/voice/dnc?phone=139"),
+                         Case("POST", "/admin/voice/dnc", {"phone": "13912345678", "reason": "越权"})],
+    "/admin/voice/dnc/import": [Case("POST", "/admin/voice/dnc/import", {})],
+    "/admin/voice/dnc/export": [Case("GET", "/admin/voice/dnc/export?format=csv")],
+    "/admin/voice/dnc/remove": [Case("POST", "/admin/voice/dnc/remove", {"phone": "{voice_dnc_phone}"})],
+    "/admin/voice/calls": [Case("GET", "/admin/voice/calls?campaign_id={voice_campaign}&phone=139")],
+    "/admin/voice/calls/{call_id}": [Case("GET", "/admin/voice/calls/{voice_call}")],
+    "/admin/voice/calls/{call_id}/recording": [Case("GET", "/admin/voice/calls/{voice_call}/recording")],
+    "/admin/voice/calls/{call_id}/recording/delete": [
+        Case("POST", "/admin/voice/calls/{voice_call}/recording/delete", {})],
+}
+PUBLIC |= {
+    "/api/v1/voice/dnc": "API token scoped: lists and adds in the token's org only (tests/voice/admin/test_api.py)",
+    "/api/v1/voice/dnc/{phone}": "API token scoped: another org's number is 404 (tests/voice/admin/test_api.py)",
+    "/api/v1/voice/metrics": "API token scoped: the token's org only (tests/voice/admin/test_api.py)",
+}
+
+
+def seed_voice_admin(database: Database, orgs: TwoOrgs, settings: Settings) -> dict[str, Any]:
+    with database.session() as session:
+        actor = Actor(orgs.a.id, label="t")
+        line = voice_lines.create_line(session, actor, voice_lines.secret_box(settings.secret_key),
+                                       name="甲的学费答复外呼线路", kind="audiosocket", caller_numbers="13912345678",
+                                       max_concurrent=2, enabled=True,
+                                       data={"ami_host": "10.0.0.9", "ami_username": "a", "ami_secret": "甲的AMI密码",
+                                             "allowed_hosts": ["10.0.0.9"]})
+        voice_dnc.add(session, actor, "13912345670", reason="甲的学费答复")
+        call = voice_service.place_call(session, voice_service.CallRequest(
+            org_id=orgs.a.id, phone_e164="+8613912345678", line_id=line.id, campaign_id=4242))
+        voice_service.set_state(session, call, CallState.in_progress)
+        voice_service.add_turn(session, call, Speaker.customer, SECRET_TEXT, start_ms=0, end_ms=10)
+        voice_service.end_call(session, call, CallState.completed, outcome=CallOutcome.interested)
+        voice_recordings.save_recording(settings, call, b"RIFF\x24\x00\x00\x00WAVEfmt ")
+        session.commit()
+        return {"voice_admin_line": line.id, "voice_call": call.id, "voice_dnc_phone": "+8613912345670"}
 
 
 # Voice call campaigns (issue 16, voice/campaigns): org A's campaign answers 404 to org B on every page and action;
@@ -827,6 +897,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
     canned_targets.update(seed_voice_campaigns(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
+    canned_targets.update(seed_voice_admin(database, orgs, client.app.state.ctx.settings))  # type: ignore[attr-defined]
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
     fill: dict[str, Any] = {"conv": targets.conv, "contact": targets.contact, "rule": targets.rule,

@@ -98,6 +98,7 @@ from edudesk.visitors import service as visitors_service
 from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
+from edudesk.voice import admin_wiring as voice_admin_wiring
 from edudesk.voice import wiring as voice_wiring
 from edudesk.voice.assist import sockets as voice_assist_sockets
 from edudesk.voice.assist import views as voice_assist_views
@@ -123,7 +124,7 @@ from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
-UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import")
+UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import", *voice_admin_wiring.UPLOAD_PATHS)
 # Landing-page forms post from institutions' pages too (leadforms.public): the same CORS answers.
 WIDGET_API_PREFIXES = ("/api/v1/widget/", "/api/v1/forms/")
 
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     qc_hooks.attach(db.sessionmaker)
     qc_hooks.register(job_registry)
     analytics_jobs.register(job_registry)
+    voice_admin_wiring.register(job_registry, privacy, settings)
     voice_campaign_jobs.register(job_registry)
     # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
     analytics_marks.attach(db.sessionmaker)
@@ -419,7 +421,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         voice_media_ws.router,
         voice_campaign_views.router,
         voice_assist_views.router, voice_assist_sockets.router,
-        *analytics_views.ROUTERS,
+        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS,
     )
     for router in routers:
         app.include_router(router)
@@ -458,6 +460,7 @@ def start_job_chains(db: Database, report_mail: analytics_digest_jobs.ReportMail
     report_mail.ensure_scheduled(db)
     qc_sampling.ensure_scheduled(db)
     analytics_jobs.ensure_scheduled(db)
+    voice_admin_wiring.ensure_scheduled(db)
     voice_campaign_jobs.ensure_scheduled(db)
 
 

@@ -17,7 +17,8 @@ from edudesk.errors import DomainError
 
 TOKEN_PREFIX = "edk_"  # noqa: S105 (a prefix, not a secret)
 # The small fixed list an admin picks from; an API route names the one scope it needs.
-SCOPES: tuple[str, ...] = ("leads:read", "leads:write", "tickets:read", "tickets:write", "channels:write")
+SCOPES: tuple[str, ...] = ("leads:read", "leads:write", "tickets:read", "tickets:write", "channels:write",
+                           "voice:read", "voice:write")
 # What each scope allows, as the admin page shows it (Chinese first; the template translates).
 SCOPE_LABELS: dict[str, str] = {
     "leads:read": "读取线索",
@@ -25,6 +26,8 @@ SCOPE_LABELS: dict[str, str] = {
     "tickets:read": "读取工单",
     "tickets:write": "创建和处理工单",
     "channels:write": "API 渠道：代用户发消息、读取会话消息",
+    "voice:read": "读取外呼数据和免打扰名单",
+    "voice:write": "管理免打扰名单",
 }
 # last_used_at is written at most this often per token, so a busy integration does not write on every request.
 LAST_USED_PRECISION = dt.timedelta(minutes=1)

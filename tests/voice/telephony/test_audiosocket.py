@@ -131,7 +131,8 @@ def test_calls_through_asterisk(database: Database, orgs: TwoOrgs) -> None:
             orgs.a.id,
             kind=LineKind.audiosocket,
             config=AudioSocketLineConfig(
-                ami_host="127.0.0.1", ami_port=asterisk.port, ami_username="edudesk", ami_secret=SecretStr("s3cret")
+                ami_host="127.0.0.1", ami_port=asterisk.port, ami_username="edudesk", ami_secret=SecretStr("s3cret"),
+                allowed_hosts=["127.0.0.1"],
             ),
         )
         ids = queue_calls(database, orgs.a.id, line, 3)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import uuid
 from typing import Any, ClassVar
 
@@ -20,6 +19,7 @@ import structlog
 from pydantic import BaseModel
 
 from edudesk.voice.media import Audio, Dtmf, Hangup, MediaEvent, Track
+from edudesk.voice.telephony import configs
 from edudesk.voice.telephony.ami import AmiClient, AmiError
 from edudesk.voice.telephony.base import CallHandler, DialFailed, OriginateRequest
 from edudesk.voice.telephony.lines import AudioSocketLineConfig
@@ -232,11 +232,7 @@ class AudioSocketAdapter:
                 await ami.close()
 
     def _allowed(self, peer: str, hosts: list[str]) -> bool:
-        for host in hosts:
-            with contextlib.suppress(ValueError):
-                if ipaddress.ip_address(peer) in ipaddress.ip_network(host, strict=False):
-                    return True
-        return False
+        return configs.peer_allowed(peer, hosts)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from edudesk.voice.models import LineKind, VoiceLine
+from edudesk.voice.telephony import configs
 from edudesk.voice.telephony.base import CallHandler, DialFailed, OriginateRequest
 from edudesk.voice.telephony.lines import SipLineConfig, decrypt_config, secret_box
 from edudesk.voice.telephony.rtp import RtpPort
@@ -124,11 +125,14 @@ class SipAdapter(asyncio.DatagramProtocol):
                     config = decrypt_config(box, line.kind, line.config_encrypted)
                     assert isinstance(config, SipLineConfig)
                     peers.add(f"{config.trunk_host}:{config.trunk_port}")
-                    peers.update(config.allowed_peers)
+                    peers.update(config.allowed_peers)  # networks ("10.0.0.2/32"), normalised by the config
         return peers
 
     def peer_allowed(self, addr: tuple[str, int]) -> bool:
-        return addr[0] in self.allowed_peers or f"{addr[0]}:{addr[1]}" in self.allowed_peers
+        """The trunk itself (host:port), or an address inside one of the lines' allowed networks."""
+        if f"{addr[0]}:{addr[1]}" in self.allowed_peers:
+            return True
+        return configs.peer_allowed(addr[0], [p for p in self.allowed_peers if "/" in p])
 
     # ---- datagrams ----
 
@@ -266,7 +270,7 @@ class SipAdapter(asyncio.DatagramProtocol):
             status = final.status
             if status >= 300:
                 self.send(self._ack_for(invite, final), peer)
-            if status in (401, 407) and not authorised and config.username and config.password is not None:
+            if status in (401, 407) and not authorised and config.username and config.password.get_secret_value():
                 header = final.get("WWW-Authenticate" if status == 401 else "Proxy-Authenticate")
                 try:
                     challenge = parse_challenge(header)
