@@ -146,7 +146,9 @@ def test_an_answered_call_is_carried_to_its_end(database: Database, orgs: TwoOrg
     assert call.state == CallState.completed and call.outcome == CallOutcome.connected
     assert call.hangup_by == "customer" and call.answered_at is not None
     assert 0.55 <= call.talk_seconds <= 0.65  # 400 ms heard + 200 ms said; the silence is not talk
-    assert call.recording_key == f"recordings/{orgs.a.id}/{claimed.public_id}.wav"
+    assert call.recording_key is not None
+    assert call.recording_key.startswith(f"voice/{orgs.a.id}/") and call.recording_key.endswith(
+        f"/{claimed.public_id}.wav")
     with wave.open(str(tmp_path / call.recording_key), "rb") as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getnframes()) == (8000, 1, 4800)
 

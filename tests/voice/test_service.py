@@ -22,7 +22,10 @@ def request(org_id: int, phone: str = PHONE) -> voice_service.CallRequest:
 def test_normalise_phone() -> None:
     assert voice_service.normalise_phone(" 138 0013 8000 ") == PHONE
     assert voice_service.normalise_phone("１３８００１３８０００") == PHONE
-    for bad in ("", "12345", "13800138000 13900139000", "x" * 5000):
+    assert voice_service.normalise_phone(PHONE) == PHONE
+    landline = voice_service.normalise_phone("010-12345678")
+    assert landline == "+861012345678" and voice_service.normalise_phone(landline) == landline
+    for bad in ("", "12345", "13800138000 13900139000", "x" * 5000, "+8612345", "+1 650 253 0000"):
         with pytest.raises(voice_service.VoiceError):
             voice_service.normalise_phone(bad)
 

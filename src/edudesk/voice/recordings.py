@@ -23,8 +23,8 @@ from edudesk.settings import Settings
 from edudesk.voice.models import ENDED_CALL_STATES, Call
 
 ROOT = "voice"
-# voice/<org>/<yyyymm>/<public id>.wav; also recordings/<org>/<public id>.wav, the media plane's interim layout.
-KEY_RE = re.compile(r"^(voice/\d{1,10}/\d{6}|recordings/\d{1,10})/[A-Za-z0-9_-]{8,64}\.wav$")
+# voice/<org>/<yyyymm>/<public id>.wav
+KEY_RE = re.compile(r"^voice/\d{1,10}/\d{6}/[A-Za-z0-9_-]{8,64}\.wav$")
 MAX_RECORDING_BYTES = 512 * 1024 * 1024  # 8 hours of 8 kHz 16-bit mono; a larger one is a bug upstream
 
 
@@ -50,13 +50,18 @@ def path_in(upload_dir: Path, key: str) -> Path | None:
 def save_recording(settings: Settings, call: Call, wav_bytes: bytes) -> str:
     """Writes the call's WAV (atomically: a reader never sees half a file) and sets ``recording_key`` and
     ``recording_bytes`` on the call; the caller commits. A call recorded twice keeps the last file."""
+    return store(settings.upload_dir, call, wav_bytes)
+
+
+def store(upload_dir: Path, call: Call, wav_bytes: bytes) -> str:
+    """``save_recording`` for callers that hold only the upload directory (the media plane)."""
     if not wav_bytes.startswith(b"RIFF") or wav_bytes[8:12] != b"WAVE":
         raise RecordingError("a recording must be a WAV file")
     if len(wav_bytes) > MAX_RECORDING_BYTES:
         raise RecordingError("recording too large")
     month = (call.answered_at or call.created_at or utcnow()).strftime("%Y%m")
     key = f"{ROOT}/{call.org_id}/{month}/{call.public_id}.wav"
-    path = path_of(settings, key)
+    path = upload_dir / key
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".rec-", suffix=".tmp")
     try:
@@ -67,7 +72,9 @@ def save_recording(settings: Settings, call: Call, wav_bytes: bytes) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     if call.recording_key and call.recording_key != key:
-        delete_file(settings, call.recording_key)
+        old = path_in(upload_dir, call.recording_key)
+        if old is not None:
+            old.unlink(missing_ok=True)
     call.recording_key = key
     call.recording_bytes = len(wav_bytes)
     return key

@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 
 from edudesk.db import utcnow
 from edudesk.secretbox import SecretBox
+from edudesk.voice import recordings as voice_recordings
 from edudesk.voice import service as voice_service
 from edudesk.voice.audio import SpeechMeter
 from edudesk.voice.live import LiveCall, VoiceServices
 from edudesk.voice.media import Audio, Hangup, MediaEvent, MediaPort, Track
 from edudesk.voice.models import Call, CallMode, CallOutcome, CallState, LineKind, VoiceLine, VoiceSettings
-from edudesk.voice.recording import Recorder, save_recording
+from edudesk.voice.recording import Recorder
 from edudesk.voice.telephony.base import DialFailed, OriginateRequest, TelephonyAdapter
 from edudesk.voice.telephony.lines import decrypt_config
 
@@ -458,8 +459,8 @@ class MediaPlane:
                 call.error = error
             if wav is not None and self.services.upload_dir is not None:
                 try:
-                    save_recording(self.services.upload_dir, call, wav)
-                except OSError as exc:
+                    voice_recordings.store(self.services.upload_dir, call, wav)
+                except (OSError, voice_recordings.RecordingError) as exc:
                     log.error("voice_recording_not_saved", call=call.public_id, error=str(exc)[:200])
             if call.state in (CallState.dialing, CallState.ringing, CallState.in_progress):
                 voice_service.end_call(

@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -59,7 +60,18 @@ class OnDoNotCallList(VoiceError):
 
 
 def normalise_phone(raw: str) -> str:
-    """The E.164 form of one valid Chinese phone number, or VoiceError."""
+    """The E.164 form of one valid Chinese phone number, or VoiceError. Its own output is accepted too: an E.164
+    landline (+861012345678) has lost the trunk 0 the text reader looks for."""
+    text = fold(raw.strip()[:40]).replace(" ", "").replace("-", "")
+    if text.startswith("+86"):
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    elif text.startswith("+"):
+        raise VoiceError("bad_phone", "只能拨打中国大陆的号码", "phone")
     found = find_phones(fold(raw.strip()[:40]))
     if len(found) != 1:
         raise VoiceError("bad_phone", "请输入一个有效的手机号或座机号", "phone")

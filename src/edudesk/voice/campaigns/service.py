@@ -31,6 +31,7 @@ from edudesk.voice.campaigns.models import (
     CampaignState,
     TargetState,
 )
+from edudesk.voice.engines import factory as engines_factory
 from edudesk.voice.models import ACTIVE_CALL_STATES, Call, CallMode, CallState, DoNotCall, VoiceLine
 
 MAX_NAME = 64
@@ -39,12 +40,12 @@ LEVELS = ("A", "B", "C")
 
 
 def asr_ready(settings: Any) -> tuple[bool, str]:
-    """Whether the robot can hear: the configured recogniser (``settings.voice_asr``, "none" when unset) is usable.
-    The voice engines' own status check replaces this at merge (docs/voice.md, "Speech engines")."""
-    kind = str(getattr(settings, "voice_asr", "none") or "none")
-    if kind == "none":
-        return False, "未配置语音识别（ASR），机器人外呼任务无法启动"
-    return True, ""
+    """Whether the robot can hear and speak with the configured engines (docs/voice.md, "Speech engines")."""
+    engines = engines_factory.report(engines_factory.build_recogniser(settings),
+                                     engines_factory.build_synthesiser(settings))
+    if engines.robot_ready:
+        return True, ""
+    return False, "；".join(engines.reasons) + "。机器人外呼任务无法启动"
 
 
 @dataclass(frozen=True)
