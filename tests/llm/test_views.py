@@ -25,10 +25,10 @@ from edudesk.llm.models import LlmDocument, LlmEvaluation, LlmPassage, LlmSettin
 from edudesk.settings import Settings
 from edudesk.webhooks.urls import Target, UrlPolicy, UrlRefused
 from tests.conftest import TwoOrgs, login
-from tests.ports import free_port
 from tests.llm.conftest import ConfigureLlm, upload
 from tests.llm.fake_openai import FakeOpenAI
 from tests.llm.samples import BROCHURE, docx_bytes, pdf_bytes
+from tests.ports import free_port
 
 
 def form(fake: FakeOpenAI, **overrides: str) -> dict[str, str]:
@@ -193,7 +193,7 @@ BAD_FILES = [
     ("empty.md", b"", "文件是空的"),
     ("broken.pdf", b"%PDF-1.7\n\x00\x01garbage", "PDF 文件已损坏"),
     ("fake.docx", b"PK\x03\x04garbage", "Word 文档已损坏"),
-    ("x.md", "<script>alert(1)</script>".encode(), None),  # stored as text, shown escaped
+    ("x.md", b"<script>alert(1)</script>", None),  # stored as text, shown escaped
 ]
 
 
