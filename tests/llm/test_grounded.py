@@ -230,3 +230,17 @@ def test_a_failing_sentence_stops_the_stream(
     assert frames[-1] == {**frames[-1], "done": True, "dropped": True}
     assert kind(reply) == "fallback" and "1800" not in reply.text
     assert calls(database, grounded_org)[0].outcome == "refused_by_guardrail"
+
+
+def test_the_evaluation_runs_the_path_before_it_is_switched_on(
+    database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI, llm: llm_client.LlmClient
+) -> None:
+    configure_llm(orgs.a.id, grounded_enabled=False)
+    upload(database, orgs.a.id, "# 收费\n春季班学费 3600 元。")
+    fake_openai.respond_with(answering("春季班学费 3600 元。[{n}]"))
+    with database.session() as session:
+        assert grounded.attempt(session, llm, orgs.a.id, "学费多少钱？").reason == "off"
+        tried = grounded.attempt(session, llm, orgs.a.id, "学费多少钱？", evaluating=True, purpose="eval")
+        assert tried.answer is not None and "3600" in tried.answer.text and tried.hits
+        session.commit()
+    assert [c.purpose for c in calls(database, orgs.a.id)] == ["eval"]

@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from edudesk.bot.engine import BotDecision, BotReply
+from edudesk.llm import client as llm_client
 from edudesk.llm import guardrails
 from edudesk.llm import settings as llm_settings
 from edudesk.llm.client import LlmClient
@@ -133,10 +134,13 @@ def attempt(
     sensitive: object | None = None,
     conversation_id: int | None = None,
     stream_to: StreamSink | None = None,
+    evaluating: bool = False,
+    purpose: str = "grounded",
 ) -> Attempt:
-    """One grounded answer to ``question`` for the org, checked; never raises."""
-    row = llm_settings.grounded_on(session, org_id)
-    if row is None:
+    """One grounded answer to ``question`` for the org, checked. ``evaluating``: the evaluation runs the path
+    before grounded answers may be switched on (the gate needs its result), so it only needs a usable endpoint."""
+    row = llm_settings.grounded_on(session, org_id) if not evaluating else llm_settings.current(session, org_id)
+    if row is None or not llm_client.usable(row):
         return Attempt(reason="off")
     hits = llm.indexes.get(session, org_id).search(question, k=PASSAGES) if llm.indexes is not None else []
     if not hits:
@@ -148,7 +152,7 @@ def attempt(
     if stream_to is not None and row.streaming:
         return _streamed(session, llm, org_id, messages, hits, checker, conversation_id, stream_to)
     done = llm.complete(
-        session, org_id, messages, purpose="grounded", max_tokens=MAX_TOKENS, conversation_id=conversation_id
+        session, org_id, messages, purpose=purpose, max_tokens=MAX_TOKENS, conversation_id=conversation_id
     )
     if done is None:
         return Attempt(reason="call_failed", hits=hits)
