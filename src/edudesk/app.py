@@ -64,6 +64,7 @@ from edudesk.leadforms import public as leadforms_public
 from edudesk.leadforms import views as leadforms_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
+from edudesk.llm import setup as llm_setup
 from edudesk.logsetup import configure_logging
 from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
@@ -124,7 +125,8 @@ from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
-UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import", *voice_admin_wiring.UPLOAD_PATHS)
+UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import", "/admin/llm/documents",
+                *voice_admin_wiring.UPLOAD_PATHS)
 # Landing-page forms post from institutions' pages too (leadforms.public): the same CORS answers.
 WIDGET_API_PREFIXES = ("/api/v1/widget/", "/api/v1/forms/")
 
@@ -281,6 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wakeup.attach(db.sessionmaker)
     catalogues = Catalogues()
     bots = bot_service.make_runtime(db)
+    llm = llm_setup.install(settings, job_registry)  # off for every org until it configures an endpoint
     bus.subscribe(bots.on_event)
     # Who is on the site now (docs/visitors.md): fed by page views on the bus and by widget sockets.
     live = visitors_runtime.make_live(settings, db)
@@ -299,7 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     templates.env.globals["channel_labels"] = {**channels.labels(), **NON_CHAT_SOURCES}
     templates.env.globals["channel_badges"] = channels.badges()
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
-                     templates=templates, catalogues=catalogues, bots=bots, limiter=limiter)
+                     templates=templates, catalogues=catalogues, bots=bots, limiter=limiter, llm=llm)
     # Adapters with background work of their own (微信客服 pulls its messages in a job) register its handlers.
     for kind in channels.kinds:
         register_jobs = getattr(channels.get(kind), "register_jobs", None)
@@ -356,6 +359,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.presence.close()
             limiter.close()
             close_channel_services(channels.services)
+            llm.close()
             db.dispose()
 
     # Every route, present and future, refuses text no database can store before it runs (see textguard).
@@ -421,7 +425,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         voice_media_ws.router,
         voice_campaign_views.router,
         voice_assist_views.router, voice_assist_sockets.router,
-        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS,
+        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS, *llm_setup.ROUTERS,
     )
     for router in routers:
         app.include_router(router)

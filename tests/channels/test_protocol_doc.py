@@ -20,6 +20,7 @@ from edudesk.channels.web import frames
 from edudesk.channels.web.routes import visitor_renderer
 from edudesk.conversations import agent_frames
 from edudesk.conversations.views import agent_renderer
+from edudesk.llm import hook as llm_hook
 from edudesk.wsframes import FrameProblem
 from tests.channels.protocol_doc import agent_error_codes, column, names, table, visitor_error_codes
 from tests.channels.test_web_routes import new_visitor, recv_until
@@ -117,6 +118,10 @@ def synthetic_frames(org_id: int) -> tuple[list[dict[str, Any]], list[dict[str, 
              agent_renderer(ev("lead.updated", org_id, {"contact_id": 1, "lead_id": 2, "fields": ["phone"]})),
              agent_renderer(ev("conversation.resolved", org_id, {"conversation": conv})),
              agent_renderer(ev("message.updated", org_id, {"message": {**msg, "delivery": {"state": "failed"}}}))]
+    # A generated answer streamed to the widget is sent by llm.hook while the message is answered, not rendered from
+    # an event; these are its two shapes (the real frames: tests/llm/test_stream_ws.py).
+    visitor += [{"type": llm_hook.STREAM_FRAME, "stream_id": "s1", "client_id": "c1", "seq": 1, "text": "好。"},
+                {"type": llm_hook.STREAM_FRAME, "stream_id": "s1", "client_id": "c1", "done": True, "dropped": False}]
     return [f for f in visitor if f], [f for f in agent if f]
 
 
