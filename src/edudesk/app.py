@@ -64,6 +64,7 @@ from edudesk.leadforms import public as leadforms_public
 from edudesk.leadforms import views as leadforms_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
+from edudesk.llm import setup as llm_setup
 from edudesk.logsetup import configure_logging
 from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
@@ -271,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wakeup.attach(db.sessionmaker)
     catalogues = Catalogues()
     bots = bot_service.make_runtime(db)
+    llm = llm_setup.install(settings, job_registry)  # off for every org until it configures an endpoint
     bus.subscribe(bots.on_event)
     # Who is on the site now (docs/visitors.md): fed by page views on the bus and by widget sockets.
     live = visitors_runtime.make_live(settings, db)
@@ -289,7 +291,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     templates.env.globals["channel_labels"] = {**channels.labels(), **NON_CHAT_SOURCES}
     templates.env.globals["channel_badges"] = channels.badges()
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
-                     templates=templates, catalogues=catalogues, bots=bots, limiter=limiter)
+                     templates=templates, catalogues=catalogues, bots=bots, limiter=limiter, llm=llm)
     # Adapters with background work of their own (微信客服 pulls its messages in a job) register its handlers.
     for kind in channels.kinds:
         register_jobs = getattr(channels.get(kind), "register_jobs", None)
@@ -341,6 +343,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hub.presence.close()
             limiter.close()
             close_channel_services(channels.services)
+            llm.close()
             db.dispose()
 
     # Every route, present and future, refuses text no database can store before it runs (see textguard).
@@ -402,7 +405,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb_flag_views.router,
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
-        *analytics_views.ROUTERS,
+        *analytics_views.ROUTERS, *llm_setup.ROUTERS,
     )
     for router in routers:
         app.include_router(router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import HTTPConnection
@@ -30,6 +31,8 @@ class AppContext:
     catalogues: Catalogues
     bots: BotRuntime
     limiter: Limiter
+    # The large-model client (edudesk.llm.client.LlmClient; the layer below llm cannot name its type).
+    llm: Any = None
 
 
 def get_ctx(conn: HTTPConnection) -> AppContext:

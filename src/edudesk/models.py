@@ -18,6 +18,7 @@ from edudesk.jobs import Job
 from edudesk.kb import models as kb_models
 from edudesk.leadforms import models as leadforms_models
 from edudesk.leads import models as leads_models
+from edudesk.llm import models as llm_models
 from edudesk.orgs import models as orgs_models
 from edudesk.privacy import models as privacy_models
 from edudesk.qc import models as qc_models
@@ -49,6 +50,7 @@ __all__ = [
     "kb_models",
     "leadforms_models",
     "leads_models",
+    "llm_models",
     "orgs_models",
     "privacy_models",
     "qc_models",

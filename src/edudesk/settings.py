@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Lets webhook URLs point at loopback, private and link-local addresses (tests, or a receiver on the same LAN).
     # Off by default: an admin-entered URL must not make the server call its own internal network (SSRF).
     webhooks_allow_private: bool = False
+    # Lets an org's large-model endpoint (docs/llm.md) and the document pages an admin enters be on loopback,
+    # private and link-local addresses: an Ollama / vLLM server on the same machine or LAN, and the tests' fake.
+    # Off by default, for the same reason as webhooks: the server calls what an admin typed (SSRF).
+    llm_allow_private: bool = False
     # Where the WeChat Official Account and WeCom APIs are (tests and the benchmark point them at a fake on
     # 127.0.0.1; a proxy in front of WeChat's API is the other use).
     wechat_api_base: str = "https://api.weixin.qq.com"
