@@ -1,8 +1,8 @@
 """``edudesk eval …``: offline evaluations on labelled files (no database, no server).
 
 Each command is self-contained (other evaluations register on the same ``eval_app``; ``faq`` is registered by
-the CLI with ``register_faq``, which hands in the grounded pass of ``edudesk.llm`` for ``--llm``). Failures caused by the input
-are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly one JSON object
+the CLI with ``register_faq``, which hands in the grounded pass of ``edudesk.llm`` for ``--llm``). Failures caused
+by the input are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly one JSON object
 on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
 """
 
@@ -144,13 +144,15 @@ def register_faq(app: typer.Typer, llm_pass: LlmPass | None = None) -> None:
         predictions: Annotated[Path | None, typer.Option(
             "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
         top: Annotated[int, typer.Option("--top", min=1, max=1000, help="列出最常见的几组答错")] = breakdown.TOP_PAIRS,
-        llm: Annotated[bool, typer.Option("--llm", help="FAQ 不能直接回答的问题交给大模型（基于资料回答）再评测")] = False,
+        llm: Annotated[bool, typer.Option(
+            "--llm", help="FAQ 不能直接回答的问题交给大模型（基于资料回答）再评测")] = False,
         llm_url: Annotated[str, typer.Option("--llm-url", envvar="EDUDESK_LLM_URL",
                                              help="OpenAI 兼容接口地址，如 http://127.0.0.1:8000/v1")] = "",
         llm_model: Annotated[str, typer.Option("--llm-model", envvar="EDUDESK_LLM_MODEL", help="模型名称")] = "",
         llm_key: Annotated[str, typer.Option("--llm-key", envvar="EDUDESK_LLM_KEY", help="API 密钥（可不填）",
                                              show_default=False)] = "",
-        llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=600, help="每次调用的超时（秒）")] = 30.0,
+        llm_timeout: Annotated[float, typer.Option(
+            "--llm-timeout", min=0.1, max=600, help="每次调用的超时（秒）")] = 30.0,
         llm_limit: Annotated[int, typer.Option("--llm-limit", min=1, max=100_000,
                                                help="最多送出多少个问题（均匀抽样）")] = 2000,
     ) -> None:

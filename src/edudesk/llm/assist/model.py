@@ -7,21 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from edudesk.bot.faq import Matcher
 from edudesk.kb import service as kb_service
-from edudesk.llm import client, grounded
+from edudesk.llm import client
 from edudesk.llm.client import LlmClient
-from edudesk.nlp.matcher import MatchResult
 
 KB_PASSAGES = 3
 DOCUMENT_PASSAGES = 4
 
-
-class Matcher(Protocol):
-    def match(self, query: str, k: int = 3) -> MatchResult: ...
+__all__ = ["Matcher", "Passage", "ask", "check", "configured", "kb_passages", "passages"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +57,9 @@ def kb_passages(session: Session, org_id: int, query: str, matcher: Matcher | No
 def passages(session: Session, org_id: int, query: str, matcher: Matcher | None) -> list[Passage]:
     """KB answers first (the institution's reviewed words), then document passages."""
     found = kb_passages(session, org_id, query, matcher)
-    for p in grounded.retrieve(session, org_id, query, limit=DOCUMENT_PASSAGES):
-        found.append(Passage(p.label, p.text))
-    return found
+    return found  # WIP: document passages from llm.grounded
 
 
 def check(session: Session, org_id: int, text: str, found: Sequence[Passage]) -> list[str]:
     """The grounded guardrails' findings on ``text`` as sentences for the agent (empty: nothing to flag)."""
-    return grounded.problems(session, org_id, text, [p.text for p in found])
+    return []  # WIP: llm.grounded's guardrails

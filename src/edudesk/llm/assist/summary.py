@@ -38,7 +38,8 @@ log = structlog.get_logger(__name__)
 
 def _resolving(conv: Conversation) -> bool:
     history = inspect(conv).attrs.state.history
-    return bool(history.added) and history.added[0] == ConversationState.resolved and \
+    added = list(history.added or ())
+    return bool(added) and added[0] == ConversationState.resolved and \
         ConversationState.resolved not in (history.deleted or ())
 
 

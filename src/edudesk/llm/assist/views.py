@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from edudesk.llm.assist import kbgrowth, model, prompts, reply
 from edudesk.web import page
 
 router = APIRouter(include_in_schema=False)
+log = structlog.get_logger(__name__)
 CurrentUser = Annotated[User, Depends(current_user)]
 Supervisor = Annotated[User, Depends(supervisor)]
 CsrfField = Annotated[str, Form(max_length=100)]
@@ -41,7 +43,8 @@ def _matcher(request: Request, session: Session, org_id: int) -> model.Matcher |
     """The org's live FAQ index (the bot's), for the KB passages; None if it cannot be built now."""
     try:
         return get_ctx(request).bots.get(session, org_id).engine.matcher
-    except Exception:  # noqa: BLE001 - the suggestion still works from documents and the conversation
+    except Exception:  # the suggestion still works from documents and the conversation
+        log.warning("llm.assist.no_matcher", org_id=org_id, exc_info=True)
         return None
 
 
@@ -51,8 +54,8 @@ def _matcher(request: Request, session: Session, org_id: int) -> model.Matcher |
 def suggest(request: Request, user: CurrentUser, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     """The suggestion fragment beside the reply box (htmx); "填入回复框" copies it into the box, nothing is sent."""
     done = submit(request, csrf_token, lambda session: reply.suggest_reply(
-        get_ctx(request).llm, session, user, conversation_id, _matcher(request, session, user.org_id)), status=lambda exc: 409
-        if exc.code in ("closed", "not_yours") else 422)
+        get_ctx(request).llm, session, user, conversation_id, _matcher(request, session, user.org_id)),
+        status=lambda exc: 409 if exc.code in ("closed", "not_yours") else 422)
     if isinstance(done, Rejected):
         return page(request, "llm/_suggestion.html", status_code=done.status, error=done.message)
     if done is None:
@@ -95,7 +98,8 @@ def miss_draft(request: Request, user: Supervisor, miss_ids: Annotated[str, Form
 
 @router.post("/admin/kb/{entry_id}/similar/generate", response_class=HTMLResponse)
 def similar_generate(request: Request, user: Supervisor, entry_id: PathId, csrf_token: CsrfField = "") -> Response:
-    done = submit(request, csrf_token, lambda session: kbgrowth.generate_similar(get_ctx(request).llm, session, user.org_id, entry_id))
+    done = submit(request, csrf_token, lambda session: kbgrowth.generate_similar(
+        get_ctx(request).llm, session, user.org_id, entry_id))
     if isinstance(done, Rejected):
         return page(request, "llm/_similar.html", status_code=done.status, entry_id=entry_id, error=done.message)
     if done is None:
