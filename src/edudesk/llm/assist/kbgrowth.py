@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
-from edudesk.db import org_query
+from edudesk.db import NotFoundError, org_query
 from edudesk.kb import service as kb_service
 from edudesk.kb.miss_groups import match_key
 from edudesk.kb.models import KbMiss
@@ -96,8 +96,10 @@ def miss_texts(session: Session, org_id: int, miss_ids: Sequence[int]) -> list[s
     if not ids:
         raise AssistError("empty", "没有选中任何问题", "miss_ids")
     rows = list(session.scalars(org_query(KbMiss, org_id).where(KbMiss.id.in_(ids))))
-    if not rows:
-        raise AssistError("not_found", "这些问题不存在或已被删除", "miss_ids")
+    found = {row.id for row in rows}
+    for ident in ids:
+        if ident not in found:
+            raise NotFoundError("KbMiss", ident)  # another org's (or an erased) miss: as if it did not exist
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.query] = counts.get(row.query, 0) + 1
