@@ -111,7 +111,7 @@ def draft_from_misses(llm: LlmClient | None, session: Session, org_id: int, miss
     """A KB-entry draft for the editor, or None when the model gave nothing usable. Similar questions already
     owned by an entry are left out of the draft (the form would refuse them)."""
     questions = miss_texts(session, org_id, miss_ids)
-    found = model.passages(session, org_id, questions[0], matcher)
+    found = model.passages(llm, session, org_id, questions[0], matcher)
     draft = prompts.parse_draft(model.ask(llm, session, org_id, "kb_draft",
                                           prompts.draft_messages(questions, [p.text for p in found]),
                                           max_tokens=800))

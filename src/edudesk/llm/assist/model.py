@@ -5,6 +5,7 @@ Kept in one module so the assist code reads the same whatever the client and the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.bot.faq import Matcher
 from edudesk.kb import service as kb_service
-from edudesk.llm import client
+from edudesk.llm import client, guardrails
 from edudesk.llm.client import LlmClient
 
 KB_PASSAGES = 3
@@ -54,12 +55,40 @@ def kb_passages(session: Session, org_id: int, query: str, matcher: Matcher | No
     return found
 
 
-def passages(session: Session, org_id: int, query: str, matcher: Matcher | None) -> list[Passage]:
-    """KB answers first (the institution's reviewed words), then document passages."""
+def passages(llm: LlmClient | None, session: Session, org_id: int, query: str, matcher: Matcher | None
+             ) -> list[Passage]:
+    """KB answers first (the institution's reviewed words), then the org's document passages."""
     found = kb_passages(session, org_id, query, matcher)
-    return found  # WIP: document passages from llm.grounded
+    if llm is not None and llm.indexes is not None and query.strip():
+        for hit in llm.indexes.get(session, org_id).search(query, k=DOCUMENT_PASSAGES):
+            found.append(Passage(f"《{hit.document}》{hit.heading}", f"{hit.heading}\n{hit.text}".strip()))
+    return found
 
 
 def check(session: Session, org_id: int, text: str, found: Sequence[Passage]) -> list[str]:
-    """The grounded guardrails' findings on ``text`` as sentences for the agent (empty: nothing to flag)."""
-    return []  # WIP: llm.grounded's guardrails
+    """The grounded guardrails' findings on ``text`` as sentences for the agent (empty: nothing to flag).
+
+    The same rules as a grounded answer (``llm.guardrails``), all of them reported rather than the first: every
+    number, price, date, phone number and link must appear in the passages (a suggestion cites none, so all
+    passages count), no forbidden promise (the defaults and the org's own), no sign that the model left its role.
+    """
+    row = client.settings_of(session, org_id)
+    forbidden = dict.fromkeys((*guardrails.DEFAULT_FORBIDDEN, *((row.forbidden_phrases or ()) if row else ())))
+    raw = "\n".join(p.text for p in found)
+    source, stated = guardrails.facts(raw), guardrails.facts(text)
+    digits = re.sub(r"\D", "", raw)
+    problems = [f"电话 {phone} 不在资料里，请核对" for phone in sorted(stated.phones)
+                if phone not in source.phones and phone not in digits]
+    date_numbers: set[str] = set()
+    for date in sorted(stated.dates):
+        date_numbers.update(date.split("-"))
+        if date not in source.dates:
+            problems.append(f"日期 {date} 不在资料里，请核对")
+    problems += [f"数字 {number} 不在资料里（价格、课时、日期等请核对）"
+                 for number in sorted(stated.numbers - date_numbers - source.numbers)]
+    problems += [f"链接 {url} 不在资料里" for url in sorted(stated.urls - source.urls)]
+    folded = guardrails.fold(text)
+    problems += [f"含有不能承诺的说法“{phrase}”" for phrase in forbidden if phrase and guardrails.fold(phrase) in folded]
+    problems += [f"含有异常内容“{marker}”，可能受了访客消息的误导" for marker in guardrails.LEAK_MARKERS
+                 if guardrails.fold(marker) in folded]
+    return problems

@@ -52,7 +52,7 @@ def suggest_reply(llm: LlmClient | None, session: Session, user: User, conversat
     asked = [line.text for line in lines if line.who == "访客"]
     if not asked:
         raise AssistError("no_question", "访客还没有提问，暂时无法建议回复")
-    passages = model.passages(session, user.org_id, asked[-1], matcher)
+    passages = model.passages(llm, session, user.org_id, asked[-1], matcher)
     raw = model.ask(llm, session, user.org_id, "suggest_reply",
                     prompts.reply_messages(lines, [p.text for p in passages]), max_tokens=400,
                     conversation_id=conversation_id)
