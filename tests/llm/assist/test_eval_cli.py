@@ -48,7 +48,7 @@ def _write(path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     # BM25 only: fast, and the same for every run of these tests.
     monkeypatch.setattr(eval_cli, "load_default_embedder", lambda **_: None)
-    monkeypatch.setattr(evalcli, "load_default_embedder", lambda **_: None)
+    monkeypatch.setattr(evalcli, "load_default_embedder", lambda **_: None)  # noqa: ARG005
     return (_write(tmp_path / "kb.csv", ("question", "similar_questions", "answer", "category"), KB_ROWS),
             _write(tmp_path / "test.csv", ("query", "expected_question"), TEST_ROWS))
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from edudesk.audit.service import Actor
-from edudesk.db import Database
+from edudesk.db import Database, utcnow
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
 from edudesk.llm.assist import gate, grounding
@@ -37,7 +37,7 @@ def _seed(database: Database, org_id: int) -> None:
                 question=question, answer=answer, similar=similar))
         miss = kb_service.record_miss(session, org_id, "你们卖手机吗", "unanswered")
         assert miss is not None
-        miss.resolved_at, miss.resolution = miss.created_at, "忽略"
+        miss.resolved_at, miss.resolution = utcnow(), "忽略"
         session.commit()
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -32,6 +33,12 @@ from edudesk.llm.assist import grounding, judging, prompts, screening
 from edudesk.llm.assist.offline import OfflineEndpoint
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import load_default_embedder
+
+
+def _stderr_log() -> Any:
+    """Log lines (e.g. "embedding model not installed") go to stderr: ``--json`` prints only JSON on stdout."""
+    return structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[
+        structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)])
 
 
 def _fail(message: str) -> NoReturn:
@@ -175,6 +182,9 @@ def register(app: typer.Typer) -> None:
         llm_key: Annotated[str, typer.Option("--llm-key", envvar="EDUDESK_LLM_KEY", help="API 密钥",
                                              show_default=False)] = "",
         llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=600)] = 30.0,
+        per_entry: Annotated[int, typer.Option(
+            "--per-entry", min=1, max=prompts.MAX_CANDIDATES,
+            help="每个词条最多取多少个候选（后台一次最多列出 20 个）")] = 10,
     ) -> None:
         """评测“AI 生成相似问”的效果：知识库加入生成的相似问（按后台同样的规则去重）前后各跑一次 FAQ 评测。"""
         sources = sum([stand_in, generated is not None, bool(llm_url)])
@@ -195,8 +205,9 @@ def register(app: typer.Typer) -> None:
             else:
                 endpoint = OfflineEndpoint(llm_url, llm_model, llm_key, llm_timeout)
                 candidates = generated_by_model(endpoint, documents, kb_answers(kb))
+            candidates = {entry: texts[:per_entry] for entry, texts in candidates.items()}
             grown, screened = screen_all(documents, candidates)
-            embedder = load_default_embedder(log=None)
+            embedder = load_default_embedder(log=_stderr_log())
             before = faq.evaluate(documents, cases, embedder)
             after = faq.evaluate(grown, cases, embedder)
         except faq.EvalInputError as exc:

@@ -155,13 +155,15 @@ def clean_reply(raw: str | None) -> str | None:
     return text or None
 
 
-def _json(raw: str) -> Any:
+def _json(raw: str, expect: str = "{") -> Any:
+    """The JSON value in a model's output; ``expect`` ("{" or "[") is tried first when it is wrapped in text."""
     text = _CODE_FENCE.sub("", raw.strip())
     try:
         return json.loads(text)
     except ValueError:
         # Models often wrap JSON in a sentence: take the outermost object or array.
-        for start, end in (("{", "}"), ("[", "]")):
+        pairs = [("{", "}"), ("[", "]")]
+        for start, end in (pairs if expect == "{" else pairs[::-1]):
             first, last = text.find(start), text.rfind(end)
             if first != -1 and last > first:
                 try:
@@ -201,7 +203,7 @@ def parse_draft(raw: str | None) -> Draft | None:
 def parse_candidates(data: Any) -> list[str]:
     """A list of short questions (from a parsed array, or the raw output), each once, at most MAX_CANDIDATES."""
     if isinstance(data, str):
-        data = _json(data)
+        data = _json(data, "[")
     if not isinstance(data, list):
         return []
     result: list[str] = []
