@@ -118,7 +118,7 @@ from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 
 log = structlog.get_logger(__name__)
 # Routes that take a file: their bodies may be as large as EDUDESK_MAX_UPLOAD_BYTES / EDUDESK_MAX_IMPORT_BYTES.
-UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import")
+UPLOAD_PATHS = ("/api/v1/widget/attachments", "/admin/kb/import", "/admin/llm/documents")
 # Landing-page forms post from institutions' pages too (leadforms.public): the same CORS answers.
 WIDGET_API_PREFIXES = ("/api/v1/widget/", "/api/v1/forms/")
 

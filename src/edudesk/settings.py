@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # private and link-local addresses: an Ollama / vLLM server on the same machine or LAN, and the tests' fake.
     # Off by default, for the same reason as webhooks: the server calls what an admin typed (SSRF).
     llm_allow_private: bool = False
+    # The largest document an admin may upload for grounded answers (PDF, DOCX, Markdown, text).
+    llm_max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     # Where the WeChat Official Account and WeCom APIs are (tests and the benchmark point them at a fake on
     # 127.0.0.1; a proxy in front of WeChat's API is the other use).
     wechat_api_base: str = "https://api.weixin.qq.com"
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
     @property
     def max_upload_body_bytes(self) -> int:
         """The body limit of the upload routes: the largest file they take plus room for the multipart framing."""
-        return max(self.max_upload_bytes, self.max_import_bytes) + 256 * 1024
+        return max(self.max_upload_bytes, self.max_import_bytes, self.llm_max_document_bytes) + 256 * 1024
 
     @field_validator("database_url")
     @classmethod

@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 
+from edudesk.audit.service import Actor
 from edudesk.db import Database
 from edudesk.llm import client as llm_client
+from edudesk.llm.documents import service as documents_service
 from edudesk.llm.models import LlmSettings
 from edudesk.settings import Settings
-from tests.llm.fake_openai import FakeOpenAI
+from tests.conftest import TwoOrgs
+from tests.llm.fake_openai import FakeOpenAI, Reply, Request
+from tests.llm.samples import BROCHURE
 
 APP_SECRET = "test-secret-" + "x" * 20
 
@@ -67,3 +71,36 @@ def configure_llm(database: Database, settings: Settings, fake_openai: FakeOpenA
         return row
 
     return configure
+
+
+def upload(database: Database, org_id: int, text: str, name: str = "简章.md", **kwargs: Any) -> int:
+    """Stores a Markdown document for the org through the service; returns its id."""
+    with database.session() as session:
+        version = documents_service.add_file(
+            session, Actor(org_id, label="test"), filename=name, data=text.encode(), **kwargs
+        )
+        session.commit()
+        return version.document_id
+
+
+@pytest.fixture
+def grounded_org(database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm) -> int:
+    """Org A with the fake endpoint, grounded answers on and the brochure uploaded."""
+    configure_llm(orgs.a.id, grounded_enabled=True)
+    upload(database, orgs.a.id, BROCHURE)
+    return orgs.a.id
+
+
+def cite(request: Request, needle: str) -> int:
+    """The number the prompt gave the passage containing ``needle``."""
+    user = request.messages[-1]["content"]
+    for block in user.split("\n\n["):
+        head, _, _ = block.partition("]")
+        if needle in block:
+            return int(head.lstrip("<资料>\n["))
+    raise AssertionError(f"no passage with {needle!r} in the prompt")
+
+
+def answering(template: str, needle: str = "3600") -> Callable[[Request], Reply]:
+    """A scripted model that answers ``template`` with {n} replaced by the number of the passage with ``needle``."""
+    return lambda request: Reply(template.format(n=cite(request, needle)))

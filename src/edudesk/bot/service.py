@@ -409,6 +409,14 @@ def respond(session: Session, org_bot: OrgBot, conversation_id: int, text: str, 
     return decision
 
 
+def understood(session: Session, org_id: int, conversation_id: int) -> None:
+    """The orchestrator answered a question the bot could not (a grounded answer from the org's documents,
+    docs/llm.md): the turn no longer counts towards the misses that hand the conversation over."""
+    state = _stored_state(session, org_id, conversation_id)
+    if state is not None and state.misses:
+        state.misses = max(state.misses - 1, 0)
+
+
 # --- privacy: export, erasure and retention (called by privacy.service) -----------------------------------------
 
 def states_of_conversations(session: Session, org_id: int, conversation_ids: list[int]) -> list[dict[str, Any]]:

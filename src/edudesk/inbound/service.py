@@ -35,6 +35,8 @@ from edudesk.errors import DomainError
 from edudesk.inboxes import service as inboxes_service
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
+from edudesk.llm import hook as llm_hook
+from edudesk.llm.client import LlmClient
 from edudesk.nlp.extract import extract
 from edudesk.outbound import render
 from edudesk.privacy import files
@@ -178,6 +180,8 @@ def receive(
     bots: BotRuntime | None = None,
     name_model: bool = False,
     upload_dir: Path | None = None,
+    llm: LlmClient | None = None,
+    frames: llm_hook.Frames | None = None,
 ) -> InboundResult:
     text = msg.text.strip()
     if not text and msg.attachment_id is None and msg.media is None:
@@ -272,6 +276,12 @@ def receive(
                                            page_title=msg.page_title or conv.page_title, facts=facts,
                                            contact=contact, extraction=extraction, channel=msg.channel,
                                            known_state=rows.bot_state)
+        if llm is not None and msg.payload is None:
+            # Not answered confidently: the org's documents may answer it (docs/llm.md); on any failure the
+            # bot's own reply stands. ``frames`` streams the checked sentences to the widget.
+            decision = llm_hook.grounded_turn(session, llm, msg.org_id, conv.id, text, decision,
+                                              sensitive=org_bot.engine.sensitive, frames=frames,
+                                              client_id=msg.client_message_id)
         if decision.category and decision.category not in categories_before:
             # A new FAQ category for this conversation: "asked about …" may hold now (classified in a job).
             visitors_service.trail_changed(session, msg.org_id, [contact.id])

@@ -32,7 +32,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edudesk.db import utcnow
+from edudesk.llm.documents.index import PassageIndexes
 from edudesk.llm.models import CallOutcome, LlmCall, LlmSettings
+from edudesk.nlp.embedding import shared_embedder
 from edudesk.secretbox import SecretBox, SecretBoxError
 from edudesk.webhooks.urls import UrlPolicy, UrlRefused
 
@@ -127,10 +129,15 @@ class _Prepared:
 class LlmClient:
     """Built once by the app factory around one pooled HTTP client; safe to share between threads."""
 
-    def __init__(self, http: httpx.Client, box: SecretBox, policy: UrlPolicy) -> None:
+    def __init__(
+        self, http: httpx.Client, box: SecretBox, policy: UrlPolicy, indexes: PassageIndexes | None = None
+    ) -> None:
         self.http = http
         self.box = box
         self.policy = policy
+        # The per-process cache of the orgs' passage indexes (llm.documents.index): beside the client because
+        # every caller that retrieves passages then calls the model with them.
+        self.indexes = indexes
 
     @classmethod
     def create(cls, app_secret: str, *, allow_private: bool = False) -> LlmClient:
@@ -141,7 +148,9 @@ class LlmClient:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
         )
-        return cls(http, secret_box(app_secret), UrlPolicy(allow_private=allow_private))
+        return cls(
+            http, secret_box(app_secret), UrlPolicy(allow_private=allow_private), PassageIndexes(shared_embedder)
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -137,7 +137,8 @@ def _receive(ctx: AppContext, session: Session, inbox: Inbox, body: MessageIn,
         return inbound_service.receive(
             session, msg, agents_online=lambda: ctx.hub.presence.any_online(inbox.org_id),
             max_chars=ctx.settings.max_message_chars, max_per_minute=ctx.settings.visitor_messages_per_minute,
-            contact=contact, bots=ctx.bots, name_model=ctx.settings.name_model, upload_dir=ctx.settings.upload_dir)
+            contact=contact, bots=ctx.bots, name_model=ctx.settings.name_model, upload_dir=ctx.settings.upload_dir,
+            llm=ctx.llm)
     except inbound_service.InboundError as exc:
         if exc.code == "rate_limited":  # this user's own per-minute limit (EDUDESK_VISITOR_MESSAGES_PER_MINUTE)
             raise RateLimited("visitor_message", "user", 60) from None

@@ -343,7 +343,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
     if live is not None:  # on the live list before the widget hears hello (a test, or an agent, may look at once)
         await anyio.to_thread.run_sync(live)
     conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
-    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket))
+    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket),
+                        offer=conn.offer)
     try:
         while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
             reply = await vs.handle(frames.parse(raw))

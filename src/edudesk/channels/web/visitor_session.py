@@ -8,6 +8,7 @@ resending it in a loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +68,11 @@ class VisitorSession:
     """One visitor socket's commands, each in its own transaction."""
 
     def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext,
-                 ip: str | None = None) -> None:
+                 ip: str | None = None, offer: Callable[[JsonObject], None] | None = None) -> None:
         self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
         self.ip = ip  # the address rate limits count (docs/limits.md)
+        # Puts a frame on this socket's send queue (event loop only): grounded answers stream through it.
+        self.offer = offer
 
     async def handle(self, command: VisitorCommand | FrameProblem) -> JsonObject | None:
         """The reply to one frame (an ``ack``, ``pong`` or ``error``), or None when there is none."""
@@ -120,7 +123,7 @@ class VisitorSession:
                 session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
                 max_chars=ctx.settings.max_message_chars,
                 max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
-                name_model=ctx.settings.name_model,
+                name_model=ctx.settings.name_model, llm=ctx.llm, frames=self._frames(),
             )
             if cmd.suggestion is not None and result.created:
                 # A click on a 千人千面 suggestion: counted with the message (a resend is not counted again).
@@ -130,6 +133,17 @@ class VisitorSession:
                        if result.message.attachment_id else None)
             from_db = message_to_dict(result.message, att_row)
         return {"type": "ack", "client_id": cmd.client_id, "message": from_db}
+
+    def _frames(self) -> Callable[[JsonObject], None] | None:
+        """Sends frames to this socket from the worker thread a message runs in (``bot_stream``, docs/llm.md)."""
+        offer = self.offer
+        if offer is None:
+            return None
+
+        def send(frame: JsonObject) -> None:
+            anyio.from_thread.run_sync(offer, frame)
+
+        return send
 
     def rate(self, cmd: Rate) -> None:
         with self.ctx.db.session() as session:

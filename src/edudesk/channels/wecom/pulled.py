@@ -103,7 +103,7 @@ class Puller:
             inbound_service.receive(session, msg, agents_online=lambda: hub.presence.any_online(org_id),
                                     max_chars=settings.max_message_chars, max_per_minute=PULLED_PER_MINUTE,
                                     bots=self.ctx.bots, name_model=settings.name_model,
-                                    upload_dir=settings.upload_dir)
+                                    upload_dir=settings.upload_dir, llm=self.ctx.llm)
         except inbound_service.InboundError as exc:
             session.rollback()
             log.warning("wecom_message_refused", inbox_id=self.info.id, msgid=msgid, code=exc.code)
