@@ -16,10 +16,10 @@ import json
 import re
 from collections.abc import Callable
 
+from tests.llm.fake_openai import FakeOpenAI, Reply, Request
 from typer.testing import CliRunner
 
 from edudesk import cli
-from tests.llm.fake_openai import FakeOpenAI, Reply, Request
 
 PASSAGE_ONE = re.compile(r"\[1\] 《[^》]*》\n(.*?)(?:\n\n\[2\]|\n</资料>)", re.S)
 
@@ -51,22 +51,41 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeOpenAI().start()
     try:
-        print("| fake model | sent | grounded answered | blocked (reasons) | refused | combined answered | "
-              "combined wrong | combined refused (out of scope) |")
+        print(
+            "| fake model | sent | grounded answered | blocked (reasons) | refused | combined answered | "
+            "combined wrong | combined refused (out of scope) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for name, script in SCRIPTS.items():
             fake.respond_with(script)
-            result = CliRunner().invoke(cli.app, ["eval", "faq", "--kb", args.kb, "--test", args.test, "--json",
-                                                  "--llm", "--llm-url", fake.base_url, "--llm-model", "fake"])
+            result = CliRunner().invoke(
+                cli.app,
+                [
+                    "eval",
+                    "faq",
+                    "--kb",
+                    args.kb,
+                    "--test",
+                    args.test,
+                    "--json",
+                    "--llm",
+                    "--llm-url",
+                    fake.base_url,
+                    "--llm-model",
+                    "fake",
+                ],
+            )
             if result.exit_code != 0:
                 raise SystemExit(result.output)
             data = json.loads(result.stdout)
             llm = data["llm"]
             g, c = llm["grounded"], llm["combined"]
             refused = f"{c['refused']:.3f} (FAQ {data['refused']:.3f})" if data["out_of_scope"] else "—"
-            print(f"| {name} | {llm['sent']} | {g['answered']:.3f} | {g['blocked']:.3f} {llm['blocked_reasons']} | "
-                  f"{g['refused']:.3f} | {c['answered']:.3f} (FAQ {data['answered']:.3f}) | "
-                  f"{c['wrong_answer_rate']:.4f} (FAQ {data['wrong_answer_rate']:.4f}) | {refused} |")
+            print(
+                f"| {name} | {llm['sent']} | {g['answered']:.3f} | {g['blocked']:.3f} {llm['blocked_reasons']} | "
+                f"{g['refused']:.3f} | {c['answered']:.3f} (FAQ {data['answered']:.3f}) | "
+                f"{c['wrong_answer_rate']:.4f} (FAQ {data['wrong_answer_rate']:.4f}) | {refused} |"
+            )
     finally:
         fake.stop()
 

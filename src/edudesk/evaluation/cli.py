@@ -2,8 +2,8 @@
 
 Each command is self-contained (other evaluations register on the same ``eval_app``; ``faq`` is registered by
 the CLI with ``register_faq``, which hands in the grounded pass of ``edudesk.llm`` for ``--llm``). Failures caused
-by the input are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly one JSON object
-on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
+by the input are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly
+one JSON object on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
 """
 
 from __future__ import annotations

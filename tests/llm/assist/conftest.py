@@ -17,8 +17,9 @@ from edudesk.db import Database
 Line = tuple[str, str]  # ("v" visitor | "a" agent, text)
 
 
-def serve(db: Database, org_id: int, agent: User | None, lines: Sequence[Line], *, visitor: str = "v1",
-          resolve: bool = False) -> int:
+def serve(
+    db: Database, org_id: int, agent: User | None, lines: Sequence[Line], *, visitor: str = "v1", resolve: bool = False
+) -> int:
     """A conversation handed to ``agent`` (or left in the queue when None) with ``lines``; resolved by the agent
     when ``resolve``. Returns its id."""
     with db.session() as session:

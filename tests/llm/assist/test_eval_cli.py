@@ -31,8 +31,19 @@ TEST_ROWS = [
     ("帮我订一张去上海的机票", ""),
     ("附近有好吃的吗", ""),
 ]
-JSON_KEYS = {"queries", "top1", "top3", "answered", "wrong_answer_rate", "out_of_scope", "refused",
-             "queries_per_second", "categories", "wrong_pairs", "thresholds"}
+JSON_KEYS = {
+    "queries",
+    "top1",
+    "top3",
+    "answered",
+    "wrong_answer_rate",
+    "out_of_scope",
+    "refused",
+    "queries_per_second",
+    "categories",
+    "wrong_pairs",
+    "thresholds",
+}
 PASSAGE_ONE = re.compile(r"\[1\] 《[^》]*》\n(.*?)(?:\n\n\[2\]|\n</资料>)", re.S)
 
 
@@ -48,9 +59,11 @@ def _write(path: Path, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> 
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     # BM25 only: fast, and the same for every run of these tests.
     monkeypatch.setattr(eval_cli, "load_default_embedder", lambda **_: None)
-    monkeypatch.setattr(evalcli, "load_default_embedder", lambda **_: None)  # noqa: ARG005
-    return (_write(tmp_path / "kb.csv", ("question", "similar_questions", "answer", "category"), KB_ROWS),
-            _write(tmp_path / "test.csv", ("query", "expected_question"), TEST_ROWS))
+    monkeypatch.setattr(evalcli, "load_default_embedder", lambda **_: None)
+    return (
+        _write(tmp_path / "kb.csv", ("question", "similar_questions", "answer", "category"), KB_ROWS),
+        _write(tmp_path / "test.csv", ("query", "expected_question"), TEST_ROWS),
+    )
 
 
 def _first_passage(request: Request) -> str:
@@ -60,8 +73,24 @@ def _first_passage(request: Request) -> str:
 
 
 def _faq(fake: FakeOpenAI, kb: Path, test: Path, *extra: str) -> dict:
-    result = CliRunner().invoke(cli.app, ["eval", "faq", "--kb", str(kb), "--test", str(test), "--json", "--llm",
-                                          "--llm-url", fake.base_url, "--llm-model", "fake-model", *extra])
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "eval",
+            "faq",
+            "--kb",
+            str(kb),
+            "--test",
+            str(test),
+            "--json",
+            "--llm",
+            "--llm-url",
+            fake.base_url,
+            "--llm-model",
+            "fake-model",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -70,7 +99,7 @@ def test_faq_llm_json_keeps_the_keys_and_adds_llm(fake_openai: FakeOpenAI, files
     kb, test = files
     fake_openai.respond_with(lambda r: Reply(f"{_first_passage(r)}。[1]"))
     data = _faq(fake_openai, kb, test)
-    assert JSON_KEYS <= set(data)
+    assert set(data) >= JSON_KEYS
     llm = data["llm"]
     assert {"sent", "faq_only", "combined", "grounded", "model", "calls", "failures"} <= set(llm)
     assert llm["sent"] == len(fake_openai.completions()) >= 3  # at least the three out-of-scope questions
@@ -116,24 +145,41 @@ def test_faq_llm_bad_input(files: tuple[Path, Path], monkeypatch: pytest.MonkeyP
 
 def test_kb_growth_stand_in_and_model(fake_openai: FakeOpenAI, files: tuple[Path, Path], tmp_path: Path) -> None:
     kb, test = files
-    result = CliRunner().invoke(cli.app, ["eval", "kb-growth", "--kb", str(kb), "--test", str(test), "--json",
-                                          "--keep-similar", "1", "--stand-in"])
+    result = CliRunner().invoke(
+        cli.app,
+        ["eval", "kb-growth", "--kb", str(kb), "--test", str(test), "--json", "--keep-similar", "1", "--stand-in"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["candidates"] == 8 and data["accepted"] == 8 and data["texts_after"] == data["texts_before"] + 8
     assert set(data["before"]) == set(data["after"]) == JSON_KEYS - {"categories", "wrong_pairs", "thresholds"}
     # The model's candidates go through the admin page's duplicate rules.
     fake_openai.respond_with(lambda r: Reply('["学费多少钱？", "有几个校区", "一节课收多少", "一节课收多少"]'))
-    result = CliRunner().invoke(cli.app, ["eval", "kb-growth", "--kb", str(kb), "--test", str(test), "--json",
-                                          "--llm-url", fake_openai.base_url, "--llm-model", "fake-model"])
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "eval",
+            "kb-growth",
+            "--kb",
+            str(kb),
+            "--test",
+            str(test),
+            "--json",
+            "--llm-url",
+            fake_openai.base_url,
+            "--llm-model",
+            "fake-model",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert len(fake_openai.completions()) == len(KB_ROWS) and data["llm"]["calls"] == len(KB_ROWS)
     assert data["accepted"] == 1  # 一节课收多少, once, for the first entry; then owned
     assert sum(data["dropped"].values()) == data["candidates"] - 1
     generated = _write(tmp_path / "gen.csv", ("question", "similar_questions"), [("不存在的标准问", "x")])
-    result = CliRunner().invoke(cli.app, ["eval", "kb-growth", "--kb", str(kb), "--test", str(test),
-                                          "--generated", str(generated)])
+    result = CliRunner().invoke(
+        cli.app, ["eval", "kb-growth", "--kb", str(kb), "--test", str(test), "--generated", str(generated)]
+    )
     assert result.exit_code == 1 and "不是知识库里的标准问" in result.stderr
     result = CliRunner().invoke(cli.app, ["eval", "kb-growth", "--kb", str(kb), "--test", str(test)])
     assert result.exit_code == 1 and "相似问来源" in result.stderr

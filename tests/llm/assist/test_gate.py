@@ -14,6 +14,7 @@ from edudesk.audit.service import Actor
 from edudesk.db import Database, utcnow
 from edudesk.kb import service as kb_service
 from edudesk.kb.schemas import EntryInput
+from edudesk.llm import gate as llm_gate
 from edudesk.llm.assist import gate, grounding
 from edudesk.llm.models import LlmEvaluation
 from tests.conftest import TwoOrgs, login
@@ -33,8 +34,9 @@ PASSAGE_ONE = re.compile(r"\[1\] 《[^》]*》\n(.*?)(?:\n\n\[2\]|\n</资料>)",
 def _seed(database: Database, org_id: int) -> None:
     with database.session() as session:
         for question, answer, similar in ENTRIES:
-            kb_service.create_entry(session, Actor(org_id, label="t"), EntryInput(
-                question=question, answer=answer, similar=similar))
+            kb_service.create_entry(
+                session, Actor(org_id, label="t"), EntryInput(question=question, answer=answer, similar=similar)
+            )
         miss = kb_service.record_miss(session, org_id, "你们卖手机吗", "unanswered")
         assert miss is not None
         miss.resolved_at, miss.resolution = utcnow(), "忽略"
@@ -46,6 +48,7 @@ def _from_first(extra: str = "") -> object:
         found = PASSAGE_ONE.search(request.messages[-1]["content"])
         text = found.group(1).split("：", 1)[-1].strip().rstrip("。") if found else "无法回答"
         return Reply(f"{text}{extra}。[1]")
+
     return reply
 
 
@@ -58,8 +61,9 @@ def _evaluate(app: FastAPI, org_id: int) -> LlmEvaluation:
         return row
 
 
-def test_evaluation_scores_the_orgs_own_questions(app: FastAPI, database: Database, orgs: TwoOrgs,
-                                                  configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_evaluation_scores_the_orgs_own_questions(
+    app: FastAPI, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     _seed(database, orgs.a.id)
     fake_openai.respond_with(_from_first())  # type: ignore[arg-type]
@@ -71,12 +75,13 @@ def test_evaluation_scores_the_orgs_own_questions(app: FastAPI, database: Databa
     # The dismissed question was answered from the first passage: wrong, and counted in the gate's rate.
     assert data["combined"]["refused"] == 0.0 and row.wrong_rate > 0
     assert data["complete"] is True
-    allowed, why = gate.decision(row)
+    allowed, why = llm_gate.decision(row)
     assert not allowed and "至少需要 50" in why  # 21 questions are too few to trust 2 %
 
 
-def test_invented_prices_are_blocked_not_answered(app: FastAPI, database: Database, orgs: TwoOrgs,
-                                                  configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_invented_prices_are_blocked_not_answered(
+    app: FastAPI, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     _seed(database, orgs.a.id)
     fake_openai.respond_with(_from_first("，本周报名立减 300 元"))  # type: ignore[arg-type]
@@ -85,30 +90,37 @@ def test_invented_prices_are_blocked_not_answered(app: FastAPI, database: Databa
     assert data["combined"]["answered"] == data["faq_only"]["answered"]
 
 
-def test_dead_endpoint_makes_an_incomplete_run(app: FastAPI, database: Database, orgs: TwoOrgs,
-                                              configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_dead_endpoint_makes_an_incomplete_run(
+    app: FastAPI, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     _seed(database, orgs.a.id)
     fake_openai.respond_with(lambda r: Reply(status=502))
     row = _evaluate(app, orgs.a.id)
     assert row.report["complete"] is False
     row.queries = 500  # enough questions: still refused, the run measured nothing
-    assert gate.decision(row) == (False, gate.decision(row)[1]) and "不完整" in gate.decision(row)[1]
+    assert llm_gate.decision(row) == (False, llm_gate.decision(row)[1]) and "不完整" in llm_gate.decision(row)[1]
 
 
 def test_gate_threshold() -> None:
     def run(wrong: float, queries: int = 400) -> tuple[bool, str]:
-        return gate.decision(LlmEvaluation(org_id=1, queries=queries, wrong_rate=wrong, report={"complete": True}))
+        return llm_gate.decision(LlmEvaluation(org_id=1, queries=queries, wrong_rate=wrong, report={"complete": True}))
 
     assert run(0.02)[0] and run(0.0)[0]
     allowed, why = run(0.0201)
     assert not allowed and "2.0%" in why and "高于 2%" in why
     assert not run(0.0, queries=49)[0]
-    assert gate.decision(None) == (False, "请先运行问答评估")
+    assert llm_gate.decision(None) == (False, "请先运行问答评估")
 
 
-def test_admin_page_runs_the_job_and_shows_why(app: FastAPI, client: TestClient, database: Database, orgs: TwoOrgs,
-                                               configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_admin_page_runs_the_job_and_shows_why(
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    orgs: TwoOrgs,
+    configure_llm: ConfigureLlm,
+    fake_openai: FakeOpenAI,
+) -> None:
     _seed(database, orgs.a.id)
     csrf = login(client, "alpha", "admin")
     page = client.get("/admin/llm/evaluation").text

@@ -28,22 +28,29 @@ def test_clean_summary_and_reply() -> None:
 
 
 def test_parse_draft_and_candidates() -> None:
-    draft = prompts.parse_draft('草稿如下：\n```json\n{"question": " 寒假班 几号开课 ", "answer": "【请填写】",'
-                                ' "similar": ["几号开学", "几号开学", 3, "", "' + "长" * 300 + '"]}\n```')
+    draft = prompts.parse_draft(
+        '草稿如下：\n```json\n{"question": " 寒假班 几号开课 ", "answer": "【请填写】",'
+        ' "similar": ["几号开学", "几号开学", 3, "", "' + "长" * 300 + '"]}\n```'
+    )
     assert draft == prompts.Draft("寒假班 几号开课", "【请填写】", ("几号开学",))
     for bad in ("不是 JSON", '["列表"]', '{"answer": "没有标准问"}', '{"question": ""}', ""):
         assert prompts.parse_draft(bad) is None
-    assert prompts.parse_candidates('好的：["一节课多少钱", "一节课多少钱", {"x": 1}, "贵吗"]') == ["一节课多少钱", "贵吗"]
-    assert prompts.parse_candidates("[" + ",".join(f'"问{n}"' for n in range(50)) + "]") == \
-        [f"问{n}" for n in range(prompts.MAX_CANDIDATES)]
+    found = prompts.parse_candidates('好的：["一节课多少钱", "一节课多少钱", {"x": 1}, "贵吗"]')
+    assert found == ["一节课多少钱", "贵吗"]
+    assert prompts.parse_candidates("[" + ",".join(f'"问{n}"' for n in range(50)) + "]") == [
+        f"问{n}" for n in range(prompts.MAX_CANDIDATES)
+    ]
     assert prompts.parse_candidates("{}") == []
 
 
 def test_screening_reasons() -> None:
     other = screening.Owner(7, "校区在哪里", False)
-    result = screening.screen(["学费多少钱", "收费标准"], ["学费多少钱", "学费多少钱？", "有停车位吗", "有停车位吗？",
-                                                         "一节课多少钱", "一节 课多少钱", "？！"],
-                              {"有停车位吗": other}, {"有停车位吗": other})
+    result = screening.screen(
+        ["学费多少钱", "收费标准"],
+        ["学费多少钱", "学费多少钱？", "有停车位吗", "有停车位吗？", "一节课多少钱", "一节 课多少钱", "？！"],
+        {"有停车位吗": other},
+        {"有停车位吗": other},
+    )
     reasons = [c.reason for c in result]
     assert reasons[0] == "本词条已有这个问法"
     assert reasons[1] == "和本词条已有的问法只差标点或空格"
@@ -53,7 +60,10 @@ def test_screening_reasons() -> None:
 
 
 def test_judging() -> None:
-    refs = [judging.Reference(1, "词条 #1", "学费：每课时 200 元"), judging.Reference(None, "《简章》", "寒假班 1 月 20 日开课")]
+    refs = [
+        judging.Reference(1, "词条 #1", "学费：每课时 200 元"),
+        judging.Reference(None, "《简章》", "寒假班 1 月 20 日开课"),
+    ]
     answered = judging.Grounded("answered", "每课时 200 元。", (0,))
     assert judging.judge(1, "每课时 200 元", refs, answered) == "right"
     assert judging.judge(2, "试听免费", refs, answered) == "wrong"
@@ -68,6 +78,10 @@ def test_judging() -> None:
     tally.add(None, "wrong")
     tally.add(2, "refused")
     report = tally.report()
-    assert report["combined"] == {"answered": 0.75, "wrong_answer_rate": 0.25, "refused": 0.5,
-                                  "wrong_rate": round(2 / 6, 4)}
+    assert report["combined"] == {
+        "answered": 0.75,
+        "wrong_answer_rate": 0.25,
+        "refused": 0.5,
+        "wrong_rate": round(2 / 6, 4),
+    }
     assert report["faq_only"] == {"answered": 0.5, "wrong_answer_rate": 0.25, "refused": 1.0}

@@ -27,10 +27,12 @@ FEE = "一对一每课时 200 元，小班课每学期 3600 元。"
 def _kb(database: Database, org_id: int) -> dict[str, int]:
     with database.session() as session:
         actor = Actor(org_id, label="t")
-        fee = kb_service.create_entry(session, actor, EntryInput(question="学费多少钱", answer=FEE,
-                                                                 similar=["收费标准是什么"]))
-        park = kb_service.create_entry(session, actor, EntryInput(question="校区能停车吗", answer="校区有地下停车场。",
-                                                                  similar=["有停车位吗"]))
+        fee = kb_service.create_entry(
+            session, actor, EntryInput(question="学费多少钱", answer=FEE, similar=["收费标准是什么"])
+        )
+        park = kb_service.create_entry(
+            session, actor, EntryInput(question="校区能停车吗", answer="校区有地下停车场。", similar=["有停车位吗"])
+        )
         session.commit()
         return {"fee": fee.id, "park": park.id}
 
@@ -44,9 +46,15 @@ def _similar(database: Database, entry_id: int) -> list[str]:
 
 # --- suggested reply ---------------------------------------------------------------------------------------------
 
+
 def test_suggest_reply_fills_nothing_and_warns_on_an_invented_price(
-        app: FastAPI, client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm,
-        fake_openai: FakeOpenAI) -> None:
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    orgs: TwoOrgs,
+    configure_llm: ConfigureLlm,
+    fake_openai: FakeOpenAI,
+) -> None:
     configure_llm(orgs.a.id)
     _kb(database, orgs.a.id)
     conv = serve(app.state.ctx.db, orgs.a.id, orgs.a.users["agent"], [("v", "学费多少钱？")])
@@ -65,8 +73,14 @@ def test_suggest_reply_fills_nothing_and_warns_on_an_invented_price(
     assert not any("立减" in t for t in texts)
 
 
-def test_suggest_reply_roles_and_faults(app: FastAPI, client: TestClient, database: Database, orgs: TwoOrgs,
-                                        configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_suggest_reply_roles_and_faults(
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    orgs: TwoOrgs,
+    configure_llm: ConfigureLlm,
+    fake_openai: FakeOpenAI,
+) -> None:
     configure_llm(orgs.a.id)
     theirs = serve(app.state.ctx.db, orgs.a.id, orgs.a.users["agent2"], [("v", "学费多少钱？")], visitor="v1")
     queued = serve(app.state.ctx.db, orgs.a.id, None, [("v", "能停车吗")], visitor="v2")
@@ -89,8 +103,13 @@ def test_suggest_reply_roles_and_faults(app: FastAPI, client: TestClient, databa
 
 
 def test_suggest_reply_is_org_isolated_and_hidden_without_endpoint(
-        app: FastAPI, client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm,
-        fake_openai: FakeOpenAI) -> None:
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    orgs: TwoOrgs,
+    configure_llm: ConfigureLlm,
+    fake_openai: FakeOpenAI,
+) -> None:
     configure_llm(orgs.a.id)
     conv_a = serve(app.state.ctx.db, orgs.a.id, orgs.a.users["agent"], [("v", "学费多少钱？")])
     conv_b = serve(app.state.ctx.db, orgs.b.id, orgs.b.users["agent"], [("v", "学费多少钱？")])
@@ -105,20 +124,25 @@ def test_suggest_reply_is_org_isolated_and_hidden_without_endpoint(
 
 # --- KB draft from misses ----------------------------------------------------------------------------------------
 
+
 def test_draft_from_misses_prefills_the_form_and_saves_nothing(
-        client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm,
-        fake_openai: FakeOpenAI) -> None:
+    client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     ids = _kb(database, orgs.a.id)
     with database.session() as session:
-        misses = [kb_service.record_miss(session, orgs.a.id, text, "unanswered")
-                  for text in ("寒假班什么时候开课", "寒假班几号开始", "有停车位吗")]
+        misses = [
+            kb_service.record_miss(session, orgs.a.id, text, "unanswered")
+            for text in ("寒假班什么时候开课", "寒假班几号开始", "有停车位吗")
+        ]
         session.commit()
         miss_ids = [m.id for m in misses if m is not None]
     csrf = login(client, "alpha", "supervisor")
     assert "AI 起草词条" in client.get("/admin/kb/misses").text
-    fake_openai.add('好的：```json\n{"question": "寒假班什么时候开课", "answer": "寒假班【请填写】开课。",'
-                    ' "similar": ["寒假班几号开学", "有停车位吗", "<b>寒假</b>班开课时间"]}\n```')
+    fake_openai.add(
+        '好的：```json\n{"question": "寒假班什么时候开课", "answer": "寒假班【请填写】开课。",'
+        ' "similar": ["寒假班几号开学", "有停车位吗", "<b>寒假</b>班开课时间"]}\n```'
+    )
     resp = client.post("/admin/kb/misses/draft", data={"csrf_token": csrf, "miss_ids": ",".join(map(str, miss_ids))})
     assert resp.status_code == 200, resp.text
     form = resp.text
@@ -136,8 +160,9 @@ def test_draft_from_misses_prefills_the_form_and_saves_nothing(
     assert ids
 
 
-def test_draft_bad_model_output_and_other_orgs_misses(client: TestClient, database: Database, orgs: TwoOrgs,
-                                                      configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_draft_bad_model_output_and_other_orgs_misses(
+    client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     configure_llm(orgs.b.id)
     with database.session() as session:
@@ -159,15 +184,18 @@ def test_draft_bad_model_output_and_other_orgs_misses(client: TestClient, databa
 
 # --- similar questions -------------------------------------------------------------------------------------------
 
-def test_similar_questions_accept_reject_and_duplicates(client: TestClient, database: Database, orgs: TwoOrgs,
-                                                        configure_llm: ConfigureLlm,
-                                                        fake_openai: FakeOpenAI) -> None:
+
+def test_similar_questions_accept_reject_and_duplicates(
+    client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     ids = _kb(database, orgs.a.id)
     csrf = login(client, "alpha", "supervisor")
     assert "AI 生成相似问" in client.get(f"/admin/kb/{ids['fee']}").text
-    fake_openai.add('["一节课多少钱", "学费多少钱？", "收费标准是什么", "有停车位吗", "一节课多少钱？", '
-                    '"报名要交多少钱", "上课贵不贵"]')
+    fake_openai.add(
+        '["一节课多少钱", "学费多少钱？", "收费标准是什么", "有停车位吗", "一节课多少钱？", '
+        '"报名要交多少钱", "上课贵不贵"]'
+    )
     resp = client.post(f"/admin/kb/{ids['fee']}/similar/generate", data={"csrf_token": csrf})
     assert resp.status_code == 200, resp.text
     text = resp.text
@@ -178,29 +206,43 @@ def test_similar_questions_accept_reject_and_duplicates(client: TestClient, data
     assert f"已是词条 #{ids['park']}" in text  # 有停车位吗
     assert "和前面的候选重复" in text
     shown = ["一节课多少钱", "报名要交多少钱", "上课贵不贵"]
-    resp = client.post(f"/admin/kb/{ids['fee']}/similar/accept", data={
-        "csrf_token": csrf, "candidate": shown, "accepted": ["一节课多少钱", "报名要交多少钱", "不在候选里的问法"]})
+    resp = client.post(
+        f"/admin/kb/{ids['fee']}/similar/accept",
+        data={
+            "csrf_token": csrf,
+            "candidate": shown,
+            "accepted": ["一节课多少钱", "报名要交多少钱", "不在候选里的问法"],
+        },
+    )
     assert resp.status_code == 200 and "已加入 2 个相似问，拒绝 1 个" in resp.text
     assert _similar(database, ids["fee"]) == ["收费标准是什么", "一节课多少钱", "报名要交多少钱"]
     with database.session() as session:
         (log,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "kb.similar.generated"))
         assert log.detail["accepted"] == ["一节课多少钱", "报名要交多少钱"] and log.detail["rejected"] == ["上课贵不贵"]
     # Accepting again (a double click, or the KB changed meanwhile): dropped with the reason, nothing added.
-    resp = client.post(f"/admin/kb/{ids['fee']}/similar/accept", data={
-        "csrf_token": csrf, "candidate": ["一节课多少钱"], "accepted": ["一节课多少钱"]})
+    resp = client.post(
+        f"/admin/kb/{ids['fee']}/similar/accept",
+        data={"csrf_token": csrf, "candidate": ["一节课多少钱"], "accepted": ["一节课多少钱"]},
+    )
     assert resp.status_code == 200 and "本词条已有这个问法" in resp.text
     assert _similar(database, ids["fee"]) == ["收费标准是什么", "一节课多少钱", "报名要交多少钱"]
 
 
-def test_similar_questions_isolation_roles_and_faults(client: TestClient, database: Database, orgs: TwoOrgs,
-                                                      configure_llm: ConfigureLlm, fake_openai: FakeOpenAI) -> None:
+def test_similar_questions_isolation_roles_and_faults(
+    client: TestClient, database: Database, orgs: TwoOrgs, configure_llm: ConfigureLlm, fake_openai: FakeOpenAI
+) -> None:
     configure_llm(orgs.a.id)
     configure_llm(orgs.b.id)
     ids = _kb(database, orgs.a.id)
     csrf = login(client, "beta", "admin")
     assert client.post(f"/admin/kb/{ids['fee']}/similar/generate", data={"csrf_token": csrf}).status_code == 404
-    assert client.post(f"/admin/kb/{ids['fee']}/similar/accept", data={
-        "csrf_token": csrf, "candidate": ["越权问法"], "accepted": ["越权问法"]}).status_code == 404
+    assert (
+        client.post(
+            f"/admin/kb/{ids['fee']}/similar/accept",
+            data={"csrf_token": csrf, "candidate": ["越权问法"], "accepted": ["越权问法"]},
+        ).status_code
+        == 404
+    )
     assert fake_openai.completions() == []
     assert _similar(database, ids["fee"]) == ["收费标准是什么"]
     csrf = login(client, "alpha", "agent")

@@ -37,8 +37,10 @@ from edudesk.nlp.embedding import load_default_embedder
 
 def _stderr_log() -> Any:
     """Log lines (e.g. "embedding model not installed") go to stderr: ``--json`` prints only JSON on stdout."""
-    return structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[
-        structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)])
+    return structlog.wrap_logger(
+        structlog.PrintLogger(sys.stderr),
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -48,8 +50,9 @@ def _fail(message: str) -> NoReturn:
 
 def kb_answers(path: Path) -> dict[str, str]:
     """Standard question → answer, from the KB file's ``answer`` column ("" when it has none)."""
-    return {row["question"]: row.get("answer", "") for _, row in faq.read_table(path, faq.KB_REQUIRED)
-            if row["question"]}
+    return {
+        row["question"]: row.get("answer", "") for _, row in faq.read_table(path, faq.KB_REQUIRED) if row["question"]
+    }
 
 
 def _sample(items: list[Any], limit: int) -> list[Any]:
@@ -59,8 +62,9 @@ def _sample(items: list[Any], limit: int) -> list[Any]:
     return [items[int(n * step)] for n in range(limit)]
 
 
-def run_grounded(answer: judging.Answerer, cases: Sequence[faq.TestCase], report: faq.FaqReport,
-                 answers: dict[str, str], limit: int) -> judging.Tally:
+def run_grounded(
+    answer: judging.Answerer, cases: Sequence[faq.TestCase], report: faq.FaqReport, answers: dict[str, str], limit: int
+) -> judging.Tally:
     """The grounded pass over the questions the FAQ matcher did not answer directly (sampled evenly to
     ``limit``); the tally also holds the FAQ-only counts of the whole set."""
     tally = judging.Tally()
@@ -83,19 +87,22 @@ def run_grounded(answer: judging.Answerer, cases: Sequence[faq.TestCase], report
     return tally
 
 
-def faq_pass(options: LlmOptions, documents: Sequence[FaqDocument], report: faq.FaqReport,
-             cases: Sequence[faq.TestCase]) -> dict[str, Any]:
+def faq_pass(
+    options: LlmOptions, documents: Sequence[FaqDocument], report: faq.FaqReport, cases: Sequence[faq.TestCase]
+) -> dict[str, Any]:
     """``eval faq --llm``: the ``llm`` object of the JSON output."""
     endpoint = OfflineEndpoint(options.url, options.model, options.key, options.timeout)
     try:
-        tally = run_grounded(grounding.offline_answerer(endpoint.complete), cases, report, kb_answers(options.kb),
-                             options.limit)
+        tally = run_grounded(
+            grounding.offline_answerer(endpoint.complete), cases, report, kb_answers(options.kb), options.limit
+        )
     finally:
         endpoint.close()
     return {**tally.report(), **endpoint.stats()}
 
 
 # --- kb-growth -------------------------------------------------------------------------------------------------------
+
 
 def trimmed(documents: Sequence[FaqDocument], keep: int | None) -> tuple[list[FaqDocument], dict[int, list[str]]]:
     """The KB with at most ``keep`` similar questions an entry, and what was removed (by entry id)."""
@@ -108,8 +115,9 @@ def trimmed(documents: Sequence[FaqDocument], keep: int | None) -> tuple[list[Fa
     return kept, removed
 
 
-def screen_all(documents: Sequence[FaqDocument], candidates: dict[int, list[str]]
-               ) -> tuple[list[FaqDocument], list[screening.Candidate]]:
+def screen_all(
+    documents: Sequence[FaqDocument], candidates: dict[int, list[str]]
+) -> tuple[list[FaqDocument], list[screening.Candidate]]:
     """Every entry's candidates screened against the KB as it grows (an accepted question is owned from then on,
     as it would be once the admin saved it); the grown KB and every screened candidate."""
     exact: dict[str, screening.Owner] = {}
@@ -146,21 +154,28 @@ def generated_from_file(path: Path, documents: Sequence[FaqDocument]) -> dict[in
     return result
 
 
-def generated_by_model(endpoint: OfflineEndpoint, documents: Sequence[FaqDocument], answers: dict[str, str]
-                       ) -> dict[int, list[str]]:
+def generated_by_model(
+    endpoint: OfflineEndpoint, documents: Sequence[FaqDocument], answers: dict[str, str]
+) -> dict[int, list[str]]:
     """The admin page's prompt, one call per entry."""
     result = {}
     for doc in documents:
-        raw = endpoint.complete(prompts.similar_messages(doc.question, doc.similar, answers.get(doc.question, "")),
-                                max_tokens=600)
+        raw = endpoint.complete(
+            prompts.similar_messages(doc.question, doc.similar, answers.get(doc.question, "")), max_tokens=600
+        )
         result[doc.entry_id] = prompts.parse_candidates(raw) if raw else []
     return result
 
 
 def _metrics_table(before: faq.FaqMetrics, after: faq.FaqMetrics) -> Table:
     table = Table("指标", "加入前", "加入后", title="FAQ 评测：加入生成的相似问前后", title_justify="left")
-    for key, label in (("top1", "Top-1 准确率"), ("top3", "Top-3 召回率"), ("answered", "直接回答比例"),
-                       ("wrong_answer_rate", "答错率"), ("refused", "超出范围拒答率")):
+    for key, label in (
+        ("top1", "Top-1 准确率"),
+        ("top3", "Top-3 召回率"),
+        ("answered", "直接回答比例"),
+        ("wrong_answer_rate", "答错率"),
+        ("refused", "超出范围拒答率"),
+    ):
         table.add_row(label, f"{getattr(before, key) * 100:.1f}%", f"{getattr(after, key) * 100:.1f}%")
     return table
 
@@ -171,20 +186,33 @@ def register(app: typer.Typer) -> None:
         kb: Annotated[Path, typer.Option("--kb", help="知识库 CSV/XLSX")],
         test: Annotated[Path, typer.Option("--test", help="测试集 CSV：query,expected_question")],
         as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
-        keep_similar: Annotated[int | None, typer.Option(
-            "--keep-similar", min=0, max=10_000, help="先把每个词条的相似问截到前 K 个（模拟问法少的知识库）")] = None,
-        stand_in: Annotated[bool, typer.Option(
-            "--stand-in", help="用被截掉的相似问充当生成结果（人写的问法，作为上限参照）")] = False,
-        generated: Annotated[Path | None, typer.Option(
-            "--generated", help="生成的相似问文件（知识库格式：question,similar_questions）")] = None,
+        keep_similar: Annotated[
+            int | None,
+            typer.Option(
+                "--keep-similar", min=0, max=10_000, help="先把每个词条的相似问截到前 K 个（模拟问法少的知识库）"
+            ),
+        ] = None,
+        stand_in: Annotated[
+            bool, typer.Option("--stand-in", help="用被截掉的相似问充当生成结果（人写的问法，作为上限参照）")
+        ] = False,
+        generated: Annotated[
+            Path | None, typer.Option("--generated", help="生成的相似问文件（知识库格式：question,similar_questions）")
+        ] = None,
         llm_url: Annotated[str, typer.Option("--llm-url", envvar="EDUDESK_LLM_URL", help="OpenAI 兼容接口地址")] = "",
         llm_model: Annotated[str, typer.Option("--llm-model", envvar="EDUDESK_LLM_MODEL", help="模型名称")] = "",
-        llm_key: Annotated[str, typer.Option("--llm-key", envvar="EDUDESK_LLM_KEY", help="API 密钥",
-                                             show_default=False)] = "",
+        llm_key: Annotated[
+            str, typer.Option("--llm-key", envvar="EDUDESK_LLM_KEY", help="API 密钥", show_default=False)
+        ] = "",
         llm_timeout: Annotated[float, typer.Option("--llm-timeout", min=0.1, max=600)] = 30.0,
-        per_entry: Annotated[int, typer.Option(
-            "--per-entry", min=1, max=prompts.MAX_CANDIDATES,
-            help="每个词条最多取多少个候选（后台一次最多列出 20 个）")] = 10,
+        per_entry: Annotated[
+            int,
+            typer.Option(
+                "--per-entry",
+                min=1,
+                max=prompts.MAX_CANDIDATES,
+                help="每个词条最多取多少个候选（后台一次最多列出 20 个）",
+            ),
+        ] = 10,
     ) -> None:
         """评测“AI 生成相似问”的效果：知识库加入生成的相似问（按后台同样的规则去重）前后各跑一次 FAQ 评测。"""
         sources = sum([stand_in, generated is not None, bool(llm_url)])
@@ -221,10 +249,14 @@ def register(app: typer.Typer) -> None:
                 kind = c.reason.split("“")[0].split("#")[0].strip()
                 dropped[kind] = dropped.get(kind, 0) + 1
         data: dict[str, Any] = {
-            "entries": len(documents), "candidates": len(screened),
-            "accepted": sum(c.reason is None for c in screened), "dropped": dropped,
-            "texts_before": before.texts, "texts_after": after.texts,
-            "before": before.metrics.as_dict(), "after": after.metrics.as_dict(),
+            "entries": len(documents),
+            "candidates": len(screened),
+            "accepted": sum(c.reason is None for c in screened),
+            "dropped": dropped,
+            "texts_before": before.texts,
+            "texts_after": after.texts,
+            "before": before.metrics.as_dict(),
+            "after": after.metrics.as_dict(),
             **({"llm": endpoint.stats()} if endpoint is not None else {}),
         }
         if as_json:
@@ -232,6 +264,8 @@ def register(app: typer.Typer) -> None:
             return
         console = Console()
         reasons = "，".join(f"{k} {v}" for k, v in dropped.items()) or "无"
-        console.print(f"{data['entries']} 个词条，候选相似问 {data['candidates']} 个，加入 {data['accepted']} 个，"
-                      f"去重去掉 {sum(dropped.values())} 个（{reasons}）")
+        console.print(
+            f"{data['entries']} 个词条，候选相似问 {data['candidates']} 个，加入 {data['accepted']} 个，"
+            f"去重去掉 {sum(dropped.values())} 个（{reasons}）"
+        )
         console.print(_metrics_table(before.metrics, after.metrics))

@@ -33,6 +33,7 @@ from edudesk.evaluation import service as evaluation
 from edudesk.forms import Rejected, submit
 from edudesk.kb import quality as kb_quality
 from edudesk.kb import service as kb_service
+from edudesk.llm import gate as llm_gate
 from edudesk.llm.assist import grounding, judging, model
 from edudesk.llm.client import LlmClient
 from edudesk.llm.models import LlmEvaluation
@@ -41,8 +42,6 @@ from edudesk.web import page
 
 EVALUATE_JOB = "llm.evaluate"
 MAX_SENT = 300
-# A run where more than this share of the calls got no answer (down, slow, over budget) measured nothing.
-MAX_UNAVAILABLE = 0.1
 KEEP = 20
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[User, Depends(admin)]
@@ -56,22 +55,26 @@ def _sample(items: list[Any], limit: int) -> list[Any]:
     return [items[int(n * step)] for n in range(limit)]
 
 
-def collect(session: Session, org_id: int, embedder: Embedder | None
-            ) -> tuple[list[evaluation.LabelledQuery], list[evaluation.Outcome | None], dict[str, int]]:
+def collect(
+    session: Session, org_id: int, embedder: Embedder | None
+) -> tuple[list[evaluation.LabelledQuery], list[evaluation.Outcome | None], dict[str, int]]:
     """The labelled questions, their FAQ outcomes (None: could not be scored) and standard question → entry id."""
     documents = kb_service.active_documents(session, org_id)
     config = bot_service.matcher_config(bot_service.get_settings(session, org_id), embeddings=embedder is not None)
     misses = kb_quality.labelled_misses(session, org_id)
-    queries = [evaluation.LabelledQuery(text, entry_id, n % evaluation.FOLDS)
-               for n, (_, text, entry_id) in enumerate(misses)]
+    queries = [
+        evaluation.LabelledQuery(text, entry_id, n % evaluation.FOLDS) for n, (_, text, entry_id) in enumerate(misses)
+    ]
     queries += evaluation.similar_question_queries(documents, evaluation.FOLDS, kb_quality.MAX_SIMILAR)
-    outcomes: list[evaluation.Outcome | None] = evaluation.score(documents, queries, embedder, config) \
-        if documents else [None] * len(queries)
+    outcomes: list[evaluation.Outcome | None] = (
+        evaluation.score(documents, queries, embedder, config) if documents else [None] * len(queries)
+    )
     return queries, outcomes, {d.question: d.entry_id for d in documents}
 
 
-def evaluate_org(session: Session, org_id: int, answer: judging.Answerer, embedder: Embedder | None,
-                 requested_by: str = "") -> LlmEvaluation:
+def evaluate_org(
+    session: Session, org_id: int, answer: judging.Answerer, embedder: Embedder | None, requested_by: str = ""
+) -> LlmEvaluation:
     """Scores the org's labelled questions (module docstring) and stores the run."""
     queries, outcomes, ids = collect(session, org_id, embedder)
     cards = kb_service.answer_contents(session, org_id, ids.values())
@@ -92,58 +95,48 @@ def evaluate_org(session: Session, org_id: int, answer: judging.Answerer, embedd
         if outcome.answer is None:
             pending.append((query, outcome))
     for query, outcome in _sample(pending, MAX_SENT):
-        refs = [judging.Reference(ids[q], f"词条 #{ids[q]} {q}", f"{q}：{cards[ids[q]].answer}")
-                for q in outcome.ranked if q in ids and ids[q] in cards]
+        refs = [
+            judging.Reference(ids[q], f"词条 #{ids[q]} {q}", f"{q}：{cards[ids[q]].answer}")
+            for q in outcome.ranked
+            if q in ids and ids[q] in cards
+        ]
         result = answer(query.query, refs)
         expected_answer = cards[query.expected].answer if query.expected in cards else ""
         tally.add(query.expected, judging.judge(query.expected, expected_answer, refs, result), result.reason)
     data = tally.report()
     unavailable = tally.outcomes["unavailable"]
-    data.update(labelled=len(queries), skipped=skipped, sampled=len(pending) > MAX_SENT, pending=len(pending),
-                complete=not tally.sent or unavailable <= tally.sent * MAX_UNAVAILABLE,
-                requested_by=requested_by[:100])
+    data.update(
+        labelled=len(queries),
+        skipped=skipped,
+        sampled=len(pending) > MAX_SENT,
+        pending=len(pending),
+        complete=not tally.sent or unavailable <= tally.sent * llm_gate.MAX_UNAVAILABLE,
+        requested_by=requested_by[:100],
+    )
     combined = data["combined"]
-    row = LlmEvaluation(org_id=org_id, queries=tally.in_scope + tally.out_of_scope, answered=combined["answered"],
-                        wrong_rate=combined["wrong_rate"], refused=combined["refused"], report=data)
+    row = LlmEvaluation(
+        org_id=org_id,
+        queries=tally.in_scope + tally.out_of_scope,
+        answered=combined["answered"],
+        wrong_rate=combined["wrong_rate"],
+        refused=combined["refused"],
+        report=data,
+    )
     session.add(row)
     session.flush()
-    stale = list(session.scalars(select(LlmEvaluation.id).where(LlmEvaluation.org_id == org_id).order_by(
-        LlmEvaluation.created_at.desc(), LlmEvaluation.id.desc()).offset(KEEP)))
+    stale = list(
+        session.scalars(
+            select(LlmEvaluation.id)
+            .where(LlmEvaluation.org_id == org_id)
+            .order_by(LlmEvaluation.created_at.desc(), LlmEvaluation.id.desc())
+            .offset(KEEP)
+        )
+    )
     for old in stale:
         old_row = session.get(LlmEvaluation, old)
         if old_row is not None:
             session.delete(old_row)
     return row
-
-
-# --- the gate (WIP: moves into llm.gate once the core's stub is merged) ----------------------------------------------
-MAX_WRONG_RATE = 0.02
-MIN_QUESTIONS = 50
-
-
-def latest_evaluation(session: Session, org_id: int) -> LlmEvaluation | None:
-    return session.scalars(select(LlmEvaluation).where(LlmEvaluation.org_id == org_id)
-                           .order_by(LlmEvaluation.created_at.desc(), LlmEvaluation.id.desc()).limit(1)).first()
-
-
-def decision(latest: LlmEvaluation | None) -> tuple[bool, str]:
-    """(allowed, why) from the latest evaluation."""
-    if latest is None or latest.queries <= 0:
-        return False, "请先运行问答评估"
-    data = latest.report or {}
-    if latest.queries < MIN_QUESTIONS:
-        return False, (f"最近一次问答评估只有 {latest.queries} 个已标注的问题，至少需要 {MIN_QUESTIONS} 个"
-                       "（在“未解决问题”里处理更多问题，或给词条补充相似问后重新评估）")
-    if not data.get("complete", True):
-        return False, "最近一次问答评估中大模型接口多次无响应（失败、超时或额度用完），结果不完整，请检查接口后重新评估"
-    if latest.wrong_rate > MAX_WRONG_RATE:
-        return False, (f"最近一次问答评估的答错率为 {latest.wrong_rate:.1%}，高于 {MAX_WRONG_RATE:.0%}，"
-                       "请先补充资料或知识库后重新评估")
-    return True, f"最近一次问答评估：{latest.queries} 个问题，答错率 {latest.wrong_rate:.1%}"
-
-
-def grounded_gate(session: Session, org_id: int) -> tuple[bool, str]:
-    return decision(latest_evaluation(session, org_id))
 
 
 class EvaluateJob:
@@ -163,8 +156,11 @@ def register_jobs(registry: jobs.JobRegistry, llm: LlmClient | None) -> None:
 
 
 def in_progress(session: Session, org_id: int) -> bool:
-    stmt = select(jobs.Job.id).where(jobs.Job.kind == EVALUATE_JOB, jobs.Job.org_id == org_id,
-                                     jobs.Job.status.in_([jobs.JobStatus.pending, jobs.JobStatus.running]))
+    stmt = select(jobs.Job.id).where(
+        jobs.Job.kind == EVALUATE_JOB,
+        jobs.Job.org_id == org_id,
+        jobs.Job.status.in_([jobs.JobStatus.pending, jobs.JobStatus.running]),
+    )
     return session.scalars(stmt.limit(1)).first() is not None
 
 
@@ -174,24 +170,43 @@ def request_run(session: Session, actor: audit_service.Actor) -> bool:
         raise grounding.AssistUnavailable("not_configured", "请先配置并启用大模型接口")
     if in_progress(session, actor.org_id):
         return False
-    jobs.enqueue(session, EVALUATE_JOB, {"org_id": actor.org_id, "requested_by": actor.label},
-                 org_id=actor.org_id, max_attempts=1)
+    jobs.enqueue(
+        session,
+        EVALUATE_JOB,
+        {"org_id": actor.org_id, "requested_by": actor.label},
+        org_id=actor.org_id,
+        max_attempts=1,
+    )
     audit_service.record(session, actor, "llm.evaluation.request", "org", actor.org_id)
     return True
 
 
 # --- the admin page -----------------------------------------------------------------------------------------------
 
-def _page(request: Request, user: User, *, notice: str | None = None, error: str | None = None,
-          code: int = 200) -> Response:
+
+def _page(
+    request: Request, user: User, *, notice: str | None = None, error: str | None = None, code: int = 200
+) -> Response:
     with get_ctx(request).db.session() as session:
-        latest = latest_evaluation(session, user.org_id)
-        allowed, why = grounded_gate(session, user.org_id)
+        latest = llm_gate.latest_evaluation(session, user.org_id)
+        allowed, why = llm_gate.grounded_gate(session, user.org_id)
         running = in_progress(session, user.org_id)
         configured = model.configured(session, user.org_id)
-    return page(request, "llm/evaluation.html", status_code=code, user=user, latest=latest,
-                data=latest.report if latest is not None else None, allowed=allowed, why=why, running=running,
-                configured=configured, notice=notice, error=error, max_wrong=MAX_WRONG_RATE)
+    return page(
+        request,
+        "llm/evaluation.html",
+        status_code=code,
+        user=user,
+        latest=latest,
+        data=latest.report if latest is not None else None,
+        allowed=allowed,
+        why=why,
+        running=running,
+        configured=configured,
+        notice=notice,
+        error=error,
+        max_wrong=llm_gate.MAX_WRONG_RATE,
+    )
 
 
 @router.get("/admin/llm/evaluation", response_class=HTMLResponse)
@@ -204,5 +219,8 @@ def evaluation_run(request: Request, user: Admin, csrf_token: CsrfField = "") ->
     queued = submit(request, csrf_token, lambda session: request_run(session, actor_of(request, user)))
     if isinstance(queued, Rejected):
         return _page(request, user, error=queued.message, code=queued.status)
-    return _page(request, user, notice="已开始评估，通常需要几分钟，请稍后刷新本页" if queued
-                 else "评估正在进行中，完成后刷新本页即可看到结果")
+    return _page(
+        request,
+        user,
+        notice="已开始评估，通常需要几分钟，请稍后刷新本页" if queued else "评估正在进行中，完成后刷新本页即可看到结果",
+    )

@@ -29,12 +29,21 @@ class AssistUnavailable(DomainError):
 
 
 def _hit(ref: judging.Reference, position: int) -> Hit:
-    return Hit(passage_id=0, document_id=0, document=ref.label, version=0, position=position, heading="",
-               text=ref.text, score=0.0)
+    return Hit(
+        passage_id=0,
+        document_id=0,
+        document=ref.label,
+        version=0,
+        position=position,
+        heading="",
+        text=ref.text,
+        score=0.0,
+    )
 
 
-def answer_with(complete: Complete, question: str, refs: Sequence[judging.Reference],
-                forbidden: Iterable[str] = ()) -> judging.Grounded:
+def answer_with(
+    complete: Complete, question: str, refs: Sequence[judging.Reference], forbidden: Iterable[str] = ()
+) -> judging.Grounded:
     """Prompt, call, check: the grounded path's outcome for one question."""
     if not refs:
         return judging.Grounded("refused", reason="no_passages")
@@ -75,8 +84,9 @@ def live_answerer(llm: LlmClient | None, session: Session, org_id: int) -> judgi
     return answer
 
 
-def document_refs(llm: LlmClient | None, session: Session, org_id: int, question: str,
-                  limit: int = grounded.PASSAGES) -> list[judging.Reference]:
+def document_refs(
+    llm: LlmClient | None, session: Session, org_id: int, question: str, limit: int = grounded.PASSAGES
+) -> list[judging.Reference]:
     """The org's document passages for a question, as references that name no KB entry."""
     if llm is None or llm.indexes is None:
         return []

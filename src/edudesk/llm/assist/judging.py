@@ -35,6 +35,7 @@ _FACT = re.compile(r"\d+(?:[.:：]\d+)*|[零一二三四五六七八九十百千
 @dataclass(frozen=True)
 class Reference:
     """A passage offered to the model, with the entry it comes from (None for a document passage)."""
+
     entry: Any
     label: str
     text: str
@@ -56,7 +57,7 @@ def facts(text: str) -> set[str]:
 
 
 def judge(expected: Any, expected_answer: str, refs: Sequence[Reference], result: Grounded) -> str:
-    """"right" | "wrong" for an answer (module docstring), else the result's status."""
+    """ "right" | "wrong" for an answer (module docstring), else the result's status."""
     if result.status != "answered":
         return result.status
     if expected is None:
@@ -74,6 +75,7 @@ def judge(expected: Any, expected_answer: str, refs: Sequence[Reference], result
 @dataclass
 class Tally:
     """Counts of one run; ``in_scope`` / ``out_of_scope`` are of the whole labelled set (FAQ-answered included)."""
+
     in_scope: int = 0
     out_of_scope: int = 0
     faq_answered: int = 0  # in scope, answered directly by the FAQ matcher
@@ -81,8 +83,9 @@ class Tally:
     faq_out_answered: int = 0  # out of scope, answered directly by the FAQ matcher
     sent: int = 0
     sent_in_scope: int = 0
-    outcomes: dict[str, int] = field(default_factory=lambda: {
-        "right": 0, "wrong": 0, "refused": 0, "blocked": 0, "unavailable": 0})
+    outcomes: dict[str, int] = field(
+        default_factory=lambda: {"right": 0, "wrong": 0, "refused": 0, "blocked": 0, "unavailable": 0}
+    )
     in_right: int = 0
     in_wrong: int = 0
     out_answered: int = 0
@@ -105,6 +108,7 @@ class Tally:
         """The ``llm`` object: FAQ-only and combined figures with the FAQ report's definitions (answered and
         wrong over in-scope questions, refused over out-of-scope ones), and the grounded path's own outcomes
         over the questions sent to it."""
+
         def share(n: int, total: int) -> float:
             return round(n / total, 4) if total else 0.0
 
@@ -112,18 +116,25 @@ class Tally:
         grounded = {k: share(v, self.sent) for k, v in self.outcomes.items()}
         grounded["answered"] = share(self.outcomes["right"] + self.outcomes["wrong"], self.sent)
         return {
-            "sent": self.sent, "sent_in_scope": self.sent_in_scope, "sent_out_of_scope": self.sent - self.sent_in_scope,
-            "faq_only": {"answered": share(self.faq_answered, self.in_scope),
-                         "wrong_answer_rate": share(self.faq_wrong, self.in_scope),
-                         "refused": share(self.out_of_scope - self.faq_out_answered, self.out_of_scope)},
-            "combined": {"answered": share(self.faq_answered + answered_by_model, self.in_scope),
-                         "wrong_answer_rate": share(self.faq_wrong + self.in_wrong, self.in_scope),
-                         "refused": share(self.out_of_scope - self.faq_out_answered - self.out_answered,
-                                          self.out_of_scope),
-                         # The gate's figure: every wrong answer the parent would read (in scope answered with
-                         # the wrong entry or text, out of scope answered at all) over all labelled questions.
-                         "wrong_rate": share(self.faq_wrong + self.in_wrong + self.faq_out_answered
-                                             + self.out_answered, self.in_scope + self.out_of_scope)},
+            "sent": self.sent,
+            "sent_in_scope": self.sent_in_scope,
+            "sent_out_of_scope": self.sent - self.sent_in_scope,
+            "faq_only": {
+                "answered": share(self.faq_answered, self.in_scope),
+                "wrong_answer_rate": share(self.faq_wrong, self.in_scope),
+                "refused": share(self.out_of_scope - self.faq_out_answered, self.out_of_scope),
+            },
+            "combined": {
+                "answered": share(self.faq_answered + answered_by_model, self.in_scope),
+                "wrong_answer_rate": share(self.faq_wrong + self.in_wrong, self.in_scope),
+                "refused": share(self.out_of_scope - self.faq_out_answered - self.out_answered, self.out_of_scope),
+                # The gate's figure: every wrong answer the parent would read (in scope answered with
+                # the wrong entry or text, out of scope answered at all) over all labelled questions.
+                "wrong_rate": share(
+                    self.faq_wrong + self.in_wrong + self.faq_out_answered + self.out_answered,
+                    self.in_scope + self.out_of_scope,
+                ),
+            },
             "grounded": grounded,
             "blocked_reasons": dict(sorted(self.blocked_reasons.items())),
         }

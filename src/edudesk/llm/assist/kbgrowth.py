@@ -42,8 +42,12 @@ def screen(session: Session, org_id: int, entry_id: int, texts: Iterable[str]) -
     entry = kb_service.get_entry(session, org_id, entry_id)
     own = [entry.question, *kb_service.similar_of(session, org_id, entry_id)]
     wanted = list(texts)
-    owners = {norm: screening.Owner(o.entry_id, o.question, o.as_question) for norm, o in kb_service.text_owners(
-        session, org_id, (normalise(t) for t in wanted), exclude_entry_id=entry_id).items()}
+    owners = {
+        norm: screening.Owner(o.entry_id, o.question, o.as_question)
+        for norm, o in kb_service.text_owners(
+            session, org_id, (normalise(t) for t in wanted), exclude_entry_id=entry_id
+        ).items()
+    }
     others: dict[str, screening.Owner] = {}
     for doc in kb_service.active_documents(session, org_id):
         if doc.entry_id != entry_id:
@@ -52,23 +56,29 @@ def screen(session: Session, org_id: int, entry_id: int, texts: Iterable[str]) -
     return screening.screen(own, wanted, owners, others)
 
 
-def generate_similar(llm: LlmClient | None, session: Session, org_id: int, entry_id: int
-                     ) -> list[Candidate] | None:
+def generate_similar(llm: LlmClient | None, session: Session, org_id: int, entry_id: int) -> list[Candidate] | None:
     """Screened candidates for the entry, or None when the model gave nothing usable."""
     entry = kb_service.get_entry(session, org_id, entry_id)  # another org's id: 404
     if entry.deleted_at is not None:
         raise KbError("deleted", "词条已删除，请先恢复再编辑", "question")
     similar = kb_service.similar_of(session, org_id, entry_id)
-    raw = model.ask(llm, session, org_id, "similar_questions",
-                    prompts.similar_messages(entry.question, similar, entry.answer), max_tokens=600)
+    raw = model.ask(
+        llm,
+        session,
+        org_id,
+        "similar_questions",
+        prompts.similar_messages(entry.question, similar, entry.answer),
+        max_tokens=600,
+    )
     texts = prompts.parse_candidates(raw) if raw else []
     if not texts:
         return None
     return screen(session, org_id, entry_id, texts)
 
 
-def accept_similar(session: Session, actor: audit_service.Actor, entry_id: int, accepted: Sequence[str],
-                   rejected: Sequence[str]) -> tuple[list[str], list[Candidate]]:
+def accept_similar(
+    session: Session, actor: audit_service.Actor, entry_id: int, accepted: Sequence[str], rejected: Sequence[str]
+) -> tuple[list[str], list[Candidate]]:
     """Adds the accepted candidates that are still not duplicates (screened again: the KB may have changed since
     they were generated); returns (added, dropped with reasons). Audited with what was rejected."""
     if len(accepted) + len(rejected) > 2 * MAX_ACCEPT:
@@ -82,17 +92,25 @@ def accept_similar(session: Session, actor: audit_service.Actor, entry_id: int, 
         current = kb_service.entry_input(session, entry)
         if len(current.similar) + len(added) > MAX_SIMILAR_PER_ENTRY:
             raise KbError("too_many", f"每个词条最多 {MAX_SIMILAR_PER_ENTRY} 个相似问", "accepted")
-        kb_service.update_entry(session, actor, entry.id, dataclasses.replace(
-            current, similar=[*current.similar, *added]))
-    audit_service.record(session, actor, "kb.similar.generated", "kb_entry", entry.id, accepted=added,
-                         rejected=[r[:200] for r in rejected][:MAX_ACCEPT],
-                         dropped=[c.text for c in dropped][:MAX_ACCEPT])
+        kb_service.update_entry(
+            session, actor, entry.id, dataclasses.replace(current, similar=[*current.similar, *added])
+        )
+    audit_service.record(
+        session,
+        actor,
+        "kb.similar.generated",
+        "kb_entry",
+        entry.id,
+        accepted=added,
+        rejected=[r[:200] for r in rejected][:MAX_ACCEPT],
+        dropped=[c.text for c in dropped][:MAX_ACCEPT],
+    )
     return added, dropped
 
 
 def miss_texts(session: Session, org_id: int, miss_ids: Sequence[int]) -> list[str]:
     """The wordings of the org's misses (another org's ids are simply not found), most frequent first."""
-    ids = list(dict.fromkeys(miss_ids))[:MAX_DRAFT_MISSES * 10]
+    ids = list(dict.fromkeys(miss_ids))[: MAX_DRAFT_MISSES * 10]
     if not ids:
         raise AssistError("empty", "没有选中任何问题", "miss_ids")
     rows = list(session.scalars(org_query(KbMiss, org_id).where(KbMiss.id.in_(ids))))
@@ -106,15 +124,18 @@ def miss_texts(session: Session, org_id: int, miss_ids: Sequence[int]) -> list[s
     return sorted(counts, key=lambda t: (-counts[t], t))[:MAX_DRAFT_MISSES]
 
 
-def draft_from_misses(llm: LlmClient | None, session: Session, org_id: int, miss_ids: Sequence[int],
-                      matcher: model.Matcher | None) -> prompts.Draft | None:
+def draft_from_misses(
+    llm: LlmClient | None, session: Session, org_id: int, miss_ids: Sequence[int], matcher: model.Matcher | None
+) -> prompts.Draft | None:
     """A KB-entry draft for the editor, or None when the model gave nothing usable. Similar questions already
     owned by an entry are left out of the draft (the form would refuse them)."""
     questions = miss_texts(session, org_id, miss_ids)
     found = model.passages(llm, session, org_id, questions[0], matcher)
-    draft = prompts.parse_draft(model.ask(llm, session, org_id, "kb_draft",
-                                          prompts.draft_messages(questions, [p.text for p in found]),
-                                          max_tokens=800))
+    draft = prompts.parse_draft(
+        model.ask(
+            llm, session, org_id, "kb_draft", prompts.draft_messages(questions, [p.text for p in found]), max_tokens=800
+        )
+    )
     if draft is None:
         return None
     texts = [draft.question, *draft.similar]

@@ -33,13 +33,22 @@ def configured(session: Session, org_id: int) -> bool:
     return client.usable(client.settings_of(session, org_id))
 
 
-def ask(llm: LlmClient | None, session: Session, org_id: int, purpose: str, messages: list[dict[str, str]], *,
-        max_tokens: int, conversation_id: int | None = None) -> str | None:
+def ask(
+    llm: LlmClient | None,
+    session: Session,
+    org_id: int,
+    purpose: str,
+    messages: list[dict[str, str]],
+    *,
+    max_tokens: int,
+    conversation_id: int | None = None,
+) -> str | None:
     """The model's text, or None (no client, no endpoint, down, slow, over budget: logged by the client)."""
     if llm is None:
         return None
-    done = llm.complete(session, org_id, messages, purpose=purpose, max_tokens=max_tokens,
-                        conversation_id=conversation_id)
+    done = llm.complete(
+        session, org_id, messages, purpose=purpose, max_tokens=max_tokens, conversation_id=conversation_id
+    )
     return done.text if done is not None else None
 
 
@@ -55,8 +64,9 @@ def kb_passages(session: Session, org_id: int, query: str, matcher: Matcher | No
     return found
 
 
-def passages(llm: LlmClient | None, session: Session, org_id: int, query: str, matcher: Matcher | None
-             ) -> list[Passage]:
+def passages(
+    llm: LlmClient | None, session: Session, org_id: int, query: str, matcher: Matcher | None
+) -> list[Passage]:
     """KB answers first (the institution's reviewed words), then the org's document passages."""
     found = kb_passages(session, org_id, query, matcher)
     if llm is not None and llm.indexes is not None and query.strip():
@@ -77,18 +87,28 @@ def check(session: Session, org_id: int, text: str, found: Sequence[Passage]) ->
     raw = "\n".join(p.text for p in found)
     source, stated = guardrails.facts(raw), guardrails.facts(text)
     digits = re.sub(r"\D", "", raw)
-    problems = [f"电话 {phone} 不在资料里，请核对" for phone in sorted(stated.phones)
-                if phone not in source.phones and phone not in digits]
+    problems = [
+        f"电话 {phone} 不在资料里，请核对"
+        for phone in sorted(stated.phones)
+        if phone not in source.phones and phone not in digits
+    ]
     date_numbers: set[str] = set()
     for date in sorted(stated.dates):
         date_numbers.update(date.split("-"))
         if date not in source.dates:
             problems.append(f"日期 {date} 不在资料里，请核对")
-    problems += [f"数字 {number} 不在资料里（价格、课时、日期等请核对）"
-                 for number in sorted(stated.numbers - date_numbers - source.numbers)]
+    problems += [
+        f"数字 {number} 不在资料里（价格、课时、日期等请核对）"
+        for number in sorted(stated.numbers - date_numbers - source.numbers)
+    ]
     problems += [f"链接 {url} 不在资料里" for url in sorted(stated.urls - source.urls)]
     folded = guardrails.fold(text)
-    problems += [f"含有不能承诺的说法“{phrase}”" for phrase in forbidden if phrase and guardrails.fold(phrase) in folded]
-    problems += [f"含有异常内容“{marker}”，可能受了访客消息的误导" for marker in guardrails.LEAK_MARKERS
-                 if guardrails.fold(marker) in folded]
+    problems += [
+        f"含有不能承诺的说法“{phrase}”" for phrase in forbidden if phrase and guardrails.fold(phrase) in folded
+    ]
+    problems += [
+        f"含有异常内容“{marker}”，可能受了访客消息的误导"
+        for marker in guardrails.LEAK_MARKERS
+        if guardrails.fold(marker) in folded
+    ]
     return problems

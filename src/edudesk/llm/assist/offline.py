@@ -35,13 +35,21 @@ class OfflineEndpoint:
     def complete(self, messages: Sequence[Message], max_tokens: int = 400) -> str | None:
         self.calls += 1
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.key}"} if self.key else {})}
-        body = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens, "temperature": 0.0,
-                "stream": False}
+        body = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stream": False,
+        }
         started = time.monotonic()
         try:
-            resp = self.http.post(self.url.rstrip("/") + "/chat/completions", headers=headers,
-                                  content=json.dumps(body, ensure_ascii=False).encode(),
-                                  timeout=httpx.Timeout(self.timeout, connect=min(3.0, self.timeout)))
+            resp = self.http.post(
+                self.url.rstrip("/") + "/chat/completions",
+                headers=headers,
+                content=json.dumps(body, ensure_ascii=False).encode(),
+                timeout=httpx.Timeout(self.timeout, connect=min(3.0, self.timeout)),
+            )
             data: Any = resp.json() if resp.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             data = None
@@ -58,9 +66,14 @@ class OfflineEndpoint:
         return text
 
     def stats(self) -> dict[str, Any]:
-        return {"model": self.model, "calls": self.calls, "failures": self.failures,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "seconds": round(self.seconds, 2)}
+        return {
+            "model": self.model,
+            "calls": self.calls,
+            "failures": self.failures,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 2),
+        }
 
     def close(self) -> None:
         self.http.close()

@@ -79,6 +79,7 @@ def fenced(label: str, text: str) -> str:
 @dataclass(frozen=True)
 class Line:
     """One line of a transcript as the model sees it: who spoke (访客 / 老师 / 机器人) and what they said."""
+
     who: str
     text: str
 
@@ -101,30 +102,42 @@ def passages_text(passages: Iterable[str]) -> str:
 
 
 def summary_messages(lines: Sequence[Line]) -> list[Message]:
-    return [{"role": "system", "content": SUMMARY_SYSTEM},
-            {"role": "user", "content": fenced("对话", transcript_text(lines)) + "\n请写服务小结。"}]
+    return [
+        {"role": "system", "content": SUMMARY_SYSTEM},
+        {"role": "user", "content": fenced("对话", transcript_text(lines)) + "\n请写服务小结。"},
+    ]
 
 
 def reply_messages(lines: Sequence[Line], passages: Sequence[str]) -> list[Message]:
-    return [{"role": "system", "content": REPLY_SYSTEM},
-            {"role": "user", "content": fenced("资料", passages_text(passages)) + "\n"
-             + fenced("对话", transcript_text(lines)) + "\n请起草老师的下一条回复。"}]
+    return [
+        {"role": "system", "content": REPLY_SYSTEM},
+        {
+            "role": "user",
+            "content": fenced("资料", passages_text(passages))
+            + "\n"
+            + fenced("对话", transcript_text(lines))
+            + "\n请起草老师的下一条回复。",
+        },
+    ]
 
 
 def draft_messages(questions: Sequence[str], passages: Sequence[str]) -> list[Message]:
     asked = "\n".join(f"- {' '.join(q.split())}" for q in questions[:20])
-    return [{"role": "system", "content": DRAFT_SYSTEM},
-            {"role": "user", "content": fenced("资料", passages_text(passages)) + "\n" + fenced("访客的问题", asked)}]
+    return [
+        {"role": "system", "content": DRAFT_SYSTEM},
+        {"role": "user", "content": fenced("资料", passages_text(passages)) + "\n" + fenced("访客的问题", asked)},
+    ]
 
 
 def similar_messages(question: str, similar: Sequence[str], answer: str) -> list[Message]:
-    entry = "\n".join([f"标准问：{question}", *(f"已有问法：{s}" for s in similar[:30]),
-                       f"答案：{' '.join(answer.split())[:500]}"])
-    return [{"role": "system", "content": SIMILAR_SYSTEM},
-            {"role": "user", "content": fenced("词条", entry)}]
+    entry = "\n".join(
+        [f"标准问：{question}", *(f"已有问法：{s}" for s in similar[:30]), f"答案：{' '.join(answer.split())[:500]}"]
+    )
+    return [{"role": "system", "content": SIMILAR_SYSTEM}, {"role": "user", "content": fenced("词条", entry)}]
 
 
 # --- reading the model's output ---------------------------------------------------------------------------------------
+
 
 def mask_mobiles(text: str) -> str:
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
@@ -143,7 +156,7 @@ def clean_summary(raw: str | None) -> str | None:
         return None
     text = mask_mobiles(plain(raw))
     if len(text) > MAX_SUMMARY_CHARS:
-        text = text[:MAX_SUMMARY_CHARS - 1] + "…"
+        text = text[: MAX_SUMMARY_CHARS - 1] + "…"
     return text or None
 
 
@@ -163,11 +176,11 @@ def _json(raw: str, expect: str = "{") -> Any:
     except ValueError:
         # Models often wrap JSON in a sentence: take the outermost object or array.
         pairs = [("{", "}"), ("[", "]")]
-        for start, end in (pairs if expect == "{" else pairs[::-1]):
+        for start, end in pairs if expect == "{" else pairs[::-1]:
             first, last = text.find(start), text.rfind(end)
             if first != -1 and last > first:
                 try:
-                    return json.loads(text[first:last + 1])
+                    return json.loads(text[first : last + 1])
                 except ValueError:
                     continue
     return None

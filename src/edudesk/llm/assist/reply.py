@@ -44,8 +44,9 @@ def check_may_suggest(user: User, conversation_id: int, session: Session) -> Non
         raise AssistError("not_yours", "这个会话由其他老师接待，只有接待老师或主管可以使用 AI 建议回复")
 
 
-def suggest_reply(llm: LlmClient | None, session: Session, user: User, conversation_id: int,
-                  matcher: model.Matcher | None) -> Suggestion | None:
+def suggest_reply(
+    llm: LlmClient | None, session: Session, user: User, conversation_id: int, matcher: model.Matcher | None
+) -> Suggestion | None:
     """The suggestion with its warnings, or None when the model gave nothing usable."""
     check_may_suggest(user, conversation_id, session)
     lines = transcript_lines(session, user.org_id, conversation_id)
@@ -53,9 +54,15 @@ def suggest_reply(llm: LlmClient | None, session: Session, user: User, conversat
     if not asked:
         raise AssistError("no_question", "访客还没有提问，暂时无法建议回复")
     passages = model.passages(llm, session, user.org_id, asked[-1], matcher)
-    raw = model.ask(llm, session, user.org_id, "suggest_reply",
-                    prompts.reply_messages(lines, [p.text for p in passages]), max_tokens=400,
-                    conversation_id=conversation_id)
+    raw = model.ask(
+        llm,
+        session,
+        user.org_id,
+        "suggest_reply",
+        prompts.reply_messages(lines, [p.text for p in passages]),
+        max_tokens=400,
+        conversation_id=conversation_id,
+    )
     text = prompts.clean_reply(raw)
     if text is None:
         return None

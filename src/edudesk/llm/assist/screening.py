@@ -24,8 +24,9 @@ class Owner:
     as_question: bool
 
 
-def screen(own: Iterable[str], texts: Iterable[str], exact_owners: Mapping[str, Owner],
-           other_keys: Mapping[str, Owner]) -> list[Candidate]:
+def screen(
+    own: Iterable[str], texts: Iterable[str], exact_owners: Mapping[str, Owner], other_keys: Mapping[str, Owner]
+) -> list[Candidate]:
     """Each candidate once with the reason it is dropped, or None.
 
     ``own``: the entry's wordings; ``exact_owners``: another entry owning a text, by ``normalise``d text (what the

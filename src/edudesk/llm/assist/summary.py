@@ -39,8 +39,11 @@ log = structlog.get_logger(__name__)
 def _resolving(conv: Conversation) -> bool:
     history = inspect(conv).attrs.state.history
     added = list(history.added or ())
-    return bool(added) and added[0] == ConversationState.resolved and \
-        ConversationState.resolved not in (history.deleted or ())
+    return (
+        bool(added)
+        and added[0] == ConversationState.resolved
+        and ConversationState.resolved not in (history.deleted or ())
+    )
 
 
 def enqueue_resolved(session: Session) -> None:
@@ -54,8 +57,9 @@ def enqueue_resolved(session: Session) -> None:
         with session.no_autoflush:
             if not model.configured(session, obj.org_id):
                 continue
-        jobs.enqueue(session, SUMMARY_JOB, {"org_id": obj.org_id, "conversation_id": obj.id}, org_id=obj.org_id,
-                     max_attempts=1)
+        jobs.enqueue(
+            session, SUMMARY_JOB, {"org_id": obj.org_id, "conversation_id": obj.id}, org_id=obj.org_id, max_attempts=1
+        )
 
 
 def attach(factory: sessionmaker[Session]) -> None:
@@ -80,8 +84,15 @@ def summarise(llm: LlmClient | None, session: Session, org_id: int, conversation
     lines = transcript_lines(session, org_id, conversation_id)
     if not any(line.who == "访客" for line in lines):
         return None
-    raw = model.ask(llm, session, org_id, "summary", prompts.summary_messages(lines), max_tokens=400,
-                    conversation_id=conversation_id)
+    raw = model.ask(
+        llm,
+        session,
+        org_id,
+        "summary",
+        prompts.summary_messages(lines),
+        max_tokens=400,
+        conversation_id=conversation_id,
+    )
     return prompts.clean_summary(raw)
 
 
@@ -98,8 +109,14 @@ class SummaryJob:
         if text is None:
             log.info("llm.summary.skipped", org_id=org_id, conversation_id=conversation_id)
             return
-        conversations_service.post_system_note(session, org_id, conversation_id, text, sender_name=SENDER_NAME,
-                                               extra={"kind": SUMMARY_KIND, "generated": True})
+        conversations_service.post_system_note(
+            session,
+            org_id,
+            conversation_id,
+            text,
+            sender_name=SENDER_NAME,
+            extra={"kind": SUMMARY_KIND, "generated": True},
+        )
 
 
 def register_jobs(registry: jobs.JobRegistry, llm: LlmClient | None) -> None:

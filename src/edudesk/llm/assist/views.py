@@ -50,12 +50,18 @@ def _matcher(request: Request, session: Session, org_id: int) -> model.Matcher |
 
 # --- console: suggested reply -------------------------------------------------------------------------------------
 
+
 @router.post("/console/c/{conversation_id}/suggest", response_class=HTMLResponse)
 def suggest(request: Request, user: CurrentUser, conversation_id: PathId, csrf_token: CsrfField = "") -> Response:
     """The suggestion fragment beside the reply box (htmx); "填入回复框" copies it into the box, nothing is sent."""
-    done = submit(request, csrf_token, lambda session: reply.suggest_reply(
-        get_ctx(request).llm, session, user, conversation_id, _matcher(request, session, user.org_id)),
-        status=lambda exc: 409 if exc.code in ("closed", "not_yours") else 422)
+    done = submit(
+        request,
+        csrf_token,
+        lambda session: reply.suggest_reply(
+            get_ctx(request).llm, session, user, conversation_id, _matcher(request, session, user.org_id)
+        ),
+        status=lambda exc: 409 if exc.code in ("closed", "not_yours") else 422,
+    )
     if isinstance(done, Rejected):
         return page(request, "llm/_suggestion.html", status_code=done.status, error=done.message)
     if done is None:
@@ -65,16 +71,26 @@ def suggest(request: Request, user: CurrentUser, conversation_id: PathId, csrf_t
 
 # --- misses: a KB entry draft -------------------------------------------------------------------------------------
 
+
 def _ids(raw: str) -> list[int]:
-    return [int(p) for p in raw.split(",") if p.strip().isdigit()][:kbgrowth.MAX_DRAFT_MISSES * 10]
+    return [int(p) for p in raw.split(",") if p.strip().isdigit()][: kbgrowth.MAX_DRAFT_MISSES * 10]
 
 
 @router.post("/admin/kb/misses/draft", response_class=HTMLResponse)
-def miss_draft(request: Request, user: Supervisor, miss_ids: Annotated[str, Form(max_length=MAX_IDS_FIELD)] = "",
-               csrf_token: CsrfField = "") -> Response:
+def miss_draft(
+    request: Request,
+    user: Supervisor,
+    miss_ids: Annotated[str, Form(max_length=MAX_IDS_FIELD)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
     """The KB entry form, new entry, prefilled with the model's draft: nothing is saved until the editor saves."""
-    done = submit(request, csrf_token, lambda session: kbgrowth.draft_from_misses(
-        get_ctx(request).llm, session, user.org_id, _ids(miss_ids), _matcher(request, session, user.org_id)))
+    done = submit(
+        request,
+        csrf_token,
+        lambda session: kbgrowth.draft_from_misses(
+            get_ctx(request).llm, session, user.org_id, _ids(miss_ids), _matcher(request, session, user.org_id)
+        ),
+    )
     form = {"enabled": True, "hot_position": "0", "related_ids": []}
     errors: dict[str, str] = {}
     notice = None
@@ -89,17 +105,31 @@ def miss_draft(request: Request, user: Supervisor, miss_ids: Annotated[str, Form
     with get_ctx(request).db.session() as session:
         tree = kb_categories.tree(session, user.org_id)
         choices = kb_service.entry_choices(session, user.org_id)
-    return page(request, "admin/kb_form.html", status_code=code, user=user, entry_id=None, form=form,
-                errors=errors, notice=notice, tree=tree, choices=choices,
-                fmt_time=lambda value: value.isoformat())
+    return page(
+        request,
+        "admin/kb_form.html",
+        status_code=code,
+        user=user,
+        entry_id=None,
+        form=form,
+        errors=errors,
+        notice=notice,
+        tree=tree,
+        choices=choices,
+        fmt_time=lambda value: value.isoformat(),
+    )
 
 
 # --- entry page: similar questions --------------------------------------------------------------------------------
 
+
 @router.post("/admin/kb/{entry_id}/similar/generate", response_class=HTMLResponse)
 def similar_generate(request: Request, user: Supervisor, entry_id: PathId, csrf_token: CsrfField = "") -> Response:
-    done = submit(request, csrf_token, lambda session: kbgrowth.generate_similar(
-        get_ctx(request).llm, session, user.org_id, entry_id))
+    done = submit(
+        request,
+        csrf_token,
+        lambda session: kbgrowth.generate_similar(get_ctx(request).llm, session, user.org_id, entry_id),
+    )
     if isinstance(done, Rejected):
         return page(request, "llm/_similar.html", status_code=done.status, entry_id=entry_id, error=done.message)
     if done is None:
@@ -108,18 +138,24 @@ def similar_generate(request: Request, user: Supervisor, entry_id: PathId, csrf_
 
 
 @router.post("/admin/kb/{entry_id}/similar/accept", response_class=HTMLResponse)
-def similar_accept(request: Request, user: Supervisor, entry_id: PathId,
-                   candidate: Annotated[list[str] | None, Form(max_length=prompts.MAX_QUESTION_CHARS)] = None,
-                   accepted: Annotated[list[str] | None, Form(max_length=prompts.MAX_QUESTION_CHARS)] = None,
-                   csrf_token: CsrfField = "") -> Response:
+def similar_accept(
+    request: Request,
+    user: Supervisor,
+    entry_id: PathId,
+    candidate: Annotated[list[str] | None, Form(max_length=prompts.MAX_QUESTION_CHARS)] = None,
+    accepted: Annotated[list[str] | None, Form(max_length=prompts.MAX_QUESTION_CHARS)] = None,
+    csrf_token: CsrfField = "",
+) -> Response:
     """``candidate``: every candidate shown; ``accepted``: the ones ticked. The rest count as rejected."""
-    shown = list(candidate or [])[:2 * kbgrowth.MAX_ACCEPT]
+    shown = list(candidate or [])[: 2 * kbgrowth.MAX_ACCEPT]
     chosen = [a for a in (accepted or []) if a in shown]
     rejected = [c for c in shown if c not in chosen]
-    done = submit(request, csrf_token, lambda session: kbgrowth.accept_similar(
-        session, actor_of(request, user), entry_id, chosen, rejected))
+    done = submit(
+        request,
+        csrf_token,
+        lambda session: kbgrowth.accept_similar(session, actor_of(request, user), entry_id, chosen, rejected),
+    )
     if isinstance(done, Rejected):
         return page(request, "llm/_similar.html", status_code=done.status, entry_id=entry_id, error=done.message)
     added, dropped = done
-    return page(request, "llm/_similar.html", entry_id=entry_id, added=added, dropped=dropped,
-                rejected=rejected)
+    return page(request, "llm/_similar.html", entry_id=entry_id, added=added, dropped=dropped, rejected=rejected)

@@ -13,8 +13,9 @@ from edudesk.llm.client import LlmClient
 ROUTERS = (views.router, gate.router)
 
 
-def install(factory: sessionmaker[Session], registry: jobs.JobRegistry, templates: Jinja2Templates,
-            llm: LlmClient | None) -> None:
+def install(
+    factory: sessionmaker[Session], registry: jobs.JobRegistry, templates: Jinja2Templates, llm: LlmClient | None
+) -> None:
     summary.attach(factory)
     summary.register_jobs(registry, llm)
     gate.register_jobs(registry, llm)
