@@ -1,5 +1,5 @@
-""" "AI 建议回复" in a real browser: the suggestion appears under the reply box with the guardrail's warning, "填入回复框"
-puts it into the box for the agent to edit, and nothing reaches the parent until the agent sends."""
+"""The suggested reply (AI 建议回复) in a real browser: it appears under the reply box with the guardrail's warning,
+"填入回复框" puts it into the box for the agent to edit, and nothing reaches the parent until the agent sends."""
 
 from __future__ import annotations
 
