@@ -51,6 +51,7 @@ from edudesk.leadforms import service as leadforms_service
 from edudesk.leadforms.models import LeadForm, LeadFormSubmission, LeadFormView
 from edudesk.leads import fields as lead_fields
 from edudesk.leads.models import Lead, LeadFieldDef, LeadGrading, LeadNote, LeadValue
+from edudesk.llm.documents import service as llm_documents_service
 from edudesk.orgs.models import Org
 from edudesk.privacy.models import RetentionPolicy
 from edudesk.routing import service as routing_service
@@ -722,6 +723,32 @@ ROUTES |= {
 }
 
 
+# Large-model assist, core (issue 18: llm-core): org A's document ids answer 404 to org B; the settings page, the
+# connection test and the grounded switch act on the caller's org only (tests/llm/test_views.py).
+ROUTES |= {
+    "/admin/llm": [Case("GET", "/admin/llm"), Case("POST", "/admin/llm", {"base_url": "", "model": ""})],
+    "/admin/llm/test": [Case("POST", "/admin/llm/test", {})],
+    "/admin/llm/grounded": [Case("POST", "/admin/llm/grounded", {"on": "1"})],
+    "/admin/llm/documents": [Case("GET", "/admin/llm/documents"),
+                             Case("POST", "/admin/llm/documents", {"document_id": "{llm_document}"})],
+    "/admin/llm/documents/url": [Case("POST", "/admin/llm/documents/url", {"document_id": "{llm_document}"})],
+    "/admin/llm/documents/{document_id}": [Case("GET", "/admin/llm/documents/{llm_document}"),
+                                           Case("GET", "/admin/llm/documents/{llm_document}?version=1")],
+    "/admin/llm/documents/{document_id}/validity": [
+        Case("POST", "/admin/llm/documents/{llm_document}/validity", {"valid_from": "2026-01-01"})],
+    "/admin/llm/documents/{document_id}/delete": [Case("POST", "/admin/llm/documents/{llm_document}/delete", {})],
+}
+
+
+def seed_llm(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """A document of org A (issue 18, llm-core)."""
+    with database.session() as session:
+        version = llm_documents_service.add_file(session, Actor(orgs.a.id, label="t"), filename="甲的资料.md",
+                                                 data="# 甲的学费答复\n甲的学费答复正文。".encode())
+        session.commit()
+        return {"llm_document": version.document_id}
+
+
 # Large-model assist (issue 18, items 4–6, llm/assist): the suggestion, the similar questions and the draft take
 # org A's conversation, entry and miss ids (404); the evaluation page reads and runs the caller's org only.
 ROUTES |= {
@@ -748,6 +775,7 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_campaigns(database, orgs))
     canned_targets.update(seed_lead_form(database, orgs))
     canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
+    canned_targets.update(seed_llm(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")

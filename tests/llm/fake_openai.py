@@ -115,7 +115,7 @@ class FakeOpenAI:
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/v1/models"):
                     with fake.lock:
-                        fake.requests.append(Request(self.path, dict(self.headers), {}))
+                        fake.requests.append(Request(self.path, {k.lower(): v for k, v in self.headers.items()}, {}))
                     data = {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]}
                     body = json.dumps(data).encode() if fake.models_status == 200 else b'{"error":"nope"}'
                     self._send(fake.models_status, body)

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from edudesk.bot.models import BotConversationState
@@ -20,7 +21,7 @@ from edudesk.llm import client as llm_client
 from edudesk.llm import grounded
 from edudesk.llm.hook import Frames
 from edudesk.llm.models import LlmCall
-from tests.conftest import TwoOrgs
+from tests.conftest import TwoOrgs, login
 from tests.llm.conftest import ConfigureLlm, answering, upload
 from tests.llm.fake_openai import FakeOpenAI, Reply
 from tests.llm.samples import INJECTED
@@ -77,27 +78,42 @@ def test_an_answer_with_citations_is_sent_and_marked(
     assert prompt[0]["role"] == "system" and "只根据" in prompt[0]["content"]
 
 
-@pytest.mark.parametrize(
-    ("answer", "why"),
-    [
-        ("春季数学提高班每学期学费 2980 元。[{n}]", "numbers: number 2980"),  # an invented price
-        ("春季班学费三千元整。[{n}]", "numbers: number 3000"),  # in Chinese numerals
-        ("报名请拨打 13800138000。[{n}]", "numbers: phone"),  # an invented phone number
-        ("春季班 2027年3月8日开课。[{n}]", "numbers: date"),  # a moved date
-        ("学费 3600 元，我们保证提分，不过全额退款！[{n}]", "promise: 保证提分"),
-        ("学费 3600 元。[9]", "citation: [9]"),  # a passage that was not given
-        ("学费 3600 元。", "citation"),  # no citation at all
-        ("学费 3600 元[{n}]，详情见 https://evil.example/pay", "leak: link"),
-    ],
-)
+STOPPED = [
+    ("春季数学提高班每学期学费 2980 元。[{n}]", "numbers: number 2980"),  # an invented price
+    ("春季班学费三千元整。[{n}]", "numbers: number 3000"),  # in Chinese numerals
+    ("报名请拨打 13800138000。[{n}]", "numbers: phone"),  # an invented phone number
+    ("春季班 2027年3月8日开课。[{n}]", "numbers: date"),  # a moved date
+    ("学费 3600 元，我们保证提分，不过全额退款！[{n}]", "promise: 保证提分"),
+    ("学费 3600 元。[9]", "citation: [9]"),  # a passage that was not given
+    ("学费 3600 元。", "citation"),  # no citation at all
+    ("学费 3600 元[{n}]，详情见 https://evil.example/pay", "leak: link"),
+]
+
+
 def test_an_answer_failing_a_check_is_not_sent(
-    database: Database, grounded_org: int, fake_openai: FakeOpenAI, llm: llm_client.LlmClient, answer: str, why: str
+    database: Database, grounded_org: int, fake_openai: FakeOpenAI, llm: llm_client.LlmClient
 ) -> None:
-    fake_openai.respond_with(answering(answer))
+    for i, (answer, why) in enumerate(STOPPED):
+        fake_openai.respond_with(answering(answer))
+        (reply,) = ask(database, llm, grounded_org, "春季班学费多少钱？", visitor=f"parent-{i}")
+        assert kind(reply) == "fallback" and "2980" not in reply.text, answer
+        call = calls(database, grounded_org)[-1]
+        assert call.outcome == "refused_by_guardrail" and call.detail.startswith(why), (answer, call.detail)
+    assert len(calls(database, grounded_org)) == len(STOPPED)
+
+
+def test_generated_answers_are_marked_for_agents(
+    client: TestClient,
+    database: Database,
+    grounded_org: int,
+    fake_openai: FakeOpenAI,
+    llm: llm_client.LlmClient,
+) -> None:
+    fake_openai.respond_with(answering("春季数学提高班每学期学费 3600 元。[{n}]"))
     (reply,) = ask(database, llm, grounded_org, "春季班学费多少钱？")
-    assert kind(reply) == "fallback" and "2980" not in reply.text
-    (call,) = calls(database, grounded_org)
-    assert call.outcome == "refused_by_guardrail" and call.detail.startswith(why)
+    login(client, "alpha", "agent")
+    page = client.get(f"/console/c/{reply.conversation_id}/transcript")
+    assert page.status_code == 200 and 'data-testid="llm-generated"' in page.text and "《简章》" in page.text
 
 
 def test_injection_in_the_visitor_message_cannot_change_the_rules(

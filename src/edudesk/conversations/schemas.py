@@ -42,7 +42,9 @@ def message_to_dict(msg: Message, att: Attachment | None = None) -> dict[str, An
         out["internal"] = True
     # Bot replies carry their kind (answer, suggest, fallback…), answer pictures and the 解决了吗 👍/👎 state.
     # ``delivery``: how the message went out through the visitor's channel (retrying, failed, sent by template).
-    for key in ("kind", "images", "feedback", "helpful", "delivery"):
+    # A generated answer (kind "llm", docs/llm.md) names the passages it cited (``sources``) and, when it was
+    # streamed to the widget, the stream it replaces (``stream_id``).
+    for key in ("kind", "images", "feedback", "helpful", "delivery", "sources", "stream_id"):
         if key in extra:
             out[key] = extra[key]
     return out

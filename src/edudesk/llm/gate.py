@@ -48,12 +48,17 @@ def decision(latest: LlmEvaluation | None) -> tuple[bool, str]:
         )
     if latest.wrong_rate > MAX_WRONG_RATE:
         return False, (
-            f"最近一次问答评估的答错率为 {latest.wrong_rate:.1%}，高于 {MAX_WRONG_RATE:.0%}，"
+            f"最近一次问答评估的答错率为 {_percent(latest.wrong_rate)}，高于 {_percent(MAX_WRONG_RATE)}，"
             "请先补充资料或调整后重新评估"
         )
-    return True, f"最近一次问答评估：{latest.queries} 个问题，答错率 {latest.wrong_rate:.1%}"
+    return True, f"最近一次问答评估：{latest.queries} 个问题，答错率 {_percent(latest.wrong_rate)}"
 
 
 def grounded_gate(session: Session, org_id: int) -> tuple[bool, str]:
     """(allowed, why): the reason is shown to the admin beside the switch, Chinese first."""
     return decision(latest_evaluation(session, org_id))
+
+
+def _percent(value: float) -> str:
+    """A full-width ％: these reasons are shown through the page's gettext, where "%" is a format character."""
+    return f"{value * 100:.1f}％"

@@ -185,6 +185,8 @@ class MessageView:
     at: dt.datetime
     segments: list[Segment]
     hits: list[QcHit] = field(default_factory=list)
+    # A generated answer (docs/llm.md): the passages it cited, as stored with the message.
+    sources: list[dict[str, object]] | None = None
 
 
 @dataclass
@@ -250,8 +252,10 @@ def detail(session: Session, org_id: int, conversation_id: int, *, mask_phones: 
             segments = _segments(masked, own) if len(masked) == len(text) else [Segment(masked)]
         else:
             segments = _segments(text, own)
+        extra = m.extra or {}
+        generated = list(extra.get("sources") or []) if extra.get("kind") == "llm" else None
         messages.append(MessageView(m.id, m.sender.value, m.sender_name or LABELS[m.sender], m.created_at,
-                                    segments, own))
+                                    segments, own, generated))
     users, groups = names(session, org_id)
     current = ruleset.current(session, org_id).revision
     if mask_phones:

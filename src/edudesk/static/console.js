@@ -62,6 +62,12 @@
       }
       el.appendChild(a);
     }
+    if (msg.kind === "llm") {  // a generated answer (docs/llm.md): marked, with the documents it cited
+      var g = document.createElement("div"); g.className = "generated"; g.setAttribute("data-testid", "llm-generated");
+      g.textContent = label("generated", "大模型根据机构资料生成") + (msg.sources || []).map(function (s) {
+        return " · 《" + s.title + "》v" + s.version; }).join("");
+      el.appendChild(g);
+    }
     if (msg.buttons && msg.buttons.length) {
       var bs = document.createElement("div"); bs.className = "buttons";
       msg.buttons.forEach(function (btn) { var s = document.createElement("span"); s.className = "chip"; s.textContent = btn.label; bs.appendChild(s); });

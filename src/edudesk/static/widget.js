@@ -364,6 +364,7 @@
     resyncAll: false,                   // the server asked for a resync (1012): fetch the whole conversation
     byId: Object.create(null),          // server message id → element
     pendingEls: Object.create(null),    // client_id → element still waiting for its ack
+    streams: Object.create(null),       // stream_id → the bubble of a generated answer still arriving
     outbox: [],
     ws: null,
     ready: false,                       // the socket is open and `hello` arrived
@@ -575,8 +576,38 @@
   }
 
   /** Renders a stored message once, whatever route it came by (history, hello, message, ack). */
+  // A generated answer arriving sentence by sentence (docs/protocol.md, "bot_stream"): its own bubble at the
+  // bottom until the stored reply naming the stream takes its place; a withdrawn stream is removed.
+  function onStream(f) {
+    if (typeof f.stream_id !== "string") return;
+    var node = st.streams[f.stream_id];
+    if (f.dropped) {
+      if (node) node.remove();
+      delete st.streams[f.stream_id];
+      return;
+    }
+    if (typeof f.text !== "string" || !f.text) return;
+    if (!node) {
+      removeWelcome();
+      node = el("div", "edk-msg edk-msg-bot");
+      node.setAttribute("data-stream-id", f.stream_id);
+      node.appendChild(el("div", "edk-name", T.bot));
+      var body = el("div", "edk-body");
+      body.appendChild(el("div", "edk-text"));
+      node.appendChild(body);
+      ui.messages.appendChild(node);
+      st.streams[f.stream_id] = node;
+    }
+    node.querySelector(".edk-text").textContent += f.text;
+    scrollToEnd();
+  }
+
   function addMessage(msg, live) {
     if (!msg || typeof msg.id !== "number") return;
+    if (msg.stream_id && st.streams[msg.stream_id]) {
+      st.streams[msg.stream_id].remove();
+      delete st.streams[msg.stream_id];
+    }
     if (msg.client_id && st.pendingEls[msg.client_id]) {
       st.pendingEls[msg.client_id].remove();
       delete st.pendingEls[msg.client_id];
@@ -1000,6 +1031,9 @@
         break;
       case "message":
         addMessage(f.message, true);
+        break;
+      case "bot_stream":
+        onStream(f);
         break;
       case "typing":
         if (f.who === "agent") setAgentTyping(!!f.is_typing);

@@ -108,7 +108,7 @@ def test_gate_threshold() -> None:
 
     assert run(0.02)[0] and run(0.0)[0]
     allowed, why = run(0.0201)
-    assert not allowed and "2.0%" in why and "高于 2%" in why
+    assert not allowed and "2.0％" in why and "高于 2.0％" in why
     assert not run(0.0, queries=49)[0]
     assert llm_gate.decision(None) == (False, "请先运行问答评估")
 

@@ -83,6 +83,9 @@ def upload(
     form = {"title": title, "valid_from": valid_from, "valid_until": valid_until}
     if not csrf_ok(request, csrf_token):
         return _list_page(request, user, errors={"form": STALE}, form=form, code=400)
+    if document_id.strip().isdigit():  # a new version of a document of the caller's org only (else 404)
+        with get_ctx(request).db.session() as session:
+            documents_service.get_document(session, user.org_id, int(document_id))
     if file is None or not file.filename:
         return _list_page(request, user, errors={"file": "请选择要上传的文件"}, form=form, code=422)
     limit = get_ctx(request).settings.llm_max_document_bytes
