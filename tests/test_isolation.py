@@ -907,6 +907,18 @@ def seed_llm(database: Database, orgs: TwoOrgs) -> dict[str, int]:
         return {"llm_document": version.document_id}
 
 
+# Large-model assist (issue 18, items 4–6, llm/assist): the suggestion, the similar questions and the draft take
+# org A's conversation, entry and miss ids (404); the evaluation page reads and runs the caller's org only.
+ROUTES |= {
+    "/console/c/{conversation_id}/suggest": [Case("POST", "/console/c/{conv}/suggest", {}, htmx=True)],
+    "/admin/kb/misses/draft": [Case("POST", "/admin/kb/misses/draft", {"miss_ids": "{miss}"})],
+    "/admin/kb/{entry_id}/similar/generate": [Case("POST", "/admin/kb/{entry}/similar/generate", {})],
+    "/admin/kb/{entry_id}/similar/accept": [Case("POST", "/admin/kb/{entry}/similar/accept",
+                                                 {"candidate": "越权问法", "accepted": "越权问法"})],
+    "/admin/llm/evaluation": [Case("GET", "/admin/llm/evaluation"), Case("POST", "/admin/llm/evaluation", {})],
+}
+
+
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 
 

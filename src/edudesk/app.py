@@ -65,6 +65,7 @@ from edudesk.leadforms import views as leadforms_views
 from edudesk.leads import api as leads_api
 from edudesk.leads import views as leads_views
 from edudesk.llm import setup as llm_setup
+from edudesk.llm.assist import wiring as llm_assist
 from edudesk.logsetup import configure_logging
 from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
@@ -301,6 +302,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # that are not chat channels.
     templates.env.globals["channel_labels"] = {**channels.labels(), **NON_CHAT_SOURCES}
     templates.env.globals["channel_badges"] = channels.badges()
+    llm_assist.install(db.sessionmaker, job_registry, templates, llm)  # 服务小结 on resolve, assist buttons
     ctx = AppContext(settings=settings, db=db, bus=bus, hub=hub, jobs=job_registry, channels=channels,
                      templates=templates, catalogues=catalogues, bots=bots, limiter=limiter, llm=llm)
     # Adapters with background work of their own (微信客服 pulls its messages in a job) register its handlers.
@@ -425,7 +427,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         voice_media_ws.router,
         voice_campaign_views.router,
         voice_assist_views.router, voice_assist_sockets.router,
-        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS, *llm_setup.ROUTERS,
+        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS, *llm_setup.ROUTERS, *llm_assist.ROUTERS,
     )
     for router in routers:
         app.include_router(router)

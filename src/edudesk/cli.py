@@ -25,8 +25,9 @@ from edudesk.auth import service as auth_service
 from edudesk.cli_support import clean_errors, database, fail, settings_from_env
 from edudesk.db import Database
 from edudesk.demo import seed as demo_seed
-from edudesk.evaluation.cli import eval_app
+from edudesk.evaluation.cli import eval_app, register_faq
 from edudesk.kb.cli import kb_app
+from edudesk.llm.assist import evalcli as llm_evalcli
 from edudesk.logsetup import configure_logging
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
@@ -41,6 +42,8 @@ org_app = typer.Typer(help="管理机构", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(kb_app, name="kb")
+register_faq(eval_app, llm_evalcli.faq_pass)  # `eval faq --llm`: the grounded pass lives in edudesk.llm
+llm_evalcli.register(eval_app)
 app.add_typer(eval_app, name="eval")
 app.add_typer(privacy_app, name="privacy")
 out = Console()

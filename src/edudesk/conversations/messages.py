@@ -206,6 +206,24 @@ def post_internal_note(session: Session, user: User, conversation_id: int, text:
     return msg
 
 
+def post_system_note(session: Session, org_id: int, conversation_id: int, text: str, *, sender_name: str,
+                     extra: dict[str, Any]) -> Message:
+    """A staff-only note written by the system (e.g. the 服务小结 of edudesk.llm.assist): like
+    :func:`post_internal_note` but with no author, a ``kind`` in ``extra``, and allowed on a closed conversation
+    (a summary job may run after the auto-close)."""
+    conv = get(session, org_id, conversation_id)
+    msg = Message(org_id=conv.org_id, conversation_id=conv.id, sender=SenderKind.system, internal=True,
+                  sender_name=sender_name[:100], text=text[:NOTE_MAX_CHARS], extra=dict(extra))
+    session.add(msg)
+    session.flush()
+    events.record(session, events.DomainEvent(
+        type="message.created", org_id=conv.org_id,
+        data={"message": message_to_dict(msg), "conversation": summary(session, conv)},
+        topics=(agents_topic(conv.org_id),),
+    ))
+    return msg
+
+
 def contact_message(session: Session, org_id: int, contact_id: int, message_id: int) -> Message:
     """A message of one of this contact's conversations; anything else (another visitor's, another org's) is
     "not found", so a visitor cannot probe other conversations by id."""

@@ -1,14 +1,17 @@
 """``edudesk eval …``: offline evaluations on labelled files (no database, no server).
 
-Each command is self-contained (other evaluations register on the same ``eval_app``). Failures caused by the input
-are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly one JSON object
-on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
+Each command is self-contained (other evaluations register on the same ``eval_app``; ``faq`` is registered by
+the CLI with ``register_faq``, which hands in the grounded pass of ``edudesk.llm`` for ``--llm``). Failures caused
+by the input are one line ``edudesk: …`` on stderr and exit code 1, never a traceback; ``--json`` prints exactly
+one JSON object on stdout and nothing else there (log lines, e.g. "embedding model not installed", go to stderr).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +22,7 @@ from rich.table import Table
 
 from edudesk.evaluation import breakdown, faq
 from edudesk.evaluation import extract as extract_eval
+from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import load_default_embedder
 
 eval_app = typer.Typer(help="离线评测：用标注好的文件评估 FAQ 匹配等中文能力（不需要数据库）", no_args_is_help=True)
@@ -100,34 +104,89 @@ def _print_breakdown(console: Console, report: faq.FaqReport, limit: int) -> Non
     console.print(_threshold_table(breakdown.sweep(outcomes, report.answer_threshold)))
 
 
-@eval_app.command("faq")
-def faq_cmd(
-    kb: Annotated[Path, typer.Option("--kb", help="知识库 CSV/XLSX：question,similar_questions,answer,category")],
-    test: Annotated[Path, typer.Option("--test", help="测试集 CSV：query,expected_question（为空表示不应回答）")],
-    as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
-    predictions: Annotated[Path | None, typer.Option(
-        "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
-    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="列出最常见的几组答错")] = breakdown.TOP_PAIRS,
-) -> None:
-    """评测 FAQ 匹配（与线上机器人同一套代码和默认阈值）。
+@dataclass(frozen=True)
+class LlmOptions:
+    """Where ``eval faq --llm`` sends the questions the matcher would not answer directly."""
+    url: str
+    model: str
+    key: str
+    timeout: float
+    limit: int
+    kb: Path
 
-    输出 Top-1 准确率、Top-3 召回率、直接回答比例、答错率、超出范围问题的拒答率和每秒匹配数；
-    再按分类列出结果、最常见的答错（期望 → 实际）和每个回答阈值下的效果，供机构按数据选择阈值。
-    """
-    try:
-        documents = faq.load_kb(kb)
-        cases = faq.load_tests(test, documents)
-        report = faq.evaluate(documents, cases, load_default_embedder(log=_stderr_log()))
-        if predictions is not None:
-            faq.write_predictions(predictions, report.predictions)
-    except faq.EvalInputError as exc:
-        _fail(str(exc))
-    if as_json:
-        print(json.dumps(report.as_dict(top), ensure_ascii=False))
-    else:
-        console = Console()
-        console.print(_faq_table(report))
-        _print_breakdown(console, report, top)
+
+# The grounded pass (edudesk.llm, a layer above us, hands it in through ``register_faq``): the options, the KB,
+# the FAQ-only report and the test cases in, the JSON-ready ``llm`` object out (with its "rows" for the table).
+LlmPass = Callable[[LlmOptions, Sequence[FaqDocument], faq.FaqReport, Sequence[faq.TestCase]], dict[str, Any]]
+
+
+def _llm_table(data: dict[str, Any]) -> Table:
+    table = Table("指标", "仅 FAQ", "FAQ + 大模型", title=f"大模型兜底（{data.get('model', '')}）：送出 "
+                  f"{data.get('sent', 0)} 个 FAQ 不能直接回答的问题", title_justify="left")
+    faq_only, combined = data.get("faq_only", {}), data.get("combined", {})
+    for key, label in (("answered", "直接回答比例"), ("wrong_answer_rate", "答错率"), ("refused", "超出范围拒答率")):
+        table.add_row(label, _percent(faq_only.get(key, 0.0)), _percent(combined.get(key, 0.0)))
+    grounded = data.get("grounded", {})
+    for key, label in (("answered", "大模型回答（占送出的）"), ("wrong", "其中答错"), ("refused", "大模型拒答"),
+                       ("blocked", "被护栏拦下"), ("unavailable", "接口无回答（失败/超时）")):
+        table.add_row(label, "", _percent(grounded.get(key, 0.0)))
+    return table
+
+
+def register_faq(app: typer.Typer, llm_pass: LlmPass | None = None) -> None:
+    """Adds ``edudesk eval faq``; with ``llm_pass`` it also takes ``--llm`` (the grounded path)."""
+
+    @app.command("faq")
+    def faq_cmd(
+        kb: Annotated[Path, typer.Option("--kb", help="知识库 CSV/XLSX：question,similar_questions,answer,category")],
+        test: Annotated[Path, typer.Option("--test", help="测试集 CSV：query,expected_question（为空表示不应回答）")],
+        as_json: Annotated[bool, typer.Option("--json", help="只输出一个 JSON 对象")] = False,
+        predictions: Annotated[Path | None, typer.Option(
+            "--predictions", help="把每条测试问题的预测写入这个 JSONL 文件")] = None,
+        top: Annotated[int, typer.Option("--top", min=1, max=1000, help="列出最常见的几组答错")] = breakdown.TOP_PAIRS,
+        llm: Annotated[bool, typer.Option(
+            "--llm", help="FAQ 不能直接回答的问题交给大模型（基于资料回答）再评测")] = False,
+        llm_url: Annotated[str, typer.Option("--llm-url", envvar="EDUDESK_LLM_URL",
+                                             help="OpenAI 兼容接口地址，如 http://127.0.0.1:8000/v1")] = "",
+        llm_model: Annotated[str, typer.Option("--llm-model", envvar="EDUDESK_LLM_MODEL", help="模型名称")] = "",
+        llm_key: Annotated[str, typer.Option("--llm-key", envvar="EDUDESK_LLM_KEY", help="API 密钥（可不填）",
+                                             show_default=False)] = "",
+        llm_timeout: Annotated[float, typer.Option(
+            "--llm-timeout", min=0.1, max=600, help="每次调用的超时（秒）")] = 30.0,
+        llm_limit: Annotated[int, typer.Option("--llm-limit", min=1, max=100_000,
+                                               help="最多送出多少个问题（均匀抽样）")] = 2000,
+    ) -> None:
+        """评测 FAQ 匹配（与线上机器人同一套代码和默认阈值）。
+
+        输出 Top-1 准确率、Top-3 召回率、直接回答比例、答错率、超出范围问题的拒答率和每秒匹配数；
+        再按分类列出结果、最常见的答错（期望 → 实际）和每个回答阈值下的效果，供机构按数据选择阈值。
+        加 --llm：FAQ 不能直接回答的问题交给大模型基于知识库答案回答，并与仅 FAQ 的结果并列。
+        """
+        if llm and llm_pass is None:
+            _fail("这个版本没有大模型评测")
+        if llm and (not llm_url or not llm_model):
+            _fail("--llm 需要 --llm-url 和 --llm-model（或环境变量 EDUDESK_LLM_URL / EDUDESK_LLM_MODEL）")
+        try:
+            documents = faq.load_kb(kb)
+            cases = faq.load_tests(test, documents)
+            report = faq.evaluate(documents, cases, load_default_embedder(log=_stderr_log()))
+            if predictions is not None:
+                faq.write_predictions(predictions, report.predictions)
+            extra = llm_pass(LlmOptions(llm_url, llm_model, llm_key, llm_timeout, llm_limit, kb), documents,
+                             report, cases) if llm and llm_pass is not None else None
+        except faq.EvalInputError as exc:
+            _fail(str(exc))
+        if as_json:
+            data = report.as_dict(top)
+            if extra is not None:
+                data["llm"] = extra
+            print(json.dumps(data, ensure_ascii=False))
+        else:
+            console = Console()
+            console.print(_faq_table(report))
+            if extra is not None:
+                console.print(_llm_table(extra))
+            _print_breakdown(console, report, top)
 
 
 extract_eval.register(eval_app)

@@ -461,6 +461,17 @@
     if (cid && !cid.value) cid.value = newClientId();
   });
 
+  // --- "AI 建议回复": "填入回复框" copies the suggestion into the reply box; the agent edits and sends it --------
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target && ev.target.closest ? ev.target.closest("[data-fill-reply]") : null;
+    if (!btn) return;
+    var box = btn.closest("#ai-suggestion"), ta = replyBox();
+    var text = box && box.querySelector(".ai-suggestion-text");
+    if (!ta || !text) return;
+    ta.value = text.value;
+    ta.focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     scrollToEnd();
     var cid = document.querySelector("#composer [name=client_id]");
