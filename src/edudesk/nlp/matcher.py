@@ -45,6 +45,7 @@ from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
 from edudesk.nlp.pinyin import KbSpeller
+from edudesk.nlp.qualifier import Qualifiers
 from edudesk.nlp.threads import one_blas_thread
 from edudesk.nlp.tokenise import words
 
@@ -106,6 +107,9 @@ class MatcherConfig:
     # Added to the logit of every entry that shares an education concept with the query (``colloquial.CONCEPTS``:
     # price, place, schedule …), when any entry does: "二建多少钱" means the fee entry, not the 二建 entry.
     concept_boost: float = 2.5
+    # A subject named only as a qualifier of a concept ("消防工程师多少钱一年"): the subject entry's probability moves
+    # to the concept's entry when that entry's answer names the subject (``qualifier``; needs the answers).
+    subject_qualifiers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("answer_threshold", "suggest_threshold", "bm25_only_answer_threshold",
@@ -168,6 +172,7 @@ class _Entries:
     texts: tuple[str, ...]  # original question / paraphrase texts, grouped by entry
     starts: np.ndarray  # texts of entry i are texts[starts[i]:starts[i+1]]
     entry_of_text: np.ndarray
+    answers: tuple[str, ...] = ()  # per entry, "" when none
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ def _collect(documents: Sequence[FaqDocument]) -> tuple[_Entries, list[str]]:
     questions: list[str] = []
     texts: list[str] = []
     normalised: list[str] = []
+    answers: list[str] = []
     starts = [0]
     for doc in documents:
         if doc.entry_id in seen:
@@ -221,13 +227,14 @@ def _collect(documents: Sequence[FaqDocument]) -> tuple[_Entries, list[str]]:
             continue  # nothing matchable (e.g. a question of only punctuation)
         ids.append(doc.entry_id)
         questions.append(doc.question)
+        answers.append(doc.answer)
         texts.extend(kept.values())
         normalised.extend(kept.keys())
         starts.append(len(texts))
     starts_arr = np.asarray(starts, dtype=np.int64)
     entry_of_text = np.repeat(np.arange(len(ids), dtype=np.int64), np.diff(starts_arr))
     return _Entries(np.asarray(ids, dtype=np.int64), tuple(questions), tuple(texts), starts_arr,
-                    entry_of_text), normalised
+                    entry_of_text, tuple(answers)), normalised
 
 
 class FaqIndex:
@@ -236,8 +243,9 @@ class FaqIndex:
     def __init__(self, entries: _Entries, lexical: LexicalIndex, embedder: Embedder | None,
                  text_vectors: np.ndarray | None, centroids: np.ndarray | None,
                  classifier: _Classifier | None, config: MatcherConfig, speller: KbSpeller | None = None,
-                 concept_sets: np.ndarray | None = None) -> None:
+                 concept_sets: np.ndarray | None = None, qualifiers: Qualifiers | None = None) -> None:
         self._entries = entries
+        self._qualifiers = qualifiers
         self._speller = speller
         self._concepts = concept_sets  # bool, (entries, concepts): the concepts any text of the entry names
         self._lexical = lexical
@@ -261,6 +269,8 @@ class FaqIndex:
                                entries.entry_of_text, n_entries)
         speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
         concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
+        qualifiers = Qualifiers.build(tokens, entries.entry_of_text, entries.answers) \
+            if config.colloquial and config.subject_qualifiers else None
         text_vectors = centroids = None
         if embedder is not None and n_texts:
             vectors = embedder.encode([_embedding_form(t, config) for t in entries.texts])
@@ -275,7 +285,8 @@ class FaqIndex:
             features, bucket = lexical.hashed(config.classifier_buckets)
             model = SoftmaxClassifier.fit(features, vectors, entries.entry_of_text, n_entries, l2=config.classifier_l2)
             classifier = _Classifier(model, bucket)
-        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets)
+        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets,
+                   qualifiers)
 
     # ---- introspection ----
     @property
@@ -298,7 +309,8 @@ class FaqIndex:
         """The same index with other thresholds/weights (the classifier stays as fitted)."""
         return FaqIndex(self._entries, self._lexical, self._embedder, self._text_vectors, self._centroids,
                         self._classifier, config, self._speller if config.colloquial else None,
-                        self._concepts if config.colloquial else None)
+                        self._concepts if config.colloquial else None,
+                        self._qualifiers if config.colloquial and config.subject_qualifiers else None)
 
     # ---- matching ----
     def match(self, query: str, k: int = 3) -> MatchResult:
@@ -370,6 +382,8 @@ class FaqIndex:
             # The concept moves belief between entries, never adds to it: no entry is more probable than the
             # best one was without the concept ("钢琴考级报名" must not become a confident 报名 answer).
             prob = np.minimum(softmax(plain + self.config.concept_boost * agree[pool]), prob.max())
+            if self._qualifiers is not None:
+                prob = self._qualifiers.explain(words(text), colloquial.concepts(text), pool, prob, agree[pool])
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
         order = np.lexsort((pool, -fused))[:limit]
