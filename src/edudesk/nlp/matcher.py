@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edudesk.nlp import colloquial
+from edudesk.nlp.answers import AnswerEvidence
 from edudesk.nlp.classifier import SoftmaxClassifier, softmax
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
 from edudesk.nlp.pinyin import KbSpeller
-from edudesk.nlp.qualifier import Qualifiers
 from edudesk.nlp.threads import one_blas_thread
 from edudesk.nlp.tokenise import words
 
@@ -107,9 +107,12 @@ class MatcherConfig:
     # Added to the logit of every entry that shares an education concept with the query (``colloquial.CONCEPTS``:
     # price, place, schedule …), when any entry does: "二建多少钱" means the fee entry, not the 二建 entry.
     concept_boost: float = 2.5
-    # A subject named only as a qualifier of a concept ("消防工程师多少钱一年"): the subject entry's probability moves
-    # to the concept's entry when that entry's answer names the subject (``qualifier``; needs the answers).
+    # What the answers tell (``answers``; nothing without them): a subject named only as a qualifier of a concept
+    # ("消防工程师多少钱一年") moves the subject entry's probability to the concept's entry whose answer names it;
+    # and the query words no wording uses are looked up in the candidates' answers, ``answer_weight`` times the
+    # share found added to the logit (dev halves: 1 → 5 tried, 3 best; SMP2017's answers are placeholders).
     subject_qualifiers: bool = True
+    answer_weight: float = 3.0
 
     def __post_init__(self) -> None:
         for name in ("answer_threshold", "suggest_threshold", "bm25_only_answer_threshold",
@@ -243,9 +246,9 @@ class FaqIndex:
     def __init__(self, entries: _Entries, lexical: LexicalIndex, embedder: Embedder | None,
                  text_vectors: np.ndarray | None, centroids: np.ndarray | None,
                  classifier: _Classifier | None, config: MatcherConfig, speller: KbSpeller | None = None,
-                 concept_sets: np.ndarray | None = None, qualifiers: Qualifiers | None = None) -> None:
+                 concept_sets: np.ndarray | None = None, answers: AnswerEvidence | None = None) -> None:
         self._entries = entries
-        self._qualifiers = qualifiers
+        self._answers = answers  # None: colloquial off, or no entry has an answer
         self._speller = speller
         self._concepts = concept_sets  # bool, (entries, concepts): the concepts any text of the entry names
         self._lexical = lexical
@@ -269,8 +272,7 @@ class FaqIndex:
                                entries.entry_of_text, n_entries)
         speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
         concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
-        qualifiers = Qualifiers.build(tokens, entries.entry_of_text, entries.answers) \
-            if config.colloquial and config.subject_qualifiers else None
+        answers = AnswerEvidence.build(tokens, entries.entry_of_text, entries.answers) if config.colloquial else None
         text_vectors = centroids = None
         if embedder is not None and n_texts:
             vectors = embedder.encode([_embedding_form(t, config) for t in entries.texts])
@@ -286,7 +288,7 @@ class FaqIndex:
             model = SoftmaxClassifier.fit(features, vectors, entries.entry_of_text, n_entries, l2=config.classifier_l2)
             classifier = _Classifier(model, bucket)
         return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets,
-                   qualifiers)
+                   answers)
 
     # ---- introspection ----
     @property
@@ -310,7 +312,7 @@ class FaqIndex:
         return FaqIndex(self._entries, self._lexical, self._embedder, self._text_vectors, self._centroids,
                         self._classifier, config, self._speller if config.colloquial else None,
                         self._concepts if config.colloquial else None,
-                        self._qualifiers if config.colloquial and config.subject_qualifiers else None)
+                        self._answers if config.colloquial else None)
 
     # ---- matching ----
     def match(self, query: str, k: int = 3) -> MatchResult:
@@ -361,7 +363,8 @@ class FaqIndex:
         text = normalise(colloquial.rewrite(written) if self.config.colloquial else written)
         if not text:
             return None
-        qterms = self._lexical.query(_terms(text, self.config))
+        tokens = words(text)
+        qterms = self._lexical.query(_terms(text, self.config, tokens))
         lexical = self._lexical.bm25_scores(qterms)
         qvec = self._embed_query(written) if self.semantic else None
         if qvec is None and qterms.empty:
@@ -378,12 +381,18 @@ class FaqIndex:
         sim = np.clip(self._fuse_sim(lexical[pool], semantic), 0.0, 1.0)
         plain = logits[pool] if logits is not None else sim.astype(np.float64) / self.config.retrieval_temperature
         prob = softmax(plain.astype(np.float64))
+        if self._answers is not None and self.config.answer_weight and use_classifier:
+            # the words no wording explains, looked up in the answers (module ``answers``)
+            cover = self._answers.cover([w for w in tokens if w not in self._lexical.vocab], pool)
+            if cover is not None:
+                plain = plain + self.config.answer_weight * cover
+                prob = np.minimum(softmax(plain), prob.max())
         if agree is not None:
             # The concept moves belief between entries, never adds to it: no entry is more probable than the
             # best one was without the concept ("钢琴考级报名" must not become a confident 报名 answer).
             prob = np.minimum(softmax(plain + self.config.concept_boost * agree[pool]), prob.max())
-            if self._qualifiers is not None:
-                prob = self._qualifiers.explain(words(text), colloquial.concepts(text), pool, prob, agree[pool])
+            if self._answers is not None and self.config.subject_qualifiers:
+                prob = self._answers.explain(tokens, colloquial.concepts(text), pool, prob, agree[pool])
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
         order = np.lexsort((pool, -fused))[:limit]

@@ -1,4 +1,5 @@
-"""A subject named only as a qualifier of an intent ranks the intent's entry (``nlp.qualifier``, issue 14 item 1).
+"""What the answers tell the matcher (``nlp.answers``, issue 14 item 1): the words no wording explains, and a
+subject named only as a qualifier of an intent.
 
 A small exam-prep knowledge base written for these tests: two subject entries, intent entries whose answers list
 the subjects, and one entry with no answer."""
@@ -8,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edudesk.nlp.answers import KEEP, AnswerEvidence
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder
 from edudesk.nlp.matcher import Band, FaqIndex, MatcherConfig
-from edudesk.nlp.qualifier import KEEP, Qualifiers
 from edudesk.nlp.tokenise import words
 
-FEE, HR, HEALTH, TIMES, REFUND, PLACE = 1, 2, 3, 4, 5, 6
+FEE, HR, HEALTH, TIMES, REFUND, PLACE, BOOKS = 1, 2, 3, 4, 5, 6, 7
 KB = (
     FaqDocument(
         FEE,
@@ -52,22 +53,29 @@ KB = (
         "开课前可全额退费，开课后按未上课时退。",
     ),
     FaqDocument(PLACE, "校区在哪？", ("地址在哪里", "怎么过去", "离地铁近吗"), "校区", ""),
+    FaqDocument(
+        BOOKS,
+        "教材怎么发放？",
+        ("有没有资料", "讲义怎么领", "书什么时候寄"),
+        "学习",
+        "全程班含纸质教材和历年题库，开课前快递寄出。",
+    ),
 )
 
 
-def _qualifiers(documents: tuple[FaqDocument, ...] = KB) -> Qualifiers | None:
+def _evidence(documents: tuple[FaqDocument, ...] = KB) -> AnswerEvidence | None:
     texts = [(i, t) for i, d in enumerate(documents) for t in (d.question, *d.similar)]
-    return Qualifiers.build(
+    return AnswerEvidence.build(
         [words(t.lower()) for _, t in texts], np.asarray([i for i, _ in texts]), [d.answer for d in documents]
     )
 
 
 def test_without_answers_there_is_nothing_to_explain() -> None:
-    assert _qualifiers(tuple(FaqDocument(d.entry_id, d.question, d.similar) for d in KB)) is None
+    assert _evidence(tuple(FaqDocument(d.entry_id, d.question, d.similar) for d in KB)) is None
 
 
 def test_subject_words_are_rare_words_that_are_not_concepts() -> None:
-    found = _qualifiers()
+    found = _evidence()
     assert found is not None
     assert found.entries_of["健康"] == (2,)  # jieba's word; the HEALTH entry's position
     assert "收费" not in found.entries_of  # a concept word (price) is an intent, never a subject
@@ -77,9 +85,9 @@ def test_subject_words_are_rare_words_that_are_not_concepts() -> None:
 
 
 def test_probability_moves_from_the_subject_to_the_intent_that_names_it() -> None:
-    found = _qualifiers()
+    found = _evidence()
     assert found is not None
-    pool = np.arange(len(KB))
+    pool = np.arange(6)  # the first six entries were pooled
     prob = np.asarray([0.30, 0.50, 0.0, 0.0, 0.10, 0.0])
     agree = np.asarray([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])  # the query names price; the fee and refund entries too
     moved = found.explain(words("人力资源管理师多少钱"), ["§price"], pool, prob, agree)
@@ -103,16 +111,16 @@ def test_probability_moves_from_the_subject_to_the_intent_that_names_it() -> Non
 def test_nothing_moves_without_a_subject_and_an_intent_that_explains_it(
     query: str, concepts: list[str], agree: list[float]
 ) -> None:
-    found = _qualifiers()
+    found = _evidence()
     assert found is not None
     prob = np.asarray([0.2, 0.4, 0.3, 0.1, 0.0, 0.0])
-    moved = found.explain(words(query), concepts, np.arange(len(KB)), prob, np.asarray(agree))
+    moved = found.explain(words(query), concepts, np.arange(6), prob, np.asarray(agree))
     assert np.array_equal(moved, prob)
 
 
 def test_a_subject_whose_answer_names_the_concept_keeps_its_probability() -> None:
     documents = (*KB[:2], FaqDocument(HEALTH, KB[2].question, KB[2].similar, "", "健康管理师每季度开班。"), *KB[3:])
-    found = _qualifiers(documents)
+    found = _evidence(documents)
     assert found is not None
     prob = np.asarray([0.0, 0.0, 0.6, 0.3, 0.0, 0.0])
     agree = np.asarray([0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
@@ -160,3 +168,21 @@ def test_a_subject_alone_keeps_its_entry(index: FaqIndex, query: str, expected: 
 
 def test_an_unrelated_question_stays_unanswered(index: FaqIndex) -> None:
     assert index.match("今天天气怎么样").band is not Band.ANSWER
+
+
+def test_cover_is_the_idf_weighted_share_of_unexplained_words_an_answer_contains() -> None:
+    found = _evidence()
+    assert found is not None
+    cover = found.cover(["题库", "快递", "的"], np.arange(len(KB)))
+    assert cover is not None
+    assert cover[6] == pytest.approx(1.0)  # the materials answer has both words
+    assert cover[:6].tolist() == [0.0] * 6
+    assert found.cover(["天气", "的"], np.arange(len(KB))) is None  # no answer uses them: nothing to say
+
+
+def test_words_only_an_answer_uses_separate_its_entry_from_the_rest(index: FaqIndex) -> None:
+    on = index.match("快递到付吗")
+    off = index.with_config(MatcherConfig(answer_weight=0.0)).match("快递到付吗")
+    assert on.best is not None and off.best is not None and on.best.entry_id == off.best.entry_id == BOOKS
+    assert on.best.probability <= off.best.probability + 1e-9  # belief moves, it is not added
+    assert on.candidates[1].probability < off.candidates[1].probability / 2

@@ -1,14 +1,27 @@
-"""A subject named only as a qualifier: "消防工程师多少钱一年" asks the fee entry, not the 消防 entry.
+"""What the answers tell the matcher: the query words no wording explains, and subjects named as qualifiers.
 
-An exam-prep knowledge base has two kinds of entries: one per subject (一级消防工程师课程介绍, 二级建造师的报考条件)
-and one per intent, about every subject at once (收费标准, 报名时间, 报名流程). A question naming a subject and an
-intent ("一建多少钱", "二建学费多少") has words of both, and the subject's rare words pull it to the subject's entry
-or split the belief between the two, so the fee question is not answered or is answered with the course
+The matcher ranks on the questions and their similar questions (their wording is what visitors' questions look
+like); an answer is written to be read, and matching on it would let every long answer match everything. But
+an answer says what its entry covers, and two things the wordings alone get wrong are settled by it (issue 14,
+item 1). Both only move belief between entries the query already matched, never add to it, so a question the
+knowledge base does not cover stays as unsure as before, and a KB without answers ranks as it did.
+
+**The remainder the wordings do not explain** (``cover``). "录播班有纸质书吗": 纸质 is in no question, but the
+materials entry's answer says "纸质教材可另购"; "今年没过 下一期能免费听吗" — the retake entry's answer says "免费重读
+下一期". The query's jieba words (two characters or more) that no wording of the KB uses are looked up in the
+pooled candidates' answers; each candidate gets the idf-weighted share of them its answer contains (idf over the
+answers), and ``MatcherConfig.answer_weight`` times that is added to its logit, the probability of none rising
+above the best one's without it (as with the concept boost).
+
+**A subject named only as a qualifier** (``explain``): "消防工程师多少钱一年" asks the fee entry, not the 消防
+entry. An exam-prep knowledge base has two kinds of entries: one per subject (一级消防工程师课程介绍, 二级建造师的
+报考条件) and one per intent, about every subject at once (收费标准, 报名时间, 报名流程). A question naming a subject
+and an intent ("一建多少钱", "二建学费多少") has words of both, and the subject's rare words pull it to the subject's
+entry or split the belief between the two, so the fee question is not answered or is answered with the course
 introduction. A person reads it at once: the intent decides, the subject only says which line of the fee list.
-
-What the knowledge base itself tells us: the intent entry's **answer** names the subject ("一级建造师 ¥6,980，二级
-建造师 ¥3,980 …"), the subject entry does not name the intent (no price word in any of its wordings). So, for a
-query that names an education concept (``colloquial.CONCEPTS``: price, schedule, signup …) and a subject word:
+The intent entry's answer names the subject ("一级建造师 ¥6,980，二级建造师 ¥3,980 …"), the subject entry does not
+name the intent. So, for a query that names an education concept (``colloquial.CONCEPTS``: price, schedule,
+signup …) and a subject word:
 
 - a *subject word* is a jieba word (two characters or more, not a concept word) that the wordings of at most
   ``MAX_ENTRIES`` entries use, in the query and in the entry;
@@ -18,11 +31,11 @@ query that names an education concept (``colloquial.CONCEPTS``: price, schedule,
   the subject as a qualifier: *Y*'s probability moves to such *E* (shared by their own probabilities), all but
   ``KEEP`` of it, so *Y* is still offered among "您是不是想问".
 
-Nothing moves when the query names no concept, when no answer mentions the subject (a KB without answers, or the
-subject entry is what the query means: "二建考试用什么笔" names no concept), or when the subject entry names the
-concept itself (its own wordings ask about the price: it is the better answer). The probability only moves
-between entries that both matched the query; it is not added, so a question the KB does not cover stays as
-unsure as before.
+Nothing moves when the query names no concept, when no answer mentions the subject (or the subject entry is what
+the query means: "二建考试用什么笔" names no concept), or when the subject entry names the concept itself.
+
+Cost: the answers are cut into words once per index build (jieba, linear in their length); per query, a few
+substring tests per pooled candidate.
 """
 
 from __future__ import annotations
@@ -34,8 +47,9 @@ import numpy as np
 
 from edudesk.nlp import colloquial
 from edudesk.nlp.normalise import normalise
+from edudesk.nlp.tokenise import words
 
-__all__ = ["KEEP", "MAX_ENTRIES", "Qualifiers"]
+__all__ = ["KEEP", "MAX_ENTRIES", "AnswerEvidence"]
 
 # A word that the wordings of more entries use names no one subject (考试, 课程, 报考).
 MAX_ENTRIES = 2
@@ -49,18 +63,20 @@ def _subject_like(word: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Qualifiers:
-    """Which entries each subject word names, each entry's subject words, and each entry's normalised answer."""
+class AnswerEvidence:
+    """Which entries each subject word names, each entry's subject words, each entry's normalised answer, the
+    concepts it names, and how many answers use each word."""
 
     entries_of: dict[str, tuple[int, ...]]
     words_of: tuple[tuple[str, ...], ...]
     answers: tuple[str, ...]
     answer_concepts: tuple[frozenset[str], ...]  # the concepts each answer names ("§price" …)
+    answer_df: dict[str, int]  # a jieba word of the answers (two characters or more) -> how many answers use it
 
     @classmethod
     def build(
         cls, tokens: Sequence[Sequence[str]], entry_of_text: np.ndarray, answers: Sequence[str]
-    ) -> Qualifiers | None:
+    ) -> AnswerEvidence | None:
         """From the jieba words of every (rewritten) wording, its entry, and the entries' answers; ``None`` when no
         entry has an answer (nothing can explain a subject)."""
         folded = tuple(normalise(a) for a in answers)
@@ -76,12 +92,28 @@ class Qualifiers:
         for word, es in entries_of.items():
             for entry in es:
                 words_of[entry].append(word)
+        answer_df: dict[str, int] = {}
+        for a in folded:
+            for w in set(words(a)):
+                if len(w) >= 2:
+                    answer_df[w] = answer_df.get(w, 0) + 1
         return cls(
             entries_of,
             tuple(tuple(sorted(ws)) for ws in words_of),
             folded,
             tuple(frozenset(colloquial.concepts(a)) for a in folded),
+            answer_df,
         )
+
+    def cover(self, unexplained: Sequence[str], pool: np.ndarray) -> np.ndarray | None:
+        """For each pooled entry, the idf-weighted share of the query words ``unexplained`` (those no wording of
+        the KB uses) that its answer contains; ``None`` when no answer uses any of them."""
+        found = sorted({w for w in unexplained if len(w) >= 2 and w in self.answer_df})
+        if not found:
+            return None
+        idf = np.log(1.0 + len(self.answers) / np.asarray([self.answer_df[w] for w in found], dtype=np.float64))
+        hits = np.asarray([[w in self.answers[int(e)] for w in found] for e in pool.tolist()], dtype=np.float64)
+        return np.asarray(hits @ idf / idf.sum())
 
     def mentions(self, answer_of: int, subject: int) -> bool:
         """Whether entry ``answer_of``'s answer names a subject word of entry ``subject``."""
