@@ -186,3 +186,17 @@ def test_words_only_an_answer_uses_separate_its_entry_from_the_rest(index: FaqIn
     assert on.best is not None and off.best is not None and on.best.entry_id == off.best.entry_id == BOOKS
     assert on.best.probability <= off.best.probability + 1e-9  # belief moves, it is not added
     assert on.candidates[1].probability < off.candidates[1].probability / 2
+
+
+def test_a_remainder_the_intent_answer_does_not_explain_keeps_the_subject() -> None:
+    """ "人力资源管理师报名费多少": 报名费 is in no wording and not in the fee answer either (the authority's fee, not
+    ours), so nothing moves; a word the fee answer does contain (心理咨询师) does not stop it."""
+    found = _evidence()
+    assert found is not None
+    pool = np.arange(6)
+    prob = np.asarray([0.30, 0.50, 0.0, 0.0, 0.10, 0.0])
+    agree = np.asarray([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    tokens = words("人力资源管理师报名费多少钱")
+    assert np.array_equal(found.explain(tokens, ["§price"], pool, prob, agree, ["报名费"]), prob)
+    moved = found.explain(tokens, ["§price"], pool, prob, agree, ["心理咨询师"])
+    assert moved[0] > prob[0]

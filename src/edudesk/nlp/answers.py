@@ -32,7 +32,9 @@ signup …) and a subject word:
   ``KEEP`` of it, so *Y* is still offered among "您是不是想问".
 
 Nothing moves when the query names no concept, when no answer mentions the subject (or the subject entry is what
-the query means: "二建考试用什么笔" names no concept), or when the subject entry names the concept itself.
+the query means: "二建考试用什么笔" names no concept), when the subject entry names the concept itself, or when the
+query has a word no wording uses that the intent's answer does not contain either ("二建考试费多少钱": 考试费 is the
+authority's fee, which the fee list does not explain).
 
 Cost: the answers are cut into words once per index build (jieba, linear in their length); per query, a few
 substring tests per pooled candidate.
@@ -127,9 +129,12 @@ class AnswerEvidence:
         pool: np.ndarray,
         prob: np.ndarray,
         agree: np.ndarray,
+        unexplained: Sequence[str] = (),
     ) -> np.ndarray:
         """``prob`` (over the pooled entries ``pool``) with the subject entries' probability moved to the intent
-        entries that explain them. ``agree``: 1.0 where the pooled entry names a concept of the query."""
+        entries that explain them. ``agree``: 1.0 where the pooled entry names a concept of the query;
+        ``unexplained``: the query's words no wording uses, which a taker's answer must contain too."""
+        rest = [w for w in unexplained if len(w) >= 2]
         asked = frozenset(query_concepts)
         named = {e for w in query_tokens for e in self.entries_of.get(w, ())}
         if not named:
@@ -141,7 +146,11 @@ class AnswerEvidence:
             i = position.get(subject)
             if i is None or agree[i] > 0 or prob[i] <= 0 or self.answer_concepts[subject] & asked:
                 continue
-            takers = [j for j in intents if self.mentions(int(pool[j]), subject)]
+            takers = [
+                j
+                for j in intents
+                if self.mentions(int(pool[j]), subject) and all(w in self.answers[int(pool[j])] for w in rest)
+            ]
             weights = prob[takers]
             if not takers or weights.sum() <= 0:
                 continue

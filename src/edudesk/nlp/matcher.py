@@ -387,9 +387,9 @@ class FaqIndex:
         sim = np.clip(self._fuse_sim(lexical[pool], semantic), 0.0, 1.0)
         plain = logits[pool] if logits is not None else sim.astype(np.float64) / self.config.retrieval_temperature
         prob = softmax(plain.astype(np.float64))
+        unexplained = [w for w in tokens if w not in self._lexical.vocab]  # looked up in the answers (``answers``)
         if self._answers is not None and self.config.answer_weight and use_classifier:
-            # the words no wording explains, looked up in the answers (module ``answers``)
-            cover = self._answers.cover([w for w in tokens if w not in self._lexical.vocab], pool)
+            cover = self._answers.cover(unexplained, pool)
             if cover is not None:
                 plain = plain + self.config.answer_weight * cover
                 prob = np.minimum(softmax(plain), prob.max())
@@ -398,7 +398,8 @@ class FaqIndex:
             # best one was without the concept ("钢琴考级报名" must not become a confident 报名 answer).
             prob = np.minimum(softmax(plain + self.config.concept_boost * agree[pool]), prob.max())
             if self._answers is not None and self.config.subject_qualifiers:
-                prob = self._answers.explain(tokens, colloquial.concepts(text), pool, prob, agree[pool])
+                prob = self._answers.explain(tokens, colloquial.concepts(text), pool, prob, agree[pool],
+                                             unexplained)
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
         order = np.lexsort((pool, -fused))[:limit]
