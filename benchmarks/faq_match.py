@@ -74,8 +74,9 @@ def _say(rng: random.Random, template: str, slots: dict[str, str]) -> str:
 def _answer(rng: random.Random, slots: dict[str, str]) -> str:
     """An answer of about 100 characters in the way a school writes them (the matcher reads which words it names)."""
     return (f"{slots['g']}{slots['s']}{slots['t']}在{slots['c']}上课，每期 {rng.randint(8, 20)} 次课，每次 "
-            f"{rng.choice((60, 90, 120))} 分钟，学费 {rng.randint(18, 60) * 100} 元，含教材和课后答疑；开课前 7 天可全额"
-            f"退费，之后按未上课时退还。{rng.choice(('周六上午', '周日下午', '工作日晚上'))}开班，报名请联系课程顾问。")
+            f"{rng.choice((60, 90, 120))} 分钟，学费 {rng.randint(18, 60) * 100} 元，含教材和课后答疑；开课前 7 天可"
+            f"全额退费，之后按未上课时退还。{rng.choice(('周六上午', '周日下午', '工作日晚上'))}开班，"
+            "报名请联系课程顾问。")
 
 
 def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7,
