@@ -71,9 +71,19 @@ def _say(rng: random.Random, template: str, slots: dict[str, str]) -> str:
     return rng.choice(OPENERS) + template.format(**slots) + rng.choice(CLOSERS)
 
 
-def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7) -> tuple[list[FaqDocument], list[Query]]:
+def _answer(rng: random.Random, slots: dict[str, str]) -> str:
+    """An answer of about 100 characters in the way a school writes them (the matcher reads which words it names)."""
+    return (f"{slots['g']}{slots['s']}{slots['t']}在{slots['c']}上课，每期 {rng.randint(8, 20)} 次课，每次 "
+            f"{rng.choice((60, 90, 120))} 分钟，学费 {rng.randint(18, 60) * 100} 元，含教材和课后答疑；开课前 7 天可"
+            f"全额退费，之后按未上课时退还。{rng.choice(('周六上午', '周日下午', '工作日晚上'))}开班，"
+            "报名请联系课程顾问。")
+
+
+def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7,
+                 answers: bool = False) -> tuple[list[FaqDocument], list[Query]]:
     """About ``n_texts`` questions and paraphrases in ``n_texts / per_entry`` entries, and 1,000 test queries
-    (fresh paraphrases of random entries, and 10 % off-topic questions with no expected entry)."""
+    (fresh paraphrases of random entries, and 10 % off-topic questions with no expected entry); ``answers``: each
+    entry also gets an answer (otherwise none, as before answers took part in matching)."""
     rng = random.Random(seed)
     combos = [(topic, s, g, t, c) for topic in TOPICS for s in SUBJECTS for g in GRADES for t in TERMS
               for c in CAMPUSES[:1]]
@@ -94,7 +104,8 @@ def synthetic_kb(n_texts: int, per_entry: int = 10, seed: int = 7) -> tuple[list
             if text not in seen:
                 seen.add(text)
                 texts.append(text)
-        documents.append(FaqDocument(i + 1, texts[0], tuple(texts[1:]), f"课程/{topic}"))
+        documents.append(FaqDocument(i + 1, texts[0], tuple(texts[1:]), f"课程/{topic}",
+                                     _answer(rng, slots) if answers else ""))
         slots_of.append((topic, slots))
     queries = []
     for _ in range(1000):
@@ -176,13 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--no-embedder", action="store_true", help="BM25-only mode")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--answers", action="store_true", help="give every entry a ~100-character answer")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     model = None if args.no_embedder else load_default_embedder()
     load_seconds = time.perf_counter() - started
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        documents, queries = synthetic_kb(size, args.per_entry)
+        documents, queries = synthetic_kb(size, args.per_entry, answers=args.answers)
         figures = measure(documents, queries[: args.queries], model)
         results.append(figures)
         if not args.json:

@@ -239,6 +239,8 @@ def test_active_documents_respect_enabled_dates_and_deletion(database: Database,
             "一对一辅导怎么收费？": (("一对一多少钱", "一对一价格", "一对一课时费"), "课程/价格"),
             "可以免费试听吗？": (("有试听课吗", "试听要钱吗", "能先试听一节吗"), "课程/试听"),
         }
+        # the answer comes along: the matcher reads which subjects it names (nlp.answers)
+        assert all(d.answer == kb_service.get_entry(session, orgs.a.id, d.entry_id).answer and d.answer for d in docs)
         tomorrow = {d.question for d in kb_service.active_documents(session, orgs.a.id, TODAY + dt.timedelta(1))}
         assert tomorrow == {"一对一辅导怎么收费？", "你们有哪些校区？"}
         assert kb_service.active_documents(session, orgs.b.id, TODAY) == []

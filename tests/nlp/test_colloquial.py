@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from edudesk.nlp.colloquial import CONCEPT_INDEX, CONCEPTS, LEXICON, concepts, rewrite
+from edudesk.nlp.colloquial import CONCEPT_INDEX, CONCEPTS, LEXICON, concept_clauses, concepts, rewrite
 from edudesk.nlp.embedding import Embedder
 from edudesk.nlp.matcher import Band, FaqIndex
 from edudesk.nlp.normalise import normalise
@@ -75,6 +75,14 @@ def test_concepts() -> None:
     assert concepts("今天天气怎么样") == []
     assert concepts("") == []
     assert set(CONCEPT_INDEX) == {"§" + name for name in CONCEPTS}
+
+
+def test_concept_clauses_name_the_first_clause_of_each_concept() -> None:
+    assert concept_clauses("地址在哪 有停车位吗") == {"§place": 0, "§parking": 1}
+    assert concept_clauses("你们 学费多少 能分期吗 学费贵吗") == {"§price": 1, "§instalment": 2}
+    assert concept_clauses("几月开班") == {"§schedule": 0}
+    assert concept_clauses("今天天气怎么样") == {}
+    assert concept_clauses("") == {}
 
 
 # Off-topic questions written the way people type, each with its written form: slang, abbreviations and fillers

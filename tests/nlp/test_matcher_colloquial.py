@@ -72,6 +72,18 @@ def test_a_concept_ranks_the_entry_the_question_is_about(embedder: Embedder) -> 
     assert boosted.best.probability <= unboosted.best.probability + 1e-6  # type: ignore[union-attr]
 
 
+def test_the_first_question_of_a_message_leads(index: FaqIndex) -> None:
+    """Two questions in one message: a concept of a later clause counts ``later_concept_weight``, so the second
+    question does not become a confident answer at the first one's expense (the bot answers the parts apart)."""
+    query = "退费怎么弄 老师有资格证吗"
+    even = index.with_config(MatcherConfig(later_concept_weight=1.0)).match(query)
+    assert even.answer is not None and even.answer.entry_id == 106
+    first_leads = index.match(query)
+    assert first_leads.band is not Band.ANSWER
+    assert 104 in [c.entry_id for c in first_leads.candidates[:2]]
+    assert first_leads.candidates[1].probability > even.candidates[1].probability
+
+
 def test_large_kbs_without_a_classifier_use_the_same_layers(embedder: Embedder) -> None:
     index = FaqIndex.build(EDU_KB, embedder, MatcherConfig(classifier_max_cells=0))
     assert not index.has_classifier

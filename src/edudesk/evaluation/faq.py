@@ -174,7 +174,7 @@ def load_kb(path: Path) -> list[FaqDocument]:
         if not question:
             continue
         similar = tuple(s.strip() for s in row.get("similar_questions", "").split("|") if s.strip())
-        documents.append(FaqDocument(number, question, similar, row.get("category", "")))
+        documents.append(FaqDocument(number, question, similar, row.get("category", ""), row.get("answer", "")))
     if not documents:
         raise EvalInputError(f"{path}: 知识库为空（没有任何标准问）")
     return documents

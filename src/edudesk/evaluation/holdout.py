@@ -72,7 +72,7 @@ def _without(documents: Sequence[FaqDocument], held: set[str]) -> list[FaqDocume
         if texts:
             # The first remaining wording stands in for a held-out standard question; results are reported by
             # entry id under the real standard question, so nobody sees the stand-in.
-            kept_docs.append(FaqDocument(doc.entry_id, texts[0], tuple(texts[1:]), doc.category))
+            kept_docs.append(FaqDocument(doc.entry_id, texts[0], tuple(texts[1:]), doc.category, doc.answer))
     return kept_docs
 
 

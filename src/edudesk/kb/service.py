@@ -312,10 +312,10 @@ def restore_entries(session: Session, actor: audit_service.Actor, ids: Iterable[
 # --- what the bot reads ---------------------------------------------------------------------------------------------
 
 def active_documents(session: Session, org_id: int, today: dt.date | None = None) -> list[FaqDocument]:
-    """Every entry active today, with its similar questions and category path: the matcher's whole input.
-    Three queries whatever the size of the knowledge base."""
+    """Every entry active today, with its similar questions, category path and answer (the matcher reads which
+    subjects an answer names): the matcher's whole input. Three queries whatever the size of the knowledge base."""
     today = today or today_in_shanghai()
-    rows = session.execute(select(KbEntry.id, KbEntry.question, KbEntry.category_id)
+    rows = session.execute(select(KbEntry.id, KbEntry.question, KbEntry.category_id, KbEntry.answer)
                            .where(KbEntry.org_id == org_id, active_clause(today)).order_by(KbEntry.id)).all()
     # All the org's similar questions, filtered here rather than joined in SQL: right after a bulk import the
     # planner has no statistics and a join with the date conditions became a nested loop (20 s for 20,000 entries).
@@ -327,7 +327,8 @@ def active_documents(session: Session, org_id: int, today: dt.date | None = None
             similar[entry_id].append(value)
     paths = kb_categories.category_paths(session, org_id) if any(r.category_id for r in rows) else {}
     return [FaqDocument(entry_id=r.id, question=r.question, similar=tuple(similar.get(r.id, ())),
-                        category=paths.get(r.category_id, "") if r.category_id else "") for r in rows]
+                        category=paths.get(r.category_id, "") if r.category_id else "", answer=r.answer or "")
+            for r in rows]
 
 
 def answer_contents(session: Session, org_id: int, entry_ids: Iterable[int],

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["CONCEPTS", "CONCEPT_INDEX", "LEXICON", "concepts", "rewrite"]
+__all__ = ["CONCEPTS", "CONCEPT_INDEX", "LEXICON", "concept_clauses", "concepts", "rewrite"]
 
 # (canonical form, the colloquial forms it stands for). Every form is a literal; Latin forms match whole tokens.
 # A form that contains a longer canonical form (贵不 in 贵不贵) lists that form too, so the longer one wins.
@@ -180,8 +180,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "place": ("地址", "在哪", "位置", "地铁", "怎么去", "怎么走", "定位", "路线", "附近", "多远", "远不远",
               "近吗"),
     "parking": ("停车", "车位", "停哪", "开车"),
-    "schedule": ("什么时候", "几点", "时间", "开课", "课表", "周末", "晚上", "几号", "哪天", "周几", "几月", "上几次",
-                 "一周几", "每周"),
+    "schedule": ("什么时候", "几点", "时间", "开课", "开班", "课表", "周末", "晚上", "几号", "哪天", "周几", "几月",
+                 "上几次", "一周几", "每周"),
     "signup": ("报名", "报班", "报读", "缴费", "交费", "怎么报", "报课"),
     "invoice": ("发票", "收据", "抬头", "报销", "开票"),
     "teacher": ("老师", "师资", "教师", "外教", "讲师", "名师", "教龄"),
@@ -205,6 +205,21 @@ def concepts(text: str) -> list[str]:
     """The concept terms (``"§price"`` …) of a rewritten text, each once, in a stable order."""
     found = {c for word in _CONCEPT_PATTERN.findall(text) for c in _CONCEPT_OF[word]}
     return sorted(found)
+
+
+def concept_clauses(text: str) -> dict[str, int]:
+    """The concept terms of a rewritten, normalised text, each with the first clause (0, 1, …; clauses are what
+    whitespace separates, punctuation having become spaces) that names it.
+
+    >>> concept_clauses("地址在哪 有停车位吗")
+    {'§place': 0, '§parking': 1}
+    """
+    found: dict[str, int] = {}
+    for clause, part in enumerate(text.split()):
+        for word in _CONCEPT_PATTERN.findall(part):
+            for concept in _CONCEPT_OF[word]:
+                found.setdefault(concept, clause)
+    return found
 
 
 def rewrite(text: str, fillers: bool = True) -> str:

@@ -14,3 +14,5 @@ class FaqDocument:
     similar: tuple[str, ...] = ()
     # Category path, levels joined by "/", e.g. "课程/价格"; "" when uncategorised.
     category: str = ""
+    # The answer's plain text; the matcher reads which subjects it names (``nlp.qualifier``), never matches on it.
+    answer: str = ""

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edudesk.nlp import colloquial
+from edudesk.nlp.answers import AnswerEvidence
 from edudesk.nlp.classifier import SoftmaxClassifier, softmax
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, l2_normalise
@@ -106,6 +107,16 @@ class MatcherConfig:
     # Added to the logit of every entry that shares an education concept with the query (``colloquial.CONCEPTS``:
     # price, place, schedule …), when any entry does: "二建多少钱" means the fee entry, not the 二建 entry.
     concept_boost: float = 2.5
+    # What the answers tell (``answers``; nothing without them): a subject named only as a qualifier of a concept
+    # ("消防工程师多少钱一年") moves the subject entry's probability to the concept's entry whose answer names it;
+    # and the query words no wording uses are looked up in the candidates' answers, ``answer_weight`` times the
+    # share found added to the logit (dev halves: 1 → 5 tried, 3 best; SMP2017's answers are placeholders).
+    subject_qualifiers: bool = True
+    # Two questions in one message ("地址在哪 有停车位吗"): a concept named only in a later clause than the first
+    # concept's boosts its entries by this share of ``concept_boost``, so the first question leads and the second
+    # does not become a confident answer in its place (dev halves: 0.0–0.6 alike, 1.0 = no preference).
+    later_concept_weight: float = 0.5
+    answer_weight: float = 3.0
 
     def __post_init__(self) -> None:
         for name in ("answer_threshold", "suggest_threshold", "bm25_only_answer_threshold",
@@ -120,6 +131,8 @@ class MatcherConfig:
             raise ValueError("fusion weights must be >= 0 and not both 0")
         if self.concept_boost < 0:
             raise ValueError("concept_boost must be >= 0")
+        if not 0.0 <= self.later_concept_weight <= 1.0 or self.answer_weight < 0:
+            raise ValueError("later_concept_weight must be in 0..1 and answer_weight >= 0")
         if self.retrieval_temperature <= 0 or self.candidate_pool < 1 or self.max_query_chars < 1:
             raise ValueError("retrieval_temperature, candidate_pool and max_query_chars must be positive")
 
@@ -168,6 +181,7 @@ class _Entries:
     texts: tuple[str, ...]  # original question / paraphrase texts, grouped by entry
     starts: np.ndarray  # texts of entry i are texts[starts[i]:starts[i+1]]
     entry_of_text: np.ndarray
+    answers: tuple[str, ...] = ()  # per entry, "" when none
 
 
 @dataclass(frozen=True)
@@ -207,6 +221,7 @@ def _collect(documents: Sequence[FaqDocument]) -> tuple[_Entries, list[str]]:
     questions: list[str] = []
     texts: list[str] = []
     normalised: list[str] = []
+    answers: list[str] = []
     starts = [0]
     for doc in documents:
         if doc.entry_id in seen:
@@ -221,13 +236,14 @@ def _collect(documents: Sequence[FaqDocument]) -> tuple[_Entries, list[str]]:
             continue  # nothing matchable (e.g. a question of only punctuation)
         ids.append(doc.entry_id)
         questions.append(doc.question)
+        answers.append(doc.answer)
         texts.extend(kept.values())
         normalised.extend(kept.keys())
         starts.append(len(texts))
     starts_arr = np.asarray(starts, dtype=np.int64)
     entry_of_text = np.repeat(np.arange(len(ids), dtype=np.int64), np.diff(starts_arr))
     return _Entries(np.asarray(ids, dtype=np.int64), tuple(questions), tuple(texts), starts_arr,
-                    entry_of_text), normalised
+                    entry_of_text, tuple(answers)), normalised
 
 
 class FaqIndex:
@@ -236,8 +252,9 @@ class FaqIndex:
     def __init__(self, entries: _Entries, lexical: LexicalIndex, embedder: Embedder | None,
                  text_vectors: np.ndarray | None, centroids: np.ndarray | None,
                  classifier: _Classifier | None, config: MatcherConfig, speller: KbSpeller | None = None,
-                 concept_sets: np.ndarray | None = None) -> None:
+                 concept_sets: np.ndarray | None = None, answers: AnswerEvidence | None = None) -> None:
         self._entries = entries
+        self._answers = answers  # None: colloquial off, or no entry has an answer
         self._speller = speller
         self._concepts = concept_sets  # bool, (entries, concepts): the concepts any text of the entry names
         self._lexical = lexical
@@ -261,6 +278,7 @@ class FaqIndex:
                                entries.entry_of_text, n_entries)
         speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
         concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
+        answers = AnswerEvidence.build(tokens, entries.entry_of_text, entries.answers) if config.colloquial else None
         text_vectors = centroids = None
         if embedder is not None and n_texts:
             vectors = embedder.encode([_embedding_form(t, config) for t in entries.texts])
@@ -275,7 +293,8 @@ class FaqIndex:
             features, bucket = lexical.hashed(config.classifier_buckets)
             model = SoftmaxClassifier.fit(features, vectors, entries.entry_of_text, n_entries, l2=config.classifier_l2)
             classifier = _Classifier(model, bucket)
-        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets)
+        return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets,
+                   answers)
 
     # ---- introspection ----
     @property
@@ -298,7 +317,8 @@ class FaqIndex:
         """The same index with other thresholds/weights (the classifier stays as fitted)."""
         return FaqIndex(self._entries, self._lexical, self._embedder, self._text_vectors, self._centroids,
                         self._classifier, config, self._speller if config.colloquial else None,
-                        self._concepts if config.colloquial else None)
+                        self._concepts if config.colloquial else None,
+                        self._answers if config.colloquial else None)
 
     # ---- matching ----
     def match(self, query: str, k: int = 3) -> MatchResult:
@@ -349,7 +369,8 @@ class FaqIndex:
         text = normalise(colloquial.rewrite(written) if self.config.colloquial else written)
         if not text:
             return None
-        qterms = self._lexical.query(_terms(text, self.config))
+        tokens = words(text)
+        qterms = self._lexical.query(_terms(text, self.config, tokens))
         lexical = self._lexical.bm25_scores(qterms)
         qvec = self._embed_query(written) if self.semantic else None
         if qvec is None and qterms.empty:
@@ -366,10 +387,19 @@ class FaqIndex:
         sim = np.clip(self._fuse_sim(lexical[pool], semantic), 0.0, 1.0)
         plain = logits[pool] if logits is not None else sim.astype(np.float64) / self.config.retrieval_temperature
         prob = softmax(plain.astype(np.float64))
+        unexplained = [w for w in tokens if w not in self._lexical.vocab]  # looked up in the answers (``answers``)
+        if self._answers is not None and self.config.answer_weight and use_classifier:
+            cover = self._answers.cover(unexplained, pool)
+            if cover is not None:
+                plain = plain + self.config.answer_weight * cover
+                prob = np.minimum(softmax(plain), prob.max())
         if agree is not None:
             # The concept moves belief between entries, never adds to it: no entry is more probable than the
             # best one was without the concept ("钢琴考级报名" must not become a confident 报名 answer).
             prob = np.minimum(softmax(plain + self.config.concept_boost * agree[pool]), prob.max())
+            if self._answers is not None and self.config.subject_qualifiers:
+                prob = self._answers.explain(tokens, colloquial.concepts(text), pool, prob, agree[pool],
+                                             unexplained)
         prob *= len(self) / (len(self) + 1.0)  # the imaginary "none of these" entry (module docstring)
         fused = np.sqrt(prob * sim)
         order = np.lexsort((pool, -fused))[:limit]
@@ -381,15 +411,20 @@ class FaqIndex:
         ]
 
     def _agreement(self, text: str) -> np.ndarray | None:
-        """1.0 for the entries that name a concept of the query, 0.0 for the others; ``None`` when the query names
-        none or no entry names one of its concepts."""
+        """1.0 for the entries that name a concept of the query's first clause that names one, ``later_concept_weight``
+        for those naming only a concept of a later clause, 0.0 for the others; ``None`` when the query names none or
+        no entry names one of its concepts."""
         if self._concepts is None:
             return None
-        named = [colloquial.CONCEPT_INDEX[c] for c in colloquial.concepts(text)]
-        if not named:
+        clauses = colloquial.concept_clauses(text)
+        if not clauses:
             return None
-        agree = np.asarray(self._concepts[:, named].any(axis=1), dtype=bool)
-        return agree.astype(np.float32) if bool(agree.any()) else None
+        first = min(clauses.values())
+        agree = np.zeros(len(self._concepts), dtype=np.float32)
+        for concept, clause in clauses.items():
+            weight = 1.0 if clause == first else self.config.later_concept_weight
+            agree = np.maximum(agree, weight * self._concepts[:, colloquial.CONCEPT_INDEX[concept]])
+        return agree if bool(agree.any()) else None
 
     def understand(self, query: str) -> str:
         """The query as the matcher reads it: cut, folded (punctuation kept), colloquial forms written out, typos
