@@ -25,45 +25,25 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
 from edudesk import jobs
+from edudesk import routers as routers_module
 from edudesk.analytics import digest_jobs as analytics_digest_jobs
 from edudesk.analytics import digest_settings as analytics_digest_settings
-from edudesk.analytics import digest_views as analytics_digest_views
 from edudesk.analytics import jobs as analytics_jobs
 from edudesk.analytics import marks as analytics_marks
 from edudesk.analytics import service as analytics_service
-from edudesk.analytics import views as analytics_views
 from edudesk.apischema import replace_default_validation_error
-from edudesk.apitokens import api as apitokens_api
-from edudesk.apitokens import views as apitokens_views
-from edudesk.auth import admin_views as auth_admin_views
-from edudesk.auth import views as auth_views
 from edudesk.auth.deps import Forbidden, LoginRequired
-from edudesk.bot import flow_views as bot_flow_views
 from edudesk.bot import service as bot_service
-from edudesk.bot import views as bot_views
-from edudesk.campaigns import views as campaigns_views
-from edudesk.canned import views as canned_views
 from edudesk.channels.base import ChannelRegistry, ChannelServices
 from edudesk.context import AppContext
 from edudesk.conversations import service as conversations_service
-from edudesk.conversations import views as conversation_views
-from edudesk.csat import api as csat_api
-from edudesk.csat import views as csat_views
 from edudesk.db import DATABASE_UNAVAILABLE, Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
-from edudesk.hours import views as hours_views
 from edudesk.i18n import Catalogues, LocaleMiddleware
 from edudesk.inboxes import service as inboxes_service
-from edudesk.inboxes import views as inboxes_views
 from edudesk.internal_errors import InternalErrorMiddleware
-from edudesk.kb import flag_views as kb_flag_views
 from edudesk.kb import quality as kb_quality
-from edudesk.kb import views as kb_views
-from edudesk.leadforms import public as leadforms_public
-from edudesk.leadforms import views as leadforms_views
-from edudesk.leads import api as leads_api
-from edudesk.leads import views as leads_views
 from edudesk.llm import setup as llm_setup
 from edudesk.llm.assist import wiring as llm_assist
 from edudesk.logsetup import configure_logging
@@ -71,43 +51,24 @@ from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
 from edudesk.privacy import service as privacy_service
-from edudesk.privacy import views as privacy_views
-from edudesk.qc import console_views as qc_console_views
 from edudesk.qc import hooks as qc_hooks
-from edudesk.qc import review_views as qc_review_views
-from edudesk.qc import rule_views as qc_rule_views
 from edudesk.qc import sampling as qc_sampling
-from edudesk.qc import views as qc_views
 from edudesk.ratelimit import RateLimited, make_limiter
 from edudesk.realtime import Hub, Presence
-from edudesk.routing import admin_views as routing_admin_views
-from edudesk.routing import console_views as routing_console_views
 from edudesk.routing import handover
 from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
 from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
 from edudesk.settings import Settings
 from edudesk.textguard import reject_unstorable_text
-from edudesk.tickets import admin_views as tickets_admin_views
-from edudesk.tickets import api as tickets_api
 from edudesk.tickets import timers as tickets_timers
-from edudesk.tickets import views as tickets_views
-from edudesk.trials import views as trials_views
-from edudesk.visitors import console_views as visitors_console_views
-from edudesk.visitors import live_views as visitors_live_views
 from edudesk.visitors import runtime as visitors_runtime
 from edudesk.visitors import service as visitors_service
-from edudesk.visitors import settings_views as visitors_settings_views
-from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
 from edudesk.voice import admin_wiring as voice_admin_wiring
 from edudesk.voice import wiring as voice_wiring
-from edudesk.voice.assist import sockets as voice_assist_sockets
-from edudesk.voice.assist import views as voice_assist_views
 from edudesk.voice.campaigns import jobs as voice_campaign_jobs
-from edudesk.voice.campaigns import views as voice_campaign_views
 from edudesk.voice.live import LiveCalls
-from edudesk.voice.telephony import websocket as voice_media_ws
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -120,7 +81,6 @@ from edudesk.web import (
 )
 from edudesk.webhooks import delivery as webhooks_delivery
 from edudesk.webhooks import service as webhooks_service
-from edudesk.webhooks import views as webhooks_views
 from edudesk.webhooks.urls import UrlPolicy
 from edudesk.wsframes import CLOSE_TRY_AGAIN_LATER
 
@@ -405,31 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         make_router = getattr(channels.get(kind), "router", None)
         if make_router is not None:
             app.include_router(make_router())
-    routers = (
-        auth_views.router, auth_admin_views.router, bot_flow_views.router, bot_views.router,
-        conversation_views.router, conversation_views.ws_router, kb_views.router, leads_views.router,
-        webhooks_views.router, apitokens_views.router, apitokens_api.router, leads_api.router,
-        tickets_views.router, tickets_admin_views.router, tickets_api.router,
-        trials_views.router, leads_views.fields_router,
-        canned_views.router,
-        hours_views.router, csat_views.router, csat_api.router,
-        routing_console_views.router,
-        routing_admin_views.router,
-        privacy_views.router,
-        inboxes_views.router,
-        campaigns_views.router,
-        leadforms_views.router, leadforms_public.router,
-        visitors_console_views.router,
-        visitors_views.router, visitors_live_views.router, visitors_settings_views.router,
-        kb_flag_views.router,
-        analytics_digest_views.router,
-        qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
-        voice_media_ws.router,
-        voice_campaign_views.router,
-        voice_assist_views.router, voice_assist_sockets.router,
-        *analytics_views.ROUTERS, *voice_admin_wiring.ROUTERS, *llm_setup.ROUTERS, *llm_assist.ROUTERS,
-    )
-    for router in routers:
+    for router in routers_module.area_routers():
         app.include_router(router)
 
     metrics = CollectorRegistry()
