@@ -44,11 +44,14 @@ lock: $(STAMP)
 audit: $(STAMP)
 	$(PY) scripts/audit_lock.py $(LOCKS)
 
-# Debian packages the browser tests need (Chromium for Playwright, CJK fonts for readable screenshots).
+# Debian packages the tests need: Chromium for Playwright, CJK fonts for readable screenshots, espeak-ng (the
+# voice robot's text-to-speech) and sip-tester (sipp, the SIP peer of the telephony tests).
 $(APT_STAMP): | $(STAMP)
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
-		echo "apt-get: installing chromium and fonts-noto-cjk"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk" \
+		|| ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sipp >/dev/null 2>&1; then \
+		echo "apt-get: installing chromium, fonts-noto-cjk, espeak-ng and sip-tester"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk \
+			espeak-ng sip-tester >/dev/null; \
 	fi
 	@touch $(APT_STAMP)
 

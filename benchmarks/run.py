@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from baselines import echo_baseline, insert_baseline, ratios
 from rich.console import Console
 from rich.table import Table
 
@@ -189,6 +190,19 @@ def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
     return out
 
 
+def baseline_lines(r: dict[str, Any]) -> list[str]:
+    """The machine's own limits beside edudesk's figures (benchmarks/baselines.py)."""
+    if "baselines" not in r:
+        return []
+    echo, q = r["baselines"]["echo"], r["ratios"]
+    return [f"  bare websockets echo, same sockets and rate: RTT p50/p99 {echo['rtt_ms']['p50']}/"
+            f"{echo['rtt_ms']['p99']} ms (worst second {echo['rtt_ms']['worst_second_p99']}), "
+            f"{echo['kb_per_connection']} KB per socket, RSS {echo['rss_mb']['idle']} → {echo['rss_mb']['held']} MB",
+            f"  edudesk ÷ machine: reply p50 ×{q.get('reply_p50_over_echo')}, p99 ×{q.get('reply_p99_over_echo')}, "
+            f"worst second ×{q.get('worst_second_over_echo')}, memory per visitor ×{q.get('kb_per_visitor_over_echo')}"
+            f"; one turn's server CPU = {q.get('turn_cpu_over_bare_commit')} bare commits"]
+
+
 def table(rows: list[tuple[str, Scenario, dict[str, Any]]]) -> Table:
     t = Table("backend", "scenario", "visitors held", "msg/s sent/answered", "reply p50/p95/p99 ms", "errors",
               "RSS MB peak", "CPU % server/bench/others", "server CPU ms per reply", "core ms",
@@ -217,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-open-conversations", action="store_true",
                     help="send every visitor's first message inside the measured window instead of while connecting "
                          "(a burst of as many new conversations per second as there are visitors)")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="skip the bare websockets echo server and the bare INSERT loop measured beside edudesk "
+                         "(the ratios to them tell a slow machine from a slow edudesk)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file, server logs)")
     args = ap.parse_args(argv)
@@ -232,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, Scenario, dict[str, Any]]] = []
     try:
         slug, org_key = seed(database_url)
+        insert = None if args.no_baselines else insert_baseline(database_url, 10)
+        if insert is not None and not args.json:
+            console.print(f"[bold]bare INSERT + COMMIT[/bold] on the same database: {insert['per_second']}/s, "
+                          f"commit p50/p99 {insert['commit_ms']['p50']}/{insert['commit_ms']['p99']} ms")
         for name in names:
             base = SCENARIOS[name]
             sc = Scenario(base.name, args.visitors or base.visitors, args.rate if args.rate is not None else base.rate,
@@ -245,9 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_bench(server, org_key, sc, bench_args)
             finally:
                 server.stop()
+            if not args.no_baselines:
+                echo = echo_baseline(sc.visitors, sc.rate, sc.duration)
+                result["baselines"] = {"echo": echo, "insert": insert}
+                result["ratios"] = ratios(result, echo, insert, sc.visitors)
             rows.append((backend, sc, result))
             if not args.json:
-                for line in verdict(sc, result):
+                for line in verdict(sc, result) + baseline_lines(result):
                     console.print(f"  {line}")
     except RuntimeError as exc:
         print(f"run.py: {exc}", file=sys.stderr)

@@ -63,6 +63,11 @@ from edudesk.trials import service as trials_service
 from edudesk.trials.models import TrialBooking, TrialSession
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors.profile_models import ClassifyRule, CoursePattern, PersonalRule
+from edudesk.voice import service as voice_service
+from edudesk.voice.assist import alerts as voice_alerts
+from edudesk.voice.assist.models import CallAlertRule
+from edudesk.voice.campaigns.models import CallCampaign, CallTarget, CampaignState
+from edudesk.voice.models import Call, CallMode, CallState, CallTurn, LineKind, Speaker, VoiceLine
 from edudesk.webhooks import service as webhooks_service
 from edudesk.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from edudesk.webhooks.urls import UrlPolicy
@@ -653,6 +658,22 @@ def seed_visitor_profiles(database: Database, orgs: TwoOrgs, course_id: int) -> 
         return {"vrule": rule.id, "vpattern": pattern.id, "vpersonal": personal.id}
 
 
+def seed_voice_campaigns(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's voice line and a running call campaign whose target is the secret number."""
+    with database.session() as session:
+        line = VoiceLine(org_id=orgs.a.id, name="甲的学费答复线路", kind=LineKind.websocket,
+                         caller_numbers=["+861085550001"])
+        session.add(line)
+        session.flush()
+        campaign = CallCampaign(org_id=orgs.a.id, name="甲的学费答复外呼", line_id=line.id,
+                                state=CampaignState.running, windows={"mon": [["09:00", "12:00"]]})
+        session.add(campaign)
+        session.flush()
+        session.add(CallTarget(org_id=orgs.a.id, campaign_id=campaign.id, phone_e164="+8613912345678"))
+        session.commit()
+        return {"voice_line": line.id, "voice_campaign": campaign.id}
+
+
 def fingerprint(database: Database, org_id: int) -> str:
     """A digest of everything of org A that an attack could change."""
     h = hashlib.sha256()
@@ -664,7 +685,8 @@ def fingerprint(database: Database, org_id: int) -> str:
                       SkillGroup, SkillGroupMember, RoutingRule, AgentState, CannedReply, BusinessHoursRecord,
                       RetentionPolicy, Inbox, Campaign, CampaignDay,
                       LeadForm, LeadFormSubmission, LeadFormView,
-                      ClassifyRule, CoursePattern, PersonalRule):
+                      ClassifyRule, CoursePattern, PersonalRule, CallCampaign, CallTarget,
+                      Call, CallTurn, CallAlertRule):
             for row in session.scalars(select(model).where(model.org_id == org_id).order_by(model.id)):
                 h.update(repr(sorted((k, str(v)) for k, v in vars(row).items() if not k.startswith("_"))).encode())
         for user in session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)):
@@ -722,6 +744,67 @@ ROUTES |= {
 }
 
 
+# Voice call campaigns (issue 16, voice/campaigns): org A's campaign answers 404 to org B on every page and action;
+# org A's line, skill group or user in org B's new-campaign form is 404; the list and the live count are org B's own.
+ROUTES |= {
+    "/admin/voice/campaigns": [Case("GET", "/admin/voice/campaigns"),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00"}),
+                               Case("POST", "/admin/voice/campaigns", {"name": "越权任务", "line_id": "{voice_line}",
+                                                                       "windows": "mon 09:00-12:00",
+                                                                       "handoff_group_id": "{skill_group}"})],
+    "/admin/voice/campaigns/new": [Case("GET", "/admin/voice/campaigns/new")],
+    "/admin/voice/campaigns/count": [Case("GET", "/admin/voice/campaigns/count?grade=三年级"),
+                                     Case("GET", "/admin/voice/campaigns/count", htmx=True)],
+    "/admin/voice/campaigns/{campaign_id}": [Case("GET", "/admin/voice/campaigns/{voice_campaign}"),
+                                             Case("GET", "/admin/voice/campaigns/{voice_campaign}?state=pending")],
+    "/admin/voice/campaigns/{campaign_id}/{action}": [
+        Case("POST", f"/admin/voice/campaigns/{{voice_campaign}}/{action}", {})
+        for action in ("start", "pause", "resume", "cancel")],
+}
+
+
+# Telesales assist (issue 16, voice/assist): a call id or alert rule id of org A answers 404 for org B (the call
+# pages, wrap-up, take-over, the rule editor); the lists and the new rule act on the caller's org only
+# (tests/voice/assist/test_console.py checks the same per role; the call sockets are in PUBLIC above).
+ROUTES |= {
+    "/console/calls": [Case("GET", "/console/calls")],
+    "/console/calls/panel": [Case("GET", "/console/calls/panel")],
+    "/console/calls/{call_id}": [Case("GET", "/console/calls/{call}")],
+    "/console/calls/{call_id}/wrap-up": [Case("POST", "/console/calls/{call}/wrap-up",
+                                              {"outcome": "refused", "note": "越权小结"})],
+    "/voice/calls/{call_id}/takeover": [Case("POST", "/voice/calls/{call}/takeover", {})],
+    "/admin/voice/alerts": [Case("GET", "/admin/voice/alerts"),
+                            Case("POST", "/admin/voice/alerts", {"name": "越权", "words": "退费", "side": "customer",
+                                                                 "severity": "info"})],
+    "/admin/voice/alerts/{rule_id}": [Case("POST", "/admin/voice/alerts/{alert_rule}",
+                                           {"name": "劫持", "words": "x", "side": "agent", "severity": "info"})],
+    "/admin/voice/alerts/{rule_id}/delete": [Case("POST", "/admin/voice/alerts/{alert_rule}/delete", {})],
+}
+PUBLIC |= {
+    "/ws/call/{call_id}": "the call's topic only after the call is found in the user's org and role "
+                          "(4404 otherwise; tests/voice/assist/test_console.py)",
+    "/voice/calls/{call_id}/monitor": "supervisors of the call's org only, the call looked up in the user's org "
+                                      "(4403 / 4404; tests/voice/assist/test_console.py)",
+    "/voice/calls/{call_id}/agent": "the call's own agent only, looked up in the user's org "
+                                    "(4403 / 4404; tests/voice/assist/test_console.py)",
+}
+
+
+def seed_voice_assist(database: Database, orgs: TwoOrgs) -> dict[str, int]:
+    """Org A's ended agent call with the secret said in it, and one of its alert rules."""
+    with database.session() as session:
+        call = voice_service.place_call(session, voice_service.CallRequest(
+            org_id=orgs.a.id, phone_e164="+8613912345678", line_id=None, mode=CallMode.agent,
+            agent_id=orgs.a.users["agent"].id))
+        voice_service.add_turn(session, call, Speaker.customer, SECRET_TEXT, start_ms=0, end_ms=1)
+        voice_service.end_call(session, call, CallState.completed, outcome=None)
+        rule = voice_alerts.create_rule(session, Actor(orgs.a.id, label="t"), voice_alerts.RuleInput(
+            name="甲的提醒", words="甲的学费答复", side="customer", severity="info", suggestion="甲的学费答复"))
+        session.commit()
+        return {"call": call.id, "alert_rule": rule.id}
+
+
 CASES = [(path, case) for path, cases in ROUTES.items() for case in cases]
 
 
@@ -735,7 +818,9 @@ def test_org_b_cannot_reach_org_a(client: TestClient, orgs: TwoOrgs, database: D
     canned_targets.update(seed_inbox(database, orgs))
     canned_targets.update(seed_campaigns(database, orgs))
     canned_targets.update(seed_lead_form(database, orgs))
+    canned_targets.update(seed_voice_assist(database, orgs))
     canned_targets.update(seed_visitor_profiles(database, orgs, targets.course))
+    canned_targets.update(seed_voice_campaigns(database, orgs))
     seed_hours_csat(database, orgs, targets, routing_targets["skill_group"])
     before = fingerprint(database, orgs.a.id)
     csrf = login(client, "beta", "admin")

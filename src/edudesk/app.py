@@ -98,6 +98,10 @@ from edudesk.visitors import service as visitors_service
 from edudesk.visitors import settings_views as visitors_settings_views
 from edudesk.visitors import views as visitors_views
 from edudesk.visitors import writer as visitors_writer
+from edudesk.voice.assist import sockets as voice_assist_sockets
+from edudesk.voice.assist import views as voice_assist_views
+from edudesk.voice.campaigns import jobs as voice_campaign_jobs
+from edudesk.voice.campaigns import views as voice_campaign_views
 from edudesk.web import (
     STATIC_DIR,
     allowed_methods,
@@ -255,6 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     qc_hooks.attach(db.sessionmaker)
     qc_hooks.register(job_registry)
     analytics_jobs.register(job_registry)
+    voice_campaign_jobs.register(job_registry)
     # Every transaction that changes what a dashboard counts marks its day for the roll-up jobs (analytics.marks).
     analytics_marks.attach(db.sessionmaker)
     channels = ChannelRegistry()
@@ -402,6 +407,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kb_flag_views.router,
         analytics_digest_views.router,
         qc_rule_views.router, qc_review_views.router, qc_views.router, qc_console_views.router,
+        voice_campaign_views.router,
+        voice_assist_views.router, voice_assist_sockets.router,
         *analytics_views.ROUTERS,
     )
     for router in routers:
@@ -441,6 +448,7 @@ def start_job_chains(db: Database, report_mail: analytics_digest_jobs.ReportMail
     report_mail.ensure_scheduled(db)
     qc_sampling.ensure_scheduled(db)
     analytics_jobs.ensure_scheduled(db)
+    voice_campaign_jobs.ensure_scheduled(db)
 
 
 async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync) -> None:

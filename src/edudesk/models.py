@@ -28,6 +28,8 @@ from edudesk.visitors import invitation_models as visitors_invitation_models
 from edudesk.visitors import models as visitors_models
 from edudesk.visitors import profile_models as visitors_profile_models
 from edudesk.voice import models as voice_models
+from edudesk.voice.assist import models as voice_assist_models
+from edudesk.voice.campaigns import models as voice_campaigns_models
 from edudesk.webhooks import models as webhooks_models
 
 __all__ = [
@@ -58,6 +60,8 @@ __all__ = [
     "visitors_invitation_models",
     "visitors_models",
     "visitors_profile_models",
+    "voice_assist_models",
+    "voice_campaigns_models",
     "voice_models",
     "webhooks_models",
 ]

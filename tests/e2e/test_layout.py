@@ -1,5 +1,5 @@
-"""The staff pages where they have gone wrong before: the top navigation on a phone, the lead filters on a desktop
-that pushed the list below the fold, and message times shown in UTC."""
+"""The staff pages where they have gone wrong before: the top navigation (and the admin menu) on a phone, the lead
+filters on a desktop that pushed the list below the fold, and message times shown in UTC."""
 
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ def test_top_navigation_keeps_each_link_on_one_line_on_a_phone(browser: Browser,
         assert heights and max(heights) < 1.6 * line, heights
         nav = page.locator(".topbar nav").bounding_box()
         assert nav is not None and nav["width"] <= 390
+        # The admin pages sit in one grouped menu whose panel fits the phone's screen and closes on Escape.
+        page.click("#admin-menu summary")
+        panel = page.locator(".admin-menu-panel")
+        expect(panel).to_be_visible(timeout=TIMEOUT)
+        box = panel.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden(timeout=TIMEOUT)
+        page.click("#admin-menu summary")
+        page.click(".admin-menu-panel a[href='/admin/kb']")
+        expect(page.locator(".kb-nav")).to_be_visible(timeout=TIMEOUT)
+        expect(page.locator("#admin-menu summary")).to_have_class("active")
 
 
 def test_lead_filters_sit_side_by_side_above_the_list(browser: Browser, live_server: LiveServer,

@@ -43,7 +43,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("enrol_intent", 20, "有报名意向"),
     Rule("return_visit", 10, "多次来访"),
     Rule("trial_booked", 25, "预约了试听课"),
+    # Said on a campaign call (voice.campaigns): "interested" raises the grade, "refused" lowers it.
+    Rule("call_interested", 20, "电话外呼：有意向"),
+    Rule("call_refused", -20, "电话外呼：明确拒绝"),
 )
+# Signals other areas note on a lead (``leads_service.add_signal``), besides what visitors write.
+CALL_SIGNALS = ("call_interested", "call_refused")
 A_THRESHOLD = 60
 B_THRESHOLD = 30
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from edudesk.audit import service as audit_service
@@ -65,11 +65,14 @@ class LeadFilters:
     source_kind: str = ""
     search_engine: str = ""
     campaign: str = ""
+    # Last follow-up (``Lead.updated_at``): the call campaigns' "last contact before / after".
+    touched_since: dt.datetime | None = None
+    touched_until: dt.datetime | None = None
 
 
-def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: bool, page: int = 1,
-           per_page: int = 50) -> LeadPage:
-    """Leads newest first, filtered; phone numbers masked unless ``show_phone``."""
+def filtered(org_id: int, filters: LeadFilters) -> Select[Lead]:
+    """The org's leads (not merged away) that pass ``filters``: the leads list's query, also what a call campaign
+    snapshots its targets from (voice.campaigns)."""
     stmt = org_query(Lead, org_id).where(Lead.merged_into_id.is_(None))
     if filters.status:
         stmt = stmt.where(Lead.status == filters.status)
@@ -85,6 +88,10 @@ def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: b
         stmt = stmt.where(Lead.created_at >= filters.since)
     if filters.until is not None:
         stmt = stmt.where(Lead.created_at < filters.until)
+    if filters.touched_since is not None:
+        stmt = stmt.where(Lead.updated_at >= filters.touched_since)
+    if filters.touched_until is not None:
+        stmt = stmt.where(Lead.updated_at < filters.touched_until)
     digits = "".join(ch for ch in filters.phone if ch.isdigit())[:15]
     if digits:
         stmt = stmt.where(Lead.phone_e164.contains(digits, autoescape=True))
@@ -98,6 +105,13 @@ def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: b
         graded = select(LeadValue.lead_id).where(LeadValue.org_id == org_id, LeadValue.key == "grade",
                                                  LeadValue.value_text == filters.grade[:40])
         stmt = stmt.where(Lead.id.in_(graded))
+    return stmt
+
+
+def search(session: Session, org_id: int, filters: LeadFilters, *, show_phone: bool, page: int = 1,
+           per_page: int = 50) -> LeadPage:
+    """Leads newest first, filtered; phone numbers masked unless ``show_phone``."""
+    stmt = filtered(org_id, filters)
     total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     page = max(1, page)
     leads = list(session.scalars(stmt.order_by(Lead.id.desc()).offset((page - 1) * per_page).limit(per_page)))

@@ -72,6 +72,7 @@ from edudesk.leads.pipeline import (
     assign,
     changes_of,
     due_reminders,
+    filtered,
     mark_trial_attended,
     mark_trial_booked,
     notes_of,
@@ -110,6 +111,7 @@ __all__ = [
     "ValueSource",
     "add_custom_field",
     "add_note",
+    "add_signal",
     "assign",
     "capture",
     "card",
@@ -125,6 +127,7 @@ __all__ = [
     "erase_for_contact",
     "export_for_contact",
     "field_defs",
+    "filtered",
     "first_touch",
     "get_lead",
     "grading_rules",
@@ -243,7 +246,8 @@ def card_grade(session: Session, org_id: int, contact_id: int) -> CardGrade | No
     return CardGrade(lead.level, lead.score, tuple(lead.score_reasons or ()), lead.status.value)
 
 
-KNOWN_SIGNALS = ("has_phone", "has_wechat", "return_visit", "trial_booked", *grading.MESSAGE_SIGNALS)
+KNOWN_SIGNALS = ("has_phone", "has_wechat", "return_visit", "trial_booked", *grading.MESSAGE_SIGNALS,
+                 *grading.CALL_SIGNALS)
 
 
 def message_signals(text: str, category: str | None = None) -> list[str]:
@@ -303,3 +307,16 @@ def set_tag_points(session: Session, contact: Contact, points: dict[str, tuple[i
     lead = lead_for_contact(session, contact.org_id, contact.id)
     if lead is not None:
         rescore(session, lead, contact)
+
+
+def add_signal(session: Session, lead: Lead, signal: str, *, drop: Iterable[str] = ()) -> grading.Grade:
+    """Notes a signal seen outside the visitor's messages (a campaign call's outcome: ``grading.CALL_SIGNALS``) on
+    the lead's contact, dropping ``drop`` (a later call's outcome replaces an earlier one's), and grades the lead
+    again, so the card shows the reason ("+20 电话外呼：有意向")."""
+    if signal not in grading.CALL_SIGNALS:
+        raise LeadError("bad_signal", f"未知信号 {signal[:40]}", "signal")
+    contact = session.get(Contact, lead.contact_id)
+    if contact is not None:
+        kept = set(contact_signals(contact)) - set(drop)
+        contact.attributes = {**(contact.attributes or {}), "signals": sorted({*kept, signal})}
+    return rescore(session, lead, contact)

@@ -6,9 +6,20 @@
    <button data-confirm-click="删除选中的词条？">  asks before this button's action
    <input type=checkbox data-select-all="CSS">    checks / unchecks every box the selector finds
    <a data-fill-form="form-id" data-values='{"name": "value", "flag": true}'>  fills a form's fields
-   <select data-submit-on-change>                submits its form when changed */
+   <select data-submit-on-change>                submits its form when changed
+   The admin menu (<details id="admin-menu">) closes on an outside click or Escape. */
 (function () {
   "use strict";
+
+  // The admin menu (base.html) closes on a click outside it and on Escape, as a menu does.
+  document.addEventListener("click", function (ev) {
+    var menu = document.getElementById("admin-menu");
+    if (menu && menu.open && !menu.contains(ev.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", function (ev) {
+    var menu = document.getElementById("admin-menu");
+    if (ev.key === "Escape" && menu && menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+  });
 
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
