@@ -81,10 +81,22 @@ def test_full_dialogue_books_a_callback(world: RobotWorld) -> None:
 
 
 def test_barge_in_clears_our_audio(world: RobotWorld) -> None:
-    call_id, port = world.call([WaitForBotSpeaking(400), Say("别再给我打电话了"), WaitForBot(), Silence(100)])
+    call_id, port = world.call(
+        [
+            WaitForBotSpeaking(300),
+            Say("喂", ms=120),  # a sound during the notice (too short to be an answer) does not cut it…
+            WaitForBot(),
+            Say("三年级"),
+            WaitForBotSpeaking(400),
+            Say("别再给我打电话了"),  # …an answer during a question does
+            WaitForBot(),
+            Silence(100),
+        ],
+        recogniser_lines=["三年级", "别再给我打电话了"],
+    )
     world.run(call_id, port)
     call, turns = _call(world, call_id)
-    assert port.timeline.clears, "the prompt was cut when the callee spoke"
+    assert len(port.timeline.clears) == 1, "only the question after the greeting was cut"
     assert call.meta["barge_ins"] >= 1
     assert any(t.text.endswith("（被打断）") for t in turns)
     assert call.outcome == CallOutcome.refused

@@ -104,6 +104,8 @@ class RobotCall:
         self.callback_at: dt.datetime | None = None
         self.meta: dict[str, Any] = {"barge_ins": 0, "no_input": 0}
         self.ending: str | None = None  # why we are closing (an intent, "no_input", "done", "callback"…)
+        self.speech_started_ms: int | None = None
+        self.bargeable = True
 
     # ---- the loop -------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -129,7 +131,9 @@ class RobotCall:
         if self.start.notice:
             opening.append((Speaker.system, self.start.notice))
         opening += [(Speaker.bot, text) for text in self.start.greeting]
-        self.say(opening)
+        # The notice and greeting are not cut by a noise or a "喂" (the notice is owed to the callee); a whole
+        # answer still stops them.
+        self.say(opening, bargeable=False)
         try:
             await self._loop()
         finally:
@@ -180,7 +184,7 @@ class RobotCall:
         self.live.heard(Track.phone, pcm)
         self.now_ms += len(pcm) * 1000 // (2 * self.live.sample_rate)
         for vad_event in self.vad.feed(pcm):
-            if isinstance(vad_event, SpeechStart) and self._speaking():
+            if isinstance(vad_event, SpeechStart) and self._speaking() and self.bargeable:
                 await self._barge_in()
         if self.vad.in_speech:
             self.heard_ms += len(pcm) * 1000 // (2 * self.live.sample_rate)
@@ -230,13 +234,13 @@ class RobotCall:
         return False
 
     # ---- speaking -------------------------------------------------------------------------------------------
-    speech_started_ms: int | None = None
 
     def _speaking(self) -> bool:
         return self.speech is not None and not self.speech.heard
 
-    def say(self, lines: list[tuple[Speaker, str]], *, prompt: bool = True) -> None:
+    def say(self, lines: list[tuple[Speaker, str]], *, prompt: bool = True, bargeable: bool = True) -> None:
         self.speech = self.mouth.say(lines, self.now_ms)
+        self.bargeable = bargeable
         self.speech_recorded = False
         self.speech_started_ms = self.now_ms
         self.quiet_since = None
