@@ -23,7 +23,7 @@ from edudesk.voice.telephony import configs
 from edudesk.voice.telephony.ami import AmiClient, AmiError
 from edudesk.voice.telephony.base import CallHandler, DialFailed, OriginateRequest
 from edudesk.voice.telephony.lines import AudioSocketLineConfig
-from edudesk.voice.telephony.pacing import PacedOutput
+from edudesk.voice.telephony.pacing import PacedOutput, PacedPort
 
 log = structlog.get_logger(__name__)
 KIND_HANGUP = 0x00
@@ -64,7 +64,7 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return kind, payload
 
 
-class AudioSocketPort:
+class AudioSocketPort(PacedPort):
     def __init__(self, public_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sample_rate = SAMPLE_RATE
         self.call_public_id = public_id
@@ -81,23 +81,6 @@ class AudioSocketPort:
             self.writer.write(frame(KIND_AUDIO, pcm))
             with contextlib.suppress(ConnectionError):
                 await self.writer.drain()
-
-    async def receive(self) -> MediaEvent:
-        if self._ended:
-            raise EOFError("call ended")
-        event = await self.events.get()
-        if isinstance(event, Hangup):
-            self._ended = True
-        return event
-
-    async def play(self, pcm: bytes) -> None:
-        self.output.play(pcm)
-
-    async def mark(self, name: str) -> None:
-        self.output.mark(name)
-
-    async def clear(self) -> None:
-        self.output.clear()
 
     async def hangup(self, reason: str = "") -> None:
         if not self.closed:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from edudesk.voice.media import MediaEvent, Played
+from edudesk.voice.media import Hangup, MediaEvent, Played
 
 FRAME_MS = 20
 
@@ -84,3 +84,30 @@ class PacedOutput:
                 due = loop.time()
                 delay = 0
             await asyncio.sleep(max(delay, 0))
+
+
+class PacedPort:
+    """The half of a ``MediaPort`` that transports pacing their own output share (AudioSocket, RTP): inbound events
+    from a queue until the hang-up, outbound audio and marks through a ``PacedOutput``. Subclasses set ``events``
+    and ``output`` and add their own ``hangup``."""
+
+    events: asyncio.Queue[MediaEvent]
+    output: PacedOutput
+    _ended: bool = False
+
+    async def receive(self) -> MediaEvent:
+        if self._ended:
+            raise EOFError("call ended")
+        event = await self.events.get()
+        if isinstance(event, Hangup):
+            self._ended = True
+        return event
+
+    async def play(self, pcm: bytes) -> None:
+        self.output.play(pcm)
+
+    async def mark(self, name: str) -> None:
+        self.output.mark(name)
+
+    async def clear(self) -> None:
+        self.output.clear()

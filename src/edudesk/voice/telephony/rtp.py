@@ -14,7 +14,7 @@ import structlog
 
 from edudesk.voice import audio
 from edudesk.voice.media import Audio, Dtmf, Hangup, MediaEvent, Track
-from edudesk.voice.telephony.pacing import PacedOutput
+from edudesk.voice.telephony.pacing import PacedOutput, PacedPort
 
 log = structlog.get_logger(__name__)
 LINE_RATE = 8000
@@ -23,7 +23,7 @@ DECODERS = {0: audio.ulaw_decode, 8: audio.alaw_decode}
 ENCODERS = {0: audio.ulaw_encode, 8: audio.alaw_encode}
 
 
-class RtpPort(asyncio.DatagramProtocol):
+class RtpPort(PacedPort, asyncio.DatagramProtocol):
     def __init__(self, public_id: str, sample_rate: int, on_hangup: Callable[[str], Awaitable[None]]) -> None:
         self.call_public_id = public_id
         self.sample_rate = sample_rate
@@ -105,23 +105,6 @@ class RtpPort(asyncio.DatagramProtocol):
         self.transport.sendto(header + payload, self.remote)
 
     # ---- MediaPort ----
-
-    async def receive(self) -> MediaEvent:
-        if self._ended:
-            raise EOFError("call ended")
-        event = await self.events.get()
-        if isinstance(event, Hangup):
-            self._ended = True
-        return event
-
-    async def play(self, pcm: bytes) -> None:
-        self.output.play(pcm)
-
-    async def mark(self, name: str) -> None:
-        self.output.mark(name)
-
-    async def clear(self) -> None:
-        self.output.clear()
 
     async def hangup(self, reason: str = "") -> None:
         if self.closed:
