@@ -31,9 +31,12 @@ from edudesk.llm.assist import evalcli as llm_evalcli
 from edudesk.logsetup import configure_logging
 from edudesk.orgs import service as orgs_service
 from edudesk.orgs.models import Org
+from edudesk.privacy import service as privacy_service
 from edudesk.privacy.cli import privacy_app
+from edudesk.privacy.service import PrivacyRegistry
 from edudesk.qc import hooks as qc_hooks
 from edudesk.settings import Settings
+from edudesk.voice import admin_wiring as voice_admin_wiring
 
 app = typer.Typer(help="edudesk：教育培训机构的智能客服与线索转化系统", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,7 +48,16 @@ app.add_typer(kb_app, name="kb")
 register_faq(eval_app, llm_evalcli.faq_pass)  # `eval faq --llm`: the grounded pass lives in edudesk.llm
 llm_evalcli.register(eval_app)
 app.add_typer(eval_app, name="eval")
-app.add_typer(privacy_app, name="privacy")
+
+
+def privacy_registry(settings: Settings) -> PrivacyRegistry:
+    """The privacy registry as the app builds it: the built-in purgers and the holders of the areas above privacy."""
+    registry = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
+    voice_admin_wiring.register_privacy(registry)
+    return registry
+
+
+app.add_typer(privacy_app, name="privacy", context_settings={"obj": {"privacy_registry": privacy_registry}})
 out = Console()
 
 

@@ -17,6 +17,7 @@ from edudesk.cli_support import clean_errors, database, fail, settings_from_env
 from edudesk.inputs import MAX_DB_ID
 from edudesk.orgs import service as orgs_service
 from edudesk.privacy import service as privacy_service
+from edudesk.settings import Settings
 
 privacy_app = typer.Typer(help="个人信息：导出、删除（家长申请时）", no_args_is_help=True)
 
@@ -25,9 +26,19 @@ ContactOption = Annotated[int, typer.Option("--contact", help="联系人编号",
 DbOption = Annotated[str | None, typer.Option("--database-url", help="覆盖 EDUDESK_DATABASE_URL")]
 
 
+def _registry(ctx: typer.Context, settings: Settings) -> privacy_service.PrivacyRegistry:
+    """Every area's holders, as the app has them, when the ``edudesk`` command passed its builder (areas above
+    this one, such as voice, add theirs there); the built-in purgers alone otherwise."""
+    build = ctx.obj.get("privacy_registry") if isinstance(ctx.obj, dict) else None
+    if callable(build):
+        return build(settings)  # type: ignore[no-any-return]
+    return privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
+
+
 @privacy_app.command("export")
 @clean_errors
 def export_cmd(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="要写入的 ZIP 文件")],
     org: OrgOption,
     contact: ContactOption,
@@ -39,7 +50,7 @@ def export_cmd(
     if not out.parent.is_dir():
         fail(f"目录不存在：{out.parent}")
     settings = settings_from_env(database_url)
-    registry = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
+    registry = _registry(ctx, settings)
     with database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org.strip().lower())
         export = privacy_service.prepare_export(session, registry, Actor(org_row.id, label="cli"), contact)
@@ -60,6 +71,7 @@ def export_cmd(
 @privacy_app.command("erase")
 @clean_errors
 def erase_cmd(
+    ctx: typer.Context,
     org: OrgOption,
     contact: ContactOption,
     yes: Annotated[bool, typer.Option("--yes", help="确认删除（不可恢复）")] = False,
@@ -69,7 +81,7 @@ def erase_cmd(
     if not yes:
         fail("删除不可恢复：确认无误后加 --yes 再运行")
     settings = settings_from_env(database_url)
-    registry = privacy_service.make_registry(settings.upload_dir, settings.privacy_purge_batch)
+    registry = _registry(ctx, settings)
     with database(database_url) as db, db.session() as session:
         org_row = orgs_service.get_by_slug(session, org.strip().lower())
         report = privacy_service.erase_contact(session, registry, Actor(org_row.id, label="cli"), contact)

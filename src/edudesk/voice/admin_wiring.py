@@ -21,6 +21,11 @@ UPLOAD_PATHS = ("/admin/voice/dnc/import",)
 def register(registry: jobs.JobRegistry, privacy: PrivacyRegistry, settings: Settings) -> None:
     """The voice jobs, and a person's calls in the privacy area's export and erasure."""
     voice_jobs.register(registry, settings)
+    register_privacy(privacy)
+
+
+def register_privacy(privacy: PrivacyRegistry) -> None:
+    """A person's calls (transcripts, recordings) in their export and erasure: the app's and the CLI's."""
     privacy.register_holder(CallsHolder(privacy.upload_dir))
 
 
