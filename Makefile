@@ -23,6 +23,10 @@ PORT ?= 8000
 # edudesk itself with --no-deps, so nothing unpinned slips in through pyproject.
 $(STAMP): pyproject.toml $(LOCKS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# The locked pip first (hashed too): the pip a new venv comes with (23.2) refuses, in --require-hashes mode, an
+	@# extra that a dependency asks for (pip-audit's CacheControl[filecache]) as soon as PyPI has a newer release.
+	@sed -n '/^pip==/,/^ *#/p' requirements/test.txt | grep -v '^ *#' > $(VENV)/pip-lock.txt
+	$(PIP) install -q --require-hashes --no-deps -r $(VENV)/pip-lock.txt
 	$(PIP) install -q --require-hashes -r requirements/test.txt
 	$(PIP) install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
