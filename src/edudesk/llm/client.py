@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -34,19 +33,24 @@ from sqlalchemy.orm import Session
 from edudesk.db import utcnow
 from edudesk.llm.documents.index import PassageIndexes
 from edudesk.llm.models import CallOutcome, LlmCall, LlmSettings
+from edudesk.llm.streaming import Stream
+from edudesk.llm.wire import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_RESPONSE_BYTES,
+    CallFailed,
+    Completion,
+    Message,
+    Prepared,
+    estimate_tokens,
+    parse_completion,
+    prompt_hash,
+)
 from edudesk.nlp.embedding import shared_embedder
 from edudesk.secretbox import SecretBox, SecretBoxError
 from edudesk.webhooks.urls import UrlPolicy, UrlRefused
 
 log = structlog.get_logger(__name__)
 
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
-
-# Connecting gives up sooner than reading: a host that does not answer at all is down, not thinking.
-CONNECT_TIMEOUT_SECONDS = 3.0
-# A streamed answer may take longer than one read, but not for ever.
-STREAM_TOTAL_FACTOR = 3.0
-MAX_RESPONSE_BYTES = 256 * 1024
 KEY_PURPOSE = "llm-api-key"
 
 
@@ -70,17 +74,6 @@ def tokens_used(session: Session, org_id: int, now: dt.datetime | None = None) -
     return int(total or 0)
 
 
-def estimate_tokens(text: str) -> int:
-    """A generous estimate: a CJK character is about one token, other text about four characters a token."""
-    cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
-    return cjk + (len(text) - cjk) // 3 + 1
-
-
-def prompt_hash(messages: Sequence[Message]) -> str:
-    digest = hashlib.sha256(json.dumps(list(messages), ensure_ascii=False, sort_keys=True).encode()).hexdigest()
-    return digest[:16]
-
-
 def settings_of(session: Session, org_id: int) -> LlmSettings | None:
     return session.scalars(select(LlmSettings).where(LlmSettings.org_id == org_id)).first()
 
@@ -91,39 +84,11 @@ def usable(row: LlmSettings | None) -> bool:
 
 
 @dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: int
-    model: str
-    call_id: int | None = None
-
-
-@dataclass(frozen=True)
 class ConnectionResult:
     ok: bool
     message: str
     models: tuple[str, ...] = ()
     latency_ms: int = 0
-
-
-class _CallFailed(Exception):
-    def __init__(self, outcome: CallOutcome, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
-        self.detail = detail
-
-
-@dataclass
-class _Prepared:
-    row: LlmSettings
-    url: str
-    headers: dict[str, str]
-    extensions: dict[str, Any]
-    body: dict[str, Any]
-    hash: str
-    estimate: int
 
 
 class LlmClient:
@@ -169,13 +134,9 @@ class LlmClient:
         conversation_id: int | None = None,
     ) -> Completion | None:
         """One chat completion, or None (logged) when there is no usable answer."""
-        row = settings_of(session, org_id)
-        if not usable(row):
-            return None
-        assert row is not None
         prepared = self._prepare(
             session,
-            row,
+            org_id,
             messages,
             purpose=purpose,
             max_tokens=max_tokens,
@@ -186,12 +147,12 @@ class LlmClient:
         if prepared is None:
             return None
         started = time.monotonic()
-        attempts = 1 + min(max(row.retries, 0), 1)
+        attempts = 1 + min(max(prepared.row.retries, 0), 1)
         for attempt in range(attempts):
             try:
                 data = self._post(prepared)
-                text, usage = _parse_completion(data)
-            except _CallFailed as exc:
+                text, usage = parse_completion(data)
+            except CallFailed as exc:
                 retry = (
                     attempt + 1 < attempts
                     and exc.outcome == CallOutcome.error
@@ -231,13 +192,9 @@ class LlmClient:
         """A streamed chat completion: iterate the returned ``Stream`` for text pieces as they arrive. None when
         no call is made (off, over budget, URL refused). A failure during the stream ends the iteration and sets
         ``Stream.failed``; the call is logged when the iteration ends or ``Stream.close`` is called."""
-        row = settings_of(session, org_id)
-        if not usable(row):
-            return None
-        assert row is not None
         prepared = self._prepare(
             session,
-            row,
+            org_id,
             messages,
             purpose=purpose,
             max_tokens=max_tokens,
@@ -316,7 +273,7 @@ class LlmClient:
     def _prepare(
         self,
         session: Session,
-        row: LlmSettings,
+        org_id: int,
         messages: Sequence[Message],
         *,
         purpose: str,
@@ -324,7 +281,12 @@ class LlmClient:
         temperature: float,
         stream: bool,
         conversation_id: int | None,
-    ) -> _Prepared | None:
+    ) -> Prepared | None:
+        """The request, ready to send; None (logged when a call was refused) for an org without a usable endpoint,
+        over its month's budget, or whose URL or key cannot be used now."""
+        row = settings_of(session, org_id)
+        if row is None or not usable(row):
+            return None
         body: dict[str, Any] = {
             "model": row.model,
             "messages": list(messages),
@@ -337,50 +299,30 @@ class LlmClient:
         estimate = sum(estimate_tokens(m.get("content", "")) + 4 for m in messages)
         digest = prompt_hash(messages)
         started = time.monotonic()
-        placeholder = _Prepared(row, "", {}, {}, body, digest, estimate)
+
+        def refused(outcome: CallOutcome, detail: str) -> None:
+            placeholder = Prepared(row, "", {}, {}, body, digest, estimate)
+            self._log(session, placeholder, purpose, outcome, started, detail=detail, conversation_id=conversation_id)
+
         if tokens_used(session, row.org_id) + estimate + max_tokens > row.monthly_token_budget:
-            self._log(
-                session,
-                placeholder,
-                purpose,
-                CallOutcome.over_budget,
-                started,
-                detail="monthly budget",
-                conversation_id=conversation_id,
-            )
+            refused(CallOutcome.over_budget, "monthly budget")
             return None
         try:
             target = self.policy.target(_url(row.base_url, "chat/completions"))
             headers = {"Host": target.host_header, "Content-Type": "application/json", **self._auth(row)}
         except UrlRefused as exc:
-            self._log(
-                session,
-                placeholder,
-                purpose,
-                CallOutcome.error,
-                started,
-                detail=f"url refused: {exc}",
-                conversation_id=conversation_id,
-            )
+            refused(CallOutcome.error, f"url refused: {exc}")
             return None
         except SecretBoxError:
-            self._log(
-                session,
-                placeholder,
-                purpose,
-                CallOutcome.error,
-                started,
-                detail="api key unreadable",
-                conversation_id=conversation_id,
-            )
+            refused(CallOutcome.error, "api key unreadable")
             return None
         ext = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
-        return _Prepared(row, target.url, headers, ext, body, digest, estimate)
+        return Prepared(row, target.url, headers, ext, body, digest, estimate)
 
     def _timeout(self, row: LlmSettings) -> httpx.Timeout:
         return httpx.Timeout(row.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, row.timeout_seconds))
 
-    def _post(self, prepared: _Prepared) -> Any:
+    def _post(self, prepared: Prepared) -> Any:
         try:
             resp = self.http.post(
                 prepared.url,
@@ -390,24 +332,24 @@ class LlmClient:
                 timeout=self._timeout(prepared.row),
             )
         except httpx.TimeoutException:
-            raise _CallFailed(CallOutcome.timeout, "timeout") from None
+            raise CallFailed(CallOutcome.timeout, "timeout") from None
         except httpx.ConnectError:
-            raise _CallFailed(CallOutcome.error, "connect failed") from None
+            raise CallFailed(CallOutcome.error, "connect failed") from None
         except httpx.HTTPError as exc:
-            raise _CallFailed(CallOutcome.error, f"transport {type(exc).__name__}") from None
+            raise CallFailed(CallOutcome.error, f"transport {type(exc).__name__}") from None
         if resp.status_code != 200:
-            raise _CallFailed(CallOutcome.error, f"http {resp.status_code}")
+            raise CallFailed(CallOutcome.error, f"http {resp.status_code}")
         if len(resp.content) > MAX_RESPONSE_BYTES:
-            raise _CallFailed(CallOutcome.error, "response too large")
+            raise CallFailed(CallOutcome.error, "response too large")
         try:
             return resp.json()
         except ValueError:
-            raise _CallFailed(CallOutcome.error, "not json") from None
+            raise CallFailed(CallOutcome.error, "not json") from None
 
     def _log(
         self,
         session: Session,
-        prepared: _Prepared,
+        prepared: Prepared,
         purpose: str,
         outcome: CallOutcome,
         started: float,
@@ -443,147 +385,5 @@ class LlmClient:
         return call
 
 
-@dataclass
-class Stream:
-    """A streamed completion in progress. Iterating yields the text pieces; afterwards ``completion`` holds the
-    whole answer (None when the stream failed: ``failed`` says so)."""
-
-    client: LlmClient
-    session: Session
-    prepared: _Prepared
-    purpose: str
-    conversation_id: int | None
-    completion: Completion | None = None
-    failed: bool = False
-    _logged: LlmCall | None = None
-    _text: list[str] = field(default_factory=list)
-    _usage: tuple[int, int] | None = None
-    _started: float = field(default_factory=time.monotonic)
-
-    def __iter__(self) -> Iterator[str]:
-        deadline = self._started + self.prepared.row.timeout_seconds * STREAM_TOTAL_FACTOR
-        try:
-            with self.client.http.stream(
-                "POST",
-                self.prepared.url,
-                headers=self.prepared.headers,
-                content=json.dumps(self.prepared.body, ensure_ascii=False).encode(),
-                extensions=self.prepared.extensions,
-                timeout=self.client._timeout(self.prepared.row),
-            ) as resp:
-                if resp.status_code != 200:
-                    raise _CallFailed(CallOutcome.error, f"http {resp.status_code}")
-                size = 0
-                for line in resp.iter_lines():
-                    size += len(line)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise _CallFailed(CallOutcome.error, "response too large")
-                    if time.monotonic() > deadline:
-                        raise _CallFailed(CallOutcome.timeout, "stream too slow")
-                    piece = self._piece(line)
-                    if piece is None:
-                        break
-                    if piece:
-                        self._text.append(piece)
-                        yield piece
-        except _CallFailed as exc:
-            self._finish(exc.outcome, exc.detail)
-            return
-        except httpx.TimeoutException:
-            self._finish(CallOutcome.timeout, "timeout")
-            return
-        except httpx.HTTPError as exc:
-            self._finish(CallOutcome.error, f"transport {type(exc).__name__}")
-            return
-        if not self._text:
-            self._finish(CallOutcome.error, "empty answer")
-            return
-        self._finish(CallOutcome.ok, "")
-
-    def _piece(self, line: str) -> str | None:
-        """The text of one SSE line: "" for a line without text, None at ``[DONE]``."""
-        line = line.strip()
-        if not line.startswith("data:"):
-            return ""
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return None
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise _CallFailed(CallOutcome.error, "bad stream chunk") from None
-        if not isinstance(chunk, dict):
-            raise _CallFailed(CallOutcome.error, "bad stream chunk")
-        usage = _usage(chunk.get("usage"))
-        if usage is not None:
-            self._usage = usage
-        choices = chunk.get("choices") or []
-        if not isinstance(choices, list) or not choices:
-            return ""
-        delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
-        content = delta.get("content") if isinstance(delta, dict) else None
-        return content if isinstance(content, str) else ""
-
-    @property
-    def text(self) -> str:
-        return "".join(self._text)
-
-    def close(self, outcome: CallOutcome | None = None, detail: str = "") -> None:
-        """Ends the call early (a guardrail stopped the answer mid-stream): logged with that outcome."""
-        if self._logged is None:
-            self._finish(outcome or CallOutcome.ok, detail)
-        elif outcome is not None:
-            self.client.mark(self.session, self._logged.id, outcome, detail)
-            self.completion = None
-
-    def _finish(self, outcome: CallOutcome, detail: str) -> None:
-        if self._logged is not None:
-            return
-        text = self.text
-        prompt_tokens, completion_tokens = self._usage or (self.prepared.estimate, estimate_tokens(text) if text else 0)
-        self._logged = self.client._log(
-            self.session,
-            self.prepared,
-            self.purpose,
-            outcome,
-            self._started,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            detail=detail,
-            conversation_id=self.conversation_id,
-        )
-        self.failed = outcome != CallOutcome.ok
-        if not self.failed:
-            self.completion = Completion(
-                text,
-                prompt_tokens,
-                completion_tokens,
-                self._logged.latency_ms,
-                self.prepared.row.model,
-                self._logged.id,
-            )
-
-
 def _url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path
-
-
-def _usage(raw: object) -> tuple[int, int] | None:
-    if not isinstance(raw, dict):
-        return None
-    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
-    if isinstance(prompt, int) and isinstance(completion, int) and prompt >= 0 and completion >= 0:
-        return prompt, completion
-    return None
-
-
-def _parse_completion(data: Any) -> tuple[str, tuple[int, int] | None]:
-    """The answer text and (prompt, completion) tokens of a chat completion; garbage is a failed call."""
-    try:
-        choice = data["choices"][0]
-        text = choice["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise _CallFailed(CallOutcome.error, "not a chat completion") from None
-    if not isinstance(text, str) or not text.strip():
-        raise _CallFailed(CallOutcome.error, "empty answer")
-    return text, _usage(data.get("usage") if isinstance(data, dict) else None)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-Message = dict[str, str]
+from edudesk.llm.wire import Message
 
 
 @dataclass

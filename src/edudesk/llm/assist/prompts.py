@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edudesk.llm.wire import Message
+
 OPEN, CLOSE = "<<<数据", "数据>>>"
 MAX_TRANSCRIPT_CHARS = 6000
 MAX_SUMMARY_CHARS = 600
@@ -25,7 +27,6 @@ MAX_QUESTION_CHARS = 200
 MAX_ANSWER_CHARS = 2000
 MAX_CANDIDATES = 20
 
-Message = dict[str, str]
 
 SUMMARY_SYSTEM = (
     "你是教育培训机构的客服主管助手，为已结束的咨询会话写一段“服务小结”，只给机构内部的老师和质检人员看。\n"
