@@ -212,10 +212,20 @@ def alerts_admin(request: Request, user: Supervisor) -> Response:
     return alerts_page(request, user)
 
 
-def _input(
+def _posted(
     name: str, words: str, side: str, severity: str, suggestion: str, intent: str, enabled: str
-) -> alerts.RuleInput:
-    return alerts.RuleInput(
+) -> tuple[alerts.RuleInput, dict[str, str]]:
+    """The rule as posted, and the form's fields as typed (shown again beside the error when it is refused)."""
+    form = {
+        "name": name,
+        "words": words,
+        "side": side,
+        "severity": severity,
+        "suggestion": suggestion,
+        "intent": intent,
+        "enabled": enabled,
+    }
+    rule = alerts.RuleInput(
         name=name,
         words=words,
         side=side,
@@ -224,6 +234,7 @@ def _input(
         intent=intent,
         enabled=bool(enabled),
     )
+    return rule, form
 
 
 @router.post("/admin/voice/alerts", response_class=HTMLResponse)
@@ -239,18 +250,9 @@ def create_alert(
     enabled: Line = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    data = _input(name, words, side, severity, suggestion, intent, enabled)
+    data, form = _posted(name, words, side, severity, suggestion, intent, enabled)
     done = submit(request, csrf_token, lambda s: alerts.create_rule(s, actor_of(request, user), data))
     if isinstance(done, Rejected):
-        form = {
-            "name": name,
-            "words": words,
-            "side": side,
-            "severity": severity,
-            "suggestion": suggestion,
-            "intent": intent,
-            "enabled": enabled,
-        }
         return alerts_page(request, user, errors=done.beside("form"), failed="new", form=form, status_code=done.status)
     return alerts_page(request, user, notice="提醒已添加")
 
@@ -269,18 +271,9 @@ def update_alert(
     enabled: Line = "",
     csrf_token: Csrf = "",
 ) -> Response:
-    data = _input(name, words, side, severity, suggestion, intent, enabled)
+    data, form = _posted(name, words, side, severity, suggestion, intent, enabled)
     done = submit(request, csrf_token, lambda s: alerts.update_rule(s, actor_of(request, user), rule_id, data))
     if isinstance(done, Rejected):
-        form = {
-            "name": name,
-            "words": words,
-            "side": side,
-            "severity": severity,
-            "suggestion": suggestion,
-            "intent": intent,
-            "enabled": enabled,
-        }
         return alerts_page(
             request, user, errors=done.beside("form"), failed=str(rule_id), form=form, status_code=done.status
         )
