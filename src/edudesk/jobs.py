@@ -106,6 +106,19 @@ def enqueue(
 
 
 ENQUEUED_KEY = "edudesk_jobs_enqueued"
+# ``waiting``'s default: jobs of any org (or of none).
+ANY_ORG: Any = object()
+
+
+def waiting(session: Session, kind: str, *, org_id: int | None = ANY_ORG, running_too: bool = False) -> bool:
+    """Whether a job of ``kind`` is pending (with ``running_too``, also running): what a self-rescheduling chain
+    asks before it enqueues its next run, so that it never runs twice. ``org_id``: only that org's jobs (None: only
+    jobs of no org)."""
+    statuses = [JobStatus.pending, JobStatus.running] if running_too else [JobStatus.pending]
+    stmt = select(Job.id).where(Job.kind == kind, Job.status.in_(statuses))
+    if org_id is not ANY_ORG:
+        stmt = stmt.where(Job.org_id.is_(None) if org_id is None else Job.org_id == org_id)
+    return session.scalars(stmt.limit(1)).first() is not None
 
 
 class Wakeup:

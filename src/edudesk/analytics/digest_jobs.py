@@ -88,11 +88,6 @@ def next_tick(now: dt.datetime) -> dt.datetime:
     return now.replace(minute=0, second=30, microsecond=0) + dt.timedelta(hours=1)
 
 
-def _waiting(session: Session, kind: str) -> bool:
-    stmt = select(jobs.Job.id).where(jobs.Job.kind == kind, jobs.Job.status == jobs.JobStatus.pending)
-    return session.scalars(stmt.limit(1)).first() is not None
-
-
 def _create_log(session: Session, org_id: int, period: digest.Period, recipients: Sequence[str]) -> int | None:
     """The period's log row; None when it exists already (sent, sending, failed or being retried)."""
     values = {"org_id": org_id, "kind": period.kind, "period_start": period.start, "period_end": period.end,
@@ -129,7 +124,7 @@ def schedule_job(session: Session, payload: dict[str, Any]) -> None:
     """``report_mail.schedule``: the due summaries, then the next hourly run of itself."""
     now = utcnow()
     schedule(session, now)
-    if not _waiting(session, SCHEDULE_JOB):
+    if not jobs.waiting(session, SCHEDULE_JOB):
         jobs.enqueue(session, SCHEDULE_JOB, {}, run_at=next_tick(now))
 
 

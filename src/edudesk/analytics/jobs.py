@@ -47,12 +47,6 @@ MAX_DAYS = 200
 TODAY_EVERY = dt.timedelta(minutes=5)
 
 
-def _waiting(session: Session, kind: str, *, running_too: bool = False) -> bool:
-    statuses = [jobs.JobStatus.pending, jobs.JobStatus.running] if running_too else [jobs.JobStatus.pending]
-    return session.scalars(select(jobs.Job.id).where(jobs.Job.kind == kind, jobs.Job.status.in_(statuses))
-                           .limit(1)).first() is not None
-
-
 def mark(session: Session, org_id: int, days: list[dt.date]) -> None:
     if days:
         session.execute(insert(DirtyDay), [{"org_id": org_id, "day": d} for d in days])
@@ -98,7 +92,7 @@ def refresh(session: Session, *, now: dt.datetime | None = None, limit: int = MA
 
 def refresh_job(session: Session, payload: dict[str, Any]) -> None:
     done = refresh(session)
-    if not _waiting(session, REFRESH_JOB):
+    if not jobs.waiting(session, REFRESH_JOB):
         later = utcnow() + (dt.timedelta(seconds=1) if done >= MAX_DAYS else REFRESH_EVERY)
         jobs.enqueue(session, REFRESH_JOB, {}, run_at=later)
 
@@ -131,7 +125,7 @@ def repair(session: Session, *, now: dt.datetime | None = None, days: int = REPA
 
 def repair_job(session: Session, payload: dict[str, Any]) -> None:
     repair(session)
-    if not _waiting(session, REPAIR_JOB):
+    if not jobs.waiting(session, REPAIR_JOB):
         jobs.enqueue(session, REPAIR_JOB, {}, run_at=utcnow() + REPAIR_EVERY)
 
 
@@ -139,7 +133,7 @@ def ensure_scheduled(db: Database) -> None:
     """Starts both chains when no run is waiting (called when a worker starts; idempotent)."""
     with db.session() as session:
         for kind in (REFRESH_JOB, REPAIR_JOB):
-            if not _waiting(session, kind, running_too=True):
+            if not jobs.waiting(session, kind, running_too=True):
                 jobs.enqueue(session, kind, {})
         session.commit()
 

@@ -14,7 +14,6 @@ import datetime as dt
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -33,13 +32,6 @@ MAX_BATCHES = 20
 CONTINUE_AFTER = dt.timedelta(seconds=5)
 
 
-def _waiting(session: Session, kind: str, org_id: int | None, *, running_too: bool = False) -> bool:
-    statuses = [jobs.JobStatus.pending, jobs.JobStatus.running] if running_too else [jobs.JobStatus.pending]
-    stmt = select(jobs.Job.id).where(jobs.Job.kind == kind, jobs.Job.status.in_(statuses))
-    stmt = stmt.where(jobs.Job.org_id.is_(None) if org_id is None else jobs.Job.org_id == org_id)
-    return session.scalars(stmt.limit(1)).first() is not None
-
-
 class PurgeRunner:
     """The ``privacy.purge`` handler (registered by the app factory with the org-independent registry)."""
 
@@ -51,7 +43,7 @@ class PurgeRunner:
         finished = self.run(session, org_id)
         if not finished:
             jobs.enqueue(session, PURGE_JOB, {"org_id": org_id}, org_id=org_id, run_at=utcnow() + CONTINUE_AFTER)
-        elif not _waiting(session, PURGE_JOB, org_id):
+        elif not jobs.waiting(session, PURGE_JOB, org_id=org_id):
             jobs.enqueue(session, PURGE_JOB, {"org_id": org_id}, org_id=org_id, run_at=utcnow() + EVERY)
 
     def run(self, session: Session, org_id: int, now: dt.datetime | None = None) -> bool:
@@ -85,16 +77,16 @@ class PurgeRunner:
 def schedule_job(session: Session, payload: dict[str, Any]) -> None:
     """``privacy.schedule``: a purge for every org without one waiting, then the next daily run of itself."""
     for org_id in orgs_service.all_org_ids(session):
-        if not _waiting(session, PURGE_JOB, org_id, running_too=True):
+        if not jobs.waiting(session, PURGE_JOB, org_id=org_id, running_too=True):
             jobs.enqueue(session, PURGE_JOB, {"org_id": org_id}, org_id=org_id)
-    if not _waiting(session, SCHEDULE_JOB, None):
+    if not jobs.waiting(session, SCHEDULE_JOB, org_id=None):
         jobs.enqueue(session, SCHEDULE_JOB, {}, run_at=utcnow() + EVERY)
 
 
 def ensure_scheduled(db: Database) -> None:
     """Starts the daily chain when no run is waiting (called when a worker starts; idempotent)."""
     with db.session() as session:
-        if not _waiting(session, SCHEDULE_JOB, None, running_too=True):
+        if not jobs.waiting(session, SCHEDULE_JOB, org_id=None, running_too=True):
             jobs.enqueue(session, SCHEDULE_JOB, {})
             session.commit()
 

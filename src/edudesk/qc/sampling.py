@@ -75,12 +75,6 @@ def sample_job(session: Session, payload: dict[str, Any]) -> None:
     sample_day(session, int(payload["org_id"]), dt.date.fromisoformat(str(payload["day"])))
 
 
-def _waiting(session: Session, kind: str) -> bool:
-    return session.scalars(select(jobs.Job.id).where(
-        jobs.Job.kind == kind, jobs.Job.status.in_([jobs.JobStatus.pending, jobs.JobStatus.running])).limit(1)
-    ).first() is not None
-
-
 def next_run(now: dt.datetime) -> dt.datetime:
     return local_midnight(local_today(now) + dt.timedelta(days=1)) + RUN_AFTER_MIDNIGHT
 
@@ -99,7 +93,7 @@ def schedule_job(session: Session, payload: dict[str, Any]) -> None:
 def ensure_scheduled(db: Database) -> None:
     """Starts the nightly chain when no run is waiting (called when a worker starts; idempotent)."""
     with db.session() as session:
-        if not _waiting(session, SCHEDULE_JOB):
+        if not jobs.waiting(session, SCHEDULE_JOB, running_too=True):
             jobs.enqueue(session, SCHEDULE_JOB, {}, run_at=next_run(utcnow()))
             session.commit()
 

@@ -33,13 +33,6 @@ MAX_BATCHES = 20
 CONTINUE_AFTER = dt.timedelta(seconds=5)
 
 
-def _waiting(session: Session, kind: str, org_id: int | None, *, running_too: bool = False) -> bool:
-    statuses = [jobs.JobStatus.pending, jobs.JobStatus.running] if running_too else [jobs.JobStatus.pending]
-    stmt = select(jobs.Job.id).where(jobs.Job.kind == kind, jobs.Job.status.in_(statuses))
-    stmt = stmt.where(jobs.Job.org_id.is_(None) if org_id is None else jobs.Job.org_id == org_id)
-    return session.scalars(stmt.limit(1)).first() is not None
-
-
 def purge_org(session: Session, settings: Settings, org_id: int, now: dt.datetime | None = None) -> bool:
     """Deletes the org's recordings past retention, committing each batch; True when none is left."""
     now = now or utcnow()
@@ -84,16 +77,16 @@ def schedule_job(session: Session, payload: dict[str, Any]) -> None:
     """A purge for every org with recordings and no purge waiting, then the next daily run of itself."""
     org_ids = session.scalars(select(Call.org_id).where(Call.recording_key.is_not(None)).distinct())
     for org_id in sorted(set(org_ids)):
-        if not _waiting(session, PURGE_JOB, org_id, running_too=True):
+        if not jobs.waiting(session, PURGE_JOB, org_id=org_id, running_too=True):
             jobs.enqueue(session, PURGE_JOB, {"org_id": org_id}, org_id=org_id)
-    if not _waiting(session, SCHEDULE_JOB, None):
+    if not jobs.waiting(session, SCHEDULE_JOB, org_id=None):
         jobs.enqueue(session, SCHEDULE_JOB, {}, run_at=utcnow() + EVERY)
 
 
 def ensure_scheduled(db: Database) -> None:
     """Starts the daily chain when no run is waiting (called wherever jobs run; idempotent)."""
     with db.session() as session:
-        if not _waiting(session, SCHEDULE_JOB, None, running_too=True):
+        if not jobs.waiting(session, SCHEDULE_JOB, org_id=None, running_too=True):
             jobs.enqueue(session, SCHEDULE_JOB, {})
             session.commit()
 

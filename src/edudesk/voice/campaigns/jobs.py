@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -19,22 +18,16 @@ TICK_JOB = "voice.campaigns.tick"
 TICK_EVERY = dt.timedelta(seconds=15)
 
 
-def _waiting(session: Session, *, running_too: bool = False) -> bool:
-    statuses = [jobs.JobStatus.pending, jobs.JobStatus.running] if running_too else [jobs.JobStatus.pending]
-    stmt = select(jobs.Job.id).where(jobs.Job.kind == TICK_JOB, jobs.Job.status.in_(statuses)).limit(1)
-    return session.scalars(stmt).first() is not None
-
-
 def tick_job(session: Session, payload: dict[str, Any]) -> None:
     dialer.tick(session)
-    if not _waiting(session):
+    if not jobs.waiting(session, TICK_JOB):
         jobs.enqueue(session, TICK_JOB, {}, run_at=utcnow() + TICK_EVERY, max_attempts=3)
 
 
 def ensure_scheduled(db: Database) -> None:
     """Starts the tick chain when no run is waiting (called where jobs run; idempotent)."""
     with db.session() as session:
-        if not _waiting(session, running_too=True):
+        if not jobs.waiting(session, TICK_JOB, running_too=True):
             jobs.enqueue(session, TICK_JOB, {}, max_attempts=3)
         session.commit()
 
