@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 
 import openpyxl
@@ -52,23 +51,13 @@ def _reason(raw: str, field: str = "reason") -> str:
     return reason
 
 
-_E164_CN = re.compile(r"^\+86[\s-]*([1-9][\d\s-]{7,14})$")
-
-
 def normalise(raw: str) -> str:
-    """``voice.service.normalise_phone``, which also takes a landline in the E.164 form this list stores and
-    exports (``+861012345678``) and an exported cell's formula escape (``'+86…``): an exported file imports
-    again, and a listed landline can be removed."""
+    """``voice.service.normalise_phone`` (which takes the E.164 form this list stores and exports) after an
+    exported cell's formula escape (``'+86…``): an exported file imports again."""
     raw = raw.strip()
     if raw.startswith("'") and raw[1:2] in spreadsheets.FORMULA_PREFIXES:
         raw = raw[1:]
-    try:
-        return voice_service.normalise_phone(raw)
-    except VoiceError:
-        match = _E164_CN.match(raw.strip()[:40])
-        if match is None:
-            raise
-        return voice_service.normalise_phone("0" + match.group(1))
+    return voice_service.normalise_phone(raw)
 
 
 def search(session: Session, org_id: int, *, phone: str = "", page: int = 1, per_page: int = 50) -> DncPage:
