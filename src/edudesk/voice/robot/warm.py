@@ -1,7 +1,8 @@
 """Synthesise what every robot call of an org says before the first call: the notice, the call script's lines
 and the robot's own (no input, goodbyes, transfer). With the synthesiser's cache warm, the first audio after the
-callee stops talking waits only for the database turn (docs/performance.md, "Voice"). The media plane calls
-``warm_prompts`` when it starts serving an org's lines; it is also safe to skip.
+callee stops talking waits only for the database turn (docs/performance.md, "Voice"). The benchmark calls it; the
+media plane does not yet (it should when it starts serving an org's lines); skipping it only costs the first
+calls' synthesis time.
 """
 
 from __future__ import annotations
