@@ -97,8 +97,10 @@ def test_a_live_worker_keeps_its_lease_while_it_works(database: Database, org_id
     slow_registry, other_registry = JobRegistry(), JobRegistry()
     slow_registry.register("test.slow", slow)
     other_registry.register("test.slow", audited)
-    busy = Worker(database, slow_registry, worker_id="busy", lease_seconds=0.6)
-    other = Worker(database, other_registry, worker_id="other", lease_seconds=0.6)
+    # Renewal comes every third of the lease; on a loaded two-core CI machine a thread can stall for more than
+    # 0.4 s, so the lease leaves 1.3 s of slack while still running out several times during the polls.
+    busy = Worker(database, slow_registry, worker_id="busy", lease_seconds=2.0)
+    other = Worker(database, other_registry, worker_id="other", lease_seconds=2.0)
     thread = threading.Thread(target=busy.run_pending)
     thread.start()
     try:
@@ -106,7 +108,7 @@ def test_a_live_worker_keeps_its_lease_while_it_works(database: Database, org_id
         while get_job(database, job_id).locked_by != "busy":
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        polls_end = time.monotonic() + 2.0  # more than three leases
+        polls_end = time.monotonic() + 6.5  # more than three leases
         while time.monotonic() < polls_end:
             assert other.run_pending() == 0, "a job still being worked on was taken by a second worker"
             time.sleep(0.1)

@@ -59,7 +59,7 @@ def test_an_empty_allow_list_lets_any_site_embed_the_form(client: TestClient, da
 def test_the_per_address_limit_answers_429_with_retry_after(settings: Settings, database: Database,
                                                             orgs: TwoOrgs) -> None:
     form = make_form(database, orgs.a.id)
-    app = create_app(settings.model_copy(update={"rate_form_per_ip": "2/minute"}))
+    app = create_app(settings.model_copy(update={"rate_form_per_ip": "2/7day"}))
     with TestClient(app) as client:
         answers = [post(client, form.public_id, {**PARENT, "phone": f"1390013900{i}"}) for i in range(3)]
     assert [a.status_code for a in answers] == [201, 201, 429]
