@@ -18,12 +18,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import openpyxl
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.cell import range_boundaries
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edudesk.settings import Settings
@@ -107,6 +102,8 @@ def _check_dimension(book: zipfile.ZipFile, sheet: zipfile.ZipInfo, limits: Xlsx
     match = DIMENSION_RE.search(head)
     if match is None:
         return
+    from openpyxl.utils.cell import range_boundaries  # openpyxl (~17 MB) is imported by the first spreadsheet
+
     try:
         min_col, min_row, max_col, max_row = range_boundaries(match.group(1).decode("ascii"))
     except (ValueError, TypeError):
@@ -154,12 +151,23 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
+def load_workbook(data: bytes) -> Any:
+    """openpyxl's read-only workbook of ``data`` (formulas as text, never evaluated). Call :func:`check_xlsx`
+    first. openpyxl (~17 MB) is imported here, by the first spreadsheet, not by every process at start-up."""
+    import openpyxl
+
+    return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+
+
 def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str,
             number_formats: Sequence[str | None] | None = None) -> bytes:
     """With ``number_formats`` (one per column, None for text), numbers stay numeric cells in that format (a
     dashboard's 0.253 shown as 25.3%); a number cannot carry a formula. Without it every cell is text, as before."""
     if number_formats is not None:
         return _typed_xlsx(header, rows, sheet_name, number_formats)
+    import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(sheet_name)
     sheet.append(list(header))
@@ -173,6 +181,10 @@ def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name:
 
 def _typed_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str,
                 number_formats: Sequence[str | None]) -> bytes:
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(sheet_name)
     sheet.append([ILLEGAL_CHARACTERS_RE.sub("", escape_cell(c)) for c in header])

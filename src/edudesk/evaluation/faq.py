@@ -36,9 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
-
 from edudesk.evaluation import breakdown, scoring
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder
@@ -133,6 +130,9 @@ def _rows_from_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def _rows_from_excel(path: Path) -> tuple[list[str], list[list[str]]]:
+    import openpyxl  # here: the server imports this module, and only an evaluation reads a workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import openpyxl
-
 from edudesk import spreadsheets
 from edudesk.kb.text import KbError
 
@@ -141,7 +139,7 @@ def read_xlsx(data: bytes, limits: spreadsheets.XlsxLimits | None = None) -> Tab
     except spreadsheets.SpreadsheetRejected as exc:
         raise ImportFileError(exc.code, exc.message, "file") from None
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        book = spreadsheets.load_workbook(data)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, XML errors …: openpyxl has many ways to say "broken"
         raise _broken_xlsx(exc) from None
     try:

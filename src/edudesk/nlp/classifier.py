@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 
 from edudesk.nlp.threads import one_blas_thread
 
@@ -82,6 +81,8 @@ class SoftmaxClassifier:
             if xd is not None:
                 grad_w[n_sparse:] += xd.T @ residual
             return loss, np.concatenate([grad_w.ravel(), residual.sum(axis=0)]).astype(np.float64)
+
+        from scipy.optimize import minimize  # ~30 MB: loaded by the first fit, not by every process at import
 
         start = np.zeros(n_weights + n_classes, dtype=np.float64)
         with one_blas_thread():  # faster than two on a busy 2-core machine (see ``threads``)

@@ -11,7 +11,6 @@ import csv
 import io
 from dataclasses import dataclass
 
-import openpyxl
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -130,7 +129,7 @@ def _xlsx_rows(data: bytes, limits: spreadsheets.XlsxLimits) -> list[list[str]]:
     except spreadsheets.SpreadsheetRejected as exc:
         raise VoiceError(exc.code, exc.message, "file") from None
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        book = spreadsheets.load_workbook(data)
     except Exception as exc:  # a broken zip or XML: openpyxl has many ways to say "broken"
         raise VoiceError("bad_xlsx", f"XLSX 文件已损坏或不完整，无法读取（{type(exc).__name__}）", "file") from None
     try:

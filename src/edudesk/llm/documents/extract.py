@@ -3,6 +3,9 @@ HTML (selectolax). Headings are kept as Markdown-style "# " lines, so the splitt
 
 Every file is untrusted input: the type is decided by its content (magic bytes) as well as its name, sizes are
 checked before parsing, and a parser's failure on a corrupt file becomes a clear error, never a 500.
+
+The parsers are imported by the first document that needs them: together they cost ~35 MB in every process that
+imports them, and the large-model assist is off unless an org configures it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,6 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
-
-import docx
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from edudesk.errors import DomainError
 
@@ -110,6 +108,9 @@ def _decode(data: bytes) -> str:
 
 
 def _pdf(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
@@ -136,6 +137,8 @@ def _pdf(data: bytes) -> str:
 
 
 def _docx(data: bytes) -> str:
+    import docx
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(i.file_size for i in archive.infolist()) > MAX_UNZIPPED:
@@ -167,7 +170,9 @@ def _docx(data: bytes) -> str:
 
 def html_to_text(html: str) -> Extracted:
     """The readable text of a web page: scripts, styles, navigation and footers dropped; headings kept."""
-    tree = HTMLParser(html)
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True)[:200] if title_node is not None else ""
     for selector in (

@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 class AudioFormatError(ValueError):
@@ -61,6 +60,8 @@ def resample(pcm: bytes, src: int, dst: int) -> bytes:
     """16-bit mono PCM from ``src`` Hz to ``dst`` Hz (polyphase filter: no aliasing on the way down to 8 kHz)."""
     if src == dst or not pcm:
         return pcm
+    from scipy.signal import resample_poly  # here, not at import: scipy.signal costs ~60 MB in every process
+
     g = math.gcd(src, dst)
     samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
     out = resample_poly(samples, dst // g, src // g)

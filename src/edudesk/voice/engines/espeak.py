@@ -19,7 +19,6 @@ import re
 import shutil
 
 import cn2an
-from pypinyin import Style, lazy_pinyin
 
 from edudesk.voice.engines.audio import PcmCache, resample, wav_to_pcm
 from edudesk.voice.engines.base import EngineStatus
@@ -51,6 +50,10 @@ MAX_TEXT = 500  # characters per synthesis: a prompt, not a book
 def to_pinyin(text: str) -> str:
     """What espeak-ng's pinyin voice is given:
     "明天下午3点，好吗？" → "ming2 tian1 xia4 wu3 san1 dian3 , hao3 ma5 ?"."""
+    # Imported here: the pypinyin package loads its phrase dictionary (~55 MB) in every process that imports it,
+    # and only an instance that synthesises speech with espeak needs it.
+    from pypinyin import Style, lazy_pinyin
+
     with contextlib.suppress(ValueError, KeyError):
         text = cn2an.transform(text, "an2cn")
     syllables = lazy_pinyin(text.translate(_PAUSES), style=Style.TONE3, neutral_tone_with_five=True)
