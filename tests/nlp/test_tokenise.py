@@ -54,7 +54,7 @@ def test_first_use_is_quiet_and_writes_no_cache_file(tmp_path: Path) -> None:
 
 def test_tokenizer_is_built_once_under_concurrent_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[object] = []
-    real = tokenise.jieba.Tokenizer
+    real = tokenise.CompactTokenizer
 
     def counting() -> object:
         tok = real()
@@ -62,7 +62,7 @@ def test_tokenizer_is_built_once_under_concurrent_first_use(monkeypatch: pytest.
         return tok
 
     monkeypatch.setattr(tokenise, "_tokenizer", None)
-    monkeypatch.setattr(tokenise.jieba, "Tokenizer", counting)
+    monkeypatch.setattr(tokenise, "CompactTokenizer", counting)
     results: list[list[str]] = []
     start = threading.Barrier(4)
 
