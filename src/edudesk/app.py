@@ -47,6 +47,7 @@ from edudesk.kb import quality as kb_quality
 from edudesk.llm import setup as llm_setup
 from edudesk.llm.assist import wiring as llm_assist
 from edudesk.logsetup import configure_logging
+from edudesk.nlp import embedding
 from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
 from edudesk.privacy import jobs as privacy_jobs
@@ -277,7 +278,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wakeup.bind_loop(asyncio.get_running_loop())
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await bus.start()
-        # The embedding model and the jieba dictionary load before the first visitor, not during their question.
+        # The embedding model and the jieba dictionary load before the first visitor, not during their question;
+        # the model's token table is memory-mapped from the data directory, shared by every process (nlp/embedding).
+        embedding.map_shared_table_in(settings.data_dir / "cache")
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
         live.start()

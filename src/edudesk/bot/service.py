@@ -35,6 +35,7 @@ from edudesk.leads import service as leads_service
 from edudesk.leads.models import ValueSource
 from edudesk.localtime import local_today
 from edudesk.nlp import tokenise
+from edudesk.nlp.dictionary import release_free_memory
 from edudesk.nlp.embedding import Embedder, shared_embedder
 from edudesk.nlp.extract import Extraction, extract
 from edudesk.nlp.extract import lexicon as subject_lexicon
@@ -240,6 +241,7 @@ def warm_up(*, name_model: bool = False) -> None:
     tokenise.warm_up()
     for text in ("我叫王小明，孩子三年级", "学费多少？", "电话 138 0013 8000，在杭州西湖区"):
         extract(text, use_model=name_model)
+    release_free_memory()  # loading leaves tens of MB of freed transients in the C heap: back to the system
 
 
 def guesses(org_bot: OrgBot, *, page_title: str | None, categories: Sequence[str], limit: int = 4) -> list[str]:
