@@ -115,7 +115,7 @@ class Server:
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 120) -> None:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [edudesk_exe(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-migrate",
