@@ -331,20 +331,23 @@ async def visitor_socket(websocket: WebSocket) -> None:
     if isinstance(opened, tuple):
         await websocket.close(code=opened[0], reason=opened[1])
         return
-    org = opened.org
+    org_id, visitor_id = opened.org.id, opened.ident.visitor_id
     trail = getattr(websocket.app.state, "trail", None)
     if trail is not None:
-        trail.recent.set_contact(org.id, opened.ident.visitor_id, opened.contact_id)
-    csat = csat_service.widget_config(org)
+        trail.recent.set_contact(org_id, visitor_id, opened.contact_id)
+    csat = csat_service.widget_config(opened.org)
     conn = Connection(websocket, [conversations_service.contact_topic(opened.contact_id)],
-                      functools.partial(visitor_renderer, csat=csat), org_id=org.id)
+                      functools.partial(visitor_renderer, csat=csat), org_id=org_id)
     ctx.hub.add(conn)
     live = _live_visitor(websocket, opened)
     if live is not None:  # on the live list before the widget hears hello (a test, or an agent, may look at once)
         await anyio.to_thread.run_sync(live)
     conn.offer({"type": "hello", **opened.hello, "csat": csat, **hello_extras(ctx)})
-    vs = VisitorSession(ctx, org, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket),
+    vs = VisitorSession(ctx, org_id, opened.ident, opened.contact_id, opened.page, ip=client_address(websocket),
                         offer=conn.offer)
+    listed = live is not None
+    # The socket may stay open all evening: it keeps what the session needs, not the org row or the hello payload.
+    del opened, live
     try:
         while (raw := await receive_frame(websocket, ctx.settings.max_frame_bytes)) is not None:
             reply = await vs.handle(frames.parse(raw))
@@ -354,8 +357,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
         pass
     finally:
         await ctx.hub.remove(conn)
-        if live is not None:
-            await anyio.to_thread.run_sync(live_of(websocket).socket_closed, org.id, opened.ident.visitor_id)
+        if listed:
+            await anyio.to_thread.run_sync(live_of(websocket).socket_closed, org_id, visitor_id)
 
 
 def invite_frame(data: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from edudesk.db import NotFoundError
 from edudesk.errors import DomainError
 from edudesk.inbound import service as inbound_service
 from edudesk.inputs import text_problem
-from edudesk.orgs.models import Org
 from edudesk.ratelimit import RateLimited
 from edudesk.visitors import invitations as visitors_invitations
 from edudesk.visitors import service as visitors_service
@@ -67,9 +66,12 @@ class PageContext:
 class VisitorSession:
     """One visitor socket's commands, each in its own transaction."""
 
-    def __init__(self, ctx: AppContext, org: Org, ident: VisitorIdentity, contact_id: int, page: PageContext,
+    # One per open widget socket, thousands at once: slots, and the org's id rather than its ORM row.
+    __slots__ = ("contact_id", "ctx", "ident", "ip", "offer", "org_id", "page")
+
+    def __init__(self, ctx: AppContext, org_id: int, ident: VisitorIdentity, contact_id: int, page: PageContext,
                  ip: str | None = None, offer: Callable[[JsonObject], None] | None = None) -> None:
-        self.ctx, self.org, self.ident, self.contact_id, self.page = ctx, org, ident, contact_id, page
+        self.ctx, self.org_id, self.ident, self.contact_id, self.page = ctx, org_id, ident, contact_id, page
         self.ip = ip  # the address rate limits count (docs/limits.md)
         # Puts a frame on this socket's send queue (event loop only): grounded answers stream through it.
         self.offer = offer
@@ -88,7 +90,7 @@ class VisitorSession:
         except NotFoundError:
             return FrameProblem("not_found", "消息不存在", "message_id", client_id).as_frame()
         except Exception:
-            log.exception("visitor_frame_failed", org_id=self.org.id, frame=type(command).__name__)
+            log.exception("visitor_frame_failed", org_id=self.org_id, frame=type(command).__name__)
             return FrameProblem(INTERNAL_ERROR, "服务器暂时无法处理，请稍后重试", None, client_id).as_frame()
 
     def run(self, command: VisitorCommand) -> JsonObject | None:
@@ -105,31 +107,31 @@ class VisitorSession:
         return None
 
     def post(self, cmd: SendMessage) -> JsonObject:
-        msg = InboundMessage(org_id=self.org.id, channel=CHANNEL, external_user_id=self.ident.visitor_id,
+        msg = InboundMessage(org_id=self.org_id, channel=CHANNEL, external_user_id=self.ident.visitor_id,
                              client_message_id=cmd.client_id, text=cmd.text, attachment_id=cmd.attachment_id,
                              payload=cmd.payload, page_url=self.page.url, page_title=self.page.title,
                              referrer=self.page.referrer)
         ctx = self.ctx
         try:
-            ctx.limiter.check("message", ip=self.ip, org_id=self.org.id)
+            ctx.limiter.check("message", ip=self.ip, org_id=self.org_id)
         except RateLimited as exc:
             raise DomainError("rate_limited", exc.message) from None
         with ctx.db.session() as session:
             if cmd.invitation_id is not None:
                 # A reply to an invitation goes to whom it spoke for, before the bot can answer it. Only a message
                 # that names it looks it up: an ordinary message costs no extra statement.
-                visitors_invitations.take_up(session, self.org.id, self.contact_id, cmd.invitation_id)
+                visitors_invitations.take_up(session, self.org_id, self.contact_id, cmd.invitation_id)
             result = inbound_service.receive(
-                session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org.id),
+                session, msg, agents_online=lambda: ctx.hub.presence.any_online(self.org_id),
                 max_chars=ctx.settings.max_message_chars,
                 max_per_minute=ctx.settings.visitor_messages_per_minute, bots=ctx.bots,
                 name_model=ctx.settings.name_model, llm=ctx.llm, frames=self._frames(),
             )
             if cmd.suggestion is not None and result.created:
                 # A click on a 千人千面 suggestion: counted with the message (a resend is not counted again).
-                visitors_service.count_click(session, self.org.id, cmd.suggestion, cmd.text)
+                visitors_service.count_click(session, self.org_id, cmd.suggestion, cmd.text)
             session.commit()
-            att_row = (conversations_service.get_attachment(session, self.org.id, result.message.attachment_id)
+            att_row = (conversations_service.get_attachment(session, self.org_id, result.message.attachment_id)
                        if result.message.attachment_id else None)
             from_db = message_to_dict(result.message, att_row)
         return {"type": "ack", "client_id": cmd.client_id, "message": from_db}
@@ -147,32 +149,32 @@ class VisitorSession:
 
     def rate(self, cmd: Rate) -> None:
         with self.ctx.db.session() as session:
-            conversations_service.rate(session, self.org.id, self.contact_id, cmd.score, cmd.comment)
+            conversations_service.rate(session, self.org_id, self.contact_id, cmd.score, cmd.comment)
             session.commit()
 
     def feedback(self, cmd: Feedback) -> None:
         with self.ctx.db.session() as session:
-            inbound_service.feedback(session, self.org.id, self.contact_id, cmd.message_id, cmd.helpful)
+            inbound_service.feedback(session, self.org_id, self.contact_id, cmd.message_id, cmd.helpful)
             session.commit()
 
     def opened(self) -> None:
         """The chat window was opened: a greeting script may start (its messages arrive as usual)."""
         with self.ctx.db.session() as session:
-            contact = contacts_service.get(session, self.org.id, self.contact_id)
-            inbound_service.widget_opened(session, self.org.id, contact, CHANNEL, bots=self.ctx.bots,
+            contact = contacts_service.get(session, self.org_id, self.contact_id)
+            inbound_service.widget_opened(session, self.org_id, contact, CHANNEL, bots=self.ctx.bots,
                                           page_url=self.page.url, page_title=self.page.title)
             session.commit()
 
     def typing(self, cmd: Typing) -> None:
         with self.ctx.db.session() as session:
-            conv = conversations_service.current_for_contact(session, self.org.id, self.contact_id)
+            conv = conversations_service.current_for_contact(session, self.org_id, self.contact_id)
             if conv is None or conv.state not in (ConversationState.queued, ConversationState.assigned):
                 return
             conv_id = conv.id
         self.ctx.bus.publish([events.DomainEvent(
-            type="typing.visitor", org_id=self.org.id,
+            type="typing.visitor", org_id=self.org_id,
             data={"conversation_id": conv_id, "draft": cmd.draft[:MAX_TYPING_PREVIEW]},
-            topics=(conversations_service.agents_topic(self.org.id),),
+            topics=(conversations_service.agents_topic(self.org_id),),
         )])
 
 
