@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Python allocations grown: {total / n / 1024:.1f} KB per visitor; top sites:")
     for stat in grown[: args.top]:
         frame = stat.traceback[0]
-        where = f"{os.path.relpath(frame.filename, sys.prefix) if 'site-packages' in frame.filename else frame.filename}"
+        where = os.path.relpath(frame.filename, sys.prefix) if "site-packages" in frame.filename else frame.filename
         print(f"  {stat.size_diff / n:8.0f} B/visitor  {stat.count_diff / n:6.1f} obj  {where}:{frame.lineno}")
     return 0
 
