@@ -61,6 +61,7 @@ from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
 from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
 from edudesk.settings import Settings
+from edudesk.stalls import StallMonitor
 from edudesk.textguard import reject_unstorable_text
 from edudesk.tickets import timers as tickets_timers
 from edudesk.visitors import runtime as visitors_runtime
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embedding.map_shared_table_in(settings.data_dir / "cache")
         await anyio.to_thread.run_sync(functools.partial(bot_service.warm_up, name_model=settings.name_model))
         tasks = [asyncio.create_task(_presence_heartbeat(hub, agent_sync)), asyncio.create_task(dispatcher.run())]
+        stall_monitor.start()  # GC pauses and event-loop lag on /metrics (docs/performance.md, "Stalls")
         live.start()
         trail.start()
         if settings.voice_media:  # the media plane (docs/voice.md, "Media plane and telephony")
@@ -307,6 +309,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await stall_monitor.stop()
             dispatcher.stop()
             if app.state.voice_plane is not None:
                 await app.state.voice_plane.stop()
@@ -372,6 +375,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     metrics = CollectorRegistry()
+    stall_monitor = StallMonitor(metrics)
     Gauge("edudesk_ws_connections", "open WebSocket connections", registry=metrics).set_function(
         lambda: hub.connection_count)
     # The visitor trail's writer (docs/visitors.md): what it accepted, stored, dropped, and in how many batches.

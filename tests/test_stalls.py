@@ -1,0 +1,66 @@
+"""The stall monitor sees a garbage collection and a blocked event loop, and the server publishes both."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import structlog
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from edudesk.stalls import StallMonitor
+
+
+def _count(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(f"{name}_count", labels or None)
+    return value or 0.0
+
+
+def test_collections_and_a_blocked_loop_are_measured_and_logged() -> None:
+    registry = CollectorRegistry()
+    monitor = StallMonitor(registry, log_over=0.2)
+
+    async def scenario() -> None:
+        monitor.start()
+        try:
+            await asyncio.sleep(0.12)  # the watcher ticks
+            gc.collect(2)
+            time.sleep(0.35)  # a synchronous call on the loop
+            await asyncio.sleep(0.12)
+        finally:
+            await monitor.stop()
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(scenario())
+    assert _count(registry, "edudesk_gc_pause_seconds", generation="2") >= 1
+    assert _count(registry, "edudesk_event_loop_lag_seconds") >= 2
+    stalled = [e for e in logs if e["event"] == "event_loop_stalled"]
+    assert stalled and stalled[0]["seconds"] >= 0.3
+    # Stopped: collections are no longer counted.
+    before = _count(registry, "edudesk_gc_pause_seconds", generation="2")
+    gc.collect(2)
+    assert _count(registry, "edudesk_gc_pause_seconds", generation="2") == before
+    assert monitor._on_gc not in gc.callbacks
+
+
+def test_a_long_collection_is_logged_with_its_generation() -> None:
+    registry = CollectorRegistry()
+    monitor = StallMonitor(registry, log_over=0.0)  # every collection counts as long here
+    gc.callbacks.append(monitor._on_gc)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            gc.collect(1)
+    finally:
+        gc.callbacks.remove(monitor._on_gc)
+    paused = [e for e in logs if e["event"] == "gc_pause"]
+    assert paused and paused[0]["generation"] == 1 and "frozen" in paused[0]
+
+
+def test_the_server_publishes_pauses_and_lag(client: TestClient) -> None:
+    time.sleep(0.15)
+    gc.collect()
+    text = client.get("/metrics").text
+    assert 'edudesk_gc_pause_seconds_count{generation="2"}' in text
+    assert "edudesk_event_loop_lag_seconds_bucket" in text
