@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import gc
 import os
 import secrets
 import subprocess
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.1)
     time.sleep(1.0)
     idle = rss_mb()
+    gc.collect()
+    tracked_before = collections.Counter(type(o).__name__ for o in gc.get_objects())
     tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     bench = subprocess.Popen(
@@ -72,13 +76,24 @@ def main(argv: list[str] | None = None) -> int:
     held = rss_mb()
     after = tracemalloc.take_snapshot()
     traced = tracemalloc.get_traced_memory()[0]
+    tracked_after = collections.Counter(type(o).__name__ for o in gc.get_objects())
     bench.wait(timeout=args.hold + 300)
+    time.sleep(2.0)  # every socket closed and its handler finished
+    gc.disable()
+    freed_by_refcount = rss_mb()
+    unreachable = gc.collect()
+    gc.enable()
     server.should_exit = True
     thread.join(timeout=30)
 
     n = args.visitors
     print(f"RSS idle (warm) {idle:.0f} MB; with {n} visitors {held:.0f} MB: {(held - idle) * 1024 / n:.1f} KB each "
           f"(tracemalloc's own overhead included); traced Python heap {traced / 2**20:.0f} MB")
+    print(f"after the visitors left: {unreachable / n:.0f} unreachable objects per visitor were found only by a full "
+          f"collection (garbage in reference cycles); RSS {freed_by_refcount:.0f} MB before it")
+    tracked = tracked_after - tracked_before
+    print(f"objects the collector tracks: +{sum(tracked.values()) / n:.0f} per visitor ("
+          + ", ".join(f"{name} {count / n:.1f}" for name, count in tracked.most_common(12)) + ")")
     stats = after.compare_to(before, "lineno")
     grown = [s for s in stats if s.size_diff > 0]
     total = sum(s.size_diff for s in grown)
