@@ -246,7 +246,8 @@ def measure(dep: Deployment, org_key: str, visitors: int, rate: float, duration:
 
 
 def search(dep: Deployment, org_key: str, args: argparse.Namespace, layout: Layout) -> None:
-    """Rising rates until a confirmed miss, then one rate between the last pass and the miss (or ``--rates``)."""
+    """From ``--start``, rates ×``--step`` up while they pass (÷ while they miss) until the verdict turns, then one
+    rate between the last pass and the first miss; or just the ``--rates`` given."""
 
     def run(rate: float) -> Step:
         step = measure(dep, org_key, args.visitors, round(rate, 1), args.duration, args.p99)
@@ -255,22 +256,27 @@ def search(dep: Deployment, org_key: str, args: argparse.Namespace, layout: Layo
             console.print(f"  {layout.instances} × · {step.line()}")
         return step
 
+    def passes(rate: float) -> bool:
+        """A miss counts only once it repeats: other jobs on a shared machine cause single slow runs."""
+        return any(run(rate).passed for _ in range(1 + args.retries))
+
     if args.rates:
         for rate in args.rates:
             run(rate)
         return
-    rate, last_pass = args.start, None
-    while rate <= args.max_rate:
-        step = run(rate)
-        for _ in range(args.retries):
-            if step.passed:
-                break
-            step = run(rate)
-        if not step.passed:
-            if last_pass is not None:
-                run(math.sqrt(last_pass * rate))
+    if passes(args.start):
+        lo = args.start
+        while (hi := lo * args.step) <= args.max_rate and passes(hi):
+            lo = hi
+        if hi > args.max_rate:
             return
-        last_pass, rate = rate, rate * args.step
+    else:
+        hi = args.start
+        while (lo := hi / args.step) >= args.min_rate and not passes(lo):
+            hi = lo
+        if lo < args.min_rate:
+            return
+    run(math.sqrt(lo * hi))
 
 
 def summary(layouts: list[Layout], p99: float) -> tuple[Table, list[str]]:
@@ -314,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p99", type=float, default=100, help="reply p99 target in ms (default 100)")
     ap.add_argument("--start", type=float, default=40, help="first rate of the search, msg/s (default 40)")
     ap.add_argument("--step", type=float, default=1.25, help="factor between rates of the search (default 1.25)")
-    ap.add_argument("--max-rate", type=float, default=800, help="stop the search here (default 800)")
+    ap.add_argument("--max-rate", type=float, default=800, help="search no higher (default 800)")
+    ap.add_argument("--min-rate", type=float, default=10, help="search no lower (default 10)")
     ap.add_argument("--retries", type=int, default=1, help="runs of a missed rate before it counts (default 1)")
     ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
                     help="measure these rates (comma-separated) instead of searching")
