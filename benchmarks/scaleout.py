@@ -241,7 +241,10 @@ def measure(dep: Deployment, org_key: str, visitors: int, rate: float, duration:
     time.sleep(dep.ledger.interval * 2)  # a sample after the window's end
     start, end = result["machine"]["cpu_window_unix"]
     after = dep.balancer.sessions()
-    return Step(len(dep.servers), rate, result, dep.ledger.percent(start, end),
+    # The ledger remembers the instances of earlier layouts too (at 0 % now): show this layout's own.
+    mine = {f"instance {label}" for label in dep.ledger.instances.values()}
+    cpu = {k: v for k, v in dep.ledger.percent(start, end).items() if not k.startswith("instance ") or k in mine}
+    return Step(len(dep.servers), rate, result, cpu,
                 {k: after[k] - before.get(k, 0) for k in after}, p99_target)
 
 
