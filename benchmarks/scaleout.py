@@ -9,11 +9,12 @@ with the bot's reply p99 under the target, and the ratio.
 
 Method (docs/performance.md, "Scale-out behind a load balancer"): for each layout a fresh set of instances (run.py's
 ``Server``: same secret key, same Redis namespace, their own EDUDESK_INSTANCE_ID) and a fresh HAProxy running
-``deploy/haproxy.cfg``; a short warm-up; then ``edudesk bench`` through the balancer at rising rates (×``--step``
-from ``--start``) with the same visitors and duration, until a rate misses (p99 ≥ target, < 95 % answered, or any
-error; a miss is run once more before it counts, the machine being shared), then one rate between the last pass
-and the miss. ``--rates`` measures fixed rates instead. CPU is split per process over the bench's own measuring
-window: each instance, HAProxy, PostgreSQL, Redis, the bench client, and everything else.
+``deploy/haproxy.cfg``; a short warm-up; then ``edudesk bench`` through the balancer, the same visitors and
+duration at every rate: from ``--start``, ×``--step`` while rates pass (÷ while they miss) until the verdict turns
+(a miss is p99 ≥ target, < 95 % answered, or any error, and is run once more before it counts, the machine being
+shared), then one rate between the last pass and the first miss. ``--rates`` measures fixed rates instead. CPU is
+split per process over the bench's own measuring window: each instance, HAProxy, PostgreSQL, Redis, the bench
+client, and everything else.
 """
 
 from __future__ import annotations
