@@ -50,7 +50,7 @@ audit: $(STAMP)
 
 # Debian packages the tests need: Chromium for Playwright, CJK fonts for readable screenshots, espeak-ng (the
 # voice robot's text-to-speech), sip-tester (sipp, the SIP peer of the telephony tests) and haproxy (the load
-# balancer of deploy/haproxy.cfg, checked and run by tests/test_deployment_config.py).
+# balancer of deploy/haproxy.cfg, checked with haproxy -c by tests/test_deployment_config.py).
 $(APT_STAMP): | $(STAMP)
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk" \
 		|| ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sipp >/dev/null 2>&1 \

@@ -84,13 +84,6 @@ def _stop(inst: Instance) -> None:
 
 @pytest.fixture
 def cluster(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance, OrgFixture]]:
-    with running_cluster(pg_url, redis_url, tmp_path) as found:
-        yield found
-
-
-@contextlib.contextmanager
-def running_cluster(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance, OrgFixture]]:
-    """Two instances on a cleaned database with one org; also behind HAProxy in tests/test_deployment_config.py."""
     db = Database(pg_url)
     try:
         clean(db)
