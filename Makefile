@@ -17,7 +17,7 @@ APT_STAMP := $(VENV)/.apt-ok
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint install services bench clean lock audit
+.PHONY: demo test lint install services bench bench-deps clean lock audit
 
 # Every package from the test lock (the runtime lock plus the test tools), each checked against its hashes; then
 # edudesk itself with --no-deps, so nothing unpinned slips in through pyproject.
@@ -49,13 +49,15 @@ audit: $(STAMP)
 	$(PY) scripts/audit_lock.py $(LOCKS)
 
 # Debian packages the tests need: Chromium for Playwright, CJK fonts for readable screenshots, espeak-ng (the
-# voice robot's text-to-speech) and sip-tester (sipp, the SIP peer of the telephony tests).
+# voice robot's text-to-speech), sip-tester (sipp, the SIP peer of the telephony tests) and haproxy (the load
+# balancer of deploy/haproxy.cfg, checked with haproxy -c by tests/test_deployment_config.py).
 $(APT_STAMP): | $(STAMP)
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk" \
-		|| ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sipp >/dev/null 2>&1; then \
-		echo "apt-get: installing chromium, fonts-noto-cjk, espeak-ng and sip-tester"; \
+		|| ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sipp >/dev/null 2>&1 \
+		|| ! command -v haproxy >/dev/null 2>&1; then \
+		echo "apt-get: installing chromium, fonts-noto-cjk, espeak-ng, sip-tester and haproxy"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk \
-			espeak-ng sip-tester >/dev/null; \
+			espeak-ng sip-tester haproxy >/dev/null; \
 	fi
 	@touch $(APT_STAMP)
 
@@ -78,6 +80,13 @@ test: $(STAMP) $(APT_STAMP) services lint
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
+
+# What benchmarks/scaleout.py needs besides the venv: Debian's haproxy, the load balancer in front of the instances
+# (installed only when missing; the rest of the benchmarks need nothing from apt).
+bench-deps:
+	@command -v haproxy >/dev/null 2>&1 || (echo "apt-get: installing haproxy"; apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null)
+	@haproxy -v | head -1
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .ruff_cache

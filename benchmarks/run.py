@@ -154,10 +154,13 @@ class Server:
             self.proc.wait(timeout=5)
 
 
-def run_bench(server: Server, org_key: str, sc: Scenario, bench_args: list[str]) -> dict[str, Any]:
-    cmd = [edudesk_exe(), "bench", "--url", server.url, "--org-key", org_key, "--visitors", str(sc.visitors),
-           "--rate", str(sc.rate), "--duration", str(sc.duration), "--server-pid", str(server.pid), "--json",
-           *bench_args]
+def run_bench(server: Server, org_key: str, sc: Scenario, bench_args: list[str], url: str | None = None,
+              sample_server: bool = True) -> dict[str, Any]:
+    """``edudesk bench`` against ``server`` (or ``url``, e.g. a load balancer in front of it; scaleout.py), its
+    memory and CPU sampled unless ``sample_server`` is false (several instances: the caller measures them)."""
+    cmd = [edudesk_exe(), "bench", "--url", url or server.url, "--org-key", org_key, "--visitors", str(sc.visitors),
+           "--rate", str(sc.rate), "--duration", str(sc.duration), "--json",
+           *(["--server-pid", str(server.pid)] if sample_server else []), *bench_args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=sc.duration + 300, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"edudesk bench failed ({proc.returncode}): {proc.stderr.strip()}")

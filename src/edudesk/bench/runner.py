@@ -90,7 +90,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
 
         # 2. Send on schedule for `duration` seconds, every live visitor with its own phase.
         cpu_server_0, cpu_me_0, cpu_all_0 = sampler.cpu_seconds(), _cpu(me), machine_busy_seconds()
-        wall_0 = time.perf_counter()
+        wall_0, unix_0 = time.perf_counter(), time.time()
         perf_start = wall_0 + 0.5  # the schedule's start on the clock the turns are stamped with
         start = loop.time() + 0.5
         end = start + cfg.duration
@@ -111,7 +111,7 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
         while any(v.pending for v in live if v.alive) and loop.time() < drain_until:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         cpu_server_1, cpu_me_1, cpu_all_1 = sampler.cpu_seconds(), _cpu(me), machine_busy_seconds()
-        busy_seconds = time.perf_counter() - wall_0
+        busy_seconds, unix_1 = time.perf_counter() - wall_0, time.time()
         held = sum(1 for v in visitors if v.alive)
         sampler.mark("final")
         await sampler.stop()
@@ -195,6 +195,9 @@ async def run_async(cfg: BenchConfig) -> dict[str, Any]:
                                               - (cpu_me_1 - cpu_me_0)) / busy_seconds * 100, 1)),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "python_core_ms": core_ms,
+            # The wall-clock window the CPU figures cover (sending and draining, every socket held), so a caller
+            # can split the machine's CPU over processes the bench does not know (benchmarks/scaleout.py).
+            "cpu_window_unix": [round(unix_0, 3), round(unix_1, 3)],
         },
         "client": {
             "cpu_percent": cpu_pct(cpu_me_0, cpu_me_1),
