@@ -27,7 +27,7 @@ def test_collections_and_a_blocked_loop_are_measured_and_logged() -> None:
         try:
             await asyncio.sleep(0.12)  # the watcher ticks
             gc.collect(2)
-            time.sleep(0.35)  # a synchronous call on the loop
+            time.sleep(0.35)  # noqa: ASYNC251 - the point: a synchronous call that blocks the loop
             await asyncio.sleep(0.12)
         finally:
             await monitor.stop()
