@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import structlog
 
-from edudesk.nlp.embedding import NOT_INSTALLED, Embedder, MemoEmbedder, UseEmbedder, load_default_embedder
+from edudesk.nlp.embedding import (
+    BULK_WORKERS,
+    NOT_INSTALLED,
+    Embedder,
+    MemoEmbedder,
+    UseEmbedder,
+    load_default_embedder,
+)
 
 
 class CountingEmbedder:
@@ -109,16 +117,61 @@ def test_memo_gives_the_same_vector_fresh_or_remembered() -> None:
     assert np.allclose(np.linalg.norm(warm, axis=1), 1.0, atol=1e-3)
 
 
-def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave() -> None:
-    """A rebuild must not hold the model for half a minute: each chunk takes the lock on its own."""
-    sizes: list[int] = []
+class HashModel:
+    """A model double: a vector per text from its hash, and the size of every call."""
 
-    class Model:
-        def encode(self, texts: list[str]) -> np.ndarray:
-            sizes.append(len(texts))
-            return np.ones((len(texts), 512), dtype=np.float32)
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
 
-    vectors = UseEmbedder(Model()).encode([f"问题{i}" for i in range(600)])
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.sizes.append(len(texts))
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(512) for t in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), 512)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave(workers: int) -> None:
+    """A rebuild must not hold the model for half a minute: it is cut into chunks of ``CHUNK`` texts."""
+    model = HashModel()
+    texts = [f"问题{i}" for i in range(600)]
+    vectors = UseEmbedder(model, workers=workers).encode(texts)
     assert vectors.shape == (600, 512)
-    assert sizes == [256, 256, 88]
+    assert sorted(model.sizes) == [88, 256, 256]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.array_equal(vectors, UseEmbedder(HashModel(), workers=1).encode(texts))  # in order, whatever the workers
+
+
+@pytest.mark.skipif(BULK_WORKERS < 2, reason="one core: bulk encodes run one chunk at a time")
+def test_bulk_encode_uses_two_calls_at_once_and_keeps_no_visitor_waiting() -> None:
+    """A bulk encode runs two model calls at once (both cores), and a visitor's sentence embedded meanwhile does
+    not wait for a chunk: here both bulk chunks stay inside the model until the visitor's call has finished."""
+    inside = threading.Barrier(3, timeout=30)
+    visitor_done = threading.Event()
+
+    class Model(HashModel):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if len(texts) > 1:  # a bulk chunk
+                inside.wait()  # both chunks in flight together, or this times out
+                assert visitor_done.wait(timeout=30)
+            return super().encode(texts)
+
+    embedder = UseEmbedder(Model(), workers=2)
+    result: list[np.ndarray] = []
+    bulk = threading.Thread(target=lambda: result.append(embedder.encode([f"问题{i}" for i in range(400)])))
+    bulk.start()
+    inside.wait()  # the two chunks are inside the model
+    assert embedder.encode(["学费多少"]).shape == (1, 512)
+    visitor_done.set()
+    bulk.join(timeout=30)
+    assert result and result[0].shape == (400, 512)
+
+
+def test_a_failing_chunk_fails_the_bulk_encode() -> None:
+    class Model(HashModel):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if "问题300" in texts:
+                raise ValueError("broken")
+            return super().encode(texts)
+
+    with pytest.raises(ValueError, match="broken"):
+        UseEmbedder(Model(), workers=2).encode([f"问题{i}" for i in range(600)])
