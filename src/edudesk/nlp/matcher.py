@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +64,8 @@ class Band(enum.StrEnum):
 
 # "Confident": the best entry is more likely than all the others together.
 _CONFIDENT = 0.5
+# From this many texts a build encodes them on a thread of its own while it builds the lexical index.
+_ENCODE_ASIDE = 512
 
 
 @dataclass(frozen=True)
@@ -271,23 +275,34 @@ class FaqIndex:
         config = config or MatcherConfig()
         entries, normalised = _collect(documents)
         n_entries, n_texts = len(entries.ids), len(entries.texts)
-        if config.colloquial:
-            normalised = [colloquial.rewrite(t) for t in normalised]
-        tokens = [words(t) for t in normalised]
-        lexical = LexicalIndex([_terms(t, config, w) for t, w in zip(normalised, tokens, strict=True)],
-                               entries.entry_of_text, n_entries)
-        speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
-        concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
-        answers = AnswerEvidence.build(tokens, entries.entry_of_text, entries.answers) if config.colloquial else None
+        with ExitStack() as stack:
+            # The encoder (nearly all of a large build) runs while this thread builds the lexical side: its
+            # products release the GIL, the lexical side is Python. A small KB is encoded in line.
+            encoding: Future[np.ndarray] | None = None
+            vectors: np.ndarray | None = None
+            if embedder is not None and n_texts:
+                forms = [_embedding_form(t, config) for t in entries.texts]
+                if n_texts >= _ENCODE_ASIDE:
+                    pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="edudesk-index-encode"))
+                    encoding = pool.submit(embedder.encode, forms)
+                else:
+                    vectors = embedder.encode(forms)
+            if config.colloquial:
+                normalised = [colloquial.rewrite(t) for t in normalised]
+            tokens = [words(t) for t in normalised]
+            lexical = LexicalIndex([_terms(t, config, w) for t, w in zip(normalised, tokens, strict=True)],
+                                   entries.entry_of_text, n_entries)
+            speller = KbSpeller.build(tokens, lexical.vocab) if config.colloquial else None
+            concept_sets = _entry_concepts(normalised, entries) if config.colloquial else None
+            answers = AnswerEvidence.build(tokens, entries.entry_of_text, entries.answers) if config.colloquial \
+                else None
+            if encoding is not None:
+                vectors = encoding.result()
         text_vectors = centroids = None
-        if embedder is not None and n_texts:
-            vectors = embedder.encode([_embedding_form(t, config) for t in entries.texts])
+        if vectors is not None:
             vectors = np.asarray(vectors, dtype=np.float32)
-            sums = np.add.reduceat(vectors, entries.starts[:-1], axis=0)
-            centroids = l2_normalise(sums)
+            centroids = l2_normalise(np.add.reduceat(vectors, entries.starts[:-1], axis=0))
             text_vectors = vectors
-        else:
-            vectors = None
         classifier = None
         if 1 < n_entries <= config.classifier_max_entries and n_texts * n_entries <= config.classifier_max_cells:
             features, bucket = lexical.hashed(config.classifier_buckets)
@@ -476,9 +491,11 @@ class FaqIndex:
             sims = sims if whole else sims[rows]
         bounds = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         best = np.maximum.reduceat(sims, bounds)
-        # the first text of each entry reaching its best value: the standard question wins ties
+        # the first text of each entry reaching its best value: the standard question wins ties (``hits`` ascend,
+        # so an entry's first hit is where the entry changes; every entry has one)
         segment = np.repeat(np.arange(len(pool)), lengths)
         hits = np.flatnonzero(sims == best[segment])
-        _, first = np.unique(segment[hits], return_index=True)
+        of_hit = segment[hits]
+        first = np.flatnonzero(np.concatenate(([True], of_hit[1:] != of_hit[:-1])))
         return best, rows[hits[first]]
 
