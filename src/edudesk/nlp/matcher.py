@@ -27,7 +27,10 @@ How a query is scored (the architecture's "Chinese language" section, made concr
 
 Large KBs: everything per entry is a sparse row lookup or one small matrix product; the per-paraphrase kNN runs
 only over the ``candidate_pool`` best entries by a cheap first pass (classifier logits, or BM25 plus cosine to the
-entry's centroid), so a query stays within a few milliseconds at 50,000 paraphrases.
+entry's centroid, the centroid cosines bounded through a 128-column projection first so that only the entries that
+can make the pool get the full product: ``_CentroidBounds``), so a query stays within a few milliseconds at 50,000
+paraphrases. A large build encodes its texts on a thread of its own while it builds the lexical side, and the
+encoder spreads a bulk over both cores (``embedding``).
 """
 
 from __future__ import annotations
