@@ -202,7 +202,7 @@ def _others_percent(busy0: float, cpu0: float, started: float) -> float:
     """CPU used by everything but this process since ``started``, in % of one core."""
     wall = time.perf_counter() - started
     others = (machine_busy_seconds() - busy0) - (time.process_time() - cpu0)
-    return round(max(0.0, others) / max(wall, 1e-9) * 100, 0)
+    return float(round(max(0.0, others) / max(wall, 1e-9) * 100, 0))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
