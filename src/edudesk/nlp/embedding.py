@@ -14,14 +14,16 @@ restoring what it found, could leave BLAS with a wrong thread count.
 A long list (re-indexing 50,000 questions) is encoded in chunks of ``CHUNK`` texts by ``BULK_WORKERS`` threads at
 once (issue 17, item 4: a cold build of 50,000 questions was 34 s, nearly all of it the encoder on one core). Each
 worker makes its own single-threaded model call; the GEMMs release the GIL, and one worker's pure-Python
-tokenising overlaps the other's arithmetic. That is faster than one call with two BLAS threads (measured 1.6× idle
-and no faster on a busy machine: the two BLAS threads wait for each other at every product), and every chunk is
-computed exactly as a one-thread call computes it, so the vectors are bit-identical to a sequential encode. The
-thread count stays right because the bulk holds one ``one_blas_thread`` around all its workers: their own limits
-then find one thread and restore one thread. Workers take no lock, so a visitor's sentence embedded meanwhile waits
-for no chunk, only for a share of the CPU; a process-wide semaphore keeps two simultaneous rebuilds (two orgs) at
-``BULK_WORKERS`` chunks in flight between them. The encoder micro-batches by tokens inside a call, so chunking
-costs no throughput.
+tokenising can overlap the other's arithmetic. Rather than one call with two BLAS threads, which measured 1.6×
+faster idle and no faster busy (the two threads meet at every product), independent calls never wait for each
+other; the gain needs a free second core, which the shared VM did not have when this was written (see
+docs/performance.md, "FAQ at 50,000 questions"). Every chunk is computed exactly as a one-thread call computes it,
+so the vectors are bit-identical to a sequential encode. The thread count stays right because the bulk holds one
+``one_blas_thread`` around all its workers: their own limits then find one thread and restore one thread. The
+first chunk goes alone, under the lock (a model that loads something lazily on its first call does so once); the
+others take no lock, so a visitor's sentence embedded meanwhile waits for no chunk, only for a share of the CPU. A
+process-wide semaphore keeps two simultaneous rebuilds (two orgs) at ``BULK_WORKERS`` chunks in flight between
+them. The encoder micro-batches by tokens inside a call, so chunking costs no throughput.
 
 The memo exists for re-indexing: after one knowledge-base edit the index is rebuilt from every question and
 paraphrase, and only the new or changed texts should cost an encoder pass. It is a bounded LRU, so a long-running
@@ -94,14 +96,18 @@ class UseEmbedder:
         return l2_normalise(np.concatenate(parts))
 
     def _encode_bulk(self, chunks: list[list[str]]) -> list[np.ndarray]:
-        """Every chunk by one single-threaded model call, ``self._workers`` calls at a time, in order."""
+        """Every chunk by one single-threaded model call, ``self._workers`` calls at a time, in order. The first
+        chunk goes alone, under the lock: a model that loads something lazily on its first call does so once."""
         def one(chunk: list[str]) -> np.ndarray:
             with _bulk_slots:
                 return np.asarray(self._model.encode(chunk), dtype=np.float32)
 
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=min(self._workers, len(chunks)),
-                                                   thread_name_prefix="edudesk-encode") as pool:
-            return list(pool.map(one, chunks))
+        with one_blas_thread():
+            with self._lock:
+                first = one(chunks[0])
+            with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks) - 1),
+                                    thread_name_prefix="edudesk-encode") as pool:
+                return [first, *pool.map(one, chunks[1:])]
 
 
 class MemoEmbedder:
