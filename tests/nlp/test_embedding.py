@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import structlog
 
+from edudesk.nlp import embedding, threads
 from edudesk.nlp.embedding import (
-    BULK_WORKERS,
     NOT_INSTALLED,
     Embedder,
     MemoEmbedder,
@@ -130,8 +130,10 @@ class HashModel:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave(workers: int) -> None:
+def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave(monkeypatch: pytest.MonkeyPatch,
+                                                                     workers: int) -> None:
     """A rebuild must not hold the model for half a minute: it is cut into chunks of ``CHUNK`` texts."""
+    monkeypatch.setattr(embedding, "spare_core", lambda: True)
     model = HashModel()
     texts = [f"问题{i}" for i in range(600)]
     vectors = UseEmbedder(model, workers=workers).encode(texts)
@@ -141,18 +143,22 @@ def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave(workers: int
     assert np.array_equal(vectors, UseEmbedder(HashModel(), workers=1).encode(texts))  # in order, whatever the workers
 
 
-@pytest.mark.skipif(BULK_WORKERS < 2, reason="one core: bulk encodes run one chunk at a time")
-def test_bulk_encode_uses_two_calls_at_once_and_keeps_no_visitor_waiting() -> None:
-    """A bulk encode runs two model calls at once (both cores) after its first chunk, and a visitor's sentence
-    embedded meanwhile does not wait for a chunk: here two bulk chunks stay inside the model until the visitor's
-    call has finished."""
-    inside = threading.Barrier(3, timeout=30)
+@pytest.mark.parametrize("spare", [True, False])
+def test_bulk_encode_keeps_no_visitor_waiting(monkeypatch: pytest.MonkeyPatch, spare: bool) -> None:
+    """After its first chunk a bulk encode runs two model calls at once when a core is spare (one after the other
+    when not), and a visitor's sentence embedded meanwhile does not wait for a chunk: here the bulk's chunks stay
+    inside the model until the visitor's call has finished."""
+    monkeypatch.setattr(embedding, "spare_core", lambda: spare)
+    monkeypatch.setattr(embedding, "_bulk_slots", threading.BoundedSemaphore(2))  # whatever this machine's cores
+    in_flight = 2 if spare else 1
+    inside = threading.Barrier(in_flight + 1, timeout=30)
     visitor_done = threading.Event()
 
     class Model(HashModel):
         def encode(self, texts: list[str]) -> np.ndarray:
             if len(texts) > 1 and "问题0" not in texts:  # a bulk chunk after the first (which goes alone)
-                inside.wait()  # both chunks in flight together, or this times out
+                if not visitor_done.is_set():
+                    inside.wait()  # ``in_flight`` chunks inside the model together, or this times out
                 assert visitor_done.wait(timeout=30)
             return super().encode(texts)
 
@@ -160,19 +166,31 @@ def test_bulk_encode_uses_two_calls_at_once_and_keeps_no_visitor_waiting() -> No
     result: list[np.ndarray] = []
     bulk = threading.Thread(target=lambda: result.append(embedder.encode([f"问题{i}" for i in range(600)])))
     bulk.start()
-    inside.wait()  # the second and third chunks are inside the model
+    inside.wait()  # the bulk's chunks are inside the model
     assert embedder.encode(["学费多少"]).shape == (1, 512)
     visitor_done.set()
     bulk.join(timeout=30)
     assert result and result[0].shape == (600, 512)
+    assert np.array_equal(result[0], UseEmbedder(HashModel(), workers=1).encode([f"问题{i}" for i in range(600)]))
 
 
-def test_a_failing_chunk_fails_the_bulk_encode() -> None:
+def test_a_failing_chunk_fails_the_bulk_encode(monkeypatch: pytest.MonkeyPatch) -> None:
     class Model(HashModel):
         def encode(self, texts: list[str]) -> np.ndarray:
             if "问题300" in texts:
                 raise ValueError("broken")
             return super().encode(texts)
 
-    with pytest.raises(ValueError, match="broken"):
-        UseEmbedder(Model(), workers=2).encode([f"问题{i}" for i in range(600)])
+    for spare in (True, False):
+        monkeypatch.setattr(embedding, "spare_core", lambda spare=spare: spare)
+        with pytest.raises(ValueError, match="broken"):
+            UseEmbedder(Model(), workers=2).encode([f"问题{i}" for i in range(600)])
+
+
+@pytest.mark.parametrize(("load", "cores", "spare"), [(0.3, 2, True), (1.2, 2, True), (1.6, 2, False),
+                                                      (7.0, 2, False), (0.2, 1, False)])
+def test_a_second_thread_only_with_a_spare_core(monkeypatch: pytest.MonkeyPatch, load: float, cores: int,
+                                                spare: bool) -> None:
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+    assert threads.spare_core() is spare

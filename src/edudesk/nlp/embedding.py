@@ -16,8 +16,9 @@ once (issue 17, item 4: a cold build of 50,000 questions was 34 s, nearly all of
 worker makes its own single-threaded model call; the GEMMs release the GIL, and one worker's pure-Python
 tokenising can overlap the other's arithmetic. Rather than one call with two BLAS threads, which measured 1.6×
 faster idle and no faster busy (the two threads meet at every product), independent calls never wait for each
-other; the gain needs a free second core, which the shared VM did not have when this was written (see
-docs/performance.md, "FAQ at 50,000 questions"). Every chunk is computed exactly as a one-thread call computes it,
+other; the gain needs a free second core, and on a saturated machine two workers were 10–15 % slower than one
+(docs/performance.md, "FAQ at 50,000 questions"), so the second worker runs only when ``threads.spare_core`` says
+the load leaves a core. Every chunk is computed exactly as a one-thread call computes it,
 so the vectors are bit-identical to a sequential encode. The thread count stays right because the bulk holds one
 ``one_blas_thread`` around all its workers: their own limits then find one thread and restore one thread. The
 first chunk goes alone, under the lock (a model that loads something lazily on its first call does so once); the
@@ -45,7 +46,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import structlog
 
-from edudesk.nlp.threads import one_blas_thread
+from edudesk.nlp.threads import one_blas_thread, spare_core
 
 __all__ = ["BULK_WORKERS", "DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise",
            "load_default_embedder"]
@@ -86,18 +87,17 @@ class UseEmbedder:
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
         chunks = [texts[start:start + CHUNK] for start in range(0, len(texts), CHUNK)]
-        if len(chunks) == 1 or self._workers == 1:
-            parts = []
-            for chunk in chunks:
-                with self._lock:
-                    parts.append(np.asarray(self._model.encode(chunk), dtype=np.float32))
+        if len(chunks) == 1:
+            with self._lock:
+                parts = [np.asarray(self._model.encode(chunks[0]), dtype=np.float32)]
         else:
             parts = self._encode_bulk(chunks)
         return l2_normalise(np.concatenate(parts))
 
     def _encode_bulk(self, chunks: list[list[str]]) -> list[np.ndarray]:
-        """Every chunk by one single-threaded model call, ``self._workers`` calls at a time, in order. The first
-        chunk goes alone, under the lock: a model that loads something lazily on its first call does so once."""
+        """Every chunk by one single-threaded model call, in order: ``self._workers`` calls at a time when a core
+        is spare (``threads.spare_core``), else one after the other in this thread. The first chunk goes alone,
+        under the lock: a model that loads something lazily on its first call does so once."""
         def one(chunk: list[str]) -> np.ndarray:
             with _bulk_slots:
                 return np.asarray(self._model.encode(chunk), dtype=np.float32)
@@ -105,8 +105,10 @@ class UseEmbedder:
         with one_blas_thread():
             with self._lock:
                 first = one(chunks[0])
-            with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks) - 1),
-                                    thread_name_prefix="edudesk-encode") as pool:
+            workers = min(self._workers, len(chunks) - 1) if spare_core() else 1
+            if workers == 1:
+                return [first, *map(one, chunks[1:])]
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edudesk-encode") as pool:
                 return [first, *pool.map(one, chunks[1:])]
 
 

@@ -51,7 +51,7 @@ from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
 from edudesk.nlp.pinyin import KbSpeller
-from edudesk.nlp.threads import one_blas_thread
+from edudesk.nlp.threads import one_blas_thread, spare_core
 from edudesk.nlp.tokenise import words
 
 __all__ = ["Band", "Candidate", "FaqIndex", "MatchResult", "MatcherConfig"]
@@ -315,13 +315,13 @@ class FaqIndex:
         entries, normalised = _collect(documents)
         n_entries, n_texts = len(entries.ids), len(entries.texts)
         with ExitStack() as stack:
-            # The encoder (nearly all of a large build) runs while this thread builds the lexical side: its
-            # products release the GIL, the lexical side is Python. A small KB is encoded in line.
+            # The encoder (nearly all of a large build) runs while this thread builds the lexical side, when a core
+            # is spare: its products release the GIL, the lexical side is Python. A small KB is encoded in line.
             encoding: Future[np.ndarray] | None = None
             vectors: np.ndarray | None = None
             if embedder is not None and n_texts:
                 forms = [_embedding_form(t, config) for t in entries.texts]
-                if n_texts >= _ENCODE_ASIDE:
+                if n_texts >= _ENCODE_ASIDE and spare_core():
                     pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="edudesk-index-encode"))
                     encoding = pool.submit(embedder.encode, forms)
                 else:
