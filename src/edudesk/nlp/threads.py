@@ -14,13 +14,14 @@ libraries once (lazily, under a lock); entering the limit then costs about 5 µs
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["one_blas_thread"]
+__all__ = ["one_blas_thread", "spare_core"]
 
 _lock = threading.Lock()
 _controller: ThreadpoolController | None = None
@@ -35,3 +36,20 @@ def one_blas_thread() -> AbstractContextManager[Any]:
                 _controller = ThreadpoolController()
     limiter: AbstractContextManager[Any] = _controller.limit(limits=1, user_api="blas")  # threadpoolctl is untyped
     return limiter
+
+
+def spare_core() -> bool:
+    """Whether a second thread of long work (a bulk encode, the lexical side of a build beside it) would find a
+    core to run on: the 1-minute load average, this process's own busy threads included, is below the core count
+    less half a core.
+
+    On a saturated machine a second thread only competes with the first and with the neighbours: a cold build of
+    50,000 questions took 67–73 s with two encoder workers and the lexical side beside them against 60–63 s with one
+    thread, the other tenants using 110 % of a core (docs/performance.md, "FAQ at 50,000 questions"). The load
+    average lags by a minute, which is about the length of the work it decides on."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return False
+    cores = os.cpu_count() or 1
+    return cores > 1 and load < cores - 0.5
