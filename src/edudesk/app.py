@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -24,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
-from edudesk import jobs
+from edudesk import heapfreeze, jobs
 from edudesk import routers as routers_module
 from edudesk.analytics import digest_jobs as analytics_digest_jobs
 from edudesk.analytics import digest_settings as analytics_digest_settings
@@ -294,8 +293,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # What is loaded by now (language models, dictionaries, the user-agent rules) lives as long as the
             # process. Moved out of the collector's reach, it no longer makes every full collection walk millions
             # of objects with the GIL held — a stall of ~200 ms on every request in flight (docs/performance.md).
-            gc.collect()
-            gc.freeze()
+            # Open sockets' objects are frozen the same way as they age (heapfreeze.py).
+            heapfreeze.settle()
+            freezer = heapfreeze.HeapFreezer(settings.heap_freeze_seconds,
+                                             max(settings.heap_freeze_seconds, settings.heap_settle_minutes * 60))
+            tasks.append(asyncio.create_task(freezer.run()))
         if settings.jobs_in_process:
             await anyio.to_thread.run_sync(start_job_chains, db, report_mail)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so

@@ -82,8 +82,12 @@ class Settings(BaseSettings):
     privacy_purge_batch: int = Field(default=200, ge=1, le=10_000)
     # The visitor trail's writer (docs/visitors.md): page views are stored in batches of at most this many rows,
     # at least every this many seconds; beyond the queue's capacity page views are dropped (and counted).
-    # gc.freeze() after the warm-up (app.py): off in tests, where one process builds hundreds of apps.
+    # gc.freeze() after the warm-up, then the survivors every heap_freeze_seconds and one full collection every
+    # heap_settle_minutes (heapfreeze.py, docs/performance.md "Stalls"): off in tests, where one process builds
+    # hundreds of apps.
     freeze_heap: bool = True
+    heap_freeze_seconds: float = Field(default=30.0, gt=0, le=3600)
+    heap_settle_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     trail_batch_rows: int = Field(default=500, ge=1, le=10_000)
     trail_flush_seconds: float = Field(default=0.5, gt=0, le=10)
     trail_queue_capacity: int = Field(default=50_000, ge=10, le=1_000_000)
