@@ -74,11 +74,17 @@ class LocaleMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            cookie = None
-            for part in headers.get("cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == LANG_COOKIE:
-                    cookie = value
-            set_locale(pick_locale(cookie, headers.get("accept-language")))
+            # In a function of its own: this frame lives as long as the request, and a widget socket's request
+            # lasts all evening — its locals (a dict of every header) would too.
+            set_locale(_request_locale(scope))
         await self.app(scope, receive, send)
+
+
+def _request_locale(scope: Scope) -> str:
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    cookie = None
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == LANG_COOKIE:
+            cookie = value
+    return pick_locale(cookie, headers.get("accept-language"))
