@@ -173,7 +173,7 @@ def stalls(server: Server) -> dict[str, Any]:
     event-loop lags over 50 and 100 ms. With --workers it is one worker's (the one that answers the request)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", timeout=60).text
     buckets: dict[tuple[str, str], dict[float, float]] = {}
     for family in text_string_to_metric_families(text):
         if family.name not in ("edudesk_gc_pause_seconds", "edudesk_event_loop_lag_seconds"):

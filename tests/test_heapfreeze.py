@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edudesk.heapfreeze import HeapFreezer, settle
+from edudesk.heapfreeze import HeapFreezer, limit_malloc_arenas, settle
 
 
 class Node:
@@ -30,12 +30,22 @@ def _cycle() -> weakref.ref[Node]:
     return weakref.ref(a)
 
 
+def test_young_garbage_is_collected_not_frozen() -> None:
+    dead = _cycle()  # unreachable already, but in a cycle: only a collection frees it
+    HeapFreezer(freeze_seconds=30, settle_seconds=3600).tick(now=100.0, last_settle=0.0)
+    assert dead() is None
+
+
 def test_a_tick_freezes_and_a_settle_reclaims_frozen_cycles() -> None:
     freezer = HeapFreezer(freeze_seconds=30, settle_seconds=3600)
     gc.collect()
-    dead = _cycle()  # unreachable already, but in a cycle: only a collection frees it
+    alive = Node()
+    alive.other = Node()
+    alive.other.other = alive  # a socket's objects: in a cycle, alive while it is open
+    dead = weakref.ref(alive)
     assert freezer.tick(now=100.0, last_settle=0.0) == 0.0 and freezer.freezes == 1
     assert gc.get_freeze_count() > 0
+    del alive  # the socket closes after its objects were frozen
     gc.collect()
     assert dead() is not None, "a frozen cycle is out of the collector's reach"
     assert freezer.tick(now=3600.0, last_settle=0.0) == 3600.0 and freezer.settles == 1
@@ -66,3 +76,7 @@ def test_run_freezes_every_period() -> None:
 
     asyncio.run(briefly())
     assert freezer.freezes >= 2 and freezer.settles == 0
+
+
+def test_malloc_arenas_can_be_capped() -> None:
+    assert limit_malloc_arenas(8) is True  # glibc: the default cap on a small machine is higher; 8 changes nothing

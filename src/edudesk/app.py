@@ -200,6 +200,8 @@ NON_CHAT_SOURCES = {"form": "表单", "import": "导入", "manual": "手动录�
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secret()
     configure_logging(settings.log_level, settings.log_json)
+    if settings.freeze_heap:  # a serving process's memory settings (heapfreeze.py); tests build hundreds of apps
+        heapfreeze.limit_malloc_arenas(2)
     db = Database(settings.database_url, pool_size=settings.pool_size, max_overflow=settings.database_max_overflow)
     bus = make_bus(settings.redis_url, settings.redis_namespace)
     bus.attach(db.sessionmaker)

@@ -6,24 +6,46 @@ dictionaries are frozen once after the warm-up (``settle``); but every open widg
 then stalls every request for hundreds of milliseconds — measured 12 of 14 full collections over 100 ms with 2,000
 visitors. Sockets live for minutes to hours, exactly the objects a full collection need not look at again.
 
-So every ``freeze_seconds`` the survivors are moved to the permanent generation (``gc.freeze``: constant time, no
-walk): full collections then only see what was created since. The price: cyclic garbage among frozen objects is not
-collected while frozen. Measured, a visitor who leaves leaves 17 unreachable objects in cycles (the rest is freed by
-reference counting), so every ``settle_seconds`` (an hour by default) the heap is thawed, collected once and frozen
-again: one pause per hour, logged, instead of a few every minute.
+So every ``freeze_seconds`` (5 s) the young generations are collected (cheap: at most a few thousand objects) and
+the survivors are moved to the permanent generation (``gc.freeze``: constant time, no walk): a full collection then
+only sees what was promoted in the last few seconds. With a 30 s period, 5,000 visitors connecting over two minutes
+still gave 20 full collections over 100 ms — each walked half a minute of new sockets. The price: cyclic garbage
+among frozen objects is not collected while frozen. Measured, a visitor who leaves leaves 17 unreachable objects in
+cycles (the rest is freed by reference counting), so every ``settle_seconds`` (an hour by default) the heap is
+thawed, collected once and frozen again: one pause per hour, logged, instead of several a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import time
 
 import structlog
 
-__all__ = ["HeapFreezer", "settle"]
+__all__ = ["HeapFreezer", "limit_malloc_arenas", "settle"]
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
 
 log = structlog.get_logger(__name__)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Caps glibc's malloc at ``arenas`` heaps (as ``MALLOC_ARENA_MAX`` would); returns whether it could.
+
+    Why: glibc gives each thread that allocates while another holds the main heap an arena of its own, up to eight
+    per core; the worker threads that run every database turn each fragment their own, and memory freed in one is
+    not reused by another. With 5,000 visitors and 20 messages/s the cap cut the peak from 621 to 549 MB (the
+    connected figure from 543 to 517 MB) at no measurable cost in latency. Call it before the threads start."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(ctypes.CDLL(name).mallopt(M_ARENA_MAX, arenas))
+    return False
 
 
 def settle() -> float:
@@ -36,7 +58,7 @@ def settle() -> float:
 
 
 class HeapFreezer:
-    def __init__(self, freeze_seconds: float = 30.0, settle_seconds: float = 3600.0) -> None:
+    def __init__(self, freeze_seconds: float = 5.0, settle_seconds: float = 3600.0) -> None:
         if freeze_seconds <= 0 or settle_seconds < freeze_seconds:
             raise ValueError("freeze_seconds must be > 0 and settle_seconds >= freeze_seconds")
         self.freeze_seconds, self.settle_seconds = freeze_seconds, settle_seconds
@@ -49,6 +71,7 @@ class HeapFreezer:
             self.settles += 1
             log.info("heap_settled", seconds=round(pause, 3), frozen=gc.get_freeze_count())
             return now
+        gc.collect(1)  # young garbage (cycles among this period's short-lived objects) is not frozen
         gc.freeze()
         self.freezes += 1
         return last_settle

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # heap_settle_minutes (heapfreeze.py, docs/performance.md "Stalls"): off in tests, where one process builds
     # hundreds of apps.
     freeze_heap: bool = True
-    heap_freeze_seconds: float = Field(default=30.0, gt=0, le=3600)
+    heap_freeze_seconds: float = Field(default=5.0, gt=0, le=3600)
     heap_settle_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     trail_batch_rows: int = Field(default=500, ge=1, le=10_000)
     trail_flush_seconds: float = Field(default=0.5, gt=0, le=10)
