@@ -6,12 +6,14 @@ reason; under CI (``CI=true``) it fails the run instead, so a green CI always me
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,27 @@ def unavailable(what: str, why: str) -> None:
 
 def _worker(request: pytest.FixtureRequest) -> str:
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+_real_asyncio_run = asyncio.run
+
+
+def _asyncio_run_anywhere(main: Coroutine[Any, Any, Any], **kwargs: Any) -> Any:
+    """``asyncio.run``, also in a worker that has already run the browser tests: Playwright's sync API keeps an
+    event loop running in the main thread for the session, and ``asyncio.run`` then refuses to start; there the
+    coroutine runs on its own loop in a fresh thread instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _real_asyncio_run(main, **kwargs)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_real_asyncio_run, main, **kwargs).result()
+
+
+@pytest.fixture(autouse=True)
+def _asyncio_run_beside_a_running_loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(asyncio, "run", _asyncio_run_anywhere)
+    yield
 
 
 @pytest.fixture(scope="session")

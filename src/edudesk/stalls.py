@@ -33,8 +33,9 @@ TICK_SECONDS = 0.05
 
 
 class StallMonitor:
-    def __init__(self, registry: CollectorRegistry, *, log_over: float = 0.1) -> None:
+    def __init__(self, registry: CollectorRegistry, *, log_over: float = 0.1, logger: Any = None) -> None:
         self.log_over = log_over
+        self.log = logger if logger is not None else log
         self.gc_pause = Histogram("edudesk_gc_pause_seconds", "garbage-collector pauses by generation",
                                   ["generation"], buckets=BUCKETS, registry=registry)
         self.loop_lag = Histogram("edudesk_event_loop_lag_seconds", "how late a 50 ms event-loop timer fired",
@@ -54,7 +55,7 @@ class StallMonitor:
         generation = int(info.get("generation", -1))
         self.gc_pause.labels(str(generation)).observe(seconds)
         if seconds >= self.log_over:
-            log.warning("gc_pause", generation=generation, seconds=round(seconds, 3),
+            self.log.warning("gc_pause", generation=generation, seconds=round(seconds, 3),
                         collected=info.get("collected"), frozen=gc.get_freeze_count())
 
     async def _watch_loop(self) -> None:
@@ -65,7 +66,7 @@ class StallMonitor:
             lag = max(0.0, loop.time() - due)
             self.loop_lag.observe(lag)
             if lag >= self.log_over:
-                log.warning("event_loop_stalled", seconds=round(lag, 3))
+                self.log.warning("event_loop_stalled", seconds=round(lag, 3))
 
     def start(self) -> None:
         """Call on the event loop (the app's lifespan)."""

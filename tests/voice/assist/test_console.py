@@ -146,7 +146,7 @@ def test_take_over_stops_the_robot_and_hands_the_call_to_the_agent(
     resp = client.post(f"/voice/calls/{call.id}/takeover", data={"csrf_token": csrf}, follow_redirects=False)
     assert resp.status_code == 303, resp.text[resp.text.find("call-error") :][:100]
     assert robot.takeover.is_set() and robot.agent_id == orgs.a.users["agent"].id
-    # asyncio.run: tests/voice/conftest.py gives it a loop of its own where the browser tests left one running.
+    # asyncio.run: tests/conftest.py gives it a loop of its own where the browser tests left one running.
     assert asyncio.run(asyncio.wait_for(robot_loop(), 2)) == "returned"
     with database.session() as session:
         row = session.get(Call, call.id)
