@@ -98,6 +98,21 @@ def test_a_visitor_drops_off_without_socket_or_page_view(registry: tuple[Registr
     assert reg.visitors(1) == [] and reg.get(1, "v2") is None
 
 
+def test_an_entry_that_expired_between_sweeps_is_gone_for_every_reader(registry: tuple[Registry, Clock]) -> None:
+    """The in-process registry sweeps at most once a second; readers must not see what expired in between, and a
+    patch for an expired visitor starts a new entry instead of merging into the old one."""
+    reg, clock = registry
+    reg.apply(1, [view("v1", "https://s.example/a", 0, landing=True)])
+    clock.now = T0 + DROP_SECONDS - 0.5
+    reg.apply(1, [view("v2", "https://s.example/b", DROP_SECONDS - 0.5, landing=True)])  # a sweep runs here
+    clock.now = T0 + DROP_SECONDS + 0.1  # v1 expired 0.6 s after that sweep
+    assert [v.visitor_key for v in reg.visitors(1)] == ["v2"]
+    assert reg.get(1, "v1") is None
+    assert reg.claim_invite(1, "v1", "k") is False
+    (fresh,) = reg.apply(1, [("v1", {"touch": clock.now})])
+    assert fresh.url == "" and fresh.views == 0
+
+
 def test_the_socket_page_yields_to_page_views(registry: tuple[Registry, Clock]) -> None:
     reg, _clock = registry
     reg.apply(1, [view("v1", "https://s.example/beacon", 0, landing=True)])

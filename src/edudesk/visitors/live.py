@@ -31,6 +31,8 @@ DROP_SECONDS = 90
 SOCKET_HEARTBEAT_SECONDS = 15
 SOCKET_TTL = 40
 REDIS_TIMEOUT = 2.0
+# How often the in-process registry looks for expired entries (readers skip them in between).
+SWEEP_SECONDS = 1.0
 
 Clock = Callable[[], float]
 
@@ -188,23 +190,34 @@ class MemoryRegistry:
     def __init__(self, clock: Clock = time.time) -> None:
         self._orgs: dict[int, dict[str, dict[str, Any]]] = {}
         self._versions: dict[int, int] = {}
+        self._next_sweep: dict[int, float] = {}
         self._lock = threading.Lock()
         self.clock = clock
 
     def _live(self, org_id: int) -> dict[str, dict[str, Any]]:
+        """The org's entries, expired ones swept at most once a second: every socket heartbeat applies a patch, and
+        with thousands of visitors a scan of all entries per patch was a hot loop (the readers below skip an entry
+        that expired since the last sweep, so what they return is exact)."""
         now = self.clock()
         entries = self._orgs.setdefault(org_id, {})
+        if now < self._next_sweep.get(org_id, -1.0):
+            return entries
+        self._next_sweep[org_id] = now + SWEEP_SECONDS
         for key in [k for k, e in entries.items() if expiry(e) <= now]:
             del entries[key]
             self._versions[org_id] = self._versions.get(org_id, 0) + 1
         return entries
+
+    def _current(self, org_id: int, visitor_key: str) -> dict[str, Any] | None:
+        entry = self._live(org_id).get(visitor_key)
+        return entry if entry is not None and expiry(entry) > self.clock() else None
 
     def apply(self, org_id: int, patches: list[tuple[str, dict[str, Any]]]) -> list[LiveVisitor]:
         out: list[LiveVisitor] = []
         with self._lock:
             entries = self._live(org_id)
             for key, patch in patches:
-                entries[key] = merge(entries.get(key, {}), patch)
+                entries[key] = merge(self._current(org_id, key) or {}, patch)
                 out.append(LiveVisitor.from_entry(key, entries[key]))
             self._versions[org_id] = self._versions.get(org_id, 0) + 1
         return out
@@ -215,12 +228,13 @@ class MemoryRegistry:
     def snapshot(self, org_id: int) -> tuple[int, list[LiveVisitor]]:
         """The list and the version it is (one read, so a drawing knows exactly what it shows)."""
         with self._lock:
-            visitors = [LiveVisitor.from_entry(k, e) for k, e in self._live(org_id).items()]
+            now = self.clock()
+            visitors = [LiveVisitor.from_entry(k, e) for k, e in self._live(org_id).items() if expiry(e) > now]
             return self._versions.get(org_id, 0), visitors
 
     def get(self, org_id: int, visitor_key: str) -> LiveVisitor | None:
         with self._lock:
-            e = self._live(org_id).get(visitor_key)
+            e = self._current(org_id, visitor_key)
             return LiveVisitor.from_entry(visitor_key, e) if e is not None else None
 
     def version(self, org_id: int) -> int:
@@ -230,7 +244,7 @@ class MemoryRegistry:
 
     def claim_invite(self, org_id: int, visitor_key: str, view_key: str) -> bool:
         with self._lock:
-            e = self._live(org_id).get(visitor_key)
+            e = self._current(org_id, visitor_key)
             if e is None or e.get("invited_view") == view_key:
                 return False
             e["invited_view"] = view_key
