@@ -84,6 +84,39 @@ def test_gate_is_left_when_the_transaction_ends(sqlite_engine: Engine, end_first
     _second_writer_waits_until(sqlite_engine, end_first)
 
 
+def test_a_savepoint_block_that_reads_then_writes_does_not_fail_on_a_stale_snapshot(sqlite_engine: Engine) -> None:
+    """A block opened by ``begin_nested()`` outside a transaction reads, another connection commits meanwhile, then
+    the block writes: with a deferred BEGIN the write failed at once ("database is locked", a stale WAL snapshot);
+    the block now holds the write lock from its start and the other writer waits for it."""
+    read_done, other_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            read_done.wait(WAIT)
+            with sqlite_engine.connect() as conn:
+                conn.execute(text("UPDATE counter SET n = n + 10 WHERE id = 1"))
+                conn.commit()
+        except BaseException as exc:  # re-raised by the test thread
+            errors.append(exc)
+        finally:
+            other_done.set()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    with sqlite_engine.connect() as conn:
+        with conn.begin_nested():
+            n = conn.execute(text("SELECT n FROM counter WHERE id = 1")).scalar_one()
+            read_done.set()
+            other_done.wait(0.5)  # the other writer waits for this block (before the fix it committed here)
+            conn.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n + 1})
+        conn.commit()
+    writer.join(WAIT)
+    assert not errors
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM counter WHERE id = 1")).scalar_one() == 11
+
+
 def test_gate_serves_writers_in_arrival_order() -> None:
     gate = SQLiteWriteGate(timeout=WAIT)
     assert gate.enter()

@@ -210,7 +210,12 @@ def _gated_sqlite_connection(gate: SQLiteWriteGate) -> type[sqlite3.Connection]:
                 # first write is inside ``begin_nested()`` sent SAVEPOINT outside any transaction — and SQLite
                 # then commits at its RELEASE. A failure later in the same request left that half written (a
                 # contact without its lead). BEGIN first, so the savepoint nests in the session's transaction.
-                sqlite3.Connection.execute(self, "BEGIN")
+                # IMMEDIATE, with the gate: a deferred BEGIN read under a snapshot, and the block's first write
+                # then failed at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy wait) whenever
+                # another connection had committed meanwhile — under load most classification jobs did.
+                if not self.holds_gate:
+                    self.holds_gate = gate.enter()
+                sqlite3.Connection.execute(self, "BEGIN IMMEDIATE")
             if self.holds_gate:
                 return
             if words and words[0].upper() not in _SQLITE_NON_WRITING:
