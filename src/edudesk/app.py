@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
-from edudesk import heapfreeze, jobs
+from edudesk import heapfreeze, jobs, switching
 from edudesk import routers as routers_module
 from edudesk.analytics import digest_jobs as analytics_digest_jobs
 from edudesk.analytics import digest_settings as analytics_digest_settings
@@ -202,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     if settings.freeze_heap:  # a serving process's memory settings (heapfreeze.py); tests build hundreds of apps
         heapfreeze.limit_malloc_arenas(2)
+        switching.set_gil_switch_interval(settings.gil_switch_interval_ms)
     db = Database(settings.database_url, pool_size=settings.pool_size, max_overflow=settings.database_max_overflow)
     bus = make_bus(settings.redis_url, settings.redis_namespace)
     bus.attach(db.sessionmaker)

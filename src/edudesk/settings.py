@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # heap_settle_minutes (heapfreeze.py, docs/performance.md "Stalls"): off in tests, where one process builds
     # hundreds of apps.
     freeze_heap: bool = True
+    # How often the serving process hands the GIL between threads (switching.py): shorter than CPython's 5 ms so a
+    # thread holding the SQLite write gate, or the event loop, gets it back soon; 0 keeps the interpreter's own.
+    gil_switch_interval_ms: float = Field(default=0.5, ge=0, le=100)
     heap_freeze_seconds: float = Field(default=5.0, gt=0, le=3600)
     heap_settle_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     trail_batch_rows: int = Field(default=500, ge=1, le=10_000)
