@@ -17,9 +17,6 @@ freed; :func:`release_free_memory` hands them back to the operating system.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import math
 from array import array
 from collections.abc import Iterator
@@ -27,6 +24,8 @@ from typing import Any
 
 import jieba
 import marisa_trie
+
+from edudesk import cmalloc
 
 __all__ = ["CompactTokenizer", "Frequencies", "load_frequencies", "release_free_memory"]
 
@@ -149,8 +148,4 @@ class CompactTokenizer(jieba.Tokenizer):  # type: ignore[misc]
 def release_free_memory() -> None:
     """Returns the C heap's free pages to the operating system (glibc's ``malloc_trim``; elsewhere nothing). Call it
     after building large transient structures at start-up: freed memory otherwise stays in the process's RSS."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
+    cmalloc.trim()
