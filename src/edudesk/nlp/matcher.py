@@ -28,7 +28,7 @@ How a query is scored (the architecture's "Chinese language" section, made concr
 Large KBs: everything per entry is a sparse row lookup or one small matrix product; the per-paraphrase kNN runs
 only over the ``candidate_pool`` best entries by a cheap first pass (classifier logits, or BM25 plus cosine to the
 entry's centroid, the centroid cosines bounded through a 128-column projection first so that only the entries that
-can make the pool get the full product: ``_CentroidBounds``), so a query stays within a few milliseconds at 50,000
+can make the pool get the full product: ``CentroidBounds``), so a query stays within a few milliseconds at 50,000
 paraphrases. A large build encodes its texts on a thread of its own while it builds the lexical side, and the
 encoder spreads a bulk over both cores (``embedding``).
 """
@@ -45,10 +45,12 @@ import numpy as np
 
 from edudesk.nlp import colloquial
 from edudesk.nlp.answers import AnswerEvidence
+from edudesk.nlp.centroid_bounds import CentroidBounds
 from edudesk.nlp.classifier import SoftmaxClassifier, softmax
 from edudesk.nlp.documents import FaqDocument
 from edudesk.nlp.embedding import Embedder, l2_normalise
 from edudesk.nlp.lexical import LexicalIndex, QueryTerms, terms
+from edudesk.nlp.matcher_config import MatcherConfig
 from edudesk.nlp.normalise import normalise, normalise_for_embedding
 from edudesk.nlp.pinyin import KbSpeller
 from edudesk.nlp.threads import one_blas_thread, spare_core
@@ -69,91 +71,10 @@ class Band(enum.StrEnum):
 _CONFIDENT = 0.5
 # From this many texts a build encodes them on a thread of its own while it builds the lexical index.
 _ENCODE_ASIDE = 512
-# From this many entries (and no classifier) the first pass bounds the centroid cosines first (``_CentroidBounds``):
+# From this many entries (and no classifier) the first pass bounds the centroid cosines first (``CentroidBounds``):
 # below it the centroids fit in the cache and the plain product is as fast.
 _BOUNDED_ENTRIES = 1000
 _BOUNDS_RANK = 128
-# Added to the bounds: float32 rounding of the two products is ~1e-6.
-_BOUNDS_MARGIN = 1e-3
-
-
-@dataclass(frozen=True)
-class MatcherConfig:
-    """Thresholds and fusion weights; scores are in 0..1.
-
-    Defaults calibrated on the SMP2017 development set (``edudesk eval faq``; 31 entries, 770 queries), chosen to
-    keep the wrong-answer rate near 0.02, with margin under the 0.03 target, rather than at the edge of it:
-
-    - with the embedding model, answer ≥ 0.55: 86 % answered directly, 1.9 % wrong (0.50 would give 89 % / 2.2 %);
-    - BM25-only, answer ≥ 0.45: 63 % answered, 1.8 % wrong — its ``sim`` is BM25 alone, which runs lower than an
-      embedding cosine for the same paraphrase, hence separate thresholds;
-    - suggest thresholds sit just above the scores of off-topic questions on a small education KB, so "did you
-      mean" is offered for near misses, not for questions about the weather;
-    - ``retrieval_temperature`` makes the no-classifier posterior (large KBs) share the same thresholds: forced
-      onto the dev set it answers 64 % with 2.1 % wrong at 0.55.
-
-    The remaining knobs are engineering limits, not fitted.
-    """
-
-    answer_threshold: float = 0.55
-    suggest_threshold: float = 0.40
-    bm25_only_answer_threshold: float = 0.45
-    bm25_only_suggest_threshold: float = 0.25
-    # Fusion weights of the retrieval similarity: BM25 (normalised) and the embedding cosine.
-    lexical_weight: float = 0.4
-    semantic_weight: float = 0.6
-    # Without the classifier, p(entry) = softmax(sim / temperature) over the candidate entries.
-    retrieval_temperature: float = 0.08
-    # The classifier is fitted when texts × entries and the entry count stay under these (build time and memory).
-    classifier_max_cells: int = 2_000_000
-    classifier_max_entries: int = 600
-    classifier_l2: float = 3e-5
-    # Lexical features of the classifier are hashed into this many columns (bounds its size and build time).
-    classifier_buckets: int = 2048
-    # Entries that get the per-paraphrase kNN after the first pass.
-    candidate_pool: int = 48
-    # Longer messages are cut: an FAQ question is short, and a 5,000-character paste must not cost 5,000 tokens.
-    max_query_chars: int = 200
-    # How parents type: the slang lexicon (``colloquial``) on both sides, and the query's homophone typos, pinyin
-    # and initials repaired towards the KB's own words (``pinyin``).
-    colloquial: bool = True
-    # Added to the logit of every entry that shares an education concept with the query (``colloquial.CONCEPTS``:
-    # price, place, schedule …), when any entry does: "二建多少钱" means the fee entry, not the 二建 entry.
-    concept_boost: float = 2.5
-    # What the answers tell (``answers``; nothing without them): a subject named only as a qualifier of a concept
-    # ("消防工程师多少钱一年") moves the subject entry's probability to the concept's entry whose answer names it;
-    # and the query words no wording uses are looked up in the candidates' answers, ``answer_weight`` times the
-    # share found added to the logit (dev halves: 1 → 5 tried, 3 best; SMP2017's answers are placeholders).
-    subject_qualifiers: bool = True
-    # Two questions in one message ("地址在哪 有停车位吗"): a concept named only in a later clause than the first
-    # concept's boosts its entries by this share of ``concept_boost``, so the first question leads and the second
-    # does not become a confident answer in its place (dev halves: 0.0–0.6 alike, 1.0 = no preference).
-    later_concept_weight: float = 0.5
-    answer_weight: float = 3.0
-
-    def __post_init__(self) -> None:
-        for name in ("answer_threshold", "suggest_threshold", "bm25_only_answer_threshold",
-                     "bm25_only_suggest_threshold"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in 0..1, got {value}")
-        if self.suggest_threshold > self.answer_threshold or \
-                self.bm25_only_suggest_threshold > self.bm25_only_answer_threshold:
-            raise ValueError("the suggest threshold must not exceed the answer threshold")
-        if self.lexical_weight < 0 or self.semantic_weight < 0 or self.lexical_weight + self.semantic_weight <= 0:
-            raise ValueError("fusion weights must be >= 0 and not both 0")
-        if self.concept_boost < 0:
-            raise ValueError("concept_boost must be >= 0")
-        if not 0.0 <= self.later_concept_weight <= 1.0 or self.answer_weight < 0:
-            raise ValueError("later_concept_weight must be in 0..1 and answer_weight >= 0")
-        if self.retrieval_temperature <= 0 or self.candidate_pool < 1 or self.max_query_chars < 1:
-            raise ValueError("retrieval_temperature, candidate_pool and max_query_chars must be positive")
-
-    def thresholds(self, semantic: bool) -> tuple[float, float]:
-        """(answer, suggest) for an index with (``True``) or without an embedding model."""
-        if semantic:
-            return self.answer_threshold, self.suggest_threshold
-        return self.bm25_only_answer_threshold, self.bm25_only_suggest_threshold
 
 
 @dataclass(frozen=True)
@@ -201,34 +122,6 @@ class _Entries:
 class _Classifier:
     model: SoftmaxClassifier
     bucket: np.ndarray  # lexical vocabulary id -> the classifier's sparse column
-
-
-@dataclass(frozen=True)
-class _CentroidBounds:
-    """The entry centroids in the basis of their leading principal directions, and what each leaves out.
-
-    For a unit query ``q`` and a centroid ``c`` = its part ``P c`` in the basis + a residual ``r`` orthogonal to
-    it, ``c · q = (Bᵀc)·(Bᵀq) + r · r_q`` and ``|r · r_q| ≤ |r| |r_q|``: the ``rank``-column product bounds every
-    centroid cosine from above and below. The first pass of a large KB ranks entries by BM25 fused with that
-    cosine and keeps the ``candidate_pool`` best; only the entries whose upper bound reaches the pool's worst
-    lower bound can be among them, and only those get the exact 512-column product. Same pool as the product
-    with every centroid (a float tie at the pool's edge may fall either way, as it may in ``argpartition``);
-    at 5,000 entries it reads 2.5 MB a query instead of 10 MB and takes a fifth of the time (issue 17, item 4).
-    A query the bounds do not narrow enough (an off-topic one, close to nothing and so to everything alike)
-    falls back to the whole product."""
-
-    basis: np.ndarray  # (dim, rank) float32, orthonormal columns
-    projected: np.ndarray  # (entries, rank) float32: each centroid in the basis
-    residual: np.ndarray  # (entries,) float32: the length of what the basis leaves out of each centroid
-
-    @classmethod
-    def build(cls, centroids: np.ndarray, rank: int) -> _CentroidBounds:
-        gram = centroids.T.astype(np.float64) @ centroids.astype(np.float64)
-        _, vectors = np.linalg.eigh(gram)  # ascending eigenvalues
-        basis = np.ascontiguousarray(vectors[:, ::-1][:, :rank], dtype=np.float32)
-        projected = np.ascontiguousarray(centroids @ basis)
-        left = centroids.astype(np.float64) - projected.astype(np.float64) @ basis.T.astype(np.float64)
-        return cls(basis, projected, np.sqrt(np.einsum("ij,ij->i", left, left)).astype(np.float32))
 
 
 def _terms(text: str, config: MatcherConfig, tokens: Sequence[str] | None = None) -> list[str]:
@@ -294,7 +187,7 @@ class FaqIndex:
                  text_vectors: np.ndarray | None, centroids: np.ndarray | None,
                  classifier: _Classifier | None, config: MatcherConfig, speller: KbSpeller | None = None,
                  concept_sets: np.ndarray | None = None, answers: AnswerEvidence | None = None,
-                 bounds: _CentroidBounds | None = None) -> None:
+                 bounds: CentroidBounds | None = None) -> None:
         self._entries = entries
         self._bounds = bounds  # for the first pass of a large KB without classifier
         self._answers = answers  # None: colloquial off, or no entry has an answer
@@ -350,7 +243,7 @@ class FaqIndex:
         bounds = None
         if classifier is None and centroids is not None and n_entries >= _BOUNDED_ENTRIES:
             with one_blas_thread():
-                bounds = _CentroidBounds.build(centroids, min(_BOUNDS_RANK, centroids.shape[1] // 4))
+                bounds = CentroidBounds.build(centroids, min(_BOUNDS_RANK, centroids.shape[1] // 4))
         return cls(entries, lexical, embedder, text_vectors, centroids, classifier, config, speller, concept_sets,
                    answers, bounds)
 
@@ -520,20 +413,10 @@ class FaqIndex:
         return np.sort(np.argpartition(-first, size - 1)[:size])
 
     def _bounded(self, lexical: np.ndarray, qvec: np.ndarray, size: int) -> np.ndarray | None:
-        """The entries that can be among the ``size`` best of the first pass (``_CentroidBounds``), or ``None``
-        when there are no bounds or they leave more than a third of the entries."""
-        bounds = self._bounds
-        if bounds is None:
+        """The entries that can be among the ``size`` best of the first pass, or ``None`` (``CentroidBounds``)."""
+        if self._bounds is None:
             return None
-        n = len(self)
-        inside = qvec @ bounds.basis
-        left = np.sqrt(max(float(qvec @ qvec) - float(inside @ inside), 0.0))
-        approx = bounds.projected @ inside
-        slack = bounds.residual * np.float32(left) + np.float32(_BOUNDS_MARGIN)
-        lower = np.asarray(self._fuse_sim(lexical, approx - slack))
-        cut = np.partition(lower, n - size)[n - size]  # the pool's worst lower bound
-        candidates = np.flatnonzero(np.asarray(self._fuse_sim(lexical, approx + slack)) >= cut)
-        return candidates if 3 * len(candidates) <= n else None
+        return self._bounds.candidates(lexical, qvec, size, self._fuse_sim)
 
     def _knn(self, pool: np.ndarray, qvec: np.ndarray | None,
              qterms: QueryTerms) -> tuple[np.ndarray, np.ndarray]:
