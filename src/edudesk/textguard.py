@@ -92,6 +92,12 @@ async def reject_unstorable_text(conn: HTTPConnection) -> None:
             document = await conn.json()  # cached by FastAPI
         except (ValueError, json.JSONDecodeError):
             return  # FastAPI reports malformed JSON itself
-        for loc, text in _strings(document, ("body",)):
-            if problem := text_problem(text):
-                _reject(loc, problem)
+        reject_unstorable_json(document)
+
+
+def reject_unstorable_json(document: Any) -> None:
+    """The check of a parsed JSON body, for an endpoint that parses its own (the widget's beacon shortcut): the
+    same 422 for the first string, or object key, that cannot be stored."""
+    for loc, text in _strings(document, ("body",)):
+        if problem := text_problem(text):
+            _reject(loc, problem)
