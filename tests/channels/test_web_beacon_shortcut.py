@@ -119,6 +119,11 @@ MALFORMED: list[tuple[str | bytes, int, str, str | None]] = [
      "invalid_text", "view.title"),
     (json.dumps({"org_key": "k", "token": "t", "view": {"key": "abcdefgh", "url": "https://x"}, "x\u0001": 1}),
      422, "invalid_text", "x\\x01"),
+    # Written as it is, not escaped (the shortcut looks at an unescaped body in one pass), and in UTF-16.
+    (json.dumps({"org_key": "k", "token": "t", "view": {"key": "abcdefgh", "url": "https://x", "title": "a\x7f"}},
+                ensure_ascii=False), 422, "invalid_text", "view.title"),
+    ("{}".encode("utf-16"), 422, "invalid_request", "org_key"),
+    (json.dumps({"org_key": "a\x7f"}, ensure_ascii=False).encode("utf-16-le"), 422, "invalid_text", "org_key"),
 ]
 
 
@@ -228,7 +233,7 @@ def test_an_unreachable_database_is_the_same_503(app: FastAPI, client: TestClien
 
 def test_hostile_text_is_stored_verbatim(app: FastAPI, client: TestClient, database: Database, orgs: TwoOrgs,
                                          long_ways: list[str]) -> None:
-    title = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>"
+    title = "<script>alert('x')</script>\"><img src=x onerror=alert(1)> C:\\temp 「引号」"
     url = "https://school.example/?q=' OR 1=1; DROP TABLE visitor_page_views; --&x=<b>"
     referrer = "javascript:alert(document.cookie)"
     assert post(client, good(orgs, title=title, url=url, referrer=referrer)).status_code == 204

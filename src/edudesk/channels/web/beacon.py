@@ -181,7 +181,7 @@ async def shortcut_app(scope: Scope, receive: Receive, send: Send) -> None:
         response = read
     else:
         document = read[1]
-        reject_unstorable_json(document)  # FastAPI runs the app's dependencies before it validates the body
+        reject_unstorable_json(document, read[0])  # FastAPI runs the app's dependencies before the body's model
         try:
             body = BeaconRequest.model_validate(document)
         except ValidationError as exc:
