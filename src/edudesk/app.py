@@ -60,6 +60,7 @@ from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
 from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
 from edudesk.settings import Settings
+from edudesk.shortcuts import ShortcutMiddleware
 from edudesk.stalls import StallMonitor
 from edudesk.textguard import reject_unstorable_text
 from edudesk.tickets import timers as tickets_timers
@@ -369,6 +370,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds,
                        always_secure_cookies=settings.secure_cookies)
     app.add_middleware(InternalErrorMiddleware)
+    # Outermost: the channels' hottest endpoints (the widget's beacon) through the middlewares above, less those
+    # each says it does not need, and the app's exception handlers, without routing (edudesk/shortcuts.py).
+    app.add_middleware(ShortcutMiddleware, stack=app.user_middleware, handlers=app.exception_handlers, shortcuts=[
+        s for kind in channels.kinds for s in getattr(channels.get(kind), "shortcuts", list)()])
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Channels' routes first: routes are matched in order, one by one, and the widget's are the hottest (a beacon
     # per page view of every visitor; docs/performance.md). No channel path overlaps an area's.

@@ -6,6 +6,7 @@ the app factory says which paths take uploads and which are the widget's.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -262,8 +263,10 @@ def origin_allowed(allowed: list[str], origin: str | None, own_origin: str | Non
     return False
 
 
+@functools.lru_cache(maxsize=16)
 def own_origin(base_url: str) -> str | None:
-    """edudesk's own origin (EDUDESK_BASE_URL), always allowed: its demo page embeds the widget."""
+    """edudesk's own origin (EDUDESK_BASE_URL), always allowed: its demo page embeds the widget. Cached: the
+    beacon asks for it on every page view, and the setting does not change while the process runs."""
     parts = urlsplit(base_url)
     try:
         return normalize_origin(f"{parts.scheme}://{parts.netloc}")

@@ -1,3 +1,5 @@
+import ipaddress
+
 import pytest
 
 from edudesk.visitors.location import locate, prefix
@@ -48,6 +50,23 @@ def test_crawlers_and_headless(ua: str) -> None:
     ("::ffff:198.51.100.9", "198.51.100.0/24"), ("", ""), (None, ""), ("not-an-ip", ""), ("1.2.3.4/8", ""),
 ])
 def test_prefix_never_keeps_the_address(address: str | None, expected: str) -> None:
+    assert prefix(address) == expected
+
+
+@pytest.mark.parametrize("address", [
+    "0.0.0.0", "255.255.255.255", "10.1.2.3", " 192.168.0.1 ", "256.1.1.1", "1.2.3.04", "01.2.3.4", "1.2.3",
+    "1.2.3.4.5", "1..3.4", "1.2.3.-4", "1.2.3.+4", "١.٢.٣.٤", "1.2.3.²", "1.2.3.4 ", "1.2.3.0x1", "::1", "fe80::1%eth0",
+    "::ffff:10.0.0.1", "1.2.3.4\n", "1.2.3.1000",
+])
+def test_the_ipv4_shortcut_agrees_with_ipaddress(address: str) -> None:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        expected = ""
+    else:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        expected = str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
     assert prefix(address) == expected
 
 

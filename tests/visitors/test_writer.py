@@ -206,3 +206,26 @@ def test_linking_a_visitors_trail_to_their_contact_classifies_them(database: Dat
         assert visitors_service.link_contact(session, a, "vl", contact_id) == 0  # nothing new: no job
         session.commit()
         assert _classify_jobs(session) == []
+
+
+def test_a_late_view_counts_but_does_not_move_the_current_page(database: Database, orgs: TwoOrgs) -> None:
+    """A beacon that arrives after a newer one of the same visit (another tab, a slow network) adds a page view
+    and keeps its time, but the visit stays on its newest page; a repeat in a later batch changes nothing."""
+    a = orgs.a.id
+    with database.session() as session:
+        store(session, [view(a, "v_late", "k1", "https://s.example/one", T0),
+                        view(a, "v_late", "k3", "https://s.example/three", T0 + 5 * MINUTE)])
+        session.commit()
+    with database.session() as session:
+        stored = store(session, [view(a, "v_late", "k2", "https://s.example/two", T0 + 2 * MINUTE),
+                                 view(a, "v_late", "k3", "https://s.example/three", T0 + 5 * MINUTE)])
+        session.commit()
+        assert (stored.views, stored.duplicates, stored.new_visits) == (1, 1, 0)
+    with database.session() as session:
+        visit = session.scalars(select(Visit).where(Visit.org_id == a)).one()
+        assert (visit.page_views, visit.current_url, visit.current_title) == (3, "https://s.example/three",
+                                                                             "t:mple/three")
+        assert visit.last_seen_at == T0 + 5 * MINUTE and visit.landing_url == "https://s.example/one"
+        keys = session.scalars(select(PageView.view_key).where(PageView.visit_id == visit.id)
+                               .order_by(PageView.viewed_at)).all()
+        assert keys == ["k1", "k2", "k3"]

@@ -198,6 +198,8 @@ class ChannelAdapter(Protocol):
 
     # Optional, looked up with getattr (see docs/channels.md):
     #   router() -> APIRouter                          (static) the adapter's own routes, mounted by the app
+    #   shortcuts() -> list[edudesk.shortcuts.Shortcut] (static) endpoints answered ahead of the session and locale
+    #                                                   middlewares and the routing (edudesk/shortcuts.py)
     #   admin_links(inbox) -> list[(label, url)]        pages of its own beside the inbox on /admin/channels
     #   inbound_path(public_id) -> str                  (static) where the provider or integrator calls us, when it
     #                                                   is not /channels/<kind>/<public_id>

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -60,52 +60,78 @@ class Stored:
     contacts: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
+VISITS = cast(Table, Visit.__table__)
+PAGE_VIEWS = cast(Table, PageView.__table__)
+
+
+@dataclass(eq=False)
+class _Visit:
+    """A visit as a batch sees it: the columns it reads and moves (rows, not ORM objects: an ORM flush of a
+    batch's visits was most of the writer's CPU, which it takes from the event loop under the GIL)."""
+
+    org_id: int
+    visitor_key: str
+    last_seen_at: dt.datetime
+    contact_id: int | None
+    page_views: int
+    is_bot: bool
+    id: int | None = None  # None until a new visit is inserted
+
+
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Inserts the rows a repeated beacon did not store already; returns the visit id of each row inserted."""
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(PageView).on_conflict_do_nothing(index_elements=["visit_id", "view_key"])
-                             .returning(PageView.visit_id), rows)
+    result = session.execute(insert(PAGE_VIEWS).on_conflict_do_nothing(index_elements=["visit_id", "view_key"])
+                             .returning(PAGE_VIEWS.c.visit_id), rows)
     return [int(visit_id) for visit_id in result.scalars()]
 
 
-def _open_visits(session: Session, org_id: int, keys: list[str], since: dt.datetime) -> dict[str, Visit]:
+def _open_visits(session: Session, org_id: int, keys: list[str], since: dt.datetime) -> dict[str, _Visit]:
     """The latest visit of each visitor seen since ``since``."""
-    latest: dict[str, Visit] = {}
+    latest: dict[str, _Visit] = {}
+    c = VISITS.c
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        newest = (select(Visit.visitor_key, func.max(Visit.last_seen_at).label("seen"))
-                  .where(Visit.org_id == org_id, Visit.visitor_key.in_(chunk), Visit.last_seen_at >= since)
-                  .group_by(Visit.visitor_key).subquery())
-        rows = session.scalars(select(Visit).join(newest, and_(Visit.visitor_key == newest.c.visitor_key,
-                                                               Visit.last_seen_at == newest.c.seen))
-                               .where(Visit.org_id == org_id).order_by(Visit.id))
-        for visit in rows:
-            latest[visit.visitor_key] = visit
+        newest = (select(c.visitor_key, func.max(c.last_seen_at).label("seen"))
+                  .where(c.org_id == org_id, c.visitor_key.in_(chunk), c.last_seen_at >= since)
+                  .group_by(c.visitor_key).subquery())
+        rows = session.execute(
+            select(c.id, c.visitor_key, c.last_seen_at, c.contact_id, c.page_views, c.is_bot)
+            .join(newest, and_(c.visitor_key == newest.c.visitor_key, c.last_seen_at == newest.c.seen))
+            .where(c.org_id == org_id).order_by(c.id))
+        for row in rows:
+            latest[row.visitor_key] = _Visit(org_id, row.visitor_key, row.last_seen_at, row.contact_id,
+                                             row.page_views or 0, bool(row.is_bot), id=row.id)
     return latest
 
 
-def _new_visit(view: PageViewIn, contact_id: int | None) -> Visit:
-    return Visit(org_id=view.org_id, visitor_key=view.visitor_key, contact_id=contact_id, started_at=view.at,
-                 last_seen_at=view.at, page_views=0, landing_url=view.url, referrer=view.referrer,
-                 current_url=view.url, current_title=view.title, source=dict(view.source),
-                 source_kind=view.source_kind, campaign=view.campaign, device=view.device, os=view.os,
-                 browser=view.browser, is_bot=view.is_bot, province=view.province, city=view.city,
-                 ip_prefix=view.ip_prefix)
+def _new_visit_row(view: PageViewIn, contact_id: int | None) -> dict[str, Any]:
+    return {"org_id": view.org_id, "visitor_key": view.visitor_key, "contact_id": contact_id, "started_at": view.at,
+            "last_seen_at": view.at, "page_views": 0, "landing_url": view.url, "referrer": view.referrer,
+            "current_url": view.url, "current_title": view.title, "source": dict(view.source),
+            "source_kind": view.source_kind, "campaign": view.campaign, "device": view.device, "os": view.os,
+            "browser": view.browser, "is_bot": view.is_bot, "province": view.province, "city": view.city,
+            "ip_prefix": view.ip_prefix}
+
+
+def _insert_visits(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Inserts new visits; their ids in the rows' order."""
+    result = session.execute(insert(VISITS).returning(VISITS.c.id, sort_by_parameter_order=True), rows)
+    return [int(visit_id) for visit_id in result.scalars()]
 
 
 def store(session: Session, views: list[PageViewIn]) -> Stored:
-    """Stores a batch (see the module's doc); flushes, never commits."""
+    """Stores a batch (see the module's doc) with Core statements in the session's transaction; never commits."""
     by_org: dict[int, dict[str, list[PageViewIn]]] = defaultdict(lambda: defaultdict(list))
     for view in views:
         by_org[view.org_id][view.visitor_key].append(view)
-    rows: list[dict[str, Any]] = []
-    placed: list[tuple[Visit, PageViewIn]] = []
+    placed: list[tuple[_Visit, PageViewIn]] = []
     lefts: list[dict[str, Any]] = []
-    current_visits: list[Visit] = []
-    created: list[Visit] = []
+    current_visits: list[_Visit] = []
+    created: list[tuple[_Visit, dict[str, Any]]] = []
     for org_id, visitors in by_org.items():
         keys = sorted(visitors)
         earliest = min(v.at for group in visitors.values() for v in group)
@@ -123,53 +149,62 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
                     continue
                 seen_in_batch.add(view.view_key)
                 if visit is None or view.at - visit.last_seen_at > SESSION_GAP:
-                    visit = _new_visit(view, contacts.get(key))
-                    session.add(visit)
-                    created.append(visit)
+                    visit = _Visit(org_id, key, view.at, contacts.get(key), 0, view.is_bot)
+                    created.append((visit, _new_visit_row(view, visit.contact_id)))
                 elif visit.contact_id is None and key in contacts:
                     visit.contact_id = contacts[key]
                 placed.append((visit, view))
-    session.flush()  # new visits get their ids
-    for visit, view in placed:
-        rows.append({"org_id": view.org_id, "visit_id": visit.id, "view_key": view.view_key, "url": view.url,
-                     "title": view.title, "referrer": view.referrer, "viewed_at": view.at, "seconds": None})
+    if created:  # new visits get their ids
+        for (visit, _), visit_id in zip(created, _insert_visits(session, [row for _, row in created]), strict=True):
+            visit.id = visit_id
+    rows = [{"org_id": view.org_id, "visit_id": visit.id, "view_key": view.view_key, "url": view.url,
+             "title": view.title, "referrer": view.referrer, "viewed_at": view.at, "seconds": None}
+            for visit, view in placed]
     inserted_in = [visit_id for i in range(0, len(rows), 1000)
                    for visit_id in _insert_ignoring_duplicates(session, rows[i:i + 1000])]
     inserted = len(inserted_in)
     visits = list({id(v): v for v, _ in placed}.values())
+    # The page a visit is on now: its newest view (a new visit's views all count, from its first).
+    now_at: dict[int, tuple[dt.datetime, str, str]] = {}
     for visit, view in placed:
-        if view.at >= visit.last_seen_at or visit.page_views == 0:
-            visit.last_seen_at, visit.current_url, visit.current_title = view.at, view.url, view.title
+        seen = now_at[id(visit)][0] if id(visit) in now_at else visit.last_seen_at
+        if view.at >= seen or visit.page_views == 0:
+            now_at[id(visit)] = (view.at, view.url, view.title)
+    page_views: dict[int | None, int]
     if inserted == len(rows):
-        per_visit: dict[int, int] = defaultdict(int)
-        for row in rows:
-            per_visit[row["visit_id"]] += 1
-        for visit in visits:
-            visit.page_views = (visit.page_views or 0) + per_visit[visit.id]
+        per_visit: dict[int | None, int] = defaultdict(int)
+        for visit_id in inserted_in:
+            per_visit[visit_id] += 1
+        page_views = {v.id: v.page_views + per_visit[v.id] for v in visits}
     else:  # repeated beacons: count the visits' rows as stored
-        ids = [v.id for v in visits]
         counts = {visit_id: n for visit_id, n in session.execute(
-            select(PageView.visit_id, func.count()).where(PageView.visit_id.in_(ids)).group_by(PageView.visit_id))}
-        for visit in visits:
-            visit.page_views = counts.get(visit.id, 0)
-    stored = inserted
+            select(PAGE_VIEWS.c.visit_id, func.count()).where(PAGE_VIEWS.c.visit_id.in_([v.id for v in visits]))
+            .group_by(PAGE_VIEWS.c.visit_id))}
+        page_views = {v.id: counts.get(v.id, 0) for v in visits}
+    updates = []
+    for visit in visits:
+        visit.page_views = page_views[visit.id]
+        row: dict[str, Any] = {"vid": visit.id, "pv": visit.page_views, "cid": visit.contact_id}
+        row["ls"], row["url"], row["title"] = now_at.get(id(visit)) or (visit.last_seen_at, None, None)
+        updates.append(row)
+    _update_visits(session, [u for u in updates if u["url"] is not None],
+                   [u for u in updates if u["url"] is None])
     if lefts:
         # The view left is in the visitor's visit this batch continued or started (a view over 30 minutes
         # earlier, in an older visit, keeps no time): updated by (visit, view key), the unique index.
         visits_of: dict[tuple[int, str], set[int]] = defaultdict(set)
         for visit in [*current_visits, *visits]:
-            visits_of[(visit.org_id, visit.visitor_key)].add(visit.id)
+            if visit.id is not None:
+                visits_of[(visit.org_id, visit.visitor_key)].add(visit.id)
         params = [{"o": left["o"], "v": visit_id, "vk": left["vk"], "s": left["s"]} for left in lefts
                   for visit_id in sorted(visits_of.get((left["o"], left["k"]), ()))]
         if params:
-            session.flush()
-            table = cast(Table, PageView.__table__)
             session.connection().execute(
-                update(table).where(table.c.visit_id == bindparam("v"), table.c.view_key == bindparam("vk"),
-                                    table.c.org_id == bindparam("o"))
+                update(PAGE_VIEWS).where(PAGE_VIEWS.c.visit_id == bindparam("v"),
+                                         PAGE_VIEWS.c.view_key == bindparam("vk"),
+                                         PAGE_VIEWS.c.org_id == bindparam("o"))
                 .values(seconds=bindparam("s")), params)
-    session.flush()
-    linked = {(v.org_id, v.contact_id) for v in created if v.contact_id is not None}
+    linked = {(v.org_id, v.contact_id) for v, _ in created if v.contact_id is not None}
     known = {(v.org_id, v.visitor_key): v.contact_id for v in visits if v.contact_id is not None}
     for org_id, contact_id in sorted(linked):  # a known contact's new visit: maybe their first touch
         _touches.note_first_touch(session, org_id, contact_id)
@@ -183,7 +218,22 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
             changed[visit.org_id].add(visit.contact_id)
     for org_id, contact_ids in sorted(changed.items()):
         _touches.trail_changed(session, org_id, contact_ids)
-    return Stored(stored, len(placed) - stored, len(created), known)
+    return Stored(inserted, len(placed) - inserted, len(created), known)
+
+
+def _update_visits(session: Session, moved: list[dict[str, Any]], counted: list[dict[str, Any]]) -> None:
+    """One executemany per shape: visits on a new page, and visits whose count alone changed (a repeat)."""
+    c = VISITS.c
+    if moved:
+        session.connection().execute(
+            update(VISITS).where(c.id == bindparam("vid"))
+            .values(last_seen_at=bindparam("ls"), current_url=bindparam("url"), current_title=bindparam("title"),
+                    page_views=bindparam("pv"), contact_id=bindparam("cid")), moved)
+    if counted:
+        session.connection().execute(
+            update(VISITS).where(c.id == bindparam("vid"))
+            .values(page_views=bindparam("pv"), contact_id=bindparam("cid")),
+            [{"vid": u["vid"], "pv": u["pv"], "cid": u["cid"]} for u in counted])
 
 
 class BeaconWriter:

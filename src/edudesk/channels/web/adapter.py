@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from edudesk.channels import base
 from edudesk.channels.base import OutboundMessage, SendContext, SendResult
 from edudesk.channels.web import beacon, routes
+from edudesk.shortcuts import Shortcut
 
 
 class WebConfig(BaseModel):
@@ -37,3 +38,8 @@ class WebChannel:
         combined.include_router(routes.router)
         combined.include_router(beacon.router)
         return combined
+
+    @staticmethod
+    def shortcuts() -> list[Shortcut]:
+        """The page-view beacon, the hottest request of all, skips what does not change its answer."""
+        return [beacon.SHORTCUT]

@@ -25,7 +25,7 @@ from edudesk.channels.web import frames
 from edudesk.channels.web.schemas import AttachmentOut, SessionRequest, WidgetSession
 from edudesk.channels.web.uploads import clean_filename, new_storage_key, path_for, sniff_image
 from edudesk.channels.web.visitor_session import CHANNEL, PageContext, VisitorSession, hello_extras
-from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens
+from edudesk.channels.web.visitor_token import VisitorIdentity, VisitorTokens, tokens_for
 from edudesk.contacts import service as contacts_service
 from edudesk.context import AppContext, get_ctx
 from edudesk.conversations import service as conversations_service
@@ -61,7 +61,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
 def _tokens(ctx: AppContext) -> VisitorTokens:
-    return VisitorTokens(ctx.settings.secret_key)
+    return tokens_for(ctx.settings.secret_key)
 
 
 def _conversation_payload(session: Any, org_id: int, contact_id: int | None) -> dict[str, Any]:

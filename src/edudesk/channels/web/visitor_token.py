@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 
@@ -37,3 +38,10 @@ class VisitorTokens:
         if not isinstance(org_id, int) or not isinstance(visitor_id, str) or not visitor_id:
             return None
         return VisitorIdentity(org_id, visitor_id)
+
+
+@functools.lru_cache(maxsize=8)
+def tokens_for(secret_key: str) -> VisitorTokens:
+    """One reader per secret key (the process has one): building the serializer costs as much as a beacon's
+    attribution, for every page view."""
+    return VisitorTokens(secret_key)
