@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.contacts import service as contacts_service
 from edudesk.db import Database
+from edudesk.visitors import classify
 from edudesk.visitors import service as _touches
 from edudesk.visitors.beacons import SESSION_GAP, PageViewIn
 from edudesk.visitors.models import PageView, Visit
@@ -182,8 +183,12 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
         if visit.contact_id is not None and visit.id in grown and not visit.is_bot:
             changed[visit.org_id].add(visit.contact_id)
     for org_id, contact_ids in sorted(changed.items()):
-        _touches.trail_changed(session, org_id, contact_ids)
+        _touches.trail_changed(session, org_id, contact_ids, changed=_TRAIL_CHANGE)
     return Stored(stored, len(placed) - stored, len(created), known)
+
+
+# What a stored page view may change for the classification rules (an org whose rules read none skips the job).
+_TRAIL_CHANGE = dict.fromkeys(classify.TRAIL_KINDS, frozenset[str]())
 
 
 class BeaconWriter:
