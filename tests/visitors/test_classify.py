@@ -84,3 +84,40 @@ def test_conditions_round_trip_as_text() -> None:
     text = "page *price* >= 3\nvisits >= 2\nsignal asked_trial\ncampaign exam-prep"
     parsed = classify.parse_conditions(text, signals=SIGNALS)
     assert classify.conditions_text([c.as_dict() for c in parsed]) == text
+
+
+def _rule(*conditions: Condition) -> RuleSpec:
+    return RuleSpec(1, "t", conditions)
+
+
+@pytest.mark.parametrize(("rules", "changed", "expected"), [
+    # The default rules (page, signal asked_trial, campaign) and a new FAQ category: nothing reads categories.
+    ([_rule(Condition("page", "*price*", 3)), _rule(Condition("signal", "asked_trial")),
+      _rule(Condition("campaign", "exam"))], {"faq": {"学费"}}, False),
+    ([_rule(Condition("signal", "asked_trial"))], {"signal": {"asked_price"}}, False),
+    ([_rule(Condition("signal", "asked_trial"))], {"signal": {"asked_price", "asked_trial"}}, True),
+    ([_rule(Condition("signal", "asked_trial"))], {"signal": set()}, True),  # "some signal": any may matter
+    ([_rule(Condition("faq", "价格"))], {"faq": {"课程价格"}}, True),  # contains, as ``check`` matches
+    ([_rule(Condition("faq", "价格"))], {"faq": {"上课时间"}}, False),
+    ([_rule(Condition("page", "*price*"))], {k: set() for k in classify.TRAIL_KINDS}, True),
+    ([_rule(Condition("faq", "价格"))], {k: set() for k in classify.TRAIL_KINDS}, False),
+    # Lead fields and the visit count change with no call naming them: a rule reading them always runs again.
+    ([_rule(Condition("faq", "价格"), Condition("field", "grade"))], {"faq": {"上课时间"}}, True),
+    ([_rule(Condition("visits", "", 3))], {"signal": {"asked_price"}}, True),
+    ([], {"faq": {"价格"}}, False),
+])
+def test_could_change(rules: list[RuleSpec], changed: dict[str, set[str]], expected: bool) -> None:
+    assert classify.could_change(rules, changed) is expected
+
+
+def test_a_change_no_condition_matches_leaves_every_answer_as_it_was() -> None:
+    """``could_change``'s promise checked against ``evaluate`` itself: a new signal no rule names, added to facts
+    for which rules hold and do not, changes no answer nor reason."""
+    rules = [RuleSpec(1, "a", (Condition("signal", "asked_trial"), Condition("faq", "价格"))),
+             RuleSpec(2, "b", (Condition("faq", "时间"),)), RuleSpec(3, "c", (Condition("signal", "enrol_intent"),))]
+    for facts in (Facts(signals={"asked_trial"}, categories=["价格"]), Facts(categories=["上课时间"]), Facts()):
+        for changed in ({"signal": {"asked_price"}}, {"faq": {"试听"}}):
+            assert not classify.could_change(rules, changed)
+            grown = Facts(signals={*facts.signals, *changed.get("signal", ())},
+                          categories=[*facts.categories, *changed.get("faq", ())])
+            assert classify.evaluate(rules, grown) == classify.evaluate(rules, facts)

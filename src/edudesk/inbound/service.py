@@ -246,7 +246,7 @@ def receive(
         msg = replace(msg, payload=None)  # no such fixed text (any more): the bot reads the words instead
     facts: tuple[tuple[str, str, str], ...] = ()
     extraction = extract(text, use_model=name_model, lexicon=org_bot.lexicon) if text else None
-    signals_before = len(leads_service.contact_signals(contact))
+    signals_before = set(leads_service.contact_signals(contact))
     if extraction is not None:
         # Opportunistic extraction: parents give a number or a grade whenever they like, not only when a bot script
         # asks, so every visitor message that states a fact updates the lead card (no statement when none does).
@@ -257,10 +257,12 @@ def receive(
                                              page_url=conv.page_url)
         facts = captured.facts
         gave_contact = bool(leads_service.CONTACT_KEYS & set(captured.changed))
-        if gave_contact or len(leads_service.contact_signals(contact)) != signals_before:
+        signals_after = set(leads_service.contact_signals(contact))
+        if gave_contact or signals_after != signals_before:
             # The profile changed (a signal, or a number that may make two contacts one person): merge and
-            # classify again (debounced, in a job).
-            visitors_service.conversation_changed(session, msg.org_id, contact.id, merged_lead=gave_contact)
+            # classify again (debounced, in a job; skipped when no rule reads the new signals).
+            visitors_service.conversation_changed(session, msg.org_id, contact.id, merged_lead=gave_contact,
+                                                  new_signals=signals_after - signals_before)
     if conv.state == ConversationState.queued and handover.while_queued(session, conv, payload=msg.payload):
         return result
     if conv.state in (ConversationState.bot, ConversationState.queued) and text:
@@ -283,8 +285,11 @@ def receive(
                                               sensitive=org_bot.engine.sensitive, frames=frames,
                                               client_id=msg.client_message_id)
         if decision.category and decision.category not in categories_before:
-            # A new FAQ category for this conversation: "asked about …" may hold now (classified in a job).
-            visitors_service.trail_changed(session, msg.org_id, [contact.id])
+            # A new FAQ category for this conversation: "asked about …" may hold now (classified in a job, unless
+            # no rule reads the categories answered).
+            answered = {decision.category, *(c for _, c in decision.more_answers if c)}
+            visitors_service.trail_changed(session, msg.org_id, [contact.id],
+                                           changed={"faq": frozenset(answered - set(categories_before))})
         for reply in decision.replies:
             bot_msg = conversations_service.post_message(
                 session, conv, SenderKind.bot, reply.text, sender_name=BOT_NAME,

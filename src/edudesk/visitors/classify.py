@@ -192,5 +192,34 @@ def evaluate(rules: Sequence[RuleSpec], facts: Facts) -> dict[str, tuple[RuleSpe
     return out
 
 
+# Facts that change with no call to ``rules.trail_changed`` naming them: lead card fields other than the phone and
+# WeChat ID (captured from any message), and the visit count the contact row keeps (a message after a long gap). A
+# rule reading one of them is run again on every change, as before changes were told apart.
+UNTRACKED = frozenset({"field", "visits"})
+# What a page view (or visits linked to a contact) may change; "visits" is also untracked.
+TRAIL_KINDS = frozenset({"page", "course", "visits", "campaign", "source", "utm_source", "keyword"})
+
+
+def could_change(rules: Iterable[RuleSpec], changed: Mapping[str, Collection[str]]) -> bool:
+    """Whether running ``rules`` again could give another answer after ``changed`` (condition kind → the values that
+    appeared, empty: any): a rule reads an untracked fact, or a changed kind with any value, or, for ``signal`` and
+    ``faq``, a value that ``check`` would match in the new ones. Facts only grow by such a change (a new signal,
+    a newly answered category), so a condition matching none of the new values holds exactly as it did."""
+    for rule in rules:
+        for cond in rule.conditions:
+            if cond.kind in UNTRACKED:
+                return True
+            if cond.kind not in changed:
+                continue
+            values = changed[cond.kind]
+            if not values or cond.kind not in ("signal", "faq"):
+                return True
+            if cond.kind == "signal" and cond.value in values:
+                return True
+            if cond.kind == "faq" and _contains(cond.value, values) is not None:
+                return True
+    return False
+
+
 def conditions_text(conditions: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(Condition.from_dict(c).as_text() for c in conditions)

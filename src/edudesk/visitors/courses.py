@@ -13,7 +13,7 @@ from edudesk.audit import service as audit_service
 from edudesk.catalog import service as catalog_service
 from edudesk.db import NotFoundError, get_in_org, org_query
 from edudesk.errors import DomainError
-from edudesk.visitors import patterns
+from edudesk.visitors import patterns, rules
 from edudesk.visitors.profile_models import CoursePattern
 
 MAX_PATTERNS = 200
@@ -55,6 +55,7 @@ def add_pattern(session: Session, actor: audit_service.Actor, *, pattern: str, c
     session.flush()
     audit_service.record(session, actor, "visitors.course_pattern.create", "course_pattern", row.id,
                          pattern=clean, course=name)
+    rules.rules_changed(session, org_id)  # "course" conditions read the patterns: contacts are run again
     return row
 
 
@@ -64,6 +65,7 @@ def delete_pattern(session: Session, actor: audit_service.Actor, pattern_id: int
                          pattern=row.pattern, course=row.course_name)
     session.delete(row)
     session.flush()
+    rules.rules_changed(session, actor.org_id)
 
 
 def course_of(rows: Iterable[CoursePattern], url: str) -> str | None:

@@ -3,6 +3,9 @@ conversations and the lead. One call, a handful of queries, always scoped by org
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -10,7 +13,7 @@ from edudesk.bot import service as bot_service
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.leads import service as leads_service
-from edudesk.visitors import courses, trail
+from edudesk.visitors import classify, courses, trail
 from edudesk.visitors.classify import Facts
 from edudesk.visitors.models import PageView, Visit
 from edudesk.visitors.profile_models import CoursePattern
@@ -41,34 +44,50 @@ def _conversation_ids(session: Session, org_id: int, contact_id: int) -> list[in
                                                                     limit=MAX_CONVERSATIONS)]
 
 
-def facts_of(session: Session, org_id: int, contact_id: int) -> Facts:
-    """What the classification rules look at for this contact."""
+def facts_of(session: Session, org_id: int, contact_id: int, kinds: Collection[str] | None = None) -> Facts:
+    """What the classification rules look at for this contact; with ``kinds`` (the condition kinds the org's rules
+    read, ``OrgRules.kinds``) only those facts, the others left empty: a rule never reads them, so the answer is the
+    same for fewer queries (no lead lookup without a ``field`` rule, no conversations without a ``faq`` one). Reads
+    columns, not whole rows: this runs in the classify job of every visitor who says something new."""
+    want = set(classify.KINDS if kinds is None else kinds)
     contact = contacts_service.get(session, org_id, contact_id)
-    visits = list(session.scalars(select(Visit).where(
-        Visit.org_id == org_id, Visit.contact_id == contact_id, Visit.is_bot.is_(False))
-        .order_by(Visit.started_at.desc()).limit(200)))
-    urls = [p.url for p in trail.page_views_of(session, org_id, contact_id, limit=MAX_FACT_PAGES)]
-    rows = list(session.scalars(select(CoursePattern).where(CoursePattern.org_id == org_id)
-                                .order_by(CoursePattern.position, CoursePattern.id)))
-    sources = [v.source or {} for v in visits]
-    touch = leads_service.first_touch(contact)
-    campaigns = {v.campaign for v in visits if v.campaign} | {s.get("utm_campaign", "") for s in sources}
-    campaigns |= {str(touch.get("campaign", "")), str(touch.get("utm_campaign", ""))}
-    known = leads_service.known_values(session, org_id, contact_id)
-    return Facts(
-        page_urls=urls,
-        courses=courses.course_counts(rows, urls),
-        categories=bot_service.categories_of_conversations(session, org_id,
-                                                           _conversation_ids(session, org_id, contact_id)),
-        signals=set(leads_service.contact_signals(contact)),
-        campaigns={c for c in campaigns if c},
-        source_kinds={v.source_kind for v in visits},
-        utm_sources={s["utm_source"] for s in sources if s.get("utm_source")}
-        | ({str(touch["utm_source"])} if touch.get("utm_source") else set()),
-        keywords={s["search_keyword"] for s in sources if s.get("search_keyword")},
-        visits=max(len(visits), contact.visits or 0),
-        lead_fields={k for k, v in known.items() if v not in (None, "", [])},
-    )
+    found: dict[str, Any] = {}
+    if want & _VISIT_KINDS:
+        visits = session.execute(select(Visit.source, Visit.campaign, Visit.source_kind).where(
+            Visit.org_id == org_id, Visit.contact_id == contact_id, Visit.is_bot.is_(False))
+            .order_by(Visit.started_at.desc()).limit(200)).all()
+        sources = [v.source or {} for v in visits]
+        touch = leads_service.first_touch(contact)
+        campaigns = {v.campaign for v in visits if v.campaign} | {s.get("utm_campaign", "") for s in sources}
+        campaigns |= {str(touch.get("campaign", "")), str(touch.get("utm_campaign", ""))}
+        found.update(
+            campaigns={c for c in campaigns if c},
+            source_kinds={v.source_kind for v in visits},
+            utm_sources={s["utm_source"] for s in sources if s.get("utm_source")}
+            | ({str(touch["utm_source"])} if touch.get("utm_source") else set()),
+            keywords={s["search_keyword"] for s in sources if s.get("search_keyword")},
+            visits=max(len(visits), contact.visits or 0))
+    if want & {"page", "course"}:
+        urls = list(session.scalars(
+            select(PageView.url).join(Visit, Visit.id == PageView.visit_id)
+            .where(PageView.org_id == org_id, Visit.org_id == org_id, Visit.contact_id == contact_id,
+                   Visit.is_bot.is_(False))
+            .order_by(PageView.viewed_at.desc(), PageView.id.desc()).limit(MAX_FACT_PAGES)))
+        found["page_urls"] = urls
+        if "course" in want:
+            rows = list(session.scalars(select(CoursePattern).where(CoursePattern.org_id == org_id)
+                                        .order_by(CoursePattern.position, CoursePattern.id)))
+            found["courses"] = courses.course_counts(rows, urls)
+    if "faq" in want:
+        found["categories"] = bot_service.categories_of_conversations(
+            session, org_id, _conversation_ids(session, org_id, contact_id))
+    if "field" in want:
+        known = leads_service.known_values(session, org_id, contact_id)
+        found["lead_fields"] = {k for k, v in known.items() if v not in (None, "", [])}
+    return Facts(signals=set(leads_service.contact_signals(contact)), **found)
+
+
+_VISIT_KINDS = frozenset({"campaign", "source", "utm_source", "keyword", "visits"})
 
 
 def profile_of(session: Session, org_id: int, contact_id: int, *, show_phone: bool = False) -> Profile:

@@ -56,16 +56,22 @@ class ContactClassification(OrgScoped, Base):
     rule_tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     queued: Mapped[bool] = mapped_column(Boolean, default=False)
     classified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # ProfileState.rules_version the last run used (None: never run, or before versions were kept): a change that
+    # no rule looks at skips the job only when the rules are still those (rules.trail_changed).
+    rules_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ProfileState(OrgScoped, Base):
-    """Per-org flags of the profile part: whether the default rules were seeded (so deleting one sticks)."""
+    """Per-org flags of the profile part: whether the default rules were seeded (so deleting one sticks), and
+    ``rules_version``, raised in the transaction of every change to the classification rules or course pages: the
+    key of each process's cache of the rules (rulecache.py), right across instances without any TTL."""
 
     __tablename__ = "visitor_profile_state"
     __table_args__ = (UniqueConstraint("org_id", name="uq_visitor_profile_state_org"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rules_seeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PersonalRule(OrgScoped, Base):

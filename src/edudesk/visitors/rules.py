@@ -6,13 +6,24 @@ waiting (``ContactClassification.queued``), a few seconds ahead so a burst of pa
 sets the tags of rules that hold and removes those of rules that stopped holding — only tags a rule set, never
 one staff added by hand, and not again a rule's tag staff removed by hand while the rule still holds — then tells
 the lead its tag points (``leads_service.set_tag_points``), which grades it again.
+
+Cheap under load (issue 17): each process keeps the org's parsed rules (``rules_of``) keyed by
+``ProfileState.rules_version``, a fresh number written in the transaction of every change to the rules or the
+course pages, so one small query tells whether the cached rules are still the org's, on every instance. A caller
+that knows what changed (``changed``: a new signal, a new FAQ category, page views) lets ``trail_changed`` skip a
+contact whose last run used these very rules when no rule looks at that change: running them again could not
+change a tag or a point.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,6 +81,7 @@ def seed_defaults(session: Session, org_id: int) -> list[ClassifyRule]:
     if settings.rules_seeded:
         return list(session.scalars(org_query(ClassifyRule, org_id).order_by(ClassifyRule.position)))
     settings.rules_seeded = True
+    settings.rules_version = _new_version()
     rows = []
     for position, (tag, text, points, label) in enumerate(DEFAULT_RULES):
         conditions = classify.parse_conditions(text, signals=SIGNALS)
@@ -115,6 +127,7 @@ def save_rule(session: Session, actor: audit_service.Actor, rule_id: int | None,
         raise RuleError("duplicate", f"标签「{clean}」已有规则", "tag") from None
     audit_service.record(session, actor, "visitors.rule.save", "classify_rule", row.id, tag=clean,
                          conditions=row.conditions, points=value)
+    rules_changed(session, org_id)
     return row
 
 
@@ -124,11 +137,75 @@ def delete_rule(session: Session, actor: audit_service.Actor, rule_id: int) -> N
     audit_service.record(session, actor, "visitors.rule.delete", "classify_rule", row.id, tag=row.tag)
     session.delete(row)
     session.flush()
+    rules_changed(session, actor.org_id)
 
 
 def specs(rows: list[ClassifyRule]) -> list[RuleSpec]:
     return [RuleSpec(r.id, r.tag, tuple(classify.Condition.from_dict(c) for c in r.conditions or ()), r.points,
                      r.label) for r in rows if r.enabled]
+
+
+# --- the per-process cache of each org's rules ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrgRules:
+    """An org's enabled rules, parsed, with the ``rules_version`` they were read under (None: not cacheable)."""
+
+    version: int | None
+    specs: tuple[RuleSpec, ...]
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The condition kinds the rules read: the facts ``facts_of`` has to gather, and no other."""
+        return frozenset(c.kind for r in self.specs for c in r.conditions)
+
+
+_CACHE: dict[int, OrgRules] = {}
+_CACHE_MAX = 10_000  # orgs; a process serving more starts over (one query each to fill it again)
+
+
+def _new_version() -> int:
+    # Random, not a counter: a change rolled back may have filled a process's cache under its number, which then
+    # must not come back as a later change's (a counter would repeat it).
+    return secrets.randbelow(_VERSIONS)
+
+
+_VERSIONS = 2**30  # version + step stays below 2**31: the column is an INTEGER
+
+
+def rules_changed(session: Session, org_id: int) -> None:
+    """Call in the transaction of any change to what classification reads from the org's settings (its rules, its
+    course pages): every process's cached rules for the org become stale at commit, and every contact is run again
+    on their next change (``trail_changed`` skips nothing for a contact last run under another version). The new
+    version is the old one plus a random step, never the old one itself, and written by one UPDATE, so two admins
+    saving at once both change it."""
+    step = 1 + secrets.randbelow(_VERSIONS - 1)
+    result = session.execute(update(ProfileState).where(ProfileState.org_id == org_id)
+                             .values(rules_version=(ProfileState.rules_version + step) % _VERSIONS)
+                             .execution_options(synchronize_session="fetch"))
+    if not getattr(result, "rowcount", 0):  # an org that never asked for its rules: seeding will come
+        session.add(ProfileState(org_id=org_id, rules_seeded=False, rules_version=_new_version()))
+        session.flush()
+
+
+def rules_of(session: Session, org_id: int) -> OrgRules:
+    """The org's enabled rules, parsed: from this process's cache while ``rules_version`` is unchanged (one small
+    query), else read (and the defaults seeded, as ``list_rules`` does)."""
+    version = session.scalar(select(ProfileState.rules_version).where(ProfileState.org_id == org_id,
+                                                                      ProfileState.rules_seeded.is_(True)))
+    if version is not None:
+        cached = _CACHE.get(org_id)
+        if cached is not None and cached.version == version:
+            return cached
+    rows = list_rules(session, org_id)
+    if version is None:  # just seeded (or an org seeded before the rules kept a version)
+        version = session.scalar(select(ProfileState.rules_version).where(ProfileState.org_id == org_id))
+    made = OrgRules(version, tuple(specs(rows)))
+    if version is not None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[org_id] = made
+    return made
 
 
 # --- running the rules ------------------------------------------------------------------------------------------
@@ -153,15 +230,24 @@ def _state_for_update(session: Session, org_id: int, contact_id: int) -> Contact
     return row
 
 
-def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[int]) -> int:
+def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[int], *,
+                  changed: Mapping[str, Collection[str]] | None = None) -> int:
     """The contacts' trail or conversation changed: classify them again soon. Call it in the transaction of the
     change; enqueues at most one job per contact at a time (debounced). Returns how many jobs were enqueued.
 
-    Cheap for the trail writer's batches: one query reads the contacts' states whatever their number (a contact
-    seen for the first time costs one insert more), and a contact whose job is still waiting costs nothing more."""
+    ``changed`` says what changed when the caller knows (``classify.could_change``: condition kind → the new
+    values, empty for "any"); None is "anything". A contact last run under the org's current rules is then skipped
+    when no rule looks at that change. Cheap for the trail writer's batches: one query reads the contacts' states
+    whatever their number (a contact seen for the first time costs one insert more), and a contact whose job is
+    still waiting costs nothing more."""
     wanted = sorted(set(contact_ids))
     if not wanted:
         return 0
+    current: int | None = None
+    if changed is not None:
+        rules = rules_of(session, org_id)
+        if not classify.could_change(rules.specs, changed):
+            current = rules.version  # None (not known): nothing is skipped
     states: dict[int, ContactClassification] = {}
     for start in range(0, len(wanted), 500):
         for row in session.scalars(org_query(ContactClassification, org_id)
@@ -170,7 +256,7 @@ def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[in
     enqueued = 0
     for contact_id in wanted:
         row = states.get(contact_id) or _state_for_update(session, org_id, contact_id)
-        if row.queued:
+        if row.queued or (current is not None and row.rules_version == current):
             continue
         row.queued = True
         jobs.enqueue(session, CLASSIFY_JOB, {"org_id": org_id, "contact_id": contact_id}, org_id=org_id,
@@ -181,9 +267,10 @@ def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[in
 
 
 def apply(session: Session, org_id: int, contact_id: int, holding: dict[str, tuple[RuleSpec, str]],
-          rules: list[RuleSpec]) -> tuple[list[str], list[str]]:
+          rules: Collection[RuleSpec], *, version: int | None = None) -> tuple[list[str], list[str]]:
     """Sets the tags of the rules that hold and removes those of rules that stopped holding; returns (added,
-    removed). ``holding`` is ``classify.evaluate``'s answer."""
+    removed). ``holding`` is ``classify.evaluate``'s answer; ``version`` the ``rules_version`` ``rules`` were
+    read under (remembered, so a later change no rule reads may skip this contact)."""
     contact = contacts_service.get(session, org_id, contact_id)
     state = _state_for_update(session, org_id, contact_id)
     tags = list(contact.tags or [])
@@ -210,6 +297,7 @@ def apply(session: Session, org_id: int, contact_id: int, holding: dict[str, tup
         del remembered[tag]
     contacts_service.set_tags(session, contact, tags)
     state.rule_tags, state.classified_at, state.queued = remembered, utcnow(), False
+    state.rules_version = version
     points = {f"{leads_service.TAG_PREFIX}{r.tag}": (r.points, r.label or r.tag) for r in rules if r.points}
     leads_service.set_tag_points(session, contact, points)
     session.flush()

@@ -13,6 +13,7 @@ session, suggestion clicks and merging contacts that are one person. The work li
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -50,9 +51,9 @@ from edudesk.visitors.rules import (
     erase_classification,
     export_classification,
     list_rules,
+    rules_of,
     save_rule,
     seed_defaults,
-    specs,
     state_of,
     trail_changed,
 )
@@ -130,6 +131,7 @@ __all__ = [
     "purge_before",
     "register_jobs",
     "report",
+    "rules_of",
     "save_personal_rule",
     "save_rule",
     "save_settings",
@@ -146,10 +148,11 @@ __all__ = [
 
 
 def classify_contact(session: Session, org_id: int, contact_id: int) -> tuple[list[str], list[str]]:
-    """Runs the org's rules for one contact now: (tags added, tags removed)."""
-    rules = specs(list_rules(session, org_id))
-    holding = classify.evaluate(rules, facts_of(session, org_id, contact_id))
-    return apply_tags(session, org_id, contact_id, holding, rules)
+    """Runs the org's rules for one contact now: (tags added, tags removed). The rules come from this process's
+    cache (checked against the org's ``rules_version``) and only the facts they read are gathered."""
+    rules = rules_of(session, org_id)
+    holding = classify.evaluate(rules.specs, facts_of(session, org_id, contact_id, rules.kinds))
+    return apply_tags(session, org_id, contact_id, holding, rules.specs, version=rules.version)
 
 
 def classify_job(session: Session, payload: dict[str, Any]) -> None:
@@ -180,13 +183,17 @@ def classify_job(session: Session, payload: dict[str, Any]) -> None:
             state.queued = False
 
 
-def conversation_changed(session: Session, org_id: int, contact_id: int, *, merged_lead: bool = False) -> None:
+def conversation_changed(session: Session, org_id: int, contact_id: int, *, merged_lead: bool = False,
+                         new_signals: Collection[str] | None = None) -> None:
     """Called by the inbound orchestrator when a visitor message showed something rules look at (a new signal, an
     FAQ category answered, a lead merged on phone / WeChat): merges the contacts that are one person, then
-    classifies the contact again (debounced)."""
+    classifies the contact again (debounced). ``new_signals`` (the signals this message added, nothing else having
+    changed) lets a contact whose rules read none of them skip the job."""
     if merged_lead:
         merge_on_phone(session, org_id, contact_id)
-    trail_changed(session, org_id, [contact_id])
+        new_signals = None
+    trail_changed(session, org_id, [contact_id],
+                  changed=None if new_signals is None else {"signal": frozenset(new_signals)})
 
 
 def register_jobs(registry: jobs.JobRegistry) -> None:

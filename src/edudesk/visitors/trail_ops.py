@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.leads import service as leads_service
+from edudesk.visitors import classify
 from edudesk.visitors import rules as _rules
 from edudesk.visitors import trail as _trail
 from edudesk.visitors.models import PageView, Visit
@@ -48,7 +49,8 @@ def link_contact(session: Session, org_id: int, visitor_key: str, contact_id: in
         note_first_touch(session, org_id, contact_id)
         # Their pages now count for the contact's classification (debounced job, this transaction). Last: the
         # contact's row before its classification state, the order the message path and the job lock them in.
-        _rules.trail_changed(session, org_id, [contact_id])
+        _rules.trail_changed(session, org_id, [contact_id],
+                             changed=dict.fromkeys(classify.TRAIL_KINDS, frozenset[str]()))
     return linked
 
 

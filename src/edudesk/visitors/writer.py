@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from edudesk.contacts import service as contacts_service
 from edudesk.db import Database
+from edudesk.visitors import classify
 from edudesk.visitors import service as _touches
 from edudesk.visitors.beacons import SESSION_GAP, PageViewIn
 from edudesk.visitors.models import PageView, Visit
@@ -217,7 +218,7 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
         if visit.contact_id is not None and visit.id in grown and not visit.is_bot:
             changed[visit.org_id].add(visit.contact_id)
     for org_id, contact_ids in sorted(changed.items()):
-        _touches.trail_changed(session, org_id, contact_ids)
+        _touches.trail_changed(session, org_id, contact_ids, changed=_TRAIL_CHANGE)
     return Stored(inserted, len(placed) - inserted, len(created), known)
 
 
@@ -234,6 +235,10 @@ def _update_visits(session: Session, moved: list[dict[str, Any]], counted: list[
             update(VISITS).where(c.id == bindparam("vid"))
             .values(page_views=bindparam("pv"), contact_id=bindparam("cid")),
             [{"vid": u["vid"], "pv": u["pv"], "cid": u["cid"]} for u in counted])
+
+
+# What a stored page view may change for the classification rules (an org whose rules read none skips the job).
+_TRAIL_CHANGE = dict.fromkeys(classify.TRAIL_KINDS, frozenset[str]())
 
 
 class BeaconWriter:
