@@ -14,7 +14,13 @@ from starlette.types import ASGIApp
 
 from edudesk.i18n import LocaleMiddleware, get_locale
 from edudesk.internal_errors import InternalErrorMiddleware
-from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
+from edudesk.security import (
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    StaffSessionMiddleware,
+    WidgetCorsMiddleware,
+)
+from tests.test_events import run_in_fresh_loop
 
 MIDDLEWARES: dict[str, Callable[[ASGIApp], Any]] = {
     "internal_errors": InternalErrorMiddleware,
@@ -22,6 +28,7 @@ MIDDLEWARES: dict[str, Callable[[ASGIApp], Any]] = {
     "body_limit": lambda app: BodyLimitMiddleware(app, max_bytes=10, upload_max_bytes=10, upload_paths=()),
     "widget_cors": lambda app: WidgetCorsMiddleware(app, prefixes=("/api/v1/widget/",)),
     "locale": LocaleMiddleware,
+    "session": lambda app: StaffSessionMiddleware(app, secret_key="x" * 32),
 }
 
 SOCKET_SCOPE = {"type": "websocket", "path": "/ws/visitor", "headers": [(b"origin", b"https://school.example"),
@@ -62,3 +69,19 @@ def test_the_locale_is_still_set_for_a_socket() -> None:
         assert contextvars.copy_context().run(call) == "en"
     finally:
         inner.marker.close()
+
+
+def test_the_consoles_sockets_still_get_the_staff_session() -> None:
+    seen: list[Any] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope.get("session"))
+
+    async def scenario() -> None:
+        mw = StaffSessionMiddleware(inner, secret_key="x" * 32)
+        await mw({"type": "websocket", "path": "/voice/calls/1/agent", "headers": []}, None, None)
+        await mw({"type": "http", "method": "GET", "path": "/console", "headers": []}, None, None)
+        await mw(dict(SOCKET_SCOPE), None, None)
+
+    run_in_fresh_loop(scenario())
+    assert seen == [{}, {}, None], "a console socket and a page get a session; the widget's socket has none"

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -281,3 +282,18 @@ def own_origin(base_url: str) -> str | None:
         return normalize_origin(f"{parts.scheme}://{parts.netloc}")
     except OriginError:
         return None
+
+
+# Sockets that never read the staff session: the visitor is its token (docs/protocol.md).
+SESSIONLESS_SOCKETS = frozenset({"/ws/visitor"})
+
+
+class StaffSessionMiddleware(SessionMiddleware):
+    """Starlette's signed-cookie session, for the staff pages and the console's sockets. The widget's socket never
+    reads a session, so it passes straight through: otherwise the middleware's frame, the cookies it parsed and an
+    empty session would live as long as each of thousands of widget sockets."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:  # type: ignore[override]
+        if scope["type"] == "websocket" and scope["path"] in SESSIONLESS_SOCKETS:
+            return self.app(scope, receive, send)
+        return super().__call__(scope, receive, send)
