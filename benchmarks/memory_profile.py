@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(database_url=url, data_dir=tmp, secret_key=secrets.token_urlsafe(32),
                         visitor_messages_per_minute=600, rate_limits_enabled=False, log_level="WARNING")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            **server_options(settings)))  # type: ignore[arg-type]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.1)
     time.sleep(1.0)
     idle = rss_mb()
+    gc.unfreeze()  # the server's heap freezer hides frozen objects from gc.get_objects(): count them all
     gc.collect()
     tracked_before = collections.Counter(type(o).__name__ for o in gc.get_objects())
     tracemalloc.start(1)
@@ -71,11 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         [edudesk_exe(), "bench", "--url", f"http://127.0.0.1:{port}", "--org-key", org_key, "--visitors",
          str(args.visitors), "--rate", "1", "--duration", str(args.hold), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The bench opens 200 connections a second, each sending its opening message; sample once all are held.
-    time.sleep(args.visitors / 200 + min(10.0, args.hold / 2) + 3)
+    # The bench opens 200 connections a second, each sending its opening message; sample once all are held (on a
+    # loaded machine they take longer to open: wait for the hub to count them, and divide by what it counts).
+    hub = app.state.ctx.hub
+    deadline = time.monotonic() + 60 + args.visitors / 20  # the bench holds them `--hold` s once all are open
+    while hub.connection_count < args.visitors and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(min(5.0, args.hold / 4))  # the opening messages answered
+    connected = hub.connection_count
     held = rss_mb()
     after = tracemalloc.take_snapshot()
     traced = tracemalloc.get_traced_memory()[0]
+    gc.unfreeze()
     tracked_after = collections.Counter(type(o).__name__ for o in gc.get_objects())
     bench.wait(timeout=args.hold + 300)
     time.sleep(2.0)  # every socket closed and its handler finished
@@ -86,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     server.should_exit = True
     thread.join(timeout=30)
 
-    n = args.visitors
+    n = max(1, connected)
+    print(f"{connected} of {args.visitors} visitors connected when sampled")
     print(f"RSS idle (warm) {idle:.0f} MB; with {n} visitors {held:.0f} MB: {(held - idle) * 1024 / n:.1f} KB each "
           f"(tracemalloc's own overhead included); traced Python heap {traced / 2**20:.0f} MB")
     print(f"after the visitors left: {unreachable / n:.0f} unreachable objects per visitor were found only by a full "

@@ -19,7 +19,6 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -58,7 +57,12 @@ from edudesk.realtime import Hub, Presence
 from edudesk.routing import handover
 from edudesk.routing import presence as routing_presence
 from edudesk.routing import runner as routing_runner
-from edudesk.security import BodyLimitMiddleware, SecurityHeadersMiddleware, WidgetCorsMiddleware
+from edudesk.security import (
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    StaffSessionMiddleware,
+    WidgetCorsMiddleware,
+)
 from edudesk.settings import Settings
 from edudesk.shortcuts import ShortcutMiddleware
 from edudesk.stalls import StallMonitor
@@ -360,7 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost: a route's unexpected exception becomes a logged 500 that still gets the session, locale and
     # security headers of the middlewares below; the outermost copy (after CORS) catches the middlewares' own.
     app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
+    app.add_middleware(StaffSessionMiddleware, secret_key=settings.secret_key, session_cookie="edudesk_session",
                        max_age=settings.session_max_age_seconds, same_site="lax", https_only=settings.secure_cookies)
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,

@@ -103,7 +103,10 @@ def serve(
 # uvicorn's socket options. permessage-deflate is off: chat frames are a few hundred bytes, and compressing each
 # one cost the event loop about 40 % of its CPU under load (benchmarks/profile_server.py) for a few bytes saved.
 # ws_max_size is EDUDESK_MAX_FRAME_BYTES (see server_options): uvicorn closes with 1009 before buffering more.
-SERVER_OPTIONS: dict[str, object] = {"log_level": "warning",
+# ws is named rather than "auto" (which picks whatever is installed): the sans-I/O implementation keeps one protocol
+# object and one receive queue per socket and no task of its own; uvicorn's legacy "websockets" one runs tasks per
+# connection and is deprecated, and wsproto is not a dependency (docs/performance.md, "Per-socket memory, round 2").
+SERVER_OPTIONS: dict[str, object] = {"log_level": "warning", "ws": "websockets-sansio",
                                      "ws_max_size": Settings.model_fields["max_frame_bytes"].default,
                                      "ws_per_message_deflate": False, "timeout_graceful_shutdown": 5}
 

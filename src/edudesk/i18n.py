@@ -8,6 +8,7 @@ language lives in a context variable so that templates and services share it wit
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -72,12 +73,13 @@ class LocaleMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Not a coroutine: it returns the app's own awaitable (run in this context, so with this locale), so no
+        frame of it lives as long as a widget socket's request, which lasts all evening."""
         if scope["type"] in ("http", "websocket"):
-            # In a function of its own: this frame lives as long as the request, and a widget socket's request
-            # lasts all evening — its locals (a dict of every header) would too.
+            # In a function of its own: its locals (a dict of every header) are gone once the locale is set.
             set_locale(_request_locale(scope))
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def _request_locale(scope: Scope) -> str:

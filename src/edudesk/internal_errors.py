@@ -11,6 +11,8 @@ started cannot be answered any more; it is re-raised, and the server drops that 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import structlog
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -28,10 +30,14 @@ class InternalErrorMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A socket (or lifespan) passes straight through: returning the app's own awaitable keeps no frame of
+        this middleware alive for as long as the socket is open (thousands of widget sockets, all evening)."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -1,8 +1,9 @@
 """The WebSocket hub: which sockets listen to which topics, and who is online.
 
 Events reach the hub from the bus (after commit, from any thread, or from the Redis listener); the hub renders
-each event for each subscribed connection and queues the frame. Every connection has its own bounded send queue
-and sender task, so one slow phone on a bad network cannot hold up anyone else.
+each event for each subscribed connection and queues the frame. Every connection has its own bounded backlog and,
+only while frames are pending, its own writer task, so one slow phone on a bad network cannot hold up anyone else
+and an idle socket costs no task.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -37,61 +38,105 @@ PRESENCE_REDIS_TIMEOUT = 2.0
 
 
 class Connection:
+    """One socket's subscription and its outgoing frames.
+
+    Thousands of widget sockets stay open all evening and most of them receive nothing for minutes, so a socket at
+    rest holds no task, no queue and no future: frames wait in a deque that exists only while some are pending,
+    and a writer task exists only while it drains them (it ends when the deque is empty). One writer at a time
+    keeps the frames in the order they were offered; a client that stops reading holds up only its own writer,
+    and its backlog is bounded by ``SEND_QUEUE_LIMIT`` (then the socket is closed with 1013 and the client
+    resyncs on reconnect)."""
+
+    __slots__ = ("_close_code", "_closing", "_pending", "_started", "_writer", "org_id", "render", "topics", "user_id",
+                 "websocket")
+
     def __init__(self, websocket: WebSocket, topics: Iterable[str], render: Renderer, *, org_id: int,
                  user_id: int | None = None) -> None:
         self.websocket = websocket
-        self.topics = set(topics)
+        self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))  # a socket has one or two: no set needed
         self.render = render
         self.org_id = org_id
         self.user_id = user_id
-        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=SEND_QUEUE_LIMIT)
-        self._sender: asyncio.Task[None] | None = None
+        # Frames not sent yet; None (the close marker) is always last. The deque is dropped when it empties.
+        self._pending: deque[Frame | None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._close_code = CLOSE_SLOW_CLIENT
         self._closing = False
+        self._started = False
+
+    @property
+    def pending(self) -> int:
+        """Frames (and a close) waiting to be written: what the ``SEND_QUEUE_LIMIT`` bounds."""
+        return len(self._pending) if self._pending is not None else 0
 
     def start(self) -> None:
-        self._sender = asyncio.create_task(self._send_loop())
+        """From now on offered frames are written (the hub calls it when it adds the connection)."""
+        self._started = True
+        self._wake()
 
     def offer(self, frame: Frame) -> None:
+        """Queues ``frame`` for the socket (event loop only)."""
         if self._closing:
             return  # the socket is being closed; the client resyncs on reconnect
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = deque()
+        elif len(pending) >= SEND_QUEUE_LIMIT:
             # The client stopped reading; drop it rather than grow without bound. It resyncs on reconnect.
             log.warning("ws_send_queue_full; closing", org_id=self.org_id, user_id=self.user_id)
             self.close_soon(CLOSE_SLOW_CLIENT)
+            return
+        pending.append(frame)
+        self._wake()
 
     def close_soon(self, code: int) -> None:
         """Drops the frames not sent yet and closes the socket with ``code``; the client reconnects and resyncs."""
+        if self._closing:
+            return
         self._close_code = code
         self._closing = True
-        # The same queue, emptied: the sender may be waiting on it, and a new queue would never wake it.
-        while True:
-            try:
-                self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-        self.queue.put_nowait(None)
+        self._pending = deque((None,))
+        self._wake()
 
-    async def _send_loop(self) -> None:
+    def _wake(self) -> None:
+        if self._writer is None and self._started and self._pending:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        """Writes the pending frames in order, then ends; the next offer starts a new writer."""
+        websocket = self.websocket
         try:
-            while True:
-                frame = await self.queue.get()
+            while (pending := self._pending):
+                frame = pending.popleft()
                 if frame is None:
-                    await self.websocket.close(code=self._close_code)
+                    await websocket.close(code=self._close_code)
                     return
-                if self.websocket.application_state != WebSocketState.CONNECTED:
+                if websocket.application_state != WebSocketState.CONNECTED:
+                    self._gone()
                     return
-                await self.websocket.send_json(frame)
+                await websocket.send_json(frame)
+        except asyncio.CancelledError:
+            raise
         except Exception:  # the socket went away mid-send; the receive loop notices and cleans up
-            return
+            self._gone()
+        finally:
+            self._writer = None
+            if not self._pending:
+                self._pending = None
+
+    def _gone(self) -> None:
+        """The socket cannot take frames any more: nothing is queued for it from now on."""
+        self._closing = True
+        self._pending = None
 
     async def stop(self) -> None:
-        if self._sender:
-            self._sender.cancel()
+        """Ends the writer (the socket's handler is finishing) and drops what was not sent."""
+        self._gone()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sender
+                await writer
 
 
 async def receive_frame(websocket: WebSocket, max_bytes: int) -> str | bytes | None:

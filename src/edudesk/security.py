@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,10 +52,14 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts_seconds: int = 0, always_secure_cookies: bool = False) -> None:
         self.app, self.hsts_seconds, self.always_secure = app, hsts_seconds, always_secure_cookies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A socket (or lifespan) passes straight through: returning the app's own awaitable keeps no frame of
+        this middleware alive for as long as the socket is open (thousands of widget sockets, all evening)."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         https = scope.get("scheme") == "https"
 
@@ -105,10 +110,14 @@ class BodyLimitMiddleware:
         self.app, self.max_bytes, self.upload_max_bytes = app, max_bytes, upload_max_bytes
         self.upload_paths = frozenset(upload_paths)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A socket (or lifespan) passes straight through: returning the app's own awaitable keeps no frame of
+        this middleware alive for as long as the socket is open (thousands of widget sockets, all evening)."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.upload_max_bytes if scope["path"] in self.upload_paths else self.max_bytes
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -160,11 +169,15 @@ class WidgetCorsMiddleware:
     def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...]) -> None:
         self.app, self.prefixes = app, prefixes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """A socket (or lifespan) passes straight through: returning the app's own awaitable keeps no frame of
+        this middleware alive for as long as the socket is open (thousands of widget sockets, all evening)."""
         origin = _header(scope, b"origin") if scope["type"] == "http" else None
         if origin is None or not scope["path"].startswith(self.prefixes):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._cors(scope, receive, send, origin)
+
+    async def _cors(self, scope: Scope, receive: Receive, send: Send, origin: str) -> None:
         if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method") is not None:
             await send({"type": "http.response.start", "status": 204, "headers": [
                 (b"access-control-allow-origin", origin.encode("latin-1")),
@@ -272,3 +285,18 @@ def own_origin(base_url: str) -> str | None:
         return normalize_origin(f"{parts.scheme}://{parts.netloc}")
     except OriginError:
         return None
+
+
+# Sockets that never read the staff session: the visitor is its token (docs/protocol.md).
+SESSIONLESS_SOCKETS = frozenset({"/ws/visitor"})
+
+
+class StaffSessionMiddleware(SessionMiddleware):
+    """Starlette's signed-cookie session, for the staff pages and the console's sockets. The widget's socket never
+    reads a session, so it passes straight through: otherwise the middleware's frame, the cookies it parsed and an
+    empty session would live as long as each of thousands of widget sockets."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:  # type: ignore[override]
+        if scope["type"] == "websocket" and scope["path"] in SESSIONLESS_SOCKETS:
+            return self.app(scope, receive, send)
+        return super().__call__(scope, receive, send)

@@ -62,3 +62,4 @@ def test_edudesk_serve_hands_the_frame_limit_to_uvicorn() -> None:
 
     assert server_options(Settings(max_frame_bytes=8192))["ws_max_size"] == 8192
     assert server_options(Settings())["ws_max_size"] == 16 * 1024
+    assert server_options(Settings())["ws"] == "websockets-sansio", "no task per socket of uvicorn's own"

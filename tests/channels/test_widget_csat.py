@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from edudesk.audit.service import Actor
-from edudesk.channels.web.routes import visitor_renderer
+from edudesk.channels.web.routes import renderer_for, visitor_renderer
 from edudesk.conversations import service as conversations_service
 from edudesk.csat import service as csat_service
 from edudesk.db import Database
@@ -98,3 +98,14 @@ def test_renderer_adds_the_survey_only_when_a_rating_is_pending() -> None:
                                                                "wait_seconds": 240, "text": "您前面还有 2 位"})
     assert visitor_renderer(queue, csat=csat) == {"type": "queue", "position": 3, "wait_seconds": 240,
                                                   "text": "您前面还有 2 位"}
+
+
+def test_sockets_of_one_question_share_one_renderer_and_it_asks_that_question() -> None:
+    resolved = DomainEvent(type="conversation.resolved", org_id=1,
+                           data={"conversation": {"id": 7, "state": "resolved", "csat_score": None}})
+    first, again = renderer_for("满意吗？", 3), renderer_for("满意吗？", 3)
+    assert first is again, "one renderer per question and scale, not one per socket"
+    assert renderer_for("满意吗？", 5) is not first
+    assert (first(resolved) or {})["csat"] == {"question": "满意吗？", "scale": 3}
+    other = renderer_for("您对本次服务满意吗？", 2)
+    assert (other(resolved) or {})["csat"] == {"question": "您对本次服务满意吗？", "scale": 2}
