@@ -20,6 +20,7 @@ from edudesk.security import (
     StaffSessionMiddleware,
     WidgetCorsMiddleware,
 )
+from edudesk.shortcuts import ShortcutMiddleware
 from tests.test_events import run_in_fresh_loop
 
 MIDDLEWARES: dict[str, Callable[[ASGIApp], Any]] = {
@@ -29,6 +30,7 @@ MIDDLEWARES: dict[str, Callable[[ASGIApp], Any]] = {
     "widget_cors": lambda app: WidgetCorsMiddleware(app, prefixes=("/api/v1/widget/",)),
     "locale": LocaleMiddleware,
     "session": lambda app: StaffSessionMiddleware(app, secret_key="x" * 32),
+    "shortcuts": lambda app: ShortcutMiddleware(app, shortcuts=(), stack=(), handlers={}),
 }
 
 SOCKET_SCOPE = {"type": "websocket", "path": "/ws/visitor", "headers": [(b"origin", b"https://school.example"),

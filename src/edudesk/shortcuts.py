@@ -14,7 +14,7 @@ cookie the session middleware would answer to), goes the long way, unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +53,11 @@ class ShortcutMiddleware:
                     chain = cls(chain, *args, **kwargs)
             self._routes[shortcut.path] = (shortcut.takes, chain)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Returns the awaitable of whichever app answers, so no frame of this middleware lives as long as a
+        widget socket (as the other middlewares, docs/performance.md "Per-socket memory, round 2")."""
         if scope["type"] == "http":
             route = self._routes.get(scope["path"])
             if route is not None and not scope.get("root_path") and route[0](scope):
-                await route[1](scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return route[1](scope, receive, send)
+        return self.app(scope, receive, send)
