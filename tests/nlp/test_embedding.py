@@ -187,10 +187,31 @@ def test_a_failing_chunk_fails_the_bulk_encode(monkeypatch: pytest.MonkeyPatch) 
             UseEmbedder(Model(), workers=2).encode([f"问题{i}" for i in range(600)])
 
 
-@pytest.mark.parametrize(("load", "cores", "spare"), [(0.3, 2, True), (1.2, 2, True), (1.6, 2, False),
-                                                      (7.0, 2, False), (0.2, 1, False)])
-def test_a_second_thread_only_with_a_spare_core(monkeypatch: pytest.MonkeyPatch, load: float, cores: int,
+@pytest.mark.parametrize(("others", "cores", "spare"), [(0.0, 2, True), (0.4, 2, True), (0.7, 2, False),
+                                                        (1.8, 2, False), (2.0, 4, True), (0.0, 1, False)])
+def test_a_second_thread_only_with_a_spare_core(monkeypatch: pytest.MonkeyPatch, others: float, cores: int,
                                                 spare: bool) -> None:
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    """``others``: cores the rest of the machine keeps busy; this process's own CPU meanwhile does not count."""
+    own = iter([10.0, 10.0 + threads.SAMPLE_SECONDS])  # this process ran flat out on one core meanwhile
+    machine = iter([100.0, 100.0 + (others + 1) * threads.SAMPLE_SECONDS])
+    monkeypatch.setattr(threads, "machine_busy_seconds", lambda: next(machine))
+    monkeypatch.setattr(threads.time, "process_time", lambda: next(own))
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
     assert threads.spare_core() is spare
+
+
+@pytest.mark.parametrize(("load", "spare"), [(0.3, True), (1.6, False)])
+def test_without_proc_stat_the_load_average_decides(monkeypatch: pytest.MonkeyPatch, load: float,
+                                                    spare: bool) -> None:
+    monkeypatch.setattr(threads, "machine_busy_seconds", lambda: None)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    assert threads.spare_core() is spare
+
+
+def test_the_machine_s_busy_seconds_grow() -> None:
+    first = threads.machine_busy_seconds()
+    sum(range(3_000_000))
+    later = threads.machine_busy_seconds()
+    assert first is not None and later is not None and later > first

@@ -14,6 +14,7 @@ from edudesk.bench.stats import (
     SAMPLE_SECONDS,
     BenchError,
 )
+from edudesk.nlp import threads
 
 
 class ServerSampler:
@@ -86,8 +87,7 @@ class ServerSampler:
 
 def machine_busy_seconds() -> float:
     """CPU seconds spent by everything on the machine (all cores), for telling a loaded machine from a slow server."""
-    t = psutil.cpu_times()
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+    return threads.machine_busy_seconds() or 0.0
 
 
 def python_core_ms(iterations: int = 1_000_000, repeats: int = 3) -> float:
