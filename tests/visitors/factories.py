@@ -8,8 +8,12 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from edudesk import jobs
+from edudesk.db import Database
+from edudesk.visitors import service as visitors_service
 from edudesk.visitors.models import PageView, Visit
 
 
@@ -35,3 +39,14 @@ def add_visit(session: Session, org_id: int, *, visitor_key: str | None = None, 
                              seconds=seconds_per_page if i < len(urls) - 1 else None))
     session.flush()
     return visit
+
+
+def run_classify_jobs(database: Database) -> int:
+    """Runs the queued classification jobs now (their debounce skipped); returns how many ran."""
+    registry = jobs.JobRegistry()
+    visitors_service.register_jobs(registry)
+    with database.session() as session:
+        session.execute(update(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)
+                        .values(run_at=jobs.utcnow() - dt.timedelta(seconds=1)))
+        session.commit()
+    return jobs.Worker(database, registry, worker_id="t").run_pending()

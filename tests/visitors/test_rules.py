@@ -3,10 +3,8 @@ and the rule's points in the lead's grade with its reason."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from edudesk import jobs
 from edudesk.audit.service import Actor
@@ -17,19 +15,9 @@ from edudesk.inbound import service as inbound_service
 from edudesk.leads import service as leads_service
 from edudesk.visitors import service as visitors_service
 from tests.conftest import TwoOrgs
-from tests.visitors.factories import add_visit
+from tests.visitors.factories import add_visit, run_classify_jobs
 
 PRICE = "https://s.example/courses/math/price"
-
-
-def _run_classify_jobs(database: Database) -> int:
-    registry = jobs.JobRegistry()
-    visitors_service.register_jobs(registry)
-    with database.session() as session:
-        session.execute(update(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)
-                        .values(run_at=jobs.utcnow() - dt.timedelta(seconds=1)))
-        session.commit()
-    return jobs.Worker(database, registry, worker_id="t").run_pending()
 
 
 def test_default_rules_are_seeded_once_and_a_deleted_one_stays_deleted(database: Database, orgs: TwoOrgs) -> None:
@@ -53,7 +41,7 @@ def test_trail_changed_enqueues_one_debounced_job_per_contact(database: Database
         queued = list(session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)))
         assert sorted(j.payload["contact_id"] for j in queued) == sorted([one.id, two.id])
         assert all(j.run_at > jobs.utcnow() for j in queued)  # a burst of page views waits for one run
-    assert _run_classify_jobs(database) == 2
+    assert run_classify_jobs(database) == 2
     with database.session() as session:
         assert visitors_service.trail_changed(session, orgs.a.id, [one.id]) == 1  # after the run: again
 
@@ -120,7 +108,7 @@ def test_asking_about_a_trial_tags_through_the_inbound_path_and_the_job(database
                                                                  text="可以免费试听吗？"), agents_online=True)
         contact_id = result.conversation.contact_id
         session.commit()
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     with database.session() as session:
         assert "高意向" in contacts_service.get(session, orgs.a.id, contact_id).tags
         other = contacts_service.find_or_create(session, orgs.b.id, "web", "v9")
@@ -164,7 +152,7 @@ def test_a_failing_run_is_given_up_and_the_next_change_tries_again(database: Dat
         raise ValueError("a rule's bug")
 
     monkeypatch.setattr(visitors_service, "facts_of", broken)
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     with database.session() as session:
         job = session.scalars(select(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)).one()
         assert job.status == jobs.JobStatus.done  # given up, not retried for ever
@@ -172,6 +160,6 @@ def test_a_failing_run_is_given_up_and_the_next_change_tries_again(database: Dat
         assert visitors_service.trail_changed(session, orgs.a.id, [contact_id]) == 1  # not left "queued"
         session.commit()
     monkeypatch.undo()
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     with database.session() as session:
         assert "价格敏感" in contacts_service.get(session, orgs.a.id, contact_id).tags

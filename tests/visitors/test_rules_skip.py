@@ -4,8 +4,6 @@ read."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select, update
 
 from edudesk import jobs
@@ -20,20 +18,10 @@ from edudesk.visitors import service as visitors_service
 from edudesk.visitors.profile_models import ClassifyRule, ContactClassification
 from tests.conftest import TwoOrgs
 from tests.statements import recorded_sql
-from tests.visitors.factories import add_visit
+from tests.visitors.factories import add_visit, run_classify_jobs
 
 PRICE = "https://s.example/courses/math/price"
 DEFAULT_TAGS = ["价格敏感", "高意向", "职业教育"]
-
-
-def _run_classify_jobs(database: Database) -> int:
-    registry = jobs.JobRegistry()
-    visitors_service.register_jobs(registry)
-    with database.session() as session:
-        session.execute(update(jobs.Job).where(jobs.Job.kind == visitors_service.CLASSIFY_JOB)
-                        .values(run_at=jobs.utcnow() - dt.timedelta(seconds=1)))
-        session.commit()
-    return jobs.Worker(database, registry, worker_id="t").run_pending()
 
 
 def _classified_contact(database: Database, org_id: int, key: str) -> int:
@@ -43,7 +31,7 @@ def _classified_contact(database: Database, org_id: int, key: str) -> int:
         assert visitors_service.trail_changed(session, org_id, [contact.id]) == 1
         session.commit()
         contact_id = contact.id
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     return contact_id
 
 
@@ -64,7 +52,7 @@ def test_a_change_no_rule_reads_enqueues_nothing_until_a_rule_reads_it(database:
         session.commit()
         assert visitors_service.trail_changed(session, orgs.a.id, [contact_id], changed=faq) == 1
         session.commit()
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     with database.session() as session:
         # Run under the new rules: a category that rule does not match is skipped again, one it matches is not.
         assert visitors_service.trail_changed(session, orgs.a.id, [contact_id],
@@ -87,7 +75,7 @@ def test_a_contact_run_under_older_rules_is_not_skipped(database: Database, orgs
         faq = {"faq": frozenset({"课程价格"})}
         assert visitors_service.trail_changed(session, orgs.a.id, [contact_id, never], changed=faq) == 2
         session.commit()
-    assert _run_classify_jobs(database) == 2
+    assert run_classify_jobs(database) == 2
     with database.session() as session:
         assert visitors_service.trail_changed(session, orgs.a.id, [contact_id], changed=faq) == 0
         # A course page changes what "course" conditions see: a change of the rules' version too.
@@ -181,7 +169,7 @@ def test_the_inbound_path_skips_signals_no_rule_reads(database: Database, orgs: 
         contact_id = contacts_service.find_or_create(session, orgs.a.id, "web", "v1").id
         visitors_service.trail_changed(session, orgs.a.id, [contact_id])
         session.commit()
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
 
     def waiting() -> int:
         with database.session() as session:
@@ -196,6 +184,6 @@ def test_the_inbound_path_skips_signals_no_rule_reads(database: Database, orgs: 
         receive(session, InboundMessage(orgs.a.id, "web", "v1", "m3", text="可以免费试听吗？"), agents_online=True)
         session.commit()
     assert waiting() == 1  # asked_trial: the 高意向 rule
-    assert _run_classify_jobs(database) == 1
+    assert run_classify_jobs(database) == 1
     with database.session() as session:
         assert "高意向" in contacts_service.get(session, orgs.a.id, contact_id).tags
