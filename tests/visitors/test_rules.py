@@ -3,6 +3,8 @@ and the rule's points in the lead's grade with its reason."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -29,6 +31,52 @@ def test_default_rules_are_seeded_once_and_a_deleted_one_stays_deleted(database:
         session.commit()
         assert visitors_service.list_rules(session, orgs.a.id) == []
         assert [r.tag for r in visitors_service.list_rules(session, orgs.b.id)] == ["价格敏感", "高意向", "职业教育"]
+
+
+def test_two_first_uses_at_once_seed_the_defaults_once(database: Database, orgs: TwoOrgs) -> None:
+    """Two transactions seed one org at the same time (two instances' first jobs): the one that loses the race
+    reads the other's rules instead of failing on the unique tag."""
+    from edudesk.visitors import rules as rules_module
+
+    first = database.sessionmaker()
+    try:
+        seeded = rules_module.seed_defaults(first, orgs.a.id)  # not committed yet: the other waits on it
+        results: list[object] = []
+
+        def other() -> None:
+            try:
+                with database.session() as session:
+                    results.append([r.tag for r in rules_module.seed_defaults(session, orgs.a.id)])
+                    session.commit()
+            except BaseException as exc:  # re-raised below
+                results.append(exc)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(0.5)  # it is blocked on the first transaction's rows (PostgreSQL) or on the write gate (SQLite)
+        first.commit()
+        thread.join(30)
+        assert results == [[r.tag for r in seeded]]
+    finally:
+        first.close()
+    with database.session() as session:
+        assert [r.tag for r in visitors_service.list_rules(session, orgs.a.id)] == ["价格敏感", "高意向", "职业教育"]
+
+
+def test_a_visitor_message_does_not_seed_the_rules(database: Database, orgs: TwoOrgs) -> None:
+    """Concurrent first messages of an org must not all seed its rules (they did, and all but one failed with a
+    duplicate tag on PostgreSQL): the message path enqueues the job, which seeds them."""
+    from edudesk.visitors.profile_models import ClassifyRule
+
+    with database.session() as session:
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v1")
+        changed = {"signal": {"asked_price"}}
+        assert visitors_service.trail_changed(session, orgs.a.id, [contact.id], changed=changed) == 1
+        session.commit()
+        assert session.scalars(select(ClassifyRule).where(ClassifyRule.org_id == orgs.a.id)).first() is None
+    assert run_classify_jobs(database) == 1
+    with database.session() as session:
+        assert [r.tag for r in visitors_service.list_rules(session, orgs.a.id)] == ["价格敏感", "高意向", "职业教育"]
 
 
 def test_trail_changed_enqueues_one_debounced_job_per_contact(database: Database, orgs: TwoOrgs) -> None:

@@ -73,7 +73,16 @@ def list_rules(session: Session, org_id: int) -> list[ClassifyRule]:
 
 
 def seed_defaults(session: Session, org_id: int) -> list[ClassifyRule]:
-    """Adds the default rules once per org (the demo calls it; other orgs get them on first use)."""
+    """Adds the default rules once per org (the demo calls it; other orgs get them on first use). Two first uses
+    at once (two instances' jobs): the one that loses the race reads what the other stored."""
+    try:
+        with session.begin_nested():
+            return _seed_defaults(session, org_id)
+    except IntegrityError:
+        return list(session.scalars(org_query(ClassifyRule, org_id).order_by(ClassifyRule.position)))
+
+
+def _seed_defaults(session: Session, org_id: int) -> list[ClassifyRule]:
     settings = session.scalars(org_query(ProfileState, org_id)).first()
     if settings is None:
         settings = ProfileState(org_id=org_id)
@@ -188,15 +197,19 @@ def rules_changed(session: Session, org_id: int) -> None:
         session.flush()
 
 
-def rules_of(session: Session, org_id: int) -> OrgRules:
+def rules_of(session: Session, org_id: int, *, seed: bool = True) -> OrgRules:
     """The org's enabled rules, parsed: from this process's cache while ``rules_version`` is unchanged (one small
-    query), else read (and the defaults seeded, as ``list_rules`` does)."""
+    query), else read (and the defaults seeded, as ``list_rules`` does). ``seed=False`` (a visitor's message): an
+    org whose rules were never seeded gets no version and no rules instead — its first job seeds them, so
+    concurrent first messages do not all try to."""
     version = session.scalar(select(ProfileState.rules_version).where(ProfileState.org_id == org_id,
                                                                       ProfileState.rules_seeded.is_(True)))
     if version is not None:
         cached = _CACHE.get(org_id)
         if cached is not None and cached.version == version:
             return cached
+    elif not seed:
+        return OrgRules(None, ())
     rows = list_rules(session, org_id)
     if version is None:  # just seeded (or an org seeded before the rules kept a version)
         version = session.scalar(select(ProfileState.rules_version).where(ProfileState.org_id == org_id))
@@ -245,7 +258,7 @@ def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[in
         return 0
     current: int | None = None
     if changed is not None:
-        rules = rules_of(session, org_id)
+        rules = rules_of(session, org_id, seed=False)
         if not classify.could_change(rules.specs, changed):
             current = rules.version  # None (not known): nothing is skipped
     states: dict[int, ContactClassification] = {}
