@@ -198,6 +198,8 @@ def evaluate(rules: Sequence[RuleSpec], facts: Facts) -> dict[str, tuple[RuleSpe
 UNTRACKED = frozenset({"field", "visits"})
 # What a page view (or visits linked to a contact) may change; "visits" is also untracked.
 TRAIL_KINDS = frozenset({"page", "course", "visits", "campaign", "source", "utm_source", "keyword"})
+# ``could_change``'s ``changed`` for stored page views: any value of those kinds.
+TRAIL_CHANGE: Mapping[str, Collection[str]] = dict.fromkeys(TRAIL_KINDS, frozenset())
 
 
 def could_change(rules: Iterable[RuleSpec], changed: Mapping[str, Collection[str]]) -> bool:

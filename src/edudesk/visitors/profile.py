@@ -68,11 +68,7 @@ def facts_of(session: Session, org_id: int, contact_id: int, kinds: Collection[s
             keywords={s["search_keyword"] for s in sources if s.get("search_keyword")},
             visits=max(len(visits), contact.visits or 0))
     if want & {"page", "course"}:
-        urls = list(session.scalars(
-            select(PageView.url).join(Visit, Visit.id == PageView.visit_id)
-            .where(PageView.org_id == org_id, Visit.org_id == org_id, Visit.contact_id == contact_id,
-                   Visit.is_bot.is_(False))
-            .order_by(PageView.viewed_at.desc(), PageView.id.desc()).limit(MAX_FACT_PAGES)))
+        urls = trail.page_urls_of(session, org_id, contact_id, limit=MAX_FACT_PAGES)
         found["page_urls"] = urls
         if "course" in want:
             rows = list(session.scalars(select(CoursePattern).where(CoursePattern.org_id == org_id)

@@ -64,7 +64,7 @@ class ContactClassification(OrgScoped, Base):
 class ProfileState(OrgScoped, Base):
     """Per-org flags of the profile part: whether the default rules were seeded (so deleting one sticks), and
     ``rules_version``, raised in the transaction of every change to the classification rules or course pages: the
-    key of each process's cache of the rules (rulecache.py), right across instances without any TTL."""
+    key of each process's cache of the rules (rules.rules_of), right across instances without any TTL."""
 
     __tablename__ = "visitor_profile_state"
     __table_args__ = (UniqueConstraint("org_id", name="uq_visitor_profile_state_org"),)

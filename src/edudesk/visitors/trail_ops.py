@@ -49,8 +49,7 @@ def link_contact(session: Session, org_id: int, visitor_key: str, contact_id: in
         note_first_touch(session, org_id, contact_id)
         # Their pages now count for the contact's classification (debounced job, this transaction). Last: the
         # contact's row before its classification state, the order the message path and the job lock them in.
-        _rules.trail_changed(session, org_id, [contact_id],
-                             changed=dict.fromkeys(classify.TRAIL_KINDS, frozenset[str]()))
+        _rules.trail_changed(session, org_id, [contact_id], changed=classify.TRAIL_CHANGE)
     return linked
 
 

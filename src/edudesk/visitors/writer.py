@@ -84,8 +84,8 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(PAGE_VIEWS).on_conflict_do_nothing(index_elements=["visit_id", "view_key"])
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert  # not the module's plain ``insert``
+    result = session.execute(upsert(PAGE_VIEWS).on_conflict_do_nothing(index_elements=["visit_id", "view_key"])
                              .returning(PAGE_VIEWS.c.visit_id), rows)
     return [int(visit_id) for visit_id in result.scalars()]
 
@@ -218,7 +218,7 @@ def store(session: Session, views: list[PageViewIn]) -> Stored:
         if visit.contact_id is not None and visit.id in grown and not visit.is_bot:
             changed[visit.org_id].add(visit.contact_id)
     for org_id, contact_ids in sorted(changed.items()):
-        _touches.trail_changed(session, org_id, contact_ids, changed=_TRAIL_CHANGE)
+        _touches.trail_changed(session, org_id, contact_ids, changed=classify.TRAIL_CHANGE)
     return Stored(inserted, len(placed) - inserted, len(created), known)
 
 
@@ -235,10 +235,6 @@ def _update_visits(session: Session, moved: list[dict[str, Any]], counted: list[
             update(VISITS).where(c.id == bindparam("vid"))
             .values(page_views=bindparam("pv"), contact_id=bindparam("cid")),
             [{"vid": u["vid"], "pv": u["pv"], "cid": u["cid"]} for u in counted])
-
-
-# What a stored page view may change for the classification rules (an org whose rules read none skips the job).
-_TRAIL_CHANGE = dict.fromkeys(classify.TRAIL_KINDS, frozenset[str]())
 
 
 class BeaconWriter:
