@@ -80,6 +80,18 @@ def _asyncio_run_beside_a_running_loop(monkeypatch: pytest.MonkeyPatch) -> Itera
     yield
 
 
+@pytest.fixture(autouse=True)
+def _locale_left_as_found() -> Iterator[None]:
+    """A test that leaves its worker's UI language changed fails here, not some later test that renders Chinese."""
+    from edudesk.i18n import DEFAULT, get_locale, set_locale
+
+    yield
+    left = get_locale()
+    if left != DEFAULT:
+        set_locale(DEFAULT)
+        pytest.fail(f"the test left the UI locale at {left!r}; run what sets it in a context of its own")
+
+
 @pytest.fixture(scope="session")
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     # One database per pytest process: parallel runs (xdist workers, or two developers) never share one.

@@ -53,7 +53,9 @@ class Inner:
 def test_a_socket_gets_the_apps_own_awaitable(name: str) -> None:
     inner = Inner()
     try:
-        result = MIDDLEWARES[name](inner)(SOCKET_SCOPE, None, None)
+        # In a context of its own: the locale middleware sets the socket's locale in its caller's context, as it
+        # must, and that caller would otherwise be this test worker's for the rest of the run.
+        result = contextvars.copy_context().run(MIDDLEWARES[name](inner), SOCKET_SCOPE, None, None)
         assert result is inner.marker, "the middleware wrapped the socket in a coroutine that lives as long as it"
         assert inner.calls == [SOCKET_SCOPE]
     finally:
