@@ -11,6 +11,7 @@ import pytest
 
 from edudesk.visitors.live import (
     DROP_SECONDS,
+    RENEW_CHUNK,
     MemoryRegistry,
     RedisRegistry,
     Registry,
@@ -111,6 +112,32 @@ def test_an_entry_that_expired_between_sweeps_is_gone_for_every_reader(registry:
     assert reg.claim_invite(1, "v1", "k") is False
     (fresh,) = reg.apply(1, [("v1", {"touch": clock.now})])
     assert fresh.url == "" and fresh.views == 0
+
+
+def test_a_heartbeat_renews_in_place_what_apply_would(registry: tuple[Registry, Clock]) -> None:
+    """``renew`` is ``apply`` of ``{"socket_until": …}`` for many keys at once (more than one chunk), without reading
+    anything back: kept entries keep their page, an expired or unknown key starts an entry of its own."""
+    reg, clock = registry
+    reg.apply(1, [view("v1", "https://s.example/a", 0, landing=True, title="A"),
+                  view("old", "https://s.example/o", 0, landing=True)])
+    clock.now = T0 + DROP_SECONDS - 10
+    reg.apply(1, [view("v1", "https://s.example/b", DROP_SECONDS - 10, title="B")])
+    clock.now = T0 + DROP_SECONDS + 1  # "old" expired
+    many = [f"s{i}" for i in range(RENEW_CHUNK + 7)]
+    version = reg.version(1)
+    reg.renew(1, ["v1", "old", *many], T0 + 500)
+    assert reg.version(1) > version
+    v1, old, last = reg.get(1, "v1"), reg.get(1, "old"), reg.get(1, many[-1])
+    assert v1 is not None and (v1.url, v1.title, v1.views, v1.socket_until) == ("https://s.example/b", "B", 2, T0 + 500)
+    assert old is not None and (old.url, old.views, old.socket_until) == ("", 0, T0 + 500)
+    assert last is not None and last.online(clock.now)
+    by_apply = MemoryRegistry(clock)
+    by_apply.apply(1, [("old", {"socket_until": T0 + 500})])
+    assert by_apply.get(1, "old") == old
+    assert len(reg.visitors(1)) == len(many) + 2
+    clock.now = T0 + 500 + DROP_SECONDS + 1
+    assert reg.visitors(1) == []
+    assert reg.visitors(2) == []
 
 
 def test_the_socket_page_yields_to_page_views(registry: tuple[Registry, Clock]) -> None:

@@ -33,6 +33,8 @@ SOCKET_TTL = 40
 REDIS_TIMEOUT = 2.0
 # How often the in-process registry looks for expired entries (readers skip them in between).
 SWEEP_SECONDS = 1.0
+# Visitors a heartbeat renews per lock hold or Redis script: short enough that no reader waits long behind it.
+RENEW_CHUNK = 500
 
 Clock = Callable[[], float]
 
@@ -171,6 +173,8 @@ def expiry(entry: Mapping[str, Any]) -> float:
 class Registry(Protocol):
     def apply(self, org_id: int, patches: list[tuple[str, dict[str, Any]]]) -> list[LiveVisitor]: ...
 
+    def renew(self, org_id: int, visitor_keys: list[str], socket_until: float) -> None: ...
+
     def visitors(self, org_id: int) -> list[LiveVisitor]: ...
 
     def snapshot(self, org_id: int) -> tuple[int, list[LiveVisitor]]: ...
@@ -221,6 +225,21 @@ class MemoryRegistry:
                 out.append(LiveVisitor.from_entry(key, entries[key]))
             self._versions[org_id] = self._versions.get(org_id, 0) + 1
         return out
+
+    def renew(self, org_id: int, visitor_keys: list[str], socket_until: float) -> None:
+        """``apply`` of ``{"socket_until": …}`` to each key, in place and returning nothing: the socket heartbeat
+        renews every visitor this instance holds at once, and building a merged copy and a ``LiveVisitor`` of each
+        (5,000 at a time) was a burst of allocation, and a long hold of the lock readers wait on, every 15 s."""
+        for start in range(0, len(visitor_keys), RENEW_CHUNK):
+            with self._lock:
+                entries = self._live(org_id)
+                for key in visitor_keys[start:start + RENEW_CHUNK]:
+                    entry = self._current(org_id, key)
+                    if entry is None:
+                        entries[key] = {"socket_until": socket_until}
+                    else:
+                        entry["socket_until"] = socket_until
+                self._versions[org_id] = self._versions.get(org_id, 0) + 1
 
     def visitors(self, org_id: int) -> list[LiveVisitor]:
         return self.snapshot(org_id)[1]
@@ -303,6 +322,33 @@ redis.call('EXPIRE', KEYS[3], 86400)
 return out
 """
 
+# KEYS: the org's hash, its expiry set, its version. ARGV: now, drop seconds, socket_until, then visitor keys.
+# ``_APPLY`` of {socket_until = …} to each key, returning nothing (the heartbeat reads no entry back).
+_RENEW = """
+local now = tonumber(ARGV[1])
+local drop = tonumber(ARGV[2])
+local until_ = tonumber(ARGV[3])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+end
+for i = 4, #ARGV do
+  local key = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], key)
+  local e = raw and cjson.decode(raw) or {}
+  e.socket_until = until_
+  local last = tonumber(e.last_at) or 0
+  redis.call('HSET', KEYS[1], key, cjson.encode(e))
+  redis.call('ZADD', KEYS[2], math.max(last, until_) + drop, key)
+end
+redis.call('EXPIRE', KEYS[1], drop * 4)
+redis.call('EXPIRE', KEYS[2], drop * 4)
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 86400)
+return #ARGV - 3
+"""
+
 # KEYS: hash, expiry set, version. ARGV: now. Drops what expired, then returns [version, field, value, …].
 _READ = """
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
@@ -340,6 +386,7 @@ class RedisRegistry:
     def __init__(self, url: str, namespace: str = "edudesk", clock: Clock = time.time) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._apply = self._redis.register_script(_APPLY)
+        self._renew = self._redis.register_script(_RENEW)
         self._read = self._redis.register_script(_READ)
         self._claim = self._redis.register_script(_CLAIM)
         self.namespace = namespace
@@ -357,6 +404,12 @@ class RedisRegistry:
             args += [key, json.dumps(patch, ensure_ascii=False)]
         raw = self._apply(keys=self._keys(org_id), args=args)
         return [LiveVisitor.from_entry(key, json.loads(_s(r))) for (key, _), r in zip(patches, raw, strict=True)]
+
+    def renew(self, org_id: int, visitor_keys: list[str], socket_until: float) -> None:
+        """In chunks, so one script never holds Redis (single-threaded, shared by every instance) for long."""
+        for start in range(0, len(visitor_keys), RENEW_CHUNK):
+            self._renew(keys=self._keys(org_id),
+                        args=[self.clock(), DROP_SECONDS, socket_until, *visitor_keys[start:start + RENEW_CHUNK]])
 
     def _all(self, org_id: int) -> tuple[int, dict[str, dict[str, Any]]]:
         raw = self._read(keys=self._keys(org_id), args=[self.clock()])

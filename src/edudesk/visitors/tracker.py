@@ -46,6 +46,11 @@ class InviteEngine(Protocol):
     def wants_timer(self, org_id: int) -> bool: ...
 
 
+def _write_failed(org_id: int, exc: Exception) -> None:
+    """Redis away: the list misses this change; messages and the trail do not care."""
+    log.warning("live_registry_write_failed", org_id=org_id, error=f"{type(exc).__name__}: {exc}"[:200])
+
+
 class LiveTracker:
     def __init__(self, registry: Registry, clock: Callable[[], float] = time.time) -> None:
         self.registry = registry
@@ -108,15 +113,18 @@ class LiveTracker:
             for org_id, key in self._sockets:
                 by_org[org_id].append(key)
         for org_id, keys in by_org.items():
-            self._apply_safely(org_id, [(k, {"socket_until": until}) for k in keys])
+            try:
+                self.registry.renew(org_id, keys, until)
+            except Exception as exc:
+                _write_failed(org_id, exc)
 
     # --- applying -----------------------------------------------------------------------------------------------
 
     def _apply_safely(self, org_id: int, patches: list[tuple[str, dict[str, Any]]]) -> list[LiveVisitor]:
         try:
             return self.registry.apply(org_id, patches)
-        except Exception as exc:  # Redis away: the list misses this change; messages and the trail do not care
-            log.warning("live_registry_write_failed", org_id=org_id, error=f"{type(exc).__name__}: {exc}"[:200])
+        except Exception as exc:
+            _write_failed(org_id, exc)
             return []
 
     def flush(self) -> int:
