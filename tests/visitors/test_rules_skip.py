@@ -187,3 +187,26 @@ def test_the_inbound_path_skips_signals_no_rule_reads(database: Database, orgs: 
     assert run_classify_jobs(database) == 1
     with database.session() as session:
         assert "高意向" in contacts_service.get(session, orgs.a.id, contact_id).tags
+
+
+def test_the_job_reads_and_evaluates_before_its_savepoint(database: Database, orgs: TwoOrgs) -> None:
+    """On SQLite the savepoint takes the process's write gate, which every visitor's message waits for: it must
+    hold the tag writes only, not the reading of the trail and the evaluation."""
+    with database.session() as session:
+        contact = contacts_service.find_or_create(session, orgs.a.id, "web", "v1")
+        add_visit(session, orgs.a.id, contact_id=contact.id, pages=[PRICE] * 3)
+        visitors_service.rules_of(session, orgs.a.id)
+        assert visitors_service.trail_changed(session, orgs.a.id, [contact.id]) == 1
+        session.commit()
+        contact_id = contact.id
+    with recorded_sql(database) as seen:
+        assert run_classify_jobs(database) == 1
+    opened = next(i for i, sql in enumerate(seen) if sql.startswith("SAVEPOINT"))
+    closed = next(i for i, sql in enumerate(seen) if i > opened and sql.startswith("RELEASE"))
+    before, inside = " ".join(seen[:opened]), " ".join(seen[opened:closed])
+    assert "FROM visitor_page_views" in before and "FROM visitor_page_views" not in inside
+    assert "UPDATE visitor_contact_classes" in inside  # the tags themselves
+    with database.session() as session:
+        state = session.scalars(select(ContactClassification).where(
+            ContactClassification.contact_id == contact_id)).one()
+        assert "价格敏感" in state.rule_tags and not state.queued

@@ -47,6 +47,7 @@ from edudesk.visitors.rules import (
     CLASSIFY_JOB,
     DEFAULT_RULES,
     SIGNALS,
+    OrgRules,
     delete_rule,
     erase_classification,
     export_classification,
@@ -150,9 +151,15 @@ __all__ = [
 def classify_contact(session: Session, org_id: int, contact_id: int) -> tuple[list[str], list[str]]:
     """Runs the org's rules for one contact now: (tags added, tags removed). The rules come from this process's
     cache (checked against the org's ``rules_version``) and only the facts they read are gathered."""
-    rules = rules_of(session, org_id)
-    holding = classify.evaluate(rules.specs, facts_of(session, org_id, contact_id, rules.kinds))
+    rules, holding = _classification(session, org_id, contact_id)
     return apply_tags(session, org_id, contact_id, holding, rules.specs, version=rules.version)
+
+
+def _classification(session: Session, org_id: int, contact_id: int
+                    ) -> tuple[OrgRules, dict[str, tuple[classify.RuleSpec, str]]]:
+    """The reading half: the org's rules and the tags they hold for the contact, nothing written."""
+    rules = rules_of(session, org_id)
+    return rules, classify.evaluate(rules.specs, facts_of(session, org_id, contact_id, rules.kinds))
 
 
 def classify_job(session: Session, payload: dict[str, Any]) -> None:
@@ -172,8 +179,12 @@ def classify_job(session: Session, payload: dict[str, Any]) -> None:
             state.queued = False
         return
     try:
+        # Read and evaluate first, write in the savepoint: on SQLite the savepoint takes the process's write gate
+        # (db.py), and every visitor's message waits behind it, so it holds only the tag writes. A fact that changes
+        # in between enqueues another run (``trail_changed``), as a change just after the run would.
+        rules, holding = _classification(session, org_id, contact_id)
         with session.begin_nested():
-            classify_contact(session, org_id, contact_id)
+            apply_tags(session, org_id, contact_id, holding, rules.specs, version=rules.version)
     except SQLAlchemyError:
         raise
     except Exception:
