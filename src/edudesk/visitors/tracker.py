@@ -136,8 +136,8 @@ class LiveTracker:
         for org_id, patches in by_org.items():
             merged = self._apply_safely(org_id, patches)
             self.applied += len(merged)
-            local = self.local_keys(org_id)
-            mine = {v.visitor_key: v for v in merged if v.visitor_key in local}
+            with self._lock:  # a look-up per visitor, not a set of every socket held (thousands) per batch
+                mine = {v.visitor_key: v for v in merged if self._sockets.get((org_id, v.visitor_key), 0) > 0}
             if mine and self.engine is not None:
                 try:
                     self.engine.on_views(org_id, list(mine.values()))
@@ -152,10 +152,10 @@ class LiveTracker:
         with self._lock:
             orgs = {org for (org, _), n in self._sockets.items() if n > 0}
         for org_id in orgs:
-            local = self.local_keys(org_id)
             try:
                 if not self.engine.wants_timer(org_id):
                     continue  # no rule waits for seconds on a page: no read of the list at all
+                local = self.local_keys(org_id)
                 visitors = [v for v in self.registry.visitors(org_id) if v.visitor_key in local]
                 if visitors:
                     self.engine.on_timer(org_id, visitors)
