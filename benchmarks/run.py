@@ -169,7 +169,9 @@ def run_bench(server: Server, org_key: str, sc: Scenario, bench_args: list[str],
     cmd = [edudesk_exe(), "bench", "--url", url or server.url, "--org-key", org_key, "--visitors", str(sc.visitors),
            "--rate", str(sc.rate), "--duration", str(sc.duration), "--json",
            *(["--server-pid", str(server.pid)] if sample_server else []), *bench_args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=sc.duration + 300, check=False)
+    # Connecting is most of a large run: 10,000 visitors took 5–9 minutes on a busy two-core machine.
+    timeout = sc.duration + 300 + sc.visitors / 10
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"edudesk bench failed ({proc.returncode}): {proc.stderr.strip()}")
     result: dict[str, Any] = json.loads(proc.stdout)
