@@ -400,3 +400,26 @@ def test_the_commit_of_an_enqueue_wakes_the_job_loop_at_once(database: Database)
     runner.start()
     runner.join(120)
     assert results == [(False, True)]
+
+
+def test_a_worker_claims_only_its_kinds(database: Database) -> None:
+    """A serving process splits the kinds: its foreground loops never take a background job, its background loop
+    takes nothing else (app.py); a worker with neither restriction (``edudesk worker``) takes everything."""
+    ran: list[str] = []
+    registry = JobRegistry()
+    registry.register("reply.send", lambda _s, p: ran.append("reply"))
+    registry.register("profile.classify", lambda _s, p: ran.append("classify"), background=True)
+    registry.register("rollup.refresh", lambda _s, p: ran.append("rollup"), background=True)
+    assert registry.background_kinds == {"profile.classify", "rollup.refresh"}
+    for kind in ("profile.classify", "reply.send", "rollup.refresh", "reply.send"):
+        add_job(database, kind, {})
+    foreground = Worker(database, registry, worker_id="fg", excluded_kinds=registry.background_kinds)
+    background = Worker(database, registry, worker_id="bg", kinds=registry.background_kinds)
+    assert foreground.run_pending() == 2 and ran == ["reply", "reply"]
+    assert foreground.run_pending() == 0
+    assert background.run_pending(limit=1) == 1 and ran[-1] == "classify"
+    assert background.run_pending() == 1 and ran[-1] == "rollup"
+    add_job(database, "reply.send", {})
+    assert background.run_pending() == 0, "the background loop leaves a reply to the foreground"
+    assert Worker(database, registry, worker_id="all").run_pending() == 1
+    assert Worker(database, registry, worker_id="none", kinds=[]).run_pending() == 0

@@ -38,6 +38,7 @@ from edudesk.conversations import service as conversations_service
 from edudesk.db import DATABASE_UNAVAILABLE, Database, NotFoundError
 from edudesk.errors import DomainError
 from edudesk.events import RedisEventBus, make_bus
+from edudesk.foreground import FOREGROUND
 from edudesk.i18n import Catalogues, LocaleMiddleware
 from edudesk.inboxes import service as inboxes_service
 from edudesk.internal_errors import InternalErrorMiddleware
@@ -310,10 +311,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(start_job_chains, db, report_mail)
             # Several loops, each claiming a few jobs: a reply's delivery waits on the provider's API (network), so
             # one loop sending one message after another caps a channel at one round trip's worth per second.
+            background = job_registry.background_kinds
             for n in range(settings.job_loops):
                 worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}-{n}",
-                                     lease_seconds=settings.job_lease_seconds)
+                                     lease_seconds=settings.job_lease_seconds, excluded_kinds=background)
                 tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds, wakeup)))
+            # The jobs nobody waits for: one at a time, each once no visitor has been answered for a moment.
+            worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}-bg",
+                                 lease_seconds=settings.job_lease_seconds, kinds=background)
+            tasks.append(asyncio.create_task(_run_background_jobs(worker, settings.worker_poll_seconds, wakeup)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
                  jobs_in_process=settings.jobs_in_process)
         try:
@@ -452,6 +458,22 @@ async def _run_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeu
 
 # Jobs one in-process loop claims at a time: small, so that a burst spreads over the loops.
 JOBS_PER_CLAIM = 4
+# The background loop's next job waits for this long a pause in visitor turns, but never longer than the cap, so a
+# backlog still drains on a process that is never idle (at most one job per cap plus its own time).
+BACKGROUND_QUIET_SECONDS = 0.02
+BACKGROUND_MAX_WAIT_SECONDS = 0.25
+
+
+async def _run_background_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeup) -> None:
+    while True:
+        await FOREGROUND.wait_quiet(BACKGROUND_QUIET_SECONDS, BACKGROUND_MAX_WAIT_SECONDS)
+        try:
+            ran = await anyio.to_thread.run_sync(functools.partial(worker.run_pending, limit=1))
+        except Exception:
+            log.exception("in_process_jobs_failed")
+            ran = 0
+        if not ran:
+            await wakeup.wait(poll_seconds)
 
 
 def make_channel_services(settings: Settings) -> ChannelServices:

@@ -20,7 +20,7 @@ import enum
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import structlog
@@ -68,11 +68,21 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, JobHandler] = {}
+        self._background: set[str] = set()
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler, *, background: bool = False) -> None:
+        """``background``: nobody waits for the job (derived data kept current: classification, roll-ups,
+        sampling); a serving process runs such jobs on a loop of their own that steps aside while visitors are
+        answered (foreground.py)."""
         if kind in self._handlers:
             raise ValueError(f"job kind {kind!r} registered twice")
         self._handlers[kind] = handler
+        if background:
+            self._background.add(kind)
+
+    @property
+    def background_kinds(self) -> frozenset[str]:
+        return frozenset(self._background)
 
     def get(self, kind: str) -> JobHandler | None:
         return self._handlers.get(kind)
@@ -175,11 +185,16 @@ FAILED_ROUND_MAX_SECONDS = 30.0
 
 class Worker:
     def __init__(self, db: Database, registry: JobRegistry, *, worker_id: str,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS, kinds: Collection[str] | None = None,
+                 excluded_kinds: Collection[str] = ()) -> None:
+        """``kinds``: claim only jobs of these kinds; ``excluded_kinds``: never these (a serving process's
+        foreground and background loops split the kinds between them)."""
         self.db = db
         self.registry = registry
         self.worker_id = worker_id
         self.lease = dt.timedelta(seconds=lease_seconds)
+        self.kinds = sorted(kinds) if kinds is not None else None
+        self.excluded_kinds = sorted(excluded_kinds)
 
     def renew_leases(self, job_ids: list[int]) -> int:
         """Extends the lease of the jobs this worker still holds; returns how many it still holds."""
@@ -224,6 +239,10 @@ class Worker:
         )
         with self.db.session() as session:
             stmt = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
+            if self.kinds is not None:
+                stmt = stmt.where(Job.kind.in_(self.kinds))
+            if self.excluded_kinds:
+                stmt = stmt.where(Job.kind.not_in(self.excluded_kinds))
             if self.db.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             ids = list(session.scalars(stmt))

@@ -139,5 +139,5 @@ def ensure_scheduled(db: Database) -> None:
 
 
 def register(registry: jobs.JobRegistry) -> None:
-    registry.register(REFRESH_JOB, refresh_job)
-    registry.register(REPAIR_JOB, repair_job)
+    registry.register(REFRESH_JOB, refresh_job, background=True)
+    registry.register(REPAIR_JOB, repair_job, background=True)

@@ -32,6 +32,7 @@ from edudesk.conversations.models import Attachment, Conversation, Message, Send
 from edudesk.conversations.states import ConversationState
 from edudesk.db import utcnow
 from edudesk.errors import DomainError
+from edudesk.foreground import FOREGROUND
 from edudesk.inboxes import service as inboxes_service
 from edudesk.kb import service as kb_service
 from edudesk.leads import service as leads_service
@@ -169,6 +170,7 @@ def turn_rows(session: Session, msg: InboundMessage, org_bot: OrgBot, contact: C
     return TurnRows(contact, conv, known, existing, recent, extra[0])
 
 
+@FOREGROUND.marks  # background jobs step aside while a visitor waits (foreground.py)
 def receive(
     session: Session,
     msg: InboundMessage,

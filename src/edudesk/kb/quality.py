@@ -139,7 +139,7 @@ def quality_job(session: Session, payload: dict[str, Any]) -> None:
 
 
 def register_jobs(registry: jobs.JobRegistry) -> None:
-    registry.register(QUALITY_JOB, quality_job)
+    registry.register(QUALITY_JOB, quality_job, background=True)
 
 
 def in_progress(session: Session, org_id: int) -> bool:

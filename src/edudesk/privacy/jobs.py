@@ -92,5 +92,5 @@ def ensure_scheduled(db: Database) -> None:
 
 
 def register(registry: jobs.JobRegistry, privacy: PrivacyRegistry) -> None:
-    registry.register(PURGE_JOB, PurgeRunner(privacy))
-    registry.register(SCHEDULE_JOB, schedule_job)
+    registry.register(PURGE_JOB, PurgeRunner(privacy), background=True)
+    registry.register(SCHEDULE_JOB, schedule_job, background=True)

@@ -59,6 +59,6 @@ def attach(factory: sessionmaker[Session]) -> None:
 
 def register(registry: jobs.JobRegistry, inspector: Inspector | None = None) -> Inspector:
     inspector = inspector or Inspector()
-    registry.register(INSPECT_JOB, inspector)
+    registry.register(INSPECT_JOB, inspector, background=True)
     sampling.register(registry)
     return inspector

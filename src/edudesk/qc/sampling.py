@@ -99,5 +99,5 @@ def ensure_scheduled(db: Database) -> None:
 
 
 def register(registry: jobs.JobRegistry) -> None:
-    registry.register(SAMPLE_JOB, sample_job)
-    registry.register(SCHEDULE_JOB, schedule_job)
+    registry.register(SAMPLE_JOB, sample_job, background=True)
+    registry.register(SCHEDULE_JOB, schedule_job, background=True)

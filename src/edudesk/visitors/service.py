@@ -208,4 +208,4 @@ def conversation_changed(session: Session, org_id: int, contact_id: int, *, merg
 
 
 def register_jobs(registry: jobs.JobRegistry) -> None:
-    registry.register(CLASSIFY_JOB, classify_job)
+    registry.register(CLASSIFY_JOB, classify_job, background=True)

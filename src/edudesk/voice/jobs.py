@@ -92,5 +92,5 @@ def ensure_scheduled(db: Database) -> None:
 
 
 def register(registry: jobs.JobRegistry, settings: Settings) -> None:
-    registry.register(SCHEDULE_JOB, schedule_job)
-    registry.register(PURGE_JOB, PurgeRunner(settings))
+    registry.register(SCHEDULE_JOB, schedule_job, background=True)
+    registry.register(PURGE_JOB, PurgeRunner(settings), background=True)
