@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -49,7 +49,8 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def in_constants(column: ColumnElement[Any], values: Iterable[Any]) -> BinaryExpression[bool]:
+def in_constants(column: ColumnElement[Any] | QueryableAttribute[Any], values: Iterable[Any]
+                 ) -> BinaryExpression[bool]:
     """``column IN (…)`` over a fixed set of values, one bound parameter each.
 
     ``column.in_(values)`` binds the list as one "expanding" parameter, and SQLAlchemy then rewrites the cached SQL

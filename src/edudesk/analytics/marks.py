@@ -65,7 +65,8 @@ CONTACT_KEYS = ("phone", "wechat")
 def _pending(obj: object) -> KeysView[str]:
     """The attributes that may have changes: only those with a committed (pre-change) value — an attribute absent
     from ``committed_state`` has no history. ``after_flush`` still sees the pre-flush state."""
-    return inspect(obj).committed_state.keys()
+    pending: dict[str, Any] = inspect(obj).committed_state
+    return pending.keys()
 
 
 def _changed(obj: object, keys: Iterable[str] | None = None) -> dict[str, tuple[list[Any], list[Any]]]:

@@ -54,7 +54,7 @@ def _as_loaded(msg_id: int, values: dict[str, Any]) -> Message:
     """The row just inserted as a detached ``Message``, as if loaded: its values go straight into the instance's
     dict. ``Message(**values)`` ran an attribute event per column (twice a turn) only for
     ``make_transient_to_detached`` to commit them again; the result is the same object state."""
-    msg = _NEW_MESSAGE()
+    msg: Message = _NEW_MESSAGE()
     msg.__dict__.update(values, id=msg_id)
     make_transient_to_detached(msg)
     return msg
