@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, select, text
 
 from edudesk.contacts.models import Contact
-from edudesk.db import Database, NotFoundError, SQLiteWriteGate, get_in_org, make_engine
+from edudesk.conversations.models import Conversation
+from edudesk.conversations.states import ConversationState
+from edudesk.db import Database, NotFoundError, SQLiteWriteGate, get_in_org, in_constants, make_engine
 from tests.conftest import TwoOrgs
 
 WAIT = 10  # seconds; every wait below is bounded
@@ -181,3 +183,20 @@ def test_get_in_org_answers_from_the_session_without_a_query(database: Database,
             assert len(statements) == 1  # an expired row is read again
         finally:
             event.remove(database.engine, "before_cursor_execute", record)
+
+
+def test_in_constants_binds_each_value_and_needs_no_rewrite_per_execution(database: Database, orgs: TwoOrgs) -> None:
+    with database.session() as session:
+        contact = Contact(org_id=orgs.a.id)
+        session.add(contact)
+        session.commit()
+        stmt = select(Contact.id).where(Contact.id == contact.id,
+                                        in_constants(Contact.org_id, (orgs.a.id, orgs.b.id)))
+        compiled = stmt.compile(dialect=database.engine.dialect)
+        assert not compiled.literal_execute_params and not compiled.post_compile_params
+        assert session.scalars(stmt).all() == [contact.id]
+        assert session.scalars(select(Contact.id).where(
+            in_constants(Contact.org_id, (orgs.b.id,)))).all() == []
+        # An enum column: the values go through the column's own type, as with ``in_``.
+        open_states = in_constants(Conversation.state, (ConversationState.bot, ConversationState.queued))
+        assert session.scalars(select(Conversation.id).where(open_states)).all() == []

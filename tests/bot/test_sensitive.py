@@ -1,3 +1,4 @@
+from edudesk.bot import sensitive
 from edudesk.bot.sensitive import SensitiveFilter, parse_words
 
 
@@ -28,3 +29,15 @@ def test_words_that_look_like_regex_are_literal() -> None:
 
 def test_parse_words_accepts_lines_and_both_commas() -> None:
     assert parse_words("甲，乙,丙\n丁、甲\n\n") == ["甲", "乙", "丙", "丁"]
+
+
+def test_results_are_remembered_and_the_memory_is_bounded() -> None:
+    f = SensitiveFilter()
+    first = f.apply("你们是傻逼吗")
+    assert f.apply("你们是傻逼吗") is first  # the same text again: the remembered result
+    for i in range(sensitive.SEEN_TEXTS + 5):
+        assert f.apply(f"第{i}个问题").text == f"第{i}个问题"
+    assert len(f._seen) <= sensitive.SEEN_TEXTS
+    assert f.apply("你们是傻逼吗").text == "你们是**吗"
+    long = "傻逼" + "啊" * sensitive.SEEN_MAX_CHARS
+    assert f.apply(long).text.startswith("**啊") and long not in f._seen

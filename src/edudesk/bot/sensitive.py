@@ -23,6 +23,9 @@ DEFAULT_WORDS: tuple[str, ...] = (
 _SEPARATOR = r"[\s*＊·._\-—~～|/\\]{0,2}"
 MAX_WORDS = 500
 MAX_WORD_LEN = 30
+# Results remembered per filter (see ``SensitiveFilter.apply``), for texts up to this long: ≤ ~0.5 MB per org.
+SEEN_TEXTS = 256
+SEEN_MAX_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,25 @@ class SensitiveFilter:
             self._pattern: re.Pattern[str] | None = re.compile(alternatives, re.IGNORECASE)
         else:
             self._pattern = None
+        self._seen: dict[str, FilterResult] = {}
 
     def apply(self, text: str) -> FilterResult:
         if self._pattern is None or not text:
             return FilterResult(text, ())
+        # A turn filters the visitor's text twice (before it is stored, and as the bot reads it) and then the bot's
+        # replies, which are mostly the org's own fixed texts: remembered results are reused (the filter never
+        # changes; a new word list is a new filter). Bounded, and safe to share between threads.
+        if len(text) > SEEN_MAX_CHARS:
+            return self._apply(text)
+        known = self._seen.get(text)
+        if known is None:
+            if len(self._seen) >= SEEN_TEXTS:
+                self._seen.clear()
+            known = self._seen[text] = self._apply(text)
+        return known
+
+    def _apply(self, text: str) -> FilterResult:
+        assert self._pattern is not None
         # NFKC keeps the length of nearly all CJK and full-width text, so positions map back to the original;
         # where it does not (ligatures, rare compatibility forms) the folded text is masked instead.
         folded = unicodedata.normalize("NFKC", text)

@@ -17,7 +17,7 @@ from edudesk.contacts import service as contacts_service
 from edudesk.conversations.models import Conversation, Message
 from edudesk.conversations.schemas import conversation_summary
 from edudesk.conversations.states import ConversationState
-from edudesk.db import get_in_org, org_query
+from edudesk.db import get_in_org, in_constants, org_query
 from edudesk.errors import DomainError
 from edudesk.events import agents_topic, contact_topic
 
@@ -43,7 +43,7 @@ def get(session: Session, org_id: int, conversation_id: int, *, for_update: bool
 # Read on every visitor message: built once, with the org and the contact as parameters.
 _CURRENT_FOR_CONTACT = (
     org_query(Conversation, bindparam("org_id"))  # type: ignore[arg-type]
-    .where(Conversation.contact_id == bindparam("contact_id"), Conversation.state.in_(OPEN_STATES))
+    .where(Conversation.contact_id == bindparam("contact_id"), in_constants(Conversation.state, OPEN_STATES))
     .order_by(Conversation.id.desc())
     .limit(1)
 )

@@ -47,6 +47,17 @@ def find_by_client_id(session: Session, conv: Conversation, client_id: str) -> M
 
 
 _INSERT_MESSAGE = insert(cast(Table, Message.__table__)).returning(cast(Table, Message.__table__).c.id)
+_NEW_MESSAGE = Message.__mapper__.class_manager.new_instance
+
+
+def _as_loaded(msg_id: int, values: dict[str, Any]) -> Message:
+    """The row just inserted as a detached ``Message``, as if loaded: its values go straight into the instance's
+    dict. ``Message(**values)`` ran an attribute event per column (twice a turn) only for
+    ``make_transient_to_detached`` to commit them again; the result is the same object state."""
+    msg: Message = _NEW_MESSAGE()
+    msg.__dict__.update(values, id=msg_id)
+    make_transient_to_detached(msg)
+    return msg
 
 
 def post_message(
@@ -90,8 +101,7 @@ def post_message(
     # messages cost one conversation UPDATE at commit instead of one per message. The row is then attached to
     # the session as if it had been loaded, so callers get an ordinary persistent ``Message``.
     msg_id = session.connection().execute(_INSERT_MESSAGE, values).scalar_one()
-    msg = Message(id=msg_id, **values)
-    make_transient_to_detached(msg)
+    msg = _as_loaded(msg_id, values)
     session.add(msg)
     conv.last_message_at = now
     if sender != SenderKind.system:  # the list preview shows what people said, not "正在为您转接…"

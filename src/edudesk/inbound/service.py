@@ -30,7 +30,7 @@ from edudesk.contacts.models import Contact, ContactIdentity
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Attachment, Conversation, Message, SenderKind
 from edudesk.conversations.states import ConversationState
-from edudesk.db import utcnow
+from edudesk.db import in_constants, utcnow
 from edudesk.errors import DomainError
 from edudesk.foreground import FOREGROUND
 from edudesk.inboxes import service as inboxes_service
@@ -93,7 +93,8 @@ _TURN_ROWS = (
     .select_from(Contact)
     .outerjoin(Conversation, Conversation.id == (
         select(_LATEST_OPEN.id)
-        .where(_LATEST_OPEN.contact_id == Contact.id, _LATEST_OPEN.state.in_(conversations_service.OPEN_STATES))
+        .where(_LATEST_OPEN.contact_id == Contact.id,
+               in_constants(_LATEST_OPEN.state, conversations_service.OPEN_STATES))
         .order_by(_LATEST_OPEN.id.desc())
         .limit(1)
         .correlate_except(_LATEST_OPEN)

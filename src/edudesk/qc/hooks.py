@@ -27,6 +27,8 @@ ENQUEUED_KEY = "edudesk_qc_enqueued"
 
 def _needs_inspection(conv: Conversation) -> bool:
     state = inspect(conv)
+    if "state" not in state.committed_state and "content_purged_at" not in state.committed_state:
+        return False  # neither changed (no committed value, no history): the bot turn's flush, at no cost
     closing = state.attrs.state.history
     if closing.added and closing.added[0] == ConversationState.closed and ConversationState.closed not in (
             closing.deleted or ()):

@@ -20,7 +20,7 @@ from edudesk.auth.models import Role
 from edudesk.contacts import service as contacts_service
 from edudesk.conversations import service as conversations_service
 from edudesk.conversations.models import Conversation, Message, SenderKind
-from edudesk.db import NotFoundError, org_query, utcnow
+from edudesk.db import NotFoundError, in_constants, org_query, utcnow
 from edudesk.leads import service as leads_service
 from edudesk.routing import service as routing_service
 from edudesk.tickets import core, delivery, fields, mentions, sla, timers
@@ -439,7 +439,7 @@ def active_ticket_id_of(contact_id: SQLColumnExpression[int]) -> ScalarSelect[An
     """That ticket's id for ``contact_id``: a parameter, or the contact column of an enclosing query."""
     return (
         select(Ticket.id)
-        .where(Ticket.contact_id == contact_id, Ticket.status.in_(ACTIVE))
+        .where(Ticket.contact_id == contact_id, in_constants(Ticket.status, ACTIVE))
         .order_by(Ticket.id.desc())
         .limit(1)
         .correlate_except(Ticket)

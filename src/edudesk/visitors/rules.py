@@ -228,8 +228,12 @@ def state_of(session: Session, org_id: int, contact_id: int) -> ContactClassific
                            .where(ContactClassification.contact_id == contact_id)).first()
 
 
-def _state_for_update(session: Session, org_id: int, contact_id: int) -> ContactClassification:
-    row = state_of(session, org_id, contact_id)
+def _state_for_update(session: Session, org_id: int, contact_id: int, *, read: bool = True
+                      ) -> ContactClassification:
+    """The contact's classification state, created when it has none. ``read=False``: the caller has just read it
+    in this transaction and found none (one SELECT less on every new visitor's first signal); a concurrent
+    creation is still caught by the unique key."""
+    row = state_of(session, org_id, contact_id) if read else None
     if row is not None:
         return row
     try:
@@ -268,7 +272,7 @@ def trail_changed(session: Session, org_id: int, contact_ids: list[int] | set[in
             states[row.contact_id] = row
     enqueued = 0
     for contact_id in wanted:
-        row = states.get(contact_id) or _state_for_update(session, org_id, contact_id)
+        row = states.get(contact_id) or _state_for_update(session, org_id, contact_id, read=False)
         if row.queued or (current is not None and row.rules_version == current):
             continue
         row.queued = True

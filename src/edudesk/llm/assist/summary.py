@@ -37,7 +37,10 @@ log = structlog.get_logger(__name__)
 
 
 def _resolving(conv: Conversation) -> bool:
-    history = inspect(conv).attrs.state.history
+    state = inspect(conv)
+    if "state" not in state.committed_state:
+        return False  # the state did not change (no committed value, no history): every bot turn's flush
+    history = state.attrs.state.history
     added = list(history.added or ())
     return (
         bool(added)

@@ -60,6 +60,17 @@ def _lexicon() -> tuple[dict[str, tuple[Region, ...]], int]:
     return table, longest
 
 
+@cache
+def _longest_from() -> dict[str, int]:
+    """First character of a lexicon form → the length of the longest form starting with it: the scan of a message
+    skips at once the characters that start no place name (nearly all of them) and tries no longer slice than can
+    match, instead of every length up to the lexicon's longest at every character."""
+    longest: dict[str, int] = {}
+    for form in _lexicon()[0]:
+        longest[form[0]] = max(longest.get(form[0], 0), len(form))
+    return longest
+
+
 def _city_bound() -> dict[tuple[str, str], Region]:
     """(city, short form) → district, for districts whose short form is left out of the lexicon as a common word
     ("朝阳", "南山", "通州"): found only right after that city's name."""
@@ -91,13 +102,15 @@ def _tables() -> tuple[dict[str, tuple[Region, ...]], int, dict[tuple[str, str],
 
 
 def _mentions(text: str) -> list[tuple[int, int, tuple[Region, ...]]]:
-    table, longest = _lexicon()
+    table, _ = _lexicon()
+    longest_from = _longest_from()
     found: list[tuple[int, int, tuple[Region, ...]]] = []
     i, n = 0, len(text)
     while i < n - 1:
         if not "\u4e00" <= text[i] <= "\u9fff":
             i += 1
             continue
+        longest = longest_from.get(text[i], 0)  # 0: no form starts here, the loop below is empty
         for size in range(min(longest, n - i), 1, -1):
             regions = table.get(text[i:i + size])
             if regions:
