@@ -63,6 +63,26 @@ def test_a_batch_gives_the_packages_vectors(backend: Any, reference: np.ndarray)
     assert np.abs(warm - reference).max() <= TOLERANCE
 
 
+def test_repeated_windows_are_computed_once_and_give_the_same_vectors(backend: Any, reference: np.ndarray,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A knowledge base's texts share most of their n-grams: every text three times over makes the micro-batches'
+    windows mostly repeated, which takes the path that computes the second layer once per distinct window."""
+    forward = UseForward(backend)
+    products: list[int] = []
+    by_windows = np.matmul
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        products.append(1)
+        return by_windows(*args, **kwargs)
+
+    with one_blas_thread():
+        forward.encode(TEXTS)  # every token's rows remembered: no np.matmul for them below
+        monkeypatch.setattr(np, "matmul", counting)  # then only the by-windows path calls np.matmul
+        tripled = forward.encode([t for t in TEXTS[:-1] for _ in range(3)])
+    assert products
+    assert np.abs(tripled - np.repeat(reference[:-1], 3, axis=0)).max() <= TOLERANCE
+
+
 def test_one_sentence_at_a_time_gives_the_packages_vectors(backend: Any, reference: np.ndarray) -> None:
     forward = UseForward(backend)
     with one_blas_thread():
