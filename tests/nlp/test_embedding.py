@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 import structlog
+from threadpoolctl import ThreadpoolController
 
 from edudesk.nlp import embedding, threads
 from edudesk.nlp.embedding import (
@@ -18,6 +19,7 @@ from edudesk.nlp.embedding import (
     UseEmbedder,
     load_default_embedder,
 )
+from edudesk.nlp.use_forward import UseForward
 
 
 class CountingEmbedder:
@@ -37,10 +39,20 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b)
 
 
-def test_default_embedder_is_use_with_one_thread(embedder: Embedder) -> None:
+def test_default_embedder_is_use_with_one_thread(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(embedder, MemoEmbedder)
     assert isinstance(embedder.inner, UseEmbedder)
-    assert embedder.inner._model.threads == 1  # 4 threads on 2 cores: 150-230 ms a sentence instead of ~1 ms
+    assert isinstance(embedder.inner._model, UseForward)
+    seen: list[int] = []
+    encode = embedder.inner._model.encode
+
+    def watching(texts: Sequence[str]) -> np.ndarray:
+        seen.append(ThreadpoolController().select(user_api="blas").info()[0]["num_threads"])
+        return encode(texts)
+
+    monkeypatch.setattr(embedder.inner._model, "encode", watching)
+    embedder.inner.encode(["学费多少钱"])
+    assert seen == [1]  # 4 threads on 2 cores: 150-230 ms a sentence instead of ~1 ms
 
 
 def test_vectors_are_float32_unit_rows(embedder: Embedder) -> None:

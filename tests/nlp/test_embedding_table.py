@@ -16,7 +16,7 @@ TEXTS = ["学费多少钱", "孩子三年级数学不好，想报周末班", "�
 
 
 def _table(embedder: MemoEmbedder) -> np.ndarray:
-    return embedder.inner._model._model.table  # type: ignore[attr-defined]
+    return embedder.inner._model.backend.table  # type: ignore[attr-defined]
 
 
 def _is_mapped(array: np.ndarray) -> bool:

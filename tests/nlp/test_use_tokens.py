@@ -33,7 +33,7 @@ def test_same_ids_as_the_packages_tokenizer() -> None:
 def test_the_default_embedder_uses_it() -> None:
     embedder = load_default_embedder(memo_items=0)
     assert embedder is not None
-    assert isinstance(embedder.inner._model._model.sp, CompactUseTokenizer)  # type: ignore[attr-defined]
+    assert isinstance(embedder.inner._model.backend.sp, CompactUseTokenizer)  # type: ignore[attr-defined]
 
 
 def test_it_holds_a_fraction_of_the_packages_memory() -> None:

