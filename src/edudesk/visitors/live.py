@@ -273,17 +273,26 @@ class MemoryRegistry:
         return None
 
 
+# The writing scripts' common parts (``now`` and ``drop`` are their locals): drop the entries that expired, and
+# after writing keep the org's keys alive and bump its version.
+_SWEEP_EXPIRED = """local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+end
+"""
+_KEEP_AND_BUMP = """redis.call('EXPIRE', KEYS[1], drop * 4)
+redis.call('EXPIRE', KEYS[2], drop * 4)
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 86400)
+"""
+
 # KEYS: the org's hash, its expiry set, its version. ARGV: now, drop seconds, then (visitor key, patch JSON) pairs.
 # Returns the merged entries (JSON) in order. The same rule as ``merge`` above.
 _APPLY = """
 local now = tonumber(ARGV[1])
 local drop = tonumber(ARGV[2])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-end
-local out = {}
+""" + _SWEEP_EXPIRED + """local out = {}
 for i = 3, #ARGV, 2 do
   local key = ARGV[i]
   local p = cjson.decode(ARGV[i + 1])
@@ -315,11 +324,7 @@ for i = 3, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], math.max(num(e.last_at), num(e.socket_until)) + drop, key)
   out[#out + 1] = encoded
 end
-redis.call('EXPIRE', KEYS[1], drop * 4)
-redis.call('EXPIRE', KEYS[2], drop * 4)
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], 86400)
-return out
+""" + _KEEP_AND_BUMP + """return out
 """
 
 # KEYS: the org's hash, its expiry set, its version. ARGV: now, drop seconds, socket_until, then visitor keys.
@@ -328,12 +333,7 @@ _RENEW = """
 local now = tonumber(ARGV[1])
 local drop = tonumber(ARGV[2])
 local until_ = tonumber(ARGV[3])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-end
-for i = 4, #ARGV do
+""" + _SWEEP_EXPIRED + """for i = 4, #ARGV do
   local key = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], key)
   local e = raw and cjson.decode(raw) or {}
@@ -342,11 +342,7 @@ for i = 4, #ARGV do
   redis.call('HSET', KEYS[1], key, cjson.encode(e))
   redis.call('ZADD', KEYS[2], math.max(last, until_) + drop, key)
 end
-redis.call('EXPIRE', KEYS[1], drop * 4)
-redis.call('EXPIRE', KEYS[2], drop * 4)
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], 86400)
-return #ARGV - 3
+""" + _KEEP_AND_BUMP + """return #ARGV - 3
 """
 
 # KEYS: hash, expiry set, version. ARGV: now. Drops what expired, then returns [version, field, value, …].
