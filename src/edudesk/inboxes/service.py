@@ -7,12 +7,13 @@ audited (without the secret values).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import secrets
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import delete as sql_delete
@@ -35,6 +36,28 @@ NAME_MAX = 100
 
 class InboxError(DomainError):
     pass
+
+
+class InboxVersion(Protocol):
+    """What the settings cache reads of an inbox: an ``Inbox`` row, or the columns of one read without the ORM (the
+    delivery lane reads them in the statement that reads the message)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def updated_at(self) -> dt.datetime: ...
+    @property
+    def secrets_encrypted(self) -> str: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
 
 
 @functools.lru_cache(maxsize=8)
@@ -78,7 +101,7 @@ def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         raise _error_of(exc) from None
 
 
-def config_of(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseModel:
+def config_of(inbox: InboxVersion, model: type[BaseModel], box: SecretBox) -> BaseModel:
     """The inbox's settings with its secrets decrypted, as the adapter's config model."""
     secret: dict[str, Any] = json.loads(box.decrypt(inbox.secrets_encrypted)) if inbox.secrets_encrypted else {}
     return model.model_validate({**(inbox.settings or {}), **secret})
@@ -98,7 +121,7 @@ _CONFIG_CACHE_MAX = 256
 _config_lock = threading.Lock()
 
 
-def cached_config(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseModel:
+def cached_config(inbox: InboxVersion, model: type[BaseModel], box: SecretBox) -> BaseModel:
     """``config_of`` remembered per (inbox id, updated_at) and content. The model is shared: read it only."""
     key = (inbox.id, inbox.updated_at, inbox.secrets_encrypted,
            json.dumps(inbox.settings or {}, sort_keys=True, default=str), model, box)
@@ -115,7 +138,7 @@ def cached_config(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseM
     return config
 
 
-def cached_info(inbox: Inbox, adapter: type[ChannelAdapter], box: SecretBox) -> InboxInfo:
+def cached_info(inbox: InboxVersion, adapter: type[ChannelAdapter], box: SecretBox) -> InboxInfo:
     """``info_of`` with the settings from ``cached_config``."""
     return InboxInfo(id=inbox.id, org_id=inbox.org_id, kind=inbox.kind, public_id=inbox.public_id, name=inbox.name,
                      config=cached_config(inbox, adapter.config_model, box))
