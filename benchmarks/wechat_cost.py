@@ -46,6 +46,7 @@ from edudesk.app import create_app
 from edudesk.audit.service import Actor
 from edudesk.channels.wechat import callback, inbound
 from edudesk.channels.wechat.adapter import WeChatChannel
+from edudesk.inbound import service as inbound_service
 from edudesk.inboxes import service as inboxes_service
 from edudesk.orgs import service as orgs_service
 from edudesk.outbound.service import Deliverer
@@ -158,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     steps.wrap(deliverer, "prepare", "delivery: prepare (reads)")
     steps.wrap(deliverer, "finish_sent", "delivery: outcome + commit")
     steps.wrap(WeChatChannel, "send", "delivery: adapter send (HTTP)")
-    steps.wrap(inbound, "handle", "callback: receipt + turn + commit (handle)")
+    steps.wrap(inbound, "handle", "callback: handle's own (session, classify, commit)")
+    steps.wrap(inboxes_service, "first_receipt_of", "callback: receipt (dedupe of resends)")
+    steps.wrap(inbound_service, "receive", "callback: the turn (inbound.service.receive)")
 
     crypto = WeChatCrypto(TOKEN, aes_key, APP_ID)
     parents = [f"oCOST{n:06d}" + secrets.token_hex(4) for n in range(args.parents)]

@@ -81,20 +81,6 @@ class Claimed:
     attempts: int
 
 
-@dataclass(frozen=True)
-class _InboxColumns:
-    """An inbox's columns as the settings cache reads them (``inboxes_service.InboxVersion``)."""
-
-    id: int
-    org_id: int
-    kind: str
-    public_id: str
-    name: str
-    updated_at: dt.datetime
-    secrets_encrypted: str
-    settings: dict[str, Any]
-
-
 # The lane's statements, built once: constructing a statement (operators, coercions, its cache key) cost as much
 # as running it. Parameters are named apart from the columns they set (SQLAlchemy reserves the column names).
 _D = ChannelDelivery.__table__
@@ -260,9 +246,10 @@ class Deliverer:
             raise _Undeliverable("no_inbox", "渠道账号已删除，无法送达")
         if not row.enabled:
             raise _Undeliverable("inbox_disabled", "渠道账号已停用，无法送达")
-        inbox = _InboxColumns(id=row.inbox_id, org_id=row.inbox_org_id, kind=row.kind, public_id=row.public_id,
-                              name=row.name, updated_at=row.updated_at, secrets_encrypted=row.secrets_encrypted,
-                              settings=row.settings)
+        inbox = inboxes_service.InboxColumns(
+            id=row.inbox_id, org_id=row.inbox_org_id, kind=row.kind, public_id=row.public_id, name=row.name,
+            enabled=row.enabled, updated_at=row.updated_at, secrets_encrypted=row.secrets_encrypted,
+            settings=row.settings)
         try:
             adapter = self.registry.get(inbox.kind)
             info = inboxes_service.cached_info(inbox, adapter, self.box)
