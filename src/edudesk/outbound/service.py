@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import String, bindparam, cast, func, or_, select, update
+from sqlalchemy import String, Table, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -83,7 +83,7 @@ class Claimed:
 
 # The lane's statements, built once: constructing a statement (operators, coercions, its cache key) cost as much
 # as running it. Parameters are named apart from the columns they set (SQLAlchemy reserves the column names).
-_D = ChannelDelivery.__table__
+_D: Table = ChannelDelivery.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
 _CLAIMED = (_D.c.id, _D.c.org_id, _D.c.conversation_id, _D.c.message_id, _D.c.inbox_id, _D.c.attempts)
 _HEAD = (select(func.min(_D.c.id))
          .where(_D.c.conversation_id == bindparam("line"), _D.c.state.in_(UNFINISHED))
@@ -101,7 +101,7 @@ MARK_SENT = (update(_D).where(_D.c.id == bindparam("delivery"))
                      lease_until=None, last_error=None, external_id=bindparam("external"), via=bindparam("how")))
 RELEASE = (update(_D).where(_D.c.id == bindparam("delivery"))
            .values(state=DeliveryState.pending, lease_until=None))
-_J = Job.__table__
+_J: Table = Job.__table__  # type: ignore[assignment]
 CLOSE_JOB = (update(_J).where(_J.c.id == bindparam("job"), _J.c.status == JobStatus.pending)
              .values(status=JobStatus.done, finished_at=bindparam("at")))
 
@@ -113,7 +113,7 @@ def _prepare_statement() -> Any:
                 .where(ci.c.org_id == c.c.org_id, ci.c.contact_id == c.c.contact_id,
                        ci.c.channel == i.c.kind + ":" + cast(i.c.id, String))
                 .order_by(ci.c.id).limit(1).scalar_subquery())
-    org = bindparam("org")
+    org: Any = bindparam("org")
     return (select(m.c.id, m.c.text, m.c.extra, m.c.attachment_id, m.c.sender, m.c.sender_name, m.c.created_at,
                    c.c.id.label("conv_id"), c.c.org_id.label("conv_org_id"), c.c.last_visitor_message_at,
                    i.c.id.label("inbox_id"), i.c.org_id.label("inbox_org_id"), i.c.kind, i.c.public_id, i.c.name,
