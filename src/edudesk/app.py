@@ -492,6 +492,10 @@ def close_channel_services(services: ChannelServices | None) -> None:
         return
     with contextlib.suppress(Exception):
         services.http.close()
+    for extra in list(services.extras.values()):  # adapters' own pools (the WeChat API's kept-alive connections)
+        if callable(getattr(extra, "close", None)):
+            with contextlib.suppress(Exception):
+                extra.close()
     if services.redis is not None:
         with contextlib.suppress(Exception):
             services.redis.close()

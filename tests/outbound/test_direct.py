@@ -23,6 +23,7 @@ from edudesk.outbound import direct as outbound_direct
 from edudesk.outbound import service as outbound_service
 from tests.conftest import TwoOrgs
 from tests.outbound.test_delivery import SECRET, drain, make_inbox, say, sent_texts
+from tests.statements import recorded_sql
 
 
 @pytest.fixture(autouse=True)
@@ -220,3 +221,21 @@ def test_many_lines_at_once_each_message_once_in_order(database: Database, orgs:
     assert len(sent) == expected and expected >= 4 * 4  # a welcome and three answers each, none twice
     for conv_id, ids in by_conv.items():
         assert [m["message_id"] for m in sent if m["conversation_id"] == conv_id] == ids
+
+
+def test_a_line_costs_a_claim_a_read_and_one_outcome_statement_set_per_message(
+        database: Database, orgs: TwoOrgs, lane: outbound_direct.Direct) -> None:
+    inbox = make_inbox(database, orgs.a.id)
+    submit, held = lane.submit, []
+    lane.submit = held.extend  # type: ignore[method-assign]  # hold the commit's deliveries back
+    say(database, orgs.a.id, inbox, "学费多少", "m1")  # the welcome and the answer: a line of two
+    assert len(held) == 2
+    with recorded_sql(database) as seen:
+        submit(held)
+        assert lane.wait_idle()
+    assert len(sent_texts(inbox)) == 2
+    words = [sql.split(None, 1)[0].upper() for sql in seen]
+    # Per message: its read, its outcome and its job closed; the claim of the next head rides on the outcome.
+    assert words.count("SELECT") == 2
+    assert words.count("UPDATE") == 1 + 2 * 3
+    assert len(words) == 9

@@ -7,16 +7,18 @@ audited (without the secret values).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import secrets
 import threading
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy import bindparam, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,6 +37,28 @@ NAME_MAX = 100
 
 class InboxError(DomainError):
     pass
+
+
+class InboxVersion(Protocol):
+    """What the settings cache reads of an inbox: an ``Inbox`` row, or the columns of one read without the ORM (the
+    delivery lane reads them in the statement that reads the message)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def updated_at(self) -> dt.datetime: ...
+    @property
+    def secrets_encrypted(self) -> str: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
 
 
 @functools.lru_cache(maxsize=8)
@@ -78,7 +102,7 @@ def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
         raise _error_of(exc) from None
 
 
-def config_of(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseModel:
+def config_of(inbox: InboxVersion, model: type[BaseModel], box: SecretBox) -> BaseModel:
     """The inbox's settings with its secrets decrypted, as the adapter's config model."""
     secret: dict[str, Any] = json.loads(box.decrypt(inbox.secrets_encrypted)) if inbox.secrets_encrypted else {}
     return model.model_validate({**(inbox.settings or {}), **secret})
@@ -98,7 +122,7 @@ _CONFIG_CACHE_MAX = 256
 _config_lock = threading.Lock()
 
 
-def cached_config(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseModel:
+def cached_config(inbox: InboxVersion, model: type[BaseModel], box: SecretBox) -> BaseModel:
     """``config_of`` remembered per (inbox id, updated_at) and content. The model is shared: read it only."""
     key = (inbox.id, inbox.updated_at, inbox.secrets_encrypted,
            json.dumps(inbox.settings or {}, sort_keys=True, default=str), model, box)
@@ -115,7 +139,7 @@ def cached_config(inbox: Inbox, model: type[BaseModel], box: SecretBox) -> BaseM
     return config
 
 
-def cached_info(inbox: Inbox, adapter: type[ChannelAdapter], box: SecretBox) -> InboxInfo:
+def cached_info(inbox: InboxVersion, adapter: type[ChannelAdapter], box: SecretBox) -> InboxInfo:
     """``info_of`` with the settings from ``cached_config``."""
     return InboxInfo(id=inbox.id, org_id=inbox.org_id, kind=inbox.kind, public_id=inbox.public_id, name=inbox.name,
                      config=cached_config(inbox, adapter.config_model, box))
@@ -202,6 +226,38 @@ def get(session: Session, org_id: int, inbox_id: int, *, for_update: bool = Fals
     return get_in_org(session, Inbox, inbox_id, org_id, for_update=for_update)
 
 
+@dataclass(frozen=True)
+class InboxColumns:
+    """An inbox's columns read without the ORM (a provider's callback, the delivery lane): what the settings cache
+    and ``InboxInfo`` need. Satisfies ``InboxVersion``."""
+
+    id: int
+    org_id: int
+    kind: str
+    public_id: str
+    name: str
+    enabled: bool
+    updated_at: dt.datetime
+    secrets_encrypted: str
+    settings: dict[str, Any]
+
+
+_I = Inbox.__table__
+INBOX_COLUMNS = (_I.c.id, _I.c.org_id, _I.c.kind, _I.c.public_id, _I.c.name, _I.c.enabled, _I.c.updated_at,
+                 _I.c.secrets_encrypted, _I.c.settings)
+_BY_PUBLIC_ID = select(*INBOX_COLUMNS).where(_I.c.public_id == bindparam("public_id")).limit(1)
+
+
+def columns_by_public_id(session: Session, kind: str, public_id: str) -> InboxColumns:
+    """``by_public_id`` as plain columns, in a statement built once (every callback reads it)."""
+    if not public_id or len(public_id) > 40:
+        raise NotFoundError("inbox", public_id)
+    row = session.execute(_BY_PUBLIC_ID, {"public_id": public_id}).first()
+    if row is None or row.kind != kind or not row.enabled:
+        raise NotFoundError("inbox", public_id)
+    return InboxColumns(*row)
+
+
 def by_public_id(session: Session, kind: str, public_id: str) -> Inbox:
     """The inbox a provider's callback URL names. Unknown, disabled or of another kind: not found (404)."""
     if not public_id or len(public_id) > 40:
@@ -233,14 +289,23 @@ def first_receipt(session: Session, inbox: Inbox, key: str) -> bool:
     return first_receipt_of(session, inbox.org_id, inbox.id, key)
 
 
+def _receipt_statement(insert: Any) -> Any:
+    t = InboxReceipt.__table__
+    return (insert(t).values(org_id=bindparam("r_org"), inbox_id=bindparam("r_inbox"), key=bindparam("r_key"),
+                             created_at=bindparam("r_at"))
+            .on_conflict_do_nothing(index_elements=["inbox_id", "key"]).returning(t.c.id))
+
+
+# Built once per dialect: building it per callback cost as much as running it.
+_RECEIPT = {"sqlite": _receipt_statement(sqlite_insert), "postgresql": _receipt_statement(pg_insert)}
+
+
 def first_receipt_of(session: Session, org_id: int, inbox_id: int, key: str) -> bool:
     """``first_receipt`` by ids: one INSERT … ON CONFLICT DO NOTHING (no savepoint, no read of the inbox), which
     waits for a concurrent insert of the same key to commit or roll back on PostgreSQL and SQLite alike."""
-    values = {"org_id": org_id, "inbox_id": inbox_id, "key": key[:RECEIPT_KEY_MAX], "created_at": utcnow()}
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = (insert(InboxReceipt).values(**values)
-            .on_conflict_do_nothing(index_elements=["inbox_id", "key"]).returning(InboxReceipt.id))
-    return session.execute(stmt).first() is not None
+    stmt = _RECEIPT["sqlite" if session.get_bind().dialect.name == "sqlite" else "postgresql"]
+    params = {"r_org": org_id, "r_inbox": inbox_id, "r_key": key[:RECEIPT_KEY_MAX], "r_at": utcnow()}
+    return session.execute(stmt, params).first() is not None
 
 
 def forget_receipts(session: Session, before: Any) -> int:

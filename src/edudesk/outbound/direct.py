@@ -30,9 +30,8 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from edudesk.conversations import service as conversations_service
-from edudesk.conversations.models import ChannelDelivery
 from edudesk.db import Database
-from edudesk.outbound.service import MAX_PER_RUN, Deliverer
+from edudesk.outbound.service import MAX_PER_RUN, Claimed, Deliverer
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +100,7 @@ class Direct:
 
     def run_line(self, conversation_id: int, jobs_of: dict[int, int]) -> None:
         """Sends the conversation's line from its head while this process can claim it."""
-        claimed: list[ChannelDelivery | None] = []
+        claimed: list[Claimed | None] = []
 
         def claim_with_outcome(session: Session) -> None:
             # The next head is claimed in the transaction that writes this one's outcome: one commit, not two.

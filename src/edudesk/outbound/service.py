@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, Table, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from edudesk import jobs
@@ -67,6 +67,70 @@ def retry_delay(attempts: int, rand: Callable[[], float] = random.random) -> dt.
     return dt.timedelta(seconds=base * (0.85 + 0.3 * rand()))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery leased to its sender: what sending it and writing its outcome need. Plain values, not an ORM
+    object: the lane reads and writes the outbox with prebuilt Core statements (below), which cost a fraction of
+    building ORM statements and loading and flushing ORM objects per message."""
+
+    id: int
+    org_id: int
+    conversation_id: int
+    message_id: int
+    inbox_id: int | None
+    attempts: int
+
+
+# The lane's statements, built once: constructing a statement (operators, coercions, its cache key) cost as much
+# as running it. Parameters are named apart from the columns they set (SQLAlchemy reserves the column names).
+_D: Table = ChannelDelivery.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
+_CLAIMED = (_D.c.id, _D.c.org_id, _D.c.conversation_id, _D.c.message_id, _D.c.inbox_id, _D.c.attempts)
+_HEAD = (select(func.min(_D.c.id))
+         .where(_D.c.conversation_id == bindparam("line"), _D.c.state.in_(UNFINISHED))
+         .scalar_subquery())
+_CLAIM_WHERE = (_D.c.state.in_(UNFINISHED), _D.c.next_attempt_at <= bindparam("now"),
+                or_(_D.c.lease_until.is_(None), _D.c.lease_until < bindparam("now")))
+# The head of a line, leased in one statement that only one process can win (PostgreSQL and SQLite alike).
+CLAIM_HEAD = (update(_D).where(_D.c.id == _HEAD, *_CLAIM_WHERE)
+              .values(state=DeliveryState.sending, lease_until=bindparam("until")).returning(*_CLAIMED))
+# The same for a head already read (the job's claim, which first looks at why the head may not be claimable).
+CLAIM_ONE = (update(_D).where(_D.c.id == bindparam("delivery"), *_CLAIM_WHERE)
+             .values(state=DeliveryState.sending, lease_until=bindparam("until")).returning(*_CLAIMED))
+MARK_SENT = (update(_D).where(_D.c.id == bindparam("delivery"))
+             .values(state=DeliveryState.sent, attempts=bindparam("tries"), sent_at=bindparam("at"),
+                     lease_until=None, last_error=None, external_id=bindparam("external"), via=bindparam("how")))
+RELEASE = (update(_D).where(_D.c.id == bindparam("delivery"))
+           .values(state=DeliveryState.pending, lease_until=None))
+_J: Table = Job.__table__  # type: ignore[assignment]
+CLOSE_JOB = (update(_J).where(_J.c.id == bindparam("job"), _J.c.status == JobStatus.pending)
+             .values(status=JobStatus.done, finished_at=bindparam("at")))
+
+
+def _prepare_statement() -> Any:
+    """The message, its conversation, the inbox and the visitor's id on it, as plain columns in one statement."""
+    m, c, i, ci = Message.__table__, Conversation.__table__, Inbox.__table__, ContactIdentity.__table__
+    identity = (select(ci.c.external_id)
+                .where(ci.c.org_id == c.c.org_id, ci.c.contact_id == c.c.contact_id,
+                       ci.c.channel == i.c.kind + ":" + cast(i.c.id, String))
+                .order_by(ci.c.id).limit(1).scalar_subquery())
+    org: Any = bindparam("org")
+    return (select(m.c.id, m.c.text, m.c.extra, m.c.attachment_id, m.c.sender, m.c.sender_name, m.c.created_at,
+                   c.c.id.label("conv_id"), c.c.org_id.label("conv_org_id"), c.c.last_visitor_message_at,
+                   i.c.id.label("inbox_id"), i.c.org_id.label("inbox_org_id"), i.c.kind, i.c.public_id, i.c.name,
+                   i.c.enabled, i.c.updated_at, i.c.secrets_encrypted, i.c.settings,
+                   identity.label("external_id"))
+            .select_from(m.join(c, (c.c.id == bindparam("conv")) & (c.c.org_id == org))
+                         .outerjoin(i, (i.c.id == bindparam("inbox")) & (i.c.org_id == org)))
+            .where(m.c.id == bindparam("message"), m.c.org_id == org))
+
+
+PREPARE = _prepare_statement()
+
+
+def _claimed(row: Any) -> Claimed | None:
+    return None if row is None else Claimed(*row)
+
+
 @dataclass
 class Deliverer:
     """The job handler, built by the app factory."""
@@ -76,7 +140,7 @@ class Deliverer:
     upload_dir: Path
     lease: dt.timedelta = dt.timedelta(seconds=60)
     clock: Callable[[], dt.datetime] = utcnow
-    on_outcome: list[Callable[[ChannelDelivery], None]] = field(default_factory=list)
+    on_outcome: list[Callable[[Claimed], None]] = field(default_factory=list)
 
     def __call__(self, session: Session, payload: dict[str, Any]) -> None:
         conversation_id = int(payload["conversation_id"])
@@ -92,7 +156,7 @@ class Deliverer:
 
     # --- claiming -----------------------------------------------------------------------------------------------
 
-    def claim_head(self, session: Session, conversation_id: int) -> ChannelDelivery | None:
+    def claim_head(self, session: Session, conversation_id: int) -> Claimed | None:
         """The oldest unfinished delivery of the conversation, leased to this run; None when there is none, it is
         not due yet (a job is then waiting for it) or another run holds it (that run goes on with the line)."""
         now = self.clock()
@@ -112,54 +176,37 @@ class Deliverer:
             self.schedule(session, head, head.next_attempt_at)
             session.commit()
             return None
-        won = session.execute(
-            update(ChannelDelivery)
-            .where(ChannelDelivery.id == head.id, ChannelDelivery.state.in_(UNFINISHED),
-                   ChannelDelivery.next_attempt_at <= now,
-                   (ChannelDelivery.lease_until.is_(None)) | (ChannelDelivery.lease_until < now))
-            .values(state=DeliveryState.sending, lease_until=now + self.lease)
-            .execution_options(synchronize_session=False))
+        won = _claimed(session.execute(CLAIM_ONE, {"delivery": head.id, "now": now,
+                                                   "until": now + self.lease}).first())
         session.commit()
-        if not won.rowcount:  # type: ignore[attr-defined]
-            return None
-        return session.get(ChannelDelivery, head.id, populate_existing=True)
+        return won
 
-    def claim_next(self, session: Session, conversation_id: int, *, commit: bool = True) -> ChannelDelivery | None:
+    def claim_next(self, session: Session, conversation_id: int, *, commit: bool = True) -> Claimed | None:
         """The head of the conversation's line, leased to the caller in one statement, when it is due and nobody
         holds it; else None. The direct lane's claim: it schedules nothing, because every delivery already has its
         safety-net job and a held head is sent on by its holder (edudesk.outbound.direct). ``commit=False``: the
         caller commits it with what it writes (the previous delivery's outcome)."""
         now = self.clock()
-        head = (select(func.min(ChannelDelivery.id))
-                .where(ChannelDelivery.conversation_id == conversation_id, ChannelDelivery.state.in_(UNFINISHED))
-                .scalar_subquery())
-        won = session.scalars(
-            update(ChannelDelivery)
-            .where(ChannelDelivery.id == head, ChannelDelivery.state.in_(UNFINISHED),
-                   ChannelDelivery.next_attempt_at <= now,
-                   (ChannelDelivery.lease_until.is_(None)) | (ChannelDelivery.lease_until < now))
-            .values(state=DeliveryState.sending, lease_until=now + self.lease)
-            .returning(ChannelDelivery)
-            .execution_options(synchronize_session=False, populate_existing=True)).first()
+        won = _claimed(session.execute(CLAIM_HEAD, {"line": conversation_id, "now": now,
+                                                    "until": now + self.lease}).first())
         if commit:
             session.commit()
         return won
 
-    def release(self, session: Session, delivery: ChannelDelivery) -> None:
+    def release(self, session: Session, delivery: Claimed) -> None:
         """Gives a claimed head back unsent and schedules a run of its line now (a long line's rest)."""
-        delivery.state = DeliveryState.pending
-        delivery.lease_until = None
+        session.execute(RELEASE, {"delivery": delivery.id})
         self.schedule(session, delivery, self.clock())
         session.commit()
 
-    def schedule(self, session: Session, delivery: ChannelDelivery, when: dt.datetime) -> None:
+    def schedule(self, session: Session, delivery: Claimed | ChannelDelivery, when: dt.datetime) -> None:
         """A run of the delivery's conversation line at ``when`` (the delivery carries the org: no read needed)."""
         jobs.enqueue(session, DELIVER_JOB, {"conversation_id": delivery.conversation_id}, org_id=delivery.org_id,
                      run_at=max(when, self.clock()), max_attempts=50)
 
     # --- sending ------------------------------------------------------------------------------------------------
 
-    def deliver(self, session: Session, delivery: ChannelDelivery, safety_job: int | None = None,
+    def deliver(self, session: Session, delivery: Claimed, safety_job: int | None = None,
                 before_commit: Callable[[Session], None] | None = None) -> bool:
         """Sends one delivery and records the outcome; False when the line must wait (a retry is scheduled).
         ``safety_job``: the delivery's own job (direct lane), closed with the outcome since it has nothing left
@@ -189,67 +236,59 @@ class Deliverer:
         self.finish_sent(session, delivery, result, safety_job=safety_job, before_commit=before_commit)
         return True
 
-    def prepare(self, session: Session, delivery: ChannelDelivery) -> tuple[SendContext, OutboundMessage]:
+    def prepare(self, session: Session, delivery: Claimed) -> tuple[SendContext, OutboundMessage]:
         # The message, its conversation, the inbox and the visitor's id on it in one statement (four before).
-        identity = (select(ContactIdentity.external_id)
-                    .where(ContactIdentity.org_id == Conversation.org_id,
-                           ContactIdentity.contact_id == Conversation.contact_id,
-                           ContactIdentity.channel == Inbox.kind + ":" + cast(Inbox.id, String))
-                    .order_by(ContactIdentity.id).limit(1).scalar_subquery())
-        row = session.execute(
-            select(Message, Conversation, Inbox, identity)
-            .select_from(Message)
-            .join(Conversation, (Conversation.id == delivery.conversation_id)
-                  & (Conversation.org_id == delivery.org_id))
-            .outerjoin(Inbox, (Inbox.id == delivery.inbox_id) & (Inbox.org_id == delivery.org_id))
-            .where(Message.id == delivery.message_id, Message.org_id == delivery.org_id)).first()
+        row = session.execute(PREPARE, {"message": delivery.message_id, "conv": delivery.conversation_id,
+                                        "inbox": delivery.inbox_id, "org": delivery.org_id}).first()
         if row is None:
             raise _Undeliverable("gone", "消息已删除")
-        msg, conv, inbox, external_id = row
-        if delivery.inbox_id is None or inbox is None:
+        if delivery.inbox_id is None or row.inbox_id is None:
             raise _Undeliverable("no_inbox", "渠道账号已删除，无法送达")
-        if not inbox.enabled:
+        if not row.enabled:
             raise _Undeliverable("inbox_disabled", "渠道账号已停用，无法送达")
+        inbox = inboxes_service.InboxColumns(
+            id=row.inbox_id, org_id=row.inbox_org_id, kind=row.kind, public_id=row.public_id, name=row.name,
+            enabled=row.enabled, updated_at=row.updated_at, secrets_encrypted=row.secrets_encrypted,
+            settings=row.settings)
         try:
             adapter = self.registry.get(inbox.kind)
             info = inboxes_service.cached_info(inbox, adapter, self.box)
         except (ChannelLoadError, SecretBoxError, ValueError) as exc:
             raise _Undeliverable("bad_inbox", f"渠道账号配置无法读取：{exc}"[:200]) from None
+        external_id = row.external_id
         if external_id is None:
             raise _Undeliverable("no_identity", "找不到访客在该渠道的身份")
         now = self.clock()
         window = adapter.reply_window
-        last = conv.last_visitor_message_at
+        last = row.last_visitor_message_at
         outside = window is not None and (last is None or now - last > window)
-        text, buttons = render.text_and_buttons(msg.text, msg.extra, adapter.capabilities)
+        extra = row.extra or {}
+        text, buttons = render.text_and_buttons(row.text, extra, adapter.capabilities)
         attachment = None
-        if msg.attachment_id is not None:
-            att = session.get(Attachment, msg.attachment_id)
+        if row.attachment_id is not None:
+            att = session.get(Attachment, row.attachment_id)
             path = files.attachment_path(self.upload_dir, att.org_id, att.storage_key) if att else None
             if att is not None and path is not None:
                 attachment = OutboundAttachment(path=path, content_type=att.content_type,
                                                 filename=att.original_name)
         message = OutboundMessage(
-            org_id=conv.org_id, channel=inbox.kind, external_user_id=external_id, text=text, buttons=buttons,
+            org_id=row.conv_org_id, channel=inbox.kind, external_user_id=external_id, text=text, buttons=buttons,
             attachment=attachment, outside_window=outside, delivery_key=f"edk-{delivery.id}",
-            sender=msg.sender.value, sender_name=msg.sender_name,
-            meta={"conversation_id": conv.id, "message_id": msg.id, "kind": (msg.extra or {}).get("kind"),
-                  "created_at": msg.created_at.isoformat() if msg.created_at else None},
+            sender=row.sender.value, sender_name=row.sender_name,
+            meta={"conversation_id": row.conv_id, "message_id": row.id, "kind": extra.get("kind"),
+                  "created_at": row.created_at.isoformat() if row.created_at else None},
         )
         return SendContext(inbox=info, services=self.registry.services or _no_services(), session=session), message
 
     # --- outcomes -----------------------------------------------------------------------------------------------
 
-    def finish_sent(self, session: Session, delivery: ChannelDelivery, result: SendResult, *,
+    def finish_sent(self, session: Session, delivery: Claimed, result: SendResult, *,
                     safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None) -> None:
-        delivery.state = DeliveryState.sent
-        delivery.attempts += 1
-        delivery.sent_at = self.clock()
-        delivery.lease_until = None
-        delivery.last_error = None
-        delivery.external_id = (result.external_message_id or "")[:128] or None
-        delivery.via = result.via
-        if result.via != "message" or delivery.attempts > 1:  # a template, or the end of a "retrying" mark
+        attempts = delivery.attempts + 1
+        session.execute(MARK_SENT, {"delivery": delivery.id, "tries": attempts, "at": self.clock(),
+                                    "external": (result.external_message_id or "")[:128] or None,
+                                    "how": result.via})
+        if result.via != "message" or attempts > 1:  # a template, or the end of a "retrying" mark
             self._mark_message(session, delivery, "sent", via=result.via)
         self._close_safety_job(session, safety_job)
         if before_commit is not None:
@@ -258,33 +297,36 @@ class Deliverer:
         session.commit()
         self._tell(delivery)
 
-    def retry_later(self, session: Session, delivery: ChannelDelivery, error: str, *,
+    def retry_later(self, session: Session, delivery: Claimed, error: str, *,
                     safety_job: int | None = None) -> None:
         session.rollback()
-        delivery = session.get(ChannelDelivery, delivery.id, populate_existing=True) or delivery
-        delivery.state = DeliveryState.pending
-        delivery.attempts += 1
-        delivery.lease_until = None
-        delivery.last_error = error[:500]
-        delivery.next_attempt_at = self.clock() + retry_delay(delivery.attempts)
-        if delivery.attempts == 1:
-            self._mark_message(session, delivery, "retrying", error=error[:200])
-        self.schedule(session, delivery, delivery.next_attempt_at)
+        row = session.get(ChannelDelivery, delivery.id, populate_existing=True)
+        if row is not None:
+            row.state = DeliveryState.pending
+            row.attempts += 1
+            row.lease_until = None
+            row.last_error = error[:500]
+            row.next_attempt_at = self.clock() + retry_delay(row.attempts)
+            if row.attempts == 1:
+                self._mark_message(session, delivery, "retrying", error=error[:200])
+            self.schedule(session, row, row.next_attempt_at)
         self._close_safety_job(session, safety_job)
         session.commit()
-        log.warning("channel_send_failed", delivery_id=delivery.id, attempts=delivery.attempts, error=error[:300])
+        log.warning("channel_send_failed", delivery_id=delivery.id, attempts=row.attempts if row else None,
+                    error=error[:300])
         self._tell(delivery)
 
-    def finish_failed(self, session: Session, delivery: ChannelDelivery, code: str, message: str, *,
+    def finish_failed(self, session: Session, delivery: Claimed, code: str, message: str, *,
                       safety_job: int | None = None, before_commit: Callable[[Session], None] | None = None
                       ) -> None:
         session.rollback()
-        delivery = session.get(ChannelDelivery, delivery.id, populate_existing=True) or delivery
-        delivery.state = DeliveryState.failed
-        delivery.attempts += 1
-        delivery.lease_until = None
-        delivery.last_error = f"{code}: {message}"[:500]
-        self._mark_message(session, delivery, "failed", error=message[:200], code=code)
+        row = session.get(ChannelDelivery, delivery.id, populate_existing=True)
+        if row is not None:
+            row.state = DeliveryState.failed
+            row.attempts += 1
+            row.lease_until = None
+            row.last_error = f"{code}: {message}"[:500]
+            self._mark_message(session, delivery, "failed", error=message[:200], code=code)
         self._close_safety_job(session, safety_job)
         if before_commit is not None:
             session.flush()
@@ -293,7 +335,7 @@ class Deliverer:
         log.warning("channel_send_refused", delivery_id=delivery.id, code=code)
         self._tell(delivery)
 
-    def _mark_message(self, session: Session, delivery: ChannelDelivery, state: str, **detail: str) -> None:
+    def _mark_message(self, session: Session, delivery: Claimed, state: str, **detail: str) -> None:
         msg = session.get(Message, delivery.message_id)
         if msg is not None:
             conversations_service.mark_delivery(session, msg, {"state": state, **detail})
@@ -302,11 +344,9 @@ class Deliverer:
         """Marks the delivery's safety-net job done with the outcome (same transaction) while no worker has taken
         it; a worker that has finds the line empty or not due, as after any other run."""
         if job_id is not None:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.pending)
-                            .values(status=JobStatus.done, finished_at=self.clock())
-                            .execution_options(synchronize_session=False))
+            session.execute(CLOSE_JOB, {"job": job_id, "at": self.clock()})
 
-    def _tell(self, delivery: ChannelDelivery) -> None:
+    def _tell(self, delivery: Claimed) -> None:
         for fn in self.on_outcome:
             fn(delivery)
 

@@ -59,7 +59,7 @@ def load_target(ctx: AppContext, public_id: str) -> Target:
     """Refused(404) for an unknown, disabled or other-kind inbox; Refused(503) when its settings cannot be read."""
     with ctx.db.session() as session:
         try:
-            inbox = inboxes_service.by_public_id(session, KIND, public_id)
+            inbox = inboxes_service.columns_by_public_id(session, KIND, public_id)
         except NotFoundError:
             raise callback.Refused(404, "unknown_inbox", "no enabled WeChat inbox has this public id") from None
         try:
@@ -69,6 +69,13 @@ def load_target(ctx: AppContext, public_id: str) -> Target:
             raise callback.Refused(503, "inbox_unusable", f"settings unreadable: {type(exc).__name__}") from None
         assert isinstance(config, WeChatConfig)
         return Target(inbox.id, inbox.org_id, inbox.name, config)
+
+
+def on_callback(ctx: AppContext, public_id: str, query: callback.Query, body: bytes) -> tuple[Target, str]:
+    """A POSTed callback from the URL's inbox to what is stored (``handle``); Refused when it is not handled."""
+    target = load_target(ctx, public_id)
+    fields = callback.open_message(target.config, query, body)
+    return target, handle(ctx, target, fields)
 
 
 @dataclass(frozen=True)
