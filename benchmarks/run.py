@@ -227,10 +227,12 @@ def verdict(sc: Scenario, r: dict[str, Any]) -> list[str]:
     if sc.p99_target_ms is not None:
         p99 = r["reply_ms"]["p99"]
         rate = r["messages"]["answered_per_second"]
-        ok = p99 is not None and p99 < sc.p99_target_ms and rate >= 0.95 * sc.rate and r["errors"]["total"] == 0
         by_second = r["reply_ms"]["p99_by_second"]
         slow = sum(1 for v in by_second if v >= sc.p99_target_ms)
-        out.append(f"p99 {p99} ms < {sc.p99_target_ms:g} ms at {rate}/{sc.rate:g} msg/s, "
+        # Issue 17 asks for the target in every second of the run, not only over the whole of it.
+        ok = (p99 is not None and p99 < sc.p99_target_ms and slow == 0 and rate >= 0.95 * sc.rate
+              and r["errors"]["total"] == 0)
+        out.append(f"p99 {p99} ms < {sc.p99_target_ms:g} ms (in every second) at {rate}/{sc.rate:g} msg/s, "
                    f"{r['errors']['total']} errors: {'ok' if ok else 'MISSED'}")
         first = r["first_reply_ms"]
         out.append(f"  conversations opened while connecting: {first['answered']}, first reply p50/p99 "
