@@ -423,3 +423,41 @@ def test_a_worker_claims_only_its_kinds(database: Database) -> None:
     assert background.run_pending() == 0, "the background loop leaves a reply to the foreground"
     assert Worker(database, registry, worker_id="all").run_pending() == 1
     assert Worker(database, registry, worker_id="none", kinds=[]).run_pending() == 0
+
+
+def test_the_in_process_loop_waits_before_each_claim(database: Database) -> None:
+    """The background loop's ``before_claim`` (its pause for visitors) is awaited before every claim, and the loop
+    claims ``per_claim`` jobs at a time."""
+    ran: list[int] = []
+    all_ran = threading.Event()
+
+    def handler(_session: Session, payload: dict[str, Any]) -> None:
+        ran.append(payload["n"])
+        if len(ran) == 3:
+            all_ran.set()
+
+    registry = JobRegistry()
+    registry.register("test.bg", handler, background=True)
+    for n in range(3):
+        add_job(database, "test.bg", {"n": n})
+    worker = Worker(database, registry, worker_id="bg", kinds=registry.background_kinds)
+    waits: list[int] = []
+
+    async def before_claim() -> None:
+        waits.append(len(ran))
+
+    async def main() -> None:
+        wakeup = jobs.Wakeup()
+        wakeup.bind_loop(asyncio.get_running_loop())
+        loop = asyncio.create_task(jobs.run_in_process(worker, 0.05, wakeup, per_claim=1, before_claim=before_claim))
+        try:
+            await asyncio.to_thread(all_ran.wait, 60)
+        finally:
+            loop.cancel()
+
+    results: list[None] = []
+    runner = threading.Thread(target=lambda: results.append(asyncio.run(main())))
+    runner.start()
+    runner.join(120)
+    assert results == [None] and ran == [0, 1, 2]
+    assert waits[:3] == [0, 1, 2], "one wait before each job, each job claimed alone"

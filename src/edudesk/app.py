@@ -315,11 +315,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for n in range(settings.job_loops):
                 worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}-{n}",
                                      lease_seconds=settings.job_lease_seconds, excluded_kinds=background)
-                tasks.append(asyncio.create_task(_run_jobs(worker, settings.worker_poll_seconds, wakeup)))
+                tasks.append(asyncio.create_task(jobs.run_in_process(worker, settings.worker_poll_seconds, wakeup)))
             # The jobs nobody waits for: one at a time, each once no visitor has been answered for a moment.
             worker = jobs.Worker(db, job_registry, worker_id=f"serve-{settings.instance_id}-bg",
                                  lease_seconds=settings.job_lease_seconds, kinds=background)
-            tasks.append(asyncio.create_task(_run_background_jobs(worker, settings.worker_poll_seconds, wakeup)))
+            tasks.append(asyncio.create_task(jobs.run_in_process(
+                worker, settings.worker_poll_seconds, wakeup, per_claim=1, before_claim=FOREGROUND.wait_for_pause)))
         log.info("edudesk_started", database=db.dialect, redis=bool(settings.redis_url),
                  jobs_in_process=settings.jobs_in_process)
         try:
@@ -443,37 +444,6 @@ async def _presence_heartbeat(hub: Hub, agents: routing_runner.AgentPresenceSync
             await anyio.to_thread.run_sync(agents.heartbeat, connected)
         except Exception:
             log.exception("agent_heartbeat_failed")
-
-
-async def _run_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeup) -> None:
-    while True:
-        try:
-            ran = await anyio.to_thread.run_sync(functools.partial(worker.run_pending, limit=JOBS_PER_CLAIM))
-        except Exception:
-            log.exception("in_process_jobs_failed")
-            ran = 0
-        if not ran:
-            await wakeup.wait(poll_seconds)
-
-
-# Jobs one in-process loop claims at a time: small, so that a burst spreads over the loops.
-JOBS_PER_CLAIM = 4
-# The background loop's next job waits for this long a pause in visitor turns, but never longer than the cap, so a
-# backlog still drains on a process that is never idle (at most one job per cap plus its own time).
-BACKGROUND_QUIET_SECONDS = 0.02
-BACKGROUND_MAX_WAIT_SECONDS = 0.25
-
-
-async def _run_background_jobs(worker: jobs.Worker, poll_seconds: float, wakeup: jobs.Wakeup) -> None:
-    while True:
-        await FOREGROUND.wait_quiet(BACKGROUND_QUIET_SECONDS, BACKGROUND_MAX_WAIT_SECONDS)
-        try:
-            ran = await anyio.to_thread.run_sync(functools.partial(worker.run_pending, limit=1))
-        except Exception:
-            log.exception("in_process_jobs_failed")
-            ran = 0
-        if not ran:
-            await wakeup.wait(poll_seconds)
 
 
 def make_channel_services(settings: Settings) -> ChannelServices:

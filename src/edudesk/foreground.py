@@ -24,6 +24,11 @@ R = TypeVar("R")
 
 __all__ = ["FOREGROUND", "Foreground"]
 
+# The background job loop's next job waits for this long a pause in visitor turns, but never longer than the cap,
+# so a backlog still drains on a process that is never idle (at most one job per cap plus its own time).
+BACKGROUND_QUIET_SECONDS = 0.02
+BACKGROUND_MAX_WAIT_SECONDS = 0.25
+
 
 class Foreground:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -58,6 +63,10 @@ class Foreground:
         """A turn is running, or one ended less than ``within`` seconds ago (the next message is likely close)."""
         with self._lock:
             return self._active > 0 or self.clock() - self._last_left < within
+
+    async def wait_for_pause(self) -> float:
+        """What the background job loop waits for before each job."""
+        return await self.wait_quiet(BACKGROUND_QUIET_SECONDS, BACKGROUND_MAX_WAIT_SECONDS)
 
     async def wait_quiet(self, quiet_for: float, max_wait: float, step: float = 0.005) -> float:
         """Waits until ``busy(quiet_for)`` is false, at most ``max_wait`` seconds; returns the seconds waited."""

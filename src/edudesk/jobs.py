@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import enum
+import functools
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from typing import Any
 
+import anyio
 import structlog
 from sqlalchemy import JSON, Enum, Integer, String, Text, select, update
 from sqlalchemy import event as sa_event
@@ -330,3 +332,24 @@ class Worker:
                 failures = 0
             if ran == 0:
                 sleep(poll_seconds)
+
+
+# Jobs one in-process loop claims at a time: small, so that a burst spreads over the loops.
+JOBS_PER_CLAIM = 4
+
+
+async def run_in_process(worker: Worker, poll_seconds: float, wakeup: Wakeup, *, per_claim: int = JOBS_PER_CLAIM,
+                         before_claim: Callable[[], Awaitable[object]] | None = None) -> None:
+    """A serving process's job loop (``jobs_in_process``): claims and runs in a worker thread, and waits for the
+    next enqueue's commit or ``poll_seconds`` when nothing was due. ``before_claim`` is awaited before each claim
+    (the background loop's pause for visitors, foreground.py)."""
+    while True:
+        if before_claim is not None:
+            await before_claim()
+        try:
+            ran = await anyio.to_thread.run_sync(functools.partial(worker.run_pending, limit=per_claim))
+        except Exception:
+            log.exception("in_process_jobs_failed")
+            ran = 0
+        if not ran:
+            await wakeup.wait(poll_seconds)
