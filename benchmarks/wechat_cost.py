@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
-import hashlib
 import json
 import os
 import secrets
@@ -41,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import seed
 from tests.channels.wechat.fake_api import APP_ID, APP_SECRET, FakeWeChat
+from wechat_channel import TOKEN
+from wechat_channel import callback as signed_callback
 
 from edudesk.app import create_app
 from edudesk.audit.service import Actor
@@ -52,8 +53,6 @@ from edudesk.orgs import service as orgs_service
 from edudesk.outbound.service import Deliverer
 from edudesk.settings import Settings
 
-TOKEN = "benchtoken2027"  # noqa: S105 (the fake account's callback token)
-QUESTION = "学费多少"
 DELIVERY_THREADS = "deliver-on-commit"
 
 
@@ -96,18 +95,9 @@ class Steps:
 
 
 def make_callback(crypto: WeChatCrypto, openid: str, msg_id: int) -> tuple[callback.Query, bytes]:
-    ts = str(int(time.time()))
-    nonce = secrets.token_hex(5)
-    plain = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
-             f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-             f"<Content><![CDATA[{QUESTION}]]></Content><MsgId>{msg_id}</MsgId></xml>")
-    body = crypto.encrypt_message(plain, nonce, ts)
-    encrypted = body.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-    signature = hashlib.sha1("".join(sorted([TOKEN, ts, nonce])).encode()).hexdigest()  # noqa: S324
-    msg_signature = hashlib.sha1("".join(sorted([TOKEN, ts, nonce, encrypted])).encode()).hexdigest()  # noqa: S324
-    query = callback.Query.of({"signature": signature, "timestamp": ts, "nonce": nonce, "openid": openid,
-                               "encrypt_type": "aes", "msg_signature": msg_signature})
-    return query, body.encode()
+    """The end-to-end benchmark's signed, encrypted callback, as the handler in process takes it."""
+    params, body = signed_callback(crypto, openid, msg_id)
+    return callback.Query.of(params), body.encode()
 
 
 def delivery_thread_cpu() -> float:
