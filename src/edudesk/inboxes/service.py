@@ -14,7 +14,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import bindparam, select
@@ -250,22 +250,32 @@ _BY_PUBLIC_ID = select(*INBOX_COLUMNS).where(_I.c.public_id == bindparam("public
 
 def columns_by_public_id(session: Session, kind: str, public_id: str) -> InboxColumns:
     """``by_public_id`` as plain columns, in a statement built once (every callback reads it)."""
-    if not public_id or len(public_id) > 40:
-        raise NotFoundError("inbox", public_id)
-    row = session.execute(_BY_PUBLIC_ID, {"public_id": public_id}).first()
-    if row is None or row.kind != kind or not row.enabled:
-        raise NotFoundError("inbox", public_id)
-    return InboxColumns(*row)
+    row = session.execute(_BY_PUBLIC_ID, {"public_id": _callback_id(public_id)}).first()
+    return InboxColumns(*_callback_inbox(row, kind, public_id))
 
 
 def by_public_id(session: Session, kind: str, public_id: str) -> Inbox:
     """The inbox a provider's callback URL names. Unknown, disabled or of another kind: not found (404)."""
+    inbox = session.scalars(select(Inbox).where(Inbox.public_id == _callback_id(public_id))).first()
+    return _callback_inbox(inbox, kind, public_id)
+
+
+def _callback_id(public_id: str) -> str:
     if not public_id or len(public_id) > 40:
         raise NotFoundError("inbox", public_id)
-    inbox = session.scalars(select(Inbox).where(Inbox.public_id == public_id)).first()
-    if inbox is None or inbox.kind != kind or not inbox.enabled:
+    return public_id
+
+
+_Found = TypeVar("_Found")
+
+
+def _callback_inbox(found: _Found | None, kind: str, public_id: str) -> _Found:
+    """The one rule of both look-ups (an ``Inbox`` or a row of its columns): unknown, disabled or of another kind
+    is not found."""
+    columns: Any = found
+    if found is None or columns.kind != kind or not columns.enabled:
         raise NotFoundError("inbox", public_id)
-    return inbox
+    return found
 
 
 def list_for_org(session: Session, org_id: int, kind: str | None = None) -> list[Inbox]:
