@@ -3,7 +3,10 @@ request twice, and fails with httpx's exception types (what the adapters already
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
+import resource
 import socket
 import threading
 import time
@@ -14,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edudesk.channels.weixin.jsonpost import JsonPoster
+from edudesk.channels.weixin.jsonpost import JsonPoster, _usable
 
 
 class Server:
@@ -108,6 +111,24 @@ def test_an_idle_connection_closed_by_the_server_is_dropped_before_use(server: S
     finally:
         poster.close()
     assert len(server.requests) == 2  # nothing sent twice
+
+
+def test_an_idle_connection_on_a_descriptor_above_1024_is_judged_like_any_other() -> None:
+    """With thousands of widget sockets open, the poster's connections get descriptors beyond select()'s limit
+    (FD_SETSIZE, 1024): an idle one must still be found usable, and one the server closed must not."""
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 2100:
+        pytest.skip("the open-files limit does not reach descriptor 2000")
+    ours, theirs = socket.socketpair()
+    high = socket.socket(fileno=os.dup2(ours.fileno(), 2000))
+    ours.close()
+    conn = http.client.HTTPConnection("127.0.0.1")
+    conn.sock = high
+    try:
+        assert _usable(conn), "an idle kept-alive connection is reused"
+        theirs.close()
+        assert not _usable(conn), "one the other side closed is dropped"
+    finally:
+        high.close()
 
 
 def test_error_statuses_are_answers_not_exceptions(server: Server) -> None:

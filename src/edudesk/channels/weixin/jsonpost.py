@@ -114,10 +114,14 @@ def _usable(conn: http.client.HTTPConnection) -> bool:
     try:
         if sock.fileno() < 0:
             return False
-        readable, _, _ = select.select([sock], [], [], 0)
+        # poll, not select: a server holding thousands of widget sockets hands out descriptors above select's
+        # FD_SETSIZE (1024), where select raises and every idle connection would be dropped and redialled.
+        idle = select.poll()
+        idle.register(sock, select.POLLIN)
+        events = idle.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
+    return not events
 
 
 def _as_httpx(exc: Exception, phase: str) -> Exception:
