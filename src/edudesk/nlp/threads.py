@@ -10,6 +10,15 @@ to BLAS inside one request.
 The limit is applied around each call, not process-wide: the process may host other numeric code with its own
 needs, and the BLAS environment variables are the operator's. ``threadpoolctl``'s controller scans the loaded
 libraries once (lazily, under a lock); entering the limit then costs about 5 µs.
+
+BLAS's thread count is one setting for the whole process, while the contexts run in many threads at once (two
+visitors' questions matched together, a bulk encode beside them). Each context restoring what it found on entry
+breaks then: A enters (2 → 1), B enters (finds 1), A leaves (back to 2) and B's products run on two threads, the
+slow case this module exists to avoid — a CI run saw it. (``threadpoolctl`` 3.8 adds its own twist: only one
+"controlling" Python thread may change OpenBLAS's pool, the others are silently ignored, and a leaving thread can
+hand control away from one still inside.) So the contexts are counted: the first to enter sets one thread, the
+last to leave restores what the first found, none in between touches the setting, and each change is made
+directly rather than through ``threadpoolctl``'s per-thread limiter.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psutil
@@ -27,21 +37,54 @@ __all__ = ["one_blas_thread", "spare_core"]
 
 _lock = threading.Lock()
 _controller: ThreadpoolController | None = None
+_holders = 0  # contexts inside ``one_blas_thread`` now, across threads
+_found: list[int] = []  # the thread counts the first of them found, restored by the last
 
 
 # How long ``spare_core`` watches the machine before it answers.
 SAMPLE_SECONDS = 0.2
 
 
-def one_blas_thread() -> AbstractContextManager[Any]:
-    """A context in which BLAS runs single-threaded (restored on exit)."""
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """A context in which BLAS runs single-threaded; the thread counts found by the first of overlapping contexts
+    are restored when the last of them leaves."""
+    global _holders, _found
+    with _lock:
+        libraries = _blas_libraries()
+        if _holders == 0:
+            _found = [library.get_num_threads() for library in libraries]
+            _set_threads(libraries, [1] * len(libraries))
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                _set_threads(libraries, _found)
+
+
+def _blas_libraries() -> list[Any]:
+    """The BLAS libraries loaded in this process (scanned once, under ``_lock``)."""
     global _controller
     if _controller is None:
-        with _lock:
-            if _controller is None:
-                _controller = ThreadpoolController()
-    limiter: AbstractContextManager[Any] = _controller.limit(limits=1, user_api="blas")  # threadpoolctl is untyped
-    return limiter
+        _controller = ThreadpoolController().select(user_api="blas")
+    libraries: list[Any] = list(_controller.lib_controllers)  # threadpoolctl is untyped
+    return libraries
+
+
+def _set_threads(libraries: list[Any], counts: list[int]) -> None:
+    """Set each library's thread count from whichever thread this runs on. ``threadpoolctl`` ≥ 3.8 lets only one
+    "controlling" Python thread change OpenBLAS's shared pool and silently ignores the others; the counted contexts
+    above already keep the changes in order, so each change takes control for itself and gives it back."""
+    for library, count in zip(libraries, counts, strict=True):
+        release = getattr(type(library), "clear_controlling_thread", None)
+        if release is not None:
+            release(force=True)
+        library.set_num_threads(count)
+        if release is not None:
+            release()
 
 
 def spare_core() -> bool:
