@@ -24,6 +24,7 @@ directly rather than through ``threadpoolctl``'s per-thread limiter.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,8 +38,9 @@ __all__ = ["one_blas_thread", "spare_core"]
 
 _lock = threading.Lock()
 _controller: ThreadpoolController | None = None
+_modules_at_scan = 0  # len(sys.modules) when the libraries were last scanned
 _holders = 0  # contexts inside ``one_blas_thread`` now, across threads
-_found: list[int] = []  # the thread counts the first of them found, restored by the last
+_found: dict[str, tuple[Any, int]] = {}  # per library path: the library and the count found, restored by the last
 
 
 # How long ``spare_core`` watches the machine before it answers.
@@ -49,12 +51,12 @@ SAMPLE_SECONDS = 0.2
 def one_blas_thread() -> Iterator[None]:
     """A context in which BLAS runs single-threaded; the thread counts found by the first of overlapping contexts
     are restored when the last of them leaves."""
-    global _holders, _found
+    global _holders
     with _lock:
-        libraries = _blas_libraries()
-        if _holders == 0:
-            _found = [library.get_num_threads() for library in libraries]
-            _set_threads(libraries, [1] * len(libraries))
+        for library in _blas_libraries():
+            if library.filepath not in _found:  # first holder, or a library loaded while others hold
+                _found[library.filepath] = (library, library.get_num_threads())
+                _set_threads(library, 1)
         _holders += 1
     try:
         yield
@@ -62,29 +64,33 @@ def one_blas_thread() -> Iterator[None]:
         with _lock:
             _holders -= 1
             if _holders == 0:
-                _set_threads(libraries, _found)
+                for library, count in _found.values():
+                    _set_threads(library, count)
+                _found.clear()
 
 
 def _blas_libraries() -> list[Any]:
-    """The BLAS libraries loaded in this process (scanned once, under ``_lock``)."""
-    global _controller
-    if _controller is None:
+    """The BLAS libraries loaded in this process, under ``_lock``. Scanned again whenever a module has been
+    imported since the last scan (0.3 ms; rare once the process is warm): numpy brings one OpenBLAS, and
+    ``scipy.linalg``, imported later by whatever needs it, brings a second."""
+    global _controller, _modules_at_scan
+    if _controller is None or len(sys.modules) != _modules_at_scan:
+        _modules_at_scan = len(sys.modules)
         _controller = ThreadpoolController().select(user_api="blas")
     libraries: list[Any] = list(_controller.lib_controllers)  # threadpoolctl is untyped
     return libraries
 
 
-def _set_threads(libraries: list[Any], counts: list[int]) -> None:
-    """Set each library's thread count from whichever thread this runs on. ``threadpoolctl`` ≥ 3.8 lets only one
+def _set_threads(library: Any, count: int) -> None:
+    """Set a library's thread count from whichever thread this runs on. ``threadpoolctl`` ≥ 3.8 lets only one
     "controlling" Python thread change OpenBLAS's shared pool and silently ignores the others; the counted contexts
     above already keep the changes in order, so each change takes control for itself and gives it back."""
-    for library, count in zip(libraries, counts, strict=True):
-        release = getattr(type(library), "clear_controlling_thread", None)
-        if release is not None:
-            release(force=True)
-        library.set_num_threads(count)
-        if release is not None:
-            release()
+    release = getattr(type(library), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    library.set_num_threads(count)
+    if release is not None:
+        release()
 
 
 def spare_core() -> bool:
