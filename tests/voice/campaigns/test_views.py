@@ -85,8 +85,9 @@ def test_create_start_pause_resume_cancel(
         campaign = session.scalars(select(CallCampaign)).one()
         assert campaign.state == CampaignState.canceled
         actions = [
-            e.action for e in session.scalars(select(AuditEntry).where(AuditEntry.target_type == "call_campaign"))
-        ]
+            e.action for e in session.scalars(
+                select(AuditEntry).where(AuditEntry.target_type == "call_campaign").order_by(AuditEntry.id))
+        ]  # in the order written: without ORDER BY, PostgreSQL returns whatever order the heap holds
         assert actions == [
             "voice.campaign.create",
             "voice.campaign.start",
