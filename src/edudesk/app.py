@@ -69,6 +69,7 @@ from edudesk.shortcuts import ShortcutMiddleware
 from edudesk.stalls import StallMonitor
 from edudesk.textguard import reject_unstorable_text
 from edudesk.tickets import timers as tickets_timers
+from edudesk.tls import client_context
 from edudesk.visitors import runtime as visitors_runtime
 from edudesk.visitors import service as visitors_service
 from edudesk.visitors import writer as visitors_writer
@@ -451,7 +452,7 @@ def make_channel_services(settings: Settings) -> ChannelServices:
     handshake per message), and Redis for the access tokens every instance shares."""
     timeout = httpx.Timeout(settings.channel_http_timeout_seconds)
     # trust_env=False: an HTTP(S)_PROXY of the server's environment must not carry channel traffic elsewhere.
-    http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False,
+    http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False, verify=client_context(),
                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     return ChannelServices(settings=settings, http=http, redis=client, upload_dir=settings.upload_dir)

@@ -47,6 +47,7 @@ from edudesk.llm.wire import (
 )
 from edudesk.nlp.embedding import shared_embedder
 from edudesk.secretbox import SecretBox, SecretBoxError
+from edudesk.tls import client_context
 from edudesk.webhooks.urls import UrlPolicy, UrlRefused
 
 log = structlog.get_logger(__name__)
@@ -111,6 +112,7 @@ class LlmClient:
             timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_SECONDS),
             trust_env=False,
             follow_redirects=False,
+            verify=client_context(),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
         )
         return cls(

@@ -24,6 +24,8 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from edudesk.tls import client_context
+
 USER_AGENT = "edudesk"
 
 
@@ -43,7 +45,7 @@ class JsonPoster:
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self.max_idle = max_idle
-        self._ssl = (ssl_context or httpx.create_ssl_context(trust_env=False)) if self.https else None
+        self._ssl = (ssl_context or client_context()) if self.https else None
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._closed = False
