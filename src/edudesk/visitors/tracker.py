@@ -183,7 +183,8 @@ class LiveTracker:
         while not self._stop.is_set():
             self._wake.wait(TIMER_SECONDS)
             self._wake.clear()
-            time.sleep(BATCH_SECONDS)  # let a burst gather into one call
+            if self._stop.wait(BATCH_SECONDS):  # let a burst gather into one call; stopping cuts the wait short
+                break  # ``stop`` flushes what is left
             try:
                 self.flush()
                 now = self.clock()
