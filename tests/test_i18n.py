@@ -55,3 +55,19 @@ def test_language_switch_link_sets_cookie(client: TestClient, orgs: TwoOrgs) -> 
     assert resp.status_code == 303 and "edudesk_lang=en" in resp.headers["set-cookie"]
     resp = client.get("/lang/xx", follow_redirects=False)
     assert "edudesk_lang=zh" in resp.headers["set-cookie"]
+
+
+def test_an_edited_catalogue_is_read_again(tmp_path: Path) -> None:
+    """Catalogues are parsed once per version of the file and shared: a changed .po must not be served stale."""
+    po = tmp_path / "en" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid ""\nmsgstr ""\n\nmsgid "学费"\nmsgstr "Fees"\n', encoding="utf-8")
+    token = set_locale("en")
+    try:
+        assert Catalogues(tmp_path).gettext("学费") == "Fees"
+        assert Catalogues(tmp_path).gettext("学费") == "Fees"  # from the cache
+        po.write_text('msgid ""\nmsgstr ""\n\nmsgid "学费"\nmsgstr "Tuition fees"\n', encoding="utf-8")
+        assert Catalogues(tmp_path).gettext("学费") == "Tuition fees"
+    finally:
+        set_locale("zh")
+        del token
