@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from edudesk import events
@@ -56,13 +57,24 @@ class AgentLoad:
 
 
 def state_for(session: Session, user: User) -> AgentState:
-    """The agent's row, created on first use with the defaults (online, five at a time)."""
-    row = session.scalars(select(AgentState).where(AgentState.user_id == user.id)).first()
-    if row is None:
-        row = AgentState(org_id=user.org_id, user_id=user.id, status=AgentStatus.online,
-                         max_concurrent=DEFAULT_MAX_CONCURRENT)
-        session.add(row)
-        session.flush()
+    """The agent's row, created on first use with the defaults (online, five at a time). A console that opens
+    asks for it from several requests at once (the status badge, the socket's presence): the loser of the race to
+    insert it reads the winner's row instead of answering 500."""
+    query = select(AgentState).where(AgentState.user_id == user.id)
+    row = session.scalars(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = AgentState(org_id=user.org_id, user_id=user.id, status=AgentStatus.online,
+                             max_concurrent=DEFAULT_MAX_CONCURRENT)
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        found = session.scalars(query).first()
+        if found is None:
+            raise
+        return found
     return row
 
 
