@@ -972,8 +972,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         fill.update(seed_voice_admin(database, orgs, settings))
         csrf = login(client, "beta", "admin")
         yield World(client, database, orgs, fill, csrf)
-    clean(database)  # the next module's tests start from empty tables, as after any test
-    database.dispose()
+    database.dispose()  # the next test's ``database`` fixture empties the tables, as after any test
 
 
 @pytest.mark.parametrize(("route", "case"), CASES, ids=[f"{c.method} {c.path}" for _, c in CASES])

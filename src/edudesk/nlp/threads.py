@@ -9,7 +9,8 @@ to BLAS inside one request.
 
 The limit is applied around each call, not process-wide: the process may host other numeric code with its own
 needs, and the BLAS environment variables are the operator's. ``threadpoolctl``'s controller scans the loaded
-libraries once (lazily, under a lock); entering the limit then costs about 5 µs.
+libraries lazily, under a lock, and again only after a module has been imported; entering the limit costs about
+7 µs.
 
 BLAS's thread count is one setting for the whole process, while the contexts run in many threads at once (two
 visitors' questions matched together, a bulk encode beside them). Each context restoring what it found on entry
